@@ -1,0 +1,34 @@
+"""Entry point. Heavy imports (typer, aiohttp, genai-prices) happen only in the commands that need them."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in argv or os.environ.get("AGENTMETER_DEBUG") == "1"
+    argv = [a for a in argv if a != "--debug"]
+    from .errors import AgentmeterError
+
+    try:
+        from .cli import app
+
+        app(args=argv, prog_name="agentmeter", standalone_mode=True)
+    except AgentmeterError as exc:
+        if debug:
+            raise
+        from . import render
+
+        render.error(exc.message, exc.hint)
+        return int(exc.exit_code)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

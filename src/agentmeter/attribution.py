@@ -1,0 +1,53 @@
+"""Who, where and on what: developer, repo (normalised remote, worktrees merged), branch."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Attribution:
+    developer: str | None
+    repo: str | None
+    branch: str | None
+    cwd: str
+
+
+def _git(cwd: str, *args: str) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=3, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else None
+
+
+def normalise_remote(url: str) -> str:
+    """git@github.com:org/repo.git, https://user@github.com/org/repo → github.com/org/repo."""
+    u = url.strip()
+    u = re.sub(r"^[a-z+]+://", "", u)
+    u = re.sub(r"^[^@/]+@", "", u)  # user@ (credentials never leave this function)
+    u = re.sub(r"^([^/:]+):(?!\d+/)", r"\1/", u)  # scp-like host:path
+    u = re.sub(r":\d+/", "/", u)
+    u = re.sub(r"\.git/?$", "", u).rstrip("/")
+    return u.lower() if u.count("/") >= 1 else u
+
+
+def detect(cwd: str | None = None, developer: str | None = None) -> Attribution:
+    cwd = str(Path(cwd or Path.cwd()).resolve())
+    dev = developer or _git(cwd, "config", "user.email")
+    remote = _git(cwd, "config", "--get", "remote.origin.url")
+    repo = normalise_remote(remote) if remote else None
+    if repo is None:
+        # No remote: name the repo by its main worktree's directory, so worktrees count as one repo.
+        common = _git(cwd, "rev-parse", "--path-format=absolute", "--git-common-dir")
+        if common:
+            repo = Path(common).parent.name if Path(common).name == ".git" else Path(common).name
+    branch = _git(cwd, "rev-parse", "--abbrev-ref", "HEAD")
+    if branch == "HEAD":
+        branch = None
+    return Attribution(developer=dev, repo=repo, branch=branch, cwd=cwd)

@@ -1,0 +1,48 @@
+"""agentmeter keys set|list|rm."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from .. import render
+from .. import secrets as keystore
+
+app = typer.Typer(help="Real provider keys for key mode (never shown to the agent).", no_args_is_help=True)
+
+
+@app.command("set")
+def set_(provider: Annotated[str, typer.Argument(help="anthropic, openai or collector")]) -> None:
+    """Store a key: typed at a hidden prompt, or piped on stdin."""
+    if sys.stdin.isatty():
+        value = typer.prompt(f"{provider} key", hide_input=True)
+    else:
+        value = sys.stdin.readline()
+    where = keystore.set_secret(provider, value)
+    render.info(f"stored the {provider} key in the {'OS keyring' if where == 'keyring' else 'private file ' + str(keystore._file())}"
+                "; new sessions use it (agentmeter env / run)")
+
+
+@app.command("list")
+def list_(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """Which keys are set (masked) and where each lives."""
+    rows = []
+    for name in keystore.NAMES:
+        s = keystore.get_secret(name)
+        rows.append({"provider": name, "set": s is not None, "where": s.where if s else None,
+                     "masked": s.masked() if s else None})
+    if as_json:
+        render.emit_json("keys", {"keys": rows, "keyring": keystore.keyring_backend_name()})
+        return
+    for r in rows:
+        render.line(f"{r['provider']:<10} {r['masked'] + '  (' + r['where'] + ')' if r['set'] else 'not set'}")
+    render.line(f"keyring: {keystore.keyring_backend_name()}")
+
+
+@app.command("rm")
+def rm(provider: Annotated[str, typer.Argument(help="anthropic, openai or collector")]) -> None:
+    """Remove a stored key (an environment variable is yours to unset)."""
+    removed = keystore.delete_secret(provider)
+    render.info(f"removed the {provider} key from {', '.join(removed)}" if removed else f"no stored {provider} key")

@@ -1,0 +1,45 @@
+"""agentmeter sessions, agentmeter session show."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from .. import render
+from ..clock import SystemClock
+from ..errors import NotFoundError
+from ..ledger import open_ledger
+from ..paths import get_paths
+from ..views import request_view, session_view
+from .common import parse_since
+
+session_app = typer.Typer(help="One session, turn by turn.", no_args_is_help=True)
+
+
+def sessions(
+    since: Annotated[str | None, typer.Option(help="Only sessions started in the last 7d, 12h, …")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Sessions with their requests, tokens by bucket and cost."""
+    delta = parse_since(since)
+    since_ms = None if delta is None else SystemClock().now_ms() - int(delta.total_seconds() * 1000)
+    ledger = open_ledger(get_paths().ledger, readonly=True)
+    rows = [session_view(r) for r in ledger.sessions(since_ms=since_ms)]
+    render.sessions_table(rows, as_json)
+
+
+@session_app.command("show")
+def show(
+    session_id: Annotated[str, typer.Argument(help="Session id (a unique prefix is enough).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Every request of a session: model requested and used, tokens, cost, decision."""
+    ledger = open_ledger(get_paths().ledger, readonly=True)
+    found = ledger.get_session(session_id)
+    if found is None:
+        raise NotFoundError(f"no session {session_id!r}", "list them with: agentmeter sessions")
+    row = ledger.sessions(session_id=found["id"])[0]
+    # The contract: the session's fields plus `requests` as the list of its requests.
+    detail = {**session_view(row), "requests": [request_view(r) for r in ledger.session_requests(found["id"])]}
+    render.session_detail(detail, as_json)

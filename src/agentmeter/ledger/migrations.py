@@ -1,0 +1,106 @@
+"""Schema by named migrations. Never renumber or edit an applied migration: add a new one."""
+
+from __future__ import annotations
+
+from sqlite_utils import Database, Migrations
+
+migrations = Migrations("agentmeter")
+
+TOKEN_COLUMNS = (
+    "input_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "cache_write_5m_tokens",
+    "cache_write_1h_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "web_search_requests",
+)
+
+
+@migrations()
+def m001_initial(db: Database) -> None:
+    tokens = ",\n".join(f"    {c} INTEGER NOT NULL DEFAULT 0" for c in TOKEN_COLUMNS)
+    db.execute(
+        """
+CREATE TABLE sessions (
+    id TEXT PRIMARY KEY,
+    token_hash TEXT NOT NULL UNIQUE,
+    vkey_hash TEXT,
+    key_mode TEXT NOT NULL DEFAULT '',
+    agent TEXT NOT NULL,
+    agent_session_id TEXT,
+    developer TEXT,
+    team TEXT,
+    cost_center TEXT,
+    repo TEXT,
+    branch TEXT,
+    cwd TEXT,
+    tags TEXT NOT NULL DEFAULT '{}',
+    budget_usd REAL,
+    pid INTEGER,
+    started_at INTEGER NOT NULL,
+    ended_at INTEGER,
+    exit_code INTEGER
+) STRICT"""
+    )
+    db.execute(
+        f"""
+CREATE TABLE requests (
+    request_id TEXT PRIMARY KEY,
+    session_id TEXT,
+    started_at INTEGER NOT NULL,
+    day TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    api TEXT NOT NULL,
+    method TEXT NOT NULL,
+    path TEXT NOT NULL,
+    model_requested TEXT,
+    model_used TEXT,
+    stream INTEGER NOT NULL DEFAULT 0,
+    status TEXT NOT NULL,
+    http_status INTEGER,
+{tokens},
+    cost_usd REAL,
+    price_source TEXT NOT NULL DEFAULT 'none',
+    price_model TEXT,
+    price_version TEXT,
+    unpriced INTEGER NOT NULL DEFAULT 0,
+    partial INTEGER NOT NULL DEFAULT 0,
+    unmetered INTEGER NOT NULL DEFAULT 0,
+    reason TEXT,
+    decision TEXT NOT NULL DEFAULT 'allow',
+    upstream_request_id TEXT,
+    response_id TEXT,
+    agent_session_id TEXT,
+    agent_id TEXT,
+    ttft_ms REAL,
+    duration_ms REAL,
+    subscription INTEGER NOT NULL DEFAULT 0,
+    agent TEXT,
+    repo TEXT,
+    branch TEXT
+) STRICT"""
+    )
+    db.execute("CREATE INDEX requests_session ON requests(session_id, started_at)")
+    db.execute("CREATE INDEX requests_started ON requests(started_at)")
+    db.execute("CREATE INDEX requests_response ON requests(response_id) WHERE response_id IS NOT NULL")
+    # The rollup that status and reports read instead of scanning requests. Dimensions are '' rather
+    # than NULL so they can be part of the primary key.
+    db.execute(
+        f"""
+CREATE TABLE usage_daily (
+    day TEXT NOT NULL,
+    agent TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    model TEXT NOT NULL,
+    repo TEXT NOT NULL,
+    subscription INTEGER NOT NULL,
+    requests INTEGER NOT NULL DEFAULT 0,
+{tokens},
+    cost_usd REAL NOT NULL DEFAULT 0,
+    unpriced_requests INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (day, agent, provider, model, repo, subscription)
+) STRICT"""
+    )
+    db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT")

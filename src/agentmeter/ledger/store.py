@@ -1,0 +1,326 @@
+"""The SQLite ledger: requests, sessions and the daily rollup kept in the same transaction.
+
+One writer: the daemon owns a `LedgerWriter` thread that batches whatever is queued into one
+transaction (a WAL commit costs well under a millisecond) and resolves a future per item, so the proxy
+can await the commit of a row before it relays the terminal event. The CLI opens the file read-only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future
+from dataclasses import fields
+from datetime import datetime, tzinfo
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from ..models import RequestRecord, Usage
+from ..paths import ensure_private_dir, make_private
+from .migrations import TOKEN_COLUMNS, migrations
+
+_RECORD_COLUMNS = [f.name for f in fields(RequestRecord) if f.name != "usage"]
+_ROLLUP_SUMS = (*TOKEN_COLUMNS, "cost_usd")
+
+
+def local_day(ms: int, tz: tzinfo | None) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz).astimezone(tz).date().isoformat()
+
+
+def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
+    if readonly:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5, check_same_thread=False)
+    else:
+        ensure_private_dir(path.parent)
+        if not path.exists():
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+        conn = sqlite3.connect(path, timeout=5, check_same_thread=False, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA busy_timeout=5000")
+    if not readonly:
+        conn.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode survives a process crash (SIGKILL); only power loss can drop the last commit.
+        conn.execute("PRAGMA synchronous=NORMAL")
+    return conn
+
+
+class Ledger:
+    """All SQL lives here. Construct with `open_ledger`."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path, tz: tzinfo | None = None) -> None:
+        self.conn = conn
+        self.path = path
+        self.tz = tz
+
+    # -- writes -----------------------------------------------------------------------------------
+
+    def migrate(self) -> None:
+        db = Database(self.conn)
+        migrations.apply(db)
+        for suffix in ("", "-wal", "-shm"):
+            make_private(Path(str(self.path) + suffix))
+
+    def insert_request(self, rec: RequestRecord) -> bool:
+        """Insert one row and fold it into the rollup. A request id seen before adds nothing."""
+        row = {c: getattr(rec, c) for c in _RECORD_COLUMNS}
+        row.update(rec.usage.as_dict())
+        for flag in ("stream", "unpriced", "partial", "unmetered", "subscription"):
+            row[flag] = int(bool(row[flag]))
+        row["started_at"] = rec.started_at_ms
+        del row["started_at_ms"]
+        row["day"] = local_day(rec.started_at_ms, self.tz)
+        cols = list(row)
+        cur = self.conn.execute(
+            f"INSERT OR IGNORE INTO requests ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+            [row[c] for c in cols],
+        )
+        if cur.rowcount != 1:
+            return False
+        self._fold(row, +1)
+        return True
+
+    def _fold(self, row: dict[str, Any], sign: int) -> None:
+        if row["status"] in ("refused", "passthrough") and not any(row[c] for c in TOKEN_COLUMNS):
+            return
+        key = (
+            row["day"], row["agent"] or "", row["provider"], row["model_used"] or row["model_requested"] or "",
+            row["repo"] or "", int(bool(row["subscription"])),
+        )
+        sums = [sign * (row[c] or 0) for c in _ROLLUP_SUMS]
+        sets = ", ".join(f"{c} = {c} + excluded.{c}" for c in _ROLLUP_SUMS)
+        self.conn.execute(
+            f"""INSERT INTO usage_daily (day, agent, provider, model, repo, subscription, requests,
+                {", ".join(_ROLLUP_SUMS)}, unpriced_requests)
+                VALUES (?, ?, ?, ?, ?, ?, ?, {", ".join("?" * len(_ROLLUP_SUMS))}, ?)
+                ON CONFLICT DO UPDATE SET requests = requests + excluded.requests, {sets},
+                unpriced_requests = unpriced_requests + excluded.unpriced_requests""",
+            [*key, sign, *sums, sign * int(bool(row["unpriced"]))],
+        )
+
+    def create_session(self, row: dict[str, Any]) -> None:
+        row = dict(row)
+        row["tags"] = json.dumps(row.get("tags") or {}, sort_keys=True)
+        cols = list(row)
+        self.conn.execute(
+            f"INSERT INTO sessions ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+            [row[c] for c in cols],
+        )
+
+    def end_session(self, session_id: str, ended_at_ms: int, exit_code: int | None) -> bool:
+        cur = self.conn.execute(
+            "UPDATE sessions SET ended_at = ?, exit_code = ? WHERE id = ?", (ended_at_ms, exit_code, session_id)
+        )
+        return cur.rowcount == 1
+
+    def note_agent_session(self, session_id: str, agent_session_id: str) -> None:
+        self.conn.execute(
+            "UPDATE sessions SET agent_session_id = ? WHERE id = ? AND agent_session_id IS NULL",
+            (agent_session_id, session_id),
+        )
+
+    def reprice(self, price: Callable[[dict[str, Any]], tuple[float | None, str, str | None, str | None, bool]]) -> int:
+        """Recompute every row's cost from its tokens, then rebuild the rollup. Returns rows changed."""
+        changed = 0
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            rows = self.conn.execute(
+                f"SELECT request_id, provider, model_requested, model_used, cost_usd, price_source, "
+                f"{', '.join(TOKEN_COLUMNS)} FROM requests WHERE status NOT IN ('refused', 'passthrough')"
+            ).fetchall()
+            for r in rows:
+                usd, source, model, version, unpriced = price(dict(r))
+                if usd != r["cost_usd"] or source != r["price_source"]:
+                    changed += 1
+                self.conn.execute(
+                    "UPDATE requests SET cost_usd = ?, price_source = ?, price_model = ?, price_version = ?, "
+                    "unpriced = ? WHERE request_id = ?",
+                    (usd, source, model, version, int(unpriced), r["request_id"]),
+                )
+            self._rebuild_rollup()
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        return changed
+
+    def _rebuild_rollup(self) -> None:
+        self.conn.execute("DELETE FROM usage_daily")
+        for row in self.conn.execute("SELECT * FROM requests").fetchall():
+            self._fold(dict(row), +1)
+
+    # -- reads ------------------------------------------------------------------------------------
+
+    def session_by_token_hash(self, token_hash: str) -> dict[str, Any] | None:
+        row = self.conn.execute("SELECT * FROM sessions WHERE token_hash = ?", (token_hash,)).fetchone()
+        return dict(row) if row else None
+
+    def get_session(self, session_id: str) -> dict[str, Any] | None:
+        row = self.conn.execute("SELECT * FROM sessions WHERE id = ?", (session_id,)).fetchone()
+        if row is None:
+            rows = self.conn.execute(
+                "SELECT * FROM sessions WHERE id LIKE ? LIMIT 2", (session_id + "%",)
+            ).fetchall()
+            row = rows[0] if len(rows) == 1 else None
+        return dict(row) if row else None
+
+    def sessions(self, since_ms: int | None = None, session_id: str | None = None) -> list[dict[str, Any]]:
+        sums = ", ".join(f"COALESCE(SUM(r.{c}), 0) AS {c}" for c in TOKEN_COLUMNS)
+        where, args = [], []
+        if since_ms is not None:
+            where.append("s.started_at >= ?")
+            args.append(since_ms)
+        if session_id is not None:
+            where.append("s.id = ?")
+            args.append(session_id)
+        sql = f"""
+            SELECT s.*, COUNT(r.request_id) AS requests, {sums},
+                   COALESCE(SUM(r.cost_usd), 0) AS cost_usd,
+                   COALESCE(SUM(r.decision = 'downgrade'), 0) AS downgrades,
+                   COALESCE(SUM(r.status IN ('error', 'partial')), 0) AS retries,
+                   COALESCE(SUM(r.decision = 'refuse'), 0) AS refusals,
+                   COALESCE(SUM(r.unpriced), 0) AS unpriced_requests,
+                   GROUP_CONCAT(DISTINCT r.model_used) AS models
+            FROM sessions s LEFT JOIN requests r ON r.session_id = s.id
+            {"WHERE " + " AND ".join(where) if where else ""}
+            GROUP BY s.id ORDER BY s.started_at DESC"""
+        return [dict(r) for r in self.conn.execute(sql, args).fetchall()]
+
+    def session_requests(self, session_id: str) -> list[dict[str, Any]]:
+        rows = self.conn.execute(
+            "SELECT * FROM requests WHERE session_id = ? ORDER BY started_at, rowid", (session_id,)
+        ).fetchall()
+        return [dict(r) for r in rows]
+
+    def request(self, request_id: str) -> dict[str, Any] | None:
+        row = self.conn.execute("SELECT * FROM requests WHERE request_id = ?", (request_id,)).fetchone()
+        return dict(row) if row else None
+
+    def rollup(self) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.conn.execute("SELECT * FROM usage_daily ORDER BY day").fetchall()]
+
+    def totals_from_requests(self) -> dict[str, Any]:
+        sums = ", ".join(f"COALESCE(SUM({c}), 0) AS {c}" for c in _ROLLUP_SUMS)
+        return dict(self.conn.execute(f"SELECT COUNT(*) AS requests, {sums} FROM requests").fetchone())
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def usage_of(row: dict[str, Any]) -> Usage:
+    return Usage(**{c: int(row.get(c) or 0) for c in TOKEN_COLUMNS})
+
+
+def open_ledger(path: Path, *, readonly: bool = False, tz: tzinfo | None = None) -> Ledger:
+    if readonly and not path.exists():
+        # Nothing recorded yet: an empty, migrated ledger in memory answers every read.
+        conn = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        ledger = Ledger(conn, path, tz)
+        migrations.apply(Database(conn))
+        return ledger
+    ledger = Ledger(_connect(path, readonly), path, tz)
+    if not readonly:
+        ledger.migrate()
+    return ledger
+
+
+_STOP = object()
+
+
+class LedgerWriter:
+    """The one writer thread. `submit(fn)` runs `fn(ledger)` inside the next batch's transaction."""
+
+    def __init__(self, path: Path, tz: tzinfo | None = None, max_batch: int = 500) -> None:
+        self.path = path
+        self.tz = tz
+        self.max_batch = max_batch
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="agentmeter-ledger", daemon=True)
+        self.batches = 0
+        self.rows = 0
+
+    def start(self) -> LedgerWriter:
+        self._thread.start()
+        self._ready.wait()
+        if self._error:
+            raise self._error
+        return self
+
+    def submit(self, fn: Callable[[Ledger], Any]) -> Future:
+        fut: Future = Future()
+        self._queue.put((fn, fut))
+        return fut
+
+    def record(self, rec: RequestRecord) -> Future:
+        return self.submit(lambda lg: lg.insert_request(rec))
+
+    def close(self, timeout: float = 10) -> None:
+        if self._thread.is_alive():
+            self._queue.put(_STOP)
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        try:
+            ledger = open_ledger(self.path, tz=self.tz)
+        except BaseException as exc:  # surfaced by start()
+            self._error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        try:
+            while True:
+                item = self._queue.get()
+                if item is _STOP:
+                    return
+                batch = [item]
+                while len(batch) < self.max_batch:
+                    try:
+                        nxt = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if nxt is _STOP:
+                        self._execute(ledger, batch)
+                        return
+                    batch.append(nxt)
+                self._execute(ledger, batch)
+        finally:
+            ledger.close()
+
+    def _execute(self, ledger: Ledger, batch: Iterable[tuple[Callable, Future]]) -> None:
+        results: list[tuple[Future, Any, BaseException | None]] = []
+        conn = ledger.conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for fn, fut in batch:
+                # A savepoint per item: one bad row must not roll back its neighbours.
+                conn.execute("SAVEPOINT item")
+                try:
+                    value = fn(ledger)
+                    conn.execute("RELEASE item")
+                    results.append((fut, value, None))
+                except Exception as exc:
+                    conn.execute("ROLLBACK TO item")
+                    conn.execute("RELEASE item")
+                    results.append((fut, None, exc))
+            conn.execute("COMMIT")
+            self.batches += 1
+            self.rows += len(results)
+        except Exception as exc:  # the commit itself failed (disk full, I/O error)
+            try:
+                conn.execute("ROLLBACK")
+            except Exception:
+                pass
+            results = [(fut, None, exc) for _, fut in batch]
+        for fut, value, exc in results:
+            if exc is not None:
+                fut.set_exception(exc)
+            else:
+                fut.set_result(value)

@@ -1,0 +1,103 @@
+"""Where agentmeter keeps its files: one AGENTMETER_HOME override, else the platform's directories.
+
+Directories are created 0700 and files 0600: the ledger holds no secrets, but it does hold who worked on
+which repo when, and the runtime dir holds the daemon's control token.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+APP = "agentmeter"
+
+
+@dataclass(frozen=True)
+class Paths:
+    config_dir: Path
+    data_dir: Path
+    state_dir: Path
+    runtime_dir: Path
+    log_dir: Path
+
+    @property
+    def config_file(self) -> Path:
+        return self.config_dir / "config.toml"
+
+    @property
+    def ledger(self) -> Path:
+        return self.data_dir / "ledger.db"
+
+    @property
+    def credentials(self) -> Path:
+        return self.config_dir / "credentials.toml"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.runtime_dir / "proxy.pid"
+
+    @property
+    def port_file(self) -> Path:
+        return self.runtime_dir / "proxy.port"
+
+    @property
+    def control_token_file(self) -> Path:
+        return self.runtime_dir / "control.token"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.runtime_dir / "proxy.lock"
+
+    @property
+    def daemon_log(self) -> Path:
+        return self.log_dir / "proxy.log"
+
+    def ensure(self) -> Paths:
+        for d in {self.config_dir, self.data_dir, self.state_dir, self.runtime_dir, self.log_dir}:
+            ensure_private_dir(d)
+        return self
+
+
+def get_paths() -> Paths:
+    home = os.environ.get("AGENTMETER_HOME")
+    if home:
+        root = Path(home).expanduser()
+        return Paths(root, root, root / "state", root / "run", root / "log")
+    import platformdirs
+
+    dirs = platformdirs.PlatformDirs(APP, appauthor=False)
+    state = Path(dirs.user_state_dir)
+    # Without XDG_RUNTIME_DIR (containers, CI) platformdirs falls back to /tmp/runtime-<uid> with a
+    # warning; the state dir is private and always there, so use it instead.
+    runtime = Path(os.environ["XDG_RUNTIME_DIR"]) / APP if os.environ.get("XDG_RUNTIME_DIR") else state / "run"
+    return Paths(
+        Path(dirs.user_config_dir), Path(dirs.user_data_dir), state, runtime, Path(dirs.user_log_dir)
+    )
+
+
+def ensure_private_dir(path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        os.chmod(path, 0o700)
+
+
+def write_private(path: Path, data: str | bytes) -> None:
+    """Write a file readable by its owner only, atomically (write to a temp file, then rename)."""
+    ensure_private_dir(path.parent)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    raw = data.encode() if isinstance(data, str) else data
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, raw)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+def make_private(path: Path) -> None:
+    if path.exists() and stat.S_IMODE(path.stat().st_mode) & 0o077:
+        os.chmod(path, 0o600)

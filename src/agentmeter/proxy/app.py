@@ -1,0 +1,377 @@
+"""The aiohttp application: session-token routing, credentials, and the control API for the CLI.
+
+URL shape: /s/<session token>/<provider>/<the provider's own path>. The token (192 random bits) is
+the only way in; a request without a valid one gets a 401 in the provider's error shape.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import os
+import secrets
+from dataclasses import replace
+
+import aiohttp
+from aiohttp import web
+
+from .. import __version__
+from ..clock import Clock
+from ..config import Config
+from ..ledger import Ledger, LedgerWriter, open_ledger
+from ..models import Metered, RequestRecord, Usage
+from ..providers.request import classify, decode_body, inject_include_usage, read_body
+from . import relay
+from .errors import guess_provider, provider_error
+
+log = logging.getLogger("agentmeter.proxy")
+
+MAX_BODY = 64 * 1024 * 1024
+PROVIDERS = ("anthropic", "openai")
+NO_SESSION = (
+    "this request has no valid agentmeter session token. Start the agent with: agentmeter run claude "
+    "(or codex), or set its base URL from: agentmeter env"
+)
+# Headers that name the agent's own session, in every spelling seen (wire-protocols 0, 1.4, 2.3).
+AGENT_SESSION_HEADERS = ("x-claude-code-session-id", "session-id", "session_id", "thread-id", "conversation_id")
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class ProxyState:
+    """What the app shares across requests. Built by the daemon (or a test) and handed to create_app."""
+
+    def __init__(self, config: Config, ledger_path, clock: Clock, *, control_token: str,
+                 keys: dict[str, str | None] | None = None, key_source=None, tz=None) -> None:
+        self.config = config
+        self.ledger_path = ledger_path
+        self.clock = clock
+        self.control_token = control_token
+        self.keys = dict(keys or {})
+        # Re-read on every new session, so `agentmeter keys set` needs no daemon restart.
+        self.key_source = key_source
+        self.tz = tz
+        self.writer: LedgerWriter | None = None
+        self.reader: Ledger | None = None
+        self.http: aiohttp.ClientSession | None = None
+        self._sessions: dict[str, dict] = {}
+        self._noted_agent_sessions: set[str] = set()
+        self.relayed = 0
+        self.port: int | None = None
+        self.started_ms = clock.now_ms()
+
+    # -- sessions -------------------------------------------------------------------------------
+
+    def lookup(self, token: str) -> dict | None:
+        h = token_hash(token)
+        session = self._sessions.get(h)
+        if session is None and self.reader is not None:
+            session = self.reader.session_by_token_hash(h)
+            if session is not None:
+                self._sessions[h] = session
+        # The hash lookup already matched; this comparison keeps the check constant-time regardless.
+        if session is not None and hmac.compare_digest(session["token_hash"], h):
+            return session
+        return None
+
+    async def open_session(self, spec: dict) -> dict:
+        if self.key_source is not None:
+            self.keys = await asyncio.get_running_loop().run_in_executor(None, self.key_source)
+        token = secrets.token_urlsafe(24)
+        key_mode = [p for p in PROVIDERS if self.keys.get(p)]
+        vkey = "amk_" + secrets.token_urlsafe(24) if key_mode else None
+        session_id = spec.get("id") or secrets.token_hex(6)
+        row = {
+            "id": session_id,
+            "token_hash": token_hash(token),
+            "vkey_hash": token_hash(vkey) if vkey else None,
+            "key_mode": ",".join(key_mode),
+            "agent": str(spec.get("agent") or "other"),
+            "developer": spec.get("developer"),
+            "team": spec.get("team"),
+            "cost_center": spec.get("cost_center"),
+            "repo": spec.get("repo"),
+            "branch": spec.get("branch"),
+            "cwd": spec.get("cwd"),
+            "tags": spec.get("tags") or {},
+            "budget_usd": spec.get("budget_usd"),
+            "pid": spec.get("pid"),
+            "started_at": self.clock.now_ms(),
+        }
+        await asyncio.wrap_future(self.writer.submit(lambda lg: lg.create_session(row)))
+        self._sessions[row["token_hash"]] = {**row, "tags": json.dumps(row["tags"])}
+        return {"session_id": session_id, "token": token, "virtual_key": vkey, "key_mode": key_mode}
+
+    def note_agent_session(self, session: dict, agent_session_id: str | None) -> None:
+        if not agent_session_id or session.get("agent_session_id") or session["id"] in self._noted_agent_sessions:
+            return
+        self._noted_agent_sessions.add(session["id"])
+        self.writer.submit(lambda lg: lg.note_agent_session(session["id"], agent_session_id))
+
+    # -- records --------------------------------------------------------------------------------
+
+    def build_record(self, ex: relay.Exchange, m: Metered, info: dict) -> RequestRecord:
+        from .. import pricing
+
+        usage = m.usage or Usage()
+        status, reason = "ok", ex.reason
+        partial = unmetered = False
+        http_status = info.get("http_status")
+        if http_status is not None and http_status >= 400:
+            status, reason = "error", m.error_type or f"http {http_status}"
+        elif m.error_type:
+            status, reason = "error", m.error_type
+        elif ex.api not in relay.BILLABLE:
+            status = "passthrough"
+        elif m.fault and m.usage is None:
+            status, unmetered, reason = "unmetered", True, m.fault
+        elif not m.complete:
+            status, partial = "partial", True
+            reason = info.get("end") or "stream ended before its final event"
+            if m.estimated_output_tokens > usage.output_tokens:
+                usage = replace(usage, output_tokens=m.estimated_output_tokens)
+        if info.get("fault") and status == "ok":
+            reason = info["fault"]
+        cost = None
+        price_source, price_model, price_version, unpriced = "none", None, None, False
+        if ex.api in relay.BILLABLE and usage.total_tokens:
+            c = pricing.price(
+                ex.provider, m.model or ex.model_requested, usage,
+                overrides=self.config.prices, unknown_model=self.config.unknown_model_price,
+            )
+            cost, price_source, price_model = c.usd, c.source, c.matched_model
+            price_version, unpriced = c.price_version, c.unpriced
+            if c.unpriced and status == "ok":
+                reason = c.reason
+        elif ex.api in relay.BILLABLE:
+            cost = 0.0
+        s = ex.session
+        return RequestRecord(
+            request_id=ex.request_id, session_id=s["id"], started_at_ms=ex.started_ms,
+            provider=ex.provider, api=ex.api, method=ex.method, path=ex.path,
+            model_requested=ex.model_requested, model_used=m.model or ex.model_requested,
+            stream=ex.stream, status=status, http_status=http_status, usage=usage,
+            cost_usd=cost, price_source=price_source, price_model=price_model, price_version=price_version,
+            unpriced=unpriced, partial=partial, unmetered=unmetered, reason=reason, decision=ex.decision,
+            upstream_request_id=info.get("upstream_request_id"), response_id=m.response_id,
+            agent_session_id=ex.agent_session_id, agent_id=ex.agent_id,
+            ttft_ms=info.get("ttft_ms"), duration_ms=info.get("duration_ms"),
+            subscription=ex.subscription, agent=s.get("agent"), repo=s.get("repo"), branch=s.get("branch"),
+        )
+
+    def commit(self, rec: RequestRecord) -> asyncio.Future:
+        self.relayed += 1
+        return asyncio.wrap_future(self.writer.record(rec))
+
+
+STATE = web.AppKey("state", ProxyState)
+
+
+def create_app(state: ProxyState) -> web.Application:
+    app = web.Application(client_max_size=MAX_BODY, handler_args={"max_field_size": 65536})
+    app[STATE] = state
+    app.cleanup_ctx.append(_resources)
+    app.router.add_get("/_agentmeter/v1/health", health)
+    app.router.add_post("/_agentmeter/v1/sessions", create_session)
+    app.router.add_post("/_agentmeter/v1/sessions/{session_id}/end", end_session)
+    app.router.add_route("*", "/s/{token}/{provider}", proxy)
+    app.router.add_route("*", "/s/{token}/{provider}/{tail:.*}", proxy)
+    app.router.add_route("*", "/{tail:.*}", no_session)
+    return app
+
+
+async def _resources(app: web.Application):
+    state = app[STATE]
+    if state.writer is None:
+        state.writer = LedgerWriter(state.ledger_path, tz=state.tz).start()
+    state.reader = open_ledger(state.ledger_path, readonly=True, tz=state.tz)
+    state.http = aiohttp.ClientSession(
+        auto_decompress=False,
+        connector=aiohttp.TCPConnector(limit=256, limit_per_host=128, keepalive_timeout=60),
+        # No total timeout: agent streams run for many minutes (wire-protocols 7.4).
+        timeout=aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=None),
+        skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
+    )
+    yield
+    await state.http.close()
+    state.reader.close()
+    await asyncio.get_running_loop().run_in_executor(None, state.writer.close)
+
+
+# -- control API (the CLI talks to these) -----------------------------------------------------------
+
+
+def _control_ok(request: web.Request) -> bool:
+    state = request.app[STATE]
+    auth = request.headers.get("Authorization", "")
+    presented = auth.removeprefix("Bearer ").strip()
+    return hmac.compare_digest(presented.encode(), state.control_token.encode())
+
+
+async def health(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    return web.json_response({
+        "ok": True, "pid": os.getpid(), "version": __version__, "port": state.port,
+        "started_at_ms": state.started_ms, "relayed": state.relayed,
+    })
+
+
+async def create_session(request: web.Request) -> web.Response:
+    if not _control_ok(request):
+        return web.json_response({"error": "bad control token"}, status=401)
+    try:
+        spec = await request.json()
+    except (ValueError, UnicodeDecodeError):
+        return web.json_response({"error": "body must be JSON"}, status=400)
+    if not isinstance(spec, dict):
+        return web.json_response({"error": "body must be a JSON object"}, status=400)
+    return web.json_response(await request.app[STATE].open_session(spec))
+
+
+async def end_session(request: web.Request) -> web.Response:
+    if not _control_ok(request):
+        return web.json_response({"error": "bad control token"}, status=401)
+    state = request.app[STATE]
+    try:
+        spec = await request.json()
+    except ValueError:
+        spec = {}
+    sid = request.match_info["session_id"]
+    code = spec.get("exit_code") if isinstance(spec, dict) else None
+    now = state.clock.now_ms()
+    ok = await asyncio.wrap_future(state.writer.submit(lambda lg: lg.end_session(sid, now, code)))
+    return web.json_response({"ended": bool(ok)}, status=200 if ok else 404)
+
+
+async def no_session(request: web.Request) -> web.Response:
+    return provider_error(guess_provider(request.path), 401, NO_SESSION)
+
+
+# -- the provider routes ------------------------------------------------------------------------------
+
+
+async def proxy(request: web.Request) -> web.StreamResponse:
+    state = request.app[STATE]
+    provider = request.match_info["provider"]
+    if provider not in PROVIDERS:
+        return provider_error(guess_provider(request.path), 404, f"unknown provider {provider!r}; use anthropic or openai")
+    session = state.lookup(request.match_info["token"])
+    if session is None:
+        return provider_error(provider, 401, NO_SESSION)
+    tail = request.match_info.get("tail", "")
+    if request.method == "HEAD" and tail.strip("/") == "":
+        return web.Response(status=200)  # Claude Code's connectivity probe: answer, never hang
+    if request.headers.get("Upgrade", "").lower() == "websocket":
+        from .websocket import relay_websocket
+
+        return await relay_websocket(request, state, session, provider, tail)
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        return provider_error(provider, 413, f"request body is larger than {MAX_BODY // 2**20} MiB")
+    return await forward(request, state, session, provider, tail, body)
+
+
+def upstream_for(state: ProxyState, provider: str, headers, *, swapped: bool) -> tuple[str, bool]:
+    """(base URL, subscription?) — ChatGPT-login Codex traffic must go to the ChatGPT backend."""
+    if provider == "anthropic":
+        bearer = headers.get("Authorization", "")
+        oauth = bearer.startswith("Bearer sk-ant-oat") or "oauth-" in headers.get("anthropic-beta", "")
+        return state.config.upstream("anthropic"), (oauth and not swapped)
+    bearer = headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    if not swapped and ("chatgpt-account-id" in headers or bearer.startswith("eyJ")):
+        return state.config.upstream("chatgpt"), True
+    return state.config.upstream("openai"), False
+
+
+def upstream_url(base: str, provider: str, tail: str, chatgpt: bool, query: str) -> str:
+    path = tail.lstrip("/")
+    while path.startswith("v1/v1/"):
+        path = path[3:]
+    if chatgpt and path.startswith("v1/"):
+        path = path[3:]  # the ChatGPT Codex backend has no /v1 segment
+    return f"{base}/{path}" + (f"?{query}" if query else "")
+
+
+def swap_credentials(state: ProxyState, session: dict, provider: str, hdrs: dict) -> tuple[bool, str | None]:
+    """Replace the session's virtual key with the real one. Returns (swapped, error message)."""
+    presented = hdrs.get("x-api-key") or hdrs.get("X-Api-Key")
+    auth_name = next((k for k in hdrs if k.lower() == "authorization"), None)
+    if not presented and auth_name:
+        presented = hdrs[auth_name].removeprefix("Bearer ").strip()
+    vkey_hash = session.get("vkey_hash")
+    if not presented or not vkey_hash or not hmac.compare_digest(token_hash(presented), vkey_hash):
+        return False, None
+    real = state.keys.get(provider)
+    if provider not in (session.get("key_mode") or "").split(",") or not real:
+        return False, (
+            f"no real {provider} key is configured for this session. "
+            f"Run: agentmeter keys set {provider}, then start a new session"
+        )
+    for name in [k for k in hdrs if k.lower() in ("x-api-key", "authorization")]:
+        del hdrs[name]
+    if provider == "anthropic":
+        hdrs["x-api-key"] = real
+    else:
+        hdrs["Authorization"] = f"Bearer {real}"
+    return True, None
+
+
+async def forward(request: web.Request, state: ProxyState, session: dict, provider: str, tail: str,
+                  body: bytes) -> web.StreamResponse:
+    api = classify(provider, tail)
+    hdrs = {k: v for k, v in request.headers.items() if k.lower() not in relay.HOP_BY_HOP}
+    swapped, problem = swap_credentials(state, session, provider, hdrs)
+    if problem:
+        return provider_error(provider, 401, problem)
+    base, subscription = upstream_for(state, provider, request.headers, swapped=swapped)
+    chatgpt = base == state.config.upstream("chatgpt") and provider == "openai"
+    url = upstream_url(base, provider, tail, chatgpt, request.query_string)
+    # Ask for identity so the meter reads plain bytes; the agent accepts it (it is always allowed).
+    hdrs = {k: v for k, v in hdrs.items() if k.lower() != "accept-encoding"}
+    hdrs["Accept-Encoding"] = "identity"
+
+    facts = read_body(decode_body(body, request.headers.get("Content-Encoding"))) if body and api != "other" else None
+    strip_usage = False
+    if facts and api == "chat" and facts.stream and not facts.include_usage and facts.parsed is not None:
+        plain = decode_body(body, request.headers.get("Content-Encoding"))
+        body = inject_include_usage(plain, facts)
+        hdrs = {k: v for k, v in hdrs.items() if k.lower() != "content-encoding"}
+        strip_usage = True
+
+    agent_sid = next((request.headers[h] for h in AGENT_SESSION_HEADERS if h in request.headers), None)
+    state.note_agent_session(session, agent_sid)
+    ex = relay.Exchange(
+        request_id=relay.new_request_id(), provider=provider, api=api, method=request.method,
+        path="/" + tail.lstrip("/"), session=session, started_ms=state.clock.now_ms(),
+        started_mono=state.clock.monotonic(), model_requested=facts.model if facts else None,
+        stream=bool(facts and facts.stream), subscription=subscription, agent_session_id=agent_sid,
+        agent_id=request.headers.get("x-claude-code-agent-id"), strip_usage=strip_usage,
+    )
+    try:
+        up = await state.http.request(
+            request.method, url, data=body if body else None, headers=hdrs, allow_redirects=False,
+        )
+    except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+        info = {"http_status": 502, "duration_ms": (state.clock.monotonic() - ex.started_mono) * 1000}
+        metered = Metered(complete=True, error_type="upstream_unreachable", error_message=type(exc).__name__)
+        await _safe_commit(state, state.build_record(ex, metered, info))
+        return provider_error(provider, 502, f"could not reach {base} ({type(exc).__name__}); is the network up?")
+    try:
+        return await relay.relay_response(
+            request, up, ex, state.commit, state.build_record, state.clock.monotonic
+        )
+    finally:
+        up.release()
+
+
+async def _safe_commit(state: ProxyState, rec: RequestRecord) -> None:
+    try:
+        await state.commit(rec)
+    except Exception as exc:
+        log.error("ledger commit failed for %s: %s", rec.request_id, exc)

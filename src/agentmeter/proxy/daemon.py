@@ -1,0 +1,259 @@
+"""The per-user daemon: start (detached, one at a time), serve, stop, status.
+
+State lives in the runtime dir: `proxy.pid`, `proxy.port`, `control.token` (0600) and a lock file so
+two simultaneous launches start one daemon. Stale files (a dead pid) are recovered. The CLI side of
+this module uses only the standard library, so `proxy status` stays fast.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+
+from ..errors import DaemonError
+from ..paths import Paths, get_paths, write_private
+
+START_TIMEOUT = 15.0
+PORT_TRIES = 20
+
+
+@dataclass(frozen=True)
+class DaemonInfo:
+    running: bool
+    pid: int | None = None
+    port: int | None = None
+    version: str | None = None
+
+    @property
+    def url(self) -> str | None:
+        return f"http://127.0.0.1:{self.port}" if self.port else None
+
+    def as_dict(self) -> dict:
+        return {"running": self.running, "pid": self.pid, "port": self.port, "url": self.url,
+                "version": self.version}
+
+
+def _read_int(path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def health(port: int, timeout: float = 1.0) -> dict | None:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/_agentmeter/v1/health", timeout=timeout) as r:
+            return json.loads(r.read())
+    except (OSError, ValueError, urllib.error.URLError):
+        return None
+
+
+def status(paths: Paths | None = None) -> DaemonInfo:
+    paths = paths or get_paths()
+    pid, port = _read_int(paths.pid_file), _read_int(paths.port_file)
+    if not pid_alive(pid) or port is None:
+        return DaemonInfo(False)
+    h = health(port)
+    if not h or h.get("pid") != pid:
+        return DaemonInfo(False, pid=pid, port=port)
+    return DaemonInfo(True, pid=pid, port=port, version=h.get("version"))
+
+
+def control_token(paths: Paths | None = None) -> str:
+    paths = paths or get_paths()
+    try:
+        return paths.control_token_file.read_text().strip()
+    except OSError:
+        raise DaemonError("the proxy's control token is missing", "restart it: agentmeter proxy stop && agentmeter proxy start") from None
+
+
+def control(path: str, payload: dict, info: DaemonInfo, paths: Paths | None = None, timeout: float = 10) -> dict:
+    """POST to the daemon's control API."""
+    req = urllib.request.Request(
+        f"{info.url}{path}", data=json.dumps(payload).encode(), method="POST",
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {control_token(paths)}"},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return json.loads(r.read())
+    except urllib.error.HTTPError as exc:
+        raise DaemonError(f"the proxy refused {path}: HTTP {exc.code}", "see: agentmeter proxy status") from None
+    except (OSError, urllib.error.URLError) as exc:
+        raise DaemonError(f"could not reach the proxy at {info.url}: {exc}", "run: agentmeter proxy start") from None
+
+
+@contextlib.contextmanager
+def _start_lock(paths: Paths):
+    paths.ensure()
+    fd = os.open(paths.lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def ensure_running(paths: Paths | None = None, port: int | None = None) -> tuple[DaemonInfo, bool]:
+    """The running daemon, starting one if needed. Returns (info, started_now)."""
+    paths = paths or get_paths()
+    info = status(paths)
+    if info.running:
+        return info, False
+    with _start_lock(paths):
+        info = status(paths)  # someone else may have started it while we waited for the lock
+        if info.running:
+            return info, False
+        return _spawn(paths, port), True
+
+
+def _spawn(paths: Paths, port: int | None) -> DaemonInfo:
+    for stale in (paths.pid_file, paths.port_file):
+        stale.unlink(missing_ok=True)
+    cmd = [sys.executable, "-m", "agentmeter", "proxy", "serve", "--quiet"]
+    if port is not None:
+        cmd += ["--port", str(port)]
+    paths.log_dir.mkdir(parents=True, exist_ok=True)
+    log = open(paths.log_dir / "proxy.stderr", "ab")  # noqa: SIM115 (handed to the child)
+    os.chmod(log.name, 0o600)
+    proc = subprocess.Popen(
+        cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, close_fds=True,
+    )
+    log.close()
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise DaemonError(
+                f"the proxy exited during start-up (code {proc.returncode})",
+                f"see {paths.log_dir / 'proxy.stderr'} and {paths.daemon_log}",
+            )
+        info = status(paths)
+        if info.running:
+            return info
+        time.sleep(0.02)
+    raise DaemonError("the proxy did not answer within 15 s", f"see {paths.daemon_log}")
+
+
+def stop(paths: Paths | None = None, timeout: float = 10) -> DaemonInfo:
+    paths = paths or get_paths()
+    info = status(paths)
+    pid = info.pid
+    if pid and pid_alive(pid):
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if pid_alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    for f in (paths.pid_file, paths.port_file):
+        f.unlink(missing_ok=True)
+    return info
+
+
+def pick_port(wanted: int) -> int:
+    """`wanted` if free, else the next free one (0 means any free port)."""
+    ports = [0] if wanted == 0 else list(range(wanted, min(wanted + PORT_TRIES, 65536)))
+    for p in ports:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", p))
+            except OSError:
+                continue
+            return s.getsockname()[1]
+    raise DaemonError(f"ports {wanted}–{wanted + PORT_TRIES - 1} are all in use",
+                      "set another with AGENTMETER_PORT=<port> or [proxy] port in config")
+
+
+def serve(port: int | None = None, quiet: bool = False) -> None:
+    """Run the daemon in the foreground until SIGTERM/SIGINT."""
+    import asyncio
+    import logging
+    import logging.handlers
+
+    from aiohttp import web
+
+    from ..clock import SystemClock
+    from ..config import load_config
+    from ..timezone import resolve_tz
+    from .app import ProxyState, create_app
+
+    paths = get_paths().ensure()
+    config = load_config(paths.config_file)
+    handler = logging.handlers.RotatingFileHandler(paths.daemon_log, maxBytes=5 * 2**20, backupCount=3)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("agentmeter")
+    root.setLevel(logging.INFO)
+    root.addHandler(handler)
+    os.chmod(paths.daemon_log, 0o600)
+    if not quiet:
+        root.addHandler(logging.StreamHandler())
+
+    token = secrets.token_urlsafe(32)
+    write_private(paths.control_token_file, token)
+    state = ProxyState(config, paths.ledger, SystemClock(), control_token=token, key_source=real_keys,
+                       tz=resolve_tz(config.budget.timezone))
+    chosen = pick_port(config.port() if port is None else port)
+    state.port = chosen
+
+    async def main() -> None:
+        from .. import pricing
+
+        pricing.warm()  # genai-prices loads its data once here, not on the first request
+        app = create_app(state)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", chosen, reuse_address=True)
+        await site.start()
+        write_private(paths.port_file, str(chosen))
+        write_private(paths.pid_file, str(os.getpid()))
+        root.info("agentmeter proxy listening on 127.0.0.1:%d (pid %d)", chosen, os.getpid())
+        stop_event = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop_event.set)
+        await stop_event.wait()
+        root.info("stopping")
+        await runner.cleanup()
+
+    try:
+        asyncio.run(main())
+    finally:
+        if _read_int(paths.pid_file) == os.getpid():
+            paths.pid_file.unlink(missing_ok=True)
+            paths.port_file.unlink(missing_ok=True)
+
+
+def real_keys() -> dict[str, str | None]:
+    from .. import secrets as keystore
+
+    keys: dict[str, str | None] = {}
+    for provider in ("anthropic", "openai"):
+        try:
+            s = keystore.get_secret(provider)
+        except Exception:
+            s = None
+        keys[provider] = s.value if s else None
+    return keys

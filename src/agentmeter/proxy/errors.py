@@ -1,0 +1,70 @@
+"""Errors agentmeter itself answers with, in the provider's own shape so the agent shows them cleanly.
+
+Messages never contain a double quote: Claude Code extracts the message with a regex that stops at
+the first `"` (wire-protocols 1.6).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+from aiohttp import web
+
+_ANTHROPIC_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    502: "api_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
+_OPENAI_TYPES = {
+    400: "invalid_request_error",
+    401: "invalid_request_error",
+    404: "invalid_request_error",
+    413: "invalid_request_error",
+    429: "insufficient_quota",
+    500: "server_error",
+    502: "server_error",
+}
+_OPENAI_CODES = {401: "invalid_api_key", 413: "request_too_large", 502: "upstream_unreachable"}
+
+
+def provider_error(provider: str, status: int, message: str, *, headers: dict | None = None) -> web.Response:
+    message = "agentmeter: " + message.replace('"', "'")
+    request_id = f"agentmeter_{uuid.uuid4().hex}"
+    hdrs = {"request-id": request_id, "x-request-id": request_id, **(headers or {})}
+    if status >= 400 and status < 500 and status != 408:
+        # SDKs (Stainless) and Claude Code honour this: no retry storm on our own refusals.
+        hdrs.setdefault("x-should-retry", "false")
+    if provider == "anthropic":
+        body = {
+            "type": "error",
+            "error": {"type": _ANTHROPIC_TYPES.get(status, "api_error"), "message": message},
+            "request_id": request_id,
+        }
+    else:
+        body = {
+            "error": {
+                "message": message,
+                "type": _OPENAI_TYPES.get(status, "invalid_request_error"),
+                "param": None,
+                "code": _OPENAI_CODES.get(status, "agentmeter_error"),
+            }
+        }
+    return web.Response(
+        status=status, body=json.dumps(body).encode(), content_type="application/json", headers=hdrs
+    )
+
+
+def guess_provider(path: str) -> str:
+    """For requests that never reached a provider route (bad token, unknown path)."""
+    p = path.lower()
+    if "/anthropic" in p or "/messages" in p:
+        return "anthropic"
+    return "openai"

@@ -1,0 +1,161 @@
+"""The only module that prints: rich tables for people, versioned JSON envelopes for scripts.
+
+Data goes to stdout, diagnostics to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from typing import Any
+
+from .clock import ms_to_iso
+
+_SCHEMA_VERSION = 1
+
+
+def envelope(name: str, payload: dict[str, Any]) -> dict[str, Any]:
+    return {"schema": f"agentmeter.{name}/{_SCHEMA_VERSION}", **payload}
+
+
+def emit_json(name: str, payload: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(envelope(name, payload), indent=2, default=str) + "\n")
+
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+
+
+def error(message: str, hint: str | None = None) -> None:
+    sys.stderr.write(f"agentmeter: {message}\n")
+    if hint:
+        sys.stderr.write(f"  hint: {hint}\n")
+
+
+def info(message: str) -> None:
+    sys.stderr.write(message + "\n")
+
+
+def line(text: str) -> None:
+    sys.stdout.write(text + "\n")
+
+
+def usd(value: float | None, *, unpriced: bool = False) -> str:
+    if value is None:
+        return "—"
+    text = f"${value:,.4f}" if abs(value) < 1 else f"${value:,.2f}"
+    return text + ("*" if unpriced else "")
+
+
+def tokens(n: int | None) -> str:
+    n = int(n or 0)
+    if n >= 1_000_000:
+        return f"{n / 1_000_000:.1f}M"
+    if n >= 10_000:
+        return f"{n / 1000:.0f}k"
+    if n >= 1000:
+        return f"{n / 1000:.1f}k"
+    return str(n)
+
+
+def pct(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.0f}%"
+
+
+def exports(env: dict[str, str], comment: str | None = None) -> None:
+    if comment:
+        line(f"# {comment}")
+    for key, value in env.items():
+        line(f"export {key}={shlex.quote(value)}")
+
+
+def proxy_status(info: dict, as_json: bool) -> None:
+    if as_json:
+        emit_json("proxy_status", info)
+        return
+    if info["running"]:
+        line(f"agentmeter proxy: running (pid {info['pid']}) at {info['url']}")
+    else:
+        line("agentmeter proxy: not running. Start it with: agentmeter proxy start")
+
+
+def sessions_table(sessions: list[dict], as_json: bool) -> None:
+    if as_json:
+        emit_json("sessions", {"sessions": sessions})
+        return
+    from rich.table import Table
+
+    if not sessions:
+        line("No sessions yet. Start one with: agentmeter run claude")
+        return
+    t = Table(box=None, pad_edge=False, header_style="bold")
+    for col in ("session", "agent", "repo", "branch", "started", "req", "input", "cache r", "cache w",
+                "output", "cost", "cache hit"):
+        t.add_column(col, justify="right" if col in ("req", "input", "cache r", "cache w", "output", "cost",
+                                                      "cache hit") else "left")
+    for s in sessions:
+        t.add_row(
+            s["id"], s["agent"], s["repo"] or "—", s["branch"] or "—", (s["started_at"] or "")[:16].replace("T", " "),
+            str(s["requests"]), tokens(s["input_tokens"]), tokens(s["cache_read_tokens"]),
+            tokens(s["cache_write_tokens"]), tokens(s["output_tokens"]),
+            usd(s["cost_usd"], unpriced=bool(s.get("unpriced_requests"))), pct(s["cache_hit_rate"]),
+        )
+    _console().print(t)
+    if any(s.get("unpriced_requests") for s in sessions):
+        line("* includes unpriced models, counted at a conservative fallback rate (see: agentmeter prices explain)")
+
+
+def session_detail(session: dict, as_json: bool) -> None:
+    if as_json:
+        emit_json("session", session)
+        return
+    from rich.table import Table
+
+    line(f"session {session['id']} · {session['agent']} · {session['repo'] or 'no repo'}"
+         f" · {session['branch'] or ''}".rstrip(" ·"))
+    line(f"  started {session['started_at']}  ended {session['ended_at'] or '(running)'}"
+         f"  exit {session['exit_code'] if session['exit_code'] is not None else '—'}")
+    line(f"  {len(session['requests'])} requests · {usd(session['cost_usd'])} · cache hit {pct(session['cache_hit_rate'])}")
+    t = Table(box=None, pad_edge=False, header_style="bold")
+    for col in ("time", "api", "model", "status", "input", "cache r", "cache w", "output", "cost", "ttft", "note"):
+        t.add_column(col)
+    for r in session["requests"]:
+        model = r["model_used"] or r["model_requested"] or "—"
+        if r["model_requested"] and r["model_used"] and r["model_requested"] != r["model_used"]:
+            model = f"{r['model_requested']} → {r['model_used']}"
+        t.add_row(
+            (r["started_at"] or "")[11:19], r["api"], model, r["status"], tokens(r["input_tokens"]),
+            tokens(r["cache_read_tokens"]), tokens(r["cache_write_tokens"]), tokens(r["output_tokens"]),
+            usd(r["cost_usd"], unpriced=r["price_source"] == "fallback"),
+            "—" if r["ttft_ms"] is None else f"{r['ttft_ms']:.0f}ms", r["reason"] or "",
+        )
+    _console().print(t)
+
+
+def price_explanation(payload: dict, as_json: bool) -> None:
+    if as_json:
+        emit_json("price_explain", payload)
+        return
+    line(payload["why"])
+    rates = payload.get("rates") or {}
+    for key in ("input", "output", "cache_read", "cache_write", "cache_write_1h"):
+        if rates.get(key) is not None:
+            line(f"  {key:<15} ${rates[key]:,.4f} / MTok")
+    for extra in ("matched_model", "source", "price_version"):
+        if payload.get(extra):
+            line(f"  {extra:<15} {payload[extra]}")
+
+
+def reprice_result(payload: dict, as_json: bool) -> None:
+    if as_json:
+        emit_json("reprice", payload)
+        return
+    line(f"repriced {payload['rows']} requests; {payload['changed']} changed; "
+         f"total {usd(payload['before_usd'])} → {usd(payload['after_usd'])}")
+
+
+def iso(ms: int | None) -> str | None:
+    return ms_to_iso(ms)

@@ -1,0 +1,397 @@
+"""A fake Anthropic + OpenAI provider on loopback, for the demo, the tests and the benchmarks.
+
+It speaks the real wire shapes (wire-protocols section 5): Anthropic Messages SSE and JSON,
+OpenAI Responses over SSE, JSON and WebSocket, Chat Completions SSE and JSON, and the ChatGPT Codex
+backend path. It records what it received (headers and body sizes, never bodies on disk) so tests can
+assert on it, and its behaviour is scripted per request by the `x-fake-scenario` header or globally
+through `POST /_fake/config`.
+
+Scenarios: `ok` (default), `status:<code>` (an error in the provider's shape), `reset` (drop the
+connection mid-stream), `truncate` (end the stream cleanly but without the terminal event),
+`error_event` (a mid-stream error event), `stall:<seconds>` (pause mid-stream).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from dataclasses import dataclass, field
+
+from aiohttp import WSMsgType, web
+
+
+@dataclass
+class FakeUsage:
+    input_tokens: int = 1200
+    cache_read_tokens: int = 18000
+    cache_write_tokens: int = 1204
+    cache_write_1h_tokens: int = 0
+    output_tokens: int = 58
+    reasoning_tokens: int = 0
+
+
+@dataclass
+class FakeConfig:
+    usage: FakeUsage = field(default_factory=FakeUsage)
+    text: str = "Hello from the fake provider."
+    deltas: int = 4  # content deltas per streamed response
+    pace_ms: float = 0.0  # delay between streamed events
+    scenario: str = "ok"
+    delta_bytes: int = 0  # pad each delta to this size (benchmarks)
+
+
+@dataclass
+class Received:
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+    body_bytes: int
+    json: dict | None
+
+    def as_dict(self) -> dict:
+        return {"method": self.method, "path": self.path, "query": self.query, "headers": self.headers,
+                "body_bytes": self.body_bytes, "model": (self.json or {}).get("model"),
+                "stream": (self.json or {}).get("stream"), "json": self.json}
+
+
+CONFIG = web.AppKey("config", FakeConfig)
+RECEIVED = web.AppKey("received", list)
+
+
+def _sse(event: str | None, data: dict | str) -> bytes:
+    payload = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
+    head = f"event: {event}\n" if event else ""
+    return f"{head}data: {payload}\n\n".encode()
+
+
+def _chunks(text: str, n: int, pad: int) -> list[str]:
+    n = max(1, n)
+    size = max(1, -(-len(text) // n))
+    parts = [text[i : i + size] for i in range(0, len(text), size)] or [""]
+    while len(parts) < n:
+        parts.append(" ")
+    if pad:
+        parts = [p + " " * max(0, pad - len(p)) for p in parts]
+    return parts
+
+
+def anthropic_events(model: str, cfg: FakeConfig) -> list[bytes]:
+    u = cfg.usage
+    usage = {
+        "input_tokens": u.input_tokens,
+        "cache_creation_input_tokens": u.cache_write_tokens,
+        "cache_read_input_tokens": u.cache_read_tokens,
+        "cache_creation": {"ephemeral_5m_input_tokens": u.cache_write_tokens - u.cache_write_1h_tokens,
+                           "ephemeral_1h_input_tokens": u.cache_write_1h_tokens},
+        "output_tokens": 1,
+        "service_tier": "standard",
+    }
+    msg_id = "msg_fake" + uuid.uuid4().hex[:16]
+    out = [
+        _sse("message_start", {"type": "message_start", "message": {
+            "id": msg_id, "type": "message", "role": "assistant", "model": model, "content": [],
+            "stop_reason": None, "stop_sequence": None, "usage": usage}}),
+        _sse("content_block_start", {"type": "content_block_start", "index": 0,
+                                     "content_block": {"type": "text", "text": ""}}),
+        _sse("ping", {"type": "ping"}),
+    ]
+    for part in _chunks(cfg.text, cfg.deltas, cfg.delta_bytes):
+        out.append(_sse("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                                "delta": {"type": "text_delta", "text": part}}))
+    out.append(_sse("content_block_stop", {"type": "content_block_stop", "index": 0}))
+    final = {k: v for k, v in usage.items() if k not in ("cache_creation", "service_tier")}
+    final["output_tokens"] = u.output_tokens
+    out.append(_sse("message_delta", {"type": "message_delta",
+                                      "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                                      "usage": final}))
+    out.append(_sse("message_stop", {"type": "message_stop"}))
+    return out
+
+
+def anthropic_json(model: str, cfg: FakeConfig) -> dict:
+    u = cfg.usage
+    return {
+        "id": "msg_fake" + uuid.uuid4().hex[:16], "type": "message", "role": "assistant", "model": model,
+        "content": [{"type": "text", "text": cfg.text}], "stop_reason": "end_turn", "stop_sequence": None,
+        "usage": {"input_tokens": u.input_tokens, "cache_creation_input_tokens": u.cache_write_tokens,
+                  "cache_read_input_tokens": u.cache_read_tokens, "output_tokens": u.output_tokens,
+                  "cache_creation": {"ephemeral_5m_input_tokens": u.cache_write_tokens - u.cache_write_1h_tokens,
+                                     "ephemeral_1h_input_tokens": u.cache_write_1h_tokens}},
+    }
+
+
+def responses_usage(cfg: FakeConfig) -> dict:
+    u = cfg.usage
+    return {"input_tokens": u.input_tokens + u.cache_read_tokens,
+            "input_tokens_details": {"cached_tokens": u.cache_read_tokens},
+            "output_tokens": u.output_tokens,
+            "output_tokens_details": {"reasoning_tokens": u.reasoning_tokens},
+            "total_tokens": u.input_tokens + u.cache_read_tokens + u.output_tokens}
+
+
+def responses_events(model: str, cfg: FakeConfig) -> list[dict]:
+    rid = "resp_fake" + uuid.uuid4().hex[:16]
+    mid = "msg_fake" + uuid.uuid4().hex[:8]
+    base = {"id": rid, "object": "response", "created_at": 1756400000, "model": model, "output": []}
+    ev: list[dict] = [
+        {"type": "response.created", "response": {**base, "status": "in_progress", "usage": None}},
+        {"type": "response.in_progress", "response": {**base, "status": "in_progress", "usage": None}},
+        {"type": "response.output_item.added", "output_index": 0,
+         "item": {"id": mid, "type": "message", "status": "in_progress", "role": "assistant", "content": []}},
+        {"type": "response.content_part.added", "item_id": mid, "output_index": 0, "content_index": 0,
+         "part": {"type": "output_text", "annotations": [], "text": ""}},
+    ]
+    for part in _chunks(cfg.text, cfg.deltas, cfg.delta_bytes):
+        ev.append({"type": "response.output_text.delta", "item_id": mid, "output_index": 0, "content_index": 0,
+                   "delta": part})
+    item = {"id": mid, "type": "message", "status": "completed", "role": "assistant",
+            "content": [{"type": "output_text", "annotations": [], "text": cfg.text}]}
+    ev += [
+        {"type": "response.output_text.done", "item_id": mid, "output_index": 0, "content_index": 0,
+         "text": cfg.text},
+        {"type": "response.content_part.done", "item_id": mid, "output_index": 0, "content_index": 0,
+         "part": {"type": "output_text", "annotations": [], "text": cfg.text}},
+        {"type": "response.output_item.done", "output_index": 0, "item": item},
+        {"type": "response.completed", "response": {**base, "status": "completed", "output": [item],
+                                                    "usage": responses_usage(cfg)}},
+    ]
+    for i, e in enumerate(ev):
+        e["sequence_number"] = i
+    return ev
+
+
+def chat_events(model: str, cfg: FakeConfig, include_usage: bool) -> list[bytes]:
+    cid = "chatcmpl-fake" + uuid.uuid4().hex[:12]
+    head = {"id": cid, "object": "chat.completion.chunk", "created": 1741569952, "model": model}
+    usage_null = {"usage": None} if include_usage else {}
+    out = [_sse(None, {**head, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
+                                             "finish_reason": None}], **usage_null})]
+    for part in _chunks(cfg.text, cfg.deltas, cfg.delta_bytes):
+        out.append(_sse(None, {**head, "choices": [{"index": 0, "delta": {"content": part}, "finish_reason": None}],
+                               **usage_null}))
+    out.append(_sse(None, {**head, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], **usage_null}))
+    if include_usage:
+        out.append(_sse(None, {**head, "choices": [], "usage": chat_usage(cfg)}))
+    out.append(b"data: [DONE]\n\n")
+    return out
+
+
+def chat_usage(cfg: FakeConfig) -> dict:
+    u = cfg.usage
+    return {"prompt_tokens": u.input_tokens + u.cache_read_tokens, "completion_tokens": u.output_tokens,
+            "total_tokens": u.input_tokens + u.cache_read_tokens + u.output_tokens,
+            "prompt_tokens_details": {"cached_tokens": u.cache_read_tokens},
+            "completion_tokens_details": {"reasoning_tokens": u.reasoning_tokens}}
+
+
+async def _record(request: web.Request) -> tuple[bytes, dict | None]:
+    body = await request.read()
+    data = None
+    if body:
+        try:
+            data = json.loads(body)
+        except ValueError:
+            data = None
+    request.app[RECEIVED].append(Received(request.method, request.path, request.query_string,
+                                          dict(request.headers), len(body), data))
+    return body, data
+
+
+def _scenario(request: web.Request) -> str:
+    return request.headers.get("x-fake-scenario") or request.app[CONFIG].scenario
+
+
+def _error(provider: str, status: int) -> web.Response:
+    if provider == "anthropic":
+        kind = {429: "rate_limit_error", 529: "overloaded_error", 400: "invalid_request_error"}.get(status, "api_error")
+        body = {"type": "error", "error": {"type": kind, "message": f"fake {status}"}, "request_id": "req_fake"}
+    else:
+        body = {"error": {"message": f"fake {status}", "type": "server_error", "param": None, "code": None}}
+    return web.Response(status=status, body=json.dumps(body).encode(), content_type="application/json",
+                        headers={"request-id": "req_fake_err", "x-request-id": "req_fake_err"})
+
+
+async def _stream(request: web.Request, events: list[bytes], provider: str) -> web.StreamResponse:
+    cfg = request.app[CONFIG]
+    scenario = _scenario(request)
+    resp = web.StreamResponse(status=200, headers={"Content-Type": "text/event-stream",
+                                                   "Cache-Control": "no-cache",
+                                                   "request-id": "req_fake" + uuid.uuid4().hex[:10],
+                                                   "x-request-id": "req_fake" + uuid.uuid4().hex[:10]})
+    resp.enable_chunked_encoding()
+    await resp.prepare(request)
+    cut = max(1, len(events) // 2)
+    for i, ev in enumerate(events):
+        if i == cut:
+            if scenario == "reset":
+                request.transport.close()
+                return resp
+            if scenario == "truncate":
+                await resp.write_eof()
+                return resp
+            if scenario == "error_event":
+                err = ({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+                       if provider == "anthropic" else
+                       {"type": "error", "code": "server_error", "message": "fake", "sequence_number": i})
+                await resp.write(_sse("error", err))
+                await resp.write_eof()
+                return resp
+            if scenario.startswith("stall:"):
+                await asyncio.sleep(float(scenario.split(":", 1)[1]))
+        await resp.write(ev)
+        if cfg.pace_ms:
+            await asyncio.sleep(cfg.pace_ms / 1000)
+    await resp.write_eof()
+    return resp
+
+
+async def messages(request: web.Request) -> web.StreamResponse:
+    _, data = await _record(request)
+    scenario = _scenario(request)
+    if scenario.startswith("status:"):
+        return _error("anthropic", int(scenario.split(":")[1]))
+    cfg = request.app[CONFIG]
+    model = (data or {}).get("model") or "claude-sonnet-4-5"
+    if (data or {}).get("stream"):
+        return await _stream(request, anthropic_events(model, cfg), "anthropic")
+    return web.json_response(anthropic_json(model, cfg), headers={"request-id": "req_fake_json"})
+
+
+async def count_tokens(request: web.Request) -> web.Response:
+    body, _ = await _record(request)
+    return web.json_response({"input_tokens": max(1, len(body) // 4)})
+
+
+async def models(request: web.Request) -> web.Response:
+    await _record(request)
+    return web.json_response({"data": [{"id": "claude-sonnet-4-5", "type": "model"},
+                                       {"id": "gpt-5.1", "object": "model"}], "has_more": False})
+
+
+async def responses(request: web.Request) -> web.StreamResponse:
+    if request.headers.get("Upgrade", "").lower() == "websocket":
+        return await responses_ws(request)
+    _, data = await _record(request)
+    scenario = _scenario(request)
+    if scenario.startswith("status:"):
+        return _error("openai", int(scenario.split(":")[1]))
+    cfg = request.app[CONFIG]
+    model = (data or {}).get("model") or "gpt-5.1"
+    events = responses_events(model, cfg)
+    if (data or {}).get("stream"):
+        return await _stream(request, [_sse(e["type"], e) for e in events], "openai")
+    return web.json_response(events[-1]["response"], headers={"x-request-id": "req_fake_json"})
+
+
+async def responses_ws(request: web.Request) -> web.WebSocketResponse:
+    request.app[RECEIVED].append(Received("WS", request.path, request.query_string, dict(request.headers), 0, None))
+    ws = web.WebSocketResponse()
+    await ws.prepare(request)
+    cfg = request.app[CONFIG]
+    async for msg in ws:
+        if msg.type != WSMsgType.TEXT:
+            continue
+        data = json.loads(msg.data)
+        request.app[RECEIVED].append(Received("WS-FRAME", request.path, "", {}, len(msg.data), data))
+        model = data.get("model") or (data.get("response") or {}).get("model") or "gpt-5.1"
+        for e in responses_events(model, cfg):
+            await ws.send_str(json.dumps(e))
+    return ws
+
+
+async def chat(request: web.Request) -> web.StreamResponse:
+    _, data = await _record(request)
+    scenario = _scenario(request)
+    if scenario.startswith("status:"):
+        return _error("openai", int(scenario.split(":")[1]))
+    cfg = request.app[CONFIG]
+    data = data or {}
+    model = data.get("model") or "gpt-4.1"
+    if data.get("stream"):
+        include = bool((data.get("stream_options") or {}).get("include_usage"))
+        return await _stream(request, chat_events(model, cfg, include), "openai")
+    return web.json_response({
+        "id": "chatcmpl-fake", "object": "chat.completion", "created": 1741569952, "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": cfg.text}, "finish_reason": "stop"}],
+        "usage": chat_usage(cfg)})
+
+
+async def head_root(request: web.Request) -> web.Response:
+    return web.Response(status=200)
+
+
+async def get_received(request: web.Request) -> web.Response:
+    return web.json_response([r.as_dict() for r in request.app[RECEIVED]])
+
+
+async def set_config(request: web.Request) -> web.Response:
+    data = await request.json()
+    cfg = request.app[CONFIG]
+    if "usage" in data:
+        cfg.usage = FakeUsage(**data.pop("usage"))
+    for k, v in data.items():
+        setattr(cfg, k, v)
+    if data.get("reset_received"):
+        request.app[RECEIVED].clear()
+    return web.json_response({"ok": True})
+
+
+async def clear_received(request: web.Request) -> web.Response:
+    request.app[RECEIVED].clear()
+    return web.json_response({"ok": True})
+
+
+def create_fake_app(config: FakeConfig | None = None) -> web.Application:
+    app = web.Application(client_max_size=80 * 1024 * 1024)
+    app[CONFIG] = config or FakeConfig()
+    app[RECEIVED] = []
+    for prefix in ("", "/backend-api/codex"):
+        app.router.add_post(prefix + "/v1/messages", messages)
+        app.router.add_post(prefix + "/v1/messages/count_tokens", count_tokens)
+        app.router.add_get(prefix + "/v1/models", models)
+        app.router.add_post(prefix + "/v1/responses", responses)
+        app.router.add_get(prefix + "/v1/responses", responses_ws)
+        app.router.add_post(prefix + "/responses", responses)
+        app.router.add_get(prefix + "/responses", responses_ws)
+        app.router.add_post(prefix + "/v1/chat/completions", chat)
+    app.router.add_route("HEAD", "/", head_root)
+    app.router.add_get("/_fake/received", get_received)
+    app.router.add_post("/_fake/config", set_config)
+    app.router.add_post("/_fake/clear", clear_received)
+    return app
+
+
+async def start_fake(host: str = "127.0.0.1", port: int = 0, config: FakeConfig | None = None):
+    """Start the fake in the running loop; returns (runner, base_url, app)."""
+    app = create_fake_app(config)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    bound = site._server.sockets[0].getsockname()[1]
+    return runner, f"http://{host}:{bound}", app
+
+
+def main() -> None:  # python -m agentmeter.testing.fake_provider --port N
+    import argparse
+
+    parser = argparse.ArgumentParser(description="fake Anthropic/OpenAI provider on loopback")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--pace-ms", type=float, default=0.0)
+    parser.add_argument("--port-file", default=None)
+    args = parser.parse_args()
+
+    async def run() -> None:
+        runner, url, _ = await start_fake(port=args.port, config=FakeConfig(pace_ms=args.pace_ms))
+        if args.port_file:
+            with open(args.port_file, "w") as f:
+                f.write(url.rsplit(":", 1)[1])
+        await asyncio.Event().wait()
+
+    asyncio.run(run())
+
+
+if __name__ == "__main__":
+    main()

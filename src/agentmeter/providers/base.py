@@ -101,10 +101,8 @@ class StreamMeter(ABC):
             self._note_fault(fault_reason("SSE framing", exc))
             self._broken = True
             return self._scan_markers(chunk)
-        for ev in events:
-            if self._dispatch(ev.event, ev.data):
-                return True
-        return False
+        # any() stops at the terminal event: later events in the same chunk are not metered.
+        return any(self._dispatch(ev.event, ev.data) for ev in events)
 
     @property
     def truncated_mid_event(self) -> bool:

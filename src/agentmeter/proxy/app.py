@@ -173,7 +173,9 @@ STATE = web.AppKey("state", ProxyState)
 
 
 def create_app(state: ProxyState) -> web.Application:
-    app = web.Application(client_max_size=MAX_BODY, handler_args={"max_field_size": 65536})
+    # auto_decompress off: the body goes upstream as the agent sent it (Codex zstd); we decode a copy.
+    app = web.Application(client_max_size=MAX_BODY,
+                          handler_args={"max_field_size": 65536, "auto_decompress": False})
     app[STATE] = state
     app.cleanup_ctx.append(_resources)
     app.router.add_get("/_agentmeter/v1/health", health)

@@ -190,12 +190,14 @@ async def _record(request: web.Request) -> tuple[bytes, dict | None]:
     body = await request.read()
     data = None
     if body:
+        from agentmeter.providers.request import decode_body
+
         try:
-            data = json.loads(body)
+            data = json.loads(decode_body(body, request.headers.get("Content-Encoding")) or b"")
         except ValueError:
             data = None
     request.app[RECEIVED].append(Received(request.method, request.path, request.query_string,
-                                          dict(request.headers), len(body), data))
+                                          {k.lower(): v for k, v in request.headers.items()}, len(body), data))
     return body, data
 
 
@@ -286,7 +288,7 @@ async def responses(request: web.Request) -> web.StreamResponse:
 
 
 async def responses_ws(request: web.Request) -> web.WebSocketResponse:
-    request.app[RECEIVED].append(Received("WS", request.path, request.query_string, dict(request.headers), 0, None))
+    request.app[RECEIVED].append(Received("WS", request.path, request.query_string, {k.lower(): v for k, v in request.headers.items()}, 0, None))
     ws = web.WebSocketResponse()
     await ws.prepare(request)
     cfg = request.app[CONFIG]
@@ -344,7 +346,7 @@ async def clear_received(request: web.Request) -> web.Response:
 
 
 def create_fake_app(config: FakeConfig | None = None) -> web.Application:
-    app = web.Application(client_max_size=80 * 1024 * 1024)
+    app = web.Application(client_max_size=80 * 1024 * 1024, handler_args={"auto_decompress": False})
     app[CONFIG] = config or FakeConfig()
     app[RECEIVED] = []
     for prefix in ("", "/backend-api/codex"):

@@ -1,0 +1,155 @@
+"""Shared fixtures: every test gets its own AGENTMETER_HOME; `stack` runs a real fake provider and a
+real proxy on loopback in a background event loop, so tests use real sockets and real SQLite files."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import threading
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from agentmeter.clock import SystemClock
+from agentmeter.config import Config
+from agentmeter.ledger import open_ledger
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path, monkeypatch):
+    """One variable isolates all state (config, ledger, runtime files, logs)."""
+    h = tmp_path / "home"
+    monkeypatch.setenv("AGENTMETER_HOME", str(h))
+    for var in ("AGENTMETER_ANTHROPIC_API_KEY", "AGENTMETER_OPENAI_API_KEY", "AGENTMETER_PORT",
+                "AGENTMETER_SESSION_ID", "AGENTMETER_UPSTREAM_ANTHROPIC", "AGENTMETER_UPSTREAM_OPENAI",
+                "AGENTMETER_UPSTREAM_CHATGPT", "ANTHROPIC_API_KEY", "OPENAI_API_KEY", "ANTHROPIC_BASE_URL",
+                "OPENAI_BASE_URL"):
+        monkeypatch.delenv(var, raising=False)
+    # keyring must never touch a real desktop keyring from tests
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    return h
+
+
+class LoopThread:
+    """An asyncio loop in a thread, for servers that sync clients (SDKs, subprocesses) talk to."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coro, timeout: float = 30):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+
+
+@dataclass
+class Stack:
+    loop: LoopThread
+    fake_url: str
+    fake_app: object
+    proxy_url: str
+    state: object
+    ledger_path: Path
+
+    def open_session(self, **spec) -> dict:
+        got = self.loop.run(self.state.open_session({"agent": "test", **spec}))
+        got["anthropic"] = f"{self.proxy_url}/s/{got['token']}/anthropic"
+        got["openai"] = f"{self.proxy_url}/s/{got['token']}/openai/v1"
+        return got
+
+    def received(self) -> list:
+        from agentmeter.testing.fake_provider import RECEIVED
+
+        return list(self.fake_app[RECEIVED])
+
+    def configure(self, **kw) -> None:
+        from agentmeter.testing.fake_provider import CONFIG, FakeUsage
+
+        cfg = self.fake_app[CONFIG]
+        for k, v in kw.items():
+            setattr(cfg, k, FakeUsage(**v) if k == "usage" else v)
+
+    def rows(self, session_id: str | None = None) -> list[dict]:
+        # Rows are committed before the terminal bytes are relayed, so they are visible right away.
+        ledger = open_ledger(self.ledger_path, readonly=True)
+        try:
+            if session_id:
+                return ledger.session_requests(session_id)
+            return [dict(r) for r in ledger.conn.execute("SELECT * FROM requests ORDER BY started_at, rowid")]
+        finally:
+            ledger.close()
+
+
+def make_stack(tmp_path: Path, keys: dict | None = None, config: Config | None = None) -> tuple[Stack, callable]:
+    from aiohttp import web
+
+    from agentmeter.proxy.app import ProxyState, create_app
+    from agentmeter.testing.fake_provider import start_fake
+
+    lt = LoopThread()
+    runner, fake_url, fake_app = lt.run(start_fake())
+    base = config or Config()
+    cfg = Config(**{**base.__dict__, "upstreams": {"anthropic": fake_url, "openai": fake_url,
+                                                   "chatgpt": fake_url + "/backend-api/codex"}})
+    ledger_path = tmp_path / "ledger.db"
+    state = ProxyState(cfg, ledger_path, SystemClock(), control_token="test-control", keys=keys or {})
+
+    async def start_proxy():
+        app = create_app(state)
+        prunner = web.AppRunner(app, access_log=None)
+        await prunner.setup()
+        site = web.TCPSite(prunner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]
+        state.port = port
+        return prunner, f"http://127.0.0.1:{port}"
+
+    prunner, proxy_url = lt.run(start_proxy())
+    stack = Stack(lt, fake_url, fake_app, proxy_url, state, ledger_path)
+
+    def close():
+        lt.run(prunner.cleanup())
+        lt.run(runner.cleanup())
+        lt.stop()
+
+    return stack, close
+
+
+@pytest.fixture
+def stack(tmp_path):
+    s, close = make_stack(tmp_path)
+    yield s
+    close()
+
+
+@pytest.fixture
+def key_stack(tmp_path):
+    s, close = make_stack(tmp_path, keys={"anthropic": "sk-ant-test-REALKEY000000000000",
+                                          "openai": "sk-test-REALOPENAIKEY0000000000"})
+    yield s
+    close()
+
+
+def run_cli(*args: str, env: dict | None = None, input: str | None = None, timeout: float = 60):
+    """The real console entry point in a subprocess."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "agentmeter", *args], capture_output=True, text=True,
+                          env=full_env, input=input, timeout=timeout)
+
+
+def http_json(url: str, data: dict | None = None, headers: dict | None = None, method: str | None = None):
+    req = urllib.request.Request(url, data=json.dumps(data).encode() if data is not None else None,
+                                 headers={"Content-Type": "application/json", **(headers or {})}, method=method)
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return r.status, json.loads(r.read() or b"null")

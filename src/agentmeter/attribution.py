@@ -47,7 +47,6 @@ def detect(cwd: str | None = None, developer: str | None = None) -> Attribution:
         common = _git(cwd, "rev-parse", "--path-format=absolute", "--git-common-dir")
         if common:
             repo = Path(common).parent.name if Path(common).name == ".git" else Path(common).name
-    branch = _git(cwd, "rev-parse", "--abbrev-ref", "HEAD")
-    if branch == "HEAD":
-        branch = None
+    # symbolic-ref also names the branch of a repo with no commits yet; detached HEAD gives None.
+    branch = _git(cwd, "symbolic-ref", "--short", "-q", "HEAD")
     return Attribution(developer=dev, repo=repo, branch=branch, cwd=cwd)

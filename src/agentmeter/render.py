@@ -26,7 +26,10 @@ def emit_json(name: str, payload: dict[str, Any]) -> None:
 def _console(stderr: bool = False):
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    stream = sys.stderr if stderr else sys.stdout
+    # Piped output has no terminal width; truncating ids there would make it useless to scripts.
+    width = None if stream.isatty() else 200
+    return Console(stderr=stderr, highlight=False, soft_wrap=False, width=width)
 
 
 def error(message: str, hint: str | None = None) -> None:

@@ -1,3 +1,4 @@
+import itertools
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ def load(name: str, eol: str = "lf") -> bytes:
 
 def split(b: bytes, cuts) -> list[bytes]:
     points = [0, *sorted(set(cuts)), len(b)]
-    return [b[i:j] for i, j in zip(points, points[1:], strict=False) if j > i]
+    return [b[i:j] for i, j in itertools.pairwise(points) if j > i]
 
 
 def frame(chunks) -> list[SSEEvent]:
@@ -90,7 +91,7 @@ def test_mixed_line_endings():
 
 
 def test_multi_line_data_joined_with_lf():
-    assert frame([b"event: e\ndata: {\"a\":\ndata: 1}\n\n"]) == [SSEEvent(b"e", b'{"a":\n1}')]
+    assert frame([b'event: e\ndata: {"a":\ndata: 1}\n\n']) == [SSEEvent(b"e", b'{"a":\n1}')]
 
 
 def test_comments_id_retry_and_unknown_fields_ignored():

@@ -101,7 +101,8 @@ def sessions_table(sessions: list[dict], as_json: bool) -> None:
                                                       "cache hit") else "left")
     for s in sessions:
         t.add_row(
-            s["id"], s["agent"], s["repo"] or "—", s["branch"] or "—", (s["started_at"] or "")[:16].replace("T", " "),
+            s["id"], s["agent"], s["repo"] or "—", s["branch"] or "—",
+            (s["started_at"] or "")[:16].replace("T", " "),
             str(s["requests"]), tokens(s["input_tokens"]), tokens(s["cache_read_tokens"]),
             tokens(s["cache_write_tokens"]), tokens(s["output_tokens"]),
             usd(s["cost_usd"], unpriced=bool(s.get("unpriced_requests"))), pct(s["cache_hit_rate"]),
@@ -121,7 +122,8 @@ def session_detail(session: dict, as_json: bool) -> None:
          f" · {session['branch'] or ''}".rstrip(" ·"))
     line(f"  started {session['started_at']}  ended {session['ended_at'] or '(running)'}"
          f"  exit {session['exit_code'] if session['exit_code'] is not None else '—'}")
-    line(f"  {len(session['requests'])} requests · {usd(session['cost_usd'])} · cache hit {pct(session['cache_hit_rate'])}")
+    line(f"  {len(session['requests'])} requests · {usd(session['cost_usd'])}"
+         f" · cache hit {pct(session['cache_hit_rate'])}")
     t = Table(box=None, pad_edge=False, header_style="bold")
     for col in ("time", "api", "model", "status", "input", "cache r", "cache w", "output", "cost", "ttft", "note"):
         t.add_column(col)

@@ -69,12 +69,12 @@ def keyring_backend_name() -> str:
     return type(kr.get_keyring()).__name__
 
 
-def _file() -> Path:
+def credentials_path() -> Path:
     return get_paths().credentials
 
 
-def _read_file() -> dict[str, str]:
-    path = _file()
+def _readcredentials_path() -> dict[str, str]:
+    path = credentials_path()
     if not path.exists():
         return {}
     mode = stat.S_IMODE(path.stat().st_mode)
@@ -93,7 +93,7 @@ def _read_file() -> dict[str, str]:
 def _write_file(values: dict[str, str]) -> None:
     import tomli_w
 
-    write_private(_file(), tomli_w.dumps({"keys": values}))
+    write_private(credentials_path(), tomli_w.dumps({"keys": values}))
 
 
 def get_secret(name: str) -> Secret | None:
@@ -109,7 +109,7 @@ def get_secret(name: str) -> Secret | None:
                 return Secret(name, value, "keyring")
         except Exception:
             pass
-    value = _read_file().get(name)
+    value = _readcredentials_path().get(name)
     return Secret(name, value, "file") if value else None
 
 
@@ -126,7 +126,7 @@ def set_secret(name: str, value: str) -> str:
             return "keyring"
         except Exception:
             pass
-    values = _read_file()
+    values = _readcredentials_path()
     values[name] = value
     _write_file(values)
     return "file"
@@ -142,7 +142,7 @@ def delete_secret(name: str) -> list[str]:
             removed.append("keyring")
         except Exception:
             pass
-    values = _read_file()
+    values = _readcredentials_path()
     if values.pop(name, None):
         _write_file(values)
         removed.append("file")

@@ -21,8 +21,8 @@ def set_(provider: Annotated[str, typer.Argument(help="anthropic, openai or coll
     else:
         value = sys.stdin.readline()
     where = keystore.set_secret(provider, value)
-    render.info(f"stored the {provider} key in the {'OS keyring' if where == 'keyring' else 'private file ' + str(keystore._file())}"
-                "; new sessions use it (agentmeter env / run)")
+    place = "the OS keyring" if where == "keyring" else f"the private file {keystore.credentials_path()}"
+    render.info(f"stored the {provider} key in {place}; new sessions use it (agentmeter env / run)")
 
 
 @app.command("list")

@@ -261,7 +261,8 @@ async def proxy(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
     provider = request.match_info["provider"]
     if provider not in PROVIDERS:
-        return provider_error(guess_provider(request.path), 404, f"unknown provider {provider!r}; use anthropic or openai")
+        return provider_error(guess_provider(request.path), 404,
+                              f"unknown provider {provider!r}; use anthropic or openai")
     session = state.lookup(request.match_info["token"])
     if session is None:
         return provider_error(provider, 401, NO_SESSION)
@@ -338,10 +339,10 @@ async def forward(request: web.Request, state: ProxyState, session: dict, provid
     hdrs = {k: v for k, v in hdrs.items() if k.lower() != "accept-encoding"}
     hdrs["Accept-Encoding"] = "identity"
 
-    facts = read_body(decode_body(body, request.headers.get("Content-Encoding"))) if body and api != "other" else None
+    plain = decode_body(body, request.headers.get("Content-Encoding")) if body and api != "other" else None
+    facts = read_body(plain) if plain else None
     strip_usage = False
     if facts and api == "chat" and facts.stream and not facts.include_usage and facts.parsed is not None:
-        plain = decode_body(body, request.headers.get("Content-Encoding"))
         body = inject_include_usage(plain, facts)
         hdrs = {k: v for k, v in hdrs.items() if k.lower() != "content-encoding"}
         strip_usage = True
@@ -359,7 +360,7 @@ async def forward(request: web.Request, state: ProxyState, session: dict, provid
         up = await state.http.request(
             request.method, url, data=body if body else None, headers=hdrs, allow_redirects=False,
         )
-    except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
         info = {"http_status": 502, "duration_ms": (state.clock.monotonic() - ex.started_mono) * 1000}
         metered = Metered(complete=True, error_type="upstream_unreachable", error_message=type(exc).__name__)
         await _safe_commit(state, state.build_record(ex, metered, info))

@@ -87,7 +87,8 @@ def control_token(paths: Paths | None = None) -> str:
     try:
         return paths.control_token_file.read_text().strip()
     except OSError:
-        raise DaemonError("the proxy's control token is missing", "restart it: agentmeter proxy stop && agentmeter proxy start") from None
+        raise DaemonError("the proxy's control token is missing",
+                          "restart it: agentmeter proxy stop && agentmeter proxy start") from None
 
 
 def control(path: str, payload: dict, info: DaemonInfo, paths: Paths | None = None, timeout: float = 10) -> dict:

@@ -45,7 +45,7 @@ async def relay_websocket(request: web.Request, state, session: dict, provider: 
     except aiohttp.WSServerHandshakeError as exc:
         # The provider refused the upgrade (e.g. 426, 404): answer with its status so the agent falls back.
         return provider_error(provider, exc.status, f"upstream refused the WebSocket upgrade ({exc.status})")
-    except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
         return provider_error(provider, 502, f"could not reach {base} ({type(exc).__name__})")
 
     client = web.WebSocketResponse(protocols=protocols, autoping=False, max_msg_size=64 * 1024 * 1024)

@@ -288,7 +288,8 @@ async def responses(request: web.Request) -> web.StreamResponse:
 
 
 async def responses_ws(request: web.Request) -> web.WebSocketResponse:
-    request.app[RECEIVED].append(Received("WS", request.path, request.query_string, {k.lower(): v for k, v in request.headers.items()}, 0, None))
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    request.app[RECEIVED].append(Received("WS", request.path, request.query_string, headers, 0, None))
     ws = web.WebSocketResponse()
     await ws.prepare(request)
     cfg = request.app[CONFIG]
@@ -386,7 +387,7 @@ def main() -> None:  # python -m agentmeter.testing.fake_provider --port N
     args = parser.parse_args()
 
     async def run() -> None:
-        runner, url, _ = await start_fake(port=args.port, config=FakeConfig(pace_ms=args.pace_ms))
+        _runner, url, _ = await start_fake(port=args.port, config=FakeConfig(pace_ms=args.pace_ms))
         if args.port_file:
             with open(args.port_file, "w") as f:
                 f.write(url.rsplit(":", 1)[1])

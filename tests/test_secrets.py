@@ -1,0 +1,50 @@
+"""Keys: environment first, then a real keyring, then a 0600 file refused when wider."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from agentmeter import secrets
+from agentmeter.errors import PermissionsError, UsageError
+
+
+def test_env_wins(monkeypatch):
+    monkeypatch.setenv("AGENTMETER_ANTHROPIC_API_KEY", "sk-ant-test-env-000")
+    secrets.set_secret("anthropic", "sk-ant-test-file-000")
+    s = secrets.get_secret("anthropic")
+    assert (s.value, s.where) == ("sk-ant-test-env-000", "env")
+
+
+def test_fail_keyring_falls_back_to_private_file(home):
+    # The autouse fixture selects keyring's `fail` backend, as on a headless Linux box.
+    assert secrets.keyring_backend_name().startswith("none")
+    assert secrets.set_secret("openai", "sk-test-file-0000000000000") == "file"
+    path = secrets.credentials_path()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert secrets.get_secret("openai").value == "sk-test-file-0000000000000"
+    assert secrets.delete_secret("openai") == ["file"]
+    assert secrets.get_secret("openai") is None
+
+
+def test_wider_file_permissions_are_refused(home):
+    secrets.set_secret("openai", "sk-test-file-0000000000000")
+    os.chmod(secrets.credentials_path(), 0o644)
+    with pytest.raises(PermissionsError) as exc:
+        secrets.get_secret("openai")
+    assert "chmod 600" in exc.value.hint
+
+
+def test_unknown_name_and_empty_value():
+    with pytest.raises(UsageError):
+        secrets.get_secret("gemini-pro-max")
+    with pytest.raises(UsageError):
+        secrets.set_secret("openai", "  \n")
+
+
+def test_redact_masks_key_shapes():
+    text = "key sk-ant-api03-ABCDEFGHIJKLMNOP and amk_ABCDEFGHIJKLMNOPQRSTUV and sk-proj-1234567890abcdefghij"
+    red = secrets.redact(text)
+    assert "ABCDEFGHIJKLMNOP" not in red and "1234567890abcdefghij" not in red and "QRSTUV" not in red

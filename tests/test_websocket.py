@@ -1,0 +1,67 @@
+"""The Responses WebSocket transport (Codex's first choice) relayed frame by frame and metered."""
+
+from __future__ import annotations
+
+import json
+
+import aiohttp
+
+
+async def _ws_turns(url: str, headers: dict, turns: int) -> list[list[dict]]:
+    out = []
+    async with aiohttp.ClientSession() as http, http.ws_connect(url, headers=headers) as ws:
+        for i in range(turns):
+            await ws.send_str(json.dumps({"type": "response.create", "model": "gpt-5.1-codex",
+                                          "input": [{"role": "user", "content": f"turn {i}"}]}))
+            events = []
+            while True:
+                msg = await ws.receive(timeout=10)
+                assert msg.type == aiohttp.WSMsgType.TEXT, msg
+                events.append(json.loads(msg.data))
+                if events[-1]["type"] == "response.completed":
+                    break
+            out.append(events)
+    return out
+
+
+def test_websocket_frames_relayed_and_each_response_metered(stack):
+    s = stack.open_session()
+    url = s["openai"].replace("http://", "ws://") + "/responses"
+    turns = stack.loop.run(_ws_turns(url, {"Authorization": "Bearer sk-test-client",
+                                           "session-id": "codex-thread-1"}, 3))
+    assert [t[-1]["type"] for t in turns] == ["response.completed"] * 3
+    assert [e["type"] for e in turns[0]][:2] == ["response.created", "response.in_progress"]
+    frames = [r for r in stack.received() if r.method == "WS-FRAME"]
+    assert len(frames) == 3 and frames[0].json["input"][0]["content"] == "turn 0"
+    upgrade = next(r for r in stack.received() if r.method == "WS")
+    assert upgrade.headers["authorization"] == "Bearer sk-test-client"
+    rows = stack.rows(s["session_id"])
+    assert len(rows) == 3
+    for row in rows:
+        assert row["status"] == "ok" and row["method"] == "WS" and row["api"] == "responses"
+        assert (row["input_tokens"], row["cache_read_tokens"], row["output_tokens"]) == (1200, 18000, 58)
+        assert row["model_requested"] == "gpt-5.1-codex" and row["agent_session_id"] == "codex-thread-1"
+    assert len({r["response_id"] for r in rows}) == 3
+
+
+def test_websocket_needs_the_session_token(stack):
+    stack.open_session()
+
+    async def attempt():
+        async with aiohttp.ClientSession() as http:
+            try:
+                async with http.ws_connect(f"{stack.proxy_url.replace('http', 'ws')}/s/bad/openai/v1/responses"):
+                    return None
+            except aiohttp.WSServerHandshakeError as exc:
+                return exc.status
+
+    assert stack.loop.run(attempt()) == 401
+    assert stack.received() == []
+
+
+def test_websocket_key_mode_swaps_the_key(key_stack):
+    s = key_stack.open_session()
+    url = s["openai"].replace("http://", "ws://") + "/responses"
+    key_stack.loop.run(_ws_turns(url, {"Authorization": f"Bearer {s['virtual_key']}"}, 1))
+    upgrade = next(r for r in key_stack.received() if r.method == "WS")
+    assert upgrade.headers["authorization"] == "Bearer sk-test-REALOPENAIKEY0000000000"

@@ -13,6 +13,10 @@ def main(argv: list[str] | None = None) -> int:
     from .errors import AgentmeterError
 
     try:
+        if argv[:1] == ["run"] and not ({"-h", "--help"} & set(argv[1:2])):
+            from .cli.run import run_main  # the fast path: no typer, no rich until the summary
+
+            return run_main(argv[1:])
         from .cli import app
 
         app(args=argv, prog_name="agentmeter", standalone_mode=True)

@@ -164,3 +164,21 @@ def reprice_result(payload: dict, as_json: bool) -> None:
 
 def iso(ms: int | None) -> str | None:
     return ms_to_iso(ms)
+
+
+def run_summary(s: dict, to_stdout: bool = False) -> None:
+    """One compact line on stderr after `agentmeter run` (stdout in the demo, to keep its order)."""
+    parts = [f"{s['requests']} request{'s' if s['requests'] != 1 else ''}"]
+    if s["requests"]:
+        parts.append(f"in {tokens(s['input_tokens'])} · cache r {tokens(s['cache_read_tokens'])}"
+                     f" · cache w {tokens(s['cache_write_tokens'])} · out {tokens(s['output_tokens'])}")
+        parts.append(usd(s["cost_usd"], unpriced=bool(s.get("unpriced_requests"))))
+        if s["cache_hit_rate"] is not None:
+            parts.append(f"cache hit {pct(s['cache_hit_rate'])}")
+    if s.get("downgrades"):
+        parts.append(f"{s['downgrades']} downgraded")
+    if s.get("refusals"):
+        parts.append(f"{s['refusals']} refused")
+    out = sys.stdout if to_stdout else sys.stderr
+    out.write(f"agentmeter · {s['agent']} · " + " · ".join(parts) + f" · session {s['id']}\n")
+    out.flush()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from . import attribution
 from .config import Config
@@ -13,15 +13,15 @@ from .proxy import daemon
 @dataclass(frozen=True)
 class SessionEnv:
     session_id: str
-    base_url: str
-    token: str
-    virtual_key: str | None
-    key_mode: tuple[str, ...]
+    anthropic_url: str
+    openai_url: str
+    virtual_key: str | None = None
+    key_mode: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
+    joined: bool = False  # a nested run that joined its parent's session
 
     def url(self, provider: str) -> str:
-        suffix = "/v1" if provider == "openai" else ""
-        return f"{self.base_url}/s/{self.token}/{provider}{suffix}"
+        return self.anthropic_url if provider == "anthropic" else self.openai_url
 
 
 def open_session(config: Config, *, agent: str | None, tags: dict[str, str] | None = None,
@@ -41,8 +41,20 @@ def open_session(config: Config, *, agent: str | None, tags: dict[str, str] | No
         "pid": os.getppid(),
     }
     got = daemon.control("/_agentmeter/v1/sessions", spec, info)
-    s = SessionEnv(got["session_id"], info.url, got["token"], got.get("virtual_key"), tuple(got["key_mode"]))
-    return SessionEnv(**{**s.__dict__, "env": session_environment(s, agent)})
+    root = f"{info.url}/s/{got['token']}"
+    s = SessionEnv(got["session_id"], f"{root}/anthropic", f"{root}/openai/v1", got.get("virtual_key"),
+                   tuple(got["key_mode"]))
+    return replace(s, env=session_environment(s, agent))
+
+
+def joined_session(environ: dict[str, str]) -> SessionEnv | None:
+    """The session of the wrapped process we are running inside, if any (AGENTMETER_SESSION_ID)."""
+    sid = environ.get("AGENTMETER_SESSION_ID")
+    a_url, o_url = environ.get("AGENTMETER_SESSION_ANTHROPIC_URL"), environ.get("AGENTMETER_SESSION_OPENAI_URL")
+    if not (sid and a_url and o_url):
+        return None
+    mode = tuple(m for m in environ.get("AGENTMETER_SESSION_KEY_MODE", "").split(",") if m)
+    return SessionEnv(sid, a_url, o_url, environ.get("AGENTMETER_SESSION_KEY"), mode, joined=True)
 
 
 def session_environment(s: SessionEnv, agent: str | None) -> dict[str, str]:

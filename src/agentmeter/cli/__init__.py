@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import config_cmd, keys, prices, proxy, sessions
+from . import config_cmd, keys, prices, proxy, run, sessions
 
 app = typer.Typer(
     name="agentmeter",
@@ -14,6 +14,8 @@ app = typer.Typer(
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True,
+                                     "allow_interspersed_args": False})(run.run)
 app.add_typer(proxy.app, name="proxy")
 app.command("env")(proxy.env)
 app.command("sessions")(sessions.sessions)
@@ -22,3 +24,11 @@ app.add_typer(prices.app, name="prices")
 app.command("reprice")(prices.reprice)
 app.add_typer(keys.app, name="keys")
 app.add_typer(config_cmd.app, name="config")
+
+
+@app.command("demo")
+def demo(keep: bool = typer.Option(False, help="Keep the demo's throw-away home directory.")) -> None:
+    """A complete tour with no agent, no key and no network: simulated provider, real daemon and ledger."""
+    from ..demo import run_demo
+
+    raise SystemExit(run_demo(keep=keep))

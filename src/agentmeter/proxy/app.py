@@ -298,6 +298,8 @@ def upstream_url(base: str, provider: str, tail: str, chatgpt: bool, query: str)
         path = path[3:]
     if chatgpt and path.startswith("v1/"):
         path = path[3:]  # the ChatGPT Codex backend has no /v1 segment
+    elif provider == "anthropic" and path.split("/", 1)[0] in ("messages", "models"):
+        path = "v1/" + path  # a client whose base URL lacked /v1
     return f"{base}/{path}" + (f"?{query}" if query else "")
 
 

@@ -55,12 +55,28 @@ def pid_alive(pid: int | None) -> bool:
     if not pid:
         return False
     try:
+        # A daemon this process started (demo, run) is our child: reap it, or it lingers as a zombie
+        # that kill(pid, 0) still reports alive.
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """An exited process whose parent (often a container's init) has not reaped it yet."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+    except (OSError, IndexError):
+        return False
 
 
 def health(port: int, timeout: float = 1.0) -> dict | None:

@@ -201,6 +201,17 @@ async def _record(request: web.Request) -> tuple[bytes, dict | None]:
     return body, data
 
 
+def _cfg(request: web.Request) -> FakeConfig:
+    """The app's behaviour, with a per-request usage from `x-fake-usage` (JSON) when given."""
+    cfg = request.app[CONFIG]
+    raw = request.headers.get("x-fake-usage")
+    if raw:
+        from dataclasses import replace
+
+        cfg = replace(cfg, usage=FakeUsage(**json.loads(raw)))
+    return cfg
+
+
 def _scenario(request: web.Request) -> str:
     return request.headers.get("x-fake-scenario") or request.app[CONFIG].scenario
 
@@ -254,7 +265,7 @@ async def messages(request: web.Request) -> web.StreamResponse:
     scenario = _scenario(request)
     if scenario.startswith("status:"):
         return _error("anthropic", int(scenario.split(":")[1]))
-    cfg = request.app[CONFIG]
+    cfg = _cfg(request)
     model = (data or {}).get("model") or "claude-sonnet-4-5"
     if (data or {}).get("stream"):
         return await _stream(request, anthropic_events(model, cfg), "anthropic")
@@ -279,7 +290,7 @@ async def responses(request: web.Request) -> web.StreamResponse:
     scenario = _scenario(request)
     if scenario.startswith("status:"):
         return _error("openai", int(scenario.split(":")[1]))
-    cfg = request.app[CONFIG]
+    cfg = _cfg(request)
     model = (data or {}).get("model") or "gpt-5.1"
     events = responses_events(model, cfg)
     if (data or {}).get("stream"):
@@ -309,7 +320,7 @@ async def chat(request: web.Request) -> web.StreamResponse:
     scenario = _scenario(request)
     if scenario.startswith("status:"):
         return _error("openai", int(scenario.split(":")[1]))
-    cfg = request.app[CONFIG]
+    cfg = _cfg(request)
     data = data or {}
     model = data.get("model") or "gpt-4.1"
     if data.get("stream"):

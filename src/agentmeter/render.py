@@ -182,3 +182,14 @@ def run_summary(s: dict, to_stdout: bool = False) -> None:
     out = sys.stdout if to_stdout else sys.stderr
     out.write(f"agentmeter · {s['agent']} · " + " · ".join(parts) + f" · session {s['id']}\n")
     out.flush()
+
+
+def doctor(checks: list[dict], as_json: bool) -> None:
+    if as_json:
+        emit_json("doctor", {"ok": not any(c["status"] == "fail" for c in checks), "checks": checks})
+        return
+    marks = {"ok": "✓", "warn": "!", "fail": "✗"}
+    for c in checks:
+        line(f"{marks[c['status']]} {c['name']:<16} {c['detail']}")
+        if c["fix"] and c["status"] != "ok":
+            line(f"  {'':<16} fix: {c['fix']}")

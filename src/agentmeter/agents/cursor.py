@@ -18,5 +18,5 @@ def prepare(session, args: list[str], environ: dict[str, str], binary: str) -> L
     return Launch([binary, *args], env, note=NOTE)
 
 
-SPEC = AgentSpec("cursor", "cursor", "download Cursor from cursor.com, then Cmd/Ctrl+Shift+P > Install 'cursor' command",
-                 prepare)
+SPEC = AgentSpec("cursor", "cursor",
+                 "download Cursor from cursor.com, then Cmd/Ctrl+Shift+P > Install 'cursor' command", prepare)

@@ -32,3 +32,14 @@ def demo(keep: bool = typer.Option(False, help="Keep the demo's throw-away home 
     from ..demo import run_demo
 
     raise SystemExit(run_demo(keep=keep))
+
+
+@app.command("doctor")
+def doctor(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Check the proxy, keys and keyring, agents on PATH, config, ledger integrity and the clock."""
+    from .. import doctor as checks
+    from .. import render
+
+    results = checks.as_dicts(checks.run_checks())
+    render.doctor(results, as_json)
+    raise SystemExit(1 if any(c["status"] == "fail" for c in results) else 0)

@@ -116,8 +116,7 @@ class ProxyState:
     # -- records --------------------------------------------------------------------------------
 
     def build_record(self, ex: relay.Exchange, m: Metered, info: dict) -> RequestRecord:
-        from .. import pricing
-
+        """The row for one response, before pricing (which runs on the writer thread, off the loop)."""
         usage = m.usage or Usage()
         status, reason = "ok", ex.reason
         partial = unmetered = False
@@ -137,36 +136,37 @@ class ProxyState:
                 usage = replace(usage, output_tokens=m.estimated_output_tokens)
         if info.get("fault") and status == "ok":
             reason = info["fault"]
-        cost = None
-        price_source, price_model, price_version, unpriced = "none", None, None, False
-        if ex.api in relay.BILLABLE and usage.total_tokens:
-            c = pricing.price(
-                ex.provider, m.model or ex.model_requested, usage,
-                overrides=self.config.prices, unknown_model=self.config.unknown_model_price,
-            )
-            cost, price_source, price_model = c.usd, c.source, c.matched_model
-            price_version, unpriced = c.price_version, c.unpriced
-            if c.unpriced and status == "ok":
-                reason = c.reason
-        elif ex.api in relay.BILLABLE:
-            cost = 0.0
         s = ex.session
         return RequestRecord(
             request_id=ex.request_id, session_id=s["id"], started_at_ms=ex.started_ms,
             provider=ex.provider, api=ex.api, method=ex.method, path=ex.path,
             model_requested=ex.model_requested, model_used=m.model or ex.model_requested,
             stream=ex.stream, status=status, http_status=http_status, usage=usage,
-            cost_usd=cost, price_source=price_source, price_model=price_model, price_version=price_version,
-            unpriced=unpriced, partial=partial, unmetered=unmetered, reason=reason, decision=ex.decision,
+            partial=partial, unmetered=unmetered, reason=reason, decision=ex.decision,
             upstream_request_id=info.get("upstream_request_id"), response_id=m.response_id,
             agent_session_id=ex.agent_session_id, agent_id=ex.agent_id,
             ttft_ms=info.get("ttft_ms"), duration_ms=info.get("duration_ms"),
             subscription=ex.subscription, agent=s.get("agent"), repo=s.get("repo"), branch=s.get("branch"),
         )
 
+    def priced(self, rec: RequestRecord) -> RequestRecord:
+        """Tokens are the truth; cost is derived here (and again by `agentmeter reprice`)."""
+        from .. import pricing
+
+        if rec.api not in relay.BILLABLE:
+            return rec
+        if not rec.usage.total_tokens:
+            return rec.with_(cost_usd=0.0)
+        c = pricing.price(rec.provider, rec.model_used, rec.usage, overrides=self.config.prices,
+                          unknown_model=self.config.unknown_model_price)
+        reason = c.reason if (c.unpriced and rec.status == "ok") else rec.reason
+        return rec.with_(cost_usd=c.usd, price_source=c.source, price_model=c.matched_model,
+                         price_version=c.price_version, unpriced=c.unpriced, reason=reason)
+
     def commit(self, rec: RequestRecord) -> asyncio.Future:
+        """Price and insert on the writer thread; the future resolves once the row is committed."""
         self.relayed += 1
-        return asyncio.wrap_future(self.writer.record(rec))
+        return asyncio.wrap_future(self.writer.submit(lambda lg: lg.insert_request(self.priced(rec))))
 
 
 STATE = web.AppKey("state", ProxyState)

@@ -1,0 +1,132 @@
+"""`agentmeter doctor`: every moving part checked, with a fix for each problem."""
+
+from __future__ import annotations
+
+import shutil
+import stat
+import subprocess
+from dataclasses import asdict, dataclass
+
+from .errors import AgentmeterError
+from .paths import get_paths
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: str  # ok, warn, fail
+    detail: str
+    fix: str | None = None
+
+
+def _config() -> tuple[Check, object | None]:
+    from .config import load_config
+
+    try:
+        cfg = load_config()
+    except AgentmeterError as exc:
+        return Check("config", "fail", exc.message, exc.hint), None
+    where = str(cfg.source) if cfg.source else f"{get_paths().config_file} (not created; defaults apply)"
+    return Check("config", "ok", where), cfg
+
+
+def _daemon() -> Check:
+    from .proxy import daemon
+
+    info = daemon.status()
+    if info.running:
+        return Check("proxy", "ok", f"running (pid {info.pid}) at {info.url}, version {info.version}")
+    if info.pid:
+        return Check("proxy", "warn", f"pid file names {info.pid} but it does not answer",
+                     "agentmeter proxy stop && agentmeter proxy start")
+    return Check("proxy", "ok", "not running; agentmeter run starts it on demand")
+
+
+def _keys() -> list[Check]:
+    from . import secrets
+
+    out = [Check("keyring", "ok", secrets.keyring_backend_name())]
+    for name in ("anthropic", "openai"):
+        try:
+            s = secrets.get_secret(name)
+        except AgentmeterError as exc:
+            out.append(Check(f"{name} key", "fail", exc.message, exc.hint))
+            continue
+        if s:
+            out.append(Check(f"{name} key", "ok", f"{s.masked()} from {s.where} (key mode: agents get a virtual key)"))
+        else:
+            out.append(Check(f"{name} key", "ok", "not set (passthrough: agents use their own login or key)"))
+    return out
+
+
+def _agents() -> list[Check]:
+    from .agents import registry
+
+    out = []
+    for spec in registry().values():
+        path = shutil.which(spec.binary)
+        if not path:
+            out.append(Check(f"agent {spec.name}", "warn", "not on PATH", spec.install))
+            continue
+        version = "?"
+        try:
+            r = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10)
+            version = (r.stdout or r.stderr).strip().splitlines()[0] if (r.stdout or r.stderr).strip() else "?"
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+        out.append(Check(f"agent {spec.name}", "ok", f"{path} ({version})"))
+    return out
+
+
+def _ledger() -> Check:
+    import sqlite3
+
+    path = get_paths().ledger
+    if not path.exists():
+        return Check("ledger", "ok", f"{path} (empty: nothing recorded yet)")
+    mode = stat.S_IMODE(path.stat().st_mode)
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+        result = conn.execute("PRAGMA quick_check").fetchone()[0]
+        rows = conn.execute("SELECT COUNT(*) FROM requests").fetchone()[0]
+        conn.close()
+    except sqlite3.DatabaseError as exc:
+        return Check("ledger", "fail", f"{path}: {exc}", f"keep a copy, then move it aside: mv {path} {path}.broken")
+    if result != "ok":
+        return Check("ledger", "fail", f"{path}: integrity check says {result}",
+                     f"keep a copy, then move it aside: mv {path} {path}.broken")
+    if mode & 0o077:
+        return Check("ledger", "warn", f"{path} is readable by others (mode {mode:o})", f"chmod 600 {path}")
+    return Check("ledger", "ok", f"{path}: {rows} requests, integrity ok")
+
+
+def _clock(cfg) -> Check:
+    from .clock import SystemClock
+
+    now = SystemClock().now()
+    tz = cfg.budget.timezone if cfg else "local"
+    local = now.astimezone()
+    detail = f"now {now.isoformat(timespec='seconds')}; windows use {tz}"
+    if tz == "local":
+        detail += f" ({local.tzname()}, UTC{local.strftime('%z')})"
+    if now.year < 2024:
+        return Check("clock", "warn", detail, "the system clock looks wrong; check NTP")
+    return Check("clock", "ok", detail)
+
+
+def _permissions() -> Check:
+    p = get_paths()
+    wide = [str(d) for d in (p.config_dir, p.data_dir, p.state_dir, p.runtime_dir)
+            if d.exists() and stat.S_IMODE(d.stat().st_mode) & 0o077]
+    if wide:
+        return Check("permissions", "warn", f"readable by others: {', '.join(wide)}", f"chmod 700 {' '.join(wide)}")
+    return Check("permissions", "ok", "private (0700 directories, 0600 files)")
+
+
+def run_checks() -> list[Check]:
+    config_check, cfg = _config()
+    return [config_check, _daemon(), *_keys(), _ledger(), _permissions(), _clock(cfg), *_agents()]
+
+
+def as_dicts(checks: list[Check]) -> list[dict]:
+    return [asdict(c) for c in checks]

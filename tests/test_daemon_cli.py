@@ -45,10 +45,14 @@ def cli_json(*args):
     return json.loads(r.stdout)
 
 
+_turn = iter(range(10**9))
+
+
 def anthropic_call(base: str, key: str = "sk-ant-test-client") -> dict:
+    # Each call is a new user turn: identical bodies re-sent would (rightly) trip the loop brake.
     req = urllib.request.Request(base + "/v1/messages", data=json.dumps(
         {"model": "claude-sonnet-4-5", "max_tokens": 10, "stream": True,
-         "messages": [{"role": "user", "content": "hi"}]}).encode(),
+         "messages": [{"role": "user", "content": f"hi {next(_turn)}"}]}).encode(),
         headers={"Content-Type": "application/json", "x-api-key": key})
     with urllib.request.urlopen(req, timeout=15) as r:
         return {"status": r.status, "body": r.read()}

@@ -31,6 +31,15 @@ def main(argv: list[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # a bug: one line, never a traceback full of locals (keys)
+        if debug:
+            raise
+        from . import render
+        from .secrets import redact
+
+        render.error(f"internal error: {type(exc).__name__}: {redact(str(exc))}",
+                     "run again with --debug for the traceback, and please report it")
+        return 1
     return 0
 
 

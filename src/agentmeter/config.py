@@ -51,6 +51,7 @@ class Budget:
     retry_cap: int = 3
     enforce_subscription: bool = False
     agents: dict[str, Caps] = field(default_factory=dict)
+    pinned: tuple[str, ...] = ()  # models never downgraded
 
 
 @dataclass(frozen=True)
@@ -239,6 +240,7 @@ def parse_config(data: dict, path: Path, text: str = "") -> Config:
         retry_cap=num("retry_cap", 3, integer=True, lo=0),
         enforce_subscription=bool(r.boolean(budget, "budget", "enforce_subscription")),
         agents=agent_caps,
+        pinned=_string_list(r, budget, "budget", "pinned"),
     )
     _check_timezone(r, b.timezone)
 
@@ -294,6 +296,13 @@ def parse_config(data: dict, path: Path, text: str = "") -> Config:
         agents=tuple(agents),
         source=path,
     )
+
+
+def _string_list(r: _Reader, table: dict, section: str, key: str) -> tuple[str, ...]:
+    value = table.get(key, [])
+    if not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+        raise r.fail(section, key, "must be a list of strings", f'{key} = ["claude-opus-4-8"]')
+    return tuple(value)
 
 
 def _check_timezone(r: _Reader, tz: str) -> None:

@@ -148,6 +148,12 @@ class RequestRecord:
     agent: str | None = None
     repo: str | None = None
     branch: str | None = None
+    # What the budget policy saw, kept so `budget test` replays the same decision.
+    est_input_tokens: int | None = None
+    turn_boundary: bool | None = None
+    loop_streak: int | None = None
+    downgrade_to: str | None = None
+    pinned: bool | None = None
 
     def with_(self, **changes) -> RequestRecord:
         return replace(self, **changes)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import typer
 
-from . import config_cmd, keys, prices, proxy, run, sessions
+from . import budget, config_cmd, keys, prices, proxy, run, sessions
 
 app = typer.Typer(
     name="agentmeter",
     help="A meter and a brake for AI coding agents, on your own machine.",
     no_args_is_help=True,
+    pretty_exceptions_enable=False,  # __main__ turns unexpected errors into one line (--debug for more)
     pretty_exceptions_show_locals=False,  # locals can hold keys
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -24,6 +25,7 @@ app.add_typer(prices.app, name="prices")
 app.command("reprice")(prices.reprice)
 app.add_typer(keys.app, name="keys")
 app.add_typer(config_cmd.app, name="config")
+app.add_typer(budget.app, name="budget")
 
 
 @app.command("demo")

@@ -104,3 +104,33 @@ CREATE TABLE usage_daily (
 ) STRICT"""
     )
     db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT")
+
+
+@migrations()
+def m002_budget(db: Database) -> None:
+    # The facts the policy saw, so `budget test` can replay a request exactly as it was decided live.
+    for col, kind in (("est_input_tokens", "INTEGER"), ("turn_boundary", "INTEGER"), ("loop_streak", "INTEGER"),
+                      ("downgrade_to", "TEXT"), ("pinned", "INTEGER")):
+        db.execute(f"ALTER TABLE requests ADD COLUMN {col} {kind}")
+    db.execute(
+        """
+CREATE TABLE alerts (
+    key TEXT PRIMARY KEY,
+    window TEXT NOT NULL,
+    threshold REAL NOT NULL,
+    spent_usd REAL,
+    cap_usd REAL,
+    sent_at INTEGER NOT NULL,
+    channels TEXT NOT NULL DEFAULT ''
+) STRICT"""
+    )
+    db.execute(
+        """
+CREATE TABLE overrides (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    until_at INTEGER,
+    detail TEXT NOT NULL DEFAULT ''
+) STRICT"""
+    )

@@ -7,6 +7,7 @@ can await the commit of a row before it relays the terminal event. The CLI opens
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -72,6 +73,8 @@ class Ledger:
         row.update(rec.usage.as_dict())
         for flag in ("stream", "unpriced", "partial", "unmetered", "subscription"):
             row[flag] = int(bool(row[flag]))
+        for flag in ("turn_boundary", "pinned"):
+            row[flag] = None if row[flag] is None else int(bool(row[flag]))
         row["started_at"] = rec.started_at_ms
         del row["started_at_ms"]
         row["day"] = local_day(rec.started_at_ms, self.tz)
@@ -208,8 +211,74 @@ class Ledger:
         sums = ", ".join(f"COALESCE(SUM({c}), 0) AS {c}" for c in _ROLLUP_SUMS)
         return dict(self.conn.execute(f"SELECT COUNT(*) AS requests, {sums} FROM requests").fetchone())
 
+    # -- budgets ----------------------------------------------------------------------------------
+
+    def window_spend(self, first_day: str, last_day: str, agent: str | None = None) -> tuple[float, int]:
+        """USD and tokens (all buckets) in a calendar window, from the rollup."""
+        sql = ("SELECT COALESCE(SUM(cost_usd), 0), COALESCE(SUM(input_tokens + cache_read_tokens + "
+               "cache_write_tokens + output_tokens), 0) FROM usage_daily WHERE day BETWEEN ? AND ?")
+        args: list = [first_day, last_day]
+        if agent is not None:
+            sql += " AND agent = ?"
+            args.append(agent)
+        usd, tokens = self.conn.execute(sql, args).fetchone()
+        return float(usd), int(tokens)
+
+    def session_spend(self, session_id: str) -> tuple[float, int]:
+        usd, tokens = self.conn.execute(
+            "SELECT COALESCE(SUM(cost_usd), 0), COALESCE(SUM(input_tokens + cache_read_tokens + cache_write_tokens"
+            " + output_tokens), 0) FROM requests WHERE session_id = ?", (session_id,)).fetchone()
+        return float(usd), int(tokens)
+
+    def alert_keys(self) -> set[str]:
+        return {r[0] for r in self.conn.execute("SELECT key FROM alerts")}
+
+    def insert_alert(self, row: dict[str, Any]) -> bool:
+        cur = self.conn.execute(
+            "INSERT OR IGNORE INTO alerts (key, window, threshold, spent_usd, cap_usd, sent_at, channels) "
+            "VALUES (:key, :window, :threshold, :spent_usd, :cap_usd, :sent_at, :channels)", row)
+        return cur.rowcount == 1
+
+    def alerts_since(self, since_ms: int) -> list[dict[str, Any]]:
+        rows = self.conn.execute("SELECT * FROM alerts WHERE sent_at >= ? ORDER BY sent_at", (since_ms,))
+        return [dict(r) for r in rows]
+
+    def add_override(self, kind: str, created_ms: int, until_ms: int | None, detail: str) -> None:
+        self.conn.execute("INSERT INTO overrides (kind, created_at, until_at, detail) VALUES (?, ?, ?, ?)",
+                          (kind, created_ms, until_ms, detail))
+
+    def snoozed_until(self, now_ms: int) -> int | None:
+        """The latest snooze decides (`snooze off` records one that ends at once)."""
+        row = self.conn.execute("SELECT until_at FROM overrides WHERE kind = 'snooze' "
+                                "ORDER BY created_at DESC, id DESC LIMIT 1").fetchone()
+        return row[0] if row and row[0] and row[0] > now_ms else None
+
+    def replay_rows(self, since_ms: int) -> list[dict[str, Any]]:
+        rows = self.conn.execute(
+            "SELECT r.*, s.budget_usd AS session_budget_usd FROM requests r LEFT JOIN sessions s "
+            "ON s.id = r.session_id WHERE r.started_at >= ? ORDER BY r.started_at, r.rowid", (since_ms,))
+        return [dict(r) for r in rows]
+
+    def snoozes(self) -> list[tuple[int, int]]:
+        """Snooze intervals [from, until); a later snooze (or `off`) cuts the one before it short."""
+        rows = self.conn.execute("SELECT created_at, until_at FROM overrides WHERE kind = 'snooze' "
+                                 "AND until_at IS NOT NULL ORDER BY created_at, id").fetchall()
+        out = []
+        for i, (start, until) in enumerate(rows):
+            end = min(until, rows[i + 1][0]) if i + 1 < len(rows) else until
+            if end > start:
+                out.append((int(start), int(end)))
+        return out
+
     def close(self) -> None:
         self.conn.close()
+
+
+class _Inserted:
+    __slots__ = ("rec",)
+
+    def __init__(self, rec: RequestRecord) -> None:
+        self.rec = rec
 
 
 def usage_of(row: dict[str, Any]) -> Usage:
@@ -224,21 +293,96 @@ def open_ledger(path: Path, *, readonly: bool = False, tz: tzinfo | None = None)
         ledger = Ledger(conn, path, tz)
         migrations.apply(Database(conn))
         return ledger
+    if readonly and _pending(path):
+        # A ledger from an older version: bring its schema up to date once (a short write), then read.
+        open_ledger(path, tz=tz).close()
     ledger = Ledger(_connect(path, readonly), path, tz)
     if not readonly:
         ledger.migrate()
     return ledger
 
 
+def _pending(path: Path) -> bool:
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+        try:
+            applied = {r[0] for r in conn.execute("SELECT name FROM _sqlite_migrations")}
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return True
+    return any(m.name not in applied for m in migrations._migrations)
+
+
 _STOP = object()
+
+
+def _tokens(rec: RequestRecord) -> int:
+    u = rec.usage
+    return u.input_tokens + u.cache_read_tokens + u.cache_write_tokens + u.output_tokens
+
+
+class SpendTotals:
+    """Committed spend per local day (overall and per agent) and per session, kept in memory for the
+    budget check. The writer adds each committed row while holding `lock` across its commit; a day is
+    loaded from the rollup under the same lock the first time it is asked for, so a row is never
+    counted twice or missed. Reads of loaded entries take no lock (tuple swaps are atomic)."""
+
+    def __init__(self, tz: tzinfo | None) -> None:
+        self.tz = tz
+        self.lock = threading.Lock()
+        self._days: dict[tuple[str, str], tuple[float, int]] = {}
+        self._sessions: dict[str, tuple[float, int]] = {}
+
+    def add(self, rec: RequestRecord) -> None:
+        """Called by the writer with `lock` held, right after the commit."""
+        usd, tokens = rec.cost_usd or 0.0, _tokens(rec)
+        if not usd and not tokens:
+            return
+        day = local_day(rec.started_at_ms, self.tz)
+        for key in ((day, "*"), (day, rec.agent or "")):
+            cur = self._days.get(key)
+            if cur is not None:
+                self._days[key] = (cur[0] + usd, cur[1] + tokens)
+        if rec.session_id in self._sessions:
+            cur = self._sessions[rec.session_id]
+            self._sessions[rec.session_id] = (cur[0] + usd, cur[1] + tokens)
+
+    def day(self, reader: Ledger, day: str, agent: str = "*") -> tuple[float, int]:
+        got = self._days.get((day, agent))
+        if got is None:
+            with self.lock:
+                got = self._days.get((day, agent))
+                if got is None:
+                    got = reader.window_spend(day, day, None if agent == "*" else agent)
+                    self._days[(day, agent)] = got
+        return got
+
+    def session(self, reader: Ledger, session_id: str) -> tuple[float, int]:
+        got = self._sessions.get(session_id)
+        if got is None:
+            with self.lock:
+                got = self._sessions.get(session_id)
+                if got is None:
+                    got = reader.session_spend(session_id)
+                    self._sessions[session_id] = got
+        return got
+
+    def forget(self) -> None:
+        """After a bulk change (reprice, import): reload lazily from the ledger."""
+        with self.lock:
+            self._days.clear()
+            self._sessions.clear()
 
 
 class LedgerWriter:
     """The one writer thread. `submit(fn)` runs `fn(ledger)` inside the next batch's transaction."""
 
-    def __init__(self, path: Path, tz: tzinfo | None = None, max_batch: int = 500) -> None:
+    def __init__(self, path: Path, tz: tzinfo | None = None, max_batch: int = 500,
+                 totals: SpendTotals | None = None) -> None:
         self.path = path
         self.tz = tz
+        self.totals = totals
         self.max_batch = max_batch
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._ready = threading.Event()
@@ -259,8 +403,15 @@ class LedgerWriter:
         self._queue.put((fn, fut))
         return fut
 
-    def record(self, rec: RequestRecord) -> Future:
-        return self.submit(lambda lg: lg.insert_request(rec))
+    def record(self, rec: RequestRecord, prepare: Callable[[RequestRecord], RequestRecord] | None = None) -> Future:
+        """Insert a request row (after `prepare`, e.g. pricing, runs on this thread). The future's result is
+        the row as stored, or None if its request id was already there."""
+
+        def insert(lg: Ledger):
+            final = prepare(rec) if prepare else rec
+            return _Inserted(final) if lg.insert_request(final) else None
+
+        return self.submit(insert)
 
     def close(self, timeout: float = 10) -> None:
         if self._thread.is_alive():
@@ -297,6 +448,17 @@ class LedgerWriter:
     def _execute(self, ledger: Ledger, batch: Iterable[tuple[Callable, Future]]) -> None:
         results: list[tuple[Future, Any, BaseException | None]] = []
         conn = ledger.conn
+        lock = self.totals.lock if self.totals is not None else contextlib.nullcontext()
+        with lock:
+            results = self._transaction(conn, ledger, batch)
+        for fut, value, exc in results:
+            if exc is not None:
+                fut.set_exception(exc)
+            else:
+                fut.set_result(value.rec if isinstance(value, _Inserted) else value)
+
+    def _transaction(self, conn, ledger: Ledger, batch) -> list:
+        results: list[tuple[Future, Any, BaseException | None]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
             for fn, fut in batch:
@@ -318,9 +480,9 @@ class LedgerWriter:
                 conn.execute("ROLLBACK")
             except Exception:
                 pass
-            results = [(fut, None, exc) for _, fut in batch]
-        for fut, value, exc in results:
-            if exc is not None:
-                fut.set_exception(exc)
-            else:
-                fut.set_result(value)
+            return [(fut, None, exc) for _, fut in batch]
+        if self.totals is not None:
+            for _fut, value, _exc in results:
+                if isinstance(value, _Inserted):
+                    self.totals.add(value.rec)
+        return results

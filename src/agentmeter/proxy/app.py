@@ -19,13 +19,16 @@ import aiohttp
 from aiohttp import web
 
 from .. import __version__
+from ..budget import downgrade
 from ..clock import Clock
 from ..config import Config
 from ..ledger import Ledger, LedgerWriter, open_ledger
+from ..ledger.store import SpendTotals
 from ..models import Metered, RequestRecord, Usage
 from ..providers.request import classify, decode_body, inject_include_usage, read_body
 from . import relay
-from .errors import guess_provider, provider_error
+from .enforce import Enforcer, refusal_message
+from .errors import guess_provider, provider_error, refusal
 
 log = logging.getLogger("agentmeter.proxy")
 
@@ -62,6 +65,11 @@ class ProxyState:
         self._sessions: dict[str, dict] = {}
         self._noted_agent_sessions: set[str] = set()
         self.relayed = 0
+        self.totals = SpendTotals(tz)
+        self.enforcer: Enforcer | None = None
+        self.alert_keys: set[str] = set()
+        self._tasks: set[asyncio.Task] = set()
+        self.config_path = None
         self.port: int | None = None
         self.started_ms = clock.now_ms()
 
@@ -121,7 +129,9 @@ class ProxyState:
         status, reason = "ok", ex.reason
         partial = unmetered = False
         http_status = info.get("http_status")
-        if http_status is not None and http_status >= 400:
+        if ex.decision == "refuse":
+            status = "refused"
+        elif http_status is not None and http_status >= 400:
             status, reason = "error", m.error_type or f"http {http_status}"
         elif m.error_type:
             status, reason = "error", m.error_type
@@ -147,6 +157,7 @@ class ProxyState:
             agent_session_id=ex.agent_session_id, agent_id=ex.agent_id,
             ttft_ms=info.get("ttft_ms"), duration_ms=info.get("duration_ms"),
             subscription=ex.subscription, agent=s.get("agent"), repo=s.get("repo"), branch=s.get("branch"),
+            **_check_fields(ex.extra.get("check")),
         )
 
     def priced(self, rec: RequestRecord) -> RequestRecord:
@@ -164,9 +175,62 @@ class ProxyState:
                          price_version=c.price_version, unpriced=c.unpriced, reason=reason)
 
     def commit(self, rec: RequestRecord) -> asyncio.Future:
-        """Price and insert on the writer thread; the future resolves once the row is committed."""
+        """Price and insert on the writer thread; the future resolves once the row is committed. Then the
+        request's reservation is released: its real cost is in the totals from that moment."""
         self.relayed += 1
-        return asyncio.wrap_future(self.writer.submit(lambda lg: lg.insert_request(self.priced(rec))))
+        cf = self.writer.record(rec, prepare=self.priced)
+        loop = asyncio.get_running_loop()
+        ok = rec.status == "ok"
+
+        def settled(_f) -> None:
+            loop.call_soon_threadsafe(self.enforcer.release, rec.request_id, ok, rec.session_id,
+                                      rec.agent_session_id)
+
+        cf.add_done_callback(settled)
+        return asyncio.wrap_future(cf)
+
+    # -- alerts and overrides ---------------------------------------------------------------------------
+
+    def fire_alerts(self, chk, session: dict) -> None:
+        """Each (window, threshold) once, ever: recorded in the ledger, then sent in the background."""
+        from ..budget.policy import stage_of
+
+        for name, threshold in chk.decision.alerts:
+            w = next((x for x in chk.windows if x.name == name), None)
+            if w is None:
+                continue
+            ident = w.end.isoformat() if w.end is not None else session["id"]
+            key = f"{name}:{ident}:{threshold:g}"
+            if key in self.alert_keys:
+                continue
+            self.alert_keys.add(key)
+            stage = stage_of(threshold, self.enforcer.thresholds)
+            self.spawn(self._send_alert(key, w, threshold, stage, session))
+
+    async def _send_alert(self, key: str, w, threshold: float, stage: str, session: dict) -> None:
+        from .. import notify
+
+        text = notify.alert_text(w.name, threshold, w.spent_usd, w.cap_usd, stage)
+        channels = []
+        if self.config.alerts.desktop and await notify.desktop("agentmeter", text):
+            channels.append("desktop")
+        if self.config.alerts.webhook:
+            payload = {
+                "text": f"agentmeter: {text}", "window": w.name, "threshold": threshold, "stage": stage,
+                "spent_usd": round(w.spent_usd, 4), "cap_usd": w.cap_usd, "spent_tokens": w.spent_tokens,
+                "cap_tokens": w.cap_tokens, "resets_at": w.end.isoformat() if w.end else None,
+                "developer": session.get("developer"), "agent": session.get("agent"), "session_id": session["id"],
+            }
+            if await notify.webhook(self.http, self.config.alerts.webhook, payload):
+                channels.append("webhook")
+        row = {"key": key, "window": w.name, "threshold": threshold, "spent_usd": w.spent_usd, "cap_usd": w.cap_usd,
+               "sent_at": self.clock.now_ms(), "channels": ",".join(channels)}
+        await asyncio.wrap_future(self.writer.submit(lambda lg: lg.insert_alert(row)))
+
+    def spawn(self, coro) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
 
 STATE = web.AppKey("state", ProxyState)
@@ -181,6 +245,7 @@ def create_app(state: ProxyState) -> web.Application:
     app.router.add_get("/_agentmeter/v1/health", health)
     app.router.add_post("/_agentmeter/v1/sessions", create_session)
     app.router.add_post("/_agentmeter/v1/sessions/{session_id}/end", end_session)
+    app.router.add_post("/_agentmeter/v1/snooze", snooze)
     app.router.add_route("*", "/s/{token}/{provider}", proxy)
     app.router.add_route("*", "/s/{token}/{provider}/{tail:.*}", proxy)
     app.router.add_route("*", "/{tail:.*}", no_session)
@@ -190,8 +255,10 @@ def create_app(state: ProxyState) -> web.Application:
 async def _resources(app: web.Application):
     state = app[STATE]
     if state.writer is None:
-        state.writer = LedgerWriter(state.ledger_path, tz=state.tz).start()
+        state.writer = LedgerWriter(state.ledger_path, tz=state.tz, totals=state.totals).start()
     state.reader = open_ledger(state.ledger_path, readonly=True, tz=state.tz)
+    state.enforcer = Enforcer(state.config, state.reader, state.totals, state.tz, state.clock, state.config_path)
+    state.alert_keys = state.reader.alert_keys()
     state.http = aiohttp.ClientSession(
         auto_decompress=False,
         connector=aiohttp.TCPConnector(limit=256, limit_per_host=128, keepalive_timeout=60),
@@ -200,6 +267,8 @@ async def _resources(app: web.Application):
         skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
     )
     yield
+    for task in list(state._tasks):
+        task.cancel()
     await state.http.close()
     state.reader.close()
     await asyncio.get_running_loop().run_in_executor(None, state.writer.close)
@@ -248,6 +317,22 @@ async def end_session(request: web.Request) -> web.Response:
     now = state.clock.now_ms()
     ok = await asyncio.wrap_future(state.writer.submit(lambda lg: lg.end_session(sid, now, code)))
     return web.json_response({"ended": bool(ok)}, status=200 if ok else 404)
+
+
+async def snooze(request: web.Request) -> web.Response:
+    """Refusals and downgrades pause until `until_ms` (alerts continue); recorded as an override."""
+    if not _control_ok(request):
+        return web.json_response({"error": "bad control token"}, status=401)
+    state = request.app[STATE]
+    spec = await request.json()
+    until = spec.get("until_ms")
+    if not isinstance(until, int):
+        return web.json_response({"error": "until_ms must be an integer"}, status=400)
+    now = state.clock.now_ms()
+    detail = str(spec.get("detail") or "")
+    await asyncio.wrap_future(state.writer.submit(lambda lg: lg.add_override("snooze", now, until, detail)))
+    state.enforcer.snooze(until if until > now else None)
+    return web.json_response({"snoozed_until_ms": until})
 
 
 async def no_session(request: web.Request) -> web.Response:
@@ -343,12 +428,6 @@ async def forward(request: web.Request, state: ProxyState, session: dict, provid
 
     plain = decode_body(body, request.headers.get("Content-Encoding")) if body and api != "other" else None
     facts = read_body(plain) if plain else None
-    strip_usage = False
-    if facts and api == "chat" and facts.stream and not facts.include_usage and facts.parsed is not None:
-        body = inject_include_usage(plain, facts)
-        hdrs = {k: v for k, v in hdrs.items() if k.lower() != "content-encoding"}
-        strip_usage = True
-
     agent_sid = next((request.headers[h] for h in AGENT_SESSION_HEADERS if h in request.headers), None)
     state.note_agent_session(session, agent_sid)
     ex = relay.Exchange(
@@ -356,8 +435,43 @@ async def forward(request: web.Request, state: ProxyState, session: dict, provid
         path="/" + tail.lstrip("/"), session=session, started_ms=state.clock.now_ms(),
         started_mono=state.clock.monotonic(), model_requested=facts.model if facts else None,
         stream=bool(facts and facts.stream), subscription=subscription, agent_session_id=agent_sid,
-        agent_id=request.headers.get("x-claude-code-agent-id"), strip_usage=strip_usage,
+        agent_id=request.headers.get("x-claude-code-agent-id"),
     )
+
+    # The budget check and the reservation: synchronous, nothing awaited in between.
+    chk = state.enforcer.check(
+        request_id=ex.request_id, session=session, provider=provider, api=api, model=ex.model_requested,
+        body=facts.parsed if facts else None, plain=plain, subscription=subscription, agent_session=agent_sid,
+        billable=api in relay.BILLABLE,
+    )
+    ex.extra["check"] = chk
+    state.fire_alerts(chk, session)
+    decision = chk.decision
+    if decision.action == "refuse":
+        ex.decision, ex.reason = "refuse", decision.reason
+        info = {"http_status": 429, "duration_ms": (state.clock.monotonic() - ex.started_mono) * 1000}
+        await _safe_commit(state, state.build_record(ex, Metered(complete=True), info))
+        end = decision.window.end if decision.window is not None and decision.reason == "budget" else None
+        message = refusal_message(decision, state.tz, state.clock.now())
+        return refusal(api, provider, message, int(end.timestamp()) if end else None)
+    if decision.action == "downgrade" and facts and facts.parsed is not None:
+        beta_name = next((k for k in hdrs if k.lower() == "anthropic-beta"), None)
+        rw = downgrade.rewrite(provider, plain, facts.parsed, decision.model,
+                               beta=hdrs.get(beta_name) if beta_name else None)
+        if rw is not None:
+            body, plain = rw.body, rw.body
+            facts = read_body(plain)
+            hdrs = {k: v for k, v in hdrs.items() if k.lower() != "content-encoding"}
+            if rw.beta is not None and beta_name:
+                hdrs[beta_name] = rw.beta
+            ex.decision = "downgrade"
+            ex.reason = "budget" + (f" (also changed: {', '.join(rw.changed)})" if rw.changed else "")
+
+    if facts and api == "chat" and facts.stream and not facts.include_usage and facts.parsed is not None:
+        body = inject_include_usage(plain, facts)
+        hdrs = {k: v for k, v in hdrs.items() if k.lower() != "content-encoding"}
+        ex.strip_usage = True
+
     try:
         up = await state.http.request(
             request.method, url, data=body if body else None, headers=hdrs, allow_redirects=False,
@@ -373,6 +487,13 @@ async def forward(request: web.Request, state: ProxyState, session: dict, provid
         )
     finally:
         up.release()
+
+
+def _check_fields(chk) -> dict:
+    if chk is None:
+        return {}
+    return {"est_input_tokens": chk.est_input_tokens, "turn_boundary": chk.turn_boundary,
+            "loop_streak": chk.loop_streak, "downgrade_to": chk.downgrade_to, "pinned": chk.pinned}
 
 
 async def _safe_commit(state: ProxyState, rec: RequestRecord) -> None:

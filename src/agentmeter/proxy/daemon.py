@@ -232,6 +232,7 @@ def serve(port: int | None = None, quiet: bool = False) -> None:
     write_private(paths.control_token_file, token)
     state = ProxyState(config, paths.ledger, SystemClock(), control_token=token, key_source=real_keys,
                        tz=resolve_tz(config.budget.timezone))
+    state.config_path = paths.config_file  # budget changes are picked up without a restart
     chosen = pick_port(config.port() if port is None else port)
     state.port = chosen
 

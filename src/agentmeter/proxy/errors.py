@@ -68,3 +68,24 @@ def guess_provider(path: str) -> str:
     if "/anthropic" in p or "/messages" in p:
         return "anthropic"
     return "openai"
+
+
+def refusal(api: str, provider: str, message: str, resets_at_s: int | None) -> web.Response:
+    """agentmeter's 'no', in the shape each agent shows cleanly and does not retry (DESIGN section 6).
+
+    Claude Code: 429 rate_limit_error, `x-should-retry: false`, no retry-after, no
+    anthropic-ratelimit-unified-* headers. Codex (Responses): 429 usage_limit_reached with resets_at,
+    which it renders as its own usage-limit line. Chat Completions and SDK clients: insufficient_quota.
+    """
+    message = message.replace('"', "'")
+    request_id = f"agentmeter_{uuid.uuid4().hex}"
+    headers = {"x-should-retry": "false", "request-id": request_id, "x-request-id": request_id}
+    if provider == "anthropic":
+        body = {"type": "error", "error": {"type": "rate_limit_error", "message": message}, "request_id": request_id}
+    elif api == "responses":
+        body = {"error": {"type": "usage_limit_reached", "code": "agentmeter_budget_exceeded", "message": message,
+                          "resets_at": resets_at_s}}
+    else:
+        body = {"error": {"type": "insufficient_quota", "code": "agentmeter_budget_exceeded", "message": message,
+                          "param": None}}
+    return web.Response(status=429, body=json.dumps(body).encode(), content_type="application/json", headers=headers)

@@ -1,0 +1,139 @@
+"""agentmeter budget set|show|test|snooze."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from .. import render
+from ..clock import SystemClock
+from ..config import load_config, update_config
+from ..errors import UsageError
+from ..paths import get_paths
+from .common import parse_since
+
+app = typer.Typer(help="Personal caps: alert at 80 %, cheaper model at 95 %, refusal at 110 %.", no_args_is_help=True)
+
+Usd = Annotated[str | None, typer.Option(help="USD, or 'off' to remove the cap.")]
+Tok = Annotated[str | None, typer.Option(help="Tokens, or 'off' to remove the cap.")]
+FLAGS = ("daily", "weekly", "monthly")
+
+
+def _parse(value: str | None, name: str, integer: bool):
+    if value is None:
+        return None, False
+    if value.strip().lower() in ("off", "none"):
+        return None, True
+    try:
+        number = int(value) if integer else float(value)
+    except ValueError:
+        example = "500000" if integer else "20"
+        raise UsageError(f"--{name} {value!r} is not a number", f"e.g. --{name} {example}, or off") from None
+    if number <= 0:
+        raise UsageError(f"--{name} must be above 0", "use off to remove a cap")
+    return number, False
+
+
+def _changes(daily, weekly, monthly, daily_tokens, weekly_tokens, monthly_tokens) -> dict:
+    changes = {}
+    for flag, value in zip(FLAGS, (daily, weekly, monthly), strict=True):
+        number, off = _parse(value, flag, False)
+        if number is not None or off:
+            changes[f"{flag}_usd"] = number
+    for flag, value in zip(FLAGS, (daily_tokens, weekly_tokens, monthly_tokens), strict=True):
+        number, off = _parse(value, f"{flag}-tokens", True)
+        if number is not None or off:
+            changes[f"{flag}_tokens"] = number
+    return changes
+
+
+@app.command("set")
+def set_(
+    daily: Usd = None, weekly: Usd = None, monthly: Usd = None,
+    daily_tokens: Tok = None, weekly_tokens: Tok = None, monthly_tokens: Tok = None,
+    agent: Annotated[str | None, typer.Option(help="Set a sub-cap for one agent (claude, codex, …).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Write caps to config.toml; the running proxy picks them up within a second."""
+    changes = _changes(daily, weekly, monthly, daily_tokens, weekly_tokens, monthly_tokens)
+    if not changes:
+        raise UsageError("no cap given", "e.g. agentmeter budget set --daily 20 --monthly 300")
+    section = f"budget.agents.{agent}" if agent else "budget"
+    path = get_paths().config_file
+    update_config(path, {section: changes})
+    _record_override("set", f"{section}: " + ", ".join(f"{k}={v}" for k, v in changes.items()))
+    show(as_json=as_json)
+
+
+@app.command("show")
+def show(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """Caps and what is spent against them now."""
+    from ..budget_report import window_rows
+
+    config = load_config()
+    rows, snoozed = window_rows(config, SystemClock())
+    b = config.budget
+    payload = {"windows": rows, "thresholds": {"alert_at": b.alert_at, "downgrade_at": b.downgrade_at,
+                                                "block_at": b.block_at}, "timezone": b.timezone,
+               "snoozed_until": render.iso(snoozed), "config": str(get_paths().config_file)}
+    render.budget_show(payload, as_json)
+
+
+@app.command("test")
+def test(
+    daily: Usd = None, weekly: Usd = None, monthly: Usd = None,
+    daily_tokens: Tok = None, weekly_tokens: Tok = None, monthly_tokens: Tok = None,
+    since: Annotated[str, typer.Option(help="How far back to replay: 30d, 2w, 12h.")] = "30d",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Replay your history through these caps: when each stage would have fired, what it would have saved."""
+    from dataclasses import replace
+
+    from ..budget_report import dry_run
+
+    config = load_config()
+    changes = _changes(daily, weekly, monthly, daily_tokens, weekly_tokens, monthly_tokens)
+    if changes:
+        caps = replace(config.budget.caps, **changes)
+        config = replace(config, budget=replace(config.budget, caps=caps))
+    result = dry_run(config, SystemClock(), parse_since(since))
+    render.budget_test(result, as_json)
+
+
+@app.command("snooze")
+def snooze(
+    duration: Annotated[str, typer.Argument(help="30m, 1h, 2h … or off.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Pause refusals and downgrades for a while (alerts continue). Recorded in the ledger."""
+    from ..proxy import daemon
+
+    clock = SystemClock()
+    if duration.strip().lower() == "off":
+        until = clock.now_ms()
+    else:
+        delta = parse_since(duration)
+        if delta > parse_since("1d"):
+            raise UsageError("a snooze is at most 1 day", "to change the cap instead: agentmeter budget set …")
+        until = clock.now_ms() + int(delta.total_seconds() * 1000)
+    info = daemon.status()
+    if info.running:
+        daemon.control("/_agentmeter/v1/snooze", {"until_ms": until, "detail": duration}, info)
+    else:
+        _record_override("snooze", duration, until_ms=until)
+    render.snoozed({"snoozed_until": render.iso(until) if duration != "off" else None}, as_json)
+
+
+def _record_override(kind: str, detail: str, until_ms: int | None = None) -> None:
+    """Overrides are explicit and recorded. With the daemon down, the CLI writes the ledger itself."""
+    from ..ledger import open_ledger
+    from ..proxy import daemon
+
+    now = SystemClock().now_ms()
+    if kind == "snooze" or not daemon.status().running:
+        ledger = open_ledger(get_paths().ledger)
+        try:
+            ledger.add_override(kind, now, until_ms, detail)
+        finally:
+            ledger.close()

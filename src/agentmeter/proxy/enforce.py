@@ -1,0 +1,213 @@
+"""Live budget enforcement: the pure policy fed with committed spend plus in-flight reservations.
+
+`check` runs synchronously in the request handler — no await between reading the totals and taking the
+reservation — so N concurrent requests can never all slip under the cap on the same stale total. A
+reservation is released when its row commits (or fails), and expires regardless, so a leak can never
+refuse anyone for long.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from ..budget import cascade
+from ..budget.loops import LoopBrake, turn_facts
+from ..budget.policy import Decision, PolicyRequest, Thresholds, WindowSpend, decide
+from ..budget.spend import spend_windows
+from ..config import Config, load_config
+from ..ledger.store import Ledger, SpendTotals
+from ..models import Usage
+
+log = logging.getLogger("agentmeter.budget")
+RESERVATION_TTL_S = 15 * 60
+OUTPUT_ESTIMATE_CAP = 8192  # output tokens a reservation assumes at most (max_tokens is often 32k+)
+
+
+@dataclass
+class Reservation:
+    usd: float
+    tokens: int
+    session_id: str
+    agent: str
+    expires: float
+
+
+@dataclass
+class Check:
+    decision: Decision
+    est_input_tokens: int = 0
+    turn_boundary: bool = False
+    loop_streak: int = 0
+    downgrade_to: str | None = None
+    pinned: bool = False
+    windows: list[WindowSpend] = field(default_factory=list)
+
+
+def estimate_tokens(plain_len: int, body: dict | None) -> tuple[int, int]:
+    """(input, output) tokens a request may cost: ~4 bytes a token in, max_tokens (capped) out."""
+    out = OUTPUT_ESTIMATE_CAP
+    if isinstance(body, dict):
+        mt = body.get("max_tokens") or body.get("max_output_tokens") or body.get("max_completion_tokens")
+        if isinstance(mt, int) and mt > 0:
+            out = min(mt, OUTPUT_ESTIMATE_CAP)
+    return plain_len // 4, out
+
+
+class Enforcer:
+    def __init__(self, config: Config, reader: Ledger, totals: SpendTotals, tz, clock, config_path=None) -> None:
+        self.config = config
+        self.reader = reader
+        self.totals = totals
+        self.tz = tz
+        self.clock = clock
+        self.config_path = config_path
+        self._config_mtime = self._mtime()
+        self._reserved: dict[str, Reservation] = {}
+        self._brakes: dict[str, LoopBrake] = {}
+        self._snooze_until: int | None = reader.snoozed_until(clock.now_ms())
+        self._next_config_check = 0.0
+
+    # -- config and overrides ------------------------------------------------------------------------
+
+    def _mtime(self) -> float | None:
+        try:
+            return os.stat(self.config_path).st_mtime if self.config_path else None
+        except OSError:
+            return None
+
+    def maybe_reload(self) -> None:
+        """`agentmeter budget set` edits the file; pick it up within a second, without a restart."""
+        now = time.monotonic()
+        if now < self._next_config_check or not self.config_path:
+            return
+        self._next_config_check = now + 1.0
+        mtime = self._mtime()
+        if mtime != self._config_mtime:
+            self._config_mtime = mtime
+            try:
+                self.config = load_config(self.config_path)
+                log.info("config reloaded")
+            except Exception as exc:  # keep enforcing the last good config
+                log.error("config reload failed, keeping the previous one: %s", exc)
+
+    def snooze(self, until_ms: int | None) -> None:
+        self._snooze_until = until_ms
+
+    @property
+    def thresholds(self) -> Thresholds:
+        b = self.config.budget
+        return Thresholds(b.alert_at, b.downgrade_at, b.block_at, b.retry_cap, b.enforce_subscription)
+
+    # -- the view --------------------------------------------------------------------------------------
+
+    def _reserved_for(self, pred) -> tuple[float, int]:
+        now = time.monotonic()
+        usd = tokens = 0
+        for rid, r in list(self._reserved.items()):
+            if r.expires < now:
+                del self._reserved[rid]
+                continue
+            if pred(r):
+                usd += r.usd
+                tokens += r.tokens
+        return usd, tokens
+
+    def windows(self, session: dict, now: datetime | None = None, full: bool = False) -> list[WindowSpend]:
+        """Spend against each cap (committed + reserved). `full` includes uncapped windows too."""
+
+        def reserved(scope: str) -> tuple[float, int]:
+            if scope == "*":
+                return self._reserved_for(lambda r: True)
+            kind, _, name = scope.partition(":")
+            if kind == "agent":
+                return self._reserved_for(lambda r: r.agent == name)
+            return self._reserved_for(lambda r: r.session_id == name)
+
+        return spend_windows(
+            now or self.clock.now(), self.tz, self.config.budget, agent=session.get("agent") or "",
+            session_id=session["id"], session_budget_usd=session.get("budget_usd"),
+            day_spend=lambda day, who: self.totals.day(self.reader, day, who),
+            session_spend=lambda sid: self.totals.session(self.reader, sid), reserved=reserved, full=full,
+        )
+
+    # -- the check ---------------------------------------------------------------------------------------
+
+    def check(self, *, request_id: str, session: dict, provider: str, api: str, model: str | None,
+              body: dict | None, plain: bytes | None, subscription: bool, agent_session: str | None,
+              billable: bool) -> Check:
+        """Decide and, when the request goes ahead, reserve its estimated cost. Synchronous on purpose."""
+        from .. import pricing
+
+        self.maybe_reload()
+        b = self.config.budget
+        est_in, est_out = estimate_tokens(len(plain or b""), body)
+        facts = turn_facts(provider, body, plain or b"") if billable else None
+        streak = 0
+        if facts is not None:
+            brake = self._brakes.setdefault(f"{session['id']}:{agent_session or ''}", LoopBrake())
+            streak = brake.observe(facts)
+        tags = session.get("tags") or {}
+        no_downgrade = "no_downgrade" in (tags if isinstance(tags, dict) else str(tags))
+        pinned = no_downgrade or (model or "") in self.config.budget.pinned
+        target = cascade.next_cheaper(provider, model, self.config.cascade) if billable else None
+        windows = self.windows(session)
+        req = PolicyRequest(
+            billable=billable, subscription=subscription, easy_turn=est_in < b.easy_turn_tokens,
+            turn_boundary=bool(facts and facts.fresh_user_turn), pinned=pinned, downgrade_to=target,
+            loop_streak=streak,
+        )
+        snoozed = bool(self._snooze_until and self._snooze_until > self.clock.now_ms())
+        decision = decide(req, windows, self.thresholds, snoozed=snoozed)
+        if billable and decision.action != "refuse":
+            used_model = decision.model or model
+            est = pricing.price(provider, used_model, Usage(input_tokens=est_in, output_tokens=est_out),
+                                overrides=self.config.prices, unknown_model=self.config.unknown_model_price)
+            self._reserved[request_id] = Reservation(est.usd or 0.0, est_in + est_out, session["id"],
+                                                     session.get("agent") or "", time.monotonic() + RESERVATION_TTL_S)
+        return Check(decision, est_in, req.turn_boundary, streak, target, pinned, windows)
+
+    def release(self, request_id: str, ok: bool | None = None, session_id: str | None = None,
+                agent_session: str | None = None) -> None:
+        self._reserved.pop(request_id, None)
+        if ok is not None and session_id is not None:
+            brake = self._brakes.get(f"{session_id}:{agent_session or ''}")
+            if brake is not None:
+                brake.outcome(ok)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._reserved)
+
+
+def resets_at(decision: Decision) -> datetime | None:
+    return decision.window.end if decision.window is not None else None
+
+
+def refusal_message(decision: Decision, tz, now: datetime) -> str:
+    """One line: which cap, spent vs cap, when it resets, and the override. No double quotes."""
+    if decision.reason == "retry_cap":
+        return ("agentmeter: this session repeated a failing step too many times (loop brake). "
+                "Send a new message to continue, or pause the brake: agentmeter budget snooze 30m")
+    w = decision.window
+    if w is None:
+        return "agentmeter: budget reached"
+    label = {"day": "daily", "week": "weekly", "month": "monthly"}.get(w.name, w.name)
+    if w.cap_usd is not None and (w.cap_tokens is None or w.spent_usd / max(w.cap_usd, 1e-9) >= 1):
+        what = f"{label} budget of ${w.cap_usd:,.2f} reached (${w.spent_usd:,.2f} spent)"
+        flag = {"day": "--daily", "week": "--weekly", "month": "--monthly"}.get(w.name)
+        raise_hint = f"agentmeter budget set {flag} {w.cap_usd * 2:g}" if flag else "agentmeter run --budget <more>"
+    else:
+        what = f"{label} token budget of {w.cap_tokens:,} reached ({w.spent_tokens:,} used)"
+        flag = {"day": "--daily-tokens", "week": "--weekly-tokens", "month": "--monthly-tokens"}.get(w.name)
+        raise_hint = f"agentmeter budget set {flag} {w.cap_tokens * 2}" if flag else "a bigger --budget"
+    when = ""
+    if w.end is not None:
+        local = w.end.astimezone(tz)
+        left = w.end - now
+        hours = max(0, int(left.total_seconds() // 3600))
+        when = f" It resets {local:%a %d %b %H:%M} (in {hours}h)."
+    return (f"agentmeter: {what}.{when} To continue now: agentmeter budget snooze 1h, or raise it: {raise_hint}")

@@ -65,3 +65,38 @@ def test_websocket_key_mode_swaps_the_key(key_stack):
     key_stack.loop.run(_ws_turns(url, {"Authorization": f"Bearer {s['virtual_key']}"}, 1))
     upgrade = next(r for r in key_stack.received() if r.method == "WS")
     assert upgrade.headers["authorization"] == "Bearer sk-test-REALOPENAIKEY0000000000"
+
+
+def test_websocket_turns_are_capped_like_http(tmp_path):
+    from conftest import make_stack
+
+    from agentmeter.config import Budget, Caps, Config
+
+    s, close = make_stack(tmp_path, config=Config(budget=Budget(caps=Caps(daily_usd=0.000001))))
+    try:
+        sess = s.open_session()
+        url = sess["openai"].replace("http://", "ws://") + "/responses"
+
+        async def two_turns():
+            async with aiohttp.ClientSession() as http, http.ws_connect(url, headers={
+                    "Authorization": "Bearer sk-test-client"}) as ws:
+                seen = []
+                for i in range(2):
+                    await ws.send_str(json.dumps({"type": "response.create", "model": "gpt-5.1-codex",
+                                                  "input": [{"role": "user", "content": f"turn {i}"}]}))
+                    while True:
+                        ev = json.loads((await ws.receive(timeout=10)).data)
+                        if ev["type"] in ("response.completed", "error"):
+                            seen.append(ev)
+                            break
+                return seen
+
+        first, second = s.loop.run(two_turns())
+        assert first["type"] == "response.completed"
+        assert second["type"] == "error" and second["error"]["type"] == "usage_limit_reached"
+        assert "agentmeter" in second["error"]["message"] and second["error"]["resets_at"] > 0
+        assert len([r for r in s.received() if r.method == "WS-FRAME"]) == 1  # the refused turn never left
+        rows = s.rows(sess["session_id"])
+        assert [r["status"] for r in rows] == ["ok", "refused"]
+    finally:
+        close()

@@ -248,3 +248,12 @@ def snoozed(payload: dict, as_json: bool) -> None:
         return
     line(f"budget snoozed until {payload['snoozed_until']}: refusals and downgrades paused, alerts continue"
          if payload["snoozed_until"] else "snooze ended: caps apply again")
+
+
+def budget_banner(w: dict, snoozed_until: int | None) -> None:
+    what = {"alert": "heads-up", "downgrade": "easy turns use a cheaper model",
+            "blocked": "requests are refused until it resets"}[w["stage"]]
+    cap = usd(w["cap_usd"]) if w["cap_usd"] is not None else f"{w['cap_tokens']:,} tokens"
+    spent = usd(w["spent_usd"]) if w["cap_usd"] is not None else f"{w['spent_tokens']:,}"
+    extra = f" (snoozed until {iso(snoozed_until)})" if snoozed_until else ""
+    sys.stderr.write(f"agentmeter: {w['name']} budget at {w['used_pct']:.0f}% ({spent} of {cap}): {what}{extra}\n")

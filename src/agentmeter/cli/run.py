@@ -40,6 +40,8 @@ def parse_run_args(argv: list[str]) -> RunArgs:
             break
         if a in ("--quiet", "-q"):
             out.quiet = True
+        elif a == "--no-downgrade":
+            tags.append("no_downgrade=1")
         elif a.startswith("--budget") or a.startswith("--tag"):
             name, _, value = a.partition("=")
             if name not in ("--budget", "--tag"):
@@ -79,6 +81,8 @@ def run_main(argv: list[str]) -> int:
     session, launch = wrapper.prepare(config, ra.agent, ra.args, budget_usd=ra.budget_usd, tags=ra.tags)
     if launch.note and not ra.quiet:
         render.info(launch.note)
+    if not ra.quiet and not session.joined:
+        _banner(config)
     port = _port_of(session.anthropic_url)
     code = wrapper.spawn(launch, port)
     wrapper.end_session(session, code)
@@ -87,6 +91,21 @@ def run_main(argv: list[str]) -> int:
         if summary is not None:
             render.run_summary(summary)
     return code
+
+
+def _banner(config) -> None:
+    """One line before the agent starts, only when a window is past its alert threshold."""
+    b = config.budget
+    if not any(vars(b.caps).values()) and not b.agents:
+        return
+    from .. import render
+    from ..budget_report import window_rows
+    from ..clock import SystemClock
+
+    rows, snoozed = window_rows(config, SystemClock())
+    hot = [r for r in rows if r["stage"] != "ok"]
+    if hot:
+        render.budget_banner(max(hot, key=lambda r: r["used_pct"] or 0), snoozed)
 
 
 def _port_of(url: str) -> int | None:
@@ -101,6 +120,7 @@ def run(
     budget: Annotated[float | None, typer.Option(help="A USD cap for this run.")] = None,
     tag: Annotated[list[str] | None, typer.Option(help="K=V attached to the session (repeatable).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary on exit.")] = False,
+    no_downgrade: Annotated[bool, typer.Option("--no-downgrade", help="Never use a cheaper model.")] = False,
 ) -> None:
     """Run an agent with every request metered in a session: agentmeter run claude [ARGS…].
 

@@ -54,7 +54,7 @@ async def relay_websocket(request: web.Request, state, session: dict, provider: 
     state.note_agent_session(session, agent_sid)
     current: dict = {}  # the response in flight: exchange and meter
 
-    def begin(model: str | None) -> None:
+    def begin(model: str | None) -> relay.Exchange:
         ex = relay.Exchange(
             request_id=relay.new_request_id(), provider=provider, api=api, method="WS",
             path="/" + tail.lstrip("/"), session=session, started_ms=state.clock.now_ms(),
@@ -62,6 +62,30 @@ async def relay_websocket(request: web.Request, state, session: dict, provider: 
             subscription=subscription, agent_session_id=agent_sid,
         )
         current.update(ex=ex, meter=oai.ResponsesFrameMeter(), ttft=None)
+        return ex
+
+    async def refused(ex: relay.Exchange, text: str) -> bool:
+        """The same budget check as HTTP: a WebSocket is no way around the caps."""
+        from .app import refusal_message
+
+        raw = text.encode()
+        body = _json_or_none(text)
+        chk = state.enforcer.check(request_id=ex.request_id, session=session, provider=provider, api=api,
+                                   model=ex.model_requested, body=body, plain=raw, subscription=subscription,
+                                   agent_session=agent_sid, billable=True)
+        ex.extra["check"] = chk
+        state.fire_alerts(chk, session)
+        if chk.decision.action != "refuse":
+            return False
+        ex.decision, ex.reason = "refuse", chk.decision.reason
+        current.clear()
+        message = refusal_message(chk.decision, state.tz, state.clock.now())
+        end = chk.decision.window.end if chk.decision.window is not None else None
+        await client.send_str(json.dumps({"type": "error", "status": 429, "error": {
+            "type": "usage_limit_reached", "code": "agentmeter_budget_exceeded", "message": message,
+            "resets_at": int(end.timestamp()) if end else None}}))
+        await state.commit(state.build_record(ex, Metered(complete=True), {"http_status": 429}))
+        return True
 
     async def close_current(metered: Metered | None, end: str | None) -> None:
         if not current:
@@ -81,7 +105,9 @@ async def relay_websocket(request: web.Request, state, session: dict, provider: 
                 if api == "responses" and '"response.create"' in msg.data:
                     if current:  # a new request while one is open: the old one was abandoned
                         await close_current(None, "superseded")
-                    begin(_model_of(msg.data))
+                    ex = begin(_model_of(msg.data))
+                    if await refused(ex, msg.data):
+                        continue
                 await upstream.send_str(msg.data)
             elif msg.type == WSMsgType.BINARY:
                 await upstream.send_bytes(msg.data)
@@ -128,6 +154,14 @@ async def relay_websocket(request: web.Request, state, session: dict, provider: 
         if not client.closed:
             await client.close()
     return client
+
+
+def _json_or_none(text: str) -> dict | None:
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def _model_of(text: str) -> str | None:

@@ -257,6 +257,9 @@ async def _resources(app: web.Application):
     if state.writer is None:
         state.writer = LedgerWriter(state.ledger_path, tz=state.tz, totals=state.totals).start()
     state.reader = open_ledger(state.ledger_path, readonly=True, tz=state.tz)
+    if state.key_source is not None:
+        # A restarted daemon serves existing key-mode sessions at once, not after the next new session.
+        state.keys = await asyncio.get_running_loop().run_in_executor(None, state.key_source)
     state.enforcer = Enforcer(state.config, state.reader, state.totals, state.tz, state.clock, state.config_path)
     state.alert_keys = state.reader.alert_keys()
     state.http = aiohttp.ClientSession(

@@ -195,6 +195,9 @@ def pick_port(wanted: int) -> int:
     ports = [0] if wanted == 0 else list(range(wanted, min(wanted + PORT_TRIES, 65536)))
     for p in ports:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            # Same option as the real listener: connections of a killed daemon linger in TIME-WAIT, and the
+            # restarted one must get its old port back (the agents' base URLs name it).
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 s.bind(("127.0.0.1", p))
             except OSError:

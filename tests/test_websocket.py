@@ -68,9 +68,8 @@ def test_websocket_key_mode_swaps_the_key(key_stack):
 
 
 def test_websocket_turns_are_capped_like_http(tmp_path):
-    from conftest import make_stack
-
     from agentmeter.config import Budget, Caps, Config
+    from conftest import make_stack
 
     s, close = make_stack(tmp_path, config=Config(budget=Budget(caps=Caps(daily_usd=0.000001))))
     try:

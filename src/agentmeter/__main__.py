@@ -13,6 +13,8 @@ def main(argv: list[str] | None = None) -> int:
     from .errors import AgentmeterError
 
     try:
+        if argv[:1] == ["status"] and set(argv[1:]) <= {"--json"}:
+            return _status("--json" in argv)  # the fast path: no typer, rich, aiohttp or genai-prices
         if argv[:1] == ["run"] and not ({"-h", "--help"} & set(argv[1:2])):
             from .cli.run import run_main  # the fast path: no typer, no rich until the summary
 
@@ -40,6 +42,16 @@ def main(argv: list[str] | None = None) -> int:
         render.error(f"internal error: {type(exc).__name__}: {redact(str(exc))}",
                      "run again with --debug for the traceback, and please report it")
         return 1
+    return 0
+
+
+def _status(as_json: bool) -> int:
+    from . import render
+    from .clock import SystemClock
+    from .config import load_config
+    from .status import build_status
+
+    render.status_screen(build_status(load_config(), SystemClock()), as_json)
     return 0
 
 

@@ -257,3 +257,77 @@ def budget_banner(w: dict, snoozed_until: int | None) -> None:
     spent = usd(w["spent_usd"]) if w["cap_usd"] is not None else f"{w['spent_tokens']:,}"
     extra = f" (snoozed until {iso(snoozed_until)})" if snoozed_until else ""
     sys.stderr.write(f"agentmeter: {w['name']} budget at {w['used_pct']:.0f}% ({spent} of {cap}): {what}{extra}\n")
+
+
+_COLOURS = {"ok": "32", "alert": "33", "downgrade": "35", "blocked": "31"}
+
+
+def _paint(text: str, stage: str, on: bool) -> str:
+    return f"\x1b[{_COLOURS.get(stage, '0')}m{text}\x1b[0m" if on else text
+
+
+def burndown_bar(used_pct: float | None, thresholds: dict, width: int) -> str:
+    """A bar scaled to the refusal line, with the alert and downgrade marks drawn in."""
+    top = max(thresholds["block_at"], 1.0) * 100
+    cells = ["░"] * width
+    if used_pct is not None:
+        for i in range(min(width, round(used_pct / top * width))):
+            cells[i] = "█"
+    for key, mark in (("alert_at", "a"), ("downgrade_at", "d")):
+        pos = round(thresholds[key] * 100 / top * width) - 1
+        if 0 <= pos < width and cells[pos] == "░":
+            cells[pos] = mark
+    return "".join(cells) + "|"
+
+
+def status_screen(payload: dict, as_json: bool) -> None:
+    """Plain text (no rich: this is the fast path), colour only on a terminal, fits 80 columns."""
+    if as_json:
+        emit_json("status", payload)
+        return
+    import shutil
+
+    cols = shutil.get_terminal_size((100, 24)).columns
+    colour = sys.stdout.isatty()
+    bar_w = max(10, min(30, cols - 60))
+    out = [f"agentmeter status · {payload['generated_at'][:16].replace('T', ' ')} ({payload['timezone']})"]
+    for w in payload["windows"]:
+        cap = (usd(w["cap_usd"]) if w["cap_usd"] is not None
+               else f"{w['cap_tokens']:,}t" if w["cap_tokens"] else "no cap")
+        pct_text = f"{w['used_pct']:.0f}%" if w["used_pct"] is not None else ""
+        head = f"{w['name']:<5} {burndown_bar(w['used_pct'], payload['thresholds'], bar_w)} " \
+               f"{usd(w['spent_usd']):>9} / {cap:<8} {pct_text:>4} "
+        out.append(head + _paint(f"{w['stage']:<9}", w["stage"], colour))
+        f = w.get("forecast_usd")
+        if f:
+            detail = f"      forecast {usd(f['p50'])} (P10 {usd(f['p10'])} – P90 {usd(f['p90'])})"
+            if w.get("burn_rate_usd_per_day"):
+                detail += f" · burn {usd(w['burn_rate_usd_per_day'])}/day"
+            if w.get("time_to_cap_hours") is not None and w["cap_usd"]:
+                h = w["time_to_cap_hours"]
+                detail += " · over cap" if h <= 0 else f" · cap in {h:.0f}h" if h < 72 else f" · cap in {h / 24:.0f}d"
+            out.append(detail[:cols])
+    today = payload["today"]
+    out.append(f"today: {len(today['sessions'])} session{'s' if len(today['sessions']) != 1 else ''} · "
+               f"{today['requests']} requests · {usd(today['spent_usd'])}")
+    for s in today["sessions"][:8]:
+        hit = pct(s["cache_hit_rate"])
+        flag = "  ⚠ low cache hit rate" if s["low_cache"] else ""
+        out.append(f"  {s['id']:<12} {s['agent']:<8} {(s['repo'] or '—')[:32]:<32} {usd(s['cost_usd']):>9}"
+                   f"  cache {hit:>4}{flag}"[:cols])
+    if payload["by_agent"]:
+        out.append("this month by agent: " + " · ".join(
+            f"{a['agent']} {usd(a['spent_usd'])} ({pct(a['share'])})" for a in payload["by_agent"]))
+    sub = payload["subscription"]
+    if sub["api_equivalent_usd"]:
+        out.append(f"subscription use (API-equivalent, not billed): {usd(sub['api_equivalent_usd'])}"
+                   f" · billed: {usd(sub['billed_usd'])}")
+    for u in payload["unpriced_models"]:
+        out.append(f"unpriced: {u['provider']}:{u['model']} · {u['requests']} requests counted at a fallback "
+                   f"{usd(u['fallback_usd'])} · {u['explain']}")
+    if payload.get("snoozed_until"):
+        out.append(f"snoozed until {payload['snoozed_until']}: refusals and downgrades paused")
+    if payload.get("prices", {}).get("reprice_suggested"):
+        out.append(f"prices changed ({payload['prices']['reprice_suggested']}): run agentmeter reprice")
+    out.append(f"sync: {payload['sync']['state']}")
+    sys.stdout.write("\n".join(out) + "\n")

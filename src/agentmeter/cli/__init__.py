@@ -45,3 +45,11 @@ def doctor(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) ->
     results = checks.as_dicts(checks.run_checks())
     render.doctor(results, as_json)
     raise SystemExit(1 if any(c["status"] == "fail" for c in results) else 0)
+
+
+@app.command("status")
+def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Day, week and month against your caps, with the forecast; today's sessions; per-agent split."""
+    from ..__main__ import _status
+
+    raise SystemExit(_status(as_json))

@@ -6,16 +6,12 @@ from sqlite_utils import Database, Migrations
 
 migrations = Migrations("agentmeter")
 
-TOKEN_COLUMNS = (
-    "input_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "cache_write_5m_tokens",
-    "cache_write_1h_tokens",
-    "output_tokens",
-    "reasoning_tokens",
-    "web_search_requests",
-)
+from .schema import SCHEMA_VERSION, TOKEN_COLUMNS
+
+
+def _version(db: Database, n: int) -> None:
+    # PRAGMA user_version lets a read-only open see pending migrations without importing sqlite-utils.
+    db.execute(f"PRAGMA user_version = {n}")
 
 
 @migrations()
@@ -104,6 +100,7 @@ CREATE TABLE usage_daily (
 ) STRICT"""
     )
     db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT")
+    _version(db, 1)
 
 
 @migrations()
@@ -134,3 +131,7 @@ CREATE TABLE overrides (
     detail TEXT NOT NULL DEFAULT ''
 ) STRICT"""
     )
+    _version(db, 2)
+
+
+assert len(migrations._migrations) == SCHEMA_VERSION, "bump schema.SCHEMA_VERSION with each migration"

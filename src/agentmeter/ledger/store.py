@@ -20,11 +20,9 @@ from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
-from sqlite_utils import Database
-
 from ..models import RequestRecord, Usage
 from ..paths import ensure_private_dir, make_private
-from .migrations import TOKEN_COLUMNS, migrations
+from .schema import SCHEMA_VERSION, TOKEN_COLUMNS
 
 _RECORD_COLUMNS = [f.name for f in fields(RequestRecord) if f.name != "usage"]
 _ROLLUP_SUMS = (*TOKEN_COLUMNS, "cost_usd")
@@ -62,8 +60,14 @@ class Ledger:
     # -- writes -----------------------------------------------------------------------------------
 
     def migrate(self) -> None:
+        from sqlite_utils import Database
+
+        from .migrations import migrations
+
         db = Database(self.conn)
         migrations.apply(db)
+        if not migrations.pending(db):
+            self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         for suffix in ("", "-wal", "-shm"):
             make_private(Path(str(self.path) + suffix))
 
@@ -291,7 +295,7 @@ def open_ledger(path: Path, *, readonly: bool = False, tz: tzinfo | None = None)
         conn = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
         conn.row_factory = sqlite3.Row
         ledger = Ledger(conn, path, tz)
-        migrations.apply(Database(conn))
+        ledger.migrate()
         return ledger
     if readonly and _pending(path):
         # A ledger from an older version: bring its schema up to date once (a short write), then read.
@@ -306,12 +310,12 @@ def _pending(path: Path) -> bool:
     try:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
         try:
-            applied = {r[0] for r in conn.execute("SELECT name FROM _sqlite_migrations")}
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
         finally:
             conn.close()
     except sqlite3.Error:
         return True
-    return any(m.name not in applied for m in migrations._migrations)
+    return version < SCHEMA_VERSION
 
 
 _STOP = object()

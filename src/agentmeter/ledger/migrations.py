@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlite_utils import Database, Migrations
 
-migrations = Migrations("agentmeter")
-
 from .schema import SCHEMA_VERSION, TOKEN_COLUMNS
+
+migrations = Migrations("agentmeter")
 
 
 def _version(db: Database, n: int) -> None:

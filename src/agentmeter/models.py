@@ -154,6 +154,9 @@ class RequestRecord:
     loop_streak: int | None = None
     downgrade_to: str | None = None
     pinned: bool | None = None
+    # `proxy` for metered traffic; `claude-log`, `codex-log`, `cursor-export` for imported usage.
+    source: str = "proxy"
+    import_key: str | None = None
 
     def with_(self, **changes) -> RequestRecord:
         return replace(self, **changes)

@@ -134,4 +134,36 @@ CREATE TABLE overrides (
     _version(db, 2)
 
 
+
+@migrations()
+def m003_imports(db: Database) -> None:
+    # Usage that never passed through the proxy (agents' own logs, Cursor's export) carries its source and
+    # a key that makes a re-import add nothing.
+    db.execute("ALTER TABLE requests ADD COLUMN source TEXT NOT NULL DEFAULT 'proxy'")
+    db.execute("ALTER TABLE requests ADD COLUMN import_key TEXT")
+    db.execute("CREATE UNIQUE INDEX requests_import_key ON requests(import_key) WHERE import_key IS NOT NULL")
+    db.execute(
+        """
+CREATE TABLE import_files (
+    path TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    offset INTEGER NOT NULL DEFAULT 0,
+    rows INTEGER NOT NULL DEFAULT 0,
+    imported_at INTEGER NOT NULL
+) STRICT"""
+    )
+    _version(db, 3)
+
+
+@migrations()
+def m004_sync(db: Database) -> None:
+    db.execute("CREATE TABLE sync_state (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT")
+    # What was last pushed for each summary row, so only changed rows go out again.
+    db.execute("CREATE TABLE sync_pushed (item_key TEXT PRIMARY KEY, digest TEXT NOT NULL, pushed_at INTEGER NOT NULL) "
+               "STRICT")
+    _version(db, 4)
+
+
 assert len(migrations._migrations) == SCHEMA_VERSION, "bump schema.SCHEMA_VERSION with each migration"

@@ -1,6 +1,6 @@
 """Schema facts the read path needs without importing sqlite-utils (which costs ~70 ms at start-up)."""
 
-SCHEMA_VERSION = 2  # = the number of migrations; each migration sets PRAGMA user_version to its number
+SCHEMA_VERSION = 4  # = the number of migrations; each migration sets PRAGMA user_version to its number
 
 TOKEN_COLUMNS = (
     "input_tokens",

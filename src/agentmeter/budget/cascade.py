@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import re
 
+# The DESIGN example ladder names gpt-5.1-mini, which no price table (and so likely no API) knows; the
+# defaults use models that exist. A configured [cascade] wins.
 DEFAULT_LADDERS = {
     "anthropic": ("claude-opus-4-8", "claude-sonnet-4-6", "claude-haiku-4-5"),
-    "openai": ("gpt-5.1", "gpt-5.1-mini"),
+    "openai": ("gpt-5.1", "gpt-5-mini"),
 }
 _ANTHROPIC_FAMILIES = ("opus", "sonnet", "haiku")
+# A dated or aliased variant of a rung: claude-sonnet-4-5-20250929, gpt-5.1-2025-11-13, …-latest.
+_VARIANT = r"(-(\d{8}|\d{4}-\d{2}-\d{2}|latest))?"
+
+
+def _is_rung(model: str, rung: str) -> bool:
+    return re.fullmatch(re.escape(rung.lower()) + _VARIANT, model) is not None
 
 
 def next_cheaper(provider: str, model: str | None, ladders: dict[str, tuple[str, ...]] | None = None) -> str | None:
@@ -17,9 +25,9 @@ def next_cheaper(provider: str, model: str | None, ladders: dict[str, tuple[str,
         return None
     ladder = tuple((ladders or {}).get(provider) or DEFAULT_LADDERS.get(provider, ()))
     m = model.lower()
-    for i, rung in enumerate(ladder[:-1]):
-        if m == rung.lower() or m.startswith(rung.lower() + "-"):  # dated variants
-            return ladder[i + 1]
+    for i, rung in enumerate(ladder):
+        if _is_rung(m, rung):
+            return ladder[i + 1] if i + 1 < len(ladder) else None
     if provider == "anthropic":
         for i, fam in enumerate(_ANTHROPIC_FAMILIES[:-1]):
             if re.search(rf"(^|-){fam}(-|$)", m):
@@ -27,8 +35,9 @@ def next_cheaper(provider: str, model: str | None, ladders: dict[str, tuple[str,
                 return next((r for r in ladder if cheaper in r.lower()), None)
         return None
     if provider == "openai":
-        if m.endswith("-mini") or "-mini-" in m or m.endswith("-nano"):
-            return None
-        base = re.sub(r"-(codex(-max)?|chat-latest|pro)$", "", m)
-        return f"{base}-mini"
+        if re.search(r"-(mini|nano)(-|$)", m):
+            return None  # already the small model
+        if "codex" in m:
+            return "gpt-5.1-codex-mini"
+        return ladder[-1] if ladder and ladder[-1].lower() != m else None
     return None

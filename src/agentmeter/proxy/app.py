@@ -269,6 +269,9 @@ async def _resources(app: web.Application):
         timeout=aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=None),
         skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
     )
+    from ..sync import background as sync_background
+
+    sync_background.start(state)  # periodic push to the team collector, only when one is configured
     yield
     for task in list(state._tasks):
         task.cancel()
@@ -475,6 +478,15 @@ async def forward(request: web.Request, state: ProxyState, session: dict, provid
         hdrs = {k: v for k, v in hdrs.items() if k.lower() != "content-encoding"}
         ex.strip_usage = True
 
+    try:
+        return await _send(request, state, ex, url, body, hdrs, provider, base)
+    finally:
+        # Normally the commit already released it; this covers anything unexpected on the way.
+        state.enforcer.release(ex.request_id)
+
+
+async def _send(request: web.Request, state: ProxyState, ex: relay.Exchange, url: str, body: bytes, hdrs: dict,
+                provider: str, base: str) -> web.StreamResponse:
     try:
         up = await state.http.request(
             request.method, url, data=body if body else None, headers=hdrs, allow_redirects=False,

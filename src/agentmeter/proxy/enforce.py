@@ -19,8 +19,10 @@ from ..budget.loops import LoopBrake, turn_facts
 from ..budget.policy import Decision, PolicyRequest, Thresholds, WindowSpend, decide
 from ..budget.spend import spend_windows
 from ..config import Config, load_config
+from ..ledger import sync as ledger_sync
 from ..ledger.store import Ledger, SpendTotals
 from ..models import Usage
+from ..sync.caps import effective_budget
 
 log = logging.getLogger("agentmeter.budget")
 RESERVATION_TTL_S = 15 * 60
@@ -68,8 +70,10 @@ class Enforcer:
         self._config_mtime = self._mtime()
         self._reserved: dict[str, Reservation] = {}
         self._brakes: dict[str, LoopBrake] = {}
+        self._known_models: dict[tuple[str, str], bool] = {}
         self._snooze_until: int | None = reader.snoozed_until(clock.now_ms())
         self._next_config_check = 0.0
+        self.team_caps = ledger_sync.team_caps(reader.conn)  # fetched from the collector by sync
 
     # -- config and overrides ------------------------------------------------------------------------
 
@@ -85,6 +89,7 @@ class Enforcer:
         if now < self._next_config_check or not self.config_path:
             return
         self._next_config_check = now + 1.0
+        self.team_caps = ledger_sync.team_caps(self.reader.conn)  # `agentmeter sync` may have fetched new ones
         mtime = self._mtime()
         if mtime != self._config_mtime:
             self._config_mtime = mtime
@@ -96,6 +101,11 @@ class Enforcer:
 
     def snooze(self, until_ms: int | None) -> None:
         self._snooze_until = until_ms
+
+    @property
+    def budget(self):
+        """The config's budget with any stricter team or developer cap from the collector."""
+        return effective_budget(self.config, self.team_caps)
 
     @property
     def thresholds(self) -> Thresholds:
@@ -128,7 +138,7 @@ class Enforcer:
             return self._reserved_for(lambda r: r.session_id == name)
 
         return spend_windows(
-            now or self.clock.now(), self.tz, self.config.budget, agent=session.get("agent") or "",
+            now or self.clock.now(), self.tz, self.budget, agent=session.get("agent") or "",
             session_id=session["id"], session_budget_usd=session.get("budget_usd"),
             day_spend=lambda day, who: self.totals.day(self.reader, day, who),
             session_spend=lambda sid: self.totals.session(self.reader, sid), reserved=reserved, full=full,
@@ -143,7 +153,7 @@ class Enforcer:
         from .. import pricing
 
         self.maybe_reload()
-        b = self.config.budget
+        b = self.budget
         est_in, est_out = estimate_tokens(len(plain or b""), body)
         facts = turn_facts(provider, body, plain or b"") if billable else None
         streak = 0
@@ -154,6 +164,8 @@ class Enforcer:
         no_downgrade = "no_downgrade" in (tags if isinstance(tags, dict) else str(tags))
         pinned = no_downgrade or (model or "") in self.config.budget.pinned
         target = cascade.next_cheaper(provider, model, self.config.cascade) if billable else None
+        if target is not None and not self._priced(provider, target):
+            target = None  # never switch to a model no price table knows: it may not exist upstream either
         windows = self.windows(session)
         req = PolicyRequest(
             billable=billable, subscription=subscription, easy_turn=est_in < b.easy_turn_tokens,
@@ -178,6 +190,15 @@ class Enforcer:
             if brake is not None:
                 brake.outcome(ok)
 
+    def _priced(self, provider: str, model: str) -> bool:
+        from .. import pricing
+
+        known = self._known_models.get((provider, model))
+        if known is None:
+            known = not pricing.price(provider, model, Usage(input_tokens=1), overrides=self.config.prices).unpriced
+            self._known_models[(provider, model)] = known
+        return known
+
     @property
     def in_flight(self) -> int:
         return len(self._reserved)
@@ -195,15 +216,19 @@ def refusal_message(decision: Decision, tz, now: datetime) -> str:
     w = decision.window
     if w is None:
         return "agentmeter: budget reached"
-    label = {"day": "daily", "week": "weekly", "month": "monthly"}.get(w.name, w.name)
+    agent, _, period = w.name.rpartition(" ")  # "day", or "codex day" for an agent's own cap
+    label = {"day": "daily", "week": "weekly", "month": "monthly"}.get(period, period)
+    label = f"{agent} {label}" if agent else label
+    flag = {"day": "--daily", "week": "--weekly", "month": "--monthly"}.get(period)
+    scope = f"--agent {agent} " if agent else ""
     if w.cap_usd is not None and (w.cap_tokens is None or w.spent_usd / max(w.cap_usd, 1e-9) >= 1):
         what = f"{label} budget of ${w.cap_usd:,.2f} reached (${w.spent_usd:,.2f} spent)"
-        flag = {"day": "--daily", "week": "--weekly", "month": "--monthly"}.get(w.name)
-        raise_hint = f"agentmeter budget set {flag} {w.cap_usd * 2:g}" if flag else "agentmeter run --budget <more>"
+        raise_hint = (f"agentmeter budget set {scope}{flag} {w.cap_usd * 2:g}" if flag
+                      else "start a new run with a bigger --budget")
     else:
         what = f"{label} token budget of {w.cap_tokens:,} reached ({w.spent_tokens:,} used)"
-        flag = {"day": "--daily-tokens", "week": "--weekly-tokens", "month": "--monthly-tokens"}.get(w.name)
-        raise_hint = f"agentmeter budget set {flag} {w.cap_tokens * 2}" if flag else "a bigger --budget"
+        raise_hint = (f"agentmeter budget set {scope}{flag}-tokens {w.cap_tokens * 2}" if flag
+                      else "start a new run with a bigger --budget")
     when = ""
     if w.end is not None:
         local = w.end.astimezone(tz)

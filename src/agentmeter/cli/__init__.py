@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import budget, config_cmd, keys, prices, proxy, run, sessions
+from . import budget, config_cmd, keys, prices, proxy, report, run, sessions
 
 app = typer.Typer(
     name="agentmeter",
@@ -26,6 +26,8 @@ app.command("reprice")(prices.reprice)
 app.add_typer(keys.app, name="keys")
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(budget.app, name="budget")
+app.command("report")(report.report)
+app.command("export")(report.export)
 
 
 @app.command("demo")

@@ -1,0 +1,92 @@
+"""agentmeter report, agentmeter export."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .. import render_report, reports
+from ..clock import SystemClock
+from ..config import load_config
+from ..ledger import open_ledger
+from ..paths import get_paths
+from ..timezone import resolve_tz
+
+
+class By(StrEnum):
+    day = "day"
+    week = "week"
+    month = "month"
+    agent = "agent"
+    model = "model"
+    repo = "repo"
+    branch = "branch"
+    session = "session"
+
+
+class ReportFormat(StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+class ExportFormat(StrEnum):
+    focus = "focus"
+    csv = "csv"
+    jsonl = "jsonl"
+
+
+Since = Annotated[str | None, typer.Option(help="Start: a date (2025-03-01), today, or 30d / 2w (whole local days).")]
+Until = Annotated[str | None, typer.Option(help="End, exclusive: a date or a duration back from today.")]
+
+
+def report(
+    by: Annotated[By, typer.Option(help="Group rows by this.")] = By.day,
+    since: Since = "30d",
+    until: Until = None,
+    tz: Annotated[str | None, typer.Option(help="Time zone for days (default: the budget timezone in config).")] = None,
+    fmt: Annotated[ReportFormat, typer.Option("--format", help="Output format.")] = ReportFormat.table,
+    chart: Annotated[bool, typer.Option(help="Also draw daily spend with the daily cap (table format).")] = False,
+    html: Annotated[Path | None, typer.Option(help="Write a self-contained HTML report to this file.")] = None,
+) -> None:
+    """Spend and tokens by day, week, month, agent, model, repo, branch or session."""
+    config = load_config()
+    rollup_tz = resolve_tz(config.budget.timezone)
+    now = SystemClock().now()
+    window = reports.report_window(since, until, reports.resolve_zone(tz, rollup_tz), now)
+    ledger = open_ledger(get_paths().ledger, readonly=True, tz=rollup_tz)
+    cap = config.budget.caps.daily_usd
+    if html is not None:
+        board = reports.dashboard(ledger, window, rollup_tz, now, cap)
+        page = render_report.html_page(board["series"], cap, board["tables"], board["band"],
+                                       f"agentmeter report {window.day_bounds()[0] or ''} .. {window.day_bounds()[1]}")
+        render_report.write_html(html, page)
+        return
+    payload = reports.build_report(ledger, by.value, window, rollup_tz)
+    if chart and fmt is ReportFormat.table:
+        render_report.spend_chart(reports.daily_series(ledger, window, rollup_tz), cap)
+    render_report.report(payload, fmt.value)
+
+
+def export(
+    fmt: Annotated[ExportFormat, typer.Option("--format", help="focus: FOCUS 1.2 cost rows; csv/jsonl: requests.")],
+    output: Annotated[Path | None, typer.Option(help="Write here instead of stdout.")] = None,
+    since: Since = None,
+    until: Until = None,
+) -> None:
+    """Export the ledger: FOCUS 1.2 (one row per day × model × token type) or every request as CSV/JSONL."""
+    config = load_config()
+    tz = resolve_tz(config.budget.timezone)
+    window = reports.report_window(since, until, tz, SystemClock().now())
+    ledger = open_ledger(get_paths().ledger, readonly=True, tz=tz)
+    if fmt is ExportFormat.focus:
+        tally = reports.Tally("BilledCost", "ListCost")
+        rows, columns, kind = reports.focus_rows(ledger, window, config), reports.FOCUS_COLUMNS, "csv"
+    else:
+        tally = reports.Tally("cost_usd")
+        rows, columns, kind = reports.request_rows(ledger, window), reports.EXPORT_COLUMNS, fmt.value
+    render_report.export(tally.wrap(rows), kind, columns, output)
+    render_report.export_summary(fmt.value, tally, output)

@@ -16,7 +16,7 @@ def main(argv: list[str] | None = None) -> int:
         if argv[:1] == ["status"] and set(argv[1:]) <= {"--json"}:
             return _status("--json" in argv)  # the fast path: no typer, rich, aiohttp or genai-prices
         if argv[:1] == ["run"] and not ({"-h", "--help"} & set(argv[1:2])):
-            from .cli.run import run_main  # the fast path: no typer, no rich until the summary
+            from .launch import run_main  # the fast path: no typer, no rich until the summary
 
             return run_main(argv[1:])
         from .cli import app

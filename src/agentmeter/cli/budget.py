@@ -10,8 +10,8 @@ from .. import render
 from ..clock import SystemClock
 from ..config import load_config, update_config
 from ..errors import UsageError
+from ..parsing import parse_since
 from ..paths import get_paths
-from .common import parse_since
 
 app = typer.Typer(help="Personal caps: alert at 80 %, cheaper model at 95 %, refusal at 110 %.", no_args_is_help=True)
 

@@ -56,8 +56,8 @@ def env(
     as_json: JsonOpt = False,
 ) -> None:
     """Open a session and print the environment a tool needs to use it: eval "$(agentmeter env)"."""
+    from ..parsing import parse_tags
     from ..session_env import open_session
-    from .common import parse_tags
 
     s = open_session(load_config(), agent=agent, tags=parse_tags(tag))
     if as_json:

@@ -10,9 +10,9 @@ from .. import render
 from ..clock import SystemClock
 from ..errors import NotFoundError
 from ..ledger import open_ledger
+from ..parsing import parse_since
 from ..paths import get_paths
 from ..views import request_view, session_view
-from .common import parse_since
 
 session_app = typer.Typer(help="One session, turn by turn.", no_args_is_help=True)
 

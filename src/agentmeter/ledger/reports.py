@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from datetime import tzinfo
 from typing import Any
 
-from .migrations import TOKEN_COLUMNS
+from .schema import TOKEN_COLUMNS
 from .store import Ledger, local_day
 
 # ISO week key: the Monday on or before `day` (strftime %w: 0 = Sunday).

@@ -1,11 +1,11 @@
-"""Small parsing helpers shared by commands."""
+"""Small parsing helpers shared by commands (outside `cli` so the fast paths can use them without typer)."""
 
 from __future__ import annotations
 
 import re
 from datetime import timedelta
 
-from ..errors import UsageError
+from .errors import UsageError
 
 
 def parse_tags(tags: list[str] | None) -> dict[str, str]:

@@ -123,9 +123,56 @@ def _permissions() -> Check:
     return Check("permissions", "ok", "private (0700 directories, 0600 files)")
 
 
+def _claude_history(now_ms: int | None = None) -> Check:
+    """Claude Code deletes transcripts older than `cleanupPeriodDays` (30 by default): warn 3 days ahead about
+    history that was never imported."""
+    import json
+    import os
+
+    from .clock import SystemClock
+    from .importers import claude
+    from .importers.base import find_files
+    from .ledger import open_ledger
+    from .ledger.imports import imported_paths
+
+    period = 30
+    for f in claude.settings_files():
+        try:
+            value = json.loads(f.read_text()).get("cleanupPeriodDays")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(value, int) and not isinstance(value, bool):
+            period = value
+            break
+    files = find_files(claude.roots(), "*.jsonl")
+    if not files:
+        return Check("claude history", "ok", "no Claude Code transcripts found")
+    cutoff = (now_ms or SystemClock().now_ms()) - max(period - 3, 0) * 86_400_000
+    ledger = open_ledger(get_paths().ledger, readonly=True)
+    try:
+        done = imported_paths(ledger)
+    finally:
+        ledger.close()
+    at_risk = []
+    for p in files:
+        try:
+            st = os.stat(p)
+        except OSError:
+            continue
+        if st.st_mtime * 1000 < cutoff and done.get(str(p)) != st.st_size:
+            at_risk.append(p)
+    if at_risk:
+        return Check("claude history", "warn",
+                     f"{len(at_risk)} Claude Code transcript(s) not imported are due for deletion by its clean-up "
+                     f"(cleanupPeriodDays = {period})", "agentmeter import claude")
+    return Check("claude history", "ok", f"{len(files)} transcripts; Claude Code deletes them after {period} days; "
+                                         "none at risk")
+
+
 def run_checks() -> list[Check]:
     config_check, cfg = _config()
-    return [config_check, _daemon(), *_keys(), _ledger(), _permissions(), _clock(cfg), *_agents()]
+    return [config_check, _daemon(), *_keys(), _ledger(), _permissions(), _clock(cfg), _claude_history(),
+            *_agents()]
 
 
 def as_dicts(checks: list[Check]) -> list[dict]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from . import budget, config_cmd, keys, prices, proxy, report, run, sessions
+from . import imports as imports_cmd
 
 app = typer.Typer(
     name="agentmeter",
@@ -28,6 +29,8 @@ app.add_typer(config_cmd.app, name="config")
 app.add_typer(budget.app, name="budget")
 app.command("report")(report.report)
 app.command("export")(report.export)
+app.add_typer(imports_cmd.import_app, name="import")
+app.command("reconcile")(imports_cmd.reconcile)
 
 
 @app.command("demo")

@@ -246,6 +246,7 @@ def create_app(state: ProxyState) -> web.Application:
     app.router.add_post("/_agentmeter/v1/sessions", create_session)
     app.router.add_post("/_agentmeter/v1/sessions/{session_id}/end", end_session)
     app.router.add_post("/_agentmeter/v1/snooze", snooze)
+    app.router.add_post("/_agentmeter/v1/reload-totals", reload_totals)
     app.router.add_route("*", "/s/{token}/{provider}", proxy)
     app.router.add_route("*", "/s/{token}/{provider}/{tail:.*}", proxy)
     app.router.add_route("*", "/{tail:.*}", no_session)
@@ -339,6 +340,14 @@ async def snooze(request: web.Request) -> web.Response:
     await asyncio.wrap_future(state.writer.submit(lambda lg: lg.add_override("snooze", now, until, detail)))
     state.enforcer.snooze(until if until > now else None)
     return web.json_response({"snoozed_until_ms": until})
+
+
+async def reload_totals(request: web.Request) -> web.Response:
+    """After `agentmeter import` wrote the ledger from outside: budget totals are re-read from it."""
+    if not _control_ok(request):
+        return web.json_response({"error": "bad control token"}, status=401)
+    request.app[STATE].totals.forget()
+    return web.json_response({"ok": True})
 
 
 async def no_session(request: web.Request) -> web.Response:

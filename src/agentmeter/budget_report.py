@@ -10,7 +10,9 @@ from .budget.spend import spend_windows
 from .clock import Clock
 from .config import Caps, Config
 from .ledger import open_ledger
+from .ledger import sync as ledger_sync
 from .paths import get_paths
+from .sync.caps import effective_budget
 from .timezone import resolve_tz
 
 
@@ -18,7 +20,7 @@ def window_rows(config: Config, clock: Clock) -> tuple[list[dict], int | None]:
     tz = resolve_tz(config.budget.timezone)
     ledger = open_ledger(get_paths().ledger, readonly=True, tz=tz)
     try:
-        b = config.budget
+        b = effective_budget(config, ledger_sync.team_caps(ledger.conn))  # stricter collector caps apply
         t = Thresholds(b.alert_at, b.downgrade_at, b.block_at, b.retry_cap, b.enforce_subscription)
         windows = spend_windows(clock.now(), tz, b, agent="", session_id=None, session_budget_usd=None,
                                 day_spend=lambda day, who: ledger.window_spend(day, day, None if who == "*" else who),

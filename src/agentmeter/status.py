@@ -13,7 +13,10 @@ from .budget.policy import Thresholds, stage_of
 from .budget.windows import NAMES, window
 from .clock import Clock, ms_to_iso
 from .config import Config
+from .ledger import sync as ledger_sync
 from .paths import get_paths
+from .sync.caps import cap_sources, effective_budget
+from .sync.status import sync_status
 from .timezone import resolve_tz
 
 LOW_CACHE = 0.30
@@ -46,6 +49,9 @@ def build_status(config: Config, clock: Clock) -> dict:
     b = config.budget
     t = Thresholds(b.alert_at, b.downgrade_at, b.block_at, b.retry_cap, b.enforce_subscription)
     conn = _connect(get_paths().ledger)
+    team_caps = ledger_sync.team_caps(conn) if conn is not None else {}
+    b = effective_budget(config, team_caps)  # a stricter team or developer cap from the collector applies
+    sources = cap_sources(config, team_caps)
     today = now.astimezone(tz).date()
     day_start = datetime(today.year, today.month, today.day, tzinfo=tz)
     today_fraction = min(1.0, max(0.0, (now - day_start.astimezone(UTC)).total_seconds() / 86400))
@@ -71,6 +77,7 @@ def build_status(config: Config, clock: Clock) -> dict:
             "spent_tokens": int(s["tokens"]), "cap_tokens": cap_tokens,
             "used_pct": round(frac * 100, 1) if frac is not None else None,
             "stage": stage_of(frac, t) if frac is not None else "ok",
+            "cap_source": sources.get(f"{PREFIX[name]}_usd") or sources.get(f"{PREFIX[name]}_tokens"),
             "forecast_usd": fc["bands"], "forecast_method": fc["method"],
             "burn_rate_usd_per_day": fc["rate"], "time_to_cap_hours": fc["ttc_hours"],
         })
@@ -87,8 +94,7 @@ def build_status(config: Config, clock: Clock) -> dict:
         "snoozed_until": None,
         "alerts": [],
         "prices": _prices(conn),
-        "sync": {"configured": bool(config.sync.collector), "state": "not configured" if not config.sync.collector
-                 else "pending"},
+        "sync": sync_status(conn, config, clock.now_ms(), tz),
     }
     if conn is not None:
         snooze = conn.execute("SELECT until_at FROM overrides WHERE kind = 'snooze' ORDER BY created_at DESC, id DESC "

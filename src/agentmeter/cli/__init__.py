@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from . import budget, config_cmd, keys, prices, proxy, report, run, sessions
+from . import budget, collector, config_cmd, keys, prices, proxy, report, run, sessions
 from . import imports as imports_cmd
+from . import sync as sync_cmd
 
 app = typer.Typer(
     name="agentmeter",
@@ -27,6 +28,8 @@ app.command("reprice")(prices.reprice)
 app.add_typer(keys.app, name="keys")
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(budget.app, name="budget")
+app.command("sync")(sync_cmd.sync)
+app.add_typer(collector.app, name="collector")
 app.command("report")(report.report)
 app.command("export")(report.export)
 app.add_typer(imports_cmd.import_app, name="import")

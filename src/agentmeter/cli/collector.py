@@ -1,0 +1,208 @@
+"""agentmeter collector serve|token|report|caps|export: the team collector, run by the team lead."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .. import render_sync
+from ..clock import SystemClock
+from ..errors import NotFoundError, UsageError
+
+app = typer.Typer(help="The team collector: tokens, reports, caps, FOCUS export, dashboard.", no_args_is_help=True)
+token_app = typer.Typer(help="Bearer tokens, one per developer (stored hashed).", no_args_is_help=True)
+caps_app = typer.Typer(help="Team and developer caps that clients merge with their own.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+app.add_typer(caps_app, name="caps")
+
+Db = Annotated[Path, typer.Option("--db", help="The collector's SQLite database (created if missing).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+class By(StrEnum):
+    developer = "developer"
+    team = "team"
+    agent = "agent"
+    repo = "repo"
+    model = "model"
+    day = "day"
+
+
+def _store(db: Path):
+    import sqlite3
+
+    from ..collector.store import open_store
+
+    try:
+        return open_store(db)
+    except sqlite3.DatabaseError as exc:
+        raise UsageError(f"{db}: not a collector database ({exc})", "point --db at the collector's .db file") from None
+
+
+@app.command()
+def serve(
+    db: Db,
+    host: Annotated[str, typer.Option(help="Address to bind. Put a TLS proxy in front for anything but loopback.")]
+    = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8789,
+    rate: Annotated[int, typer.Option(help="Requests per minute allowed per token.")] = 60,
+) -> None:
+    """Run the collector in the foreground."""
+    from ..collector.app import serve as run
+
+    _store(db).close()  # a bad --db fails here with one line, not inside the server
+    render_sync.serving(f"http://{host}:{port}", str(db))
+    try:
+        run(db, host, port, rate_per_minute=rate, print_fn=lambda *_: None)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {host}:{port} ({exc.strerror or exc})", "pick another --port") from None
+
+
+@token_app.command("add")
+def token_add(
+    db: Db,
+    developer: Annotated[str, typer.Option(help="Who the token belongs to (their pushes are filed under it).")],
+    team: Annotated[str | None, typer.Option(help="The developer's team (for chargeback and team caps).")] = None,
+    admin: Annotated[bool, typer.Option("--admin", help="May read reports, the dashboard, and set caps.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Issue a token and print it (once: only its hash is kept)."""
+    if not developer.strip():
+        raise UsageError("--developer is empty", "e.g. --developer alice@example.com")
+    store = _store(db)
+    try:
+        token_id, token = store.add_token(developer.strip(), team, admin, SystemClock().now_ms())
+    finally:
+        store.close()
+    render_sync.collector_token({"id": token_id, "token": token, "developer": developer.strip(), "team": team,
+                                 "admin": admin}, as_json)
+
+
+@token_app.command("rm")
+def token_rm(
+    db: Db,
+    token_id: Annotated[str | None, typer.Argument(help="The token's id (tok_…), from: token list.")] = None,
+    developer: Annotated[str | None, typer.Option(help="Revoke every token of this developer.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Revoke a token; the collector refuses it from the next request on."""
+    if bool(token_id) == bool(developer):
+        raise UsageError("name one token id or --developer", "see the ids with: agentmeter collector token list")
+    store = _store(db)
+    try:
+        n = store.revoke(SystemClock().now_ms(), token_id=token_id, developer=developer)
+    finally:
+        store.close()
+    if not n:
+        raise NotFoundError(f"no active token {token_id or 'for ' + str(developer)}",
+                            "see them with: agentmeter collector token list")
+    render_sync.revoked({"revoked": n}, as_json)
+
+
+@token_app.command("list")
+def token_list(db: Db, as_json: JsonOpt = False) -> None:
+    """Tokens with their developer, team and state (never the tokens themselves)."""
+    store = _store(db)
+    try:
+        rows = store.tokens()
+    finally:
+        store.close()
+    render_sync.collector_tokens(rows, as_json)
+
+
+@app.command()
+def report(
+    db: Db,
+    by: Annotated[By, typer.Option(help="Group by.")] = By.developer,
+    since: Annotated[str | None, typer.Option(help="First day, YYYY-MM-DD.")] = None,
+    until: Annotated[str | None, typer.Option(help="Last day, YYYY-MM-DD.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Spend across developers, teams, agents, repos, models or days."""
+    from ..collector.app import build_report
+
+    _check_days(since, until)
+    store = _store(db)
+    try:
+        payload = build_report(store, by.value, since, until)
+    finally:
+        store.close()
+    render_sync.collector_report(payload, as_json)
+
+
+class ExportFormat(StrEnum):
+    focus = "focus"
+
+
+@app.command()
+def export(
+    db: Db,
+    fmt: Annotated[ExportFormat, typer.Option("--format", help="FOCUS 1.2 CSV.")] = ExportFormat.focus,
+    output: Annotated[str | None, typer.Option(help="Write to this file instead of stdout.")] = None,
+    since: Annotated[str | None, typer.Option(help="First day, YYYY-MM-DD.")] = None,
+    until: Annotated[str | None, typer.Option(help="Last day, YYYY-MM-DD.")] = None,
+) -> None:
+    """Every developer's usage as FOCUS 1.2 rows, for the finance tools."""
+    from ..collector import focus
+
+    _check_days(since, until)
+    store = _store(db)
+    try:
+        render_sync.focus_csv(focus.rows(store.focus_source(since, until)), output)
+    finally:
+        store.close()
+
+
+@caps_app.command("set")
+def caps_set(
+    db: Db,
+    team: Annotated[str | None, typer.Option(help="Caps for everyone on this team.")] = None,
+    developer: Annotated[str | None, typer.Option(help="Caps for this developer.")] = None,
+    daily: Annotated[float | None, typer.Option(help="USD per day.")] = None,
+    weekly: Annotated[float | None, typer.Option(help="USD per week.")] = None,
+    monthly: Annotated[float | None, typer.Option(help="USD per month.")] = None,
+    daily_tokens: Annotated[int | None, typer.Option(help="Tokens per day.")] = None,
+    weekly_tokens: Annotated[int | None, typer.Option(help="Tokens per week.")] = None,
+    monthly_tokens: Annotated[int | None, typer.Option(help="Tokens per month.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Replace a team's or a developer's caps (no cap flags: remove them). Clients apply the stricter of
+    these and their own at their next sync."""
+    if bool(team) == bool(developer):
+        raise UsageError("name one --team or --developer", "e.g. --team payments --monthly 500")
+    values = {"daily_usd": daily, "weekly_usd": weekly, "monthly_usd": monthly, "daily_tokens": daily_tokens,
+              "weekly_tokens": weekly_tokens, "monthly_tokens": monthly_tokens}
+    if any(v is not None and v < 0 for v in values.values()):
+        raise UsageError("caps cannot be negative", "e.g. --monthly 500")
+    store = _store(db)
+    try:
+        store.set_caps("team" if team else "developer", team or developer, values, SystemClock().now_ms())
+        rows = store.all_caps()
+    finally:
+        store.close()
+    render_sync.collector_caps({"caps": rows}, as_json)
+
+
+@caps_app.command("show")
+def caps_show(db: Db, as_json: JsonOpt = False) -> None:
+    """Every team and developer cap the collector hands out."""
+    store = _store(db)
+    try:
+        rows = store.all_caps()
+    finally:
+        store.close()
+    render_sync.collector_caps({"caps": rows}, as_json)
+
+
+def _check_days(*days: str | None) -> None:
+    from datetime import date
+
+    for d in days:
+        if d is not None:
+            try:
+                date.fromisoformat(d)
+            except ValueError:
+                raise UsageError(f"{d!r} is not a date", "write days as YYYY-MM-DD") from None

@@ -1,0 +1,313 @@
+"""The collector's aiohttp app: authenticated pushes, team caps, reports, FOCUS export and the dashboard.
+
+Every answer that is not the dashboard is JSON, errors included: `{"error": …, "message": …, "field": …}`.
+All store calls run on one dedicated thread, so the event loop never waits on SQLite and the store's one
+connection is never shared between threads at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+
+from ..clock import Clock, SystemClock
+from . import dashboard, focus, validate
+from .store import REPORT_BY, CollectorStore, open_store
+
+log = logging.getLogger("agentmeter.collector")
+MAX_BODY = 1024 * 1024
+RATE_PER_MINUTE = 60
+
+
+class RateLimiter:
+    """A token bucket per collector token: `per_minute` requests, refilled continuously."""
+
+    def __init__(self, per_minute: int, clock: Clock) -> None:
+        self.capacity = float(per_minute)
+        self.rate = per_minute / 60.0
+        self.clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    def take(self, key: str) -> float | None:
+        """None when allowed; else the seconds until the next request would be."""
+        now = self.clock.monotonic()
+        level, last = self._buckets.get(key, (self.capacity, now))
+        level = min(self.capacity, level + (now - last) * self.rate)
+        if level < 1.0:
+            self._buckets[key] = (level, now)
+            return (1.0 - level) / self.rate
+        self._buckets[key] = (level - 1.0, now)
+        return None
+
+
+class Collector:
+    def __init__(self, db_path: Path, clock: Clock, rate_per_minute: int, max_body: int) -> None:
+        self.db_path = Path(db_path)
+        self.max_body = max_body
+        self.clock = clock
+        self.limiter = RateLimiter(rate_per_minute, clock)
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="agentmeter-collector-db")
+        self.store: CollectorStore | None = None
+
+    async def db(self, fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+
+
+COLLECTOR = web.AppKey("collector", Collector)
+
+
+def error(status: int, code: str, message: str, field: str | None = None, headers=None) -> web.Response:
+    body: dict[str, Any] = {"error": code, "message": message}
+    if field:
+        body["field"] = field
+    return web.json_response(body, status=status, headers=headers)
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler):
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return error(exc.status, exc.reason.lower().replace(" ", "_"), exc.reason)
+
+
+def create_app(db_path: Path | str, *, clock: Clock | None = None, rate_per_minute: int = RATE_PER_MINUTE,
+               max_body: int = MAX_BODY) -> web.Application:
+    app = web.Application(client_max_size=max_body, middlewares=[json_errors])
+    app[COLLECTOR] = Collector(Path(db_path), clock or SystemClock(), rate_per_minute, max_body)
+    app.cleanup_ctx.append(_resources)
+    app.router.add_get("/v1/health", health)
+    app.router.add_post("/v1/push", push)
+    app.router.add_get("/v1/caps", get_caps)
+    app.router.add_put("/v1/caps", put_caps)
+    app.router.add_get("/v1/report", report)
+    app.router.add_get("/v1/export/focus", export_focus)
+    app.router.add_get("/dashboard", dashboard_page)
+    app.router.add_get("/", root)
+    return app
+
+
+async def _resources(app: web.Application):
+    c = app[COLLECTOR]
+    c.store = await c.db(open_store, c.db_path)
+    yield
+    await c.db(c.store.close)
+    c.executor.shutdown(wait=True)
+
+
+class AccessLog(AbstractAccessLogger):
+    """Path without the query string: the dashboard accepts ?token=, which must never reach a log."""
+
+    def log(self, request, response, time):
+        self.logger.info("%s %s %s %s %.1fms", request.remote, request.method, request.path, response.status,
+                         time * 1000)
+
+
+# -- auth -------------------------------------------------------------------------------------------------
+
+
+async def authorize(request: web.Request, *, admin: bool = False, allow_query: bool = False):
+    """(who, None) or (None, the error response). Rate limited per token once the token is known good."""
+    c = request.app[COLLECTOR]
+    auth = request.headers.get("Authorization", "")
+    token = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
+    if not token and allow_query:
+        token = request.query.get("token", "")
+    if not token:
+        return None, error(401, "unauthorized", "no bearer token: send Authorization: Bearer <token> "
+                                                "(issued by: agentmeter collector token add)",
+                           headers={"WWW-Authenticate": "Bearer"})
+    who = await c.db(c.store.authenticate, token)
+    if who is None:
+        return None, error(401, "unauthorized", "unknown or revoked token", headers={"WWW-Authenticate": "Bearer"})
+    if admin and not who["admin"]:
+        return None, error(403, "forbidden", "this needs an admin token (agentmeter collector token add --admin)")
+    wait = c.limiter.take(who["id"])
+    if wait is not None:
+        return None, error(429, "rate_limited", f"too many requests for this token; retry in {wait:.0f}s",
+                           headers={"Retry-After": str(max(1, round(wait)))})
+    return who, None
+
+
+async def read_json(request: web.Request) -> tuple[Any, web.Response | None]:
+    limit = request.app[COLLECTOR].max_body
+    if request.content_length is not None and request.content_length > limit:
+        return None, error(413, "too_large", f"request body is over {limit // 1024} KiB; push in smaller batches")
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        return None, error(413, "too_large", f"request body is over {limit // 1024} KiB; push in smaller batches")
+    try:
+        return json.loads(raw), None
+    except (ValueError, UnicodeDecodeError):
+        return None, error(400, "bad_json", "the body is not valid JSON")
+
+
+# -- handlers ---------------------------------------------------------------------------------------------
+
+
+async def root(request: web.Request) -> web.Response:
+    raise web.HTTPFound("/dashboard")
+
+
+async def health(request: web.Request) -> web.Response:
+    c = request.app[COLLECTOR]
+    return web.json_response({"ok": True, "collector_id": await c.db(c.store.collector_id)})
+
+
+async def push(request: web.Request) -> web.Response:
+    who, denied = await authorize(request)
+    if denied:
+        return denied
+    body, bad = await read_json(request)
+    if bad:
+        return bad
+    try:
+        p = validate.push(body)
+    except validate.Invalid as exc:
+        return error(422, "invalid", exc.message, exc.field)
+    c = request.app[COLLECTOR]
+    counts = await c.db(c.store.push, who, p["device_id"], p["identity"], p["rollups"], p["sessions"],
+                        p["deleted"], c.clock.now_ms())
+    return web.json_response({"accepted": counts, "collector_id": await c.db(c.store.collector_id)})
+
+
+async def get_caps(request: web.Request) -> web.Response:
+    who, denied = await authorize(request)
+    if denied:
+        return denied
+    c = request.app[COLLECTOR]
+
+    def read():
+        team = who["team"] or c.store.team_of(who["developer"])
+        return team, c.store.caps("team", team), c.store.caps("developer", who["developer"]), c.store.collector_id()
+
+    team, team_caps, dev_caps, cid = await c.db(read)
+    return web.json_response({"schema": "agentmeter.caps/1", "collector_id": cid, "developer": who["developer"],
+                              "team": team, "caps": {"team": team_caps, "developer": dev_caps}})
+
+
+async def put_caps(request: web.Request) -> web.Response:
+    _who, denied = await authorize(request, admin=True)
+    if denied:
+        return denied
+    body, bad = await read_json(request)
+    if bad:
+        return bad
+    try:
+        spec = validate.caps(body)
+    except validate.Invalid as exc:
+        return error(422, "invalid", exc.message, exc.field)
+    c = request.app[COLLECTOR]
+    got = await c.db(c.store.set_caps, spec["scope"], spec["name"], spec, c.clock.now_ms())
+    return web.json_response({"scope": spec["scope"], "name": spec["name"], "caps": got})
+
+
+def _period(request: web.Request) -> tuple[str | None, str | None, web.Response | None]:
+    since, until = request.query.get("since"), request.query.get("until")
+    for name, value in (("since", since), ("until", until)):
+        if value is not None:
+            try:
+                date.fromisoformat(value)
+            except ValueError:
+                return None, None, error(400, "bad_query", f"{name} must be a date YYYY-MM-DD", name)
+    return since, until, None
+
+
+def build_report(store: CollectorStore, by: str, since: str | None, until: str | None) -> dict[str, Any]:
+    return {"by": by, "since": since, "until": until, "rows": store.report(by, since, until),
+            "totals": store.totals(since, until)}
+
+
+async def report(request: web.Request) -> web.Response:
+    _who, denied = await authorize(request, admin=True)
+    if denied:
+        return denied
+    by = request.query.get("by", "developer")
+    if by not in REPORT_BY:
+        return error(400, "bad_query", f"by must be one of: {', '.join(REPORT_BY)}", "by")
+    since, until, bad = _period(request)
+    if bad:
+        return bad
+    c = request.app[COLLECTOR]
+    got = await c.db(build_report, c.store, by, since, until)
+    return web.json_response({"schema": "agentmeter.collector_report/1", **got})
+
+
+async def export_focus(request: web.Request) -> web.Response:
+    _who, denied = await authorize(request, admin=True)
+    if denied:
+        return denied
+    since, until, bad = _period(request)
+    if bad:
+        return bad
+    fmt = request.query.get("format", "csv")
+    if fmt not in ("csv", "json"):
+        return error(400, "bad_query", "format must be csv or json", "format")
+    c = request.app[COLLECTOR]
+    rows = await c.db(lambda: list(focus.rows(c.store.focus_source(since, until))))
+    if fmt == "json":
+        return web.json_response({"schema": "agentmeter.focus/1", "columns": list(focus.COLUMNS), "rows": rows})
+    buf = io.StringIO()
+    focus.write_csv(rows, buf)
+    return web.Response(text=buf.getvalue(), content_type="text/csv",
+                        headers={"Content-Disposition": 'attachment; filename="agentmeter-focus.csv"'})
+
+
+def dashboard_data(store: CollectorStore, today: date, month: str | None = None) -> dict[str, Any]:
+    first = date.fromisoformat(month + "-01") if month else today.replace(day=1)
+    last = (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+    since, until = first.isoformat(), last.isoformat()
+    by_day = {r["day"]: r["cost_usd"] for r in store.daily(since, until)}
+    daily = [{"day": (first + timedelta(days=i)).isoformat(),
+              "cost_usd": by_day.get((first + timedelta(days=i)).isoformat(), 0.0)}
+             for i in range((last - first).days + 1)]
+    burn = []
+    for dev in store.report("developer", since, until):
+        team = store.team_of(dev["key"])
+        caps = [(c["monthly_usd"], src) for c, src in ((store.caps("developer", dev["key"]), "developer cap"),
+                                                       (store.caps("team", team), f"team {team}"))
+                if c and c.get("monthly_usd") is not None]
+        cap, src = min(caps) if caps else (None, "")
+        burn.append({"developer": dev["key"], "spent_usd": dev["cost_usd"], "cap_usd": cap, "cap_source": src})
+    return {"period": first.strftime("%B %Y"), "since": since, "until": until,
+            "chargeback": store.chargeback(since, until), "daily": daily, "burndown": burn,
+            "by_agent": store.report("agent", since, until), "by_repo": store.report("repo", since, until),
+            "totals": store.totals(since, until)}
+
+
+async def dashboard_page(request: web.Request) -> web.Response:
+    _who, denied = await authorize(request, admin=True, allow_query=True)
+    if denied:
+        return denied
+    month = request.query.get("month")
+    if month is not None:
+        try:
+            date.fromisoformat(month + "-01")
+        except ValueError:
+            return error(400, "bad_query", "month must be YYYY-MM", "month")
+    c = request.app[COLLECTOR]
+    now = c.clock.now()
+    data = await c.db(dashboard_data, c.store, now.date(), month)
+    data["generated_at"] = now.isoformat(timespec="seconds")
+    return web.Response(text=dashboard.render(data), content_type="text/html",
+                        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer",
+                                 "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"})
+
+
+def serve(db_path: Path, host: str, port: int, *, rate_per_minute: int = RATE_PER_MINUTE,
+          print_fn=None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    app = create_app(db_path, rate_per_minute=rate_per_minute)
+    web.run_app(app, host=host, port=port, access_log_class=AccessLog, print=print_fn)

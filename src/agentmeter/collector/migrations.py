@@ -1,0 +1,101 @@
+"""The collector's schema, by named migrations of its own (never the client ledger's). Never renumber or edit
+an applied migration: add a new one."""
+
+from __future__ import annotations
+
+import secrets
+
+from sqlite_utils import Database, Migrations
+
+migrations = Migrations("agentmeter-collector")
+
+# Frozen here, not imported: an applied migration must build the same tables forever. A new token bucket in
+# the client's ledger needs a new collector migration (ALTER TABLE … ADD COLUMN) as well.
+_C001_TOKENS = ("input_tokens", "cache_read_tokens", "cache_write_tokens", "cache_write_5m_tokens",
+                "cache_write_1h_tokens", "output_tokens", "reasoning_tokens", "web_search_requests")
+
+
+@migrations()
+def c001_initial(db: Database) -> None:
+    tokens = ",\n".join(f"    {c} INTEGER NOT NULL DEFAULT 0" for c in _C001_TOKENS)
+    db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT")
+    # Clients compare this id with the one they last pushed to: a new one (a lost database) re-sends everything.
+    db.execute("INSERT INTO meta (key, value) VALUES ('collector_id', ?)", (secrets.token_hex(8),))
+    db.execute(
+        """
+CREATE TABLE tokens (
+    id TEXT PRIMARY KEY,
+    token_hash TEXT NOT NULL UNIQUE,
+    developer TEXT NOT NULL,
+    team TEXT,
+    admin INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL,
+    revoked_at INTEGER
+) STRICT"""
+    )
+    # Items are keyed by the developer the token names plus the client's deterministic key, so a re-push
+    # replaces its row and no token can overwrite another developer's rows.
+    db.execute(
+        f"""
+CREATE TABLE rollups (
+    developer TEXT NOT NULL,
+    item_key TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    team TEXT NOT NULL DEFAULT '',
+    cost_center TEXT NOT NULL DEFAULT '',
+    day TEXT NOT NULL,
+    agent TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    model TEXT NOT NULL,
+    repo TEXT NOT NULL,
+    subscription INTEGER NOT NULL,
+    requests INTEGER NOT NULL,
+{tokens},
+    cost_usd REAL NOT NULL,
+    unpriced_requests INTEGER NOT NULL DEFAULT 0,
+    cost_by_type TEXT NOT NULL DEFAULT '{{}}',
+    received_at INTEGER NOT NULL,
+    PRIMARY KEY (developer, item_key)
+) STRICT"""
+    )
+    db.execute("CREATE INDEX rollups_day ON rollups(day)")
+    db.execute(
+        f"""
+CREATE TABLE sessions (
+    developer TEXT NOT NULL,
+    item_key TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    session_id TEXT NOT NULL,
+    team TEXT NOT NULL DEFAULT '',
+    cost_center TEXT NOT NULL DEFAULT '',
+    agent TEXT NOT NULL,
+    repo TEXT NOT NULL DEFAULT '',
+    branch TEXT NOT NULL DEFAULT '',
+    day TEXT NOT NULL,
+    started_at INTEGER NOT NULL,
+    ended_at INTEGER,
+    requests INTEGER NOT NULL,
+{tokens},
+    cost_usd REAL NOT NULL,
+    unpriced_requests INTEGER NOT NULL DEFAULT 0,
+    models TEXT NOT NULL DEFAULT '[]',
+    received_at INTEGER NOT NULL,
+    PRIMARY KEY (developer, item_key)
+) STRICT"""
+    )
+    db.execute("CREATE INDEX sessions_day ON sessions(day)")
+    db.execute(
+        """
+CREATE TABLE caps (
+    scope TEXT NOT NULL CHECK (scope IN ('team', 'developer')),
+    name TEXT NOT NULL,
+    daily_usd REAL,
+    weekly_usd REAL,
+    monthly_usd REAL,
+    daily_tokens INTEGER,
+    weekly_tokens INTEGER,
+    monthly_tokens INTEGER,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (scope, name)
+) STRICT"""
+    )

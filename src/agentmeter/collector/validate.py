@@ -1,0 +1,163 @@
+"""Schema validation of what clients send. Every error names the field, so a 4xx answer says what to fix.
+
+Only known fields are kept: anything else a client sends is dropped here and never reaches the disk.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from ..ledger.schema import TOKEN_COLUMNS
+
+PUSH_SCHEMA = "agentmeter.push/1"
+MAX_ITEMS = 5000
+MAX_TEXT = 256
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_KEY = re.compile(r"^[0-9a-f]{64}$")
+_DEVICE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+TOKEN_TYPES = ("input", "cache_read", "cache_write", "output")
+CAP_FIELDS = ("daily_usd", "weekly_usd", "monthly_usd", "daily_tokens", "weekly_tokens", "monthly_tokens")
+
+
+class Invalid(Exception):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+def _obj(value: Any, field: str) -> dict:
+    if not isinstance(value, dict):
+        raise Invalid(field, "must be a JSON object")
+    return value
+
+
+def _text(obj: dict, name: str, where: str, *, required: bool = True, empty: bool = True) -> str | None:
+    value = obj.get(name)
+    if value is None:
+        if required:
+            raise Invalid(f"{where}{name}", "is required (a string)")
+        return None
+    if not isinstance(value, str) or len(value) > MAX_TEXT or (not empty and not value):
+        raise Invalid(f"{where}{name}", f"must be a {'non-empty ' if not empty else ''}string of at most "
+                                        f"{MAX_TEXT} characters")
+    return value
+
+
+def _count(obj: dict, name: str, where: str, *, required: bool = True) -> int:
+    value = obj.get(name, None if required else 0)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0 or value > 2**62:
+        raise Invalid(f"{where}{name}", "must be a whole number >= 0")
+    return value
+
+
+def _money(value: Any, field: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0 \
+            or value > 1e12:
+        raise Invalid(field, "must be a number >= 0 (USD)")
+    return float(value)
+
+
+def _day(obj: dict, where: str) -> str:
+    value = obj.get("day")
+    if not isinstance(value, str) or not _DAY.match(value):
+        raise Invalid(f"{where}day", "must be a date YYYY-MM-DD")
+    return value
+
+
+def _common(item: dict, where: str) -> dict[str, Any]:
+    key = item.get("key")
+    if not isinstance(key, str) or not _KEY.match(key):
+        raise Invalid(f"{where}key", "must be 64 lowercase hex characters (sha256)")
+    out: dict[str, Any] = {"key": key, "day": _day(item, where), "requests": _count(item, "requests", where)}
+    for c in TOKEN_COLUMNS:
+        out[c] = _count(item, c, where, required=False)
+    out["cost_usd"] = _money(item.get("cost_usd"), f"{where}cost_usd")
+    out["unpriced_requests"] = _count(item, "unpriced_requests", where, required=False)
+    out["agent"] = _text(item, "agent", where)
+    for name in ("team", "cost_center"):
+        out[name] = _text(item, name, where, required=False)
+    return out
+
+
+def rollup(item: Any, where: str) -> dict[str, Any]:
+    item = _obj(item, where.rstrip("."))
+    out = _common(item, where)
+    out["provider"] = _text(item, "provider", where, empty=False)
+    out["model"] = _text(item, "model", where)
+    out["repo"] = _text(item, "repo", where)
+    sub = item.get("subscription")
+    if not isinstance(sub, bool):
+        raise Invalid(f"{where}subscription", "must be true or false")
+    out["subscription"] = sub
+    split = item.get("cost_by_type", {})
+    if not isinstance(split, dict) or set(split) - set(TOKEN_TYPES):
+        raise Invalid(f"{where}cost_by_type", f"must be an object with keys among {', '.join(TOKEN_TYPES)}")
+    out["cost_by_type"] = {k: _money(v, f"{where}cost_by_type.{k}") for k, v in split.items()}
+    return out
+
+
+def session(item: Any, where: str) -> dict[str, Any]:
+    item = _obj(item, where.rstrip("."))
+    out = _common(item, where)
+    out["session_id"] = _text(item, "session_id", where, empty=False)
+    out["repo"] = _text(item, "repo", where, required=False)
+    out["branch"] = _text(item, "branch", where, required=False)
+    out["started_at"] = _count(item, "started_at", where)
+    ended = item.get("ended_at")
+    out["ended_at"] = None if ended is None else _count(item, "ended_at", where)
+    models = item.get("models", [])
+    if not isinstance(models, list) or len(models) > 50 or not all(isinstance(m, str) and len(m) <= MAX_TEXT
+                                                                   for m in models):
+        raise Invalid(f"{where}models", "must be a list of at most 50 model names")
+    out["models"] = models
+    return out
+
+
+def push(body: Any) -> dict[str, Any]:
+    body = _obj(body, "body")
+    if body.get("schema") != PUSH_SCHEMA:
+        raise Invalid("schema", f"must be {PUSH_SCHEMA!r}")
+    device = body.get("device_id")
+    if not isinstance(device, str) or not _DEVICE.match(device):
+        raise Invalid("device_id", "must be 8 to 64 characters of [A-Za-z0-9_-]")
+    ident = _obj(body.get("identity", {}), "identity")
+    identity = {k: _text(ident, k, "identity.", required=False) for k in ("developer", "team", "cost_center")}
+    lists = {}
+    for name in ("rollups", "sessions", "deleted"):
+        value = body.get(name, [])
+        if not isinstance(value, list):
+            raise Invalid(name, "must be a list")
+        lists[name] = value
+    if sum(len(v) for v in lists.values()) > MAX_ITEMS:
+        raise Invalid("items", f"too many items in one push (at most {MAX_ITEMS}); send them in batches")
+    deleted = []
+    for i, key in enumerate(lists["deleted"]):
+        if not isinstance(key, str) or not _KEY.match(key):
+            raise Invalid(f"deleted[{i}]", "must be 64 lowercase hex characters (sha256)")
+        deleted.append(key)
+    return {
+        "device_id": device, "identity": identity, "deleted": deleted,
+        "rollups": [rollup(r, f"rollups[{i}].") for i, r in enumerate(lists["rollups"])],
+        "sessions": [session(s, f"sessions[{i}].") for i, s in enumerate(lists["sessions"])],
+    }
+
+
+def caps(body: Any) -> dict[str, Any]:
+    body = _obj(body, "body")
+    scope = body.get("scope")
+    if scope not in ("team", "developer"):
+        raise Invalid("scope", "must be 'team' or 'developer'")
+    name = _text(body, "name", "", empty=False)
+    out: dict[str, Any] = {"scope": scope, "name": name}
+    for f in CAP_FIELDS:
+        value = body.get(f)
+        if value is None:
+            out[f] = None
+        elif f.endswith("_tokens"):
+            out[f] = _count(body, f, "")
+        else:
+            out[f] = _money(value, f)
+    return out

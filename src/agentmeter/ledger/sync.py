@@ -1,0 +1,135 @@
+"""The client side of team sync: what was pushed (`sync_pushed`) and the sync state (`sync_state`).
+
+Functions take a sqlite3 connection so that `status` (which opens the ledger with plain sqlite3 on its
+fast path) and the sync client (a `Ledger`, or the daemon's writer thread) share them.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+from .schema import TOKEN_COLUMNS
+
+# The rows the daily rollup counts (store.Ledger._fold): a refusal or a non-billable call with no tokens is not
+# usage. Session line items and the OTel export count the same rows, so every total agrees with the rollup.
+_COUNTED = ("NOT (r.status IN ('refused', 'passthrough') AND "
+            + " + ".join(f"COALESCE(r.{c}, 0)" for c in TOKEN_COLUMNS) + " = 0)")
+
+# Keys of sync_state. Values are text; numbers are stored as decimal strings.
+DEVICE_ID = "device_id"
+COLLECTOR_ID = "collector_id"
+LAST_PUSH_AT = "last_push_at"
+LAST_ATTEMPT_AT = "last_attempt_at"
+FAILURES = "failures"
+FAILING_SINCE = "failing_since"
+NEXT_ATTEMPT_AT = "next_attempt_at"
+LAST_ERROR = "last_error"
+PENDING = "pending"
+TEAM_CAPS = "team_caps"
+OTEL_ROWID = "otel_rowid"
+
+
+def read_state(conn: sqlite3.Connection) -> dict[str, str]:
+    try:
+        return {k: v for k, v in conn.execute("SELECT key, value FROM sync_state")}
+    except sqlite3.OperationalError:  # a ledger from before m004 (read-only, not yet migrated)
+        return {}
+
+
+def write_state(conn: sqlite3.Connection, values: dict[str, Any]) -> None:
+    """Upsert each key; a None value deletes it."""
+    for key, value in values.items():
+        if value is None:
+            conn.execute("DELETE FROM sync_state WHERE key = ?", (key,))
+        else:
+            conn.execute("INSERT INTO sync_state (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET "
+                         "value = excluded.value", (key, str(value)))
+
+
+def team_caps(conn: sqlite3.Connection) -> dict[str, Any]:
+    """The caps last fetched from the collector: {"team": {...} | None, "developer": {...} | None}."""
+    try:
+        row = conn.execute("SELECT value FROM sync_state WHERE key = ?", (TEAM_CAPS,)).fetchone()
+    except sqlite3.OperationalError:
+        return {}
+    if not row:
+        return {}
+    try:
+        value = json.loads(row[0])
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def pushed(conn: sqlite3.Connection) -> dict[str, str]:
+    return {k: d for k, d in conn.execute("SELECT item_key, digest FROM sync_pushed")}
+
+
+def mark_pushed(conn: sqlite3.Connection, items: list[tuple[str, str]], now_ms: int) -> None:
+    conn.executemany(
+        "INSERT INTO sync_pushed (item_key, digest, pushed_at) VALUES (?, ?, ?) ON CONFLICT(item_key) DO UPDATE "
+        "SET digest = excluded.digest, pushed_at = excluded.pushed_at",
+        [(k, d, now_ms) for k, d in items],
+    )
+
+
+def forget_pushed(conn: sqlite3.Connection, keys: list[str] | None = None) -> None:
+    """Forget what was pushed (all of it when the collector is a new one), so it goes out again."""
+    if keys is None:
+        conn.execute("DELETE FROM sync_pushed")
+    else:
+        conn.executemany("DELETE FROM sync_pushed WHERE item_key = ?", [(k,) for k in keys])
+
+
+def latest_identity(conn: sqlite3.Connection) -> dict[str, Any]:
+    row = conn.execute(
+        "SELECT developer, team, cost_center FROM sessions WHERE developer IS NOT NULL AND developer != '' "
+        "ORDER BY started_at DESC LIMIT 1").fetchone()
+    return {"developer": row[0], "team": row[1], "cost_center": row[2]} if row else {}
+
+
+def rollup(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    cols = ", ".join(TOKEN_COLUMNS)
+    rows = conn.execute(f"SELECT day, agent, provider, model, repo, subscription, requests, {cols}, cost_usd, "
+                        "unpriced_requests FROM usage_daily ORDER BY day")
+    names = [d[0] for d in rows.description]
+    return [dict(zip(names, r, strict=True)) for r in rows]
+
+
+def session_totals(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    """Per-session line items: attribution and sums only (never cwd, tags or anything from a request body)."""
+    sums = ", ".join(f"COALESCE(SUM(r.{c}), 0) AS {c}" for c in TOKEN_COLUMNS)
+    rows = conn.execute(
+        f"""SELECT s.id, s.agent, s.repo, s.branch, s.team, s.cost_center, s.started_at, s.ended_at,
+                   COUNT(r.request_id) AS requests, {sums}, COALESCE(SUM(r.cost_usd), 0) AS cost_usd,
+                   COALESCE(SUM(r.unpriced), 0) AS unpriced_requests,
+                   GROUP_CONCAT(DISTINCT COALESCE(r.model_used, r.model_requested)) AS models
+            FROM sessions s JOIN requests r ON r.session_id = s.id
+            WHERE {_COUNTED}
+            GROUP BY s.id ORDER BY s.started_at""")
+    names = [d[0] for d in rows.description]
+    return [dict(zip(names, r, strict=True)) for r in rows]
+
+
+def requests_after(conn: sqlite3.Connection, rowid: int, limit: int = 5000) -> list[dict[str, Any]]:
+    """Metered requests added since `rowid`, oldest first, for the OpenTelemetry export."""
+    cols = ", ".join(f"r.{c}" for c in TOKEN_COLUMNS)
+    rows = conn.execute(
+        f"""SELECT r.rowid AS rowid, r.provider, r.model_requested, r.model_used, r.agent, r.repo, r.cost_usd,
+                   s.developer, s.team, s.cost_center, {cols}
+            FROM requests r LEFT JOIN sessions s ON s.id = r.session_id
+            WHERE r.rowid > ? AND {_COUNTED} ORDER BY r.rowid LIMIT ?""",
+        (rowid, limit))
+    names = [d[0] for d in rows.description]
+    return [dict(zip(names, r, strict=True)) for r in rows]
+
+
+def max_request_rowid(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM requests").fetchone()[0])
+
+
+def last_request_ms(conn: sqlite3.Connection) -> int | None:
+    row = conn.execute("SELECT MAX(started_at) FROM requests").fetchone()
+    return row[0] if row else None

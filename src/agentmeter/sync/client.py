@@ -1,0 +1,314 @@
+"""Pushing summaries to the team collector, with backoff, and fetching team caps back.
+
+Nothing is queued in memory: every push is derived from the ledger and compared with `sync_pushed` (the
+digest the collector last acknowledged for each item), so rows made while the collector was down simply
+go out with the next successful push, and a push cut off half way is finished by the next one. Failures
+are recorded in `sync_state` (failures, failing_since, next_attempt_at) and the daemon waits until
+`next_attempt_at`; `agentmeter sync` always tries at once. A changed collector id (a new collector, or
+its database lost) makes everything go out again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sqlite3
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from .. import __version__
+from ..clock import Clock, ms_to_iso
+from ..config import Config
+from ..ledger import sync as q
+from . import payload
+
+T = TypeVar("T")
+BATCH = 500  # items per POST: well under the collector's 1 MiB body limit (an item is ~600 bytes)
+BACKOFF_BASE_S = 30
+BACKOFF_MAX_S = 3600
+TIMEOUT_S = 10
+
+
+@dataclass(frozen=True)
+class Target:
+    url: str
+    token: str | None
+
+
+def collector_url(config: Config) -> str:
+    return (os.environ.get("AGENTMETER_COLLECTOR_URL") or config.sync.collector or "").strip().rstrip("/")
+
+
+def target(config: Config) -> Target | None:
+    """AGENTMETER_COLLECTOR_URL, else `[sync] collector`; the token from AGENTMETER_COLLECTOR_TOKEN, else
+    the keyring, else the 0600 credentials file (`agentmeter keys set collector`)."""
+    url = collector_url(config)
+    if not url:
+        return None
+    from ..secrets import get_secret
+
+    secret = get_secret("collector")
+    return Target(url, secret.value if secret else None)
+
+
+def backoff_s(failures: int) -> int:
+    return min(BACKOFF_BASE_S * 2 ** max(0, failures - 1), BACKOFF_MAX_S)
+
+
+class SyncFailure(Exception):
+    def __init__(self, kind: str, message: str, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.retry_after = retry_after
+
+
+def call(method: str, url: str, token: str | None, body: dict | None = None, timeout: float = TIMEOUT_S) -> dict:
+    """One JSON request to the collector; every failure becomes a SyncFailure with a kind."""
+    data = json.dumps(body, separators=(",", ":")).encode() if body is not None else None
+    headers = {"Accept": "application/json", "User-Agent": f"agentmeter/{__version__}"}
+    if data is not None:
+        headers["Content-Type"] = "application/json"
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    req = urllib.request.Request(url, data=data, headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            raw = resp.read()
+    except urllib.error.HTTPError as exc:
+        detail = _error_text(exc)
+        if exc.code in (401, 403):
+            raise SyncFailure("token", f"the collector refused the token ({exc.code}): {detail}") from None
+        if exc.code == 429:
+            retry = exc.headers.get("Retry-After")
+            raise SyncFailure("rate_limited", f"the collector is rate limiting this token: {detail}",
+                              int(retry) if retry and retry.isdigit() else None) from None
+        if exc.code >= 500:
+            raise SyncFailure("collector", f"the collector failed ({exc.code}): {detail}") from None
+        raise SyncFailure("rejected", f"the collector rejected the push ({exc.code}): {detail}") from None
+    except (urllib.error.URLError, OSError, TimeoutError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise SyncFailure("unreachable", f"cannot reach the collector at {url} ({reason})") from None
+    try:
+        return json.loads(raw or b"{}")
+    except ValueError:
+        raise SyncFailure("collector", f"the collector at {url} did not answer JSON") from None
+
+
+def _error_text(exc: urllib.error.HTTPError) -> str:
+    try:
+        body = json.loads(exc.read() or b"{}")
+    except (ValueError, OSError):
+        return exc.reason or ""
+    if isinstance(body, dict):
+        msg = str(body.get("message") or body.get("error") or "")
+        return msg + (f" (field {body['field']})" if body.get("field") else "")
+    return ""
+
+
+# -- ledger access: the CLI writes directly; the daemon goes through its one writer thread ------------------
+
+
+class DirectAccess:
+    """A read-write connection of our own (the CLI). Each write is one short transaction."""
+
+    def __init__(self, path: Path, tz=None) -> None:
+        from ..ledger import open_ledger
+
+        self.ledger = open_ledger(path, tz=tz)
+
+    def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return fn(self.ledger.conn)
+
+    def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        conn = self.ledger.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            out = fn(conn)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return out
+
+    def close(self) -> None:
+        self.ledger.close()
+
+
+class WriterAccess:
+    """The daemon: reads through a read-only connection, writes through the ledger writer thread."""
+
+    def __init__(self, path: Path, writer, tz=None) -> None:
+        from ..ledger import open_ledger
+
+        self.reader = open_ledger(path, readonly=True, tz=tz)
+        self.writer = writer
+
+    def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return fn(self.reader.conn)
+
+    def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        # Bounded: at daemon shutdown the writer may be gone, and this thread must not hold the exit up.
+        return self.writer.submit(lambda lg: fn(lg.conn)).result(10)
+
+    def close(self) -> None:
+        self.reader.close()
+
+
+# -- one sync ---------------------------------------------------------------------------------------------
+
+
+def identity_of(config: Config, conn: sqlite3.Connection) -> dict[str, Any]:
+    ident = {"developer": config.identity.developer, "team": config.identity.team,
+             "cost_center": config.identity.cost_center}
+    if not all(ident.values()):
+        latest = q.latest_identity(conn)
+        ident = {k: v or latest.get(k) for k, v in ident.items()}
+    return ident
+
+
+def due(state: dict[str, str], now_ms: int) -> bool:
+    return int(state.get(q.NEXT_ATTEMPT_AT) or 0) <= now_ms
+
+
+def device_id(access) -> str:
+    got = access.read(lambda c: q.read_state(c).get(q.DEVICE_ID))
+    if got:
+        return got
+    new = secrets.token_hex(16)
+    # Two syncs racing on a new ledger must agree on one id: keep the first one written.
+    access.write(lambda c: c.execute("INSERT OR IGNORE INTO sync_state (key, value) VALUES (?, ?)",
+                                     (q.DEVICE_ID, new)))
+    return access.read(lambda c: q.read_state(c)[q.DEVICE_ID])
+
+
+def sync_once(access, config: Config, clock: Clock, *, tz=None, target_: Target | None = None,
+              batch: int = BATCH) -> dict[str, Any]:
+    """Fetch team caps, then push every changed item. Returns the `agentmeter.sync/1` payload."""
+    tgt = target_ or target(config)
+    result: dict[str, Any] = {"collector": tgt.url if tgt else None, "configured": tgt is not None, "ok": False,
+                              "pushed": {"rollups": 0, "sessions": 0, "deleted": 0}, "unchanged": 0, "pending": 0,
+                              "error": None}
+    if tgt is None:
+        return result
+    dev = device_id(access)
+    result["device_id"] = dev
+    state = access.read(q.read_state)
+    pending = 0
+    try:
+        if not tgt.token:
+            raise SyncFailure("token", "no collector token: set AGENTMETER_COLLECTOR_TOKEN or run: "
+                                       "agentmeter keys set collector")
+        caps = call("GET", f"{tgt.url}/v1/caps", tgt.token)
+        collector_id = str(caps.get("collector_id") or "")
+        result["collector_id"] = collector_id
+        if collector_id != state.get(q.COLLECTOR_ID):
+            access.write(lambda c: (q.forget_pushed(c), q.write_state(c, {q.COLLECTOR_ID: collector_id})))
+        team_caps = caps.get("caps") if isinstance(caps.get("caps"), dict) else {}
+        result["caps"] = team_caps
+        items, deleted, unchanged = _work(access, config, dev, tz)
+        result["unchanged"] = unchanged
+        pending = len(items) + len(deleted)
+        for chunk_items, chunk_deleted in _chunks(items, deleted, batch):
+            body = {"schema": payload.SCHEMA, "device_id": dev, "client_version": __version__,
+                    "identity": access.read(lambda c: identity_of(config, c)),
+                    "rollups": [i for i, _d, kind in chunk_items if kind == "rollup"],
+                    "sessions": [i for i, _d, kind in chunk_items if kind == "session"],
+                    "deleted": chunk_deleted}
+            call("POST", f"{tgt.url}/v1/push", tgt.token, body)
+            now = clock.now_ms()
+            acked = [(i["key"], d) for i, d, _k in chunk_items]
+            access.write(lambda c, acked=acked, gone=chunk_deleted, now=now: (
+                q.mark_pushed(c, acked, now), q.forget_pushed(c, gone)))
+            pending -= len(chunk_items) + len(chunk_deleted)
+            result["pushed"]["rollups"] += len(body["rollups"])
+            result["pushed"]["sessions"] += len(body["sessions"])
+            result["pushed"]["deleted"] += len(chunk_deleted)
+        now = clock.now_ms()
+        access.write(lambda c: q.write_state(c, {
+            q.LAST_PUSH_AT: now, q.LAST_ATTEMPT_AT: now, q.FAILURES: 0, q.FAILING_SINCE: None,
+            q.NEXT_ATTEMPT_AT: None, q.LAST_ERROR: None, q.PENDING: 0,
+            q.TEAM_CAPS: json.dumps(team_caps, sort_keys=True)}))
+        result["ok"] = True
+    except SyncFailure as exc:
+        now = clock.now_ms()
+        failures = int(state.get(q.FAILURES) or 0) + 1
+        wait = max(backoff_s(failures), exc.retry_after or 0)
+        next_at = now + wait * 1000
+        if pending == 0 and exc.kind != "token":
+            pending = _pending_count(access, config, dev, tz)
+        failed = {q.LAST_ATTEMPT_AT: now, q.FAILURES: failures, q.FAILING_SINCE: state.get(q.FAILING_SINCE) or now,
+                  q.NEXT_ATTEMPT_AT: next_at, q.LAST_ERROR: f"{exc.kind}: {exc.message}", q.PENDING: pending}
+        access.write(lambda c: q.write_state(c, failed))
+        result.update(error={"kind": exc.kind, "message": exc.message}, failures=failures,
+                      next_attempt_at=ms_to_iso(next_at))
+    result["pending"] = pending
+    return result
+
+
+def _work(access, config: Config, dev: str, tz) -> tuple[list[tuple[dict, str, str]], list[str], int]:
+    """(changed items with digests and kinds, keys to delete, unchanged count)."""
+
+    def read(c: sqlite3.Connection):
+        return q.rollup(c), q.session_totals(c), q.pushed(c), identity_of(config, c)
+
+    rollups, sessions, pushed, ident = access.read(read)
+    items = [(i, "rollup") for i in payload.rollup_items(rollups, dev, ident, payload.Rates(config))]
+    items += [(i, "session") for i in payload.session_items(sessions, dev, ident, tz)]
+    todo = []
+    for item, kind in items:
+        d = payload.digest(item)
+        if pushed.get(item["key"]) != d:
+            todo.append((item, d, kind))
+    live = {i["key"] for i, _k in items}
+    # A rollup row that no longer exists here (the ledger was repriced or rebuilt) must not stay counted there.
+    deleted = sorted(k for k in pushed if k not in live)
+    return todo, deleted, len(items) - len(todo)
+
+
+def _pending_count(access, config: Config, dev: str, tz) -> int:
+    try:
+        todo, deleted, _ = _work(access, config, dev, tz)
+    except Exception:
+        return 0
+    return len(todo) + len(deleted)
+
+
+def _chunks(items: list, deleted: list[str], size: int):
+    for start in range(0, len(items), size):
+        yield items[start:start + size], []
+    for start in range(0, len(deleted), size):
+        yield [], deleted[start:start + size]
+
+
+# -- entry points ---------------------------------------------------------------------------------------------
+
+
+def sync_now(config: Config, clock: Clock, ledger_path: Path | None = None) -> dict[str, Any]:
+    """`agentmeter sync`: push now (ignoring any backoff), then the OTLP export when one is configured."""
+    from ..errors import ConfigError
+    from ..paths import get_paths
+    from ..timezone import resolve_tz
+    from . import otel
+    from .caps import cap_sources, effective_budget
+
+    if not collector_url(config) and not config.sync.otlp_endpoint:
+        raise ConfigError("no collector configured",
+                          "set AGENTMETER_COLLECTOR_URL, or [sync] collector (and otlp_endpoint) in config.toml")
+    tz = resolve_tz(config.budget.timezone)
+    access = DirectAccess(ledger_path or get_paths().ledger, tz)
+    try:
+        result = sync_once(access, config, clock, tz=tz)
+        result["otel"] = otel.export_once(access, config, clock)
+        caps = access.read(q.team_caps)
+    finally:
+        access.close()
+    eff = effective_budget(config, caps).caps
+    result["effective_caps"] = {k: v for k, v in vars(eff).items() if v is not None}
+    result["cap_sources"] = cap_sources(config, caps)
+    return result

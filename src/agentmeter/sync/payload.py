@@ -1,0 +1,126 @@
+"""What a push carries: summary rows with deterministic keys. Counts, costs and attribution only.
+
+A rollup row is one (day, agent, provider, model, repo, subscription) of this device's ledger, attributed
+to the developer, team and cost center; a session line item is one session's sums. Each item's key is
+the sha256 of its dimensions and the device id, so pushing the same row again replaces it on the collector
+instead of adding to it, and two machines of one developer add up. Identity is an attribute, not part of
+the key: correcting `[identity]` re-attributes the rows already pushed rather than duplicating them.
+
+Never included: prompts or completions (the ledger has none), cwd or any local path, session tags,
+request paths, ids of upstream requests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, tzinfo
+from typing import Any
+
+from ..ledger.schema import TOKEN_COLUMNS
+
+SCHEMA = "agentmeter.push/1"
+TOKEN_TYPES = ("input", "cache_read", "cache_write", "output")
+
+
+def item_key(device_id: str, kind: str, *dims: Any) -> str:
+    raw = json.dumps([device_id, kind, *dims], separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def digest(item: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(item, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _tokens(row: dict[str, Any]) -> dict[str, int]:
+    return {c: int(row.get(c) or 0) for c in TOKEN_COLUMNS}
+
+
+class Rates:
+    """List rates per provider:model, from the same pricing that priced the ledger (genai-prices + overrides)."""
+
+    def __init__(self, config: Any) -> None:
+        self.config = config
+        self._cache: dict[tuple[str, str], Any] = {}
+
+    def get(self, provider: str, model: str) -> Any:
+        if (provider, model) not in self._cache:
+            try:
+                from .. import pricing
+
+                got = pricing.explain(provider, model or "unknown", overrides=self.config.prices,
+                                      unknown_model=self.config.unknown_model_price)
+            except Exception:  # no rates: the cost is split by token counts instead
+                got = None
+            self._cache[(provider, model)] = got
+        return self._cache[(provider, model)]
+
+
+def cost_by_type(row: dict[str, Any], rate: Any) -> dict[str, float]:
+    """The row's recorded cost split across token types in proportion to tokens × list rate (FOCUS wants one
+    row per token type). The parts add up to the recorded cost exactly."""
+    t = _tokens(row)
+    w1h = t["cache_write_1h_tokens"]
+    qty = {"input": t["input_tokens"], "cache_read": t["cache_read_tokens"],
+           "cache_write": t["cache_write_tokens"], "output": t["output_tokens"]}
+    if rate is not None:
+        r = {f: float(getattr(rate, f, None) or 0.0) for f in ("input", "cache_read", "cache_write",
+                                                                 "cache_write_1h", "output")}
+        weights = {"input": qty["input"] * r["input"], "cache_read": qty["cache_read"] * r["cache_read"],
+                   "cache_write": max(0, qty["cache_write"] - w1h) * r["cache_write"]
+                   + w1h * (r["cache_write_1h"] or r["cache_write"]),
+                   "output": qty["output"] * r["output"]}
+    else:
+        weights = {k: float(v) for k, v in qty.items()}
+    total = float(row.get("cost_usd") or 0.0)
+    weighted = [k for k in TOKEN_TYPES if weights[k] > 0]
+    if not weighted:
+        return {"input": total} if total else {}
+    whole = sum(weights[k] for k in weighted)
+    parts = {k: round(total * weights[k] / whole, 9) for k in weighted}
+    parts[weighted[-1]] = round(total - sum(parts[k] for k in weighted[:-1]), 9)
+    return parts
+
+
+def rollup_items(rows: list[dict[str, Any]], device_id: str, identity: dict[str, Any], rates: Rates | None):
+    out = []
+    for r in rows:
+        dims = (r["day"], r["agent"], r["provider"], r["model"], r["repo"], int(r["subscription"]))
+        item = {
+            "key": item_key(device_id, "rollup", *dims),
+            "day": r["day"], "agent": r["agent"], "provider": r["provider"], "model": r["model"],
+            "repo": r["repo"], "subscription": bool(r["subscription"]),
+            "team": identity.get("team"), "cost_center": identity.get("cost_center"),
+            "requests": int(r["requests"]), **_tokens(r), "cost_usd": round(float(r["cost_usd"] or 0), 9),
+            "unpriced_requests": int(r["unpriced_requests"] or 0),
+        }
+        item["cost_by_type"] = cost_by_type(r, rates.get(r["provider"], r["model"]) if rates else None)
+        out.append(item)
+    return out
+
+
+def session_items(rows: list[dict[str, Any]], device_id: str, identity: dict[str, Any], tz: tzinfo | None):
+    out = []
+    for s in rows:
+        models = sorted({m for m in (s.get("models") or "").split(",") if m})
+        out.append({
+            "key": item_key(device_id, "session", s["id"]),
+            "session_id": s["id"], "agent": s["agent"], "repo": s["repo"], "branch": s["branch"],
+            "team": s.get("team") or identity.get("team"),
+            "cost_center": s.get("cost_center") or identity.get("cost_center"),
+            "day": datetime.fromtimestamp(s["started_at"] / 1000, tz).astimezone(tz).date().isoformat(),
+            "started_at": int(s["started_at"]), "ended_at": s["ended_at"],
+            "requests": int(s["requests"]), **_tokens(s), "cost_usd": round(float(s["cost_usd"] or 0), 9),
+            "unpriced_requests": int(s["unpriced_requests"] or 0), "models": models,
+        })
+    return out
+
+
+def changed(items: list[dict[str, Any]], pushed: dict[str, str]) -> list[tuple[dict[str, Any], str]]:
+    """Items whose content differs from what the collector last acknowledged, with their new digests."""
+    out = []
+    for item in items:
+        d = digest(item)
+        if pushed.get(item["key"]) != d:
+            out.append((item, d))
+    return out

@@ -19,6 +19,9 @@ def main(argv: list[str] | None = None) -> int:
             from .launch import run_main  # the fast path: no typer, no rich until the summary
 
             return run_main(argv[1:])
+        fast = _SHELL_FAST_PATHS.get(argv[0] if argv else "")
+        if fast and not ({"-h", "--help"} & set(argv[1:])):
+            return fast(argv[1:])  # run on every shell start, prompt and statusline render: no typer
         from .cli import app
 
         app(args=argv, prog_name="agentmeter", standalone_mode=True)
@@ -53,6 +56,27 @@ def _status(as_json: bool) -> int:
 
     render.status_screen(build_status(load_config(), SystemClock()), as_json)
     return 0
+
+
+def _shell_init(argv: list[str]) -> int:
+    from .shell import main as shell_init_main
+
+    return shell_init_main(argv)
+
+
+def _prompt(argv: list[str]) -> int:
+    from .prompt import main as prompt_main
+
+    return prompt_main(argv)
+
+
+def _statusline(argv: list[str]) -> int:
+    from .statusline import main as statusline_main
+
+    return statusline_main(argv)
+
+
+_SHELL_FAST_PATHS = {"shell-init": _shell_init, "prompt": _prompt, "statusline": _statusline}
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC, datetime, timedelta
 
-from .budget.policy import Thresholds, stage_of
+from .budget.policy import Thresholds, WindowSpend, stage_of
 from .budget.windows import NAMES, window
 from .clock import Clock, ms_to_iso
 from .config import Config
@@ -67,9 +67,10 @@ def build_status(config: Config, clock: Clock) -> dict:
         s = _sum(conn, w.first_day.isoformat(), w.last_day.isoformat()) if conn else {"usd": 0.0, "tokens": 0}
         cap_usd = getattr(b.caps, f"{PREFIX[name]}_usd")
         cap_tokens = getattr(b.caps, f"{PREFIX[name]}_tokens")
-        fractions = [s["usd"] / cap_usd if cap_usd else None, s["tokens"] / cap_tokens if cap_tokens else None]
-        fractions = [f for f in fractions if f is not None]
-        frac = max(fractions) if fractions else None
+        # The same arithmetic as the policy: a cap of 0 means everything is over it, not "no cap".
+        capped = cap_usd is not None or cap_tokens is not None
+        frac = (WindowSpend(name, None, float(s["usd"]), int(s["tokens"]), cap_usd, cap_tokens).fraction
+                if capped else None)
         fc = _forecast(history, today, w, float(s["usd"]), today_fraction, cap_usd)
         windows.append({
             "name": name, "start": w.start.astimezone(tz).isoformat(), "end": w.end.astimezone(tz).isoformat(),

@@ -6,6 +6,7 @@ import typer
 
 from . import budget, collector, config_cmd, keys, prices, proxy, report, run, sessions
 from . import imports as imports_cmd
+from . import shell as shell_cmd
 from . import sync as sync_cmd
 
 app = typer.Typer(
@@ -34,6 +35,10 @@ app.command("report")(report.report)
 app.command("export")(report.export)
 app.add_typer(imports_cmd.import_app, name="import")
 app.command("reconcile")(imports_cmd.reconcile)
+app.command("shell-init")(shell_cmd.shell_init)
+app.command("prompt")(shell_cmd.prompt)
+app.command("statusline")(shell_cmd.statusline)
+app.add_typer(shell_cmd.completions_app, name="completions")
 
 
 @app.command("demo")

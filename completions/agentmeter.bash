@@ -1,0 +1,113 @@
+# bash completion for agentmeter. Generated from the CLI by scripts/gen_completions.py (agentmeter completions generate): do not edit.
+# Install: agentmeter completions install bash
+
+_agentmeter_spec() {
+    case $1 in
+    '') cmds='run env sessions reprice sync report export reconcile shell-init prompt statusline demo doctor status proxy session prices keys config budget collector import completions' opts='--help -h' valued='' stop=0 ;;
+    'run') cmds='' opts='--budget --tag --quiet -q --no-downgrade --help -h' valued='--budget --tag' stop=1 ;;
+    'env') cmds='' opts='--agent --tag --json --help -h' valued='--agent --tag' stop=0 ;;
+    'sessions') cmds='' opts='--since --json --help -h' valued='--since' stop=0 ;;
+    'reprice') cmds='' opts='--json --help -h' valued='' stop=0 ;;
+    'sync') cmds='' opts='--json --help -h' valued='' stop=0 ;;
+    'report') cmds='' opts='--by --since --until --tz --format --chart --no-chart --html --help -h' valued='--by --since --until --tz --format --html' stop=0 ;;
+    'export') cmds='' opts='--format --output --since --until --help -h' valued='--format --output --since --until' stop=0 ;;
+    'reconcile') cmds='' opts='--session --since --json --help -h' valued='--session --since' stop=0 ;;
+    'shell-init') cmds='' opts='--install --refresh --help -h' valued='' stop=0 ;;
+    'prompt') cmds='' opts='--shell --no-color --json --help -h' valued='--shell' stop=0 ;;
+    'statusline') cmds='' opts='--install --force --no-color --help -h' valued='' stop=0 ;;
+    'demo') cmds='' opts='--keep --no-keep --help -h' valued='' stop=0 ;;
+    'doctor') cmds='' opts='--json --help -h' valued='' stop=0 ;;
+    'status') cmds='' opts='--json --help -h' valued='' stop=0 ;;
+    'proxy') cmds='start stop status serve' opts='--help -h' valued='' stop=0 ;;
+    'proxy start') cmds='' opts='--json --help -h' valued='' stop=0 ;;
+    'proxy stop') cmds='' opts='--json --help -h' valued='' stop=0 ;;
+    'proxy status') cmds='' opts='--json --help -h' valued='' stop=0 ;;
+    'proxy serve') cmds='' opts='--port --no-quiet --quiet --help -h' valued='--port' stop=0 ;;
+    'session') cmds='show' opts='--help -h' valued='' stop=0 ;;
+    'session show') cmds='' opts='--json --help -h' valued='' stop=0 ;;
+    'prices') cmds='explain' opts='--help -h' valued='' stop=0 ;;
+    'prices explain') cmds='' opts='--provider --json --help -h' valued='--provider' stop=0 ;;
+    'keys') cmds='set list rm' opts='--help -h' valued='' stop=0 ;;
+    'keys set') cmds='' opts='--help -h' valued='' stop=0 ;;
+    'keys list') cmds='' opts='--json --help -h' valued='' stop=0 ;;
+    'keys rm') cmds='' opts='--help -h' valued='' stop=0 ;;
+    'config') cmds='path show' opts='--help -h' valued='' stop=0 ;;
+    'config path') cmds='' opts='--help -h' valued='' stop=0 ;;
+    'config show') cmds='' opts='--json --help -h' valued='' stop=0 ;;
+    'budget') cmds='set show test snooze' opts='--help -h' valued='' stop=0 ;;
+    'budget set') cmds='' opts='--daily --weekly --monthly --daily-tokens --weekly-tokens --monthly-tokens --agent --json --help -h' valued='--daily --weekly --monthly --daily-tokens --weekly-tokens --monthly-tokens --agent' stop=0 ;;
+    'budget show') cmds='' opts='--json --help -h' valued='' stop=0 ;;
+    'budget test') cmds='' opts='--daily --weekly --monthly --daily-tokens --weekly-tokens --monthly-tokens --since --json --help -h' valued='--daily --weekly --monthly --daily-tokens --weekly-tokens --monthly-tokens --since' stop=0 ;;
+    'budget snooze') cmds='' opts='--json --help -h' valued='' stop=0 ;;
+    'collector') cmds='serve report export token caps' opts='--help -h' valued='' stop=0 ;;
+    'collector serve') cmds='' opts='--db --host --port --rate --help -h' valued='--db --host --port --rate' stop=0 ;;
+    'collector report') cmds='' opts='--db --by --since --until --json --help -h' valued='--db --by --since --until' stop=0 ;;
+    'collector export') cmds='' opts='--db --format --output --since --until --help -h' valued='--db --format --output --since --until' stop=0 ;;
+    'collector token') cmds='add rm list' opts='--help -h' valued='' stop=0 ;;
+    'collector token add') cmds='' opts='--db --developer --team --admin --json --help -h' valued='--db --developer --team' stop=0 ;;
+    'collector token rm') cmds='' opts='--db --developer --json --help -h' valued='--db --developer' stop=0 ;;
+    'collector token list') cmds='' opts='--db --json --help -h' valued='--db' stop=0 ;;
+    'collector caps') cmds='set show' opts='--help -h' valued='' stop=0 ;;
+    'collector caps set') cmds='' opts='--db --team --developer --daily --weekly --monthly --daily-tokens --weekly-tokens --monthly-tokens --json --help -h' valued='--db --team --developer --daily --weekly --monthly --daily-tokens --weekly-tokens --monthly-tokens' stop=0 ;;
+    'collector caps show') cmds='' opts='--db --json --help -h' valued='--db' stop=0 ;;
+    'import') cmds='claude codex cursor' opts='--help -h' valued='' stop=0 ;;
+    'import claude') cmds='' opts='--dry-run --json --help -h' valued='' stop=0 ;;
+    'import codex') cmds='' opts='--dry-run --json --help -h' valued='' stop=0 ;;
+    'import cursor') cmds='' opts='--api --since --dry-run --json --help -h' valued='--since' stop=0 ;;
+    'completions') cmds='generate show install' opts='--help -h' valued='' stop=0 ;;
+    'completions generate') cmds='' opts='--output --help -h' valued='--output' stop=0 ;;
+    'completions show') cmds='' opts='--help -h' valued='' stop=0 ;;
+    'completions install') cmds='' opts='--help -h' valued='' stop=0 ;;
+    *) cmds='' opts='' valued='' stop=0 ;;
+    esac
+}
+
+_agentmeter_values() {
+    case "$1|$2" in
+    'run|#0') COMPREPLY=($(compgen -W 'claude codex cursor gemini aider opencode' -- "$cur")) ;;
+    'report|--by') COMPREPLY=($(compgen -W 'day week month agent model repo branch session' -- "$cur")) ;;
+    'report|--format') COMPREPLY=($(compgen -W 'table json csv' -- "$cur")) ;;
+    'report|--html') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'export|--format') COMPREPLY=($(compgen -W 'focus csv jsonl' -- "$cur")) ;;
+    'export|--output') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'shell-init|#0') COMPREPLY=($(compgen -W 'bash zsh fish' -- "$cur")) ;;
+    'prompt|--shell') COMPREPLY=($(compgen -W 'bash zsh plain' -- "$cur")) ;;
+    'collector serve|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'collector report|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'collector report|--by') COMPREPLY=($(compgen -W 'developer team agent repo model day' -- "$cur")) ;;
+    'collector export|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'collector export|--format') COMPREPLY=($(compgen -W 'focus' -- "$cur")) ;;
+    'collector token add|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'collector token rm|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'collector token list|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'collector caps set|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'collector caps show|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'completions generate|--output') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'completions show|#0') COMPREPLY=($(compgen -W 'bash zsh fish' -- "$cur")) ;;
+    'completions install|#0') COMPREPLY=($(compgen -W 'bash zsh fish' -- "$cur")) ;;
+    *) COMPREPLY=() ;;
+    esac
+}
+
+_agentmeter() {
+    local cur=${COMP_WORDS[COMP_CWORD]} path='' expect='' w i npos=0 cmds opts valued stop
+    for ((i = 1; i < COMP_CWORD; i++)); do
+        w=${COMP_WORDS[i]}
+        if [[ -n $expect ]]; then expect=''; continue; fi
+        _agentmeter_spec "$path"
+        case $w in
+        --) COMPREPLY=(); return ;;
+        -*=*) ;;
+        -*) [[ " $valued " == *" $w "* ]] && expect=$w ;;
+        *) if [[ " $cmds " == *" $w "* ]]; then path=${path:+$path }$w; npos=0; else npos=$((npos + 1)); fi ;;
+        esac
+    done
+    if [[ -n $expect ]]; then _agentmeter_values "$path" "$expect"; return; fi
+    _agentmeter_spec "$path"
+    if ((stop && npos > 0)); then COMPREPLY=(); return; fi
+    if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "$opts" -- "$cur")); return; fi
+    if [[ -n $cmds ]]; then COMPREPLY=($(compgen -W "$cmds" -- "$cur")); return; fi
+    _agentmeter_values "$path" "#$npos"
+}
+
+complete -o default -F _agentmeter agentmeter

@@ -15,6 +15,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if argv[:1] == ["status"] and set(argv[1:]) <= {"--json"}:
             return _status("--json" in argv)  # the fast path: no typer, rich, aiohttp or genai-prices
+        if argv[:1] == ["report"] and "--format" in argv and not ({"-h", "--help"} & set(argv)):
+            from .report_cmd import fast_report  # json/csv for scripts: no typer
+
+            code = fast_report(argv[1:])
+            if code is not None:
+                return code
         if argv[:1] == ["run"] and not ({"-h", "--help"} & set(argv[1:2])):
             from .launch import run_main  # the fast path: no typer, no rich until the summary
 

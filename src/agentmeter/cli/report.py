@@ -53,22 +53,9 @@ def report(
     html: Annotated[Path | None, typer.Option(help="Write a self-contained HTML report to this file.")] = None,
 ) -> None:
     """Spend and tokens by day, week, month, agent, model, repo, branch or session."""
-    config = load_config()
-    rollup_tz = resolve_tz(config.budget.timezone)
-    now = SystemClock().now()
-    window = reports.report_window(since, until, reports.resolve_zone(tz, rollup_tz), now)
-    ledger = open_ledger(get_paths().ledger, readonly=True, tz=rollup_tz)
-    cap = config.budget.caps.daily_usd
-    if html is not None:
-        board = reports.dashboard(ledger, window, rollup_tz, now, cap)
-        page = render_report.html_page(board["series"], cap, board["tables"], board["band"],
-                                       f"agentmeter report {window.day_bounds()[0] or ''} .. {window.day_bounds()[1]}")
-        render_report.write_html(html, page)
-        return
-    payload = reports.build_report(ledger, by.value, window, rollup_tz)
-    if chart and fmt is ReportFormat.table:
-        render_report.spend_chart(reports.daily_series(ledger, window, rollup_tz), cap)
-    render_report.report(payload, fmt.value)
+    from ..report_cmd import run_report
+
+    run_report(by.value, since, until, tz, fmt.value, chart, html)
 
 
 def export(

@@ -96,6 +96,54 @@ def timed(cmd: list[str], env: dict) -> float:
     return (time.perf_counter() - t0) * 1000
 
 
+TARGETS_BEYOND_MS = {"agentmeter status --json": 100, "agentmeter report --by day (30d)": 50}
+STATUS = "agentmeter status --json"
+REPORT = "agentmeter report --by day (30d)"
+
+
+def measure(rows: int = 1_000_000, days: int = 180, runs: int = 15, log=None) -> dict:
+    """Build a `rows`-request ledger in a temporary home and time `status` and `report` against `python -c pass`.
+
+    Importable by the suite (benchmarks/run.py). Returns medians, p90s and the time beyond interpreter start.
+    """
+    saved = os.environ.get("AGENTMETER_HOME")
+    with tempfile.TemporaryDirectory(prefix="agentmeter-bench-") as tmp:
+        home = Path(tmp) / "home"
+        try:
+            built = build(home, rows, days)
+        finally:  # build() points this process at the temporary home; put it back
+            if saved is None:
+                os.environ.pop("AGENTMETER_HOME", None)
+            else:
+                os.environ["AGENTMETER_HOME"] = saved
+        if log:
+            log(f"  ledger of {rows:,} rows built in {built:.1f} s; timing {runs} cold runs each")
+        env = {**os.environ, "AGENTMETER_HOME": str(home)}
+        py = sys.executable
+        contenders = {
+            "python -c pass": [py, "-c", "pass"],
+            STATUS: [py, "-m", "agentmeter", "status", "--json"],
+            REPORT: [py, "-m", "agentmeter", "report", "--by", "day", "--since", "30d", "--format", "json"],
+        }
+        have_report = subprocess.run(contenders[REPORT], env=env, capture_output=True).returncode == 0
+        if not have_report:
+            del contenders[REPORT]
+        samples: dict[str, list[float]] = {k: [] for k in contenders}
+        for cmd in contenders.values():  # warm the page cache once
+            timed(cmd, env)
+        for _ in range(runs):
+            for k, cmd in contenders.items():
+                samples[k].append(timed(cmd, env))
+        out = subprocess.run(contenders[STATUS], env=env, capture_output=True, text=True)
+        status = json.loads(out.stdout)
+        size_mb = (home / "ledger.db").stat().st_size / 1e6
+    base = statistics.median(samples["python -c pass"])
+    results = {k: {"median_ms": round(statistics.median(v), 1), "p90_ms": round(sorted(v)[int(0.9 * (len(v) - 1))], 1),
+                   "beyond_interpreter_ms": round(statistics.median(v) - base, 1)} for k, v in samples.items()}
+    return {"rows": rows, "days": days, "runs": runs, "ledger_mb": round(size_mb, 1), "built_s": round(built, 1),
+            "results": results, "month_spend_usd": status["windows"][2]["spent_usd"]}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=1_000_000)
@@ -106,50 +154,25 @@ def main() -> int:
     args = ap.parse_args()
     if args.quick:
         args.rows, args.runs = 50_000, 5
-    with tempfile.TemporaryDirectory(prefix="agentmeter-bench-") as tmp:
-        home = Path(tmp) / "home"
-        built = build(home, args.rows, args.days)
-        env = {**os.environ, "AGENTMETER_HOME": str(home)}
-        py = sys.executable
-        contenders = {
-            "python -c pass": [py, "-c", "pass"],
-            "agentmeter status --json": [py, "-m", "agentmeter", "status", "--json"],
-            "agentmeter report --by day (30d)": [py, "-m", "agentmeter", "report", "--by", "day", "--since", "30d",
-                                                 "--format", "json"],
-        }
-        have_report = subprocess.run(contenders["agentmeter report --by day (30d)"], env=env, capture_output=True
-                                     ).returncode == 0
-        if not have_report:
-            del contenders["agentmeter report --by day (30d)"]
-        samples: dict[str, list[float]] = {k: [] for k in contenders}
-        for cmd in contenders.values():  # warm the page cache once
-            timed(cmd, env)
-        for _ in range(args.runs):
-            for k, cmd in contenders.items():
-                samples[k].append(timed(cmd, env))
-        out = subprocess.run(contenders["agentmeter status --json"], env=env, capture_output=True, text=True)
-        status = json.loads(out.stdout)
-        size_mb = (home / "ledger.db").stat().st_size / 1e6
-    base = statistics.median(samples["python -c pass"])
-    results = {k: {"median_ms": round(statistics.median(v), 1), "p90_ms": round(sorted(v)[int(0.9 * (len(v) - 1))], 1),
-                   "beyond_interpreter_ms": round(statistics.median(v) - base, 1)} for k, v in samples.items()}
-    targets = {"agentmeter status --json": 100, "agentmeter report --by day (30d)": 50}
+    m = measure(args.rows, args.days, args.runs)
+    results = m["results"]
     if args.json:
-        print(json.dumps({"rows": args.rows, "days": args.days, "ledger_mb": round(size_mb, 1), "results": results}))
+        print(json.dumps({"rows": args.rows, "days": args.days, "ledger_mb": m["ledger_mb"], "results": results}))
         return 0
-    print(f"Ledger: {args.rows:,} requests over {args.days} days, {size_mb:.0f} MB (built in {built:.1f} s); "
+    print(f"Ledger: {args.rows:,} requests over {args.days} days, {m['ledger_mb']:.0f} MB "
+          f"(built in {m['built_s']:.1f} s); "
           f"{args.runs} cold runs each, interleaved\n")
     print("| command | median ms | p90 ms | beyond interpreter start | target | result |")
     print("|---|---|---|---|---|---|")
     ok = True
     for k, r in results.items():
-        target = targets.get(k)
+        target = TARGETS_BEYOND_MS.get(k)
         verdict = "" if target is None else ("PASS" if r["beyond_interpreter_ms"] <= target else "MISS")
         ok &= verdict != "MISS"
         beyond = "" if target is None else f"+{r['beyond_interpreter_ms']} ms"
         goal = "" if target is None else f"≤ {target} ms"
         print(f"| {k} | {r['median_ms']} | {r['p90_ms']} | {beyond} | {goal} | {verdict} |")
-    print(f"\nstatus month spend on this ledger: ${status['windows'][2]['spent_usd']:,.2f}")
+    print(f"\nstatus month spend on this ledger: ${m['month_spend_usd']:,.2f}")
     return 0 if ok else 1
 
 

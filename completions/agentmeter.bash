@@ -16,7 +16,7 @@ _agentmeter_spec() {
     'prompt') cmds='' opts='--shell --no-color --json --help -h' valued='--shell' stop=0 ;;
     'statusline') cmds='' opts='--install --force --no-color --help -h' valued='' stop=0 ;;
     'demo') cmds='' opts='--keep --no-keep --help -h' valued='' stop=0 ;;
-    'doctor') cmds='' opts='--json --help -h' valued='' stop=0 ;;
+    'doctor') cmds='' opts='--json --repair --help -h' valued='' stop=0 ;;
     'status') cmds='' opts='--json --help -h' valued='' stop=0 ;;
     'proxy') cmds='start stop status serve' opts='--help -h' valued='' stop=0 ;;
     'proxy start') cmds='' opts='--json --help -h' valued='' stop=0 ;;

@@ -149,7 +149,7 @@ function __agentmeter_complete
         case 'doctor'
             set names 
             set cmds 
-            set opts '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
+            set opts '--json	Print JSON.' '--repair	Rebuild a damaged ledger from its readable rows (the damaged file is…' '--help	Show this message and exit.' '-h	Show this message and exit.'
             set valued 
             set stop 0
         case 'status'

@@ -145,7 +145,7 @@ class _Reader:
             return None
         value = table[key]
         ok = isinstance(value, int) if integer else isinstance(value, int | float)
-        if isinstance(value, bool) or not ok:
+        if isinstance(value, bool) or not ok or value != value:  # value != value: NaN, which compares false
             kind = "a whole number" if integer else "a number"
             raise self.fail(section, key, f"must be {kind}, got {value!r}", f"for example {key} = 10")
         if (lo is not None and value < lo) or (hi is not None and value > hi):
@@ -312,7 +312,7 @@ def _check_timezone(r: _Reader, tz: str) -> None:
 
     try:
         ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long to be a file
         raise r.fail("budget", "timezone", f"unknown time zone {tz!r}",
                      'use "local" or an IANA name like "Europe/Berlin"') from None
 

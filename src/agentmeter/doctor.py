@@ -35,6 +35,13 @@ def _daemon() -> Check:
 
     info = daemon.status()
     if info.running:
+        h = daemon.health(info.port) or {}
+        if h.get("metering") == "degraded" or h.get("ledger_dropped"):
+            return Check("proxy", "warn", f"running (pid {info.pid}), but the ledger refuses writes "
+                         f"({h.get('ledger_error')}): {h.get('ledger_backlog', 0)} rows held in memory, "
+                         f"{h.get('ledger_dropped', 0)} lost; requests are still relayed",
+                         f"free disk space where the ledger lives ({get_paths().data_dir}); held rows are "
+                         "written as soon as it accepts them")
         return Check("proxy", "ok", f"running (pid {info.pid}) at {info.url}, version {info.version}")
     if info.pid:
         return Check("proxy", "warn", f"pid file names {info.pid} but it does not answer",
@@ -91,10 +98,9 @@ def _ledger() -> Check:
         rows = conn.execute("SELECT COUNT(*) FROM requests").fetchone()[0]
         conn.close()
     except sqlite3.DatabaseError as exc:
-        return Check("ledger", "fail", f"{path}: {exc}", f"keep a copy, then move it aside: mv {path} {path}.broken")
+        return Check("ledger", "fail", f"{path}: {exc}", REPAIR_HINT)
     if result != "ok":
-        return Check("ledger", "fail", f"{path}: integrity check says {result}",
-                     f"keep a copy, then move it aside: mv {path} {path}.broken")
+        return Check("ledger", "fail", f"{path}: integrity check says {result}", REPAIR_HINT)
     if mode & 0o077:
         return Check("ledger", "warn", f"{path} is readable by others (mode {mode:o})", f"chmod 600 {path}")
     return Check("ledger", "ok", f"{path}: {rows} requests, integrity ok")
@@ -148,11 +154,16 @@ def _claude_history(now_ms: int | None = None) -> Check:
     if not files:
         return Check("claude history", "ok", "no Claude Code transcripts found")
     cutoff = (now_ms or SystemClock().now_ms()) - max(period - 3, 0) * 86_400_000
-    ledger = open_ledger(get_paths().ledger, readonly=True)
+    import sqlite3
+
     try:
-        done = imported_paths(ledger)
-    finally:
-        ledger.close()
+        ledger = open_ledger(get_paths().ledger, readonly=True)
+        try:
+            done = imported_paths(ledger)
+        finally:
+            ledger.close()
+    except sqlite3.DatabaseError:
+        return Check("claude history", "warn", "cannot tell what was imported: the ledger is unreadable", REPAIR_HINT)
     at_risk = []
     for p in files:
         try:
@@ -169,9 +180,49 @@ def _claude_history(now_ms: int | None = None) -> Check:
                                          "none at risk")
 
 
-def run_checks() -> list[Check]:
+REPAIR_HINT = ("agentmeter doctor --repair: keeps the damaged file as ledger.db.broken-<time>, rebuilds the "
+               "ledger from every readable row and says what was lost (by hand: keep a copy, then mv it aside)")
+
+
+def repair_ledger(now_ms: int | None = None) -> Check:
+    """Salvage a damaged ledger. Never while the daemon has it open."""
+    from datetime import UTC, datetime
+
+    from .clock import SystemClock
+    from .ledger.repair import needs_repair, salvage
+    from .proxy import daemon
+
+    path = get_paths().ledger
+    why = needs_repair(path)
+    if why is None:
+        return Check("ledger repair", "ok", "nothing to repair")
+    if daemon.status().running:
+        return Check("ledger repair", "fail", "the proxy has the ledger open",
+                     "agentmeter proxy stop, then agentmeter doctor --repair")
+    stamp = datetime.fromtimestamp((now_ms or SystemClock().now_ms()) / 1000, UTC).strftime("%Y%m%dT%H%M%SZ")
+    s = salvage(path, stamp)
+    kept = f"{s.recovered.get('requests', 0)} requests and {s.recovered.get('sessions', 0)} sessions recovered"
+    unreadable = sorted(t for t, n in s.lost.items() if n is None)
+    lost_known = {t: n for t, n in s.lost.items() if n}
+    parts = [f"{n} {t} rows" for t, n in sorted(lost_known.items())]
+    if unreadable and len(unreadable) == len(s.lost):
+        return Check("ledger repair", "warn", f"damaged file kept as {s.backup}; nothing in it could be read, so a "
+                     "fresh ledger was started", "agentmeter import claude / codex can restore usage from the "
+                     "agents' own logs")
+    if unreadable:
+        parts.append(f"all of {', '.join(unreadable)} (unreadable; how many rows they held is unknown)")
+    lost = "lost: " + "; ".join(parts) if parts else "nothing lost"
+    detail = f"damaged file kept as {s.backup}; {kept}; {lost}"
+    return Check("ledger repair", "warn" if parts else "ok", detail,
+                 "agentmeter import claude / codex can restore usage from the agents' own logs" if parts else None)
+
+
+def run_checks(repair: bool = False) -> list[Check]:
     config_check, cfg = _config()
-    return [config_check, _daemon(), *_keys(), _ledger(), _permissions(), _clock(cfg), _claude_history(),
+    ledger = [_ledger()]
+    if repair and ledger[0].status == "fail":
+        ledger = [repair_ledger(), _ledger()]
+    return [config_check, _daemon(), *_keys(), *ledger, _permissions(), _clock(cfg), _claude_history(),
             *_agents()]
 
 

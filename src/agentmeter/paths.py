@@ -78,10 +78,40 @@ def get_paths() -> Paths:
 
 
 def ensure_private_dir(path: Path) -> None:
+    """Create `path` 0700, or tighten it to 0700. A directory someone else owns (or a symlink planted to
+    one) cannot be made private: refused."""
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    mode = stat.S_IMODE(path.stat().st_mode)
-    if mode & 0o077:
+    st = path.stat()
+    if st.st_uid != os.getuid():
+        from .errors import PermissionsError
+
+        raise PermissionsError(f"{path} belongs to another user (uid {st.st_uid}); agentmeter will not keep its "
+                               "files there", "set AGENTMETER_HOME to a directory of your own")
+    if stat.S_IMODE(st.st_mode) & 0o077:
         os.chmod(path, 0o700)
+
+
+def secure_files(paths: Paths) -> list[Path]:
+    """Tighten every file in agentmeter's directories to 0600 (run at daemon start). Returns the files that
+    were fixed. The credentials file is left alone: a key file others could read is refused, not silently
+    fixed (the key may already be out), by `secrets`."""
+    fixed = []
+    for d in {paths.config_dir, paths.data_dir, paths.state_dir, paths.runtime_dir, paths.log_dir}:
+        try:
+            entries = list(os.scandir(d))
+        except OSError:
+            continue
+        for e in entries:
+            try:
+                st = e.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if not stat.S_ISREG(st.st_mode) or Path(e.path) == paths.credentials or st.st_uid != os.getuid():
+                continue
+            if stat.S_IMODE(st.st_mode) & 0o077:
+                os.chmod(e.path, 0o600)
+                fixed.append(Path(e.path))
+    return fixed
 
 
 def write_private(path: Path, data: str | bytes) -> None:

@@ -50,12 +50,14 @@ def demo(keep: bool = typer.Option(False, help="Keep the demo's throw-away home 
 
 
 @app.command("doctor")
-def doctor(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+def doctor(as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+           repair: bool = typer.Option(False, "--repair", help="Rebuild a damaged ledger from its readable rows "
+                                       "(the damaged file is kept).")) -> None:
     """Check the proxy, keys and keyring, agents on PATH, config, ledger integrity and the clock."""
     from .. import doctor as checks
     from .. import render
 
-    results = checks.as_dicts(checks.run_checks())
+    results = checks.as_dicts(checks.run_checks(repair=repair))
     render.doctor(results, as_json)
     raise SystemExit(1 if any(c["status"] == "fail" for c in results) else 0)
 

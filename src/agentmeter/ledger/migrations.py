@@ -166,4 +166,14 @@ def m004_sync(db: Database) -> None:
     _version(db, 4)
 
 
+@migrations()
+def m005_inflight(db: Database) -> None:
+    # A journal of responses being relayed right now. Each entry is written when a request goes upstream and
+    # deleted with its final row; entries left behind by a killed daemon become `partial` rows at the next
+    # start, so an interrupted response is never silently missing from the ledger.
+    db.execute("CREATE TABLE inflight (request_id TEXT PRIMARY KEY, started_at INTEGER NOT NULL, "
+               "record TEXT NOT NULL) STRICT")
+    _version(db, 5)
+
+
 assert len(migrations._migrations) == SCHEMA_VERSION, "bump schema.SCHEMA_VERSION with each migration"

@@ -2,6 +2,6 @@
 
 from ..models import BUCKETS
 
-SCHEMA_VERSION = 4  # = the number of migrations; each migration sets PRAGMA user_version to its number
+SCHEMA_VERSION = 5  # = the number of migrations; each migration sets PRAGMA user_version to its number
 
 TOKEN_COLUMNS = (*BUCKETS, "web_search_requests")

@@ -1,20 +1,17 @@
 """The SQLite ledger: requests, sessions and the daily rollup kept in the same transaction.
 
-One writer: the daemon owns a `LedgerWriter` thread that batches whatever is queued into one
+One writer: the daemon owns a `LedgerWriter` thread (writer.py) that batches whatever is queued into one
 transaction (a WAL commit costs well under a millisecond) and resolves a future per item, so the proxy
 can await the commit of a row before it relays the terminal event. The CLI opens the file read-only.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import queue
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable
-from concurrent.futures import Future
+from collections.abc import Callable
 from dataclasses import fields
 from datetime import datetime, tzinfo
 from pathlib import Path
@@ -25,6 +22,8 @@ from ..paths import ensure_private_dir, make_private
 from .schema import SCHEMA_VERSION, TOKEN_COLUMNS
 
 _RECORD_COLUMNS = [f.name for f in fields(RequestRecord) if f.name != "usage"]
+# The reason on a row rebuilt from the in-flight journal after the daemon died mid-response.
+CRASH_REASON = "agentmeter stopped while relaying this response; usage unknown"
 _ROLLUP_SUMS = (*TOKEN_COLUMNS, "cost_usd")
 
 
@@ -83,14 +82,53 @@ class Ledger:
         del row["started_at_ms"]
         row["day"] = local_day(rec.started_at_ms, self.tz)
         cols = list(row)
-        cur = self.conn.execute(
-            f"INSERT OR IGNORE INTO requests ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-            [row[c] for c in cols],
-        )
+        sql = f"INSERT OR IGNORE INTO requests ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+        self.conn.execute("DELETE FROM inflight WHERE request_id = ?", (rec.request_id,))
+        try:
+            cur = self.conn.execute(sql, [row[c] for c in cols])
+        except UnicodeEncodeError:  # a lone surrogate from a header or a JSON escape: keep the row, not the char
+            row = _utf8(row)
+            cur = self.conn.execute(sql, [row[c] for c in cols])
         if cur.rowcount != 1:
-            return False
+            if not self._replace_recovered(rec.request_id):
+                return False
+            cur = self.conn.execute(sql, [row[c] for c in cols])
         self._fold(row, +1)
         return True
+
+    def _replace_recovered(self, request_id: str) -> bool:
+        """A row the start-up recovery wrote for a response a dying daemon was still finishing: the real
+        row, when it does arrive, wins."""
+        old = self.conn.execute("SELECT * FROM requests WHERE request_id = ? AND reason = ?",
+                                (request_id, CRASH_REASON)).fetchone()
+        if old is None:
+            return False
+        self._fold(dict(old), -1)
+        self.conn.execute("DELETE FROM requests WHERE request_id = ?", (request_id,))
+        return True
+
+    def begin_request(self, rec: RequestRecord) -> None:
+        """Journal a response about to be relayed (see migration m005); `insert_request` clears it."""
+        fields_ = {c: getattr(rec, c) for c in _RECORD_COLUMNS}
+        self.conn.execute("INSERT OR IGNORE INTO inflight (request_id, started_at, record) VALUES (?, ?, ?)",
+                          (rec.request_id, rec.started_at_ms, json.dumps(fields_)))
+
+    def recover_inflight(self) -> list[RequestRecord]:
+        """Turn the journal entries a killed daemon left behind into `partial` rows. Their usage is unknown
+        (the meter's state died with the process), which the reason says."""
+        out = []
+        for (raw,) in self.conn.execute("SELECT record FROM inflight ORDER BY started_at").fetchall():
+            try:
+                known = {k: v for k, v in json.loads(raw).items() if k in _RECORD_COLUMNS}
+                rec = RequestRecord(**known).with_(
+                    status="partial", partial=True, unmetered=False, http_status=None, usage=Usage(),
+                    cost_usd=0.0, price_source="none", reason=CRASH_REASON)
+            except (ValueError, TypeError):
+                continue
+            if self.insert_request(rec):
+                out.append(rec)
+        self.conn.execute("DELETE FROM inflight")
+        return out
 
     def _fold(self, row: dict[str, Any], sign: int) -> None:
         if row["status"] in ("refused", "passthrough") and not any(row[c] for c in TOKEN_COLUMNS):
@@ -114,10 +152,12 @@ class Ledger:
         row = dict(row)
         row["tags"] = json.dumps(row.get("tags") or {}, sort_keys=True)
         cols = list(row)
-        self.conn.execute(
-            f"INSERT INTO sessions ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-            [row[c] for c in cols],
-        )
+        sql = f"INSERT INTO sessions ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+        try:
+            self.conn.execute(sql, [row[c] for c in cols])
+        except UnicodeEncodeError:  # e.g. a working directory whose name is not UTF-8
+            row = _utf8(row)
+            self.conn.execute(sql, [row[c] for c in cols])
 
     def end_session(self, session_id: str, ended_at_ms: int, exit_code: int | None) -> bool:
         cur = self.conn.execute(
@@ -285,6 +325,11 @@ class _Inserted:
         self.rec = rec
 
 
+def _utf8(row: dict[str, Any]) -> dict[str, Any]:
+    """Strings SQLite can store: lone surrogates (undecodable bytes, bad JSON escapes) become '?'."""
+    return {k: v.encode("utf-8", "replace").decode() if isinstance(v, str) else v for k, v in row.items()}
+
+
 def usage_of(row: dict[str, Any]) -> Usage:
     return Usage(**{c: int(row.get(c) or 0) for c in TOKEN_COLUMNS})
 
@@ -318,7 +363,6 @@ def _pending(path: Path) -> bool:
     return version < SCHEMA_VERSION
 
 
-_STOP = object()
 
 
 def _tokens(rec: RequestRecord) -> int:
@@ -377,116 +421,3 @@ class SpendTotals:
         with self.lock:
             self._days.clear()
             self._sessions.clear()
-
-
-class LedgerWriter:
-    """The one writer thread. `submit(fn)` runs `fn(ledger)` inside the next batch's transaction."""
-
-    def __init__(self, path: Path, tz: tzinfo | None = None, max_batch: int = 500,
-                 totals: SpendTotals | None = None) -> None:
-        self.path = path
-        self.tz = tz
-        self.totals = totals
-        self.max_batch = max_batch
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="agentmeter-ledger", daemon=True)
-        self.batches = 0
-        self.rows = 0
-
-    def start(self) -> LedgerWriter:
-        self._thread.start()
-        self._ready.wait()
-        if self._error:
-            raise self._error
-        return self
-
-    def submit(self, fn: Callable[[Ledger], Any]) -> Future:
-        fut: Future = Future()
-        self._queue.put((fn, fut))
-        return fut
-
-    def record(self, rec: RequestRecord, prepare: Callable[[RequestRecord], RequestRecord] | None = None) -> Future:
-        """Insert a request row (after `prepare`, e.g. pricing, runs on this thread). The future's result is
-        the row as stored, or None if its request id was already there."""
-
-        def insert(lg: Ledger):
-            final = prepare(rec) if prepare else rec
-            return _Inserted(final) if lg.insert_request(final) else None
-
-        return self.submit(insert)
-
-    def close(self, timeout: float = 10) -> None:
-        if self._thread.is_alive():
-            self._queue.put(_STOP)
-            self._thread.join(timeout)
-
-    def _run(self) -> None:
-        try:
-            ledger = open_ledger(self.path, tz=self.tz)
-        except BaseException as exc:  # surfaced by start()
-            self._error = exc
-            self._ready.set()
-            return
-        self._ready.set()
-        try:
-            while True:
-                item = self._queue.get()
-                if item is _STOP:
-                    return
-                batch = [item]
-                while len(batch) < self.max_batch:
-                    try:
-                        nxt = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if nxt is _STOP:
-                        self._execute(ledger, batch)
-                        return
-                    batch.append(nxt)
-                self._execute(ledger, batch)
-        finally:
-            ledger.close()
-
-    def _execute(self, ledger: Ledger, batch: Iterable[tuple[Callable, Future]]) -> None:
-        results: list[tuple[Future, Any, BaseException | None]] = []
-        conn = ledger.conn
-        lock = self.totals.lock if self.totals is not None else contextlib.nullcontext()
-        with lock:
-            results = self._transaction(conn, ledger, batch)
-        for fut, value, exc in results:
-            if exc is not None:
-                fut.set_exception(exc)
-            else:
-                fut.set_result(value.rec if isinstance(value, _Inserted) else value)
-
-    def _transaction(self, conn, ledger: Ledger, batch) -> list:
-        results: list[tuple[Future, Any, BaseException | None]] = []
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            for fn, fut in batch:
-                # A savepoint per item: one bad row must not roll back its neighbours.
-                conn.execute("SAVEPOINT item")
-                try:
-                    value = fn(ledger)
-                    conn.execute("RELEASE item")
-                    results.append((fut, value, None))
-                except Exception as exc:
-                    conn.execute("ROLLBACK TO item")
-                    conn.execute("RELEASE item")
-                    results.append((fut, None, exc))
-            conn.execute("COMMIT")
-            self.batches += 1
-            self.rows += len(results)
-        except Exception as exc:  # the commit itself failed (disk full, I/O error)
-            try:
-                conn.execute("ROLLBACK")
-            except Exception:
-                pass
-            return [(fut, None, exc) for _, fut in batch]
-        if self.totals is not None:
-            for _fut, value, _exc in results:
-                if isinstance(value, _Inserted):
-                    self.totals.add(value.rec)
-        return results

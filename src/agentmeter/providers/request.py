@@ -31,27 +31,43 @@ def classify(provider: str, tail: str) -> str:
     return "other"
 
 
+# The decoded copy is only read, never sent; a body that inflates past this (a zip bomb) is not read at all.
+MAX_DECODED = 128 * 2**20
+
+
 def decode_body(body: bytes, content_encoding: str | None) -> bytes | None:
-    """The plain bytes of a request body, or None when the encoding is unknown or corrupt."""
+    """The plain bytes of a request body, or None when the encoding is unknown, corrupt or too large."""
     enc = (content_encoding or "identity").strip().lower()
     try:
         if enc in ("", "identity"):
             return body
         if enc == "gzip":
-            return zlib.decompress(body, 16 + zlib.MAX_WBITS)
+            return _inflate(body, 16 + zlib.MAX_WBITS)
         if enc == "deflate":
             try:
-                return zlib.decompress(body)
+                return _inflate(body, zlib.MAX_WBITS)
             except zlib.error:
-                return zlib.decompress(body, -zlib.MAX_WBITS)
+                return _inflate(body, -zlib.MAX_WBITS)
         if enc == "zstd":
             import zstandard
 
             # Codex frames may omit the content size; stream-decompress with a generous cap.
-            return zstandard.ZstdDecompressor().decompressobj().decompress(body)
+            reader = zstandard.ZstdDecompressor().stream_reader(body)
+            out = bytearray()
+            while chunk := reader.read(min(1 << 20, MAX_DECODED + 1 - len(out))):
+                out += chunk
+                if len(out) > MAX_DECODED:
+                    return None
+            return bytes(out)
     except Exception:
         return None
     return None
+
+
+def _inflate(body: bytes, wbits: int) -> bytes | None:
+    d = zlib.decompressobj(wbits)
+    out = d.decompress(body, MAX_DECODED + 1)
+    return None if len(out) > MAX_DECODED else out
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +84,7 @@ def read_body(plain: bytes | None) -> BodyFacts:
         return BodyFacts()
     try:
         data = json.loads(plain)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: absurdly nested JSON
         return BodyFacts()
     if not isinstance(data, dict):
         return BodyFacts()
@@ -85,7 +101,7 @@ def read_body(plain: bytes | None) -> BodyFacts:
 
 def inject_include_usage(plain: bytes, facts: BodyFacts) -> bytes:
     """Ask a Chat Completions upstream for the final usage chunk, changing as few bytes as possible."""
-    if not facts.has_stream_options:
+    if not facts.has_stream_options and plain.lstrip()[:1] == b"{":  # not for UTF-16/32 JSON (BOM first)
         start = plain.index(b"{") + 1
         return plain[:start] + b'"stream_options":{"include_usage":true},' + plain[start:]
     data = dict(facts.parsed or {})

@@ -20,6 +20,7 @@ from aiohttp import web
 
 from .. import __version__
 from ..budget import downgrade
+from ..budget.policy import Decision
 from ..clock import Clock
 from ..config import Config
 from ..ledger import Ledger, LedgerWriter, open_ledger
@@ -27,12 +28,13 @@ from ..ledger.store import SpendTotals
 from ..models import Metered, RequestRecord, Usage
 from ..providers.request import classify, decode_body, inject_include_usage, read_body
 from . import relay
-from .enforce import Enforcer, refusal_message
+from .enforce import Check, Enforcer, refusal_message
 from .errors import guess_provider, provider_error, refusal
 
 log = logging.getLogger("agentmeter.proxy")
 
 MAX_BODY = 64 * 1024 * 1024
+JOURNAL_WAIT_S = 1.0
 PROVIDERS = ("anthropic", "openai")
 NO_SESSION = (
     "this request has no valid agentmeter session token. Start the agent with: agentmeter run claude "
@@ -84,8 +86,15 @@ class ProxyState:
                 self._sessions[h] = session
         # The hash lookup already matched; this comparison keeps the check constant-time regardless.
         if session is not None and hmac.compare_digest(session["token_hash"], h):
-            return session
+            # An ended session's token (the agent exited; `run` ended it) opens nothing any more: a token
+            # leaked from an old environment is dead.
+            return None if session.get("ended_at") else session
         return None
+
+    def forget_session(self, session_id: str) -> None:
+        for h, s in list(self._sessions.items()):
+            if s["id"] == session_id:
+                del self._sessions[h]
 
     async def open_session(self, spec: dict) -> dict:
         if self.key_source is not None:
@@ -111,7 +120,8 @@ class ProxyState:
             "pid": spec.get("pid"),
             "started_at": self.clock.now_ms(),
         }
-        await asyncio.wrap_future(self.writer.submit(lambda lg: lg.create_session(row)))
+        # keep=True: with the disk failing, the session still opens (it is held in memory and written later).
+        await asyncio.wrap_future(self.writer.submit(lambda lg: lg.create_session(row), keep=True))
         self._sessions[row["token_hash"]] = {**row, "tags": json.dumps(row["tags"])}
         return {"session_id": session_id, "token": token, "virtual_key": vkey, "key_mode": key_mode}
 
@@ -144,8 +154,9 @@ class ProxyState:
             reason = info.get("end") or "stream ended before its final event"
             if m.estimated_output_tokens > usage.output_tokens:
                 usage = replace(usage, output_tokens=m.estimated_output_tokens)
-        if info.get("fault") and status == "ok":
-            reason = info["fault"]
+        if status == "ok" and (info.get("fault") or m.fault):
+            # Metered, but not entirely: say so on the row (e.g. a usage event that was not valid JSON).
+            reason = info.get("fault") or m.fault
         s = ex.session
         return RequestRecord(
             request_id=ex.request_id, session_id=s["id"], started_at_ms=ex.started_ms,
@@ -173,6 +184,18 @@ class ProxyState:
         reason = c.reason if (c.unpriced and rec.status == "ok") else rec.reason
         return rec.with_(cost_usd=c.usd, price_source=c.source, price_model=c.matched_model,
                          price_version=c.price_version, unpriced=c.unpriced, reason=reason)
+
+    async def begin(self, ex: relay.Exchange) -> None:
+        """Journal a billable request before it goes upstream (write-ahead, ~0.1 ms): if the daemon is
+        killed while relaying its response, the next start records it as `partial` instead of losing it."""
+        if ex.api not in relay.BILLABLE:
+            return
+        rec = self.build_record(ex, Metered(), {})
+        try:
+            async with asyncio.timeout(JOURNAL_WAIT_S):
+                await asyncio.wrap_future(self.writer.submit(lambda lg: lg.begin_request(rec)))
+        except Exception:
+            pass  # a slow or failing disk never holds a request back (the writer logs the failure)
 
     def commit(self, rec: RequestRecord) -> asyncio.Future:
         """Price and insert on the writer thread; the future resolves once the row is committed. Then the
@@ -286,43 +309,60 @@ async def _resources(app: web.Application):
 
 def _control_ok(request: web.Request) -> bool:
     state = request.app[STATE]
-    auth = request.headers.get("Authorization", "")
-    presented = auth.removeprefix("Bearer ").strip()
-    return hmac.compare_digest(presented.encode(), state.control_token.encode())
+    scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+    ok = hmac.compare_digest(presented.strip().encode(), state.control_token.encode())
+    return ok and scheme == "Bearer"
 
 
 async def health(request: web.Request) -> web.Response:
+    """Anyone on the machine may learn that a proxy answers; the details are for its owner (the CLI sends
+    the control token)."""
     state = request.app[STATE]
+    if not _control_ok(request):
+        return web.json_response({"ok": True})
+    w = state.writer
     return web.json_response({
         "ok": True, "pid": os.getpid(), "version": __version__, "port": state.port,
         "started_at_ms": state.started_ms, "relayed": state.relayed,
+        # Metering degrades loudly: rows the disk refused wait in memory and are written when it recovers.
+        "metering": "degraded" if w.last_error else "ok", "ledger_backlog": w.held, "ledger_dropped": w.dropped,
+        "ledger_error": w.last_error, "recovered_partial": w.recovered,
     })
 
 
 async def create_session(request: web.Request) -> web.Response:
     if not _control_ok(request):
         return web.json_response({"error": "bad control token"}, status=401)
+    spec = await _json_object(request)
+    if spec is None:
+        return web.json_response({"error": "body must be a JSON object"}, status=400)
+    budget = spec.get("budget_usd")
+    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int | float)):
+        return web.json_response({"error": "budget_usd must be a number"}, status=400)
+    return web.json_response(await request.app[STATE].open_session(spec))
+
+
+async def _json_object(request: web.Request) -> dict | None:
+    """The body as a JSON object, or None for anything else (bad UTF-8, absurd nesting included)."""
     try:
         spec = await request.json()
-    except (ValueError, UnicodeDecodeError):
-        return web.json_response({"error": "body must be JSON"}, status=400)
-    if not isinstance(spec, dict):
-        return web.json_response({"error": "body must be a JSON object"}, status=400)
-    return web.json_response(await request.app[STATE].open_session(spec))
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+    return spec if isinstance(spec, dict) else None
 
 
 async def end_session(request: web.Request) -> web.Response:
     if not _control_ok(request):
         return web.json_response({"error": "bad control token"}, status=401)
     state = request.app[STATE]
-    try:
-        spec = await request.json()
-    except ValueError:
-        spec = {}
+    spec = await _json_object(request) or {}
     sid = request.match_info["session_id"]
-    code = spec.get("exit_code") if isinstance(spec, dict) else None
+    code = spec.get("exit_code")
+    if isinstance(code, bool) or not isinstance(code, int) or abs(code) >= 2**31:
+        code = None
     now = state.clock.now_ms()
     ok = await asyncio.wrap_future(state.writer.submit(lambda lg: lg.end_session(sid, now, code)))
+    state.forget_session(sid)  # the next lookup reads it back, ended
     return web.json_response({"ended": bool(ok)}, status=200 if ok else 404)
 
 
@@ -331,9 +371,9 @@ async def snooze(request: web.Request) -> web.Response:
     if not _control_ok(request):
         return web.json_response({"error": "bad control token"}, status=401)
     state = request.app[STATE]
-    spec = await request.json()
+    spec = await _json_object(request) or {}
     until = spec.get("until_ms")
-    if not isinstance(until, int):
+    if isinstance(until, bool) or not isinstance(until, int) or not 0 <= until < 2**62:
         return web.json_response({"error": "until_ms must be an integer"}, status=400)
     now = state.clock.now_ms()
     detail = str(spec.get("detail") or "")
@@ -367,6 +407,9 @@ async def proxy(request: web.Request) -> web.StreamResponse:
     if session is None:
         return provider_error(provider, 401, NO_SESSION)
     tail = request.match_info.get("tail", "")
+    if any(seg in (".", "..") for seg in tail.split("/")):
+        # The upstream URL is built from the tail: a dot segment would climb out of the provider's base path.
+        return provider_error(provider, 400, "the request path may not contain . or .. segments")
     if request.method == "HEAD" and tail.strip("/") == "":
         return web.Response(status=200)  # Claude Code's connectivity probe: answer, never hang
     if request.headers.get("Upgrade", "").lower() == "websocket":
@@ -418,6 +461,10 @@ def swap_credentials(state: ProxyState, session: dict, provider: str, hdrs: dict
             f"no real {provider} key is configured for this session. "
             f"Run: agentmeter keys set {provider}, then start a new session"
         )
+    if not real.isprintable() or any(c.isspace() for c in real):
+        # A pasted line break would split the header; never send (or echo) such a key.
+        return False, (f"the configured {provider} key contains a space or control character. "
+                       f"Run: agentmeter keys set {provider}")
     for name in [k for k in hdrs if k.lower() in ("x-api-key", "authorization")]:
         del hdrs[name]
     if provider == "anthropic":
@@ -443,24 +490,19 @@ async def forward(request: web.Request, state: ProxyState, session: dict, provid
 
     plain = decode_body(body, request.headers.get("Content-Encoding")) if body and api != "other" else None
     facts = read_body(plain) if plain else None
-    agent_sid = next((request.headers[h] for h in AGENT_SESSION_HEADERS if h in request.headers), None)
+    agent_sid = _short(next((request.headers[h] for h in AGENT_SESSION_HEADERS if h in request.headers), None))
     state.note_agent_session(session, agent_sid)
     ex = relay.Exchange(
         request_id=relay.new_request_id(), provider=provider, api=api, method=request.method,
         path="/" + tail.lstrip("/"), session=session, started_ms=state.clock.now_ms(),
-        started_mono=state.clock.monotonic(), model_requested=facts.model if facts else None,
+        started_mono=state.clock.monotonic(), model_requested=_short(facts.model) if facts else None,
         stream=bool(facts and facts.stream), subscription=subscription, agent_session_id=agent_sid,
-        agent_id=request.headers.get("x-claude-code-agent-id"),
+        agent_id=_short(request.headers.get("x-claude-code-agent-id")),
     )
 
     # The budget check and the reservation: synchronous, nothing awaited in between.
-    chk = state.enforcer.check(
-        request_id=ex.request_id, session=session, provider=provider, api=api, model=ex.model_requested,
-        body=facts.parsed if facts else None, plain=plain, subscription=subscription, agent_session=agent_sid,
-        billable=api in relay.BILLABLE,
-    )
+    chk = _checked(state, ex, session, facts, plain, agent_sid)
     ex.extra["check"] = chk
-    state.fire_alerts(chk, session)
     decision = chk.decision
     if decision.action == "refuse":
         ex.decision, ex.reason = "refuse", decision.reason
@@ -471,8 +513,12 @@ async def forward(request: web.Request, state: ProxyState, session: dict, provid
         return refusal(api, provider, message, int(end.timestamp()) if end else None)
     if decision.action == "downgrade" and facts and facts.parsed is not None:
         beta_name = next((k for k in hdrs if k.lower() == "anthropic-beta"), None)
-        rw = downgrade.rewrite(provider, plain, facts.parsed, decision.model,
-                               beta=hdrs.get(beta_name) if beta_name else None)
+        try:
+            rw = downgrade.rewrite(provider, plain, facts.parsed, decision.model,
+                                   beta=hdrs.get(beta_name) if beta_name else None)
+        except Exception as exc:  # an odd body is relayed as sent, never answered with a 500
+            log.error("downgrade rewrite failed for %s: %s", ex.request_id, exc)
+            rw = None
         if rw is not None:
             body, plain = rw.body, rw.body
             facts = read_body(plain)
@@ -487,6 +533,7 @@ async def forward(request: web.Request, state: ProxyState, session: dict, provid
         hdrs = {k: v for k, v in hdrs.items() if k.lower() != "content-encoding"}
         ex.strip_usage = True
 
+    await state.begin(ex)
     try:
         return await _send(request, state, ex, url, body, hdrs, provider, base)
     finally:
@@ -500,6 +547,10 @@ async def _send(request: web.Request, state: ProxyState, ex: relay.Exchange, url
         up = await state.http.request(
             request.method, url, data=body if body else None, headers=hdrs, allow_redirects=False,
         )
+    except ValueError as exc:  # aiohttp refused to send a header (a control character in it)
+        info = {"http_status": 400, "duration_ms": (state.clock.monotonic() - ex.started_mono) * 1000}
+        await _safe_commit(state, state.build_record(ex, Metered(complete=True, error_type="bad_header"), info))
+        return provider_error(provider, 400, f"a request header could not be forwarded: {exc}")
     except (TimeoutError, aiohttp.ClientError, OSError) as exc:
         info = {"http_status": 502, "duration_ms": (state.clock.monotonic() - ex.started_mono) * 1000}
         metered = Metered(complete=True, error_type="upstream_unreachable", error_message=type(exc).__name__)
@@ -511,6 +562,28 @@ async def _send(request: web.Request, state: ProxyState, ex: relay.Exchange, url
         )
     finally:
         up.release()
+
+
+def _short(value: str | None, limit: int = 256) -> str | None:
+    """A header or body string headed for every row: bounded, so a 60 KB header cannot bloat the ledger."""
+    return value[:limit] if value is not None and len(value) > limit else value
+
+
+def _checked(state: ProxyState, ex: relay.Exchange, session: dict, facts, plain: bytes | None, agent_sid):
+    """The budget check. A request body the policy code chokes on (any JSON at all can arrive) is relayed
+    unchecked and logged: metering and enforcement never turn a request into a 500."""
+    try:
+        chk = state.enforcer.check(
+            request_id=ex.request_id, session=session, provider=ex.provider, api=ex.api,
+            model=ex.model_requested, body=facts.parsed if facts else None, plain=plain,
+            subscription=ex.subscription, agent_session=agent_sid, billable=ex.api in relay.BILLABLE,
+        )
+    except Exception as exc:
+        log.error("budget check failed for %s, relaying unchecked: %s: %s", ex.request_id, type(exc).__name__, exc)
+        ex.reason = "budget check failed"
+        return Check(Decision("allow"))
+    state.fire_alerts(chk, session)
+    return chk
 
 
 def _check_fields(chk) -> dict:

@@ -99,9 +99,14 @@ def _http(port: int, method: str, path: str, body: bytes | None = None, token: s
         raise OSError(f"bad HTTP answer from 127.0.0.1:{port}") from None
 
 
-def health(port: int, timeout: float = 1.0) -> dict | None:
+def health(port: int, timeout: float = 1.0, paths: Paths | None = None) -> dict | None:
+    """The daemon's health; its details (pid, metering state) only for the owner of the control token."""
     try:
-        code, payload = _http(port, "GET", "/_agentmeter/v1/health", timeout=timeout)
+        token = (paths or get_paths()).control_token_file.read_text().strip()
+    except OSError:
+        token = None
+    try:
+        code, payload = _http(port, "GET", "/_agentmeter/v1/health", token=token, timeout=timeout)
         return json.loads(payload) if code == 200 else None
     except (OSError, ValueError):
         return None
@@ -112,7 +117,7 @@ def status(paths: Paths | None = None) -> DaemonInfo:
     pid, port = _read_int(paths.pid_file), _read_int(paths.port_file)
     if not pid_alive(pid) or port is None:
         return DaemonInfo(False)
-    h = health(port)
+    h = health(port, paths=paths)
     if not h or h.get("pid") != pid:
         return DaemonInfo(False, pid=pid, port=port)
     return DaemonInfo(True, pid=pid, port=port, version=h.get("version"))
@@ -172,6 +177,7 @@ def _spawn(paths: Paths, port: int | None) -> DaemonInfo:
     paths.log_dir.mkdir(parents=True, exist_ok=True)
     log = open(paths.log_dir / "proxy.stderr", "ab")  # noqa: SIM115 (handed to the child)
     os.chmod(log.name, 0o600)
+    log_start = log.tell()
     proc = subprocess.Popen(
         cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, close_fds=True,
     )
@@ -179,8 +185,9 @@ def _spawn(paths: Paths, port: int | None) -> DaemonInfo:
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if proc.poll() is not None:
+            why = _last_line(paths.log_dir / "proxy.stderr", log_start)
             raise DaemonError(
-                f"the proxy exited during start-up (code {proc.returncode})",
+                f"the proxy exited during start-up (code {proc.returncode})" + (f": {why}" if why else ""),
                 f"see {paths.log_dir / 'proxy.stderr'} and {paths.daemon_log}",
             )
         info = status(paths)
@@ -188,6 +195,18 @@ def _spawn(paths: Paths, port: int | None) -> DaemonInfo:
             return info
         time.sleep(0.02)
     raise DaemonError("the proxy did not answer within 15 s", f"see {paths.daemon_log}")
+
+
+def _last_line(path, offset: int) -> str | None:
+    """The daemon's own one-line reason (it writes `agentmeter: …` last), if it left one."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            lines = [ln.strip() for ln in f.read(65536).decode(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return None
+    last = lines[-1] if lines else ""
+    return last.removeprefix("agentmeter: ") if last.startswith("agentmeter: ") else None
 
 
 def stop(paths: Paths | None = None, timeout: float = 10) -> DaemonInfo:
@@ -228,15 +247,23 @@ def serve(port: int | None = None, quiet: bool = False) -> None:
     import asyncio
     import logging
     import logging.handlers
+    import sqlite3
 
     from aiohttp import web
 
     from ..clock import SystemClock
     from ..config import load_config
+    from ..paths import secure_files
     from ..timezone import resolve_tz
     from .app import ProxyState, create_app
 
+    os.umask(0o077)  # every file the daemon creates (ledger WAL, rotated logs) is private from the start
+    import resource
+
+    # A core dump of the daemon would hold the real keys and the prompts in flight: never write one.
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     paths = get_paths().ensure()
+    fixed = secure_files(paths)
     config = load_config(paths.config_file)
     handler = logging.handlers.RotatingFileHandler(paths.daemon_log, maxBytes=5 * 2**20, backupCount=3)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -246,6 +273,8 @@ def serve(port: int | None = None, quiet: bool = False) -> None:
     os.chmod(paths.daemon_log, 0o600)
     if not quiet:
         root.addHandler(logging.StreamHandler())
+    for f in fixed:
+        root.warning("%s was readable by other users; now 0600", f)
 
     token = secrets.token_urlsafe(32)
     write_private(paths.control_token_file, token)
@@ -277,6 +306,12 @@ def serve(port: int | None = None, quiet: bool = False) -> None:
 
     try:
         asyncio.run(main())
+    except sqlite3.DatabaseError as exc:
+        # One line, which `proxy start` shows: the daemon cannot meter into a damaged ledger.
+        root.error("cannot open the ledger %s: %s", paths.ledger, exc)
+        sys.stderr.write(f"agentmeter: the ledger {paths.ledger} cannot be opened ({exc}). "
+                         "Run: agentmeter doctor --repair\n")
+        raise SystemExit(3) from None
     finally:
         if _read_int(paths.pid_file) == os.getpid():
             paths.pid_file.unlink(missing_ok=True)
@@ -292,5 +327,6 @@ def real_keys() -> dict[str, str | None]:
             s = keystore.get_secret(provider)
         except Exception:
             s = None
-        keys[provider] = s.value if s else None
+        # A key pasted with its trailing newline (echo key > file, an env var set from a file) still works.
+        keys[provider] = s.value.strip() if s else None
     return keys

@@ -155,7 +155,12 @@ class Enforcer:
         self.maybe_reload()
         b = self.budget
         est_in, est_out = estimate_tokens(len(plain or b""), body)
-        facts = turn_facts(provider, body, plain or b"") if billable else None
+        facts = None
+        if billable:
+            try:
+                facts = turn_facts(provider, body, plain or b"")
+            except Exception as exc:  # any JSON can arrive; a shape the loop brake does not know skips it
+                log.info("loop brake skipped an unusual %s body: %s: %s", provider, type(exc).__name__, exc)
         streak = 0
         if facts is not None:
             brake = self._brakes.setdefault(f"{session['id']}:{agent_session or ''}", LoopBrake())

@@ -108,6 +108,7 @@ async def relay_websocket(request: web.Request, state, session: dict, provider: 
                     ex = begin(_model_of(msg.data))
                     if await refused(ex, msg.data):
                         continue
+                    await state.begin(ex)
                 await upstream.send_str(msg.data)
             elif msg.type == WSMsgType.BINARY:
                 await upstream.send_bytes(msg.data)
@@ -159,15 +160,13 @@ async def relay_websocket(request: web.Request, state, session: dict, provider: 
 def _json_or_none(text: str) -> dict | None:
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     return data if isinstance(data, dict) else None
 
 
 def _model_of(text: str) -> str | None:
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return None
-    model = data.get("model") or (data.get("response") or {}).get("model")
+    data = _json_or_none(text) or {}
+    response = data.get("response")
+    model = data.get("model") or (response.get("model") if isinstance(response, dict) else None)
     return model if isinstance(model, str) else None

@@ -3,6 +3,7 @@
     python benchmarks/run.py                 # full run (about 10 minutes); writes benchmarks/RESULTS.md
     python benchmarks/run.py --quick         # smoke run (< 60 s with --no-litellm); prints, writes nothing
     python benchmarks/run.py --no-litellm    # direct vs agentmeter only
+    python benchmarks/run.py --floor         # also a bare aiohttp relay: the floor for any Python proxy here
     python benchmarks/run.py --json          # raw results as JSON instead of Markdown
 
 What it measures, all on 127.0.0.1:
@@ -15,14 +16,16 @@ What it measures, all on 127.0.0.1:
    streams in time slices that alternate between contenders (ABC, BCA, CAB, …) so machine drift hits all
    alike; every contender gets the same sequence of request shapes. Measured: time to first byte and total
    time at p50/p99, inter-chunk gap at p99, requests per second, each proxy's CPU time per request.
-2. Memory. The daemon's VmRSS (from /proc) at its peak during the 64-stream slices, then after every 1,000
-   requests it has served, up to 10,000 (agentmeter alone at 64 streams once the comparison is done).
+2. Memory. The daemon's VmRSS (from /proc) at its peak during the 64-stream slices, then at rest every
+   1,000 requests while agentmeter alone serves 10,000 more at 64 streams (growth = last − first).
 3. Ledger ingest: rows/s through LedgerWriter in-process, with the daemon's pricing (bench_ingest.py).
 4. `status` and `report --by day --since 30d` on a 1,000,000-row ledger (status_scale.py), and `run` launch
    overhead, warm and cold (launch_overhead.py).
 
-The quick run keeps every step but shrinks it (seconds instead of minutes, 600 requests instead of 10,000,
-a 20,000-row ledger) and checks that the suite still works; its numbers are not the results.
+The quick run keeps every step but shrinks it (seconds instead of minutes, a 600-request soak instead of
+10,000, a 20,000-row ledger) and checks that the suite still works; its numbers are not the results.
+The report says how much CPU other processes used during the stream slices: results from a busy machine
+are not comparable.
 """
 
 from __future__ import annotations

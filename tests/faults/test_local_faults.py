@@ -367,3 +367,25 @@ def test_a_working_directory_whose_name_is_not_utf8_still_gets_a_session(home, t
         assert s["id"] == sid and s["cwd"].endswith("caf?")
     finally:
         run_cli("proxy", "stop")
+
+
+def test_a_caller_that_gives_up_on_a_write_does_not_kill_the_writer(tmp_path):
+    """`asyncio.wrap_future` cancels the writer's future when its awaiter is cancelled or times out (a
+    client hangs up, the journal wait expires under load): the row is still written, the writer lives on."""
+    import threading
+
+    from agentmeter.ledger import LedgerWriter
+
+    w = LedgerWriter(tmp_path / "l.db").start()
+    gate = threading.Event()
+    w.submit(lambda lg: gate.wait(5))  # hold the writer while the next item's caller gives up
+    rec = RequestRecord(request_id="amr_gaveup", session_id="s1", started_at_ms=1_760_000_000_000,
+                        provider="anthropic", api="messages", method="POST", path="/v1/messages",
+                        model_requested=MODEL, model_used=MODEL, stream=True, status="ok", http_status=200)
+    fut = w.record(rec)
+    assert fut.cancel()
+    gate.set()
+    assert w.submit(lambda lg: 42).result(5) == 42  # still alive
+    w.close()
+    lg = open_ledger(tmp_path / "l.db", readonly=True)
+    assert lg.request("amr_gaveup")["status"] == "ok"

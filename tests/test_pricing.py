@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import genai_prices
 import pytest
+from genai_prices import data_snapshot
+from genai_prices.types import ModelPrice
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from agentmeter import pricing
 from agentmeter.models import PriceRate, Usage
 from agentmeter.pricing import PriceExplanation, explain, fallback_rate, price
 
@@ -292,6 +299,128 @@ def test_explain_unknown_model() -> None:
 def test_explain_rejected_fuzzy_match() -> None:
     ex = explain("openai", "gpt-5.1-mini")
     assert ex.unpriced and "gpt-5.1-codex-mini" in ex.why
+
+
+# --- rate cards: the cached path equals genai-prices ------------------------------------------------------
+
+# Real models of every kind the cards handle: flat prices, conditional (dated) prices, a date suffix,
+# codex-as-base, long-context tiers (sonnet-4-5 at 200k, gpt-5.4 at 272k, gemini-2.5-pro at 200k with its own
+# web-search rate), a rejected fuzzy match, a premium qualifier, an unknown model and provider, and
+# time-of-day prices (deepseek), which never get a card.
+CARD_MODELS = [
+    ("anthropic", "claude-sonnet-4-5"),
+    ("anthropic", "claude-sonnet-4-5-20250929"),
+    ("anthropic", "claude-opus-4-1"),
+    ("anthropic", "claude-haiku-4-5"),
+    ("anthropic", "claude-opus-4-6"),
+    ("openai", "gpt-5.1-codex"),
+    ("openai", "gpt-5"),
+    ("openai", "gpt-5-2025-08-07"),
+    ("openai", "gpt-4o-mini"),
+    ("openai", "o3"),
+    ("openai", "gpt-5.4"),
+    ("google", "gemini-2.5-pro"),
+    ("openai", "gpt-5.1-mini"),
+    ("anthropic", "claude-sonnet-4-5-pro"),
+    ("openai", UNKNOWN_OPENAI),
+    ("acme", "some-model"),
+    ("deepseek", "deepseek-chat"),
+]
+# Prompt sizes around every tier threshold in CARD_MODELS, so both sides of each are drawn often.
+EDGES = [0, 1, 199_999, 200_000, 200_001, 271_999, 272_000, 272_001, 10**12, 10**12 + 1]
+counts = st.one_of(st.integers(0, 3_000), st.integers(0, 300_000), st.sampled_from(EDGES), st.integers(-5, 0))
+usages = st.builds(Usage, input_tokens=counts, cache_read_tokens=counts, cache_write_tokens=counts,
+                   cache_write_5m_tokens=counts, cache_write_1h_tokens=counts, output_tokens=counts,
+                   web_search_requests=st.one_of(st.integers(0, 3), st.sampled_from([0, 1000, 10**12 + 1])))
+rates = st.builds(PriceRate, input=st.sampled_from([0.1, 3.0, 7.7]), output=st.sampled_from([1.0, 15.0]),
+                  cache_read=st.sampled_from([None, 0.3]))
+
+
+@pytest.mark.parametrize(("provider", "model"), CARD_MODELS)
+@settings(max_examples=150, deadline=None)
+@given(usage=usages, override=st.sampled_from([None, "requested", "matched", "other"]),
+       unknown_model=st.one_of(st.none(), rates), rate=rates)
+def test_cached_price_equals_genai_prices(provider, model, usage, override, unknown_model, rate) -> None:
+    matched = price(provider, model, Usage()).matched_model or model
+    key = {None: None, "requested": model, "matched": matched, "other": "claude-nothing-9"}[override]
+    overrides = {f"{provider}:{key}": rate} if key else {}
+    kw = {"overrides": overrides, "unknown_model": unknown_model}
+    assert price(provider, model, usage, **kw) == pricing._uncached_price(provider, model, usage, **kw)
+
+
+@pytest.mark.parametrize(("provider", "model"), CARD_MODELS)
+@pytest.mark.parametrize(
+    "usage",
+    [
+        Usage(input_tokens=30000, output_tokens=800, cache_read_tokens=90000),
+        Usage(input_tokens=200_000, output_tokens=5),  # exactly at the sonnet-4-5 / gemini-2.5-pro threshold
+        Usage(input_tokens=199_999, cache_write_tokens=1, cache_write_1h_tokens=1, output_tokens=5),
+        Usage(input_tokens=199_999, cache_read_tokens=2),  # one over
+        Usage(input_tokens=272_000, web_search_requests=3),
+        Usage(cache_read_tokens=272_001),
+        Usage(input_tokens=1, cache_read_tokens=1, cache_write_tokens=1, output_tokens=1),  # rounds to 1e-9
+        Usage(input_tokens=True, output_tokens=10),  # values genai-prices refuses or converts
+        Usage(input_tokens=1500.5, cache_read_tokens=2.25),
+        Usage(output_tokens=10**12 + 1),
+        Usage(input_tokens=-5, cache_write_5m_tokens=-3, output_tokens=-1, web_search_requests=-2),
+    ],
+)
+def test_cached_price_equals_genai_prices_at_the_edges(provider, model, usage) -> None:
+    assert price(provider, model, usage) == pricing._uncached_price(provider, model, usage)
+
+
+def test_cards_are_learned_for_priced_and_refused_names_and_not_for_clock_dependent_prices() -> None:
+    sonnet = pricing._card("anthropic", "claude-sonnet-4-5-20250929")
+    assert sonnet is not None and (sonnet.matched, sonnet.max_prompt) == ("claude-sonnet-4-5", 200_000)
+    assert pricing._card("openai", "gpt-5.1-codex").matched == "gpt-5.1"
+    assert "gpt-5.1-codex-mini" in pricing._card("openai", "gpt-5.1-mini").miss
+    assert "no price" in pricing._card("openai", UNKNOWN_OPENAI).miss
+    # deepseek has off-peak (time-of-day) prices: the price depends on the clock, so no card.
+    deepseek = pricing._card("deepseek", "deepseek-chat")
+    assert (deepseek.matched, deepseek.miss) == (None, None)
+
+
+def test_a_learned_card_prices_without_genai_prices(monkeypatch) -> None:
+    usage = Usage(input_tokens=30000, output_tokens=800, cache_read_tokens=90000)
+    expected = price("anthropic", "claude-sonnet-4-5-20250929", usage)
+
+    def no_calls(*args, **kwargs):
+        raise AssertionError("genai-prices was called on the cached path")
+
+    monkeypatch.setattr(genai_prices, "calc_price", no_calls)
+    assert price("anthropic", "claude-sonnet-4-5-20250929", usage) == expected
+    assert price("openai", "gpt-5.1-mini", usage).unpriced  # a refused name is remembered too
+    with pytest.raises(AssertionError):  # over the long-context threshold: genai-prices prices it
+        price("anthropic", "claude-sonnet-4-5-20250929", Usage(input_tokens=200_001))
+
+
+def test_cards_are_bounded() -> None:
+    maxsize = pricing._learned_card.cache_info().maxsize
+    assert maxsize is not None and maxsize <= 1024
+    for i in range(maxsize + 50):
+        assert price("openai", f"agent-made-up-model-{i}", Usage(input_tokens=1)).unpriced
+    assert pricing._learned_card.cache_info().currsize <= maxsize
+    # Evicted cards are learned again, with the same answers.
+    assert price("openai", "agent-made-up-model-0", Usage(input_tokens=1)).unpriced
+    assert price("anthropic", "claude-sonnet-4-5", SONNET_USAGE).usd == pytest.approx(0.17835, abs=1e-9)
+
+
+def test_replaced_genai_prices_data_is_not_answered_from_old_cards() -> None:
+    # `agentmeter prices update` installs new genai-prices data (UpdatePrices); cards of the old data must not
+    # answer for it.
+    usage = Usage(input_tokens=100_000)
+    assert usd("anthropic", "claude-sonnet-4-5", usage) == pytest.approx(0.3)
+    bundled = data_snapshot.get_snapshot()
+    anthropic = next(p for p in bundled.providers if p.id == "anthropic")
+    sonnet = next(m for m in anthropic.models if m.id == "claude-sonnet-4-5")
+    cheaper = replace(sonnet, prices=ModelPrice(input_mtok=Decimal(1), output_mtok=Decimal(2)))
+    data_snapshot.set_custom_snapshot(
+        data_snapshot.DataSnapshot(providers=[replace(anthropic, models=[cheaper])], from_auto_update=True))
+    try:
+        assert usd("anthropic", "claude-sonnet-4-5", usage) == pytest.approx(0.1)
+    finally:
+        data_snapshot.set_custom_snapshot(None)
+    assert usd("anthropic", "claude-sonnet-4-5", usage) == pytest.approx(0.3)
 
 
 # --- import cost ----------------------------------------------------------------------------------------

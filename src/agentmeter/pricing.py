@@ -5,7 +5,8 @@ bundled genai-prices data; otherwise the model is *unpriced* and counted at a co
 rate (the configured `unknown_model` rate, else the provider's most expensive known rates), never $0.
 
 genai-prices costs about 200 ms to import, so it is imported inside functions only: `agentmeter status`
-imports this module without paying for it.
+imports this module without paying for it. It also costs ~0.07 ms a call, so the common call is answered
+from a per-model rate card learned from it once and checked to give exactly its result (`_RateCard`).
 
 Fuzzy-match guard. genai-prices matches names loosely (prefix rules and curated aliases; 0.2.3 even lists
 `gpt-5.1-mini` as an alias of `gpt-5.1-codex-mini`). Its match is accepted only when the requested name
@@ -23,8 +24,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from functools import cache, partial
+from dataclasses import dataclass, replace
+from functools import cache, lru_cache, partial
 from typing import TYPE_CHECKING, Any
 
 from agentmeter.models import Cost, PriceRate, Usage
@@ -80,11 +81,48 @@ def price(
     at: datetime | None = None,
 ) -> Cost:
     """The USD cost of one request. `at` is the request time (None: genai-prices' current prices)."""
+    return _price(provider, model, usage, overrides, unknown_model, service_tier, at, cards=True)
+
+
+def _uncached_price(
+    provider: str,
+    model: str | None,
+    usage: Usage,
+    *,
+    overrides: Mapping[str, PriceRate] = {},
+    unknown_model: PriceRate | None = None,
+    service_tier: str | None = None,
+    at: datetime | None = None,
+) -> Cost:
+    """`price` always asking genai-prices, never a rate card: what the cards are checked against."""
+    return _price(provider, model, usage, overrides, unknown_model, service_tier, at, cards=False)
+
+
+def _price(
+    provider: str,
+    model: str | None,
+    usage: Usage,
+    overrides: Mapping[str, PriceRate],
+    unknown_model: PriceRate | None,
+    service_tier: str | None,
+    at: datetime | None,
+    *,
+    cards: bool,
+) -> Cost:
     provider = provider.strip().lower()
     if not model or not model.strip():
         return _fallback_cost(provider, usage, unknown_model, "no model name in the request")
-    if hit := _override(overrides, provider, model, _plain_name(model)):
+    if overrides and (hit := _override(overrides, provider, model, _plain_name(model))):
         return _override_cost(usage, *hit)
+    if cards and at is None and service_tier is None and (counts := _counts(usage)) is not None:
+        card = _card(provider, model)
+        if card is not None and card.miss is not None:
+            return _fallback_cost(provider, usage, unknown_model, card.miss, card.version)
+        if card is not None and card.matched is not None:
+            if overrides and (hit := _override(overrides, provider, card.matched)):
+                return _override_cost(usage, *hit)
+            if (usd := card.usd(counts)) is not None:
+                return Cost(usd, GENAI_PRICES, matched_model=card.matched, price_version=card.version)
     calc, why, version = _lookup(provider, model, usage, service_tier, at)
     if calc is None:
         return _fallback_cost(provider, usage, unknown_model, why, version)
@@ -173,22 +211,37 @@ def _lookup(provider: str, model: str, usage: Usage, service_tier: str | None, a
     version = genai_prices.__version__
     name = f"{provider}:{model}"
     try:
-        calc = genai_prices.calc_price(
-            _gp_usage(usage),
-            model.strip().rsplit("/", 1)[-1],
-            provider_id=provider,
-            genai_request_timestamp=at,
-            price_context={"service_tier": service_tier} if service_tier else None,
-        )
+        calc = _gp_calc(provider, model, usage, service_tier, at)
     except LookupError as e:
-        what = f"unknown provider {provider!r}" if "find provider" in str(e) else "no price"
-        return None, f"{what} for {name} in genai-prices {version}", version
+        return None, _unknown(e, provider, name, version), version
     except ValueError as e:  # usage genai-prices refuses; count it rather than fail the request
         return None, f"genai-prices {version} could not price {name}: {e}", version
     if not _same_model(model, calc.model.id):
-        reason = f"genai-prices {version} matches {name} to {calc.model.id}, a different model name"
-        return None, reason, version
+        return None, _rejected(name, calc.model.id, version), version
     return calc, None, version
+
+
+def _gp_calc(provider: str, model: str, usage: Usage, service_tier: str | None = None,
+             at: datetime | None = None) -> Any:
+    """genai-prices' PriceCalculation; raises LookupError (no match) and ValueError (usage refused)."""
+    import genai_prices
+
+    return genai_prices.calc_price(
+        _gp_usage(usage),
+        model.strip().rsplit("/", 1)[-1],
+        provider_id=provider,
+        genai_request_timestamp=at,
+        price_context={"service_tier": service_tier} if service_tier else None,
+    )
+
+
+def _unknown(error: LookupError, provider: str, name: str, version: str) -> str:
+    what = f"unknown provider {provider!r}" if "find provider" in str(error) else "no price"
+    return f"{what} for {name} in genai-prices {version}"
+
+
+def _rejected(name: str, matched: str, version: str) -> str:
+    return f"genai-prices {version} matches {name} to {matched}, a different model name"
 
 
 def _gp_usage(usage: Usage) -> Any:
@@ -230,6 +283,183 @@ def _rates_of(prices: Any) -> tuple[PriceRate, int | None, PriceRate | None]:
                          write, _first(rate("cache_write_1h_mtok"), write))
 
     return at_level(False), threshold, (at_level(True) if threshold is not None else None)
+
+
+# --- rate cards -----------------------------------------------------------------------------------------
+# genai-prices takes ~0.07 ms a call (Decimal arithmetic over its unit registry; a miss rescans every model)
+# and `price` runs twice per proxied request, once on the event loop. A rate card is what genai-prices does
+# for one `provider:model` at current prices with no service tier, learned once by probing it: the same miss
+# for every usage, or an accepted match whose total is exactly affine in the buckets while the prompt stays
+# at or under the smallest long-context threshold. Everything else still asks genai-prices.
+
+_CARDS = 512  # agents can send any model string; an LRU keeps the cards bounded
+# Larger counts go to genai-prices: up to this its 28-digit Decimal arithmetic is exact, as ours is, so both
+# totals round to the same float.
+_MAX_COUNT = 10**12
+_MIN_TIER = 100  # the probes need this much prompt under a tier; no real model has less
+
+
+@dataclass(frozen=True, slots=True)
+class _RateCard:
+    """genai-prices' answer for one `provider:model` (current prices, no service tier). `miss`: the fallback
+    reason, the same for every usage. `matched`: the accepted id, whose total is `terms` · (1, uncached,
+    cache read, 5m write, 1h write, output, web searches) / `scale` USD while the prompt is at most
+    `max_prompt` (None: any prompt). Neither: ask genai-prices every time."""
+
+    snapshot: Any  # the genai-prices data it was learned from
+    version: str
+    miss: str | None = None
+    matched: str | None = None
+    terms: tuple[int, ...] = ()
+    scale: int = 1
+    max_prompt: int | None = None
+
+    def usd(self, counts: tuple[int, ...]) -> float | None:
+        """`_usd` of genai-prices' total for `_counts(usage)`, or None when the usage is off the card."""
+        uncached, read, write_5m, write_1h, output, searches = counts
+        if self.max_prompt is not None and uncached + read + write_5m + write_1h > self.max_prompt:
+            return None
+        c, t_in, t_read, t_5m, t_1h, t_out, t_search = self.terms
+        units = (c + t_in * uncached + t_read * read + t_5m * write_5m + t_1h * write_1h + t_out * output
+                 + t_search * searches)
+        # int / int is correctly rounded, as float(Decimal) is: the same exact total gives the same float.
+        return max(round(units / self.scale, 9), 0.0)
+
+
+def _counts(usage: Usage) -> tuple[int, int, int, int, int, int] | None:
+    """(uncached, cache read, 5m write, 1h write, output, web searches) when each is a plain int up to
+    `_MAX_COUNT`; None for anything else (floats, bools, huge counts), which genai-prices prices itself."""
+    counts = (*_buckets(usage), max(usage.web_search_requests, 0))
+    for n in counts:
+        if type(n) is not int or n > _MAX_COUNT:
+            return None
+    return counts
+
+
+def _card(provider: str, model: str) -> _RateCard | None:
+    from genai_prices import data_snapshot
+
+    snapshot = data_snapshot.get_snapshot()
+    card = _learned_card(id(snapshot), provider, model)
+    return card if card.snapshot is snapshot else None
+
+
+@lru_cache(maxsize=_CARDS)
+def _learned_card(snapshot_id: int, provider: str, model: str) -> _RateCard:
+    """Keyed by the genai-prices data too: UpdatePrices can replace it. The card holds that data, so the
+    id cannot be reused while the card lives."""
+    return _learn(provider, model)
+
+
+def _learn(provider: str, model: str) -> _RateCard:
+    """Probe genai-prices: one token (one search) in each bucket alone gives the rates, and the card is
+    kept only if mixed usages up to the threshold then agree with genai-prices exactly."""
+    import genai_prices
+    from genai_prices import data_snapshot
+
+    version, name = genai_prices.__version__, f"{provider}:{model}"
+    unknown = _RateCard(data_snapshot.get_snapshot(), version)
+    try:
+        # No match is decided from the name before the usage is read; the all-positive usage confirms it
+        # (genai-prices refuses some usages by which buckets are non-zero, never by their size).
+        zero, full = (_ask(provider, model, u, version) for u in (Usage(), _EVERY_BUCKET))
+        if isinstance(zero, str) or isinstance(full, str):
+            return replace(unknown, miss=zero) if zero == full else unknown
+        units = [_ask(provider, model, u, version) for u in _UNIT_PROBES]
+    except ValueError:
+        return unknown
+    if any(isinstance(o, str) or o.model is not zero.model or o.model_price is not zero.model_price
+           for o in (full, *units)):
+        return unknown
+    if not _same_model(model, zero.model.id):
+        return replace(unknown, miss=_rejected(name, zero.model.id, version))
+    max_prompt = _threshold(zero.model_price)
+    if not _settled(zero.model, zero.model_price) or (max_prompt is not None and max_prompt < _MIN_TIER):
+        return unknown
+    rates = (zero.total_price, *(u.total_price - zero.total_price for u in units))
+    exponent = max(0, *(-int(r.as_tuple().exponent) for r in rates))
+    terms = tuple(int(r.scaleb(exponent)) for r in rates)
+    if sum(abs(t) for t in terms) * _MAX_COUNT >= 10**27:  # genai-prices' Decimal would round
+        return unknown
+    card = replace(unknown, matched=zero.model.id, terms=terms, scale=10**exponent, max_prompt=max_prompt)
+    checks = _checks(10**6 if max_prompt is None else min(max_prompt, 10**6))
+    return card if all(_agrees(card, provider, model, u, zero.model) for u in checks) else unknown
+
+
+def _ask(provider: str, model: str, usage: Usage, version: str) -> Any:
+    """genai-prices' PriceCalculation, or the reason when it matches no model. ValueError propagates."""
+    try:
+        return _gp_calc(provider, model, usage)
+    except LookupError as e:
+        return _unknown(e, provider, f"{provider}:{model}", version)
+
+
+def _agrees(card: _RateCard, provider: str, model: str, usage: Usage, info: Any) -> bool:
+    """The card's total for `usage` is genai-prices' exactly, as a Decimal and after `_usd`."""
+    from fractions import Fraction
+
+    try:
+        calc = _gp_calc(provider, model, usage)
+    except (LookupError, ValueError):
+        return False
+    counts = _counts(usage)
+    if counts is None or calc.model is not info:
+        return False
+    units = card.terms[0] + sum(t * n for t, n in zip(card.terms[1:], counts, strict=True))
+    return Fraction(calc.total_price) == Fraction(units, card.scale) and card.usd(counts) == _usd(calc.total_price)
+
+
+# One token (one web search) in each bucket alone, in `_counts` order; and every bucket at once.
+_UNIT_PROBES = (
+    Usage(input_tokens=1),
+    Usage(cache_read_tokens=1),
+    Usage(cache_write_tokens=1),
+    Usage(cache_write_tokens=1, cache_write_1h_tokens=1),
+    Usage(output_tokens=1),
+    Usage(web_search_requests=1),
+)
+_EVERY_BUCKET = Usage(input_tokens=1, cache_read_tokens=1, cache_write_tokens=2, cache_write_1h_tokens=1,
+                      output_tokens=1, web_search_requests=1)
+
+
+def _checks(prompt: int) -> tuple[Usage, ...]:
+    """Usages a card must price exactly as genai-prices does: each bucket alone at `prompt` tokens, mixes
+    whose prompt is exactly `prompt` (the tier boundary) and under it, and the largest counts."""
+    uncached, write_5m, write_1h = prompt // 10, prompt // 20, prompt // 40
+    read = prompt - uncached - write_5m - write_1h
+    return (
+        Usage(input_tokens=prompt),
+        Usage(cache_read_tokens=prompt),
+        Usage(cache_write_tokens=prompt),
+        Usage(cache_write_tokens=prompt, cache_write_1h_tokens=prompt),
+        Usage(output_tokens=10**6),
+        Usage(web_search_requests=1000),
+        Usage(input_tokens=uncached, cache_read_tokens=read, cache_write_tokens=write_5m + write_1h,
+              cache_write_1h_tokens=write_1h, output_tokens=12_345, web_search_requests=7),
+        Usage(input_tokens=prompt // 3 + 1, cache_read_tokens=prompt // 5 + 2,
+              cache_write_tokens=prompt // 7 + prompt // 11 + 7, cache_write_1h_tokens=prompt // 11 + 4,
+              output_tokens=98_765, web_search_requests=1),
+        Usage(cache_read_tokens=prompt, output_tokens=_MAX_COUNT, web_search_requests=_MAX_COUNT),
+    )
+
+
+def _threshold(prices: Any) -> int | None:
+    """The smallest tier start over every price genai-prices would bill: a prompt over it is tiered."""
+    starts = [t.start for key, v in vars(prices).items() if not key.startswith("_") and _tiered(v) for t in v.tiers]
+    return min(starts, default=None)
+
+
+def _settled(info: Any, prices: Any) -> bool:
+    """genai-prices will go on choosing `prices` for this model at current time: no time-of-day prices, and
+    no dated price still to start (the newest dated price is the one in force)."""
+    from datetime import UTC, datetime
+
+    from genai_prices.types import StartDateConstraint
+
+    conditions = info.prices if isinstance(info.prices, list) else []
+    if any(c.constraint is not None and not isinstance(c.constraint, StartDateConstraint) for c in conditions):
+        return False
+    return info.get_prices(datetime.max.replace(tzinfo=UTC)) is prices
 
 
 # --- overrides, fallback, arithmetic ---------------------------------------------------------------------

@@ -21,6 +21,8 @@ def main(argv: list[str] | None = None) -> int:
             code = fast_report(argv[1:])
             if code is not None:
                 return code
+        if argv[:2] == ["proxy", "serve"] and (served := _serve(argv[2:])) is not None:
+            return served  # the daemon: typer, click and rich would stay resident for its whole life
         if argv[:1] == ["run"] and not ({"-h", "--help"} & set(argv[1:2])):
             from .launch import run_main  # the fast path: no typer, no rich until the summary
 
@@ -61,6 +63,29 @@ def _status(as_json: bool) -> int:
     from .status import build_status
 
     render.status_screen(build_status(load_config(), SystemClock()), as_json)
+    return 0
+
+
+def _serve(argv: list[str]) -> int | None:
+    """`proxy serve [--port N] [--quiet]`, as the daemon is started; None for anything else (typer
+    parses it and says what is wrong)."""
+    port, quiet, rest = None, False, list(argv)
+    while rest:
+        arg = rest.pop(0)
+        if arg == "--quiet":
+            quiet = True
+        elif arg == "--no-quiet":
+            quiet = False
+        elif arg.startswith("--port=") or (arg == "--port" and rest):
+            value = arg.split("=", 1)[1] if "=" in arg else rest.pop(0)
+            if not value.isdigit():
+                return None
+            port = int(value)
+        else:
+            return None
+    from .proxy import daemon
+
+    daemon.serve(port=port, quiet=quiet)
     return 0
 
 

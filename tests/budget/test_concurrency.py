@@ -16,6 +16,7 @@ import pytest
 
 from agentmeter.config import Alerts, Budget, Caps, Config
 from agentmeter.models import PriceRate
+from agentmeter.providers.request import read_body
 from conftest import make_stack
 
 MODEL = "claude-haiku-4-5"  # the bottom of the ladder: no downgrade changes the price mid-test
@@ -131,7 +132,7 @@ def test_leaked_reservation_expires_and_never_blocks_later_requests(tmp_path, mo
             plain = body(999, text_bytes=100_000, max_tokens=8192, stream=False)
             chk = stack.state.enforcer.check(
                 request_id="amr_leaked", session=session, provider="anthropic", api="messages", model=MODEL,
-                body=json.loads(plain), plain=plain, subscription=False, agent_session=None, billable=True)
+                body=read_body(plain), body_len=len(plain), subscription=False, agent_session=None, billable=True)
             return chk.decision.action, stack.state.enforcer.in_flight
 
         action, in_flight = stack.loop.run(leak())

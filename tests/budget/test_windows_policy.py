@@ -15,6 +15,7 @@ from agentmeter.budget.policy import PolicyRequest, Thresholds, WindowSpend, dec
 from agentmeter.budget.spend import spend_windows
 from agentmeter.budget.windows import local_day, window
 from agentmeter.config import Budget, Caps
+from agentmeter.providers.request import read_body
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -323,8 +324,9 @@ def tool_result(is_error: bool | None, n: int = 0) -> dict:
     return {"role": "user", "content": [block]}
 
 
-def facts(provider: str, body: dict):
-    return turn_facts(provider, body, json.dumps(body).encode())
+def facts(provider: str, body: dict | None):
+    raw = json.dumps(body).encode()
+    return turn_facts(provider, read_body(raw) if body is not None else None, len(raw))
 
 
 def test_turn_facts_anthropic():
@@ -497,3 +499,17 @@ def test_rewrite_removes_openai_reasoning_items():
 
 def test_rewrite_refuses_without_a_model():
     assert downgrade.rewrite("anthropic", b'{"messages":[]}', {"messages": []}, "claude-haiku-4-5") is None
+
+
+def test_turn_digest_tells_different_turns_apart():
+    """The loop brake hashes the newest turn, the message count and the body length, not the whole body:
+    different turns (string input included) must differ, an identical body must not."""
+    a = facts("openai", {"model": "gpt-5.1", "input": "turn aaaa"})
+    b = facts("openai", {"model": "gpt-5.1", "input": "turn bbbb"})
+    assert a.body_digest != b.body_digest
+    assert a.body_digest == facts("openai", {"model": "gpt-5.1", "input": "turn aaaa"}).body_digest
+    one = anth_body({"role": "user", "content": "fix it"})
+    longer = {**one, "messages": [{"role": "user", "content": "first"}, *one["messages"]]}
+    assert facts("anthropic", one).body_digest != facts("anthropic", longer).body_digest
+    system = {**one, "system": "a different system prompt"}
+    assert facts("anthropic", one).body_digest != facts("anthropic", system).body_digest  # length differs

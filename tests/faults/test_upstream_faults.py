@@ -50,6 +50,23 @@ def call(stack, api: str, fault: str = "ok", timeout: float = 30) -> dict:
     return out
 
 
+@pytest.mark.parametrize("api", ["messages", "responses"])
+def test_bytes_received_before_a_reset_reach_the_agent_even_when_the_proxy_reads_late(faults, api):
+    """The proxy waits for its journal entry before relaying the first byte. With the ledger writer busy
+    (here: a 0.4 s job queued ahead of it), the provider's bytes and its connection reset have both arrived
+    before the proxy reads anything; aiohttp then raises without handing out what it buffered. Those bytes
+    must still reach the agent and the meter."""
+    faults.state.writer.submit(lambda lg: time.sleep(0.4))
+    got = call(faults, api, "reset")
+    assert got["status"] == 200
+    assert got["body"] == faults.sent(got["id"]) and got["body"]
+    row = faults.row(got["id"])
+    assert row["status"] == "partial" and row["reason"] == "upstream_reset"
+    if api == "messages":
+        assert row["input_tokens"] == 1200  # message_start was among the late-read bytes
+    assert_healthy(faults)
+
+
 def assert_healthy(stack) -> None:
     """After any fault: the health endpoint answers and a normal request is relayed and metered."""
     with socket.create_connection(("127.0.0.1", stack.state.port), timeout=5) as s:

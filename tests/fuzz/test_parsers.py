@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from agentmeter.providers import anthropic as anth
 from agentmeter.providers import openai as oai
-from agentmeter.providers.request import classify, decode_body, inject_include_usage, read_body
+from agentmeter.providers.request import BodyFacts, classify, decode_body, inject_include_usage, read_body
 from agentmeter.providers.sse import SSEFramer
 from agentmeter.proxy.websocket import _json_or_none, _model_of
 
@@ -133,6 +133,30 @@ def test_request_readers_never_raise(body, encoding, tail):
     text = body.decode(errors="replace")
     _json_or_none(text)
     _model_of(text)
+
+
+_FACT_KEYS = ["model", "stream", "stream_options", "max_tokens", "max_output_tokens", "max_completion_tokens",
+              "messages", "input", "system", "tools"]
+request_objects = st.dictionaries(st.sampled_from(_FACT_KEYS) | st.text(max_size=8), json_values, max_size=8)
+
+
+@examples(150, 5000)
+@given(request_objects, st.booleans())
+def test_partial_decoder_reads_what_a_full_parse_reads(obj, spaced):
+    """read_body's fast decoder reads only a few fields; whatever it takes must give the facts a full
+    json.loads gives (the fallback it uses for everything else)."""
+    TRIED["request readers"] += 1
+    plain = json.dumps(obj, separators=(", ", ": ") if spaced else (",", ":")).encode()
+    fast = read_body(plain)
+    full = BodyFacts(plain, json.loads(plain))
+    for name in ("ok", "model", "stream", "include_usage", "has_stream_options", "max_tokens", "items",
+                 "input_is_text", "n_items"):
+        assert getattr(fast, name) == getattr(full, name), name
+    if fast.input_is_text:
+        assert fast.last_item == full.last_item
+    elif full.last_item is not None:
+        assert json.loads(fast.last_item) == json.loads(full.last_item)
+    assert json.dumps(fast.parsed) == json.dumps(obj)  # (NaN is not equal to itself)
 
 
 def _meter_all(data: bytes) -> float:

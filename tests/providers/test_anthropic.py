@@ -262,3 +262,20 @@ def test_parse_error_body():
 def test_parse_garbage_sets_fault(body):
     r = parse_anthropic_json(body)
     assert r.fault and r.usage is None
+
+
+@pytest.mark.parametrize("name", FIXTURES)
+@pytest.mark.parametrize("cut_at", [None, "event: message_delta"])
+def test_one_event_per_chunk_counts_like_the_framer(name, cut_at):
+    """Providers write one event per chunk; such delta chunks skip the framer (DELTA_EVENT_PREFIX). The
+    result, the cut-short estimate included, must be what framing every event gives."""
+    b = load(name)
+    if cut_at:
+        b = b[: b.index(cut_at.encode())] if cut_at.encode() in b else b
+    events = [e + b"\n\n" for e in b.split(b"\n\n") if e]
+    fast, flags = run(events)
+    slow = AnthropicStreamMeter()
+    slow.DELTA_EVENT_PREFIX = None
+    assert [slow.feed(e) for e in events] == flags
+    assert fast == slow.result()
+    assert flags.count(True) == (0 if cut_at and cut_at.encode() in load(name) else 1)

@@ -399,3 +399,20 @@ def test_parse_error_bodies(parse, body, error_type):
 @pytest.mark.parametrize("body", [b"", b"<html>", b"null", b"\xff"])
 def test_parse_garbage_sets_fault(parse, body):
     assert parse(body).fault
+
+
+@pytest.mark.parametrize("name", RESPONSES)
+@pytest.mark.parametrize("truncate", [False, True])
+def test_responses_one_event_per_chunk_counts_like_the_framer(name, truncate):
+    """Output-text deltas written one per chunk skip the framer (DELTA_EVENT_PREFIX): same result, the
+    cut-short estimate included, as framing every event."""
+    events = [e + b"\n\n" for e in load(name).split(b"\n\n") if e]
+    deltas = [i for i, e in enumerate(events) if e.startswith(ResponsesStreamMeter.DELTA_EVENT_PREFIX)]
+    assert deltas or name == "responses_failed.sse"
+    if truncate:
+        events = events[: deltas[-1] + 1 if deltas else len(events) // 2]  # cut right after a delta
+    fast, flags = run(ResponsesStreamMeter, events)
+    slow = ResponsesStreamMeter()
+    slow.DELTA_EVENT_PREFIX = None
+    assert [slow.feed(e) for e in events] == flags
+    assert fast == slow.result()

@@ -7,6 +7,7 @@ Counts reset on a fresh user turn (the last message is the developer's text, not
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 
 
@@ -17,13 +18,25 @@ class TurnFacts:
     body_digest: str
 
 
-def turn_facts(provider: str, body: dict | None, raw: bytes) -> TurnFacts:
-    digest = hashlib.blake2b(raw, digest_size=16).hexdigest()
-    if not isinstance(body, dict):
+def turn_facts(provider: str, facts, body_len: int) -> TurnFacts:
+    """The loop brake's view of a request, from its BodyFacts (providers/request.py): the newest message,
+    decoded on its own, and a digest of it with the body's length and message count. Two bodies with the
+    same digest re-send the same conversation; hashing the newest turn instead of the whole body (often
+    100 KB and more) keeps this off the request's critical path."""
+    last_raw = facts.last_item if facts is not None else None
+    h = hashlib.blake2b(last_raw or b"", digest_size=16)
+    h.update(b"|%d|%d" % (facts.n_items if facts is not None else 0, body_len))
+    digest = h.hexdigest()
+    if facts is None or not facts.ok:
+        return TurnFacts(False, False, digest)
+    if facts.input_is_text:
+        return TurnFacts(provider != "anthropic", False, digest)
+    if last_raw is None or (provider == "anthropic" and facts.items != "messages"):
+        return TurnFacts(False, False, digest)
+    last = json.loads(last_raw)
+    if not isinstance(last, dict):
         return TurnFacts(False, False, digest)
     if provider == "anthropic":
-        msgs = body.get("messages") or []
-        last = msgs[-1] if msgs and isinstance(msgs[-1], dict) else {}
         content = last.get("content")
         if last.get("role") != "user":
             return TurnFacts(False, False, digest)
@@ -34,13 +47,6 @@ def turn_facts(provider: str, body: dict | None, raw: bytes) -> TurnFacts:
         if not results:
             return TurnFacts(True, False, digest)
         return TurnFacts(False, any(b.get("is_error") is True for b in results), digest)
-    items = body.get("input") if "input" in body else body.get("messages")
-    if isinstance(items, str):
-        return TurnFacts(True, False, digest)
-    items = [i for i in items or [] if isinstance(i, dict)]
-    if not items:
-        return TurnFacts(False, False, digest)
-    last = items[-1]
     kind = last.get("type")
     if kind == "function_call_output" or last.get("role") == "tool":
         return TurnFacts(False, _failed_output(last.get("output") or last.get("content")), digest)
@@ -51,7 +57,6 @@ def turn_facts(provider: str, body: dict | None, raw: bytes) -> TurnFacts:
 
 def _failed_output(output) -> bool:
     """Codex function_call_output: a JSON string with metadata.exit_code, or text with 'Exit code: N'."""
-    import json
     import re
 
     text = output if isinstance(output, str) else json.dumps(output) if output is not None else ""

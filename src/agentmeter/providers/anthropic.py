@@ -70,6 +70,7 @@ class AnthropicStreamMeter(StreamMeter):
     # `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":""}}` is 80 bytes
     # (input_json_delta 94, thinking_delta 88); text deltas dominate.
     DELTA_ENVELOPE = 80
+    DELTA_EVENT_PREFIX = b"event: content_block_delta\ndata: "
     TERMINAL_MARKERS = (b"event: message_stop", b"event:message_stop", b"event: error", b"event:error")
 
     def __init__(self) -> None:

@@ -74,6 +74,9 @@ class StreamMeter(ABC):
     ONE_TOKEN_PER_DELTA = False
     # Substrings that mark the terminal event, used only after the framer itself failed.
     TERMINAL_MARKERS: tuple[bytes, ...] = ()
+    # `event: <delta event>\ndata: ` of the events that make up most of a stream. A chunk that is exactly
+    # one such event (how the providers write them) is counted without framing or parsing it.
+    DELTA_EVENT_PREFIX: bytes | None = None
 
     def __init__(self) -> None:
         self._framer = SSEFramer()
@@ -95,6 +98,13 @@ class StreamMeter(ABC):
             return False
         if self._broken:
             return self._scan_markers(chunk)
+        prefix = self.DELTA_EVENT_PREFIX
+        if (prefix is not None and chunk.startswith(prefix) and chunk.endswith(b"\n\n")
+                and chunk.count(b"\n") == 3 and b"\r" not in chunk and self._framer.idle):
+            # The event line, one data line, the blank line: what the framer would make of it.
+            self._delta_bytes += len(chunk) - len(prefix) - 2
+            self._delta_events += 1
+            return False
         try:
             events = self._framer.feed(chunk)
         except Exception as exc:

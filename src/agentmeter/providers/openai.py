@@ -74,6 +74,7 @@ class ResponsesStreamMeter(StreamMeter):
     # per-event floor dominates unless a server batches many tokens per delta.
     DELTA_ENVELOPE = 200
     ONE_TOKEN_PER_DELTA = True
+    DELTA_EVENT_PREFIX = b"event: response.output_text.delta\ndata: "
     TERMINAL_MARKERS = (b"response.completed", b"response.incomplete", b"response.failed")
 
     def __init__(self) -> None:

@@ -8,7 +8,9 @@ from __future__ import annotations
 import json
 import re
 import zlib
-from dataclasses import dataclass
+from typing import Any
+
+import msgspec
 
 _V1 = re.compile(r"^(?:v1/)+")  # AI-SDK clients put /v1 in their base URL and may double it
 
@@ -70,33 +72,112 @@ def _inflate(body: bytes, wbits: int) -> bytes | None:
     return None if len(out) > MAX_DECODED else out
 
 
-@dataclass(frozen=True, slots=True)
+class _Fields(msgspec.Struct):
+    """The top-level fields agentmeter reads. Everything else (system prompt, tools, the conversation before
+    its newest turn) is skipped by the decoder without being built into Python objects."""
+
+    model: Any = None
+    stream: Any = None
+    stream_options: Any = msgspec.UNSET
+    max_tokens: Any = None
+    max_output_tokens: Any = None
+    max_completion_tokens: Any = None
+    messages: list[msgspec.Raw] | msgspec.UnsetType | None = msgspec.UNSET
+    input: str | list[msgspec.Raw] | msgspec.UnsetType | None = msgspec.UNSET
+
+
+_FIELDS = msgspec.json.Decoder(_Fields)
+
+
 class BodyFacts:
-    model: str | None = None
-    stream: bool = False
-    include_usage: bool = False
-    has_stream_options: bool = False
-    parsed: dict | None = None
+    """What the proxy needs from a request body, read without building the whole body in memory.
+
+    `items` is the conversation key the loop brake reads (`messages`, or the Responses API's `input`);
+    `last_item` is its newest entry as raw JSON (the text itself when `input` is a string), `n_items` how
+    many there are. `parsed` is the whole body as a dict, decoded on first use only (a model downgrade
+    rewrites the body; nothing else needs it)."""
+
+    __slots__ = (
+        "_parsed",
+        "_plain",
+        "has_stream_options",
+        "include_usage",
+        "input_is_text",
+        "items",
+        "last_item",
+        "max_tokens",
+        "model",
+        "n_items",
+        "ok",
+        "stream",
+    )
+
+    def __init__(self, plain: bytes | None = None, fields: _Fields | dict | None = None) -> None:
+        self._plain = plain
+        self._parsed = None
+        self.ok = fields is not None
+        self.model = self.max_tokens = self.items = self.last_item = None
+        self.stream = self.include_usage = self.has_stream_options = self.input_is_text = False
+        self.n_items = 0
+        if fields is None:
+            return
+        get = fields.get if isinstance(fields, dict) else (lambda k, d=None: _unset(getattr(fields, k), d))
+        model = get("model")
+        self.model = model if isinstance(model, str) else None
+        self.stream = get("stream") is True
+        opts = get("stream_options", msgspec.UNSET)
+        self.has_stream_options = opts is not msgspec.UNSET
+        self.include_usage = isinstance(opts, dict) and opts.get("include_usage") is True
+        mt = get("max_tokens") or get("max_output_tokens") or get("max_completion_tokens")
+        self.max_tokens = mt if isinstance(mt, int) and not isinstance(mt, bool) and mt > 0 else None
+        key = "input" if get("input", msgspec.UNSET) is not msgspec.UNSET else "messages"
+        items = get(key)
+        self.items = key
+        if isinstance(items, str):
+            self.input_is_text = True
+            self.last_item = items.encode("utf-8", "surrogatepass")
+        elif isinstance(items, list):
+            self.n_items = len(items)
+            last = items[-1] if items else None
+            if isinstance(last, msgspec.Raw):
+                self.last_item = bytes(last)
+            elif last is not None:
+                self.last_item = json.dumps(last, ensure_ascii=False, separators=(",", ":")).encode()
+        if isinstance(fields, dict):
+            self._parsed = fields
+
+    @property
+    def parsed(self) -> dict | None:
+        """The whole body as a dict (decoded on first use), or None when it is not a JSON object."""
+        if self._parsed is None and self.ok and self._plain is not None:
+            data = _loads(self._plain)
+            self._parsed = data if isinstance(data, dict) else None
+        return self._parsed
+
+
+def _unset(value, default):
+    return default if value is msgspec.UNSET else value
+
+
+def _loads(plain: bytes):
+    try:
+        return json.loads(plain)
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: absurdly nested JSON
+        return None
 
 
 def read_body(plain: bytes | None) -> BodyFacts:
+    """The facts of a JSON request body. The fast decoder reads only the fields above; a body it does not
+    take (not UTF-8, NaN, an unexpected type for `messages`/`input`, not an object) is read in full by
+    the json module, as any JSON must be accepted, and anything that is not a JSON object has no facts."""
     if not plain:
         return BodyFacts()
     try:
-        data = json.loads(plain)
-    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: absurdly nested JSON
-        return BodyFacts()
-    if not isinstance(data, dict):
-        return BodyFacts()
-    model = data.get("model")
-    opts = data.get("stream_options")
-    return BodyFacts(
-        model=model if isinstance(model, str) else None,
-        stream=data.get("stream") is True,
-        include_usage=isinstance(opts, dict) and opts.get("include_usage") is True,
-        has_stream_options="stream_options" in data,
-        parsed=data,
-    )
+        return BodyFacts(plain, _FIELDS.decode(plain))
+    except (msgspec.DecodeError, RecursionError):
+        pass
+    data = _loads(plain)
+    return BodyFacts(plain, data) if isinstance(data, dict) else BodyFacts()
 
 
 def inject_include_usage(plain: bytes, facts: BodyFacts) -> bytes:

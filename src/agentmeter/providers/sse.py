@@ -81,6 +81,11 @@ class SSEFramer:
         self._raw = raw
 
     @property
+    def idle(self) -> bool:
+        """Between events of an LF-framed stream: nothing buffered, no CR seen, no LF to skip."""
+        return not self._buf and not self._cr and not self._skip_lf
+
+    @property
     def buffered(self) -> int:
         """Bytes of an unfinished event held back."""
         return len(self._buf)

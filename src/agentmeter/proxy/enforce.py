@@ -49,14 +49,9 @@ class Check:
     windows: list[WindowSpend] = field(default_factory=list)
 
 
-def estimate_tokens(plain_len: int, body: dict | None) -> tuple[int, int]:
+def estimate_tokens(plain_len: int, max_tokens: int | None) -> tuple[int, int]:
     """(input, output) tokens a request may cost: ~4 bytes a token in, max_tokens (capped) out."""
-    out = OUTPUT_ESTIMATE_CAP
-    if isinstance(body, dict):
-        mt = body.get("max_tokens") or body.get("max_output_tokens") or body.get("max_completion_tokens")
-        if isinstance(mt, int) and mt > 0:
-            out = min(mt, OUTPUT_ESTIMATE_CAP)
-    return plain_len // 4, out
+    return plain_len // 4, min(max_tokens, OUTPUT_ESTIMATE_CAP) if max_tokens else OUTPUT_ESTIMATE_CAP
 
 
 class Enforcer:
@@ -147,18 +142,19 @@ class Enforcer:
     # -- the check ---------------------------------------------------------------------------------------
 
     def check(self, *, request_id: str, session: dict, provider: str, api: str, model: str | None,
-              body: dict | None, plain: bytes | None, subscription: bool, agent_session: str | None,
+              body, body_len: int, subscription: bool, agent_session: str | None,
               billable: bool) -> Check:
-        """Decide and, when the request goes ahead, reserve its estimated cost. Synchronous on purpose."""
+        """Decide and, when the request goes ahead, reserve its estimated cost. Synchronous on purpose.
+        `body` is the request's BodyFacts (providers/request.py), or None when it had no JSON body."""
         from .. import pricing
 
         self.maybe_reload()
         b = self.budget
-        est_in, est_out = estimate_tokens(len(plain or b""), body)
+        est_in, est_out = estimate_tokens(body_len, body.max_tokens if body is not None else None)
         facts = None
         if billable:
             try:
-                facts = turn_facts(provider, body, plain or b"")
+                facts = turn_facts(provider, body, body_len)
             except Exception as exc:  # any JSON can arrive; a shape the loop brake does not know skips it
                 log.info("loop brake skipped an unusual %s body: %s: %s", provider, type(exc).__name__, exc)
         streak = 0

@@ -9,10 +9,13 @@ agent received completely always has its row (DESIGN section 3, durability).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import uuid
+import os
+import random
 import zlib
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 
 import aiohttp
@@ -45,6 +48,7 @@ HOP_BY_HOP = frozenset(
 # Non-streamed bodies larger than this are relayed but not parsed (a 64 MiB JSON parse would stall).
 MAX_PARSE_BYTES = 32 * 1024 * 1024
 BILLABLE = frozenset({"messages", "responses", "chat"})
+JOURNAL_WAIT_S = 1.0
 
 
 @dataclass
@@ -70,8 +74,13 @@ class Exchange:
     extra: dict = field(default_factory=dict)
 
 
+# Request ids need to be unique, not secret: 128 bits from a generator seeded once from os.urandom. uuid4()
+# reads os.urandom on every call, which costs ~40 µs in some VMs (a getrandom syscall each time).
+_ids = random.Random(os.urandom(32))
+
+
 def new_request_id() -> str:
-    return "amr_" + uuid.uuid4().hex
+    return f"amr_{_ids.getrandbits(128):032x}"
 
 
 def stream_meter(api: str) -> StreamMeter | None:
@@ -130,8 +139,10 @@ async def relay_response(
     commit: Callable[[RequestRecord], asyncio.Future],
     build: Callable[[Exchange, Metered, dict], RequestRecord],
     clock_mono: Callable[[], float],
+    journal: Future | None = None,
 ) -> web.StreamResponse:
-    """Relay `up` to the client; commit the ledger row before the terminal bytes leave."""
+    """Relay `up` to the client; commit the ledger row before the terminal bytes leave. `journal` is the
+    request's write-ahead entry (state.begin): no byte goes back to the agent before it is on disk."""
     ctype = up.headers.get("Content-Type", "").lower()
     is_sse = "text/event-stream" in ctype
     encoding = up.headers.get("Content-Encoding", "identity")
@@ -166,31 +177,36 @@ async def relay_response(
         except Exception as exc:  # metering never breaks a request
             log.error("ledger commit failed for %s: %s", ex.request_id, exc)
 
+    async def relay_chunk(chunk: bytes) -> None:
+        nonlocal held, oversize
+        if info["ttft_ms"] is None:
+            info["ttft_ms"] = (clock_mono() - ex.started_mono) * 1000
+        if meter is not None:
+            plain = chunk
+            if inflate is not None:
+                plain = inflate(chunk) if inflate.supported else b""
+            if meter.feed(plain) and not committed:
+                await finish(meter.result())
+            data = stripper.process(chunk) if stripper else chunk
+            if data:
+                await out.write(data)
+            return
+        if body is not None:
+            if len(body) + len(chunk) <= MAX_PARSE_BYTES:
+                body.extend(chunk)
+            else:
+                oversize = True
+            if held is not None:
+                await out.write(held)
+            held = chunk
+            return
+        await out.write(chunk)
+
     try:
+        await journaled(journal)
         await out.prepare(request)
         async for chunk in up.content.iter_any():
-            if info["ttft_ms"] is None:
-                info["ttft_ms"] = (clock_mono() - ex.started_mono) * 1000
-            if meter is not None:
-                plain = chunk
-                if inflate is not None:
-                    plain = inflate(chunk) if inflate.supported else b""
-                if meter.feed(plain) and not committed:
-                    await finish(meter.result())
-                data = stripper.process(chunk) if stripper else chunk
-                if data:
-                    await out.write(data)
-                continue
-            if body is not None:
-                if len(body) + len(chunk) <= MAX_PARSE_BYTES:
-                    body.extend(chunk)
-                else:
-                    oversize = True
-                if held is not None:
-                    await out.write(held)
-                held = chunk
-                continue
-            await out.write(chunk)
+            await relay_chunk(chunk)
         # Upstream finished.
         if meter is not None:
             if stripper is not None:
@@ -210,6 +226,12 @@ async def relay_response(
     except (ConnectionResetError, aiohttp.ClientConnectionResetError) as exc:
         await finish(_interrupted(meter), end="client_disconnected", fault=str(exc) or "client disconnected")
     except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+        # aiohttp raises as soon as the upstream connection fails, before handing out bytes it had already
+        # received. Those still go to the agent and through the meter (a terminal event among them
+        # completes the row), then the connection is closed.
+        with contextlib.suppress(Exception):
+            if out.prepared and (rest := _unread(up)):
+                await relay_chunk(rest)
         await finish(_interrupted(meter), end="upstream_reset", fault=type(exc).__name__)
         # The client gets a truncated body; closing the connection is the honest signal.
         if request.transport is not None:
@@ -222,6 +244,30 @@ async def relay_response(
             commit(build(ex, _interrupted(meter), info))  # no await: we are being cancelled
         raise
     return out
+
+
+def _unread(up: aiohttp.ClientResponse) -> bytes:
+    """Bytes of the response aiohttp received but had not handed out (its StreamReader buffer; read
+    defensively, as it is not public API)."""
+    buf = getattr(up.content, "_buffer", None)
+    if not buf:
+        return b""
+    data = b"".join(buf)
+    buf.clear()
+    return data
+
+
+async def journaled(fut: Future | None) -> None:
+    """Wait (at most JOURNAL_WAIT_S) for a journal entry. It was submitted when the request went upstream
+    and is nearly always on disk by the time the provider answers: then this costs nothing. A slow or
+    failing disk never holds a response back (the writer logs the failure)."""
+    if fut is None or fut.done():
+        return
+    try:
+        async with asyncio.timeout(JOURNAL_WAIT_S):
+            await asyncio.wrap_future(fut)
+    except Exception:
+        pass
 
 
 def _interrupted(meter: StreamMeter | None) -> Metered:

@@ -16,7 +16,7 @@ from aiohttp import WSMsgType, web
 
 from ..models import Metered
 from ..providers import openai as oai
-from ..providers.request import classify
+from ..providers.request import classify, read_body
 from . import relay
 from .errors import provider_error
 
@@ -27,7 +27,7 @@ _HANDSHAKE = frozenset({"sec-websocket-key", "sec-websocket-version", "sec-webso
 
 
 async def relay_websocket(request: web.Request, state, session: dict, provider: str, tail: str):
-    from .app import swap_credentials, upstream_for, upstream_url
+    from .forward import swap_credentials, upstream_for, upstream_url
 
     api = classify(provider, tail)
     hdrs = {k: v for k, v in request.headers.items()
@@ -66,12 +66,12 @@ async def relay_websocket(request: web.Request, state, session: dict, provider: 
 
     async def refused(ex: relay.Exchange, text: str) -> bool:
         """The same budget check as HTTP: a WebSocket is no way around the caps."""
-        from .app import refusal_message
+        from .enforce import refusal_message
 
         raw = text.encode()
-        body = _json_or_none(text)
         chk = state.enforcer.check(request_id=ex.request_id, session=session, provider=provider, api=api,
-                                   model=ex.model_requested, body=body, plain=raw, subscription=subscription,
+                                   model=ex.model_requested, body=read_body(raw), body_len=len(raw),
+                                   subscription=subscription,
                                    agent_session=agent_sid, billable=True)
         ex.extra["check"] = chk
         state.fire_alerts(chk, session)
@@ -108,7 +108,7 @@ async def relay_websocket(request: web.Request, state, session: dict, provider: 
                     ex = begin(_model_of(msg.data))
                     if await refused(ex, msg.data):
                         continue
-                    await state.begin(ex)
+                    await relay.journaled(state.begin(ex))
                 await upstream.send_str(msg.data)
             elif msg.type == WSMsgType.BINARY:
                 await upstream.send_bytes(msg.data)

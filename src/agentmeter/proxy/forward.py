@@ -1,0 +1,266 @@
+"""The provider routes: read the request, check it against the budget, relay it upstream, meter the answer.
+
+Per request, in order: the session token is looked up; the body is read once (not cached by aiohttp, so
+a long stream does not keep its 100 KB+ request alive); its facts are read by the partial decoder in
+providers/request.py; the budget check and the reservation run synchronously; the journal entry is
+submitted to the writer thread and the request goes upstream at once; the relay waits for the journal
+only before the first response byte goes back (relay.journaled).
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from dataclasses import dataclass
+
+import aiohttp
+from aiohttp import web
+
+from ..budget import downgrade
+from ..budget.policy import Decision
+from ..models import Metered, RequestRecord
+from ..providers.request import classify, decode_body, inject_include_usage, read_body
+from . import relay
+from .enforce import Check, refusal_message
+from .errors import guess_provider, provider_error, refusal
+from .state import PROVIDERS, STATE, ProxyState, token_hash
+
+log = logging.getLogger("agentmeter.proxy")
+
+MAX_BODY = 64 * 1024 * 1024
+NO_SESSION = (
+    "this request has no valid agentmeter session token. Start the agent with: agentmeter run claude "
+    "(or codex), or set its base URL from: agentmeter env"
+)
+# Headers that name the agent's own session, in every spelling seen (wire-protocols 0, 1.4, 2.3).
+AGENT_SESSION_HEADERS = ("x-claude-code-session-id", "session-id", "session_id", "thread-id", "conversation_id")
+
+
+@dataclass
+class Outgoing:
+    """A checked request, ready to go upstream. `body` is dropped once it is sent."""
+
+    ex: relay.Exchange
+    url: str
+    base: str
+    body: bytes | None
+    headers: dict
+    journal: object = None  # the write-ahead journal entry's future (state.begin)
+
+
+async def proxy(request: web.Request) -> web.StreamResponse:
+    state = request.app[STATE]
+    provider = request.match_info["provider"]
+    if provider not in PROVIDERS:
+        return provider_error(guess_provider(request.path), 404,
+                              f"unknown provider {provider!r}; use anthropic or openai")
+    session = state.lookup(request.match_info["token"])
+    if session is None:
+        return provider_error(provider, 401, NO_SESSION)
+    tail = request.match_info.get("tail", "")
+    if any(seg in (".", "..") for seg in tail.split("/")):
+        # The upstream URL is built from the tail: a dot segment would climb out of the provider's base path.
+        return provider_error(provider, 400, "the request path may not contain . or .. segments")
+    if request.method == "HEAD" and tail.strip("/") == "":
+        return web.Response(status=200)  # Claude Code's connectivity probe: answer, never hang
+    if request.headers.get("Upgrade", "").lower() == "websocket":
+        from .websocket import relay_websocket
+
+        return await relay_websocket(request, state, session, provider, tail)
+    body = await read_request_body(request)
+    if body is None:
+        return provider_error(provider, 413, f"request body is larger than {MAX_BODY // 2**20} MiB")
+    ready = await prepare(request, state, session, provider, tail, body)
+    del body  # from here on only `ready` holds the body, and _send lets go of it once it is sent
+    if isinstance(ready, web.StreamResponse):
+        return ready
+    try:
+        return await _send(request, state, ready, provider)
+    finally:
+        # Normally the commit already released it; this covers anything unexpected on the way.
+        state.enforcer.release(ready.ex.request_id)
+
+
+async def read_request_body(request: web.Request) -> bytes | None:
+    """The whole body, or None when it is over MAX_BODY. Read from the stream rather than with
+    request.read(), which keeps a copy on the request for as long as the response is relayed."""
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await request.content.readany():
+        size += len(chunk)
+        if size > MAX_BODY:
+            return None
+        chunks.append(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def upstream_for(state: ProxyState, provider: str, headers, *, swapped: bool) -> tuple[str, bool]:
+    """(base URL, subscription?) — ChatGPT-login Codex traffic must go to the ChatGPT backend."""
+    if provider == "anthropic":
+        bearer = headers.get("Authorization", "")
+        oauth = bearer.startswith("Bearer sk-ant-oat") or "oauth-" in headers.get("anthropic-beta", "")
+        return state.config.upstream("anthropic"), (oauth and not swapped)
+    bearer = headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    if not swapped and ("chatgpt-account-id" in headers or bearer.startswith("eyJ")):
+        return state.config.upstream("chatgpt"), True
+    return state.config.upstream("openai"), False
+
+
+def upstream_url(base: str, provider: str, tail: str, chatgpt: bool, query: str) -> str:
+    path = tail.lstrip("/")
+    while path.startswith("v1/v1/"):
+        path = path[3:]
+    if chatgpt and path.startswith("v1/"):
+        path = path[3:]  # the ChatGPT Codex backend has no /v1 segment
+    elif provider == "anthropic" and path.split("/", 1)[0] in ("messages", "models"):
+        path = "v1/" + path  # a client whose base URL lacked /v1
+    return f"{base}/{path}" + (f"?{query}" if query else "")
+
+
+def swap_credentials(state: ProxyState, session: dict, provider: str, hdrs: dict) -> tuple[bool, str | None]:
+    """Replace the session's virtual key with the real one. Returns (swapped, error message)."""
+    presented = hdrs.get("x-api-key") or hdrs.get("X-Api-Key")
+    auth_name = next((k for k in hdrs if k.lower() == "authorization"), None)
+    if not presented and auth_name:
+        presented = hdrs[auth_name].removeprefix("Bearer ").strip()
+    vkey_hash = session.get("vkey_hash")
+    if not presented or not vkey_hash or not hmac.compare_digest(token_hash(presented), vkey_hash):
+        return False, None
+    real = state.keys.get(provider)
+    if provider not in (session.get("key_mode") or "").split(",") or not real:
+        return False, (
+            f"no real {provider} key is configured for this session. "
+            f"Run: agentmeter keys set {provider}, then start a new session"
+        )
+    if not real.isprintable() or any(c.isspace() for c in real):
+        # A pasted line break would split the header; never send (or echo) such a key.
+        return False, (f"the configured {provider} key contains a space or control character. "
+                       f"Run: agentmeter keys set {provider}")
+    for name in [k for k in hdrs if k.lower() in ("x-api-key", "authorization")]:
+        del hdrs[name]
+    if provider == "anthropic":
+        hdrs["x-api-key"] = real
+    else:
+        hdrs["Authorization"] = f"Bearer {real}"
+    return True, None
+
+
+async def prepare(request: web.Request, state: ProxyState, session: dict, provider: str, tail: str,
+                  body: bytes) -> Outgoing | web.StreamResponse:
+    """Everything before the request goes upstream: credentials, the budget check and the reservation, a
+    downgrade or usage-option rewrite of the body. Returns the request to send, or the answer to give."""
+    api = classify(provider, tail)
+    hdrs = {k: v for k, v in request.headers.items() if k.lower() not in relay.HOP_BY_HOP}
+    swapped, problem = swap_credentials(state, session, provider, hdrs)
+    if problem:
+        return provider_error(provider, 401, problem)
+    base, subscription = upstream_for(state, provider, request.headers, swapped=swapped)
+    chatgpt = base == state.config.upstream("chatgpt") and provider == "openai"
+    url = upstream_url(base, provider, tail, chatgpt, request.query_string)
+    # Ask for identity so the meter reads plain bytes; the agent accepts it (it is always allowed).
+    hdrs = {k: v for k, v in hdrs.items() if k.lower() != "accept-encoding"}
+    hdrs["Accept-Encoding"] = "identity"
+
+    plain = decode_body(body, request.headers.get("Content-Encoding")) if body and api != "other" else None
+    facts = read_body(plain) if plain else None
+    agent_sid = _short(next((request.headers[h] for h in AGENT_SESSION_HEADERS if h in request.headers), None))
+    state.note_agent_session(session, agent_sid)
+    ex = relay.Exchange(
+        request_id=relay.new_request_id(), provider=provider, api=api, method=request.method,
+        path="/" + tail.lstrip("/"), session=session, started_ms=state.clock.now_ms(),
+        started_mono=state.clock.monotonic(), model_requested=_short(facts.model) if facts else None,
+        stream=bool(facts and facts.stream), subscription=subscription, agent_session_id=agent_sid,
+        agent_id=_short(request.headers.get("x-claude-code-agent-id")),
+    )
+
+    # The budget check and the reservation: synchronous, nothing awaited in between.
+    chk = _checked(state, ex, session, facts, len(plain) if plain else 0, agent_sid)
+    ex.extra["check"] = chk
+    decision = chk.decision
+    if decision.action == "refuse":
+        ex.decision, ex.reason = "refuse", decision.reason
+        info = {"http_status": 429, "duration_ms": (state.clock.monotonic() - ex.started_mono) * 1000}
+        await _safe_commit(state, state.build_record(ex, Metered(complete=True), info))
+        end = decision.window.end if decision.window is not None and decision.reason == "budget" else None
+        message = refusal_message(decision, state.tz, state.clock.now())
+        return refusal(api, provider, message, int(end.timestamp()) if end else None)
+    if decision.action == "downgrade" and facts and facts.parsed is not None:
+        beta_name = next((k for k in hdrs if k.lower() == "anthropic-beta"), None)
+        try:
+            rw = downgrade.rewrite(provider, plain, facts.parsed, decision.model,
+                                   beta=hdrs.get(beta_name) if beta_name else None)
+        except Exception as exc:  # an odd body is relayed as sent, never answered with a 500
+            log.error("downgrade rewrite failed for %s: %s", ex.request_id, exc)
+            rw = None
+        if rw is not None:
+            body, plain = rw.body, rw.body
+            facts = read_body(plain)
+            hdrs = {k: v for k, v in hdrs.items() if k.lower() != "content-encoding"}
+            if rw.beta is not None and beta_name:
+                hdrs[beta_name] = rw.beta
+            ex.decision = "downgrade"
+            ex.reason = "budget" + (f" (also changed: {', '.join(rw.changed)})" if rw.changed else "")
+
+    if facts and api == "chat" and facts.stream and not facts.include_usage and facts.ok:
+        body = inject_include_usage(plain, facts)
+        hdrs = {k: v for k, v in hdrs.items() if k.lower() != "content-encoding"}
+        ex.strip_usage = True
+
+    return Outgoing(ex, url, base, body, hdrs, journal=state.begin(ex))
+
+
+async def _send(request: web.Request, state: ProxyState, out: Outgoing, provider: str) -> web.StreamResponse:
+    ex, body = out.ex, out.body
+    out.body = None
+    try:
+        up = await state.http.request(
+            request.method, out.url, data=body if body else None, headers=out.headers, allow_redirects=False,
+        )
+    except ValueError as exc:  # aiohttp refused to send a header (a control character in it)
+        info = {"http_status": 400, "duration_ms": (state.clock.monotonic() - ex.started_mono) * 1000}
+        await _safe_commit(state, state.build_record(ex, Metered(complete=True, error_type="bad_header"), info))
+        return provider_error(provider, 400, f"a request header could not be forwarded: {exc}")
+    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+        info = {"http_status": 502, "duration_ms": (state.clock.monotonic() - ex.started_mono) * 1000}
+        metered = Metered(complete=True, error_type="upstream_unreachable", error_message=type(exc).__name__)
+        await _safe_commit(state, state.build_record(ex, metered, info))
+        return provider_error(provider, 502,
+                              f"could not reach {out.base} ({type(exc).__name__}); is the network up?")
+    del body
+    try:
+        return await relay.relay_response(
+            request, up, ex, state.commit, state.build_record, state.clock.monotonic, journal=out.journal
+        )
+    finally:
+        up.release()
+
+
+def _short(value: str | None, limit: int = 256) -> str | None:
+    """A header or body string headed for every row: bounded, so a 60 KB header cannot bloat the ledger."""
+    return value[:limit] if value is not None and len(value) > limit else value
+
+
+def _checked(state: ProxyState, ex: relay.Exchange, session: dict, facts, body_len: int, agent_sid):
+    """The budget check. A request body the policy code chokes on (any JSON at all can arrive) is relayed
+    unchecked and logged: metering and enforcement never turn a request into a 500."""
+    try:
+        chk = state.enforcer.check(
+            request_id=ex.request_id, session=session, provider=ex.provider, api=ex.api,
+            model=ex.model_requested, body=facts, body_len=body_len,
+            subscription=ex.subscription, agent_session=agent_sid, billable=ex.api in relay.BILLABLE,
+        )
+    except Exception as exc:
+        log.error("budget check failed for %s, relaying unchecked: %s: %s", ex.request_id, type(exc).__name__, exc)
+        ex.reason = "budget check failed"
+        return Check(Decision("allow"))
+    state.fire_alerts(chk, session)
+    return chk
+
+
+async def _safe_commit(state: ProxyState, rec: RequestRecord) -> None:
+    try:
+        await state.commit(rec)
+    except Exception as exc:
+        log.error("ledger commit failed for %s: %s", rec.request_id, exc)

@@ -49,4 +49,9 @@ async def main():
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    if os.environ.get("BENCH_UVLOOP"):
+        import uvloop
+
+        uvloop.run(main())
+    else:
+        asyncio.run(main())

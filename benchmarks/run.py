@@ -313,7 +313,7 @@ class Background:
                 "other_cores": round(max(0.0, busy - ours) / wall, 2)}
 
 
-async def run_streams(plan: Plan, srv: Servers) -> dict:
+async def run_streams(plan: Plan, srv: Servers, levels: tuple[int, ...] = LEVELS) -> dict:
     targets = srv.targets()
     work = bl.Workload(pace_ms=plan.pace_ms)
     bl.prebuild(work)
@@ -329,7 +329,7 @@ async def run_streams(plan: Plan, srv: Servers) -> dict:
             log(f"warm-up {t.name}: {n} requests")
         out["memory"]["rss_after_warmup_mb"] = (bl.rss_kb(srv.am_pid) or 0) / 1024
 
-        for conc in LEVELS:
+        for conc in levels:
             mon = LevelMonitor(srv, targets).start()
             try:
                 stats = await bl.interleaved(http, targets, work, conc, plan.slices[conc], plan.slice_s[conc],
@@ -605,6 +605,27 @@ def markdown(r: dict, plan: Plan) -> str:
     return "\n".join(L) + "\n"
 
 
+def ab_table(s: dict) -> str:
+    """--streams-only: each contender's added latency over direct, per level (no targets, no file)."""
+    L = ["| streams | contender | n | TTFB p50 | TTFB p99 | beyond schedule p50 | p99 | gap p99 | req/s ÷ direct "
+         "| CPU ms/req |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for conc, level in s.get("levels", {}).items():
+        d = level["direct"]
+        for name, x in level.items():
+            if name == "direct":
+                continue
+            L.append(f"| {conc} | {name} | {x['n']} | {fmt(x['ttfb_p50_ms'] - d['ttfb_p50_ms'], sign=True)} | "
+                     f"{fmt(x['ttfb_p99_ms'] - d['ttfb_p99_ms'], sign=True)} | "
+                     f"{fmt(x['excess_p50_ms'] - d['excess_p50_ms'], sign=True)} | "
+                     f"{fmt(x['excess_p99_ms'] - d['excess_p99_ms'], sign=True)} | "
+                     f"{fmt(x['gap_p99_ms'] - d['gap_p99_ms'], sign=True)} | {fmt(x['rps'] / d['rps'])} | "
+                     f"{fmt(x.get('proxy_cpu_ms_per_req'))} |")
+    mem = s.get("memory", {})
+    L.append(f"\nagentmeter RSS: after warm-up {fmt(mem.get('rss_after_warmup_mb'), 1)} MB, "
+             f"peak at 64 streams {fmt(mem.get('rss_peak_64_mb'), 1)} MB")
+    return "\n".join(L)
+
+
 # -- main ---------------------------------------------------------------------------------------------
 
 
@@ -616,10 +637,19 @@ def main() -> int:
                     help="also measure a bare aiohttp relay (bench_floor.py): what any Python proxy costs here")
     ap.add_argument("--pace-ms", type=float, default=2.0, help="mean gap between streamed events (default 2)")
     ap.add_argument("--json", action="store_true", help="print raw results as JSON")
+    ap.add_argument("--streams-only", action="store_true",
+                    help="only the stream slices (no soak, ingest, status, launch); for quick A/B work, writes nothing")
+    ap.add_argument("--levels", default=None, help="concurrency levels for --streams-only, e.g. 16 or 1,16")
+    ap.add_argument("--slices", type=int, default=None, help="slices per contender and level (default: the plan's)")
     ap.add_argument("--out", default=str(HERE / "RESULTS.md"), help="where a full run writes its Markdown")
     ap.add_argument("--no-write", action="store_true", help="full run without writing --out")
     args = ap.parse_args()
     plan = make_plan(args)
+    if args.slices:
+        plan.slices = {k: args.slices for k in plan.slices}
+    levels = tuple(int(x) for x in args.levels.split(",")) if args.levels else LEVELS
+    if args.streams_only:
+        plan.soak_total = 0
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     started = time.monotonic()
     r: dict = {"started": time.strftime("%Y-%m-%d %H:%M %Z"), "machine": machine(),
@@ -637,7 +667,7 @@ def main() -> int:
                 f"LiteLLM NOT measured: {srv.litellm_note}"
             log(f"fake :{srv.fake_port}, agentmeter :{srv.am_port} (pid {srv.am_pid})"
                 + (f", LiteLLM :{srv.lt_port} (pid {srv.lt_pid})" if srv.litellm_ok else ""))
-            s = asyncio.run(run_streams(plan, srv))
+            s = asyncio.run(run_streams(plan, srv, levels))
             am = s["levels"]
             s["am_completed"] = s["memory"]["requests_served"]
             with contextlib.suppress(sqlite3.Error):
@@ -651,6 +681,9 @@ def main() -> int:
         finally:
             procs.stop_all()
         r.setdefault("litellm_note", srv.litellm_note)
+        if args.streams_only:
+            print(json.dumps(r, indent=2, default=str) if args.json else ab_table(r.get("streams", {})))
+            return 1 if failed else 0
 
         log(f"ledger ingest ({plan.ingest_rows:,} rows)…")
         try:

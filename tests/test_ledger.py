@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 import stat
 from zoneinfo import ZoneInfo
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 
 from agentmeter.ledger import LedgerWriter, open_ledger
 from agentmeter.ledger.migrations import migrations
+from agentmeter.ledger.schema import TOKEN_COLUMNS
 from agentmeter.models import RequestRecord, Usage
 
 BASE_MS = 1_763_900_000_000  # 2025-11-23
@@ -42,6 +44,12 @@ def test_migrations_apply_to_an_empty_db_and_are_recorded(tmp_path):
     open_ledger(tmp_path / "l.db").close()  # re-opening applies nothing twice
     assert stat.S_IMODE((tmp_path / "l.db").stat().st_mode) == 0o600
     assert lg.conn  # keep reference
+
+
+def test_token_columns_are_the_usage_fields():
+    # ledger/schema.py spells the buckets out so the read path need not build models' dataclasses;
+    # a bucket added to Usage without its column would be dropped on insert.
+    assert tuple(f.name for f in dataclasses.fields(Usage)) == TOKEN_COLUMNS
 
 
 def test_wal_mode(tmp_path):

@@ -10,6 +10,7 @@ import math
 import re
 import shutil
 import subprocess
+import sys
 import urllib.request
 from datetime import datetime
 from html.parser import HTMLParser
@@ -18,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from agentmeter import reports
+from agentmeter import exports, reports
 from agentmeter.clock import SystemClock
 from agentmeter.ledger import open_ledger
 from agentmeter.ledger.migrations import TOKEN_COLUMNS
@@ -207,6 +208,17 @@ def test_another_zone_regroups_from_requests(history):
     assert_totals(weeks["totals"], ledger_sums(history))
 
 
+def test_fast_path_takes_option_equals_value_and_imports_nothing_heavy(history):
+    spaced = report_json("--by", "day", "--since", "2025-03-26", "--until", "2025-03-31")
+    assert report_json("--by=day", "--since=2025-03-26", "--until=2025-03-31") == spaced
+    code = ("import sys, io, contextlib\nfrom agentmeter.__main__ import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n    main(['report', '--format', 'json'])\n"
+            "print(sorted(m for m in ('typer', 'click', 'rich', 'aiohttp', 'genai_prices', 'sqlite_utils', 'argparse', "
+            "'logging', 'agentmeter.models', 'agentmeter.ledger.writer') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
+
+
 def test_bad_window_and_zone_are_usage_errors(history):
     for args in (["--since", "yesterday-ish"], ["--tz", "Mars/Olympus"], ["--since", "2025-04-02", "--until",
                                                                               "2025-04-01"]):
@@ -250,7 +262,7 @@ def test_export_csv_round_trip(history, tmp_path):
     assert got.returncode == 0 and got.stdout == ""
     assert re.fullmatch(r"agentmeter: 13 requests to .*requests\.csv: \$\S+\n", got.stderr)
     rows = list(csv.DictReader(out.open(newline="")))
-    assert tuple(rows[0]) == reports.EXPORT_COLUMNS and len(rows) == len(HISTORY)
+    assert tuple(rows[0]) == exports.EXPORT_COLUMNS and len(rows) == len(HISTORY)
     want = ledger_sums(history)
     assert math.isclose(sum(float(r["cost_usd"] or 0) for r in rows), want["cost_usd"], abs_tol=1e-9)
     for b in BUCKETS:
@@ -264,7 +276,7 @@ def test_export_jsonl_round_trip_to_stdout(history):
     got = run_cli("export", "--format", "jsonl", "--since", "2025-04-01", "--until", "2025-04-03")
     assert got.returncode == 0, got.stderr
     rows = [json.loads(line) for line in got.stdout.splitlines()]
-    assert len(rows) == 3 and all(tuple(r) == reports.EXPORT_COLUMNS for r in rows)
+    assert len(rows) == 3 and all(tuple(r) == exports.EXPORT_COLUMNS for r in rows)
     want = ledger_sums(history, f"started_at >= {ms(2025, 4, 1)} AND started_at < {ms(2025, 4, 3)}")
     assert math.isclose(sum(r["cost_usd"] or 0 for r in rows), want["cost_usd"], abs_tol=1e-9)
     assert sum(r["web_search_requests"] for r in rows) == 3 and rows[0]["unpriced"] is True
@@ -333,10 +345,10 @@ def test_focus_periods_and_per_bucket_costs(history, tmp_path):
 
 
 def test_allocate_sums_exactly():
-    parts = reports.allocate(0.1 + 0.2, {"input": 3.0, "cache_read": 0.0, "output": 7.0, "web_search": 0.0})
+    parts = exports.allocate(0.1 + 0.2, {"input": 3.0, "cache_read": 0.0, "output": 7.0, "web_search": 0.0})
     assert parts["cache_read"] == parts["web_search"] == 0.0
     assert sum(parts.values()) == 0.1 + 0.2 and math.isclose(parts["input"], 0.09)
-    assert reports.allocate(1.0, {"input": 0.0}) == {"input": 0.0}
+    assert exports.allocate(1.0, {"input": 0.0}) == {"input": 0.0}
 
 
 # --- the real proxy -------------------------------------------------------------------------------------

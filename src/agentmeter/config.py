@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
-from .models import PriceRate
+
+if TYPE_CHECKING:
+    from .models import PriceRate
 
 DEFAULT_UPSTREAMS = {
     "anthropic": "https://api.anthropic.com",
@@ -184,6 +185,8 @@ class _Reader:
                 raise self.fail(section, None, f"missing {key}", f"add {key} = <USD per million tokens>")
         values = {k: self.number(table, section, k, lo=0) for k in
                   ("input", "output", "cache_read", "cache_write", "cache_write_1h")}
+        from .models import PriceRate  # only a config with [prices] pays for building models' dataclasses
+
         return PriceRate(**values)
 
 
@@ -193,6 +196,7 @@ def load_config(path: Path | None = None) -> Config:
     path = path or get_paths().config_file
     if not path.exists():
         return Config(source=None)
+    import tomllib  # only with a file to read: `status` and `report` in a home without one skip it
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
@@ -319,6 +323,8 @@ def _check_timezone(r: _Reader, tz: str) -> None:
 
 def update_config(path: Path, changes: dict[str, dict[str, Any]]) -> None:
     """Merge `{section: {key: value}}` into the file (None deletes a key), validating the result."""
+    import tomllib
+
     import tomli_w
 
     from .paths import write_private

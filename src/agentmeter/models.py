@@ -13,20 +13,10 @@ Api = Literal["messages", "count_tokens", "responses", "chat", "models", "other"
 # `refused`: agentmeter answered itself (budget); `passthrough`: a non-billable route.
 Status = Literal["ok", "partial", "error", "unmetered", "refused", "passthrough"]
 
-BUCKETS = (
-    "input_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "cache_write_5m_tokens",
-    "cache_write_1h_tokens",
-    "output_tokens",
-    "reasoning_tokens",
-)
-
 
 @dataclass(frozen=True, slots=True)
 class Usage:
-    """Token counts in the contract's buckets (DESIGN section 6).
+    """Token counts in the contract's buckets (DESIGN section 6; their names are `ledger.schema.BUCKETS`).
 
     `input_tokens` is always the *uncached* remainder; `cache_write_tokens` is the total of the 5-minute
     and 1-hour writes (kept split too); `reasoning_tokens` is a subset of `output_tokens`.

@@ -3,7 +3,6 @@ answers in a few milliseconds; importing typer would cost ten times that)."""
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from . import render_report, reports
@@ -25,10 +24,12 @@ def run_report(by: str, since: str | None, until: str | None, tz: str | None, fm
     ledger = open_ledger(get_paths().ledger, readonly=True, tz=rollup_tz)
     cap = config.budget.caps.daily_usd
     if html is not None:
+        from . import render_html
+
         board = reports.dashboard(ledger, window, rollup_tz, now, cap)
-        page = render_report.html_page(board["series"], cap, board["tables"], board["band"],
-                                       f"agentmeter report {window.day_bounds()[0] or ''} .. {window.day_bounds()[1]}")
-        render_report.write_html(html, page)
+        page = render_html.html_page(board["series"], cap, board["tables"], board["band"],
+                                     f"agentmeter report {window.day_bounds()[0] or ''} .. {window.day_bounds()[1]}")
+        render_html.write_html(html, page)
         return
     payload = reports.build_report(ledger, by, window, rollup_tz)
     if chart and fmt == "table":
@@ -38,17 +39,32 @@ def run_report(by: str, since: str | None, until: str | None, tz: str | None, fm
 
 def fast_report(argv: list[str]) -> int | None:
     """The report for machine formats without typer; None when the arguments need the full CLI."""
-    parser = argparse.ArgumentParser(add_help=False, exit_on_error=False)
-    parser.add_argument("--by", choices=BY, default="day")
-    parser.add_argument("--since", default="30d")
-    parser.add_argument("--until")
-    parser.add_argument("--tz")
-    parser.add_argument("--format", dest="fmt", choices=("json", "csv"), required=True)
-    try:
-        args, rest = parser.parse_known_args(argv)
-    except (argparse.ArgumentError, SystemExit):
+    args = _fast_args(argv)
+    if args is None:
         return None
-    if rest:
-        return None
-    run_report(args.by, args.since, args.until, args.tz, args.fmt, False, None)
+    run_report(args["by"], args["since"], args["until"], args["tz"], args["fmt"], False, None)
     return 0
+
+
+_FAST_OPTIONS = {"--by": "by", "--since": "since", "--until": "until", "--tz": "tz", "--format": "fmt"}
+
+
+def _fast_args(argv: list[str]) -> dict[str, str | None] | None:
+    """`--option value` and `--option=value` for the options above, with the typer command's defaults; None for
+    anything else (help, another flag, a bad choice, a missing value), which the full CLI then answers or
+    rejects with its usual message. Not argparse: importing it and building a parser cost 5-8 ms here (gettext
+    looks for translation files on disk), against a budget of 50 ms for the whole command."""
+    args: dict[str, str | None] = {"by": "day", "since": "30d", "until": None, "tz": None, "fmt": None}
+    tokens = iter(argv)
+    for token in tokens:
+        name, eq, value = token.partition("=")
+        if name not in _FAST_OPTIONS:
+            return None
+        if not eq:
+            value = next(tokens, None)
+            if value is None or value.startswith("-"):
+                return None
+        args[_FAST_OPTIONS[name]] = value
+    if args["by"] not in BY or args["fmt"] not in ("json", "csv"):
+        return None
+    return args

@@ -7,7 +7,7 @@ aiohttp, rich or genai-prices), so it answers in tens of milliseconds whatever t
 from __future__ import annotations
 
 import sqlite3
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from .budget.policy import Thresholds, WindowSpend, stage_of
 from .budget.windows import NAMES, window
@@ -60,7 +60,8 @@ def build_status(config: Config, clock: Clock) -> dict:
         since = (today - timedelta(days=HISTORY_DAYS)).isoformat()
         for r in conn.execute("SELECT day, SUM(cost_usd) FROM usage_daily WHERE day >= ? AND day < ? GROUP BY day",
                               (since, today.isoformat())):
-            history[datetime.strptime(r[0], "%Y-%m-%d").date()] = float(r[1])
+            # not strptime: its first call imports _strptime, locale and calendar (~3 ms of this command)
+            history[date.fromisoformat(r[0])] = float(r[1])
     windows = []
     for name in NAMES:
         w = window(name, now, tz)

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from .. import render_report, reports
+from .. import exports, render_report, reports
 from ..clock import SystemClock
 from ..config import load_config
 from ..ledger import open_ledger
@@ -70,10 +70,10 @@ def export(
     window = reports.report_window(since, until, tz, SystemClock().now())
     ledger = open_ledger(get_paths().ledger, readonly=True, tz=tz)
     if fmt is ExportFormat.focus:
-        tally = reports.Tally("BilledCost", "ListCost")
-        rows, columns, kind = reports.focus_rows(ledger, window, config), reports.FOCUS_COLUMNS, "csv"
+        tally = exports.Tally("BilledCost", "ListCost")
+        rows, columns, kind = exports.focus_rows(ledger, window, config), exports.FOCUS_COLUMNS, "csv"
     else:
-        tally = reports.Tally("cost_usd")
-        rows, columns, kind = reports.request_rows(ledger, window), reports.EXPORT_COLUMNS, fmt.value
+        tally = exports.Tally("cost_usd")
+        rows, columns, kind = exports.request_rows(ledger, window), exports.EXPORT_COLUMNS, fmt.value
     render_report.export(tally.wrap(rows), kind, columns, output)
     render_report.export_summary(fmt.value, tally, output)

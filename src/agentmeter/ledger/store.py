@@ -12,19 +12,31 @@ import os
 import sqlite3
 import threading
 from collections.abc import Callable
-from dataclasses import fields
 from datetime import datetime, tzinfo
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..models import RequestRecord, Usage
 from ..paths import ensure_private_dir, make_private
 from .schema import SCHEMA_VERSION, TOKEN_COLUMNS
 
-_RECORD_COLUMNS = [f.name for f in fields(RequestRecord) if f.name != "usage"]
+if TYPE_CHECKING:
+    from ..models import RequestRecord, Usage
+
 # The reason on a row rebuilt from the in-flight journal after the daemon died mid-response.
 CRASH_REASON = "agentmeter stopped while relaying this response; usage unknown"
 _ROLLUP_SUMS = (*TOKEN_COLUMNS, "cost_usd")
+
+
+@cache
+def _record_columns() -> tuple[str, ...]:
+    # `models` is imported by the write paths only: building its dataclasses costs the read-only CLI
+    # commands (`status`, `report`) a few milliseconds at every start.
+    from dataclasses import fields
+
+    from ..models import RequestRecord
+
+    return tuple(f.name for f in fields(RequestRecord) if f.name != "usage")
 
 
 def local_day(ms: int, tz: tzinfo | None) -> str:
@@ -72,7 +84,7 @@ class Ledger:
 
     def insert_request(self, rec: RequestRecord) -> bool:
         """Insert one row and fold it into the rollup. A request id seen before adds nothing."""
-        row = {c: getattr(rec, c) for c in _RECORD_COLUMNS}
+        row = {c: getattr(rec, c) for c in _record_columns()}
         row.update(rec.usage.as_dict())
         for flag in ("stream", "unpriced", "partial", "unmetered", "subscription"):
             row[flag] = int(bool(row[flag]))
@@ -109,17 +121,19 @@ class Ledger:
 
     def begin_request(self, rec: RequestRecord) -> None:
         """Journal a response about to be relayed (see migration m005); `insert_request` clears it."""
-        fields_ = {c: getattr(rec, c) for c in _RECORD_COLUMNS}
+        fields_ = {c: getattr(rec, c) for c in _record_columns()}
         self.conn.execute("INSERT OR IGNORE INTO inflight (request_id, started_at, record) VALUES (?, ?, ?)",
                           (rec.request_id, rec.started_at_ms, json.dumps(fields_)))
 
     def recover_inflight(self) -> list[RequestRecord]:
         """Turn the journal entries a killed daemon left behind into `partial` rows. Their usage is unknown
         (the meter's state died with the process), which the reason says."""
+        from ..models import RequestRecord, Usage
+
         out = []
         for (raw,) in self.conn.execute("SELECT record FROM inflight ORDER BY started_at").fetchall():
             try:
-                known = {k: v for k, v in json.loads(raw).items() if k in _RECORD_COLUMNS}
+                known = {k: v for k, v in json.loads(raw).items() if k in _record_columns()}
                 rec = RequestRecord(**known).with_(
                     status="partial", partial=True, unmetered=False, http_status=None, usage=Usage(),
                     cost_usd=0.0, price_source="none", reason=CRASH_REASON)
@@ -331,6 +345,8 @@ def _utf8(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def usage_of(row: dict[str, Any]) -> Usage:
+    from ..models import Usage
+
     return Usage(**{c: int(row.get(c) or 0) for c in TOKEN_COLUMNS})
 
 

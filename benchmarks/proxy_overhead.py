@@ -175,6 +175,8 @@ def start_proxy(procs: Procs, home: Path, upstream: str, profile: str | None) ->
             "AGENTMETER_UPSTREAM_ANTHROPIC": upstream,
             "AGENTMETER_UPSTREAM_OPENAI": upstream,
             "AGENTMETER_PORT": "0",
+            **({"AGENTMETER_EVENT_LOOP": os.environ["AGENTMETER_EVENT_LOOP"]}
+               if "AGENTMETER_EVENT_LOOP" in os.environ else {}),
         }
     )
     prefix = [sys.executable] + (["-m", "cProfile", "-o", profile] if profile else [])

@@ -213,3 +213,13 @@ def test_prices_explain_and_reprice(env, home):
     assert after["requests"][0]["price_source"] == "override"
 
 
+
+
+def test_daemon_event_loop_is_uvloop_unless_asked_for_asyncio(monkeypatch):
+    from agentmeter.proxy import daemon
+
+    uvloop = pytest.importorskip("uvloop", reason="uvloop is not installed on this platform (Windows)")
+    monkeypatch.delenv("AGENTMETER_EVENT_LOOP", raising=False)
+    assert daemon.event_loop_factory() is uvloop.new_event_loop
+    monkeypatch.setenv("AGENTMETER_EVENT_LOOP", "asyncio")
+    assert daemon.event_loop_factory() is None

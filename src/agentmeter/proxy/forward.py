@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 import aiohttp
@@ -45,7 +46,7 @@ class Outgoing:
     base: str
     body: bytes | None
     headers: dict
-    journal: object = None  # the write-ahead journal entry's future (state.begin)
+    journal: Future | None = None  # the write-ahead journal entry (state.begin)
 
 
 async def proxy(request: web.Request) -> web.StreamResponse:

@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 import secrets
+from concurrent.futures import Future
 from dataclasses import replace
 
 import aiohttp
@@ -168,7 +169,7 @@ class ProxyState:
         return rec.with_(cost_usd=c.usd, price_source=c.source, price_model=c.matched_model,
                          price_version=c.price_version, unpriced=c.unpriced, reason=reason)
 
-    def begin(self, ex: relay.Exchange):
+    def begin(self, ex: relay.Exchange) -> Future | None:
         """Journal a billable request (write-ahead): if the daemon is killed while relaying its response, the
         next start records it as `partial` instead of losing it. Submitted before the request goes upstream;
         the relay waits for it only before the first byte goes back to the agent (relay.journaled), so the

@@ -61,7 +61,7 @@ def run_demo(keep: bool = False) -> int:
             session, launch = wrapper.prepare(
                 config, None, [sys.executable, "-m", "agentmeter.testing.scripted_agent", family], label=label,
                 tags={"demo": "yes"})
-            code = wrapper.spawn(launch, urlsplit(session.anthropic_url).port)
+            code = wrapper.spawn(launch, urlsplit(session.anthropic_url).port, session.listener)
             wrapper.end_session(session, code)
             summary = wrapper.session_summary(session.session_id)
             if summary:

@@ -80,7 +80,7 @@ def run_main(argv: list[str]) -> int:
     if not ra.quiet and not session.joined:
         _banner(config)
     port = _port_of(session.anthropic_url)
-    code = wrapper.spawn(launch, port)
+    code = wrapper.spawn(launch, port, session.listener)
     wrapper.end_session(session, code)
     if not ra.quiet and not session.joined:
         summary = wrapper.session_summary(session.session_id)

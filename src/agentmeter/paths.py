@@ -47,6 +47,11 @@ class Paths:
         return self.runtime_dir / "control.token"
 
     @property
+    def listener_socket(self) -> Path:
+        """Unix socket on which the daemon hands its listening TCP socket to `run` wrappers (SCM_RIGHTS)."""
+        return self.runtime_dir / "listener.sock"
+
+    @property
     def lock_file(self) -> Path:
         return self.runtime_dir / "proxy.lock"
 

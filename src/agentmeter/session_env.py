@@ -19,6 +19,8 @@ class SessionEnv:
     key_mode: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
     joined: bool = False  # a nested run that joined its parent's session
+    # The daemon's listening socket, held by `run` for the session's life (daemon.hold_listener).
+    listener: object | None = field(default=None, compare=False, repr=False)
 
     def url(self, provider: str) -> str:
         return self.anthropic_url if provider == "anthropic" else self.openai_url
@@ -27,6 +29,10 @@ class SessionEnv:
 def open_session(config: Config, *, agent: str | None, tags: dict[str, str] | None = None,
                  budget_usd: float | None = None, cwd: str | None = None) -> SessionEnv:
     info, _ = daemon.ensure_running(port=None)
+    listener = daemon.hold_listener(info)
+    if listener is None:  # it died between the two steps: once more (an older daemon simply has no offer)
+        info, _ = daemon.ensure_running(port=None)
+        listener = daemon.hold_listener(info)
     who = attribution.detect(cwd, config.identity.developer)
     spec = {
         "agent": agent or "other",
@@ -43,7 +49,7 @@ def open_session(config: Config, *, agent: str | None, tags: dict[str, str] | No
     got = daemon.control("/_agentmeter/v1/sessions", spec, info)
     root = f"{info.url}/s/{got['token']}"
     s = SessionEnv(got["session_id"], f"{root}/anthropic", f"{root}/openai/v1", got.get("virtual_key"),
-                   tuple(got["key_mode"]))
+                   tuple(got["key_mode"]), listener=listener)
     return replace(s, env=session_environment(s, agent))
 
 

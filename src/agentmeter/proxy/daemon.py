@@ -3,6 +3,13 @@
 State lives in the runtime dir: `proxy.pid`, `proxy.port`, `control.token` (0600) and a lock file so
 two simultaneous launches start one daemon. Stale files (a dead pid) are recovered. The CLI side of
 this module uses only the standard library, so `proxy status` stays fast.
+
+The port is a credential boundary: an agent sends its key (passthrough) or its session token to whatever
+listens there. So the listening socket outlives the daemon process while a session names it: the daemon
+hands a copy of it to every `run` wrapper over `listener.sock` (a unix socket in the 0700 runtime dir,
+SCM_RIGHTS), and a wrapper that sees the daemon die restarts it with that same socket inherited
+(AGENTMETER_LISTEN_FD, as socket activation does). While any copy is open the port stays bound and
+listening: no other user can bind it, and the agent's connections queue in the backlog for the restart.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import os
 import secrets
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -24,6 +32,8 @@ from ..paths import Paths, get_paths, write_private
 
 START_TIMEOUT = 15.0
 PORT_TRIES = 20
+LISTEN_FD_ENV = "AGENTMETER_LISTEN_FD"  # the listening socket a restarted daemon inherits
+BACKLOG = 512  # connections that queue while a crashed daemon is restarted on the same socket
 
 
 @dataclass(frozen=True)
@@ -155,8 +165,10 @@ def _start_lock(paths: Paths):
         os.close(fd)
 
 
-def ensure_running(paths: Paths | None = None, port: int | None = None) -> tuple[DaemonInfo, bool]:
-    """The running daemon, starting one if needed. Returns (info, started_now)."""
+def ensure_running(paths: Paths | None = None, port: int | None = None,
+                   listener: socket.socket | None = None) -> tuple[DaemonInfo, bool]:
+    """The running daemon, starting one if needed. Returns (info, started_now). A daemon started here
+    serves on `listener` when given (the socket a wrapper held while the previous daemon was dead)."""
     paths = paths or get_paths()
     info = status(paths)
     if info.running:
@@ -165,14 +177,18 @@ def ensure_running(paths: Paths | None = None, port: int | None = None) -> tuple
         info = status(paths)  # someone else may have started it while we waited for the lock
         if info.running:
             return info, False
-        return _spawn(paths, port), True
+        return _spawn(paths, port, listener), True
 
 
-def _spawn(paths: Paths, port: int | None) -> DaemonInfo:
+def _spawn(paths: Paths, port: int | None, listener: socket.socket | None = None) -> DaemonInfo:
     for stale in (paths.pid_file, paths.port_file):
         stale.unlink(missing_ok=True)
     cmd = [sys.executable, "-m", "agentmeter", "proxy", "serve", "--quiet"]
-    if port is not None:
+    env, pass_fds = None, ()
+    if listener is not None:
+        # Same fd number in the child (pass_fds keeps numbers); only the number travels, never a secret.
+        env, pass_fds = {**os.environ, LISTEN_FD_ENV: str(listener.fileno())}, (listener.fileno(),)
+    elif port is not None:
         cmd += ["--port", str(port)]
     paths.log_dir.mkdir(parents=True, exist_ok=True)
     log = open(paths.log_dir / "proxy.stderr", "ab")  # noqa: SIM115 (handed to the child)
@@ -180,6 +196,7 @@ def _spawn(paths: Paths, port: int | None) -> DaemonInfo:
     log_start = log.tell()
     proc = subprocess.Popen(
         cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, close_fds=True,
+        pass_fds=pass_fds, env=env,
     )
     log.close()
     deadline = time.monotonic() + START_TIMEOUT
@@ -225,21 +242,127 @@ def stop(paths: Paths | None = None, timeout: float = 10) -> DaemonInfo:
     return info
 
 
-def pick_port(wanted: int) -> int:
-    """`wanted` if free, else the next free one (0 means any free port)."""
+def bind_listener(wanted: int) -> socket.socket:
+    """A listening socket on 127.0.0.1:`wanted` if free, else the next free port (0: any). Bound and
+    listening in one step: there is no moment between choosing the port and holding it."""
     ports = [0] if wanted == 0 else list(range(wanted, min(wanted + PORT_TRIES, 65536)))
     for p in ports:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            # Same option as the real listener: connections of a killed daemon linger in TIME-WAIT, and the
-            # restarted one must get its old port back (the agents' base URLs name it).
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                s.bind(("127.0.0.1", p))
-            except OSError:
-                continue
-            return s.getsockname()[1]
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # Connections of a killed daemon linger in TIME-WAIT; SO_REUSEADDR lets a fresh daemon take the port.
+        # Never SO_REUSEPORT: with it another socket of the same uid could share the port.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", p))
+            s.listen(BACKLOG)
+        except OSError:
+            s.close()
+            continue
+        return s
     raise DaemonError(f"ports {wanted}–{wanted + PORT_TRIES - 1} are all in use",
                       "set another with AGENTMETER_PORT=<port> or [proxy] port in config")
+
+
+def inherited_listener() -> socket.socket | None:
+    """The listening socket handed down by the wrapper that restarted us, if any (checked: TCP, 127.0.0.1,
+    listening)."""
+    raw = os.environ.pop(LISTEN_FD_ENV, "")
+    if not raw.isdigit():
+        return None
+    try:
+        s = socket.socket(fileno=int(raw))
+    except OSError:
+        return None
+    s.set_inheritable(False)
+    try:
+        ok = (s.family == socket.AF_INET and s.type == socket.SOCK_STREAM and s.getsockname()[0] == "127.0.0.1"
+              and s.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN) == 1)
+    except OSError:
+        ok = False
+    if not ok:
+        s.close()
+        return None
+    return s
+
+
+def _unix_address(path) -> tuple[str, int | None]:
+    """A unix socket address for `path`; sun_path holds 107 bytes, so a deep runtime dir (a test's tmp
+    dir) is reached through /proc/self/fd/<dir fd>. Returns (address, dir fd to close or None)."""
+    if len(os.fsencode(str(path))) < 100:
+        return str(path), None
+    dfd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    return f"/proc/self/fd/{dfd}/{path.name}", dfd
+
+
+def _peer_uid(conn: socket.socket) -> int:
+    return struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))[1]
+
+
+def offer_listener(paths: Paths, listener: socket.socket):
+    """Serve copies of `listener` on paths.listener_socket to processes of this user (SO_PEERCRED)."""
+    import threading
+
+    paths.listener_socket.unlink(missing_ok=True)
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    address, dfd = _unix_address(paths.listener_socket)
+    try:
+        server.bind(address)
+    finally:
+        if dfd is not None:
+            os.close(dfd)
+    os.chmod(paths.listener_socket, 0o600)
+    server.listen(64)
+
+    def hand_out() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            with conn:
+                try:
+                    if _peer_uid(conn) == os.getuid():
+                        socket.send_fds(conn, [b"L"], [listener.fileno()])
+                except OSError:
+                    pass
+
+    threading.Thread(target=hand_out, name="agentmeter-listener", daemon=True).start()
+    return server
+
+
+def hold_listener(info: DaemonInfo, paths: Paths | None = None) -> socket.socket | None:
+    """A copy of the running daemon's listening socket, or None (a daemon of an older version, or it just
+    died). While the copy is open the port cannot be taken by anyone else."""
+    paths = paths or get_paths()
+    if not info.port:
+        return None
+    try:
+        address, dfd = _unix_address(paths.listener_socket)
+    except OSError:
+        return None
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as c:
+            c.settimeout(2)
+            c.connect(address)
+            if _peer_uid(c) != os.getuid():  # only the daemon of this user may hand us a socket
+                return None
+            _, fds, _, _ = socket.recv_fds(c, 16, 4, socket.MSG_CMSG_CLOEXEC)
+    except OSError:
+        return None
+    finally:
+        if dfd is not None:
+            os.close(dfd)
+    got = None
+    for fd in fds:
+        s = socket.socket(fileno=fd)
+        try:
+            ok = got is None and s.type == socket.SOCK_STREAM and s.getsockname() == ("127.0.0.1", info.port)
+        except OSError:
+            ok = False
+        if ok:
+            got = s
+        else:
+            s.close()
+    return got
 
 
 def event_loop_factory():
@@ -293,7 +416,8 @@ def serve(port: int | None = None, quiet: bool = False) -> None:
     state = ProxyState(config, paths.ledger, SystemClock(), control_token=token, key_source=real_keys,
                        tz=resolve_tz(config.budget.timezone))
     state.config_path = paths.config_file  # budget changes are picked up without a restart
-    chosen = pick_port(config.port() if port is None else port)
+    listener = inherited_listener() or bind_listener(config.port() if port is None else port)
+    chosen = listener.getsockname()[1]
     state.port = chosen
 
     async def main() -> None:
@@ -303,8 +427,9 @@ def serve(port: int | None = None, quiet: bool = False) -> None:
         app = create_app(state)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", chosen, reuse_address=True)
+        site = web.SockSite(runner, listener, backlog=BACKLOG)
         await site.start()
+        offer_listener(paths, listener)
         write_private(paths.port_file, str(chosen))
         write_private(paths.pid_file, str(os.getpid()))
         root.info("agentmeter proxy listening on 127.0.0.1:%d (pid %d)", chosen, os.getpid())
@@ -329,6 +454,7 @@ def serve(port: int | None = None, quiet: bool = False) -> None:
         if _read_int(paths.pid_file) == os.getpid():
             paths.pid_file.unlink(missing_ok=True)
             paths.port_file.unlink(missing_ok=True)
+            paths.listener_socket.unlink(missing_ok=True)
 
 
 def real_keys() -> dict[str, str | None]:

@@ -1,7 +1,9 @@
 """The aiohttp application: the routes, the resources they share, and the control API for the CLI.
 
-URL shape: /s/<session token>/<provider>/<the provider's own path>, relayed by forward.py. The token (192
-random bits) is the only way in; a request without a valid one gets a 401 in the provider's error shape.
+URL shape: /s/<session token>/<provider>/<the provider's own path>, relayed by forward.py, or
+/h/<provider>/<path> with the token in an X-Agentmeter-Session header, for agents whose base URL would
+otherwise have to travel in argv (Codex reads the header's value from an environment variable). The token
+(192 random bits) is the only way in; a request without a valid one gets a 401 in the provider's error shape.
 The control API (/_agentmeter/v1/...) answers only the CLI, which presents the daemon's control token.
 """
 
@@ -37,6 +39,8 @@ def create_app(state: ProxyState) -> web.Application:
     app.router.add_post("/_agentmeter/v1/reload-totals", reload_totals)
     app.router.add_route("*", "/s/{token}/{provider}", forward.proxy)
     app.router.add_route("*", "/s/{token}/{provider}/{tail:.*}", forward.proxy)
+    app.router.add_route("*", "/h/{provider}", forward.proxy)
+    app.router.add_route("*", "/h/{provider}/{tail:.*}", forward.proxy)
     app.router.add_route("*", "/{tail:.*}", no_session)
     return app
 

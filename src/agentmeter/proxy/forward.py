@@ -49,13 +49,17 @@ class Outgoing:
     journal: Future | None = None  # the write-ahead journal entry (state.begin)
 
 
+SESSION_HEADER = "X-Agentmeter-Session"  # the /h/ routes' token (never relayed: relay.HOP_BY_HOP)
+
+
 async def proxy(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
     provider = request.match_info["provider"]
     if provider not in PROVIDERS:
         return provider_error(guess_provider(request.path), 404,
                               f"unknown provider {provider!r}; use anthropic or openai")
-    session = state.lookup(request.match_info["token"])
+    token = request.match_info.get("token") or request.headers.get(SESSION_HEADER, "")
+    session = state.lookup(token) if token else None
     if session is None:
         return provider_error(provider, 401, NO_SESSION)
     tail = request.match_info.get("tail", "")

@@ -31,6 +31,7 @@ log = logging.getLogger("agentmeter.proxy")
 # Hop-by-hop headers (RFC 9110 7.6.1) plus the ones aiohttp recomputes for the new connection.
 HOP_BY_HOP = frozenset(
     {
+        "x-agentmeter-session",  # the session token of /h/ routes: ours, never the provider's
         "connection",
         "keep-alive",
         "proxy-authenticate",

@@ -6,10 +6,13 @@ which repo when, and the runtime dir holds the daemon's control token.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 APP = "agentmeter"
 
@@ -120,17 +123,64 @@ def secure_files(paths: Paths) -> list[Path]:
 
 
 def write_private(path: Path, data: str | bytes) -> None:
-    """Write a file readable by its owner only, atomically (write to a temp file, then rename)."""
+    """Write one of agentmeter's own private files (tokens, keys, config): atomically, 0600 or stricter,
+    in a directory made private."""
     ensure_private_dir(path.parent)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    raw = data.encode() if isinstance(data, str) else data
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    atomic_write(path, data, private=True)
+
+
+def atomic_write(path: Path, data: str | bytes, *, private: bool = False, like: Path | None = None) -> None:
+    """Replace `path` with `data` atomically, the one way agentmeter writes any file.
+
+    An existing file keeps its mode and owner (a 0600 ~/.claude/settings.json holding a key stays 0600);
+    a new file is 0600 unless `like` names a file whose mode and owner it copies (a backup). `private`
+    never lets group or other bits through. A symlink is followed, so a dotfile manager's link survives.
+    """
+    with atomic_open(path, "wb", private=private, like=like) as f:
+        f.write(data.encode() if isinstance(data, str) else data)
+
+
+@contextlib.contextmanager
+def atomic_open(path: Path | str, mode: str = "w", *, private: bool = False, like: Path | None = None,
+                **kw) -> Iterator[IO]:
+    """A file object for writing `path` through a temp file in the same directory, renamed over it on
+    success (discarded on error); mode and owner as atomic_write says."""
+    target = Path(os.path.realpath(path))
     try:
-        os.write(fd, raw)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+        st: os.stat_result | None = os.stat(like if like is not None else target)
+    except FileNotFoundError:
+        st = None
+    perm = stat.S_IMODE(st.st_mode) if st else 0o600
+    if private:
+        perm &= 0o700
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        os.fchmod(fd, perm)
+        if st is not None and (st.st_uid, st.st_gid) != (os.geteuid(), os.getegid()):
+            try:
+                os.fchown(fd, st.st_uid, st.st_gid)
+            except PermissionError:
+                # Someone else's file we may write but not re-own (a group-writable file): rewrite it in
+                # place, which keeps its owner, rather than hand it to us.
+                os.close(fd)
+                fd = -1
+                os.unlink(tmp)
+                with open(target, mode, **kw) as f:
+                    yield f
+                return
+        with os.fdopen(fd, mode, **kw) as f:
+            fd = -1
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        if fd != -1:
+            os.close(fd)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
 
 
 def make_private(path: Path) -> None:

@@ -86,5 +86,7 @@ def _html_table(table_id: str, by: str, payload: dict[str, Any]) -> str:
 
 
 def write_html(path: Path, page: str) -> None:
-    path.write_text(page, encoding="utf-8")
+    from .paths import atomic_write
+
+    atomic_write(path, page)
     info(f"wrote {path}")

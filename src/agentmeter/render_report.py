@@ -152,14 +152,14 @@ def write_jsonl(rows: Iterable[dict[str, Any]], out: IO[str]) -> int:
 
 
 def export(rows: Iterable[dict[str, Any]], fmt: str, columns: Iterable[str], output: Path | None) -> int:
-    out = open(output, "w", encoding="utf-8", newline="") if output else sys.stdout  # noqa: SIM115
-    try:
-        if fmt == "jsonl":
-            return write_jsonl(rows, out)
-        return write_csv(rows, out, columns)
-    finally:
-        if output:
-            out.close()
+    if output:
+        from .paths import atomic_open
+
+        with atomic_open(output, "w", encoding="utf-8", newline="") as f:
+            return write_jsonl(rows, f) if fmt == "jsonl" else write_csv(rows, f, columns)
+    if fmt == "jsonl":
+        return write_jsonl(rows, sys.stdout)
+    return write_csv(rows, sys.stdout, columns)
 
 
 def export_summary(fmt: str, tally: Tally, output: Path | None) -> None:

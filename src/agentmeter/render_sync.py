@@ -101,7 +101,9 @@ def focus_csv(rows, output: str | None) -> int:
     from .collector.focus import write_csv
 
     if output:
-        with open(output, "w", encoding="utf-8", newline="") as f:
+        from .paths import atomic_open
+
+        with atomic_open(output, "w", encoding="utf-8", newline="") as f:
             return write_csv(rows, f)
     return write_csv(rows, sys.stdout)
 

@@ -183,9 +183,9 @@ def install(path: Path, command: str, *, force: bool = False) -> SettingsChange:
     backup = backup_file(path) if path.exists() else None
     data["statusLine"] = wanted
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    from .paths import atomic_write
+
+    atomic_write(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")  # keeps its mode and owner
     return SettingsChange(path, backup, previous if isinstance(previous, dict) else None, True)
 
 

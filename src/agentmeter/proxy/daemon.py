@@ -191,8 +191,9 @@ def _spawn(paths: Paths, port: int | None, listener: socket.socket | None = None
     elif port is not None:
         cmd += ["--port", str(port)]
     paths.log_dir.mkdir(parents=True, exist_ok=True)
-    log = open(paths.log_dir / "proxy.stderr", "ab")  # noqa: SIM115 (handed to the child)
-    os.chmod(log.name, 0o600)
+    # Created 0600 (never a moment at the umask's 0644); appended to in place, so it keeps its owner.
+    log = os.fdopen(os.open(paths.log_dir / "proxy.stderr", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab")
+    os.chmod(log.fileno(), 0o600)
     log_start = log.tell()
     proc = subprocess.Popen(
         cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, close_fds=True,

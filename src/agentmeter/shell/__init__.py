@@ -97,13 +97,10 @@ def cache_file(shell: str) -> Path:
 
 
 def write_cache(shell: str, agents, config_file: Path) -> Path:
-    from ..paths import ensure_private_dir
+    from ..paths import write_private
 
     path = cache_file(shell)
-    ensure_private_dir(path.parent)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(hook(shell, agents, config_file=config_file, cache_file=path), encoding="utf-8")
-    os.replace(tmp, path)
+    write_private(path, hook(shell, agents, config_file=config_file, cache_file=path))
     return path
 
 
@@ -138,8 +135,9 @@ def install(shell: str, agents, config_file: Path, environ: dict[str, str] | Non
     backup = backup_file(rc) if rc.exists() else None
     rc.parent.mkdir(parents=True, exist_ok=True)
     sep = "" if not text or text.endswith("\n") else "\n"
-    with rc.open("a", encoding="utf-8") as f:
-        f.write(f"{sep}\n{rc_block(shell, cached)}")
+    from ..paths import atomic_write
+
+    atomic_write(rc, f"{text}{sep}\n{rc_block(shell, cached)}")  # keeps the rc file's mode and owner
     return Installed(shell, rc, cached, backup, False)
 
 
@@ -149,7 +147,11 @@ def backup_file(path: Path) -> Path:
     while backup.exists():
         n += 1
         backup = path.with_name(f"{path.name}.agentmeter-backup.{n}")
-    shutil.copy2(path, backup)
+    from ..paths import atomic_write
+
+    # Same mode and owner as the original from the first byte (copy2 would create it 0644 first).
+    atomic_write(backup, Path(os.path.realpath(path)).read_bytes(), like=path)
+    shutil.copystat(path, backup)  # and its times
     return backup
 
 

@@ -362,8 +362,10 @@ def scripts(cmds: list[Command] | None = None) -> dict[str, str]:
 def write(directory: Path, cmds: list[Command] | None = None) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     out = []
+    from ..paths import atomic_write
+
     for name, text in scripts(cmds).items():
-        (directory / name).write_text(text, encoding="utf-8")
+        atomic_write(directory / name, text)
         out.append(directory / name)
     return out
 
@@ -385,5 +387,7 @@ def install(shell: str, environ: dict[str, str] | None = None) -> Path:
     name = "agentmeter" if shell == "bash" else FILES[shell]  # bash-completion loads completions/<command>
     target = install_dir(shell, environ) / name
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(text, encoding="utf-8")
+    from ..paths import atomic_write
+
+    atomic_write(target, text)  # a new file is private; a rewritten one keeps its mode and owner
     return target

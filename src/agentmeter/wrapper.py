@@ -92,6 +92,11 @@ class DaemonWatch(threading.Thread):
         self.restarts = 0
 
     def run(self) -> None:
+        # The daemon the session was just opened on: wait for it to exit before asking it anything, so a
+        # short run costs no health request.
+        first = daemon.read_pid()
+        if first and daemon.pid_alive(first):
+            self._wait_exit(first)
         while not self.stop.is_set():
             info = daemon.status()
             if info.running and (info.port == self.port or self.port is None):

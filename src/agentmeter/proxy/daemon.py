@@ -59,6 +59,10 @@ def _read_int(path) -> int | None:
         return None
 
 
+def read_pid(paths: Paths | None = None) -> int | None:
+    return _read_int((paths or get_paths()).pid_file)
+
+
 def pid_alive(pid: int | None) -> bool:
     if not pid:
         return False

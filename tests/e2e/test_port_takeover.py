@@ -213,3 +213,23 @@ def test_port_not_held_stops_the_agent_loudly_before_it_sends(user, other_uid, t
     assert len(lines) == 1 and "stopped python" in lines[0] and "agentmeter run" in lines[0], err
     assert "Traceback" not in err
     json.dumps(daemon_pids(user.home))  # the fixture stops whatever daemon is left
+
+
+def test_daemon_started_elsewhere_while_the_session_holds_its_port_stops_the_agent(user, tmp_path):  # noqa: F811
+    """The daemon dies while the session's wrapper is frozen, and a fresh `proxy start` (which cannot have
+    the held socket) comes up on another port. The session's port is still ours, but nobody serves it:
+    the wrapper, once it runs again, stops the agent with one line instead of leaving it retrying."""
+    proc, go = _start_run(user, tmp_path)
+    status = user.cli_json("proxy", "status")
+    os.kill(proc.pid, signal.SIGSTOP)  # the wrapper (`agentmeter run` itself), not its agent
+    try:
+        os.kill(status["pid"], signal.SIGKILL)
+        fresh = user.cli_json("proxy", "start")
+    finally:
+        os.kill(proc.pid, signal.SIGCONT)
+    assert fresh["running"] and fresh["port"] != status["port"], fresh
+    code, out, err = _finish(proc)
+    go.touch()
+    assert code == 128 + signal.SIGKILL, f"the agent was not stopped (exit {code})\n{out}\n{err}"
+    line = [ln for ln in err.splitlines() if ln.startswith("agentmeter: the proxy now listens on port")]
+    assert len(line) == 1 and f"not on this session's port {status['port']}" in line[0], err

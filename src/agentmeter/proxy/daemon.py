@@ -33,6 +33,7 @@ from ..paths import Paths, get_paths, write_private
 START_TIMEOUT = 15.0
 PORT_TRIES = 20
 LISTEN_FD_ENV = "AGENTMETER_LISTEN_FD"  # the listening socket a restarted daemon inherits
+HANDOVER_GRACE = 1.0  # s a fresh start waits for the wrappers holding a crashed daemon's port
 BACKLOG = 512  # connections that queue while a crashed daemon is restarted on the same socket
 
 
@@ -177,11 +178,48 @@ def ensure_running(paths: Paths | None = None, port: int | None = None,
     info = status(paths)
     if info.running:
         return info, False
+    if listener is None:
+        _defer_to_holders(paths)
     with _start_lock(paths):
         info = status(paths)  # someone else may have started it while we waited for the lock
         if info.running:
             return info, False
         return _spawn(paths, port, listener), True
+
+
+def _defer_to_holders(paths: Paths) -> None:
+    """A daemon that died while sessions ran leaves its port bound by their wrappers, which restart it on
+    that socket within milliseconds. A daemon started here instead would have to take another port, and
+    those sessions would be stopped: give the holders a moment (HANDOVER_GRACE) to take the start lock."""
+    port = _read_int(paths.port_file)
+    if not port or pid_alive(_read_int(paths.pid_file)) or not _port_bound(port):
+        return
+    deadline = time.monotonic() + HANDOVER_GRACE
+    while time.monotonic() < deadline:
+        if status(paths).running or _lock_taken(paths):
+            return  # started, or being started: the lock makes us wait for it
+        time.sleep(0.02)
+
+
+def _port_bound(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def _lock_taken(paths: Paths) -> bool:
+    fd = os.open(paths.lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing drops the lock if we got it
+    return False
 
 
 def _spawn(paths: Paths, port: int | None, listener: socket.socket | None = None) -> DaemonInfo:

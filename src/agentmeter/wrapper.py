@@ -103,6 +103,11 @@ class DaemonWatch(threading.Thread):
                 self.port = info.port
                 self._wait_exit(info.pid)
                 continue
+            if info.pid and daemon.pid_alive(info.pid) and info.port in (self.port, None):
+                # Alive but not answering (starting, or swamped): not ours to replace; a second daemon
+                # on the same socket would split the session's budget state between two processes.
+                self._wait_exit(info.pid)
+                continue
             if info.running:
                 self.on_lost(f"the proxy now listens on port {info.port}, not on this session's port {self.port}")
                 return

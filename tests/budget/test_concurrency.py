@@ -251,3 +251,90 @@ def wait(pred, timeout: float = 3.0) -> bool:
             return True
         time.sleep(0.02)
     return pred()
+
+
+def test_long_answers_in_parallel_overshoot_by_at_most_one_request(tmp_path):
+    """Issue 14.3: 30 parallel streams whose answers are 32,000 output tokens. Reservations used to assume
+    at most 8,192 output tokens, so spend passed the refusal line by 12.8× one request's cost; they now
+    take the request's own max_tokens (capped by the model's real limit)."""
+    cap = 20.0
+    stack, close = make_stack(tmp_path, config=config(cap=cap))
+    try:
+        stack.configure(pace_ms=15)
+        s = stack.open_session()
+        url = s["anthropic"] + "/v1/messages"
+        # $15 already spent: 1.5M input tokens at $10/M
+        status, _, _ = post(url, body(0, stream=False), usage_header(1_500_000, 0))
+        assert status == 200
+        # each: 4000 bytes → 1000 input ($0.01) + 32,000 output ($1.60) = $1.61
+        n, each = 30, 1.61
+        usage = usage_header(1000, 32_000)
+
+        async def one(http: aiohttp.ClientSession, data: bytes):
+            async with http.post(url, data=data, headers={"content-type": "application/json",
+                                                           "x-api-key": "sk-ant-test-client",
+                                                           "x-fake-usage": usage}) as r:
+                return r.status, await r.read()
+
+        async def burst():
+            async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+                return await asyncio.gather(*(one(http, body(i + 1, max_tokens=32_000)) for i in range(n)))
+
+        results = asyncio.run(burst())
+        ok = [r for r in results if r[0] == 200]
+        assert len(ok) + sum(r[0] == 429 for r in results) == n, [r[0] for r in results]
+        total = ledger_cost(stack)
+        line = BLOCK_AT * cap
+        overshoot = (total - line) / each
+        assert total <= line + each + 1e-6, f"spent ${total:.2f}: {overshoot:.1f}× one request past ${line:.2f}"
+        assert ok and total >= line - each - 1e-6  # and not needlessly strict
+        assert stack.state.enforcer.in_flight == 0
+    finally:
+        close()
+
+
+def test_reservation_output_follows_max_tokens_capped_by_the_model_limit():
+    from agentmeter.budget.limits import DEFAULT_CEILING, output_ceiling, reserved_output_tokens
+
+    assert reserved_output_tokens("anthropic", "claude-haiku-4-5", 32_000) == 32_000
+    assert reserved_output_tokens("anthropic", "claude-haiku-4-5", 10**12) == 64_000  # the model's real limit
+    assert reserved_output_tokens("anthropic", "claude-opus-4-1-20250805", 10**6) == 32_000
+    assert reserved_output_tokens("openai", "gpt-5.1-codex", None) == 128_000  # no max_output_tokens: the limit
+    assert reserved_output_tokens("openai", "gpt-4.1-mini", None) == 32_768
+    assert output_ceiling("openai", "a-model-from-next-year") == DEFAULT_CEILING
+    assert reserved_output_tokens("anthropic", "claude-sonnet-4-5", True) == 64_000  # a bool is not a limit
+
+
+def test_reservation_expiry_follows_the_enforcers_clock(tmp_path):
+    """Issue 14.12: reservations expire on the enforcer's clock, not on time.monotonic() read directly."""
+    from datetime import UTC, datetime
+
+    from agentmeter.clock import FixedClock
+    from agentmeter.ledger import open_ledger
+    from agentmeter.ledger.store import SpendTotals
+    from agentmeter.proxy.enforce import RESERVATION_TTL_S, Enforcer
+    from agentmeter.timezone import resolve_tz
+
+    clock = FixedClock(datetime(2026, 12, 4, 12, tzinfo=UTC))
+    ledger = open_ledger(tmp_path / "ledger.db")
+    try:
+        tz = resolve_tz("UTC")
+        enforcer = Enforcer(config(cap=0.05), ledger, SpendTotals(tz), tz, clock)
+        session = {"id": "s1", "agent": "test", "tags": {}}
+        plain = body(1, text_bytes=100_000, max_tokens=8192, stream=False)
+        first = enforcer.check(request_id="r1", session=session, provider="anthropic", api="messages",
+                               model=MODEL, body=read_body(plain), body_len=len(plain), subscription=False,
+                               agent_session=None, billable=True)
+        assert first.decision.action == "allow" and enforcer.in_flight == 1
+        small = body(2, text_bytes=200, max_tokens=10, stream=False)
+        again = enforcer.check(request_id="r2", session=session, provider="anthropic", api="messages",
+                               model=MODEL, body=read_body(small), body_len=len(small), subscription=False,
+                               agent_session=None, billable=True)
+        assert again.decision.action == "refuse"  # r1's reservation counts
+        clock.advance(RESERVATION_TTL_S + 1)  # only the injected clock moves
+        later = enforcer.check(request_id="r3", session=session, provider="anthropic", api="messages",
+                               model=MODEL, body=read_body(small), body_len=len(small), subscription=False,
+                               agent_session=None, billable=True)
+        assert later.decision.action == "allow", "the expired reservation still counted"
+    finally:
+        ledger.close()

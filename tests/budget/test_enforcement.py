@@ -505,3 +505,21 @@ def test_cheapest_model_is_not_downgraded(in_band):
         row = stack.rows(s["session_id"])[-1]
         assert (row["model_requested"], row["model_used"]) == (model, model)
         assert row["decision"] == "allow", f"{model} recorded as {row['decision']} ({row['reason']})"
+
+
+def test_a_tag_value_mentioning_no_downgrade_does_not_pin_the_model(tmp_path):
+    """Issue 14.12: only the no_downgrade tag *key* (set by run --no-downgrade) pins the model."""
+    stack, close = make_stack(tmp_path, config=cfg(daily=1.0, easy_turn_tokens=1000))
+    try:
+        s = stack.open_session(tags={"ticket": "fix the no_downgrade flag"})
+        spend(stack, s, 0.97)
+        status, _, raw = call(s["anthropic"] + "/v1/messages", text_turn("summarise"), use=TINY)
+        assert status == 200, raw
+        assert posts(stack, "/v1/messages")[-1].json["model"] == "claude-sonnet-4-6"
+
+        pinned = stack.open_session(tags={"no_downgrade": "1"})
+        status, _, raw = call(pinned["anthropic"] + "/v1/messages", text_turn("summarise"), use=TINY)
+        assert status == 200, raw
+        assert posts(stack, "/v1/messages")[-1].json["model"] == "claude-opus-4-8"
+    finally:
+        close()

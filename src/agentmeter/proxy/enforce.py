@@ -8,13 +8,14 @@ refuse anyone for long.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
-import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from ..budget import cascade
+from ..budget.limits import reserved_output_tokens
 from ..budget.loops import LoopBrake, turn_facts
 from ..budget.policy import Decision, PolicyRequest, Thresholds, WindowSpend, decide
 from ..budget.spend import spend_windows
@@ -26,7 +27,6 @@ from ..sync.caps import effective_budget
 
 log = logging.getLogger("agentmeter.budget")
 RESERVATION_TTL_S = 15 * 60
-OUTPUT_ESTIMATE_CAP = 8192  # output tokens a reservation assumes at most (max_tokens is often 32k+)
 
 
 @dataclass
@@ -49,9 +49,25 @@ class Check:
     windows: list[WindowSpend] = field(default_factory=list)
 
 
-def estimate_tokens(plain_len: int, max_tokens: int | None) -> tuple[int, int]:
-    """(input, output) tokens a request may cost: ~4 bytes a token in, max_tokens (capped) out."""
-    return plain_len // 4, min(max_tokens, OUTPUT_ESTIMATE_CAP) if max_tokens else OUTPUT_ESTIMATE_CAP
+def estimate_tokens(plain_len: int, max_tokens: int | None, provider: str = "", model: str | None = None
+                    ) -> tuple[int, int]:
+    """(input, output) tokens a request may cost: ~4 bytes a token in; out, the request's own max_tokens
+    capped by the model's real output limit (the model's limit when the request names none)."""
+    return plain_len // 4, reserved_output_tokens(provider, model, max_tokens)
+
+
+def pins_model(tags) -> bool:
+    """`run --no-downgrade` sets the tag no_downgrade=1. Only that key counts: a tag *value* that happens
+    to contain the text (a ticket title, say) must not pin the model."""
+    if isinstance(tags, str):
+        try:
+            tags = json.loads(tags) if tags else {}
+        except ValueError:
+            return False
+    if not isinstance(tags, dict):
+        return False
+    value = tags.get("no_downgrade")
+    return value is not None and str(value).strip().lower() not in ("0", "false", "no", "off", "")
 
 
 class Enforcer:
@@ -80,7 +96,7 @@ class Enforcer:
 
     def maybe_reload(self) -> None:
         """`agentmeter budget set` edits the file; pick it up within a second, without a restart."""
-        now = time.monotonic()
+        now = self.clock.monotonic()
         if now < self._next_config_check or not self.config_path:
             return
         self._next_config_check = now + 1.0
@@ -110,7 +126,7 @@ class Enforcer:
     # -- the view --------------------------------------------------------------------------------------
 
     def _reserved_for(self, pred) -> tuple[float, int]:
-        now = time.monotonic()
+        now = self.clock.monotonic()
         usd = tokens = 0
         for rid, r in list(self._reserved.items()):
             if r.expires < now:
@@ -150,7 +166,7 @@ class Enforcer:
 
         self.maybe_reload()
         b = self.budget
-        est_in, est_out = estimate_tokens(body_len, body.max_tokens if body is not None else None)
+        est_in, est_out = estimate_tokens(body_len, body.max_tokens if body is not None else None, provider, model)
         facts = None
         if billable:
             try:
@@ -161,9 +177,7 @@ class Enforcer:
         if facts is not None:
             brake = self._brakes.setdefault(f"{session['id']}:{agent_session or ''}", LoopBrake())
             streak = brake.observe(facts)
-        tags = session.get("tags") or {}
-        no_downgrade = "no_downgrade" in (tags if isinstance(tags, dict) else str(tags))
-        pinned = no_downgrade or (model or "") in self.config.budget.pinned
+        pinned = pins_model(session.get("tags")) or (model or "") in self.config.budget.pinned
         target = cascade.next_cheaper(provider, model, self.config.cascade) if billable else None
         if target is not None and not self._priced(provider, target):
             target = None  # never switch to a model no price table knows: it may not exist upstream either
@@ -180,7 +194,8 @@ class Enforcer:
             est = pricing.price(provider, used_model, Usage(input_tokens=est_in, output_tokens=est_out),
                                 overrides=self.config.prices, unknown_model=self.config.unknown_model_price)
             self._reserved[request_id] = Reservation(est.usd or 0.0, est_in + est_out, session["id"],
-                                                     session.get("agent") or "", time.monotonic() + RESERVATION_TTL_S)
+                                                     session.get("agent") or "",
+                                                     self.clock.monotonic() + RESERVATION_TTL_S)
         return Check(decision, est_in, req.turn_boundary, streak, target, pinned, windows)
 
     def release(self, request_id: str, ok: bool | None = None, session_id: str | None = None,

@@ -33,6 +33,32 @@ def classify(provider: str, tail: str) -> str:
     return "other"
 
 
+# POST routes that cannot spend money: token counting, moderation, uploads, cancelling. Every other POST
+# (or PUT/PATCH) route can (legacy completions, batches, embeddings, images, audio, fine-tuning, realtime,
+# and whatever a provider adds next), so it is checked against the budget and recorded, never relayed
+# around a blown cap (issue 14.5: /v1/messages/batches and /v1/complete went through on the real key).
+_FREE_POST = re.compile(
+    r"^(messages/count_tokens|responses/input_tokens|moderations|files|uploads(/[^/]+(/parts|/complete)?)?"
+    r"|(messages/batches|batches|responses|fine_tuning/jobs|vector_stores/[^/]+/file_batches)/[^/]+/cancel)$"
+)
+METERED_APIS = frozenset({"messages", "responses", "chat"})  # usage read off the wire and priced
+_READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
+
+
+def can_spend(provider: str, method: str, tail: str) -> bool:
+    """Whether a request to this route may cost money. Allow-list of free routes: a route nobody has
+    looked at yet counts as one that spends."""
+    if classify(provider, tail) in METERED_APIS:
+        return True
+    if method.upper() in _READ_ONLY_METHODS:
+        return False
+    path = _V1.sub("", tail.strip("/"))
+    if path.endswith(":countTokens"):
+        return False
+    listing = path == "models" or (path.startswith("models/") and ":" not in path)
+    return not (_FREE_POST.match(path) or listing)
+
+
 # The decoded copy is only read, never sent; a body that inflates past this (a zip bomb) is not read at all.
 MAX_DECODED = 128 * 2**20
 

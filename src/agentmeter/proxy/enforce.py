@@ -23,6 +23,7 @@ from ..config import Config, load_config
 from ..ledger import sync as ledger_sync
 from ..ledger.store import Ledger, SpendTotals
 from ..models import Usage
+from ..providers.request import METERED_APIS
 from ..sync.caps import effective_budget
 
 log = logging.getLogger("agentmeter.budget")
@@ -168,7 +169,7 @@ class Enforcer:
         b = self.budget
         est_in, est_out = estimate_tokens(body_len, body.max_tokens if body is not None else None, provider, model)
         facts = None
-        if billable:
+        if billable and api in METERED_APIS:
             try:
                 facts = turn_facts(provider, body, body_len)
             except Exception as exc:  # any JSON can arrive; a shape the loop brake does not know skips it
@@ -189,7 +190,9 @@ class Enforcer:
         )
         snoozed = bool(self._snooze_until and self._snooze_until > self.clock.now_ms())
         decision = decide(req, windows, self.thresholds, snoozed=snoozed)
-        if billable and decision.action != "refuse":
+        # Routes that can spend but whose usage is not read (batches, legacy completions, …) are refused at a
+        # blown cap but reserve nothing: their cost is unknown, and a worst-case guess would refuse everyone.
+        if billable and decision.action != "refuse" and api in METERED_APIS:
             used_model = decision.model or model
             est = pricing.price(provider, used_model, Usage(input_tokens=est_in, output_tokens=est_out),
                                 overrides=self.config.prices, unknown_model=self.config.unknown_model_price)

@@ -20,7 +20,7 @@ from aiohttp import web
 from ..budget import downgrade
 from ..budget.policy import Decision
 from ..models import Metered, RequestRecord
-from ..providers.request import classify, decode_body, inject_include_usage, read_body
+from ..providers.request import can_spend, classify, decode_body, inject_include_usage, read_body
 from . import relay
 from .enforce import Check, refusal_message
 from .errors import guess_provider, provider_error, refusal
@@ -102,11 +102,16 @@ async def read_request_body(request: web.Request) -> bytes | None:
 
 
 def upstream_for(state: ProxyState, provider: str, headers, *, swapped: bool) -> tuple[str, bool]:
-    """(base URL, subscription?) — ChatGPT-login Codex traffic must go to the ChatGPT backend."""
+    """(base URL, subscription?) — ChatGPT-login Codex traffic must go to the ChatGPT backend.
+
+    Subscription-ness follows the credential that is actually sent, never a hint the client controls: an
+    `anthropic-beta: oauth-…` on a request that carries an API key stays API-key (priced, capped) traffic."""
     if provider == "anthropic":
-        bearer = headers.get("Authorization", "")
-        oauth = bearer.startswith("Bearer sk-ant-oat") or "oauth-" in headers.get("anthropic-beta", "")
-        return state.config.upstream("anthropic"), (oauth and not swapped)
+        bearer = headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        oauth = (not swapped and "x-api-key" not in headers and bool(bearer)
+                 and (bearer.startswith("sk-ant-oat")
+                      or ("oauth-" in headers.get("anthropic-beta", "") and not bearer.startswith("sk-ant-api"))))
+        return state.config.upstream("anthropic"), oauth
     bearer = headers.get("Authorization", "").removeprefix("Bearer ").strip()
     if not swapped and ("chatgpt-account-id" in headers or bearer.startswith("eyJ")):
         return state.config.upstream("chatgpt"), True
@@ -126,7 +131,9 @@ def upstream_url(base: str, provider: str, tail: str, chatgpt: bool, query: str)
 
 def swap_credentials(state: ProxyState, session: dict, provider: str, hdrs: dict) -> tuple[bool, str | None]:
     """Replace the session's virtual key with the real one. Returns (swapped, error message)."""
-    presented = hdrs.get("x-api-key") or hdrs.get("X-Api-Key")
+    # Header names arrive in whatever case the client wrote (X-API-KEY, x-Api-key): compare them folded.
+    key_name = next((k for k in hdrs if k.lower() == "x-api-key"), None)
+    presented = hdrs[key_name] if key_name else None
     auth_name = next((k for k in hdrs if k.lower() == "authorization"), None)
     if not presented and auth_name:
         presented = hdrs[auth_name].removeprefix("Bearer ").strip()
@@ -161,6 +168,11 @@ async def prepare(request: web.Request, state: ProxyState, session: dict, provid
     swapped, problem = swap_credentials(state, session, provider, hdrs)
     if problem:
         return provider_error(provider, 401, problem)
+    if not swapped and _carries_virtual_key(hdrs):
+        # A virtual key that did not match this session (or arrived in a header we do not swap) must never
+        # reach the provider: it is useless there and names the session in the provider's logs.
+        return provider_error(provider, 401, "this virtual key does not belong to this agentmeter session. "
+                              "Start the agent with: agentmeter run, or take a fresh one from: agentmeter env")
     base, subscription = upstream_for(state, provider, request.headers, swapped=swapped)
     chatgpt = base == state.config.upstream("chatgpt") and provider == "openai"
     url = upstream_url(base, provider, tail, chatgpt, request.query_string)
@@ -181,6 +193,8 @@ async def prepare(request: web.Request, state: ProxyState, session: dict, provid
     )
 
     # The budget check and the reservation: synchronous, nothing awaited in between.
+    if api not in relay.BILLABLE and can_spend(provider, request.method, tail):
+        ex.extra["spends"] = True  # checked against the budget and recorded, though its usage is not read
     chk = _checked(state, ex, session, facts, len(plain) if plain else 0, agent_sid)
     ex.extra["check"] = chk
     decision = chk.decision
@@ -242,6 +256,13 @@ async def _send(request: web.Request, state: ProxyState, out: Outgoing, provider
         up.release()
 
 
+_CREDENTIAL_HEADERS = frozenset({"x-api-key", "authorization", "api-key", "x-goog-api-key"})
+
+
+def _carries_virtual_key(hdrs: dict) -> bool:
+    return any(k.lower() in _CREDENTIAL_HEADERS and "amk_" in v for k, v in hdrs.items())
+
+
 def _short(value: str | None, limit: int = 256) -> str | None:
     """A header or body string headed for every row: bounded, so a 60 KB header cannot bloat the ledger."""
     return value[:limit] if value is not None and len(value) > limit else value
@@ -254,7 +275,8 @@ def _checked(state: ProxyState, ex: relay.Exchange, session: dict, facts, body_l
         chk = state.enforcer.check(
             request_id=ex.request_id, session=session, provider=ex.provider, api=ex.api,
             model=ex.model_requested, body=facts, body_len=body_len,
-            subscription=ex.subscription, agent_session=agent_sid, billable=ex.api in relay.BILLABLE,
+            subscription=ex.subscription, agent_session=agent_sid,
+            billable=ex.api in relay.BILLABLE or bool(ex.extra.get("spends")),
         )
     except Exception as exc:
         log.error("budget check failed for %s, relaying unchecked: %s: %s", ex.request_id, type(exc).__name__, exc)

@@ -129,6 +129,10 @@ class ProxyState:
             status, reason = "error", m.error_type or f"http {http_status}"
         elif m.error_type:
             status, reason = "error", m.error_type
+        elif ex.api not in relay.BILLABLE and ex.extra.get("spends"):
+            # A route that can spend money but whose usage agentmeter does not read: on the row, flagged.
+            status, unmetered = "unmetered", True
+            reason = reason or f"{ex.provider} {ex.path} can spend money; agentmeter does not read its usage"
         elif ex.api not in relay.BILLABLE:
             status = "passthrough"
         elif m.fault and m.usage is None:

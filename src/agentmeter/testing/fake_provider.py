@@ -352,6 +352,13 @@ async def set_config(request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
 
+async def any_other_route(request: web.Request) -> web.Response:
+    """Every route the fake does not model (batches, legacy completions, embeddings, …): recorded, then a
+    200 with an empty JSON object, so a test can tell whether the proxy relayed it."""
+    await _record(request)
+    return web.json_response({"fake": "other route", "path": request.path})
+
+
 async def clear_received(request: web.Request) -> web.Response:
     request.app[RECEIVED].clear()
     return web.json_response({"ok": True})
@@ -374,6 +381,7 @@ def create_fake_app(config: FakeConfig | None = None) -> web.Application:
     app.router.add_get("/_fake/received", get_received)
     app.router.add_post("/_fake/config", set_config)
     app.router.add_post("/_fake/clear", clear_received)
+    app.router.add_route("*", "/{tail:.*}", any_other_route)  # last: the routes above win
     return app
 
 

@@ -99,3 +99,62 @@ def test_websocket_turns_are_capped_like_http(tmp_path):
         assert [r["status"] for r in rows] == ["ok", "refused"]
     finally:
         close()
+
+
+def test_websocket_escaped_create_is_still_checked_and_metered(tmp_path):
+    """Issue 14.4: `"response\\u002ecreate"` is the same JSON string as "response.create"; it went through a
+    blown cap unmetered when frames were matched by substring."""
+    from agentmeter.config import Budget, Caps, Config
+    from conftest import make_stack
+
+    s, close = make_stack(tmp_path, config=Config(budget=Budget(caps=Caps(daily_usd=0.000001))))
+    try:
+        sess = s.open_session()
+        url = sess["openai"].replace("http://", "ws://") + "/responses"
+        plain = json.dumps({"type": "response.create", "model": "gpt-5.1-codex", "input": "turn 0"})
+        escaped = plain.replace('"response.create"', '"response\\u002ecreate"')
+        assert json.loads(escaped)["type"] == "response.create"
+
+        async def two():
+            async with aiohttp.ClientSession() as http, http.ws_connect(url, headers={
+                    "Authorization": "Bearer sk-test-client"}) as ws:
+                seen = []
+                for frame in (plain, escaped):
+                    await ws.send_str(frame)
+                    while True:
+                        ev = json.loads((await ws.receive(timeout=10)).data)
+                        if ev["type"] in ("response.completed", "error"):
+                            seen.append(ev["type"])
+                            break
+                return seen
+
+        assert s.loop.run(two()) == ["response.completed", "error"]
+        assert len([r for r in s.received() if r.method == "WS-FRAME"]) == 1
+        assert [r["status"] for r in s.rows(sess["session_id"])] == ["ok", "refused"]
+    finally:
+        close()
+
+
+def test_websocket_pipelined_creates_are_each_metered(stack):
+    """Issue 14.4: five response.create frames sent before any answer: five answers, five ledger rows."""
+    s = stack.open_session()
+    url = s["openai"].replace("http://", "ws://") + "/responses"
+
+    async def pipelined():
+        async with aiohttp.ClientSession() as http, http.ws_connect(url, headers={
+                "Authorization": "Bearer sk-test-client", "x-claude-code-session-id": "thread-9"}) as ws:
+            for i in range(5):
+                await ws.send_str(json.dumps({"type": "response.create", "model": "gpt-5.1-codex",
+                                              "input": [{"role": "user", "content": f"turn {i}"}]}))
+            done = 0
+            while done < 5:
+                ev = json.loads((await ws.receive(timeout=10)).data)
+                done += ev["type"] == "response.completed"
+            return done
+
+    assert stack.loop.run(pipelined()) == 5
+    rows = stack.rows(s["session_id"])
+    assert len(rows) == 5, [r["status"] for r in rows]
+    assert all(r["status"] == "ok" and r["output_tokens"] == 58 for r in rows)
+    assert len({r["response_id"] for r in rows}) == 5
+    assert all(r["agent_session_id"] == "thread-9" for r in rows)  # every header spelling HTTP knows

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections import deque
 
 import aiohttp
 from aiohttp import WSMsgType, web
@@ -50,65 +51,89 @@ async def relay_websocket(request: web.Request, state, session: dict, provider: 
 
     client = web.WebSocketResponse(protocols=protocols, autoping=False, max_msg_size=64 * 1024 * 1024)
     await client.prepare(request)
-    agent_sid = next((request.headers[h] for h in ("session-id", "session_id") if h in request.headers), None)
+    from .forward import AGENT_SESSION_HEADERS, _checked, _short
+
+    # Every spelling the HTTP path knows (issue 14.4: only two were read here).
+    agent_sid = _short(next((request.headers[h] for h in AGENT_SESSION_HEADERS if h in request.headers), None))
     state.note_agent_session(session, agent_sid)
-    current: dict = {}  # the response in flight: exchange and meter
+    # Responses in flight on this connection. A client may pipeline several `response.create` frames before
+    # the first answer ends (issue 14.4: five pipelined creates were answered five times and metered once),
+    # so each gets its own exchange and meter: bound to the provider's response id when its
+    # `response.created` arrives (oldest create first), and fed every event until its terminal one.
+    waiting: deque[_Flight] = deque()  # sent upstream, no response id seen yet
+    by_id: dict[str, _Flight] = {}
+    latest: list[_Flight] = []  # the newest bound response: gets the events that carry no response id
 
     def begin(model: str | None) -> relay.Exchange:
-        ex = relay.Exchange(
+        return relay.Exchange(
             request_id=relay.new_request_id(), provider=provider, api=api, method="WS",
             path="/" + tail.lstrip("/"), session=session, started_ms=state.clock.now_ms(),
             started_mono=state.clock.monotonic(), model_requested=model, stream=True,
             subscription=subscription, agent_session_id=agent_sid,
         )
-        current.update(ex=ex, meter=oai.ResponsesFrameMeter(), ttft=None)
-        return ex
 
-    async def refused(ex: relay.Exchange, text: str) -> bool:
-        """The same budget check as HTTP: a WebSocket is no way around the caps."""
+    async def refused(ex: relay.Exchange, raw: bytes) -> bool:
+        """The HTTP path's guarded check: a WebSocket is no way around the caps, and a check that fails is
+        handled exactly as on HTTP (never an unchecked relay, never a crash of the connection)."""
         from .enforce import refusal_message
 
-        raw = text.encode()
-        chk = state.enforcer.check(request_id=ex.request_id, session=session, provider=provider, api=api,
-                                   model=ex.model_requested, body=read_body(raw), body_len=len(raw),
-                                   subscription=subscription,
-                                   agent_session=agent_sid, billable=True)
+        chk = _checked(state, ex, session, read_body(raw), len(raw), agent_sid)
         ex.extra["check"] = chk
-        state.fire_alerts(chk, session)
         if chk.decision.action != "refuse":
             return False
         ex.decision, ex.reason = "refuse", chk.decision.reason
-        current.clear()
-        message = refusal_message(chk.decision, state.tz, state.clock.now())
+        message = refusal_message(chk.decision, state.tz, state.clock.now()).replace('"', "'")
         end = chk.decision.window.end if chk.decision.window is not None else None
         await client.send_str(json.dumps({"type": "error", "status": 429, "error": {
             "type": "usage_limit_reached", "code": "agentmeter_budget_exceeded", "message": message,
             "resets_at": int(end.timestamp()) if end else None}}))
-        await state.commit(state.build_record(ex, Metered(complete=True), {"http_status": 429}))
-        return True
-
-    async def close_current(metered: Metered | None, end: str | None) -> None:
-        if not current:
-            return
-        ex, meter = current["ex"], current["meter"]
-        info = {"http_status": 101, "ttft_ms": current["ttft"], "end": end,
-                "duration_ms": (state.clock.monotonic() - ex.started_mono) * 1000}
-        current.clear()
         try:
-            await state.commit(state.build_record(ex, metered or meter.result(), info))
+            await state.commit(state.build_record(ex, Metered(complete=True), {"http_status": 429}))
         except Exception as exc:
             log.error("ledger commit failed for %s: %s", ex.request_id, exc)
+        return True
+
+    async def close_flight(flight: _Flight, metered: Metered | None, end: str | None) -> None:
+        if flight.rid is not None:
+            by_id.pop(flight.rid, None)
+        if flight in waiting:
+            waiting.remove(flight)
+        if latest and latest[0] is flight:
+            latest.clear()
+        ex = flight.ex
+        info = {"http_status": 101, "ttft_ms": flight.ttft, "end": end,
+                "duration_ms": (state.clock.monotonic() - ex.started_mono) * 1000}
+        try:
+            await state.commit(state.build_record(ex, metered or flight.meter.result(), info))
+        except Exception as exc:
+            log.error("ledger commit failed for %s: %s", ex.request_id, exc)
+
+    def flight_for(event: dict | None) -> _Flight | None:
+        rid = _response_id(event)
+        if rid is not None:
+            flight = by_id.get(rid)
+            if flight is None and waiting:
+                flight = waiting.popleft()
+                flight.rid = rid
+                by_id[rid] = flight
+            if flight is not None:
+                latest[:] = [flight]
+            return flight
+        if latest:
+            return latest[0]
+        return waiting[0] if waiting else None
 
     async def client_to_upstream() -> None:
         async for msg in client:
             if msg.type == WSMsgType.TEXT:
-                if api == "responses" and '"response.create"' in msg.data:
-                    if current:  # a new request while one is open: the old one was abandoned
-                        await close_current(None, "superseded")
-                    ex = begin(_model_of(msg.data))
-                    if await refused(ex, msg.data):
-                        continue
-                    await relay.journaled(state.begin(ex))
+                if api == "responses":
+                    event = _json_or_none(msg.data)  # parsed, never matched as a substring (JSON escapes)
+                    if event is not None and event.get("type") == "response.create":
+                        ex = begin(_model_of(event))
+                        if await refused(ex, msg.data.encode()):
+                            continue
+                        await relay.journaled(state.begin(ex))
+                        waiting.append(_Flight(ex))
                 await upstream.send_str(msg.data)
             elif msg.type == WSMsgType.BINARY:
                 await upstream.send_bytes(msg.data)
@@ -123,11 +148,12 @@ async def relay_websocket(request: web.Request, state, session: dict, provider: 
     async def upstream_to_client() -> None:
         async for msg in upstream:
             if msg.type == WSMsgType.TEXT:
-                if current:
-                    if current["ttft"] is None:
-                        current["ttft"] = (state.clock.monotonic() - current["ex"].started_mono) * 1000
-                    if current["meter"].feed_text(msg.data):
-                        await close_current(current["meter"].result(), None)
+                flight = flight_for(_json_or_none(msg.data)) if (waiting or by_id) else None
+                if flight is not None:
+                    if flight.ttft is None:
+                        flight.ttft = (state.clock.monotonic() - flight.ex.started_mono) * 1000
+                    if flight.meter.feed_text(msg.data):
+                        await close_flight(flight, flight.meter.result(), None)
                 await client.send_str(msg.data)
             elif msg.type == WSMsgType.BINARY:
                 await client.send_bytes(msg.data)
@@ -149,7 +175,8 @@ async def relay_websocket(request: web.Request, state, session: dict, provider: 
             if t.exception() is not None:
                 log.info("websocket relay ended: %r", t.exception())
     finally:
-        await close_current(None, "connection closed")
+        for flight in [*by_id.values(), *waiting]:
+            await close_flight(flight, None, "connection closed")
         if not upstream.closed:
             await upstream.close()
         if not client.closed:
@@ -165,8 +192,27 @@ def _json_or_none(text: str) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
-def _model_of(text: str) -> str | None:
-    data = _json_or_none(text) or {}
+class _Flight:
+    """One response on the connection: its exchange, its meter, and the provider's id once known."""
+
+    __slots__ = ("ex", "meter", "rid", "ttft")
+
+    def __init__(self, ex: relay.Exchange) -> None:
+        self.ex = ex
+        self.meter = oai.ResponsesFrameMeter()
+        self.rid: str | None = None
+        self.ttft: float | None = None
+
+
+def _response_id(event: dict | None) -> str | None:
+    if not event:
+        return None
+    response = event.get("response")
+    rid = response.get("id") if isinstance(response, dict) else event.get("response_id")
+    return rid if isinstance(rid, str) and rid else None
+
+
+def _model_of(data: dict) -> str | None:
     response = data.get("response")
     model = data.get("model") or (response.get("model") if isinstance(response, dict) else None)
     return model if isinstance(model, str) else None

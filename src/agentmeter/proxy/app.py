@@ -19,6 +19,7 @@ from aiohttp import web
 from .. import __version__
 from ..ledger import LedgerWriter, open_ledger
 from . import forward
+from .bodies import BodyGate
 from .enforce import Enforcer
 from .errors import guess_provider, provider_error
 from .state import STATE, ProxyState, token_hash
@@ -55,6 +56,7 @@ async def _resources(app: web.Application):
         state.keys = await asyncio.get_running_loop().run_in_executor(None, state.key_source)
     state.enforcer = Enforcer(state.config, state.reader, state.totals, state.tz, state.clock, state.config_path)
     state.alert_keys = state.reader.alert_keys()
+    state.bodies = BodyGate()
     state.http = aiohttp.ClientSession(
         auto_decompress=False,
         connector=aiohttp.TCPConnector(limit=256, limit_per_host=128, keepalive_timeout=60),
@@ -69,6 +71,7 @@ async def _resources(app: web.Application):
     for task in list(state._tasks):
         task.cancel()
     await state.http.close()
+    state.bodies.close()
     state.reader.close()
     await asyncio.get_running_loop().run_in_executor(None, state.writer.close)
 

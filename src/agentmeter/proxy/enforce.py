@@ -169,7 +169,9 @@ class Enforcer:
         b = self.budget
         est_in, est_out = estimate_tokens(body_len, body.max_tokens if body is not None else None, provider, model)
         facts = None
-        if billable and api in METERED_APIS:
+        # A body that could not be read (over the decode cap, an unknown encoding) has no turn to compare:
+        # leaving it out keeps unrelated unreadable bodies from counting as one re-sent body.
+        if billable and api in METERED_APIS and body is not None:
             try:
                 facts = turn_facts(provider, body, body_len)
             except Exception as exc:  # any JSON can arrive; a shape the loop brake does not know skips it

@@ -20,15 +20,15 @@ from aiohttp import web
 from ..budget import downgrade
 from ..budget.policy import Decision
 from ..models import Metered, RequestRecord
-from ..providers.request import can_spend, classify, decode_body, inject_include_usage, read_body
+from ..providers.request import can_spend, classify, inject_include_usage, read_body
 from . import relay
+from .bodies import MAX_BODY
 from .enforce import Check, refusal_message
 from .errors import guess_provider, provider_error, refusal
 from .state import PROVIDERS, STATE, ProxyState, token_hash
 
 log = logging.getLogger("agentmeter.proxy")
 
-MAX_BODY = 64 * 1024 * 1024
 NO_SESSION = (
     "this request has no valid agentmeter session token. Start the agent with: agentmeter run claude "
     "(or codex), or set its base URL from: agentmeter env"
@@ -47,6 +47,7 @@ class Outgoing:
     body: bytes | None
     headers: dict
     journal: Future | None = None  # the write-ahead journal entry (state.begin)
+    held: int = 0  # bytes of the daemon's large-body budget this request holds until its body is sent
 
 
 SESSION_HEADER = "X-Agentmeter-Session"  # the /h/ routes' token (never relayed: relay.HOP_BY_HOP)
@@ -72,33 +73,25 @@ async def proxy(request: web.Request) -> web.StreamResponse:
         from .websocket import relay_websocket
 
         return await relay_websocket(request, state, session, provider, tail)
-    body = await read_request_body(request)
-    if body is None:
+    got = await state.bodies.read(request)
+    if got is None:
         return provider_error(provider, 413, f"request body is larger than {MAX_BODY // 2**20} MiB")
-    ready = await prepare(request, state, session, provider, tail, body)
-    del body  # from here on only `ready` holds the body, and _send lets go of it once it is sent
-    if isinstance(ready, web.StreamResponse):
-        return ready
+    body, held = got
     try:
-        return await _send(request, state, ready, provider)
+        ready = await prepare(request, state, session, provider, tail, body)
+        del body  # from here on only `ready` holds the body, and _send lets go of it once it is sent
+        if isinstance(ready, web.StreamResponse):
+            return ready
+        ready.held, held = held, 0  # _send gives the bytes back to the budget once the body is sent
+        try:
+            return await _send(request, state, ready, provider)
+        finally:
+            # Normally the commit already released it; this covers anything unexpected on the way.
+            state.enforcer.release(ready.ex.request_id)
+            state.bodies.release(ready.held)
+            ready.held = 0
     finally:
-        # Normally the commit already released it; this covers anything unexpected on the way.
-        state.enforcer.release(ready.ex.request_id)
-
-
-async def read_request_body(request: web.Request) -> bytes | None:
-    """The whole body, or None when it is over MAX_BODY. Read from the stream rather than with
-    request.read(), which keeps a copy on the request for as long as the response is relayed."""
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        return None
-    chunks: list[bytes] = []
-    size = 0
-    while chunk := await request.content.readany():
-        size += len(chunk)
-        if size > MAX_BODY:
-            return None
-        chunks.append(chunk)
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        state.bodies.release(held)
 
 
 def upstream_for(state: ProxyState, provider: str, headers, *, swapped: bool) -> tuple[str, bool]:
@@ -180,8 +173,8 @@ async def prepare(request: web.Request, state: ProxyState, session: dict, provid
     hdrs = {k: v for k, v in hdrs.items() if k.lower() != "accept-encoding"}
     hdrs["Accept-Encoding"] = "identity"
 
-    plain = decode_body(body, request.headers.get("Content-Encoding")) if body and api != "other" else None
-    facts = read_body(plain) if plain else None
+    plain, facts = (await state.bodies.facts(body, request.headers.get("Content-Encoding"))
+                    if body and api != "other" else (None, None))
     agent_sid = _short(next((request.headers[h] for h in AGENT_SESSION_HEADERS if h in request.headers), None))
     state.note_agent_session(session, agent_sid)
     ex = relay.Exchange(
@@ -248,6 +241,8 @@ async def _send(request: web.Request, state: ProxyState, out: Outgoing, provider
         return provider_error(provider, 502,
                               f"could not reach {out.base} ({type(exc).__name__}); is the network up?")
     del body
+    state.bodies.release(out.held)  # the body has been sent: its bytes are free for the next large one
+    out.held = 0
     try:
         return await relay.relay_response(
             request, up, ex, state.commit, state.build_record, state.clock.monotonic, journal=out.journal

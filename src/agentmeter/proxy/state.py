@@ -48,6 +48,7 @@ class ProxyState:
         self.writer: LedgerWriter | None = None
         self.reader: Ledger | None = None
         self.http: aiohttp.ClientSession | None = None
+        self.bodies = None  # proxy.bodies.BodyGate, built with the other resources (app._resources)
         self._sessions: dict[str, dict] = {}
         self._noted_agent_sessions: set[str] = set()
         self.relayed = 0

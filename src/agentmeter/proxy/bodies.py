@@ -23,7 +23,7 @@ from ..providers.request import decode_body, read_body
 
 MAX_BODY = 64 * 1024 * 1024
 LARGE_BODY = 1 << 20
-BODY_BUDGET = 3 * MAX_BODY
+BODY_BUDGET = 2 * MAX_BODY
 DECODE_THREADS = 2
 
 

@@ -50,10 +50,24 @@ def main(argv: list[str] | None = None) -> int:
         from . import render
         from .secrets import redact
 
+        if _ledger_damaged(exc):
+            render.error(f"the ledger file is damaged ({exc})",
+                         "run: agentmeter doctor --repair (it keeps the damaged file and saves every readable row)")
+            return 1
         render.error(f"internal error: {type(exc).__name__}: {redact(str(exc))}",
                      "run again with --debug for the traceback, and please report it")
         return 1
     return 0
+
+
+def _ledger_damaged(exc: BaseException) -> bool:
+    """SQLite's own word that the file is damaged (SQLITE_CORRUPT, SQLITE_NOTADB), not a bug of ours."""
+    sqlite3 = sys.modules.get("sqlite3")
+    if sqlite3 is None or not isinstance(exc, sqlite3.DatabaseError):
+        return False
+    code = getattr(exc, "sqlite_errorcode", None)
+    text = str(exc)
+    return (code is not None and code & 0xFF in (11, 26)) or "malformed" in text or "not a database" in text
 
 
 def _status(as_json: bool) -> int:

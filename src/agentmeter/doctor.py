@@ -204,7 +204,8 @@ def repair_ledger(now_ms: int | None = None) -> Check:
     kept = f"{s.recovered.get('requests', 0)} requests and {s.recovered.get('sessions', 0)} sessions recovered"
     unreadable = sorted(t for t, n in s.lost.items() if n is None)
     lost_known = {t: n for t, n in s.lost.items() if n}
-    parts = [f"{n} {t} rows" for t, n in sorted(lost_known.items())]
+    parts = [f"{n} {t} rows" + (" (estimated: the last page was lost)" if t in s.estimated else "")
+             for t, n in sorted(lost_known.items())]
     if unreadable and len(unreadable) == len(s.lost):
         return Check("ledger repair", "warn", f"damaged file kept as {s.backup}; nothing in it could be read, so a "
                      "fresh ledger was started", "agentmeter import claude / codex can restore usage from the "

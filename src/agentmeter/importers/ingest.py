@@ -355,6 +355,7 @@ class Ingest:
 
     def _record(self, r: ImportedResponse) -> RequestRecord:
         from .. import pricing
+        from ..bounds import bound_record
 
         info = self.sessions.get(r.agent_session_id or "") or {}
         sid = r.session_id or info.get("id")
@@ -367,10 +368,11 @@ class Ingest:
             branch=r.branch or info.get("branch"),
             source=r.source, import_key=r.import_key, reason=r.note,
         )
+        rec = bound_record(rec, cost=False)  # before pricing: a log's absurd count is clamped and flagged
         if r.cost_usd is not None:
             return rec.with_(cost_usd=r.cost_usd, price_source=r.source)
         cfg = self.config
-        c = pricing.price(r.provider, r.model, r.usage, overrides=getattr(cfg, "prices", {}) or {},
+        c = pricing.price(r.provider, r.model, rec.usage, overrides=getattr(cfg, "prices", {}) or {},
                           unknown_model=getattr(cfg, "unknown_model_price", None))
         return rec.with_(cost_usd=c.usd, price_source=c.source, price_model=c.matched_model,
                          price_version=c.price_version, unpriced=c.unpriced,

@@ -176,4 +176,30 @@ def m005_inflight(db: Database) -> None:
     _version(db, 5)
 
 
+
+@migrations()
+def m008_bound_usage(db: Database) -> None:
+    # Issue 14 item 6: rows written before usage was bounded (bounds.py) may hold 2**62 tokens or a negative
+    # count from a hostile upstream; such rows made every SUM overflow. Clamp them as new rows are clamped,
+    # say so in their reason, and rebuild the rollup from the clamped rows.
+    from ..bounds import CLAMP_PREFIX, MAX_COST_USD_PER_REQUEST, MAX_TOKENS_PER_REQUEST, MAX_WEB_SEARCHES_PER_REQUEST
+    from .store import Ledger
+
+    changed = 0
+    for col in TOKEN_COLUMNS:
+        ceiling = MAX_WEB_SEARCHES_PER_REQUEST if col == "web_search_requests" else MAX_TOKENS_PER_REQUEST
+        cur = db.execute(
+            f"UPDATE requests SET reason = ? || {col} || ' out of bounds'"
+            f" || COALESCE(' | ' || reason, ''), {col} = CASE WHEN {col} < 0 THEN 0 ELSE ? END,"
+            f" cost_usd = MIN(MAX(COALESCE(cost_usd, 0), 0), ?) WHERE {col} < 0 OR {col} > ?",
+            [f"{CLAMP_PREFIX}: {col} ", ceiling, MAX_COST_USD_PER_REQUEST, ceiling])
+        changed += cur.rowcount
+    cur = db.execute("UPDATE requests SET cost_usd = MIN(MAX(cost_usd, 0), ?) WHERE cost_usd < 0 OR cost_usd > ?",
+                     [MAX_COST_USD_PER_REQUEST, MAX_COST_USD_PER_REQUEST])
+    changed += cur.rowcount
+    if changed:
+        Ledger(db.conn, None)._rebuild_rollup()  # type: ignore[arg-type]
+    _version(db, 6)
+
+
 assert len(migrations._migrations) == SCHEMA_VERSION, "bump schema.SCHEMA_VERSION with each migration"

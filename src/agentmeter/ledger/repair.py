@@ -1,9 +1,10 @@
 """Salvage a damaged ledger: keep the damaged file, copy every readable row into a fresh one, say what was lost.
 
-Rows are read in rowid order, a page at a time; where a page cannot be read the reader skips forward to
-the next readable rowid and counts the rowids it stepped over as lost (rowids of the `requests` table are
-dense, so that count is the number of rows lost, give or take deleted ones). The rollup is rebuilt from
-the rows that survived, so reports and budgets agree with the ledger again.
+The rows are read from the file's pages directly (pages.py), cell by cell, so a damaged page costs the rows
+on it and nothing else, and a damaged interior page costs nothing that its leaves still hold. The count of
+rows lost comes from the rowid ranges of the damaged pages (rowids of the ledger's tables are dense), so
+recovered + lost is the number of rows there were. The rollup is rebuilt from the rows that survived, so
+reports and budgets agree with the ledger again.
 """
 
 from __future__ import annotations
@@ -14,13 +15,12 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .pages import recover
 from .store import open_ledger
 
 # Everything but the rollup (rebuilt) and the migrations record (the fresh file has its own).
 TABLES = ("sessions", "requests", "alerts", "overrides", "import_files", "sync_state", "sync_pushed", "meta",
           "inflight")
-_PAGE = 256
-_MAX_ROWID = 2**62
 
 
 @dataclass
@@ -28,6 +28,7 @@ class Salvage:
     backup: Path
     recovered: dict[str, int] = field(default_factory=dict)
     lost: dict[str, int | None] = field(default_factory=dict)  # None: the table could not be read at all
+    estimated: set[str] = field(default_factory=set)  # tables whose loss count is partly an estimate
 
     @property
     def lost_rows(self) -> int | None:
@@ -56,61 +57,7 @@ def _copy_with_wal(src: Path, dst: Path) -> None:
             os.chmod(str(dst) + suffix, 0o600)
 
 
-def _readable_from(conn: sqlite3.Connection, table: str, start: int) -> int | None:
-    """The first rowid >= start whose page can be read, or None."""
-    try:
-        row = conn.execute(f"SELECT rowid FROM {table} WHERE rowid >= ? ORDER BY rowid LIMIT 1", (start,)).fetchone()
-        return row[0] if row else _MAX_ROWID
-    except sqlite3.DatabaseError:
-        return None
-
-
-def _skip(conn: sqlite3.Connection, table: str, after: int) -> int | None:
-    """Past a damaged page: the next readable rowid after `after`, or None if nothing further can be read."""
-    k = 1
-    while k < _MAX_ROWID and _readable_from(conn, table, after + k) is None:
-        k *= 2
-    if k >= _MAX_ROWID:
-        return None
-    lo, hi = after + k // 2, after + k  # unreadable from lo (or lo == after), readable from hi
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if _readable_from(conn, table, mid) is None:
-            lo = mid
-        else:
-            hi = mid
-    return _readable_from(conn, table, hi)
-
-
-def _rows(conn: sqlite3.Connection, table: str, cols: list[str]) -> tuple[list[tuple], int | None]:
-    """(readable rows, rowids skipped over damaged pages); None for the latter when nothing was readable."""
-    got: list[tuple] = []
-    lost = 0
-    after = -1
-    sql = f"SELECT rowid, {', '.join(cols)} FROM {table} WHERE rowid > ? ORDER BY rowid LIMIT {_PAGE}"
-    while True:
-        try:
-            page = conn.execute(sql, (after,)).fetchall()
-            if page and page[-1][0] <= after:  # a damaged page can read as rows out of order: never go back
-                raise sqlite3.DatabaseError("rowids out of order")
-        except sqlite3.DatabaseError:
-            nxt = _skip(conn, table, after)
-            if nxt is None and after == -1:
-                return got, None
-            if nxt is None or nxt >= _MAX_ROWID:
-                lost += 1  # at least one row on the damaged page; how many more, nothing says
-                break
-            lost += max(1, nxt - after - 1)
-            after = max(after + 1, nxt - 1)
-            continue
-        if not page:
-            break
-        got.extend(r[1:] for r in page if r[0] > after)
-        after = page[-1][0]
-    return got, lost
-
-
-def _columns(conn: sqlite3.Connection, table: str) -> list[str]:
+def _columns(conn: sqlite3.Connection, table: str) -> list[str]:  # in the order rows store them
     return [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
 
 
@@ -121,24 +68,29 @@ def salvage(path: Path, stamp: str, tz=None) -> Salvage:
     work = path.with_name(f".{path.name}.salvage-{os.getpid()}")
     fresh = path.with_name(f".{path.name}.rebuilt-{os.getpid()}")
     _copy_with_wal(path, backup)
-    _copy_with_wal(path, work)  # read a copy: opening a damaged WAL database may try to write to it
+    _copy_with_wal(path, work)  # work on a copy: folding the WAL in writes to the file
     for p in (fresh, Path(str(fresh) + "-wal"), Path(str(fresh) + "-shm")):
         p.unlink(missing_ok=True)
     report = Salvage(backup)
     new = open_ledger(fresh, tz=tz)
     try:
-        try:
-            src = sqlite3.connect(f"file:{work}?mode=ro", uri=True, timeout=5)
-            src.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        except sqlite3.DatabaseError:
-            src = None
+        _fold_wal(work)
+        tables = {t: _columns(new.conn, t) for t in TABLES}
+        found = recover(work.read_bytes(), {t: len(cols) for t, cols in tables.items()})
+        report.estimated = set(found.estimated)
         new.conn.execute("BEGIN IMMEDIATE")
-        for table in TABLES:
-            report.recovered[table], report.lost[table] = _copy_table(src, new.conn, table)
+        for table, cols in tables.items():
+            rows = found.rows.get(table, {})
+            if not rows and not found.schema_found:
+                report.recovered[table], report.lost[table] = 0, None  # nothing says what it held
+                continue
+            kept, bad = _insert(new.conn, table, cols, rows)
+            lost = found.lost.get(table, 0) + bad
+            # Without the schema, a table found by nothing but its column count says nothing of what it held.
+            report.recovered[table], report.lost[table] = kept, (None if kept == 0 and not found.schema_found
+                                                                 else lost)
         new._rebuild_rollup()
         new.conn.execute("COMMIT")
-        if src is not None:
-            src.close()
     finally:
         new.close()
         for p in (work, Path(str(work) + "-wal"), Path(str(work) + "-shm")):
@@ -151,27 +103,39 @@ def salvage(path: Path, stamp: str, tz=None) -> Salvage:
     return report
 
 
-def _copy_table(src: sqlite3.Connection | None, dst: sqlite3.Connection, table: str) -> tuple[int, int | None]:
-    if src is None:
-        return 0, None
+def _fold_wal(work: Path) -> None:
+    """Copy committed WAL frames into the file, so the page reader sees the latest rows. A WAL too damaged
+    for that is left out (its rows are lost; the backup keeps it)."""
+    if not Path(str(work) + "-wal").exists():
+        return
     try:
-        have = _columns(src, table)
-    except sqlite3.DatabaseError:
-        return 0, None
-    if not have:
-        return 0, 0  # a ledger from before the migration that added this table
-    cols = [c for c in _columns(dst, table) if c in have]
-    rows, lost = _rows(src, table, cols)
-    if lost is None:
-        return 0, None
-    sql = f"INSERT OR IGNORE INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
-    kept = 0
-    for r in rows:
+        conn = sqlite3.connect(work, timeout=5)
         try:
-            kept += dst.execute(sql, r).rowcount
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError:
+        pass
+
+
+def _insert(dst: sqlite3.Connection, table: str, cols: list[str], rows: dict[int, list]) -> tuple[int, int]:
+    """(rows kept, rows whose bytes came back garbled: wrong types for their columns)."""
+    # An INTEGER PRIMARY KEY column is the rowid itself; the record stores NULL in its place.
+    info = dst.execute(f"PRAGMA table_info({table})").fetchall()
+    pks = [r[1] for r in info if r[5]]
+    rowid_col = pks[0] if len(pks) == 1 and next(r[2] for r in info if r[1] == pks[0]).upper() == "INTEGER" else None
+    kept = bad = 0
+    for rowid, values in sorted(rows.items()):
+        names = cols[:len(values)]
+        vals = list(values)
+        if rowid_col in names and vals[names.index(rowid_col)] is None:
+            vals[names.index(rowid_col)] = rowid
+        sql = f"INSERT OR IGNORE INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
+        try:
+            kept += dst.execute(sql, vals).rowcount
         except sqlite3.Error:
-            lost += 1  # a row whose bytes came back garbled (wrong types for the column)
-    return kept, lost
+            bad += 1
+    return kept, bad
 
 
 def needs_repair(path: Path) -> str | None:

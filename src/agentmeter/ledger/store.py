@@ -83,7 +83,11 @@ class Ledger:
             make_private(Path(str(self.path) + suffix))
 
     def insert_request(self, rec: RequestRecord) -> bool:
-        """Insert one row and fold it into the rollup. A request id seen before adds nothing."""
+        """Insert one row and fold it into the rollup. A request id seen before adds nothing. Usage and cost
+        are bounded first (bounds.py): no row, whoever built it, can make a sum overflow."""
+        from ..bounds import bound_record
+
+        rec = bound_record(rec)
         row = {c: getattr(rec, c) for c in _record_columns()}
         row.update(rec.usage.as_dict())
         for flag in ("stream", "unpriced", "partial", "unmetered", "subscription"):
@@ -273,8 +277,9 @@ class Ledger:
 
     def window_spend(self, first_day: str, last_day: str, agent: str | None = None) -> tuple[float, int]:
         """USD and tokens (all buckets) in a calendar window, from the rollup."""
-        sql = ("SELECT COALESCE(SUM(cost_usd), 0), COALESCE(SUM(input_tokens + cache_read_tokens + "
-               "cache_write_tokens + output_tokens), 0) FROM usage_daily WHERE day BETWEEN ? AND ?")
+        # TOTAL() sums as a float: a ledger written before the bounds existed cannot overflow the budget check.
+        sql = ("SELECT TOTAL(cost_usd), TOTAL(input_tokens) + TOTAL(cache_read_tokens) + "
+               "TOTAL(cache_write_tokens) + TOTAL(output_tokens) FROM usage_daily WHERE day BETWEEN ? AND ?")
         args: list = [first_day, last_day]
         if agent is not None:
             sql += " AND agent = ?"
@@ -284,8 +289,8 @@ class Ledger:
 
     def session_spend(self, session_id: str) -> tuple[float, int]:
         usd, tokens = self.conn.execute(
-            "SELECT COALESCE(SUM(cost_usd), 0), COALESCE(SUM(input_tokens + cache_read_tokens + cache_write_tokens"
-            " + output_tokens), 0) FROM requests WHERE session_id = ?", (session_id,)).fetchone()
+            "SELECT TOTAL(cost_usd), TOTAL(input_tokens) + TOTAL(cache_read_tokens) + TOTAL(cache_write_tokens)"
+            " + TOTAL(output_tokens) FROM requests WHERE session_id = ?", (session_id,)).fetchone()
         return float(usd), int(tokens)
 
     def alert_keys(self) -> set[str]:

@@ -22,7 +22,8 @@ from datetime import tzinfo
 from pathlib import Path
 from typing import Any
 
-from ..models import RequestRecord
+from ..bounds import bound_record
+from ..models import RequestRecord, Usage
 from .store import Ledger, SpendTotals, _Inserted, open_ledger
 
 log = logging.getLogger("agentmeter.ledger")
@@ -111,8 +112,25 @@ class LedgerWriter:
         the row as stored, or None if its request id was already there or the row is held for a failing disk."""
 
         def insert(lg: Ledger):
-            final = prepare(rec) if prepare else rec
-            return _Inserted(final) if lg.insert_request(final) else None
+            # Bounded before pricing: an upstream's 2**62 tokens must not be priced at $69 trillion.
+            final = bound_record(rec, cost=False)
+            final = prepare(final) if prepare else final
+            lg.conn.execute("SAVEPOINT row")
+            try:
+                stored = lg.insert_request(final)
+                lg.conn.execute("RELEASE row")
+            except Exception as exc:
+                if storage_error(exc):
+                    raise
+                # The row itself is unstorable: keep a bare row with the reason, so the request is not
+                # missing (and its journal entry does not come back as a false "agentmeter stopped" row).
+                lg.conn.execute("ROLLBACK TO row")
+                lg.conn.execute("RELEASE row")
+                log.error("ledger: row %s could not be stored as metered: %s", rec.request_id, exc)
+                final = final.with_(usage=Usage(), cost_usd=None, status="unmetered", unmetered=True,
+                                    reason=f"row could not be stored: {type(exc).__name__}: {exc}"[:300])
+                stored = lg.insert_request(final)
+            return _Inserted(final) if stored else None
 
         return self.submit(insert, keep=True)
 

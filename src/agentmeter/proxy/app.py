@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import logging
 import os
 
 import aiohttp
@@ -24,6 +25,7 @@ from .enforce import Enforcer
 from .errors import guess_provider, provider_error
 from .state import STATE, ProxyState, token_hash
 
+log = logging.getLogger("agentmeter.proxy")
 __all__ = ["STATE", "ProxyState", "create_app", "token_hash"]
 
 
@@ -67,6 +69,7 @@ async def _resources(app: web.Application):
     from ..sync import background as sync_background
 
     sync_background.start(state)  # periodic push to the team collector, only when one is configured
+    state.spawn(_integrity_check(state))
     yield
     for task in list(state._tasks):
         task.cancel()
@@ -74,6 +77,32 @@ async def _resources(app: web.Application):
     state.bodies.close()
     state.reader.close()
     await asyncio.get_running_loop().run_in_executor(None, state.writer.close)
+
+
+async def _integrity_check(state: ProxyState) -> None:
+    """A damaged ledger is noticed at start, not when a report breaks: SQLite's quick_check (on its own
+    read-only connection, off the event loop) runs once, and health says what it found."""
+    from ..ledger.repair import needs_repair
+
+    try:
+        why = await asyncio.get_running_loop().run_in_executor(None, needs_repair, state.ledger_path)
+    except Exception as exc:  # the check itself could not run: that is a finding too
+        why = f"{type(exc).__name__}: {exc}"
+    if why is not None:
+        state.ledger_damage = why
+        log.error("the ledger %s is damaged (%s). Run: agentmeter proxy stop && agentmeter doctor --repair",
+                  state.ledger_path, why)
+
+
+def ledger_health(state: ProxyState) -> dict:
+    damage = state.ledger_damage
+    err = state.writer.last_error or ""
+    if damage is None and any(m in err for m in ("malformed", "not a database", "CorruptError")):
+        damage = err
+    if damage is None:
+        return {"ledger": "ok"}
+    return {"ledger": "damaged", "ledger_damage": damage[:300],
+            "fix": "agentmeter proxy stop && agentmeter doctor --repair"}
 
 
 # -- control API (the CLI talks to these) -----------------------------------------------------------
@@ -98,7 +127,7 @@ async def health(request: web.Request) -> web.Response:
         "started_at_ms": state.started_ms, "relayed": state.relayed,
         # Metering degrades loudly: rows the disk refused wait in memory and are written when it recovers.
         "metering": "degraded" if w.last_error else "ok", "ledger_backlog": w.held, "ledger_dropped": w.dropped,
-        "ledger_error": w.last_error, "recovered_partial": w.recovered,
+        "ledger_error": w.last_error, "recovered_partial": w.recovered, **ledger_health(state),
     })
 
 

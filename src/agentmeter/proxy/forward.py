@@ -193,10 +193,15 @@ async def prepare(request: web.Request, state: ProxyState, session: dict, provid
     decision = chk.decision
     if decision.action == "refuse":
         ex.decision, ex.reason = "refuse", decision.reason
+        if decision.reason == CHECK_FAILED:
+            ex.reason = f"budget check failed: {ex.extra.get('check_error')}"
         info = {"http_status": 429, "duration_ms": (state.clock.monotonic() - ex.started_mono) * 1000}
         await _safe_commit(state, state.build_record(ex, Metered(complete=True), info))
         end = decision.window.end if decision.window is not None and decision.reason == "budget" else None
-        message = refusal_message(decision, state.tz, state.clock.now())
+        if decision.reason == CHECK_FAILED:
+            message = check_failed_message(ex.extra.get("check_error") or "unknown error")
+        else:
+            message = refusal_message(decision, state.tz, state.clock.now())
         return refusal(api, provider, message, int(end.timestamp()) if end else None)
     if decision.action == "downgrade" and facts and facts.parsed is not None:
         beta_name = next((k for k in hdrs if k.lower() == "anthropic-beta"), None)
@@ -263,9 +268,14 @@ def _short(value: str | None, limit: int = 256) -> str | None:
     return value[:limit] if value is not None and len(value) > limit else value
 
 
+CHECK_FAILED = "check_failed"  # Decision.reason when the budget check itself failed
+
+
 def _checked(state: ProxyState, ex: relay.Exchange, session: dict, facts, body_len: int, agent_sid):
-    """The budget check. A request body the policy code chokes on (any JSON at all can arrive) is relayed
-    unchecked and logged: metering and enforcement never turn a request into a 500."""
+    """The budget check, never a 500. When the check itself fails (a damaged ledger, a sum it cannot read, a
+    body the policy code chokes on), priced traffic fails CLOSED: it is refused in the agent's own error
+    shape with what failed and what to run. Traffic the brake would not stop anyway (count_tokens, model
+    listings, alert-only subscription traffic) is relayed, and the row says the check failed."""
     try:
         chk = state.enforcer.check(
             request_id=ex.request_id, session=session, provider=ex.provider, api=ex.api,
@@ -274,11 +284,35 @@ def _checked(state: ProxyState, ex: relay.Exchange, session: dict, facts, body_l
             billable=ex.api in relay.BILLABLE or bool(ex.extra.get("spends")),
         )
     except Exception as exc:
-        log.error("budget check failed for %s, relaying unchecked: %s: %s", ex.request_id, type(exc).__name__, exc)
-        ex.reason = "budget check failed"
+        state.enforcer.release(ex.request_id)
+        what = f"{type(exc).__name__}: {exc}"[:200]
+        enforced = ex.api in relay.BILLABLE and (not ex.subscription or state.config.budget.enforce_subscription)
+        log.error("budget check failed for %s, %s: %s", ex.request_id,
+                  "refused (fail closed)" if enforced else "relayed (not enforced traffic)", what)
+        ex.extra["check_error"] = what
+        if _is_corrupt(exc):
+            state.ledger_damage = what
+        snoozed = (getattr(state.enforcer, "_snooze_until", None) or 0) > state.clock.now_ms()
+        if enforced and not snoozed:
+            return Check(Decision("refuse", stage="blocked", reason=CHECK_FAILED))
+        ex.reason = f"budget check failed: {what}"
         return Check(Decision("allow"))
     state.fire_alerts(chk, session)
     return chk
+
+
+def _is_corrupt(exc: BaseException) -> bool:
+    import sqlite3
+
+    code = getattr(exc, "sqlite_errorcode", None)
+    return isinstance(exc, sqlite3.DatabaseError) and (
+        (code is not None and code & 0xFF in (11, 26)) or "malformed" in str(exc) or "not a database" in str(exc))
+
+
+def check_failed_message(what: str) -> str:
+    return (f"agentmeter: the budget check failed ({what}), so this request was not sent. "
+            "Run: agentmeter doctor (agentmeter doctor --repair if it reports a damaged ledger), "
+            "or to send without the brake: agentmeter budget snooze 1h")
 
 
 async def _safe_commit(state: ProxyState, rec: RequestRecord) -> None:

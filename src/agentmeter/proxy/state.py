@@ -59,6 +59,8 @@ class ProxyState:
         self.config_path = None
         self.port: int | None = None
         self.started_ms = clock.now_ms()
+        # Why the ledger file is damaged (its integrity check at start, or a read that hit a bad page), or None.
+        self.ledger_damage: str | None = None
 
     # -- sessions -------------------------------------------------------------------------------
 

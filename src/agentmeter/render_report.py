@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from . import reports
+from . import csvsafe, reports
 from .render import emit_json, info, pct, tokens, usd
 
 if TYPE_CHECKING:
@@ -138,7 +138,7 @@ def write_csv(rows: Iterable[dict[str, Any]], out: IO[str], columns: Iterable[st
     writer.writeheader()
     n = 0
     for row in rows:
-        writer.writerow({k: _cell(v) for k, v in row.items()})
+        writer.writerow({k: csvsafe.cell(_cell(v)) for k, v in row.items()})
         n += 1
     return n
 

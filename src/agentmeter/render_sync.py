@@ -41,7 +41,9 @@ def collector_token(t: dict[str, Any], as_json: bool) -> None:
         emit_json("collector_token", t)
         return
     line(t["token"])
-    who = t["developer"] + (f" (team {t['team']})" if t.get("team") else "") + (" [admin]" if t["admin"] else "")
+    who = (t["developer"] + (f" (team {t['team']})" if t.get("team") else "")
+           + (f" (cost centre {t['cost_center']})" if t.get("cost_center") else "")
+           + (" [admin]" if t["admin"] else ""))
     info(f"token {t['id']} for {who}. It is shown only this once; on the developer's machine run:\n"
          f"  agentmeter keys set collector   (or export AGENTMETER_COLLECTOR_TOKEN=…)")
 

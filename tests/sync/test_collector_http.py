@@ -82,18 +82,10 @@ def test_oversized_and_malformed_payloads(collector):
     assert status == 400 and body["error"] == "bad_json"
     status, body, _ = request(url, method="POST", token=token, body=b"\xff\xfe not utf-8")
     assert status == 400
-    cases = [
+    cases = [  # the envelope is wrong: the push is refused whole
         ({**push_body(), "schema": "other/9"}, "schema"),
         ({**push_body(), "device_id": "x"}, "device_id"),
-        (push_body(cost_usd=-1), "rollups[0].cost_usd"),
-        (push_body(cost_usd="12"), "rollups[0].cost_usd"),
-        (push_body(requests=1.5), "rollups[0].requests"),
-        (push_body(day="18/11/2026"), "rollups[0].day"),
-        (push_body(key="not-a-sha"), "rollups[0].key"),
-        (push_body(subscription="no"), "rollups[0].subscription"),
-        (push_body(agent="x" * 1000), "rollups[0].agent"),
         ({**push_body(), "rollups": {"not": "a list"}}, "rollups"),
-        ({**push_body(), "rollups": ["text"]}, "rollups[0]"),
         ({**push_body(), "deleted": ["b" * 64] * 5000}, "items"),
         ([1, 2, 3], "body"),
     ]
@@ -101,6 +93,19 @@ def test_oversized_and_malformed_payloads(collector):
         status, body, _ = request(url, method="POST", token=token, body=payload)
         assert status == 422, (field, status, body)
         assert body["error"] == "invalid" and body["field"] == field, body
+    items = [  # one item is wrong: it is skipped and named, the push is answered (issue 14 item 11)
+        (push_body(cost_usd=-1), "rollups[0].cost_usd"),
+        (push_body(cost_usd="12"), "rollups[0].cost_usd"),
+        (push_body(requests=1.5), "rollups[0].requests"),
+        (push_body(day="18/11/2026"), "rollups[0].day"),
+        (push_body(key="not-a-sha"), "rollups[0].key"),
+        (push_body(subscription="no"), "rollups[0].subscription"),
+        ({**push_body(), "rollups": ["text"]}, "rollups[0]"),
+    ]
+    for payload, field in items:
+        status, body, _ = request(url, method="POST", token=token, body=payload)
+        assert status == 200 and body["accepted"]["rollups"] == 0, (field, status, body)
+        assert [r["field"] for r in body["rejected"]] == [field], body
     assert collector.totals()["requests"] == 0
     status, body, _ = request(url, method="POST", token=token, body=push_body())
     assert status == 200 and body["accepted"]["rollups"] == 1  # still serving, and a good push still works

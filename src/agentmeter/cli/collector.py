@@ -65,7 +65,10 @@ def serve(
 def token_add(
     db: Db,
     developer: Annotated[str, typer.Option(help="Who the token belongs to (their pushes are filed under it).")],
-    team: Annotated[str | None, typer.Option(help="The developer's team (for chargeback and team caps).")] = None,
+    team: Annotated[str | None, typer.Option(help="The developer's team (for chargeback and team caps). Pushes "
+                                                  "are filed under this team only, whatever they say.")] = None,
+    cost_center: Annotated[str | None, typer.Option("--cost-center", help="The cost centre this token's spend is "
+                                                    "charged to (set here only, never by a push).")] = None,
     admin: Annotated[bool, typer.Option("--admin", help="May read reports, the dashboard, and set caps.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -74,11 +77,12 @@ def token_add(
         raise UsageError("--developer is empty", "e.g. --developer alice@example.com")
     store = _store(db)
     try:
-        token_id, token = store.add_token(developer.strip(), team, admin, SystemClock().now_ms())
+        token_id, token = store.add_token(developer.strip(), team, admin, SystemClock().now_ms(),
+                                          cost_center=cost_center)
     finally:
         store.close()
     render_sync.collector_token({"id": token_id, "token": token, "developer": developer.strip(), "team": team,
-                                 "admin": admin}, as_json)
+                                 "cost_center": cost_center, "admin": admin}, as_json)
 
 
 @token_app.command("rm")

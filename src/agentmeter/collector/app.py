@@ -152,6 +152,8 @@ async def read_json(request: web.Request) -> tuple[Any, web.Response | None]:
         return json.loads(raw), None
     except (ValueError, UnicodeDecodeError):
         return None, error(400, "bad_json", "the body is not valid JSON")
+    except RecursionError:  # [[[[…]]]] nested deeper than the parser goes
+        return None, error(400, "bad_json", "the body is nested too deeply")
 
 
 # -- handlers ---------------------------------------------------------------------------------------------
@@ -177,10 +179,16 @@ async def push(request: web.Request) -> web.Response:
         p = validate.push(body)
     except validate.Invalid as exc:
         return error(422, "invalid", exc.message, exc.field)
+    except (TypeError, ValueError, RecursionError) as exc:  # a shape the checks did not foresee: still the body's fault
+        return error(400, "bad_body", f"the push could not be read: {type(exc).__name__}")
     c = request.app[COLLECTOR]
-    counts = await c.db(c.store.push, who, p["device_id"], p["identity"], p["rollups"], p["sessions"],
-                        p["deleted"], c.clock.now_ms())
-    return web.json_response({"accepted": counts, "collector_id": await c.db(c.store.collector_id)})
+    counts = await c.db(c.store.push, who, p["device_id"], p["rollups"], p["sessions"], p["deleted"],
+                        c.clock.now_ms())
+    if p["rejected"]:
+        log.warning("push from %s: %d item(s) rejected, first: %s: %s", who["developer"], len(p["rejected"]),
+                    p["rejected"][0]["field"], p["rejected"][0]["message"])
+    return web.json_response({"accepted": counts, "rejected": p["rejected"],
+                              "collector_id": await c.db(c.store.collector_id)})
 
 
 async def get_caps(request: web.Request) -> web.Response:
@@ -190,7 +198,7 @@ async def get_caps(request: web.Request) -> web.Response:
     c = request.app[COLLECTOR]
 
     def read():
-        team = who["team"] or c.store.team_of(who["developer"])
+        team = who["team"]  # the token's, set by the admin; never what a push claimed
         return team, c.store.caps("team", team), c.store.caps("developer", who["developer"]), c.store.collector_id()
 
     team, team_caps, dev_caps, cid = await c.db(read)

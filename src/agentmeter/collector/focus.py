@@ -77,10 +77,12 @@ def rows(source: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
 def write_csv(rows_: Iterable[dict[str, Any]], out) -> int:
     import csv
 
+    from ..csvsafe import cell
+
     w = csv.DictWriter(out, fieldnames=COLUMNS, extrasaction="ignore")
     w.writeheader()
     n = 0
     for row in rows_:
-        w.writerow({k: ("" if v is None else v) for k, v in row.items()})
+        w.writerow({k: ("" if v is None else cell(v)) for k, v in row.items()})
         n += 1
     return n

@@ -99,3 +99,10 @@ CREATE TABLE caps (
     PRIMARY KEY (scope, name)
 ) STRICT"""
     )
+
+
+@migrations()
+def c008_token_cost_center(db: Database) -> None:
+    # Issue 14 item 11: a token's team and cost centre are set by the admin at `collector token add` and
+    # never taken from a push, so a developer cannot charge another team or pick whose caps apply.
+    db.execute("ALTER TABLE tokens ADD COLUMN cost_center TEXT")

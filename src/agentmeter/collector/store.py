@@ -26,6 +26,13 @@ _SUMS = (*TOKEN_COLUMNS, "requests", "cost_usd", "unpriced_requests")
 TOKEN_PREFIX = "amc_"
 
 
+def _total(col: str) -> str:
+    """A sum that cannot overflow: TOTAL() adds in floating point; counts come back as integers (saturated)."""
+    if col == "cost_usd":
+        return "TOTAL(cost_usd) AS cost_usd"
+    return f"CAST(MIN(TOTAL({col}), 9.2e18) AS INTEGER) AS {col}"
+
+
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -54,14 +61,17 @@ class CollectorStore:
 
     # -- tokens ---------------------------------------------------------------------------------------------
 
-    def add_token(self, developer: str, team: str | None, admin: bool, now_ms: int) -> tuple[str, str]:
-        """Returns (public id, the token). Only the token's hash is stored."""
+    def add_token(self, developer: str, team: str | None, admin: bool, now_ms: int,
+                  cost_center: str | None = None) -> tuple[str, str]:
+        """Returns (public id, the token). Only the token's hash is stored. The team and cost centre given here
+        are the only ones this token's pushes are ever filed under."""
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         token_id = "tok_" + secrets.token_hex(4)
         with self._tx():
             self.conn.execute(
-                "INSERT INTO tokens (id, token_hash, developer, team, admin, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (token_id, hash_token(token), developer, team or None, int(admin), now_ms))
+                "INSERT INTO tokens (id, token_hash, developer, team, cost_center, admin, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (token_id, hash_token(token), developer, team or None, cost_center or None, int(admin), now_ms))
         return token_id, token
 
     def revoke(self, now_ms: int, token_id: str | None = None, developer: str | None = None) -> int:
@@ -75,7 +85,7 @@ class CollectorStore:
         return cur.rowcount
 
     def tokens(self) -> list[dict[str, Any]]:
-        rows = self.conn.execute("SELECT id, developer, team, admin, created_at, revoked_at FROM tokens "
+        rows = self.conn.execute("SELECT id, developer, team, cost_center, admin, created_at, revoked_at FROM tokens "
                                  "ORDER BY created_at")
         return [dict(r) for r in rows]
 
@@ -83,24 +93,26 @@ class CollectorStore:
         """The token's row if it is valid and not revoked. The presented token is hashed first, so the lookup
         never compares secrets; compare_digest keeps the final check constant-time all the same."""
         h = hash_token(token)
-        row = self.conn.execute("SELECT id, token_hash, developer, team, admin, revoked_at FROM tokens "
+        row = self.conn.execute("SELECT id, token_hash, developer, team, cost_center, admin, revoked_at FROM tokens "
                                 "WHERE token_hash = ?", (h,)).fetchone()
         if row is None or not hmac.compare_digest(row["token_hash"], h) or row["revoked_at"] is not None:
             return None
-        return {"id": row["id"], "developer": row["developer"], "team": row["team"], "admin": bool(row["admin"])}
+        return {"id": row["id"], "developer": row["developer"], "team": row["team"],
+                "cost_center": row["cost_center"], "admin": bool(row["admin"])}
 
     # -- pushes ---------------------------------------------------------------------------------------------
 
-    def push(self, who: dict[str, Any], device_id: str, identity: dict[str, Any], rollups: list[dict],
-             sessions: list[dict], deleted: list[str], now_ms: int) -> dict[str, int]:
-        """Upsert the items under the token's developer (a re-push replaces, never adds) in one transaction."""
+    def push(self, who: dict[str, Any], device_id: str, rollups: list[dict], sessions: list[dict],
+             deleted: list[str], now_ms: int) -> dict[str, int]:
+        """Upsert the items under the token's developer (a re-push replaces, never adds) in one transaction.
+        Team and cost centre are the token's, whatever the push says (it says nothing: validate drops them)."""
         dev = who["developer"]
 
-        def team_of(item: dict) -> str:
-            return who.get("team") or item.get("team") or identity.get("team") or ""
+        def team_of(_item: dict) -> str:
+            return who.get("team") or ""
 
-        def cc_of(item: dict) -> str:
-            return item.get("cost_center") or identity.get("cost_center") or ""
+        def cc_of(_item: dict) -> str:
+            return who.get("cost_center") or ""
 
         rcols = ["developer", "item_key", "device_id", "team", "cost_center", "day", "agent", "provider", "model",
                  "repo", "subscription", "requests", *TOKEN_COLUMNS, "cost_usd", "unpriced_requests",
@@ -147,7 +159,7 @@ class CollectorStore:
 
     def report(self, by: str, since: str | None = None, until: str | None = None) -> list[dict[str, Any]]:
         col = REPORT_BY[by]
-        sums = ", ".join(f"SUM({c}) AS {c}" for c in _SUMS)
+        sums = ", ".join(_total(c) for c in _SUMS)
         where, args = self._where(since, until)
         rows = self.conn.execute(
             f"SELECT {col} AS key, {sums}, COUNT(DISTINCT developer) AS developers FROM rollups {where} "
@@ -155,28 +167,29 @@ class CollectorStore:
         return [dict(r) for r in rows]
 
     def totals(self, since: str | None = None, until: str | None = None) -> dict[str, Any]:
-        sums = ", ".join(f"COALESCE(SUM({c}), 0) AS {c}" for c in _SUMS)
+        sums = ", ".join(_total(c) for c in _SUMS)
         where, args = self._where(since, until)
         row = dict(self.conn.execute(f"SELECT {sums}, COUNT(DISTINCT developer) AS developers FROM rollups {where}",
                                      args).fetchone())
-        srow = self.conn.execute(f"SELECT COUNT(*), COALESCE(SUM(cost_usd), 0) FROM sessions {where}", args).fetchone()
+        srow = self.conn.execute(f"SELECT COUNT(*), TOTAL(cost_usd) FROM sessions {where}", args).fetchone()
         row["sessions"], row["sessions_cost_usd"] = srow[0], srow[1]
         return row
 
     def chargeback(self, since: str | None, until: str | None) -> list[dict[str, Any]]:
         where, args = self._where(since, until)
         rows = self.conn.execute(
-            f"""SELECT team, developer, cost_center, SUM(requests) AS requests,
-                       SUM(input_tokens + cache_read_tokens + cache_write_tokens + output_tokens) AS tokens,
-                       SUM(CASE WHEN subscription = 0 THEN cost_usd ELSE 0 END) AS billed_usd,
-                       SUM(CASE WHEN subscription = 1 THEN cost_usd ELSE 0 END) AS subscription_usd,
-                       SUM(cost_usd) AS cost_usd, COUNT(DISTINCT device_id) AS devices
+            f"""SELECT team, developer, cost_center, {_total("requests")},
+                       CAST(MIN(TOTAL(input_tokens) + TOTAL(cache_read_tokens) + TOTAL(cache_write_tokens)
+                            + TOTAL(output_tokens), 9.2e18) AS INTEGER) AS tokens,
+                       TOTAL(CASE WHEN subscription = 0 THEN cost_usd ELSE 0 END) AS billed_usd,
+                       TOTAL(CASE WHEN subscription = 1 THEN cost_usd ELSE 0 END) AS subscription_usd,
+                       TOTAL(cost_usd) AS cost_usd, COUNT(DISTINCT device_id) AS devices
                 FROM rollups {where} GROUP BY team, developer, cost_center ORDER BY team, cost_usd DESC""", args)
         return [dict(r) for r in rows]
 
     def daily(self, since: str | None, until: str | None, developer: str | None = None) -> list[dict[str, Any]]:
         where, args = self._where(since, until, developer=developer)
-        rows = self.conn.execute(f"SELECT day, SUM(cost_usd) AS cost_usd FROM rollups {where} GROUP BY day "
+        rows = self.conn.execute(f"SELECT day, TOTAL(cost_usd) AS cost_usd FROM rollups {where} GROUP BY day "
                                  "ORDER BY day", args)
         return [dict(r) for r in rows]
 

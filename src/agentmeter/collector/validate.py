@@ -1,6 +1,12 @@
 """Schema validation of what clients send. Every error names the field, so a 4xx answer says what to fix.
 
 Only known fields are kept: anything else a client sends is dropped here and never reaches the disk.
+
+One bad item never blocks the rest (issue 14, item 11): a push whose envelope is wrong is refused whole
+(422), but an item with a wrong field is skipped and named in the answer's `rejected` list while the others
+are stored, and a text field over MAX_TEXT characters (a 260-character git branch, a model name an upstream
+echoed back) is cut to MAX_TEXT rather than refused. Every count is bounded (MAX_ITEM_COUNT), so no sum of
+pushed numbers can overflow. Team and cost centre are not read from a push at all: they belong to the token.
 """
 
 from __future__ import annotations
@@ -14,6 +20,12 @@ from ..ledger.schema import TOKEN_COLUMNS
 PUSH_SCHEMA = "agentmeter.push/1"
 MAX_ITEMS = 5000
 MAX_TEXT = 256
+# One pushed item (a developer's day in one dimension, or one session): at most 10^12 of anything — a million
+# requests of the per-request ceiling (bounds.py). 9.2 million such items are needed to overflow a 64-bit
+# sum, and the store sums with TOTAL() (floating point) anyway.
+MAX_ITEM_COUNT = 10**12
+MAX_ITEM_USD = 1e9
+MAX_TIME_MS = 2**53  # Unix milliseconds: any real date
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _KEY = re.compile(r"^[0-9a-f]{64}$")
 _DEVICE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
@@ -40,23 +52,27 @@ def _text(obj: dict, name: str, where: str, *, required: bool = True, empty: boo
         if required:
             raise Invalid(f"{where}{name}", "is required (a string)")
         return None
-    if not isinstance(value, str) or len(value) > MAX_TEXT or (not empty and not value):
-        raise Invalid(f"{where}{name}", f"must be a {'non-empty ' if not empty else ''}string of at most "
-                                        f"{MAX_TEXT} characters")
-    return value
+    if not isinstance(value, str) or (not empty and not value):
+        raise Invalid(f"{where}{name}", f"must be a {'non-empty ' if not empty else ''}string")
+    return clip(value)
 
 
-def _count(obj: dict, name: str, where: str, *, required: bool = True) -> int:
+def clip(value: str) -> str:
+    """At most MAX_TEXT characters: a long branch or model name is shortened, never the reason to refuse."""
+    return value if len(value) <= MAX_TEXT else value[:MAX_TEXT - 1] + "…"
+
+
+def _count(obj: dict, name: str, where: str, *, required: bool = True, ceiling: int = MAX_ITEM_COUNT) -> int:
     value = obj.get(name, None if required else 0)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0 or value > 2**62:
-        raise Invalid(f"{where}{name}", "must be a whole number >= 0")
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0 or value > ceiling:
+        raise Invalid(f"{where}{name}", f"must be a whole number from 0 to {ceiling}")
     return value
 
 
 def _money(value: Any, field: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0 \
-            or value > 1e12:
-        raise Invalid(field, "must be a number >= 0 (USD)")
+            or value > MAX_ITEM_USD:
+        raise Invalid(field, f"must be a number from 0 to {MAX_ITEM_USD:.0f} (USD)")
     return float(value)
 
 
@@ -77,8 +93,6 @@ def _common(item: dict, where: str) -> dict[str, Any]:
     out["cost_usd"] = _money(item.get("cost_usd"), f"{where}cost_usd")
     out["unpriced_requests"] = _count(item, "unpriced_requests", where, required=False)
     out["agent"] = _text(item, "agent", where)
-    for name in ("team", "cost_center"):
-        out[name] = _text(item, name, where, required=False)
     return out
 
 
@@ -105,26 +119,25 @@ def session(item: Any, where: str) -> dict[str, Any]:
     out["session_id"] = _text(item, "session_id", where, empty=False)
     out["repo"] = _text(item, "repo", where, required=False)
     out["branch"] = _text(item, "branch", where, required=False)
-    out["started_at"] = _count(item, "started_at", where)
+    out["started_at"] = _count(item, "started_at", where, ceiling=MAX_TIME_MS)
     ended = item.get("ended_at")
-    out["ended_at"] = None if ended is None else _count(item, "ended_at", where)
+    out["ended_at"] = None if ended is None else _count(item, "ended_at", where, ceiling=MAX_TIME_MS)
     models = item.get("models", [])
-    if not isinstance(models, list) or len(models) > 50 or not all(isinstance(m, str) and len(m) <= MAX_TEXT
-                                                                   for m in models):
-        raise Invalid(f"{where}models", "must be a list of at most 50 model names")
-    out["models"] = models
+    if not isinstance(models, list) or not all(isinstance(m, str) for m in models):
+        raise Invalid(f"{where}models", "must be a list of model names")
+    out["models"] = [clip(m) for m in models[:50]]
     return out
 
 
 def push(body: Any) -> dict[str, Any]:
+    """The push's envelope, checked whole (Invalid); its items, each checked on its own: the bad ones are
+    left out and listed in `rejected` ({item, key, field, message})."""
     body = _obj(body, "body")
     if body.get("schema") != PUSH_SCHEMA:
         raise Invalid("schema", f"must be {PUSH_SCHEMA!r}")
     device = body.get("device_id")
     if not isinstance(device, str) or not _DEVICE.match(device):
         raise Invalid("device_id", "must be 8 to 64 characters of [A-Za-z0-9_-]")
-    ident = _obj(body.get("identity", {}), "identity")
-    identity = {k: _text(ident, k, "identity.", required=False) for k in ("developer", "team", "cost_center")}
     lists = {}
     for name in ("rollups", "sessions", "deleted"):
         value = body.get(name, [])
@@ -133,16 +146,26 @@ def push(body: Any) -> dict[str, Any]:
         lists[name] = value
     if sum(len(v) for v in lists.values()) > MAX_ITEMS:
         raise Invalid("items", f"too many items in one push (at most {MAX_ITEMS}); send them in batches")
+    rejected: list[dict[str, Any]] = []
     deleted = []
     for i, key in enumerate(lists["deleted"]):
-        if not isinstance(key, str) or not _KEY.match(key):
-            raise Invalid(f"deleted[{i}]", "must be 64 lowercase hex characters (sha256)")
-        deleted.append(key)
-    return {
-        "device_id": device, "identity": identity, "deleted": deleted,
-        "rollups": [rollup(r, f"rollups[{i}].") for i, r in enumerate(lists["rollups"])],
-        "sessions": [session(s, f"sessions[{i}].") for i, s in enumerate(lists["sessions"])],
-    }
+        if isinstance(key, str) and _KEY.match(key):
+            deleted.append(key)
+        else:
+            rejected.append({"item": f"deleted[{i}]", "key": None, "field": f"deleted[{i}]",
+                             "message": "must be 64 lowercase hex characters (sha256)"})
+    out: dict[str, Any] = {"device_id": device, "deleted": deleted, "rejected": rejected}
+    for name, check in (("rollups", rollup), ("sessions", session)):
+        good = []
+        for i, item in enumerate(lists[name]):
+            try:
+                good.append(check(item, f"{name}[{i}]."))
+            except Invalid as exc:
+                key = item.get("key") if isinstance(item, dict) and isinstance(item.get("key"), str) else None
+                rejected.append({"item": f"{name}[{i}]", "key": key if key and _KEY.match(key) else None,
+                                 "field": exc.field, "message": exc.message})
+        out[name] = good
+    return out
 
 
 def caps(body: Any) -> dict[str, Any]:

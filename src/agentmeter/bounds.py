@@ -25,10 +25,24 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .models import RequestRecord, Usage
 
+# What a push to the team collector may carry (collector/validate.py checks it, sync/payload.py keeps to it):
+# one item (a developer's day in one dimension, or a session) holds at most 10^12 of anything, a million
+# requests of the per-request ceiling; 9.2 million such items would be needed to overflow a 64-bit sum, and
+# the collector sums with TOTAL() anyway. Text fields hold at most 256 characters.
+MAX_PUSH_COUNT = 10**12
+MAX_PUSH_TEXT = 256
+MAX_PUSH_USD = 1e9
 MAX_TOKENS_PER_REQUEST = 10_000_000
 MAX_WEB_SEARCHES_PER_REQUEST = 10_000
 MAX_COST_USD_PER_REQUEST = 100_000.0
 CLAMP_PREFIX = "usage clamped"
+
+
+def clip_text(value: str | None, limit: int = MAX_PUSH_TEXT) -> str | None:
+    """At most `limit` characters: a 260-character git branch is shortened, never the reason a push fails."""
+    if value is None or len(value) <= limit:
+        return value
+    return value[:limit - 1] + "…"
 
 
 def bound_count(value: Any, ceiling: int) -> tuple[int, str | None]:

@@ -15,16 +15,14 @@ import math
 import re
 from typing import Any
 
+from ..bounds import MAX_PUSH_COUNT, MAX_PUSH_TEXT, MAX_PUSH_USD, clip_text
 from ..ledger.schema import TOKEN_COLUMNS
 
 PUSH_SCHEMA = "agentmeter.push/1"
 MAX_ITEMS = 5000
-MAX_TEXT = 256
-# One pushed item (a developer's day in one dimension, or one session): at most 10^12 of anything — a million
-# requests of the per-request ceiling (bounds.py). 9.2 million such items are needed to overflow a 64-bit
-# sum, and the store sums with TOTAL() (floating point) anyway.
-MAX_ITEM_COUNT = 10**12
-MAX_ITEM_USD = 1e9
+MAX_TEXT = MAX_PUSH_TEXT
+MAX_ITEM_COUNT = MAX_PUSH_COUNT  # see bounds.py: no sum of pushed numbers can overflow
+MAX_ITEM_USD = MAX_PUSH_USD
 MAX_TIME_MS = 2**53  # Unix milliseconds: any real date
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _KEY = re.compile(r"^[0-9a-f]{64}$")
@@ -59,7 +57,7 @@ def _text(obj: dict, name: str, where: str, *, required: bool = True, empty: boo
 
 def clip(value: str) -> str:
     """At most MAX_TEXT characters: a long branch or model name is shortened, never the reason to refuse."""
-    return value if len(value) <= MAX_TEXT else value[:MAX_TEXT - 1] + "…"
+    return clip_text(value) or ""
 
 
 def _count(obj: dict, name: str, where: str, *, required: bool = True, ceiling: int = MAX_ITEM_COUNT) -> int:

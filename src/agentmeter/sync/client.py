@@ -29,6 +29,10 @@ from . import payload
 
 T = TypeVar("T")
 BATCH = 500  # items per POST: well under the collector's 1 MiB body limit (an item is ~600 bytes)
+BATCH_BYTES = 512 * 1024  # and never more than half of that limit, whatever the items hold
+# Answers that refuse what was sent, not the sender: the batch is split until the one item at fault is found
+# and skipped (issue 14 item 11: one bad item made every later sync fail with 422, for good).
+ITEM_FAULT = frozenset({400, 413, 422})
 BACKOFF_BASE_S = 30
 BACKOFF_MAX_S = 3600
 TIMEOUT_S = 10
@@ -61,11 +65,12 @@ def backoff_s(failures: int) -> int:
 
 
 class SyncFailure(Exception):
-    def __init__(self, kind: str, message: str, retry_after: int | None = None) -> None:
+    def __init__(self, kind: str, message: str, retry_after: int | None = None, status: int | None = None) -> None:
         super().__init__(message)
         self.kind = kind
         self.message = message
         self.retry_after = retry_after
+        self.status = status
 
 
 def call(method: str, url: str, token: str | None, body: dict | None = None, timeout: float = TIMEOUT_S) -> dict:
@@ -90,7 +95,8 @@ def call(method: str, url: str, token: str | None, body: dict | None = None, tim
                               int(retry) if retry and retry.isdigit() else None) from None
         if exc.code >= 500:
             raise SyncFailure("collector", f"the collector failed ({exc.code}): {detail}") from None
-        raise SyncFailure("rejected", f"the collector rejected the push ({exc.code}): {detail}") from None
+        raise SyncFailure("rejected", f"the collector rejected the push ({exc.code}): {detail}",
+                          status=exc.code) from None
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
         reason = getattr(exc, "reason", exc)
         raise SyncFailure("unreachable", f"cannot reach the collector at {url} ({reason})") from None
@@ -214,21 +220,32 @@ def sync_once(access, config: Config, clock: Clock, *, tz=None, target_: Target 
         items, deleted, unchanged = _work(access, config, dev, tz)
         result["unchanged"] = unchanged
         pending = len(items) + len(deleted)
+        skipped: list[dict[str, Any]] = []
+        result["skipped"] = skipped
         for chunk_items, chunk_deleted in _chunks(items, deleted, batch):
-            body = {"schema": payload.SCHEMA, "device_id": dev, "client_version": __version__,
+
+            def send(its, gone):
+                return call("POST", f"{tgt.url}/v1/push", tgt.token, {
+                    "schema": payload.SCHEMA, "device_id": dev, "client_version": __version__,
                     "identity": access.read(lambda c: identity_of(config, c)),
-                    "rollups": [i for i, _d, kind in chunk_items if kind == "rollup"],
-                    "sessions": [i for i, _d, kind in chunk_items if kind == "session"],
-                    "deleted": chunk_deleted}
-            call("POST", f"{tgt.url}/v1/push", tgt.token, body)
+                    "rollups": [i for i, _d, kind in its if kind == "rollup"],
+                    "sessions": [i for i, _d, kind in its if kind == "session"], "deleted": gone})
+
+            stored, refused = _push(send, chunk_items, chunk_deleted)
             now = clock.now_ms()
+            # A refused item is marked pushed at its digest too: it is not sent again until it changes, so it can
+            # never hold the others back. It is named in the result and in the sync state.
             acked = [(i["key"], d) for i, d, _k in chunk_items]
             access.write(lambda c, acked=acked, gone=chunk_deleted, now=now: (
                 q.mark_pushed(c, acked, now), q.forget_pushed(c, gone)))
             pending -= len(chunk_items) + len(chunk_deleted)
-            result["pushed"]["rollups"] += len(body["rollups"])
-            result["pushed"]["sessions"] += len(body["sessions"])
+            skipped += refused
+            result["pushed"]["rollups"] += sum(1 for _i, _d, kind in stored if kind == "rollup")
+            result["pushed"]["sessions"] += sum(1 for _i, _d, kind in stored if kind == "session")
             result["pushed"]["deleted"] += len(chunk_deleted)
+        if skipped:
+            note = f"{len(skipped)} item(s) refused by the collector and skipped; first: {skipped[0]['reason']}"
+            access.write(lambda c: q.write_state(c, {"last_skipped": note[:500]}))
         now = clock.now_ms()
         access.write(lambda c: q.write_state(c, {
             q.LAST_PUSH_AT: now, q.LAST_ATTEMPT_AT: now, q.FAILURES: 0, q.FAILING_SINCE: None,
@@ -279,11 +296,62 @@ def _pending_count(access, config: Config, dev: str, tz) -> int:
     return len(todo) + len(deleted)
 
 
-def _chunks(items: list, deleted: list[str], size: int):
-    for start in range(0, len(items), size):
-        yield items[start:start + size], []
+def _chunks(items: list, deleted: list[str], size: int, max_bytes: int = BATCH_BYTES):
+    chunk: list = []
+    used = 0
+    for it in items:
+        n = len(json.dumps(it[0], separators=(",", ":")))
+        if chunk and (len(chunk) >= size or used + n > max_bytes):
+            yield chunk, []
+            chunk, used = [], 0
+        chunk.append(it)
+        used += n
+    if chunk:
+        yield chunk, []
     for start in range(0, len(deleted), size):
         yield [], deleted[start:start + size]
+
+
+def _push(send, items: list, deleted: list[str]) -> tuple[list, list[dict[str, Any]]]:
+    """Send one batch; (items stored, items refused with why). A refusal of the batch as such (400, 413, 422)
+    is narrowed down by halves to the items at fault, which are skipped; the rest still go in."""
+    try:
+        answer = send(items, deleted)
+    except SyncFailure as exc:
+        if exc.status not in ITEM_FAULT:
+            raise
+        if len(items) + len(deleted) <= 1:
+            return [], [_refused(it, exc.message) for it in items] + [
+                {"key": k, "kind": "deleted", "reason": exc.message} for k in deleted]
+        half_i, half_d = len(items) // 2, len(deleted) // 2
+        parts = [(items[:half_i], deleted[:half_d]), (items[half_i:], deleted[half_d:])]
+        stored, refused = [], []
+        for its, gone in parts:
+            if its or gone:
+                s, r = _push(send, its, gone)
+                stored += s
+                refused += r
+        return stored, refused
+    # A collector that skips single items says which ("rollups[3]"), and why.
+    by_name: dict[str, tuple] = {}
+    counters = {"rollup": 0, "session": 0}
+    for it in items:
+        kind = it[2]
+        by_name[f"{kind}s[{counters[kind]}]"] = it
+        counters[kind] += 1
+    refused = []
+    bad = set()
+    for r in answer.get("rejected") or [] if isinstance(answer, dict) else []:
+        it = by_name.get(str(r.get("item"))) if isinstance(r, dict) else None
+        if it is not None:
+            bad.add(id(it))
+            refused.append(_refused(it, f"{r.get('field')}: {r.get('message')}"))
+    return [it for it in items if id(it) not in bad], refused
+
+
+def _refused(it: tuple, reason: str) -> dict[str, Any]:
+    item, _digest, kind = it
+    return {"key": item["key"], "kind": kind, "day": item.get("day"), "reason": str(reason)[:300]}
 
 
 # -- entry points ---------------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import json
 from datetime import datetime, tzinfo
 from typing import Any
 
+from ..bounds import MAX_PUSH_COUNT, MAX_PUSH_USD, clip_text
 from ..ledger.schema import TOKEN_COLUMNS
 
 SCHEMA = "agentmeter.push/1"
@@ -33,7 +34,20 @@ def digest(item: dict[str, Any]) -> str:
 
 
 def _tokens(row: dict[str, Any]) -> dict[str, int]:
-    return {c: int(row.get(c) or 0) for c in TOKEN_COLUMNS}
+    return {c: _n(row.get(c)) for c in TOKEN_COLUMNS}
+
+
+def _n(value: Any) -> int:
+    """A count the collector accepts (bounds.MAX_PUSH_COUNT): never the reason a push is refused."""
+    return min(max(0, int(value or 0)), MAX_PUSH_COUNT)
+
+
+def _usd(value: Any) -> float:
+    return round(min(max(0.0, float(value or 0)), MAX_PUSH_USD), 9)
+
+
+def _t(value: str | None) -> str | None:
+    return clip_text(value)
 
 
 class Rates:
@@ -88,11 +102,11 @@ def rollup_items(rows: list[dict[str, Any]], device_id: str, identity: dict[str,
         dims = (r["day"], r["agent"], r["provider"], r["model"], r["repo"], int(r["subscription"]))
         item = {
             "key": item_key(device_id, "rollup", *dims),
-            "day": r["day"], "agent": r["agent"], "provider": r["provider"], "model": r["model"],
-            "repo": r["repo"], "subscription": bool(r["subscription"]),
-            "team": identity.get("team"), "cost_center": identity.get("cost_center"),
-            "requests": int(r["requests"]), **_tokens(r), "cost_usd": round(float(r["cost_usd"] or 0), 9),
-            "unpriced_requests": int(r["unpriced_requests"] or 0),
+            "day": r["day"], "agent": _t(r["agent"]), "provider": _t(r["provider"]), "model": _t(r["model"]),
+            "repo": _t(r["repo"]), "subscription": bool(r["subscription"]),
+            "team": _t(identity.get("team")), "cost_center": _t(identity.get("cost_center")),
+            "requests": _n(r["requests"]), **_tokens(r), "cost_usd": _usd(r["cost_usd"]),
+            "unpriced_requests": _n(r["unpriced_requests"]),
         }
         item["cost_by_type"] = cost_by_type(r, rates.get(r["provider"], r["model"]) if rates else None)
         out.append(item)
@@ -102,16 +116,16 @@ def rollup_items(rows: list[dict[str, Any]], device_id: str, identity: dict[str,
 def session_items(rows: list[dict[str, Any]], device_id: str, identity: dict[str, Any], tz: tzinfo | None):
     out = []
     for s in rows:
-        models = sorted({m for m in (s.get("models") or "").split(",") if m})
+        models = sorted({_t(m) for m in (s.get("models") or "").split(",") if m})[:50]
         out.append({
             "key": item_key(device_id, "session", s["id"]),
-            "session_id": s["id"], "agent": s["agent"], "repo": s["repo"], "branch": s["branch"],
-            "team": s.get("team") or identity.get("team"),
-            "cost_center": s.get("cost_center") or identity.get("cost_center"),
+            "session_id": _t(s["id"]), "agent": _t(s["agent"]), "repo": _t(s["repo"]), "branch": _t(s["branch"]),
+            "team": _t(s.get("team") or identity.get("team")),
+            "cost_center": _t(s.get("cost_center") or identity.get("cost_center")),
             "day": datetime.fromtimestamp(s["started_at"] / 1000, tz).astimezone(tz).date().isoformat(),
             "started_at": int(s["started_at"]), "ended_at": s["ended_at"],
-            "requests": int(s["requests"]), **_tokens(s), "cost_usd": round(float(s["cost_usd"] or 0), 9),
-            "unpriced_requests": int(s["unpriced_requests"] or 0), "models": models,
+            "requests": _n(s["requests"]), **_tokens(s), "cost_usd": _usd(s["cost_usd"]),
+            "unpriced_requests": _n(s["unpriced_requests"]), "models": models,
         })
     return out
 

@@ -17,6 +17,10 @@ def sync_result(r: dict[str, Any], as_json: bool) -> None:
         if r["ok"]:
             line(f"synced to {r['collector']}: {p['rollups']} daily rows, {p['sessions']} sessions pushed"
                  + (f", {p['deleted']} removed" if p["deleted"] else "") + f" ({r['unchanged']} unchanged)")
+            if r.get("skipped"):
+                s = r["skipped"]
+                info(f"  {len(s)} item(s) the collector refused were skipped (first: {s[0]['kind']} of "
+                     f"{s[0].get('day') or '?'}: {s[0]['reason']}); they go again when they change")
         else:
             line(f"not synced: {r['error']['message']}")
             line(f"  {r['pending']} rows stay queued; the proxy retries in the background "

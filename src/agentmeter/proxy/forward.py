@@ -297,7 +297,10 @@ def _checked(state: ProxyState, ex: relay.Exchange, session: dict, facts, body_l
             return Check(Decision("refuse", stage="blocked", reason=CHECK_FAILED))
         ex.reason = f"budget check failed: {what}"
         return Check(Decision("allow"))
-    state.fire_alerts(chk, session)
+    try:
+        state.fire_alerts(chk, session)
+    except Exception as exc:  # an alert that cannot be sent never costs the request its answer
+        log.error("alert for %s failed: %s: %s", ex.request_id, type(exc).__name__, exc)
     return chk
 
 

@@ -280,3 +280,23 @@ def test_repair_keeps_every_readable_row_and_counts_honestly(home, damage):
     lg.close()
     assert len(got) == kept and rollup == kept
     assert all(want[k] == v for k, v in got.items())  # what came back is what was written
+
+
+def test_an_agent_log_with_absurd_usage_is_clamped_on_import(tmp_path):
+    """The importers go through the same bounds: a transcript is as much outside input as a response."""
+    from agentmeter.importers import import_logs
+    from importers.crafted import claude_line, claude_user, write
+
+    f = write(tmp_path / "p" / "s.jsonl", [claude_user(), claude_line("msg_1", "req_1", out=2**62, inp=-7),
+                                           claude_line("msg_2", "req_2", out=20)])
+    lg = open_ledger(tmp_path / "ledger.db")
+    try:
+        import_logs("claude", lg, [f.parent])
+        got = {r["import_key"]: dict(r) for r in lg.conn.execute("SELECT * FROM requests")}
+        totals = lg.window_spend("2025-12-31", "2026-01-02")
+    finally:
+        lg.close()
+    bad, good = got["claude:msg_1:req_1"], got["claude:msg_2:req_2"]
+    assert bad["output_tokens"] == MAX_TOKENS_PER_REQUEST and bad["reason"].startswith("usage clamped")
+    assert bad["cost_usd"] < 1_000 and good["output_tokens"] == 20 and good["reason"] is None
+    assert totals[1] < 2 * MAX_TOKENS_PER_REQUEST

@@ -376,4 +376,4 @@ class Ingest:
                           unknown_model=getattr(cfg, "unknown_model_price", None))
         return rec.with_(cost_usd=c.usd, price_source=c.source, price_model=c.matched_model,
                          price_version=c.price_version, unpriced=c.unpriced,
-                         reason=(c.reason if c.unpriced else None) or r.note)
+                         reason=(c.reason if c.unpriced else None) or rec.reason)

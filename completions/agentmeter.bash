@@ -44,7 +44,7 @@ _agentmeter_spec() {
     'collector report') cmds='' opts='--db --by --since --until --json --help -h' valued='--db --by --since --until' stop=0 ;;
     'collector export') cmds='' opts='--db --format --output --since --until --help -h' valued='--db --format --output --since --until' stop=0 ;;
     'collector token') cmds='add rm list' opts='--help -h' valued='' stop=0 ;;
-    'collector token add') cmds='' opts='--db --developer --team --admin --json --help -h' valued='--db --developer --team' stop=0 ;;
+    'collector token add') cmds='' opts='--db --developer --team --cost-center --admin --json --help -h' valued='--db --developer --team --cost-center' stop=0 ;;
     'collector token rm') cmds='' opts='--db --developer --json --help -h' valued='--db --developer' stop=0 ;;
     'collector token list') cmds='' opts='--db --json --help -h' valued='--db' stop=0 ;;
     'collector caps') cmds='set show' opts='--help -h' valued='' stop=0 ;;

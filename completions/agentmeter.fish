@@ -317,8 +317,8 @@ function __agentmeter_complete
         case 'collector token add'
             set names 
             set cmds 
-            set opts '--db	The collector'\''s SQLite database (created if missing).' '--developer	Who the token belongs to (their pushes are filed under it).' '--team	The developer'\''s team (for chargeback and team caps).' '--admin	May read reports, the dashboard, and set caps.' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
-            set valued --db --developer --team
+            set opts '--db	The collector'\''s SQLite database (created if missing).' '--developer	Who the token belongs to (their pushes are filed under it).' '--team	The developer'\''s team (for chargeback and team caps). Pushes are filed…' '--cost-center	The cost centre this token'\''s spend is charged to (set here only, neve…' '--admin	May read reports, the dashboard, and set caps.' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
+            set valued --db --developer --team --cost-center
             set stop 0
         case 'collector token rm'
             set names 

@@ -51,7 +51,7 @@ async def relay_websocket(request: web.Request, state, session: dict, provider: 
 
     client = web.WebSocketResponse(protocols=protocols, autoping=False, max_msg_size=64 * 1024 * 1024)
     await client.prepare(request)
-    from .forward import AGENT_SESSION_HEADERS, _checked, _short
+    from .forward import AGENT_SESSION_HEADERS, CHECK_FAILED, _checked, _short, check_failed_message
 
     # Every spelling the HTTP path knows (issue 14.4: only two were read here).
     agent_sid = _short(next((request.headers[h] for h in AGENT_SESSION_HEADERS if h in request.headers), None))
@@ -82,7 +82,11 @@ async def relay_websocket(request: web.Request, state, session: dict, provider: 
         if chk.decision.action != "refuse":
             return False
         ex.decision, ex.reason = "refuse", chk.decision.reason
-        message = refusal_message(chk.decision, state.tz, state.clock.now()).replace('"', "'")
+        if chk.decision.reason == CHECK_FAILED:  # the check itself failed: say so, as the HTTP path does
+            ex.reason = f"budget check failed: {ex.extra.get('check_error')}"
+            message = check_failed_message(ex.extra.get("check_error") or "unknown error").replace('"', "'")
+        else:
+            message = refusal_message(chk.decision, state.tz, state.clock.now()).replace('"', "'")
         end = chk.decision.window.end if chk.decision.window is not None else None
         await client.send_str(json.dumps({"type": "error", "status": 429, "error": {
             "type": "usage_limit_reached", "code": "agentmeter_budget_exceeded", "message": message,

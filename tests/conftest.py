@@ -27,7 +27,8 @@ def home(tmp_path, monkeypatch):
     """One variable isolates all state (config, ledger, runtime files, logs)."""
     h = tmp_path / "home"
     monkeypatch.setenv("AGENTMETER_HOME", str(h))
-    for var in ("AGENTMETER_ANTHROPIC_API_KEY", "AGENTMETER_OPENAI_API_KEY", "AGENTMETER_PORT",
+    for var in ("AGENTMETER_ANTHROPIC_API_KEY", "AGENTMETER_OPENAI_API_KEY", "AGENTMETER_GEMINI_API_KEY",
+                "AGENTMETER_UPSTREAM_GEMINI", "GEMINI_API_KEY", "GOOGLE_GEMINI_BASE_URL", "AGENTMETER_PORT",
                 "AGENTMETER_SESSION_ID", "AGENTMETER_UPSTREAM_ANTHROPIC", "AGENTMETER_UPSTREAM_OPENAI",
                 "AGENTMETER_UPSTREAM_CHATGPT", "ANTHROPIC_API_KEY", "OPENAI_API_KEY", "ANTHROPIC_BASE_URL",
                 "OPENAI_BASE_URL"):
@@ -66,6 +67,7 @@ class Stack:
         got = self.loop.run(self.state.open_session({"agent": "test", **spec}))
         got["anthropic"] = f"{self.proxy_url}/s/{got['token']}/anthropic"
         got["openai"] = f"{self.proxy_url}/s/{got['token']}/openai/v1"
+        got["gemini"] = f"{self.proxy_url}/s/{got['token']}/gemini"
         return got
 
     def received(self) -> list:
@@ -101,7 +103,8 @@ def make_stack(tmp_path: Path, keys: dict | None = None, config: Config | None =
     runner, fake_url, fake_app = lt.run(start_fake())
     base = config or Config()
     cfg = Config(**{**base.__dict__, "upstreams": {"anthropic": fake_url, "openai": fake_url,
-                                                   "chatgpt": fake_url + "/backend-api/codex"}})
+                                                   "chatgpt": fake_url + "/backend-api/codex",
+                                                   "gemini": fake_url}})
     ledger_path = tmp_path / "ledger.db"
     state = ProxyState(cfg, ledger_path, SystemClock(), control_token="test-control", keys=keys or {})
 

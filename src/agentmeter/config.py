@@ -20,6 +20,7 @@ DEFAULT_UPSTREAMS = {
     "anthropic": "https://api.anthropic.com",
     "openai": "https://api.openai.com",
     "chatgpt": "https://chatgpt.com/backend-api/codex",
+    "gemini": "https://generativelanguage.googleapis.com",
 }
 DEFAULT_PORT = 8788
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields, replace
 from typing import Literal
 
-Provider = Literal["anthropic", "openai"]
+Provider = Literal["anthropic", "openai", "gemini"]
 # Which wire API a request used; decides the parser and the refusal shape.
-Api = Literal["messages", "count_tokens", "responses", "chat", "models", "other"]
+Api = Literal["messages", "count_tokens", "responses", "chat", "generate_content", "models", "other"]
 # `ok`: terminal event seen and usage read; `partial`: the stream was cut short (output estimated);
 # `error`: the provider answered with an error; `unmetered`: the parser could not read usage;
 # `refused`: agentmeter answered itself (budget); `passthrough`: a non-billable route.

@@ -21,6 +21,7 @@ SERVICE = "agentmeter"
 NAMES = {
     "anthropic": "AGENTMETER_ANTHROPIC_API_KEY",
     "openai": "AGENTMETER_OPENAI_API_KEY",
+    "gemini": "AGENTMETER_GEMINI_API_KEY",
     "collector": "AGENTMETER_COLLECTOR_TOKEN",
 }
 _WEAK_BACKENDS = ("fail", "null", "plaintext", "chainer")

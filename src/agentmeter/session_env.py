@@ -23,6 +23,8 @@ class SessionEnv:
     listener: object | None = field(default=None, compare=False, repr=False)
 
     def url(self, provider: str) -> str:
+        if provider == "gemini":  # the Gemini root (no /v1beta): the session's root + /gemini
+            return self.anthropic_url.removesuffix("/anthropic") + "/gemini"
         return self.anthropic_url if provider == "anthropic" else self.openai_url
 
 
@@ -68,7 +70,8 @@ def session_environment(s: SessionEnv, agent: str | None) -> dict[str, str]:
     subscription login (Claude Pro/Max, ChatGPT) must keep working, and any credential variable would
     replace it (wire-protocols 1.2)."""
     env = {"AGENTMETER_SESSION_ID": s.session_id}
-    families = {"claude": ("anthropic",), "codex": ("openai",)}.get(agent or "", ("anthropic", "openai"))
+    families = {"claude": ("anthropic",), "codex": ("openai",), "gemini": ("gemini",)}.get(
+        agent or "", ("anthropic", "openai"))
     if "anthropic" in families:
         env["ANTHROPIC_BASE_URL"] = s.url("anthropic")
         if "anthropic" in s.key_mode and s.virtual_key:
@@ -77,4 +80,8 @@ def session_environment(s: SessionEnv, agent: str | None) -> dict[str, str]:
         env["OPENAI_BASE_URL"] = s.url("openai")
         if "openai" in s.key_mode and s.virtual_key:
             env["OPENAI_API_KEY"] = s.virtual_key
+    if "gemini" in families:
+        env["GOOGLE_GEMINI_BASE_URL"] = s.url("gemini")  # read by @google/genai, the root without /v1beta
+        if "gemini" in s.key_mode and s.virtual_key:
+            env["GEMINI_API_KEY"] = s.virtual_key
     return env

@@ -25,31 +25,54 @@ from agentmeter.paths import get_paths
 # Fake keys only: the "real" keys the daemon holds, and a client's own key for passthrough mode.
 REAL_ANTHROPIC_KEY = "sk-ant-test-real-e2e-0000000000"
 REAL_OPENAI_KEY = "sk-test-real-openai-e2e-0000000000"
+REAL_GEMINI_KEY = "AIza-test-real-gemini-e2e-000000000"
 CLIENT_ANTHROPIC_KEY = "sk-ant-test-client-e2e-0000000000"
 
 AGENT_TIMEOUT = 60.0
 
-_PACKAGES = {
-    "claude": ("Claude Code", "@anthropic-ai/claude-code"),
-    "codex": ("Codex CLI", "@openai/codex"),
-}
+# The pinned agent versions: one file, read here for skip reasons and by .ci/run to install them.
+PINS_FILE = Path(__file__).resolve().parents[2] / ".ci" / "agents.json"
+
+
+def pins() -> dict[str, dict]:
+    data = json.loads(PINS_FILE.read_text())
+    out = {}
+    for registry in ("npm", "pypi"):
+        for name, pin in data.get(registry, {}).items():
+            out[name] = {**pin, "registry": registry}
+    return out
 
 
 def find_agent(name: str) -> str | None:
-    """`$AGENTMETER_E2E_BIN/<name>` (CI installs the npm packages there), else `shutil.which`."""
+    """`$AGENTMETER_E2E_BIN/<name>` (CI installs the npm packages there; a PyPI agent's own virtualenv sits
+    beside node_modules, e.g. `<dir>/aider-venv/bin/aider`), else `shutil.which`."""
     bin_dir = os.environ.get("AGENTMETER_E2E_BIN")
     if bin_dir:
-        p = Path(bin_dir) / name
-        if p.is_file() and os.access(p, os.X_OK):
-            return str(p)
+        candidates = [Path(bin_dir) / name]
+        venv = pins().get(name, {}).get("venv")
+        if venv:
+            candidates.append(Path(bin_dir).parent.parent / venv / "bin" / name)
+        for p in candidates:
+            if p.is_file() and os.access(p, os.X_OK):
+                return str(p)
     return shutil.which(name)
+
+
+def install_hint(name: str) -> str:
+    pin = pins().get(name)
+    if pin is None:
+        return f"{name} is not pinned in .ci/agents.json"
+    spec = f"{pin['package']}@{pin['version']}" if pin["registry"] == "npm" else pin["package"]
+    spec = spec if pin["registry"] == "npm" or not pin["version"] else f"{pin['package']}=={pin['version']}"
+    tool = "npm i" if pin["registry"] == "npm" else f"pip install (into <dir>/{pin.get('venv')})"
+    return (f"{pin['label']} {pin['version'] or ''} binary not found: set AGENTMETER_E2E_BIN or "
+            f"{tool} {spec} (pinned in .ci/agents.json)").replace("  ", " ")
 
 
 def require_agent(name: str) -> str:
     path = find_agent(name)
     if path is None:
-        label, package = _PACKAGES[name]
-        pytest.skip(f"{label} binary not found: set AGENTMETER_E2E_BIN or npm i {package}")
+        pytest.skip(install_hint(name))
     return path
 
 
@@ -177,18 +200,22 @@ def _make_daemon(tmp_path: Path, fake: FakeProvider, keys: dict[str, str]) -> Da
     (fakehome / ".codex").mkdir(parents=True, exist_ok=True)
     (fakehome / ".config").mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("AGENTMETER_", "ANTHROPIC_", "OPENAI_", "CLAUDE_", "CODEX_"))}
+           if not k.startswith(("AGENTMETER_", "ANTHROPIC_", "OPENAI_", "CLAUDE_", "CODEX_", "GEMINI_", "GOOGLE_",
+                                "COPILOT_", "QWEN_", "OPENCODE_"))}
     env.update({
         "AGENTMETER_HOME": os.environ["AGENTMETER_HOME"],  # set per test by the autouse `home` fixture
         "AGENTMETER_PORT": "0",
         "AGENTMETER_UPSTREAM_ANTHROPIC": fake.url,
         "AGENTMETER_UPSTREAM_OPENAI": fake.url,
+        "AGENTMETER_UPSTREAM_GEMINI": fake.url,
         "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
     })
     if "anthropic" in keys:
         env["AGENTMETER_ANTHROPIC_API_KEY"] = keys["anthropic"]
     if "openai" in keys:
         env["AGENTMETER_OPENAI_API_KEY"] = keys["openai"]
+    if "gemini" in keys:
+        env["AGENTMETER_GEMINI_API_KEY"] = keys["gemini"]
     return Daemon(env=env, fake=fake, fakehome=fakehome, keys=dict(keys))
 
 

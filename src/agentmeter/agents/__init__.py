@@ -1,18 +1,31 @@
-"""One module per agent: how to point it at a session. Each exposes SPEC, an AgentSpec."""
+"""The agent registry: one module per agent, each exposing SPEC, an AgentSpec — data about the agent
+(binary, package, wire formats, how it is metered, what it shows on a refusal, where its own logs are)
+plus `prepare`, which points one launch at a session. Adding an agent is one module listed in MODULES
+and a test."""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..errors import UsageError
+
+# live: every model request goes through the proxy (metered and capped). byok: live only with the
+# developer's own provider key; the vendor's hosted models are not. import: usage is read from the
+# agent's own logs or export afterwards. none: cannot be metered here.
+METERING = ("live", "byok", "import", "none")
+
+# Registry order is the order `agentmeter agents` and `doctor` list them in.
+MODULES = ("claude", "codex", "gemini", "copilot", "opencode", "qwen", "aider", "crush", "cline", "kilo",
+           "droid", "goose", "cursor", "amp")
 
 
 @dataclass(frozen=True)
 class Launch:
     argv: list[str]
     env: dict[str, str]
-    # One short line shown once at start when something is not metered (Cursor, Gemini).
+    # One short line shown once at start when something is not metered (Cursor, Copilot-hosted models).
     note: str | None = None
 
 
@@ -24,12 +37,22 @@ class AgentSpec:
     prepare: Callable[..., Launch]
     families: tuple[str, ...] = ("anthropic", "openai")
     aliases: tuple[str, ...] = field(default_factory=tuple)
+    label: str = ""  # the product's own name
+    package: str = ""  # npm:@scope/name, pypi:name, or a download page
+    wire: tuple[str, ...] = ()  # anthropic-messages, openai-responses, openai-chat, gemini
+    metering: str = "live"  # one of METERING
+    how: str = ""  # how `run` points it at the proxy, one line
+    refusal: str = ""  # what the developer sees when agentmeter refuses, in the agent's own words
+    import_source: str | None = None  # `agentmeter import NAME` reads these logs
+    verified: str = "documentation"  # `e2e`: a test runs the real binary; `documentation`: wired from docs only
+
+    @property
+    def title(self) -> str:
+        return self.label or self.name
 
 
 def registry() -> dict[str, AgentSpec]:
-    from . import aider, claude, codex, cursor, gemini, opencode
-
-    specs = [claude.SPEC, codex.SPEC, cursor.SPEC, gemini.SPEC, aider.SPEC, opencode.SPEC]
+    specs = [importlib.import_module(f"{__name__}.{m}").SPEC for m in MODULES]
     return {s.name: s for s in specs}
 
 
@@ -37,6 +60,9 @@ def get_agent(name: str) -> AgentSpec:
     known = registry()
     if name in known:
         return known[name]
+    for spec in known.values():
+        if name in spec.aliases:
+            return spec
     raise UsageError(
         f"unknown agent {name!r}",
         f"known agents: {', '.join(known)}; for anything else: agentmeter run -- {name} [ARGS]",

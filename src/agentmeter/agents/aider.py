@@ -1,4 +1,6 @@
-"""aider talks through litellm, which reads the OpenAI and Anthropic base-URL variables."""
+"""aider talks through litellm, which reads the OpenAI and Anthropic base-URL variables. litellm retries
+a 429 on its own, but agentmeter's refusal carries `x-should-retry: false` and `insufficient_quota`,
+which litellm and the OpenAI SDK treat as final."""
 
 from __future__ import annotations
 
@@ -15,4 +17,7 @@ def prepare(session, args: list[str], environ: dict[str, str], binary: str) -> L
     return Launch([binary, *args], env)
 
 
-SPEC = AgentSpec("aider", "aider", "pipx install aider-chat", prepare)
+SPEC = AgentSpec("aider", "aider", "pipx install aider-chat", prepare,
+                 label="aider", package="pypi:aider-chat", wire=("openai-chat", "anthropic-messages"),
+                 how="OPENAI_API_BASE / ANTHROPIC_API_BASE (litellm) + virtual keys",
+                 refusal="litellm.RateLimitError … agentmeter: …", verified="e2e")

@@ -46,4 +46,8 @@ def prepare(session, args: list[str], environ: dict[str, str], binary: str) -> L
     return Launch([binary, *provider_overrides(base_url, env_key), *args], env)
 
 
-SPEC = AgentSpec("codex", "codex", "npm install -g @openai/codex", prepare, ("openai",))
+SPEC = AgentSpec("codex", "codex", "npm install -g @openai/codex", prepare, ("openai",),
+                 label="Codex CLI", package="npm:@openai/codex", wire=("openai-responses",),
+                 how="-c model_providers.agentmeter (base_url, env_key) for this run only",
+                 refusal="You've hit your usage limit. Try again at <time>., once", import_source="~/.codex/sessions",
+                 verified="e2e")

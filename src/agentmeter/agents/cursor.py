@@ -19,4 +19,7 @@ def prepare(session, args: list[str], environ: dict[str, str], binary: str) -> L
 
 
 SPEC = AgentSpec("cursor", "cursor",
-                 "download Cursor from cursor.com, then Cmd/Ctrl+Shift+P > Install 'cursor' command", prepare)
+                 "download Cursor from cursor.com, then Cmd/Ctrl+Shift+P > Install 'cursor' command", prepare,
+                 label="Cursor", package="cursor.com", wire=("vendor",), metering="import",
+                 how="traffic leaves from Cursor's servers; the session records time and repo",
+                 refusal="(not enforceable live)", import_source="Cursor usage export (agentmeter import cursor)")

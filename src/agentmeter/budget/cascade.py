@@ -9,7 +9,10 @@ import re
 DEFAULT_LADDERS = {
     "anthropic": ("claude-opus-4-8", "claude-sonnet-4-6", "claude-haiku-4-5"),
     "openai": ("gpt-5.1", "gpt-5-mini"),
+    "gemini": ("gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite"),
 }
+# Gemini's tiers within one generation: gemini-3-pro-preview -> gemini-3-flash-preview -> …-flash-lite-….
+_GEMINI_TIERS = (("-pro", "-flash"), ("-flash", "-flash-lite"))
 _ANTHROPIC_FAMILIES = ("opus", "sonnet", "haiku")
 # A dated or aliased variant of a rung: claude-sonnet-4-5-20250929, gpt-5.1-2025-11-13, …-latest.
 _VARIANT = r"(-(\d{8}|\d{4}-\d{2}-\d{2}|latest))?"
@@ -40,4 +43,10 @@ def next_cheaper(provider: str, model: str | None, ladders: dict[str, tuple[str,
         if "codex" in m:
             return "gpt-5.1-codex-mini"
         return ladder[-1] if ladder and ladder[-1].lower() != m else None
+    if provider == "gemini":
+        if "-flash-lite" in m:
+            return None
+        for tier, cheaper in _GEMINI_TIERS:
+            if re.search(rf"{tier}(-|$)", m):
+                return re.sub(rf"{tier}(?=-|$)", cheaper, m, count=1)
     return None

@@ -47,12 +47,27 @@ def turn_facts(provider: str, facts, body_len: int) -> TurnFacts:
         if not results:
             return TurnFacts(True, False, digest)
         return TurnFacts(False, any(b.get("is_error") is True for b in results), digest)
+    if provider == "gemini":
+        return _gemini_turn(last, digest)
     kind = last.get("type")
     if kind == "function_call_output" or last.get("role") == "tool":
         return TurnFacts(False, _failed_output(last.get("output") or last.get("content")), digest)
     if last.get("role") == "user":
         return TurnFacts(True, False, digest)
     return TurnFacts(False, False, digest)
+
+
+def _gemini_turn(last: dict, digest: str) -> TurnFacts:
+    """Gemini `contents`: a user turn whose parts carry `functionResponse` is a tool result, failed when
+    the response object holds an `error` (how Gemini CLI reports a failed tool)."""
+    if last.get("role") != "user":
+        return TurnFacts(False, False, digest)
+    parts = [p for p in last.get("parts") or [] if isinstance(p, dict)]
+    results = [p["functionResponse"] for p in parts if isinstance(p.get("functionResponse"), dict)]
+    if not results:
+        return TurnFacts(True, False, digest)
+    failed = any(isinstance(r.get("response"), dict) and "error" in r["response"] for r in results)
+    return TurnFacts(False, failed, digest)
 
 
 def _failed_output(output) -> bool:

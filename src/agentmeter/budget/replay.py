@@ -16,7 +16,7 @@ from ..config import Budget
 from .policy import STAGES, PolicyRequest, Thresholds, decide
 from .spend import spend_windows
 
-BILLABLE = frozenset({"messages", "responses", "chat"})
+BILLABLE = frozenset({"messages", "responses", "chat", "generate_content"})
 
 
 @dataclass

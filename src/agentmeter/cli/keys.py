@@ -14,7 +14,7 @@ app = typer.Typer(help="Real provider keys for key mode (never shown to the agen
 
 
 @app.command("set")
-def set_(provider: Annotated[str, typer.Argument(help="anthropic, openai or collector")]) -> None:
+def set_(provider: Annotated[str, typer.Argument(help="anthropic, openai, gemini or collector")]) -> None:
     """Store a key: typed at a hidden prompt, or piped on stdin."""
     if sys.stdin.isatty():
         value = typer.prompt(f"{provider} key", hide_input=True)
@@ -42,7 +42,7 @@ def list_(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] =
 
 
 @app.command("rm")
-def rm(provider: Annotated[str, typer.Argument(help="anthropic, openai or collector")]) -> None:
+def rm(provider: Annotated[str, typer.Argument(help="anthropic, openai, gemini or collector")]) -> None:
     """Remove a stored key (an environment variable is yours to unset)."""
     removed = keystore.delete_secret(provider)
     render.info(f"removed the {provider} key from {', '.join(removed)}" if removed else f"no stored {provider} key")

@@ -17,6 +17,10 @@ _V1 = re.compile(r"^(?:v1/)+")  # AI-SDK clients put /v1 in their base URL and m
 
 def classify(provider: str, tail: str) -> str:
     """The API a path belongs to: messages, count_tokens, responses, chat, models or other."""
+    if provider == "gemini":
+        from .gemini import parse_path
+
+        return parse_path(tail)[0]
     path = _V1.sub("", tail.strip("/"))
     if provider == "anthropic":
         if path == "messages":
@@ -41,7 +45,7 @@ _FREE_POST = re.compile(
     r"^(messages/count_tokens|responses/input_tokens|moderations|files|uploads(/[^/]+(/parts|/complete)?)?"
     r"|(messages/batches|batches|responses|fine_tuning/jobs|vector_stores/[^/]+/file_batches)/[^/]+/cancel)$"
 )
-METERED_APIS = frozenset({"messages", "responses", "chat"})  # usage read off the wire and priced
+METERED_APIS = frozenset({"messages", "responses", "chat", "generate_content"})  # usage read off the wire and priced
 _READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
 
 
@@ -110,6 +114,7 @@ class _Fields(msgspec.Struct):
     max_completion_tokens: Any = None
     messages: list[msgspec.Raw] | msgspec.UnsetType | None = msgspec.UNSET
     input: str | list[msgspec.Raw] | msgspec.UnsetType | None = msgspec.UNSET
+    contents: list[msgspec.Raw] | msgspec.UnsetType | None = msgspec.UNSET  # Gemini
 
 
 _FIELDS = msgspec.json.Decoder(_Fields)
@@ -156,7 +161,7 @@ class BodyFacts:
         self.include_usage = isinstance(opts, dict) and opts.get("include_usage") is True
         mt = get("max_tokens") or get("max_output_tokens") or get("max_completion_tokens")
         self.max_tokens = mt if isinstance(mt, int) and not isinstance(mt, bool) and mt > 0 else None
-        key = "input" if get("input", msgspec.UNSET) is not msgspec.UNSET else "messages"
+        key = next((k for k in ("input", "contents") if get(k, msgspec.UNSET) is not msgspec.UNSET), "messages")
         items = get(key)
         self.items = key
         if isinstance(items, str):

@@ -504,7 +504,7 @@ def real_keys() -> dict[str, str | None]:
     from .. import secrets as keystore
 
     keys: dict[str, str | None] = {}
-    for provider in ("anthropic", "openai"):
+    for provider in ("anthropic", "openai", "gemini"):
         try:
             s = keystore.get_secret(provider)
         except Exception:

@@ -33,6 +33,18 @@ _OPENAI_TYPES = {
     502: "server_error",
 }
 _OPENAI_CODES = {401: "invalid_api_key", 413: "request_too_large", 502: "upstream_unreachable"}
+# google.rpc.Code names, as the Gemini API puts them in `error.status`.
+_GOOGLE_STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
+                  413: "INVALID_ARGUMENT", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 502: "UNAVAILABLE",
+                  503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
+# Gemini CLI retries a 429 unless it reads it as terminal; a RetryInfo delay above its 300 s ceiling is
+# terminal (gemini-cli classifyGoogleError, MAX_RETRYABLE_DELAY_SECONDS), and it then shows the message.
+GEMINI_MIN_RETRY_DELAY_S = 301
+
+
+def google_error(status: int, message: str, details: list | None = None) -> dict:
+    return {"error": {"code": status, "message": message, "status": _GOOGLE_STATUS.get(status, "UNKNOWN"),
+                      **({"details": details} if details else {})}}
 
 
 def provider_error(provider: str, status: int, message: str, *, headers: dict | None = None) -> web.Response:
@@ -48,6 +60,8 @@ def provider_error(provider: str, status: int, message: str, *, headers: dict | 
             "error": {"type": _ANTHROPIC_TYPES.get(status, "api_error"), "message": message},
             "request_id": request_id,
         }
+    elif provider == "gemini":
+        body = google_error(status, message)
     else:
         body = {
             "error": {
@@ -67,21 +81,34 @@ def guess_provider(path: str) -> str:
     p = path.lower()
     if "/anthropic" in p or "/messages" in p:
         return "anthropic"
+    if "/gemini" in p or "generatecontent" in p or "/v1beta/" in p:
+        return "gemini"
     return "openai"
 
 
-def refusal(api: str, provider: str, message: str, resets_at_s: int | None) -> web.Response:
+def refusal(api: str, provider: str, message: str, resets_at_s: int | None,
+            now_s: int | None = None) -> web.Response:
     """agentmeter's 'no', in the shape each agent shows cleanly and does not retry (DESIGN section 6).
 
     Claude Code: 429 rate_limit_error, `x-should-retry: false`, no retry-after, no
     anthropic-ratelimit-unified-* headers. Codex (Responses): 429 usage_limit_reached with resets_at,
     which it renders as its own usage-limit line. Chat Completions and SDK clients: insufficient_quota.
+    Gemini: 429 RESOURCE_EXHAUSTED with an ErrorInfo naming agentmeter and a RetryInfo until the reset,
+    at least GEMINI_MIN_RETRY_DELAY_S, so Gemini CLI shows it once instead of backing off and retrying.
     """
     message = message.replace('"', "'")
     request_id = f"agentmeter_{uuid.uuid4().hex}"
     headers = {"x-should-retry": "false", "request-id": request_id, "x-request-id": request_id}
     if provider == "anthropic":
         body = {"type": "error", "error": {"type": "rate_limit_error", "message": message}, "request_id": request_id}
+    elif provider == "gemini":
+        wait = max(GEMINI_MIN_RETRY_DELAY_S, (resets_at_s - now_s) if resets_at_s and now_s else 0)
+        meta = {"resets_at": str(resets_at_s)} if resets_at_s else {}
+        body = google_error(429, message, [
+            {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "AGENTMETER_BUDGET_EXCEEDED",
+             "domain": "agentmeter.local", "metadata": meta},
+            {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{wait}s"},
+        ])
     elif api == "responses":
         body = {"error": {"type": "usage_limit_reached", "code": "agentmeter_budget_exceeded", "message": message,
                           "resets_at": resets_at_s}}

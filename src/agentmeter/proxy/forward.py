@@ -13,13 +13,16 @@ import hmac
 import logging
 from concurrent.futures import Future
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 import aiohttp
 from aiohttp import web
+from multidict import MultiDict
 
 from ..budget import downgrade
 from ..budget.policy import Decision
 from ..models import Metered, RequestRecord
+from ..providers import gemini
 from ..providers.request import can_spend, classify, inject_include_usage, read_body
 from . import relay
 from .bodies import MAX_BODY
@@ -58,7 +61,7 @@ async def proxy(request: web.Request) -> web.StreamResponse:
     provider = request.match_info["provider"]
     if provider not in PROVIDERS:
         return provider_error(guess_provider(request.path), 404,
-                              f"unknown provider {provider!r}; use anthropic or openai")
+                              f"unknown provider {provider!r}; use anthropic, openai or gemini")
     token = request.match_info.get("token") or request.headers.get(SESSION_HEADER, "")
     session = state.lookup(token) if token else None
     if session is None:
@@ -99,6 +102,8 @@ def upstream_for(state: ProxyState, provider: str, headers, *, swapped: bool) ->
 
     Subscription-ness follows the credential that is actually sent, never a hint the client controls: an
     `anthropic-beta: oauth-…` on a request that carries an API key stays API-key (priced, capped) traffic."""
+    if provider == "gemini":
+        return state.config.upstream("gemini"), False
     if provider == "anthropic":
         bearer = headers.get("Authorization", "").removeprefix("Bearer ").strip()
         oauth = (not swapped and "x-api-key" not in headers and bool(bearer)
@@ -122,11 +127,17 @@ def upstream_url(base: str, provider: str, tail: str, chatgpt: bool, query: str)
     return f"{base}/{path}" + (f"?{query}" if query else "")
 
 
-def swap_credentials(state: ProxyState, session: dict, provider: str, hdrs: dict) -> tuple[bool, str | None]:
-    """Replace the session's virtual key with the real one. Returns (swapped, error message)."""
+KEY_HEADERS = ("x-api-key", "authorization", "x-goog-api-key")
+
+
+def swap_credentials(state: ProxyState, session: dict, provider: str, hdrs: dict,
+                     query: MultiDict | None = None) -> tuple[bool, str | None]:
+    """Replace the session's virtual key with the real one. Returns (swapped, error message). Gemini
+    clients send the key in `x-goog-api-key` or the `key` query parameter (`query`, edited in place)."""
     # Header names arrive in whatever case the client wrote (X-API-KEY, x-Api-key): compare them folded.
-    key_name = next((k for k in hdrs if k.lower() == "x-api-key"), None)
-    presented = hdrs[key_name] if key_name else None
+    presented = next((v for k, v in hdrs.items() if k.lower() in ("x-api-key", "x-goog-api-key")), None)
+    if not presented and query is not None and query.get("key"):
+        presented = query["key"]
     auth_name = next((k for k in hdrs if k.lower() == "authorization"), None)
     if not presented and auth_name:
         presented = hdrs[auth_name].removeprefix("Bearer ").strip()
@@ -143,9 +154,13 @@ def swap_credentials(state: ProxyState, session: dict, provider: str, hdrs: dict
         # A pasted line break would split the header; never send (or echo) such a key.
         return False, (f"the configured {provider} key contains a space or control character. "
                        f"Run: agentmeter keys set {provider}")
-    for name in [k for k in hdrs if k.lower() in ("x-api-key", "authorization")]:
+    for name in [k for k in hdrs if k.lower() in KEY_HEADERS]:
         del hdrs[name]
-    if provider == "anthropic":
+    if provider == "gemini":
+        if query is not None and "key" in query:
+            query.popall("key")
+        hdrs["x-goog-api-key"] = real  # a header rather than the URL: upstream logs keep no key
+    elif provider == "anthropic":
         hdrs["x-api-key"] = real
     else:
         hdrs["Authorization"] = f"Bearer {real}"
@@ -158,7 +173,8 @@ async def prepare(request: web.Request, state: ProxyState, session: dict, provid
     downgrade or usage-option rewrite of the body. Returns the request to send, or the answer to give."""
     api = classify(provider, tail)
     hdrs = {k: v for k, v in request.headers.items() if k.lower() not in relay.HOP_BY_HOP}
-    swapped, problem = swap_credentials(state, session, provider, hdrs)
+    query = MultiDict(request.query) if provider == "gemini" else None
+    swapped, problem = swap_credentials(state, session, provider, hdrs, query)
     if problem:
         return provider_error(provider, 401, problem)
     if not swapped and _carries_virtual_key(hdrs):
@@ -168,13 +184,16 @@ async def prepare(request: web.Request, state: ProxyState, session: dict, provid
                               "Start the agent with: agentmeter run, or take a fresh one from: agentmeter env")
     base, subscription = upstream_for(state, provider, request.headers, swapped=swapped)
     chatgpt = base == state.config.upstream("chatgpt") and provider == "openai"
-    url = upstream_url(base, provider, tail, chatgpt, request.query_string)
+    query_string = urlencode(list(query.items())) if query is not None else request.query_string
+    url = upstream_url(base, provider, tail, chatgpt, query_string)
     # Ask for identity so the meter reads plain bytes; the agent accepts it (it is always allowed).
     hdrs = {k: v for k, v in hdrs.items() if k.lower() != "accept-encoding"}
     hdrs["Accept-Encoding"] = "identity"
 
     plain, facts = (await state.bodies.facts(body, request.headers.get("Content-Encoding"))
                     if body and api != "other" else (None, None))
+    if provider == "gemini" and facts is not None:
+        _, facts.model, facts.stream = gemini.parse_path(tail)  # Gemini names both in the URL
     agent_sid = _short(next((request.headers[h] for h in AGENT_SESSION_HEADERS if h in request.headers), None))
     state.note_agent_session(session, agent_sid)
     ex = relay.Exchange(
@@ -202,8 +221,14 @@ async def prepare(request: web.Request, state: ProxyState, session: dict, provid
             message = check_failed_message(ex.extra.get("check_error") or "unknown error")
         else:
             message = refusal_message(decision, state.tz, state.clock.now())
-        return refusal(api, provider, message, int(end.timestamp()) if end else None)
-    if decision.action == "downgrade" and facts and facts.parsed is not None:
+        return refusal(api, provider, message, int(end.timestamp()) if end else None,
+                       int(state.clock.now_ms() // 1000))
+    if decision.action == "downgrade" and provider == "gemini" and decision.model:
+        tail = gemini.with_model(tail, decision.model)
+        url = upstream_url(base, provider, tail, False, query_string)
+        facts.model = decision.model
+        ex.decision, ex.reason = "downgrade", "budget"
+    elif decision.action == "downgrade" and facts and facts.parsed is not None:
         beta_name = next((k for k in hdrs if k.lower() == "anthropic-beta"), None)
         try:
             rw = downgrade.rewrite(provider, plain, facts.parsed, decision.model,

@@ -23,6 +23,7 @@ from aiohttp import web
 
 from ..models import Metered, RequestRecord
 from ..providers import anthropic as anth
+from ..providers import gemini as gem
 from ..providers import openai as oai
 from ..providers.base import StreamMeter
 
@@ -48,7 +49,7 @@ HOP_BY_HOP = frozenset(
 )
 # Non-streamed bodies larger than this are relayed but not parsed (a 64 MiB JSON parse would stall).
 MAX_PARSE_BYTES = 32 * 1024 * 1024
-BILLABLE = frozenset({"messages", "responses", "chat"})
+BILLABLE = frozenset({"messages", "responses", "chat", "generate_content"})
 JOURNAL_WAIT_S = 1.0
 
 
@@ -91,10 +92,14 @@ def stream_meter(api: str) -> StreamMeter | None:
         return oai.ResponsesStreamMeter()
     if api == "chat":
         return oai.ChatStreamMeter()
+    if api == "generate_content":
+        return gem.GeminiStreamMeter()
     return None
 
 
-def parse_body(api: str, body: bytes) -> Metered:
+def parse_body(api: str, body: bytes, provider: str | None = None) -> Metered:
+    if api == "generate_content" or provider == "gemini":
+        return gem.parse_gemini_json(body)
     if api in ("messages", "count_tokens"):
         return anth.parse_anthropic_json(body)
     if api == "responses":
@@ -218,7 +223,7 @@ async def relay_response(
                 result = meter.result()
                 await finish(result, end="upstream_eof")
         elif body is not None:
-            await finish(_parse_whole(ex.api, bytes(body), inflate, oversize, up.status))
+            await finish(_parse_whole(ex.api, bytes(body), inflate, oversize, up.status, ex.provider))
             if held is not None:
                 await out.write(held)
         else:
@@ -275,7 +280,8 @@ def _interrupted(meter: StreamMeter | None) -> Metered:
     return meter.result() if meter is not None else Metered(complete=False)
 
 
-def _parse_whole(api: str, body: bytes, inflate: _Inflater | None, oversize: bool, status: int) -> Metered:
+def _parse_whole(api: str, body: bytes, inflate: _Inflater | None, oversize: bool, status: int,
+                 provider: str | None = None) -> Metered:
     if oversize:
         return Metered(complete=True, fault="response too large to meter")
     if inflate is not None:
@@ -287,6 +293,6 @@ def _parse_whole(api: str, body: bytes, inflate: _Inflater | None, oversize: boo
             return Metered(complete=True, fault=f"could not decode response: {exc}")
     if api not in BILLABLE and api != "count_tokens":
         return Metered(complete=True)
-    metered = parse_body(api, body)
+    metered = parse_body(api, body, provider)
     # A whole JSON body is complete by definition, even when it carried no usage.
     return metered if metered.complete else replace(metered, complete=True)

@@ -25,7 +25,7 @@ from ..models import Metered, RequestRecord, Usage
 from . import relay
 from .enforce import Enforcer
 
-PROVIDERS = ("anthropic", "openai")
+PROVIDERS = ("anthropic", "openai", "gemini")
 
 
 def token_hash(token: str) -> str:

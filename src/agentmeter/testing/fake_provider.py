@@ -1,8 +1,9 @@
-"""A fake Anthropic + OpenAI provider on loopback, for the demo, the tests and the benchmarks.
+"""A fake Anthropic + OpenAI + Gemini provider on loopback, for the demo, the tests and the benchmarks.
 
 It speaks the real wire shapes (wire-protocols section 5): Anthropic Messages SSE and JSON,
-OpenAI Responses over SSE, JSON and WebSocket, Chat Completions SSE and JSON, and the ChatGPT Codex
-backend path. It records what it received (headers and body sizes, never bodies on disk) so tests can
+OpenAI Responses over SSE, JSON and WebSocket, Chat Completions SSE and JSON, the ChatGPT Codex
+backend path, and the Gemini API (`generateContent`, `streamGenerateContent` as SSE with `alt=sse` and
+as a streamed JSON array without it, `countTokens`, the model list). It records what it received (headers and body sizes, never bodies on disk) so tests can
 assert on it, and its behaviour is scripted per request by the `x-fake-scenario` header or globally
 through `POST /_fake/config`.
 
@@ -29,6 +30,7 @@ class FakeUsage:
     cache_write_1h_tokens: int = 0
     output_tokens: int = 58
     reasoning_tokens: int = 0
+    tool_use_prompt_tokens: int = 0  # Gemini only
 
 
 @dataclass
@@ -228,10 +230,11 @@ def _error(provider: str, status: int) -> web.Response:
                         headers={"request-id": "req_fake_err", "x-request-id": "req_fake_err"})
 
 
-async def _stream(request: web.Request, events: list[bytes], provider: str) -> web.StreamResponse:
+async def _stream(request: web.Request, events: list[bytes], provider: str,
+                  content_type: str = "text/event-stream") -> web.StreamResponse:
     cfg = request.app[CONFIG]
     scenario = _scenario(request)
-    resp = web.StreamResponse(status=200, headers={"Content-Type": "text/event-stream",
+    resp = web.StreamResponse(status=200, headers={"Content-Type": content_type,
                                                    "Cache-Control": "no-cache",
                                                    "request-id": "req_fake" + uuid.uuid4().hex[:10],
                                                    "x-request-id": "req_fake" + uuid.uuid4().hex[:10]})
@@ -247,6 +250,10 @@ async def _stream(request: web.Request, events: list[bytes], provider: str) -> w
                 await resp.write_eof()
                 return resp
             if scenario == "error_event":
+                if provider == "gemini":
+                    await resp.write(_sse(None, {"error": {"code": 503, "message": "fake", "status": "UNAVAILABLE"}}))
+                    await resp.write_eof()
+                    return resp
                 err = ({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
                        if provider == "anthropic" else
                        {"type": "error", "code": "server_error", "message": "fake", "sequence_number": i})
@@ -334,6 +341,103 @@ async def chat(request: web.Request) -> web.StreamResponse:
         "usage": chat_usage(cfg)})
 
 
+# -- Gemini API --------------------------------------------------------------------------------------
+
+
+def gemini_usage(cfg: FakeConfig) -> dict:
+    """FakeUsage as `usageMetadata`: the prompt count includes the cached part; thoughts are separate from
+    the candidates (Gemini has no cache writes, so that bucket is not sent)."""
+    u = cfg.usage
+    meta = {"promptTokenCount": u.input_tokens + u.cache_read_tokens,
+            "candidatesTokenCount": u.output_tokens - u.reasoning_tokens,
+            "totalTokenCount": u.input_tokens + u.cache_read_tokens + u.output_tokens + u.tool_use_prompt_tokens,
+            "promptTokensDetails": [{"modality": "TEXT", "tokenCount": u.input_tokens + u.cache_read_tokens}]}
+    if u.cache_read_tokens:
+        meta["cachedContentTokenCount"] = u.cache_read_tokens
+    if u.reasoning_tokens:
+        meta["thoughtsTokenCount"] = u.reasoning_tokens
+    if u.tool_use_prompt_tokens:
+        meta["toolUsePromptTokenCount"] = u.tool_use_prompt_tokens
+    return meta
+
+
+def gemini_chunks(model: str, cfg: FakeConfig) -> list[dict]:
+    """GenerateContentResponse chunks; usage on every chunk (cumulative), finishReason on the last."""
+    rid = "fake" + uuid.uuid4().hex[:12]
+    parts = _chunks(cfg.text, cfg.deltas, cfg.delta_bytes)
+    meta = gemini_usage(cfg)
+    out = []
+    for i, text in enumerate(parts):
+        last = i == len(parts) - 1
+        cand = {"content": {"parts": [{"text": text}], "role": "model"}, "index": 0}
+        if last:
+            cand["finishReason"] = "STOP"
+        partial = {"promptTokenCount": meta["promptTokenCount"], "totalTokenCount": meta["promptTokenCount"]}
+        out.append({"candidates": [cand], "usageMetadata": meta if last else partial, "modelVersion": model,
+                    "responseId": rid})
+    return out
+
+
+def _gemini_error(status: int) -> web.Response:
+    name = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
+            429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE"}.get(status, "UNKNOWN")
+    body = {"error": {"code": status, "message": f"fake {status}", "status": name}}
+    return web.Response(status=status, body=json.dumps(body).encode(), content_type="application/json")
+
+
+async def gemini_model(request: web.Request) -> web.StreamResponse:
+    """POST /v1beta/models/{model}:{method}."""
+    model, _, method = request.match_info["spec"].partition(":")
+    _, data = await _record(request)
+    if method in ("countTokens", "computeTokens"):
+        return web.json_response({"totalTokens": max(1, request.content_length or 0) // 4})
+    if method not in ("generateContent", "streamGenerateContent"):
+        return _gemini_error(404)
+    scenario = _scenario(request)
+    if scenario.startswith("status:"):
+        return _gemini_error(int(scenario.split(":")[1]))
+    cfg = _cfg(request)
+    gen = (data or {}).get("generationConfig") or {}
+    if gen.get("responseMimeType") == "application/json":
+        # Gemini CLI's model router asks for JSON matching a schema: answer with a minimal instance.
+        from dataclasses import replace
+
+        cfg = replace(cfg, text=json.dumps(_schema_example(gen.get("responseJsonSchema") or
+                                                           gen.get("responseSchema") or {})), deltas=1)
+    chunks = gemini_chunks(model, cfg)
+    if method == "generateContent":
+        whole = dict(chunks[-1])
+        whole["candidates"] = [{**chunks[-1]["candidates"][0],
+                                "content": {"parts": [{"text": cfg.text}], "role": "model"}}]
+        return web.json_response(whole)
+    if request.query.get("alt") == "sse":
+        return await _stream(request, [_sse(None, c) for c in chunks], "gemini")
+    # No alt=sse: one JSON array, its elements written as they are produced (how the API streams it).
+    events = [(b"[" if i == 0 else b"\r\n,") + json.dumps(c).encode() for i, c in enumerate(chunks)]
+    events[-1] += b"]"
+    return await _stream(request, events, "gemini", content_type="application/json")
+
+
+def _schema_example(schema: dict):
+    kind = str(schema.get("type", "object")).lower()
+    if kind == "object":
+        props = schema.get("properties") or {}
+        return {k: _schema_example(v) for k, v in props.items()}
+    if kind == "array":
+        return []
+    if kind in ("integer", "number"):
+        return 1
+    if kind == "boolean":
+        return False
+    return (schema.get("enum") or ["fake"])[0]
+
+
+async def gemini_models(request: web.Request) -> web.Response:
+    await _record(request)
+    return web.json_response({"models": [{"name": f"models/{m}", "supportedGenerationMethods": [
+        "generateContent", "countTokens"]} for m in ("gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite")]})
+
+
 async def head_root(request: web.Request) -> web.Response:
     return web.Response(status=200)
 
@@ -379,6 +483,9 @@ def create_fake_app(config: FakeConfig | None = None) -> web.Application:
         app.router.add_post(prefix + "/responses", responses)
         app.router.add_get(prefix + "/responses", responses_ws)
         app.router.add_post(prefix + "/v1/chat/completions", chat)
+    for version in ("v1beta", "v1"):
+        app.router.add_post(f"/{version}/models/{{spec}}", gemini_model)
+        app.router.add_get(f"/{version}/models", gemini_models)
     app.router.add_route("HEAD", "/", head_root)
     app.router.add_get("/_fake/received", get_received)
     app.router.add_post("/_fake/config", set_config)
@@ -401,7 +508,7 @@ async def start_fake(host: str = "127.0.0.1", port: int = 0, config: FakeConfig 
 def main() -> None:  # python -m agentmeter.testing.fake_provider --port N
     import argparse
 
-    parser = argparse.ArgumentParser(description="fake Anthropic/OpenAI provider on loopback")
+    parser = argparse.ArgumentParser(description="fake Anthropic/OpenAI/Gemini provider on loopback")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--pace-ms", type=float, default=0.0)
     parser.add_argument("--port-file", default=None)

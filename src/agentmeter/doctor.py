@@ -53,7 +53,7 @@ def _keys() -> list[Check]:
     from . import secrets
 
     out = [Check("keyring", "ok", secrets.keyring_backend_name())]
-    for name in ("anthropic", "openai"):
+    for name in ("anthropic", "openai", "gemini"):
         try:
             s = secrets.get_secret(name)
         except AgentmeterError as exc:
@@ -66,14 +66,20 @@ def _keys() -> list[Check]:
     return out
 
 
-def _agents() -> list[Check]:
+def _agents(declared: tuple[str, ...] = ("claude", "codex", "cursor")) -> list[Check]:
+    """Installed agents with how each is metered; a declared one ([agents] in config) that is missing
+    warns with its install line; the rest are one line."""
     from .agents import registry
 
     out = []
+    missing = []
     for spec in registry().values():
         path = shutil.which(spec.binary)
         if not path:
-            out.append(Check(f"agent {spec.name}", "warn", "not on PATH", spec.install))
+            if spec.name in declared:
+                out.append(Check(f"agent {spec.name}", "warn", "not on PATH", spec.install))
+            else:
+                missing.append(spec.name)
             continue
         version = "?"
         try:
@@ -81,7 +87,9 @@ def _agents() -> list[Check]:
             version = (r.stdout or r.stderr).strip().splitlines()[0] if (r.stdout or r.stderr).strip() else "?"
         except (OSError, subprocess.TimeoutExpired):
             pass
-        out.append(Check(f"agent {spec.name}", "ok", f"{path} ({version})"))
+        out.append(Check(f"agent {spec.name}", "ok", f"{path} ({version}) · metered: {spec.metering} ({spec.how})"))
+    if missing:
+        out.append(Check("other agents", "ok", f"not installed: {', '.join(missing)} (see: agentmeter agents)"))
     return out
 
 
@@ -224,7 +232,7 @@ def run_checks(repair: bool = False) -> list[Check]:
     if repair and ledger[0].status == "fail":
         ledger = [repair_ledger(), _ledger()]
     return [config_check, _daemon(), *_keys(), *ledger, _permissions(), _clock(cfg), _claude_history(),
-            *_agents()]
+            *_agents(tuple(cfg.agents) if cfg is not None else ("claude", "codex", "cursor"))]
 
 
 def as_dicts(checks: list[Check]) -> list[dict]:

@@ -85,6 +85,21 @@ def proxy_status(info: dict, as_json: bool) -> None:
         line("agentmeter proxy: not running. Start it with: agentmeter proxy start")
 
 
+def agents_table(rows: list[dict], as_json: bool) -> None:
+    if as_json:
+        emit_json("agents", {"agents": rows})
+        return
+    from rich.table import Table
+
+    t = Table(box=None, pad_edge=False, header_style="bold")
+    for col in ("agent", "installed", "metering", "verified", "how"):
+        t.add_column(col)
+    for r in rows:
+        t.add_row(r["name"], "yes" if r["installed"] else "no", r["metering"], r["verified"], r["how"])
+    _console().print(t)
+    line("live: metered and capped · byok: only with your own key · import: from its logs · none: not meterable")
+
+
 def sessions_table(sessions: list[dict], as_json: bool) -> None:
     if as_json:
         emit_json("sessions", {"sessions": sessions})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import budget, collector, config_cmd, keys, prices, proxy, report, run, sessions
+from . import agents_cmd, budget, collector, config_cmd, keys, prices, proxy, report, run, sessions
 from . import imports as imports_cmd
 from . import shell as shell_cmd
 from . import sync as sync_cmd
@@ -23,6 +23,7 @@ app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_o
 app.add_typer(proxy.app, name="proxy")
 app.command("env")(proxy.env)
 app.command("sessions")(sessions.sessions)
+app.command("agents")(agents_cmd.agents)
 app.add_typer(sessions.session_app, name="session")
 app.add_typer(prices.app, name="prices")
 app.command("reprice")(prices.reprice)

@@ -3,10 +3,11 @@
 
 _agentmeter_spec() {
     case $1 in
-    '') cmds='run env sessions reprice sync report export reconcile shell-init prompt statusline demo doctor status proxy session prices keys config budget collector import completions' opts='--help -h' valued='' stop=0 ;;
+    '') cmds='run env sessions agents reprice sync report export reconcile shell-init prompt statusline demo doctor status proxy session prices keys config budget collector import completions' opts='--help -h' valued='' stop=0 ;;
     'run') cmds='' opts='--budget --tag --quiet -q --no-downgrade --help -h' valued='--budget --tag' stop=1 ;;
     'env') cmds='' opts='--agent --tag --json --help -h' valued='--agent --tag' stop=0 ;;
     'sessions') cmds='' opts='--since --json --help -h' valued='--since' stop=0 ;;
+    'agents') cmds='' opts='--json --help -h' valued='' stop=0 ;;
     'reprice') cmds='' opts='--json --help -h' valued='' stop=0 ;;
     'sync') cmds='' opts='--json --help -h' valued='' stop=0 ;;
     'report') cmds='' opts='--by --since --until --tz --format --chart --no-chart --html --help -h' valued='--by --since --until --tz --format --html' stop=0 ;;
@@ -64,7 +65,7 @@ _agentmeter_spec() {
 
 _agentmeter_values() {
     case "$1|$2" in
-    'run|#0') COMPREPLY=($(compgen -W 'claude codex cursor gemini aider opencode' -- "$cur")) ;;
+    'run|#0') COMPREPLY=($(compgen -W 'claude codex gemini copilot opencode qwen aider crush cline kilo droid goose cursor amp' -- "$cur")) ;;
     'report|--by') COMPREPLY=($(compgen -W 'day week month agent model repo branch session' -- "$cur")) ;;
     'report|--format') COMPREPLY=($(compgen -W 'table json csv' -- "$cur")) ;;
     'report|--html') COMPREPLY=($(compgen -f -- "$cur")) ;;

@@ -4,7 +4,7 @@
 function __agentmeter_values --argument-names key cur
     switch $key
         case 'run|#0'
-            printf '%s\n' 'claude' 'codex' 'cursor' 'gemini' 'aider' 'opencode'
+            printf '%s\n' 'claude' 'codex' 'gemini' 'copilot' 'opencode' 'qwen' 'aider' 'crush' 'cline' 'kilo' 'droid' 'goose' 'cursor' 'amp'
         case 'report|--by'
             printf '%s\n' 'day' 'week' 'month' 'agent' 'model' 'repo' 'branch' 'session'
         case 'report|--format'
@@ -69,8 +69,8 @@ function __agentmeter_complete
         set names; set cmds; set opts; set valued; set stop 0
         switch $path
         case ''
-            set names run env sessions reprice sync report export reconcile shell-init prompt statusline demo doctor status proxy session prices keys config budget collector import completions
-            set cmds 'run	Run an agent with every request metered in a session: agentmeter run…' 'env	Open a session and print the environment a tool needs to use it: eval…' 'sessions	Sessions with their requests, tokens by bucket and cost.' 'reprice	Recompute every request'\''s cost from its tokens with today'\''s prices an…' 'sync	Push daily summaries and session line items (never prompts) to the co…' 'report	Spend and tokens by day, week, month, agent, model, repo, branch or s…' 'export	Export the ledger: FOCUS 1.2 (one row per day × model × token type) o…' 'reconcile	Proxy figures against the agents'\'' own logs, per session and day, with…' 'shell-init	Print the shell hook that runs your agents through agentmeter: eval "…' 'prompt	A short budget segment for your prompt ($4.20/$20 21%), coloured by s…' 'statusline	Claude Code'\''s status line: this session'\''s cost, today'\''s budget, and t…' 'demo	A complete tour with no agent, no key and no network: simulated provi…' 'doctor	Check the proxy, keys and keyring, agents on PATH, config, ledger int…' 'status	Day, week and month against your caps, with the forecast; today'\''s ses…' 'proxy	The per-user metering proxy on 127.0.0.1.' 'session	One session, turn by turn.' 'prices	Where a price comes from.' 'keys	Real provider keys for key mode (never shown to the agent).' 'config	The configuration file.' 'budget	Personal caps: alert at 80 %, cheaper model at 95 %, refusal at 110 %.' 'collector	The team collector: tokens, reports, caps, FOCUS export, dashboard.' 'import	Usage that did not pass through agentmeter: agents'\'' logs, Cursor'\''s ex…' 'completions	Tab completion for bash, zsh and fish.'
+            set names run env sessions agents reprice sync report export reconcile shell-init prompt statusline demo doctor status proxy session prices keys config budget collector import completions
+            set cmds 'run	Run an agent with every request metered in a session: agentmeter run…' 'env	Open a session and print the environment a tool needs to use it: eval…' 'sessions	Sessions with their requests, tokens by bucket and cost.' 'agents	List the agents agentmeter can run, whether each is installed and how…' 'reprice	Recompute every request'\''s cost from its tokens with today'\''s prices an…' 'sync	Push daily summaries and session line items (never prompts) to the co…' 'report	Spend and tokens by day, week, month, agent, model, repo, branch or s…' 'export	Export the ledger: FOCUS 1.2 (one row per day × model × token type) o…' 'reconcile	Proxy figures against the agents'\'' own logs, per session and day, with…' 'shell-init	Print the shell hook that runs your agents through agentmeter: eval "…' 'prompt	A short budget segment for your prompt ($4.20/$20 21%), coloured by s…' 'statusline	Claude Code'\''s status line: this session'\''s cost, today'\''s budget, and t…' 'demo	A complete tour with no agent, no key and no network: simulated provi…' 'doctor	Check the proxy, keys and keyring, agents on PATH, config, ledger int…' 'status	Day, week and month against your caps, with the forecast; today'\''s ses…' 'proxy	The per-user metering proxy on 127.0.0.1.' 'session	One session, turn by turn.' 'prices	Where a price comes from.' 'keys	Real provider keys for key mode (never shown to the agent).' 'config	The configuration file.' 'budget	Personal caps: alert at 80 %, cheaper model at 95 %, refusal at 110 %.' 'collector	The team collector: tokens, reports, caps, FOCUS export, dashboard.' 'import	Usage that did not pass through agentmeter: agents'\'' logs, Cursor'\''s ex…' 'completions	Tab completion for bash, zsh and fish.'
             set opts '--help	Show this message and exit.' '-h	Show this message and exit.'
             set valued 
             set stop 0
@@ -91,6 +91,12 @@ function __agentmeter_complete
             set cmds 
             set opts '--since	Only sessions started in the last 7d, 12h, …' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
             set valued --since
+            set stop 0
+        case 'agents'
+            set names 
+            set cmds 
+            set opts '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
+            set valued 
             set stop 0
         case 'reprice'
             set names 

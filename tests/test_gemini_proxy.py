@@ -11,7 +11,6 @@ import urllib.request
 import pytest
 
 from agentmeter.config import Config
-
 from conftest import make_stack
 
 REAL = "AIza-test-REALGEMINIKEY000000000000"
@@ -105,7 +104,7 @@ def test_refusal_is_resource_exhausted_and_count_tokens_still_passes(tmp_path):
         hdr = {"x-goog-api-key": sess["virtual_key"]}
         assert post(url + ":generateContent", BODY, hdr)[0] == 200  # spends past the cap
         seen = len(s.received())
-        status, raw, headers = post(url + ":streamGenerateContent?alt=sse", BODY, hdr)
+        status, raw, _ = post(url + ":streamGenerateContent?alt=sse", BODY, hdr)
         assert status == 429
         err = json.loads(raw)["error"]
         assert err["code"] == 429 and err["status"] == "RESOURCE_EXHAUSTED"

@@ -246,8 +246,8 @@ def test_bash_completion():
               "t agentmeter pro; t agentmeter proxy st; t agentmeter run --budget 5 c; t agentmeter run claude -\n"
               "t agentmeter report --by mon; t agentmeter shell-init ''; t agentmeter prompt --no")
     r = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=30)
-    assert r.stdout.splitlines() == ["prompt proxy", "start stop status", "claude codex cursor", "", "month",
-                                     "bash zsh fish", "--no-color"], r.stderr
+    assert r.stdout.splitlines() == ["prompt proxy", "start stop status", "claude codex copilot crush cline cursor",
+                                     "", "month", "bash zsh fish", "--no-color"], r.stderr
 
 
 def test_zsh_completion():

@@ -16,7 +16,8 @@ NOTE_AZURE = "agentmeter: Copilot CLI with an Azure provider is not metered (no 
 
 def prepare(session, args: list[str], environ: dict[str, str], binary: str) -> Launch:
     env = base_env(environ, session)
-    kind = (environ.get("COPILOT_PROVIDER_TYPE") or ("openai" if environ.get("COPILOT_PROVIDER_BASE_URL") else "")).lower()
+    kind = environ.get("COPILOT_PROVIDER_TYPE") or ("openai" if environ.get("COPILOT_PROVIDER_BASE_URL") else "")
+    kind = kind.lower()
     if not kind:
         return Launch([binary, *args], env, note=NOTE_HOSTED)
     if kind not in ("openai", "anthropic"):
@@ -33,6 +34,8 @@ def prepare(session, args: list[str], environ: dict[str, str], binary: str) -> L
 SPEC = AgentSpec("copilot", "copilot", "npm install -g @github/copilot", prepare,
                  label="GitHub Copilot CLI", package="npm:@github/copilot",
                  wire=("openai-chat", "openai-responses", "anthropic-messages"), metering="byok",
-                 how="COPILOT_PROVIDER_BASE_URL (+ COPILOT_PROVIDER_API_KEY virtual key) for BYOK; hosted models: import",
-                 refusal="the 429 with agentmeter's message, once", import_source="~/.copilot/session-state/*/events.jsonl",
+                 how="COPILOT_PROVIDER_BASE_URL (+ COPILOT_PROVIDER_API_KEY virtual key) for BYOK; "
+                     "hosted models: not metered",
+                 refusal="the 429 with agentmeter's message, once",
+                 import_source="~/.copilot/session-state/*/events.jsonl (import not built yet)",
                  verified="e2e")

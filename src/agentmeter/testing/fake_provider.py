@@ -1,4 +1,4 @@
-"""A fake Anthropic + OpenAI + Gemini provider on loopback, for the demo, the tests and the benchmarks.
+"""A fake Anthropic + OpenAI + Gemini provider on loopback, for the demo, the tests, the benchmarks.
 
 It speaks the real wire shapes (wire-protocols section 5): Anthropic Messages SSE and JSON,
 OpenAI Responses over SSE, JSON and WebSocket, Chat Completions SSE and JSON, the ChatGPT Codex

@@ -4,8 +4,8 @@ It speaks the real wire shapes (wire-protocols section 5): Anthropic Messages SS
 OpenAI Responses over SSE, JSON and WebSocket, Chat Completions SSE and JSON, the ChatGPT Codex
 backend path, and the Gemini API (`generateContent`, `streamGenerateContent` as SSE with `alt=sse` and
 as a streamed JSON array without it, `countTokens`, the model list). It records what it received
-(headers and body sizes, never bodies on disk) so tests can assert on it, and its behaviour is scripted per request by the `x-fake-scenario` header or globally
-through `POST /_fake/config`.
+(headers and body sizes, never bodies on disk) so tests can assert on it, and its behaviour is scripted
+per request by the `x-fake-scenario` header or globally through `POST /_fake/config`.
 
 Scenarios: `ok` (default), `status:<code>` (an error in the provider's shape), `reset` (drop the
 connection mid-stream), `truncate` (end the stream cleanly but without the terminal event),

@@ -51,9 +51,11 @@ _agentmeter_spec() {
     'collector caps') cmds='set show' opts='--help -h' valued='' stop=0 ;;
     'collector caps set') cmds='' opts='--db --team --developer --daily --weekly --monthly --daily-tokens --weekly-tokens --monthly-tokens --json --help -h' valued='--db --team --developer --daily --weekly --monthly --daily-tokens --weekly-tokens --monthly-tokens' stop=0 ;;
     'collector caps show') cmds='' opts='--db --json --help -h' valued='--db' stop=0 ;;
-    'import') cmds='claude codex cursor' opts='--help -h' valued='' stop=0 ;;
+    'import') cmds='claude codex gemini copilot cursor' opts='--help -h' valued='' stop=0 ;;
     'import claude') cmds='' opts='--dry-run --json --help -h' valued='' stop=0 ;;
     'import codex') cmds='' opts='--dry-run --json --help -h' valued='' stop=0 ;;
+    'import gemini') cmds='' opts='--dry-run --json --help -h' valued='' stop=0 ;;
+    'import copilot') cmds='' opts='--dry-run --json --help -h' valued='' stop=0 ;;
     'import cursor') cmds='' opts='--api --since --dry-run --json --help -h' valued='--since' stop=0 ;;
     'completions') cmds='generate show install' opts='--help -h' valued='' stop=0 ;;
     'completions generate') cmds='' opts='--output --help -h' valued='--output' stop=0 ;;

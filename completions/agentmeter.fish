@@ -357,8 +357,8 @@ function __agentmeter_complete
             set valued --db
             set stop 0
         case 'import'
-            set names claude codex cursor
-            set cmds 'claude	Claude Code transcripts (~/.claude/projects, CLAUDE_CONFIG_DIR), sub-…' 'codex	Codex rollouts (~/.codex/sessions and archived_sessions, CODEX_HOME);…' 'cursor	Cursor'\''s usage export (and the team Admin API), attributed to `run cu…'
+            set names claude codex gemini copilot cursor
+            set cmds 'claude	Claude Code transcripts (~/.claude/projects, CLAUDE_CONFIG_DIR), sub-…' 'codex	Codex rollouts (~/.codex/sessions and archived_sessions, CODEX_HOME);…' 'gemini	Gemini CLI session logs (~/.gemini/tmp/*/chats, GEMINI_CLI_HOME); liv…' 'copilot	Copilot CLI session logs (~/.copilot/session-state, COPILOT_HOME), Co…' 'cursor	Cursor'\''s usage export (and the team Admin API), attributed to `run cu…'
             set opts '--help	Show this message and exit.' '-h	Show this message and exit.'
             set valued 
             set stop 0
@@ -369,6 +369,18 @@ function __agentmeter_complete
             set valued 
             set stop 0
         case 'import codex'
+            set names 
+            set cmds 
+            set opts '--dry-run	Read and report; write nothing.' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
+            set valued 
+            set stop 0
+        case 'import gemini'
+            set names 
+            set cmds 
+            set opts '--dry-run	Read and report; write nothing.' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
+            set valued 
+            set stop 0
+        case 'import copilot'
             set names 
             set cmds 
             set opts '--dry-run	Read and report; write nothing.' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'

@@ -250,3 +250,44 @@ def test_run_agent_refusal_once_in_its_own_words(shell, tmp_path, case):
     session = shell.last_session()
     assert session["agent"] == case.agent and session["exit_code"] == r.returncode
     assert [row["status"] for row in session["requests"]] == ["refused"], session["requests"]
+
+
+# -- import of the agents' own logs, never counting a live-metered response twice ----------------------------
+
+
+def import_json(shell: Shell, agent: str) -> dict:
+    return shell.cli_json("import", agent)
+
+
+def test_import_gemini_log_matches_live_rows_and_adds_the_rest(shell, tmp_path):
+    require_agent("gemini")
+    r = shell.run(*GEMINI, cwd=tmp_path / "work")
+    assert r.returncode == 0, r.stderr
+    live = [row for row in shell.last_session()["requests"] if row["status"] == "ok"]
+    logs = list((shell.home / ".gemini" / "tmp").glob("*/chats/session-*.jsonl"))
+    assert len(logs) == 1
+
+    first = import_json(shell, "gemini")
+    assert (first["matched_proxy"], first["added"]) == (len(live), 0), first
+    # A session the proxy never saw (say, run before agentmeter): its response is added, once.
+    other = logs[0].with_name("session-2026-12-01T10-00-00000000.jsonl")
+    other.write_text(json.dumps({"sessionId": "offline-1", "startTime": "2026-12-01T10:00:00Z", "kind": "main"})
+                     + "\n" + json.dumps({"id": "m1", "timestamp": "2026-12-01T10:00:05Z", "type": "gemini",
+                                          "content": "x", "model": "gemini-2.5-flash",
+                                          "tokens": {"input": 900, "output": 30, "cached": 400, "thoughts": 10,
+                                                     "tool": 0, "total": 940}}) + "\n")
+    second = import_json(shell, "gemini")
+    assert second["added"] == 1 and second["added_tokens"]["input_tokens"] == 500, second
+    assert second["added_tokens"]["output_tokens"] == 40 and second["added_tokens"]["reasoning_tokens"] == 10
+    assert import_json(shell, "gemini")["added"] == 0  # re-import: nothing twice
+
+
+def test_import_copilot_log_matches_live_rows_by_response_id(shell, tmp_path):
+    require_agent("copilot")
+    env = dict(CASES[0].env)
+    r = shell.run(*CASES[0].argv, cwd=tmp_path / "work", **env)
+    assert r.returncode == 0, r.stderr
+    live = [row for row in shell.last_session()["requests"] if row["status"] == "ok"]
+    first = import_json(shell, "copilot")
+    assert first["responses"] == len(live) and (first["matched_proxy"], first["added"]) == (len(live), 0), first
+    assert import_json(shell, "copilot")["added"] == 0

@@ -107,5 +107,5 @@ SPEC = AgentSpec(
     label="Gemini CLI", package="npm:@google/gemini-cli", wire=("gemini",), metering="live",
     how="GOOGLE_GEMINI_BASE_URL + GEMINI_API_KEY; auth pinned to API key in a private GEMINI_CLI_HOME overlay",
     refusal="429 RESOURCE_EXHAUSTED: the CLI prints agentmeter's message once and exits",
-    import_source="~/.gemini/tmp/*/chats/session-*.jsonl", verified="e2e",
+    import_source="~/.gemini/tmp/*/chats/session-*.jsonl (agentmeter import gemini)", verified="e2e",
 )

@@ -1,4 +1,4 @@
-"""agentmeter import claude|codex|cursor, agentmeter reconcile."""
+"""agentmeter import claude|codex|gemini|copilot|cursor, agentmeter reconcile."""
 
 from __future__ import annotations
 
@@ -65,6 +65,18 @@ def claude(paths: Paths = None, dry_run: DryRun = False, as_json: AsJson = False
 def codex(paths: Paths = None, dry_run: DryRun = False, as_json: AsJson = False) -> None:
     """Codex rollouts (~/.codex/sessions and archived_sessions, CODEX_HOME); forks counted once."""
     _logs("codex", paths, dry_run, as_json)
+
+
+@import_app.command("gemini")
+def gemini(paths: Paths = None, dry_run: DryRun = False, as_json: AsJson = False) -> None:
+    """Gemini CLI session logs (~/.gemini/tmp/*/chats, GEMINI_CLI_HOME); live-metered responses counted once."""
+    _logs("gemini", paths, dry_run, as_json)
+
+
+@import_app.command("copilot")
+def copilot(paths: Paths = None, dry_run: DryRun = False, as_json: AsJson = False) -> None:
+    """Copilot CLI session logs (~/.copilot/session-state, COPILOT_HOME), Copilot-hosted models included."""
+    _logs("copilot", paths, dry_run, as_json)
 
 
 @import_app.command("cursor")

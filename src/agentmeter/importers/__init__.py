@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..ledger.store import Ledger
-from . import claude, codex, cursor
+from . import claude, codex, copilot, cursor, gemini
 from .base import LineParser, find_files
 from .ingest import ImportSummary, Ingest
 
@@ -35,6 +35,8 @@ class LogSource:
 SOURCES = {
     "claude": LogSource("claude", claude.SOURCE, claude.roots, "*.jsonl", claude.ClaudeTranscript, True),
     "codex": LogSource("codex", codex.SOURCE, codex.roots, "rollout-*.jsonl", codex.CodexRollout, False),
+    "gemini": LogSource("gemini", gemini.SOURCE, gemini.roots, "session-*.jsonl", gemini.GeminiSession, False),
+    "copilot": LogSource("copilot", copilot.SOURCE, copilot.roots, "events.jsonl", copilot.CopilotEvents, False),
 }
 
 

@@ -29,6 +29,9 @@ from ..models import RequestRecord, Usage
 from .base import ImportedResponse, LineParser, first_timestamp, read_lines
 
 MATCH_WINDOW_MS = 5 * 60 * 1000
+# Agents whose live traffic carries no session id of theirs (no header), so their proxy rows are found by
+# agent, time and identical buckets instead.
+UNLABELLED_AGENTS = frozenset({"gemini", "copilot"})
 BATCH = 500
 
 
@@ -223,6 +226,13 @@ class Ingest:
                         self.summary.matched_proxy += 1
                     else:
                         self.summary.already_imported += 1
+                    continue
+            if not own and r.agent in UNLABELLED_AGENTS:
+                hit_id = store.same_unlabelled_response(self.ledger, r.agent, r.started_at_ms, r.usage,
+                                                        MATCH_WINDOW_MS, self.taken)
+                if hit_id:
+                    self.taken.add(hit_id)
+                    self.summary.matched_proxy += 1
                     continue
             keep.append(r)
         return keep

@@ -126,6 +126,19 @@ def same_response(ledger: Ledger, agent_session_id: str, at_ms: int, usage: Usag
     return None
 
 
+def same_unlabelled_response(ledger: Ledger, agent: str, at_ms: int, usage: Usage, window_ms: int,
+                             taken: set[str]) -> str | None:
+    """The request id of a proxy row of `agent` that carries no agent session id (Gemini CLI sends none),
+    within the window, with identical token buckets: the same response, metered live."""
+    rows = ledger.conn.execute(
+        "SELECT request_id FROM requests WHERE source = 'proxy' AND agent = ? AND agent_session_id IS NULL"
+        " AND started_at BETWEEN ? AND ? AND input_tokens = ? AND cache_read_tokens = ?"
+        " AND cache_write_tokens = ? AND output_tokens = ? ORDER BY ABS(started_at - ?)",
+        (agent, at_ms - window_ms, at_ms + window_ms, usage.input_tokens, usage.cache_read_tokens,
+         usage.cache_write_tokens, usage.output_tokens, at_ms))
+    return next((rid for (rid,) in rows if rid not in taken), None)
+
+
 # -- writes -----------------------------------------------------------------------------------------
 
 

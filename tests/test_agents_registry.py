@@ -89,3 +89,38 @@ def test_agents_command_json(tmp_path):
     assert by["gemini"]["metering"] == "live" and by["copilot"]["metering"] == "byok"
     assert by["cursor"]["metering"] == "import" and by["amp"]["metering"] == "none"
     assert by["claude"]["installed"] is False
+
+
+@pytest.mark.parametrize(("agent", "path", "status", "kind"), [
+    ("claude", "anthropic/v1/messages", 429, "rate_limit_error"),
+    ("opencode", "anthropic/v1/messages", 402, "billing_error"),
+    ("qwen", "openai/v1/chat/completions", 402, "insufficient_quota"),
+    ("aider", "openai/v1/chat/completions", 429, "insufficient_quota"),
+])
+def test_refusal_status_follows_the_agents_registry_entry(tmp_path, agent, path, status, kind):
+    """Agents measured to retry every 429 (OpenCode, Qwen Code) are refused with 402 instead."""
+    import urllib.error
+    import urllib.request
+
+    from agentmeter.config import Budget, Caps, Config
+    from conftest import make_stack
+
+    s, close = make_stack(tmp_path, keys={"anthropic": "sk-ant-test-REAL", "openai": "sk-test-REAL"},
+                          config=Config(budget=Budget(caps=Caps(daily_tokens=1))))
+    try:
+        sess = s.open_session(agent=agent)
+        url = f"{s.proxy_url}/s/{sess['token']}/{path}"
+        body = {"model": "claude-sonnet-4-5", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}
+        hdr = {"content-type": "application/json", "x-api-key": sess["virtual_key"],
+               "authorization": f"Bearer {sess['virtual_key']}"}
+        for _ in range(2):  # the first spends past the 1-token cap, the second is refused
+            req = urllib.request.Request(url, data=json.dumps(body).encode(), headers=hdr, method="POST")
+            try:
+                with urllib.request.urlopen(req, timeout=10) as r:
+                    got = (r.status, json.loads(r.read()))
+            except urllib.error.HTTPError as e:
+                got = (e.code, json.loads(e.read()))
+        assert got[0] == status and got[1]["error"]["type"] == kind
+        assert got[1]["error"]["message"].startswith("agentmeter: ")
+    finally:
+        close()

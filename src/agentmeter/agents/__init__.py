@@ -5,6 +5,7 @@ and a test."""
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,6 +46,9 @@ class AgentSpec:
     refusal: str = ""  # what the developer sees when agentmeter refuses, in the agent's own words
     import_source: str | None = None  # `agentmeter import NAME` reads these logs
     verified: str = "documentation"  # `e2e`: a test runs the real binary; `documentation`: wired from docs only
+    # The HTTP status of agentmeter's refusal. 429 everywhere it is shown once; an agent that retries every
+    # 429 whatever its body says (measured) gets 402 Payment Required, which it shows without retrying.
+    refusal_status: int = 429
 
     @property
     def title(self) -> str:
@@ -54,6 +58,13 @@ class AgentSpec:
 def registry() -> dict[str, AgentSpec]:
     specs = [importlib.import_module(f"{__name__}.{m}").SPEC for m in MODULES]
     return {s.name: s for s in specs}
+
+
+@functools.cache
+def refusal_status(agent: str | None) -> int:
+    """The refusal status for a session's agent (the proxy asks; unknown agents get 429)."""
+    spec = registry().get(agent or "")
+    return spec.refusal_status if spec is not None else 429
 
 
 def get_agent(name: str) -> AgentSpec:

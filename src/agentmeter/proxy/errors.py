@@ -87,7 +87,7 @@ def guess_provider(path: str) -> str:
 
 
 def refusal(api: str, provider: str, message: str, resets_at_s: int | None,
-            now_s: int | None = None) -> web.Response:
+            now_s: int | None = None, status: int = 429) -> web.Response:
     """agentmeter's 'no', in the shape each agent shows cleanly and does not retry (DESIGN section 6).
 
     Claude Code: 429 rate_limit_error, `x-should-retry: false`, no retry-after, no
@@ -100,7 +100,9 @@ def refusal(api: str, provider: str, message: str, resets_at_s: int | None,
     request_id = f"agentmeter_{uuid.uuid4().hex}"
     headers = {"x-should-retry": "false", "request-id": request_id, "x-request-id": request_id}
     if provider == "anthropic":
-        body = {"type": "error", "error": {"type": "rate_limit_error", "message": message}, "request_id": request_id}
+        # A 402 is Anthropic's billing_error: a rate_limit_error type is retried by clients that read the type.
+        kind = "rate_limit_error" if status == 429 else "billing_error"
+        body = {"type": "error", "error": {"type": kind, "message": message}, "request_id": request_id}
     elif provider == "gemini":
         wait = max(GEMINI_MIN_RETRY_DELAY_S, (resets_at_s - now_s) if resets_at_s and now_s else 0)
         meta = {"resets_at": str(resets_at_s)} if resets_at_s else {}
@@ -115,4 +117,7 @@ def refusal(api: str, provider: str, message: str, resets_at_s: int | None,
     else:
         body = {"error": {"type": "insufficient_quota", "code": "agentmeter_budget_exceeded", "message": message,
                           "param": None}}
-    return web.Response(status=429, body=json.dumps(body).encode(), content_type="application/json", headers=headers)
+    if provider == "gemini":
+        body["error"]["code"] = status
+    return web.Response(status=status, body=json.dumps(body).encode(), content_type="application/json",
+                        headers=headers)

@@ -19,6 +19,7 @@ import aiohttp
 from aiohttp import web
 from multidict import MultiDict
 
+from ..agents import refusal_status
 from ..budget import downgrade
 from ..budget.policy import Decision
 from ..models import Metered, RequestRecord
@@ -222,7 +223,7 @@ async def prepare(request: web.Request, state: ProxyState, session: dict, provid
         else:
             message = refusal_message(decision, state.tz, state.clock.now())
         return refusal(api, provider, message, int(end.timestamp()) if end else None,
-                       int(state.clock.now_ms() // 1000))
+                       int(state.clock.now_ms() // 1000), refusal_status(session.get("agent")))
     if decision.action == "downgrade" and provider == "gemini" and decision.model:
         tail = gemini.with_model(tail, decision.model)
         url = upstream_url(base, provider, tail, False, query_string)

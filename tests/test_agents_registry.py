@@ -95,7 +95,8 @@ def test_agents_command_json(tmp_path):
     ("claude", "anthropic/v1/messages", 429, "rate_limit_error"),
     ("opencode", "anthropic/v1/messages", 402, "billing_error"),
     ("qwen", "openai/v1/chat/completions", 402, "insufficient_quota"),
-    ("aider", "openai/v1/chat/completions", 429, "insufficient_quota"),
+    ("aider", "openai/v1/chat/completions", 400, "insufficient_quota"),
+    ("copilot", "openai/v1/chat/completions", 429, "insufficient_quota"),
 ])
 def test_refusal_status_follows_the_agents_registry_entry(tmp_path, agent, path, status, kind):
     """Agents measured to retry every 429 (OpenCode, Qwen Code) are refused with 402 instead."""

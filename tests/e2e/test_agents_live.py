@@ -26,6 +26,8 @@ from .conftest import (
     REAL_GEMINI_KEY,
     REAL_OPENAI_KEY,
     _make_daemon,
+    find_agent,
+    pins,
     require_agent,
     run_group,
 )
@@ -86,6 +88,14 @@ def shell(tmp_path, fake_provider, home) -> Shell:
     bin_dirs = [str(Path(sys.executable).parent)]
     if os.environ.get("AGENTMETER_E2E_BIN"):
         bin_dirs.insert(0, os.environ["AGENTMETER_E2E_BIN"])
+    # A PyPI agent lives in its own virtualenv: link just its command onto PATH (not the venv's python).
+    links = tmp_path / "agent-bin"
+    links.mkdir()
+    for name, pin in pins().items():
+        found = find_agent(name) if pin["registry"] == "pypi" else None
+        if found:
+            (links / name).symlink_to(found)
+    bin_dirs.insert(0, str(links))
     env["PATH"] = os.pathsep.join([*bin_dirs, os.environ.get("PATH", "/usr/bin:/bin")])
     env["GEMINI_CLI_TRUST_WORKSPACE"] = "true"  # the developer's own choice for headless use (not agentmeter's)
     s = Shell(env, fake_provider.url, d.fakehome, Path(home))
@@ -230,8 +240,9 @@ def overspend_direct(shell: Shell) -> None:
     assert shell.cli_json("budget", "show")["windows"][0]["stage"] == "blocked"
 
 
-# OpenCode (AI SDK) and Qwen Code retry every 429 whatever its body says (measured: 6 attempts; minutes of
-# backoff); their registry entries have agentmeter refuse them with 402, which each shows once.
+# OpenCode (AI SDK), Qwen Code and aider retry every 429 whatever its body says (measured: 6 attempts;
+# minutes of backoff; a minute of backoff); their registry entries have agentmeter refuse them with a status
+# each shows once (402, 402, 400).
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.agent)
 def test_run_agent_refusal_once_in_its_own_words(shell, tmp_path, case):
     require_agent(case.agent)
@@ -240,7 +251,7 @@ def test_run_agent_refusal_once_in_its_own_words(shell, tmp_path, case):
     seen = len(shell.billable())
 
     r = shell.run(*case.argv, cwd=tmp_path / "work", **dict(case.env))
-    out = r.stdout + r.stderr
+    out = " ".join((r.stdout + r.stderr).split())  # aider wraps long lines
     assert "agentmeter: daily budget of $0.01 reached" in out, out
     assert len(shell.billable()) == seen  # the provider never heard of it
     session = shell.last_session()

@@ -47,7 +47,7 @@ class AgentSpec:
     import_source: str | None = None  # `agentmeter import NAME` reads these logs
     verified: str = "documentation"  # `e2e`: a test runs the real binary; `documentation`: wired from docs only
     # The HTTP status of agentmeter's refusal. 429 everywhere it is shown once; an agent that retries every
-    # 429 whatever its body says (measured) gets 402 Payment Required, which it shows without retrying.
+    # 429 whatever its body says (measured) gets the status it shows once without retrying (402, or 400).
     refusal_status: int = 429
 
     @property

@@ -1,6 +1,8 @@
-"""aider talks through litellm, which reads the OpenAI and Anthropic base-URL variables. litellm retries
-a 429 on its own, but agentmeter's refusal carries `x-should-retry: false` and `insufficient_quota`,
-which litellm and the OpenAI SDK treat as final."""
+"""aider talks through litellm, which reads the OpenAI and Anthropic base-URL variables.
+
+aider retries every RateLimitError (any 429) and every APIError (a 402) with backoff for a minute
+whatever the body says (measured with 0.86.2); a 400 is a BadRequestError, which it shows once and
+stops. So its registry entry asks for a 400 refusal (the message still names the cap and the override)."""
 
 from __future__ import annotations
 
@@ -20,4 +22,5 @@ def prepare(session, args: list[str], environ: dict[str, str], binary: str) -> L
 SPEC = AgentSpec("aider", "aider", "pipx install aider-chat", prepare,
                  label="aider", package="pypi:aider-chat", wire=("openai-chat", "anthropic-messages"),
                  how="OPENAI_API_BASE / ANTHROPIC_API_BASE (litellm) + virtual keys",
-                 refusal="litellm.RateLimitError … agentmeter: …", verified="e2e")
+                 refusal="litellm.BadRequestError: OpenAIException - agentmeter: …, once", verified="e2e",
+                 refusal_status=400)

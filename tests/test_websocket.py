@@ -114,12 +114,14 @@ def test_websocket_escaped_create_is_still_checked_and_metered(tmp_path):
         plain = json.dumps({"type": "response.create", "model": "gpt-5.1-codex", "input": "turn 0"})
         escaped = plain.replace('"response.create"', '"response\\u002ecreate"')
         assert json.loads(escaped)["type"] == "response.create"
+        # the same key twice: Python keeps the last value, a provider may keep the first
+        doubled = '{"type": "response.create", "model": "gpt-5.1-codex", "input": "turn 1", "type": "x"}'
 
         async def two():
             async with aiohttp.ClientSession() as http, http.ws_connect(url, headers={
                     "Authorization": "Bearer sk-test-client"}) as ws:
                 seen = []
-                for frame in (plain, escaped):
+                for frame in (plain, escaped, doubled):
                     await ws.send_str(frame)
                     while True:
                         ev = json.loads((await ws.receive(timeout=10)).data)
@@ -128,9 +130,9 @@ def test_websocket_escaped_create_is_still_checked_and_metered(tmp_path):
                             break
                 return seen
 
-        assert s.loop.run(two()) == ["response.completed", "error"]
+        assert s.loop.run(two()) == ["response.completed", "error", "error"]
         assert len([r for r in s.received() if r.method == "WS-FRAME"]) == 1
-        assert [r["status"] for r in s.rows(sess["session_id"])] == ["ok", "refused"]
+        assert [r["status"] for r in s.rows(sess["session_id"])] == ["ok", "refused", "refused"]
     finally:
         close()
 

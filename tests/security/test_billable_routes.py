@@ -127,6 +127,11 @@ def test_client_set_oauth_beta_does_not_make_api_key_traffic_alert_only(blown):
     assert status == 429, raw
     row = stack.rows(s["session_id"])[-1]
     assert row["decision"] == "refuse" and not row["subscription"]
+    # an API key as a bearer token, with the scheme in another case, is no subscription either
+    status, raw = call(s["anthropic"] + "/v1/messages", body,
+                       {"authorization": "bearer sk-ant-api03-test-client", "anthropic-beta": "oauth-2025-04-20"})
+    assert status == 429, raw
+    assert not stack.rows(s["session_id"])[-1]["subscription"]
     # a real subscription login (OAuth bearer, no API key) stays alert-only by default
     status, raw = call(s["anthropic"] + "/v1/messages", body,
                        {"authorization": "Bearer sk-ant-oat01-test", "anthropic-beta": "oauth-2025-04-20",

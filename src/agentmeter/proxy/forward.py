@@ -105,16 +105,21 @@ def upstream_for(state: ProxyState, provider: str, headers, *, swapped: bool) ->
     `anthropic-beta: oauth-…` on a request that carries an API key stays API-key (priced, capped) traffic."""
     if provider == "gemini":
         return state.config.upstream("gemini"), False
+    bearer = _bearer(headers.get("Authorization", ""))
     if provider == "anthropic":
-        bearer = headers.get("Authorization", "").removeprefix("Bearer ").strip()
-        oauth = (not swapped and "x-api-key" not in headers and bool(bearer)
-                 and (bearer.startswith("sk-ant-oat")
-                      or ("oauth-" in headers.get("anthropic-beta", "") and not bearer.startswith("sk-ant-api"))))
+        # Only a Claude login's OAuth token (sk-ant-oat…) makes subscription traffic; the anthropic-beta
+        # header and the scheme's spelling are the client's to choose, so they decide nothing.
+        oauth = not swapped and "x-api-key" not in headers and bearer.startswith("sk-ant-oat")
         return state.config.upstream("anthropic"), oauth
-    bearer = headers.get("Authorization", "").removeprefix("Bearer ").strip()
     if not swapped and ("chatgpt-account-id" in headers or bearer.startswith("eyJ")):
         return state.config.upstream("chatgpt"), True
     return state.config.upstream("openai"), False
+
+
+def _bearer(authorization: str) -> str:
+    """The token of an `Authorization: Bearer …` header, whatever the scheme's case; "" for anything else."""
+    scheme, _, token = authorization.strip().partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
 
 
 def upstream_url(base: str, provider: str, tail: str, chatgpt: bool, query: str) -> str:

@@ -132,7 +132,7 @@ async def relay_websocket(request: web.Request, state, session: dict, provider: 
             if msg.type == WSMsgType.TEXT:
                 if api == "responses":
                     event = _json_or_none(msg.data)  # parsed, never matched as a substring (JSON escapes)
-                    if event is not None and event.get("type") == "response.create":
+                    if event is not None and (event.get("type") == "response.create" or _any_create(msg.data)):
                         ex = begin(_model_of(event))
                         if await refused(ex, msg.data.encode()):
                             continue
@@ -194,6 +194,27 @@ def _json_or_none(text: str) -> dict | None:
     except (ValueError, RecursionError):
         return None
     return data if isinstance(data, dict) else None
+
+
+def _any_create(text: str) -> bool:
+    """A frame whose top level names `type` twice: Python keeps the last value, a provider may keep the first.
+    Such a frame counts as a create if either value says so (a frame that could be a create is checked)."""
+    if text.count('"type"') < 2 and "\\u" not in text:
+        return False  # (a JSON escape could spell "type" without the substring; then take the slow path)
+    found = False
+
+    def pairs(items: list) -> dict:
+        nonlocal found
+        if sum(1 for k, _ in items if k == "type") > 1 and any(k == "type" and v == "response.create"
+                                                                for k, v in items):
+            found = True
+        return dict(items)
+
+    try:
+        json.loads(text, object_pairs_hook=pairs)
+    except (ValueError, RecursionError):
+        return False
+    return found
 
 
 class _Flight:

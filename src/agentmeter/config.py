@@ -54,6 +54,10 @@ class Budget:
     enforce_subscription: bool = False
     agents: dict[str, Caps] = field(default_factory=dict)
     pinned: tuple[str, ...] = ()  # models never downgraded
+    # Subscription plan windows: the line (a fraction of the provider's window) where the refusal starts,
+    # from [budget.plan] (five_hour, seven_day) and per agent from [budget.agents.NAME.plan].
+    plan: dict[str, float] = field(default_factory=dict)
+    agent_plan: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -221,11 +225,13 @@ def parse_config(data: dict, path: Path, text: str = "") -> Config:
     prices = r.table(data, "", "prices")
     shell = r.table(data, "", "shell")
 
-    agent_caps = {}
+    agent_caps, agent_plan = {}, {}
     for name, table in r.table(budget, "budget", "agents").items():
         if not isinstance(table, dict):
             raise r.fail(f"budget.agents.{name}", None, "must be a table", f"write it as [budget.agents.{name}]")
         agent_caps[name] = r.caps(table, f"budget.agents.{name}")
+        if "plan" in table:
+            agent_plan[name] = _plan_lines(r, table, f"budget.agents.{name}")
 
     def num(key, default, **kw):
         value = r.number(budget, "budget", key, **kw)
@@ -246,6 +252,8 @@ def parse_config(data: dict, path: Path, text: str = "") -> Config:
         enforce_subscription=bool(r.boolean(budget, "budget", "enforce_subscription")),
         agents=agent_caps,
         pinned=_string_list(r, budget, "budget", "pinned"),
+        plan=_plan_lines(r, budget, "budget"),
+        agent_plan=agent_plan,
     )
     _check_timezone(r, b.timezone)
 
@@ -301,6 +309,25 @@ def parse_config(data: dict, path: Path, text: str = "") -> Config:
         agents=tuple(agents),
         source=path,
     )
+
+
+PLAN_KEYS = ("five_hour", "seven_day")
+
+
+def _plan_lines(r: _Reader, parent: dict, section: str) -> dict[str, float]:
+    """[<section>.plan]: five_hour / seven_day as fractions of the provider's window (0.9 keeps 10 %)."""
+    table = r.table(parent, section, "plan")
+    where = f"{section}.plan"
+    for key in table:
+        if key not in PLAN_KEYS:
+            raise r.fail(where, key, f"unknown plan window {key!r}",
+                         f"use {' or '.join(PLAN_KEYS)}, as a fraction: five_hour = 0.9")
+    out = {}
+    for key in PLAN_KEYS:
+        value = r.number(table, where, key, lo=0, hi=1)
+        if value is not None:
+            out[key] = float(value)
+    return out
 
 
 def _string_list(r: _Reader, table: dict, section: str, key: str) -> tuple[str, ...]:

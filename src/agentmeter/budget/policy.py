@@ -31,6 +31,10 @@ class WindowSpend:
     spent_tokens: int
     cap_usd: float | None = None
     cap_tokens: int | None = None
+    # "spend" (dollars/tokens) or "plan": a subscription plan window, where spent_usd is the provider's
+    # used fraction and cap_usd the configured line scaled by block_at, so the refusal starts at the line.
+    kind: str = "spend"
+    line: float | None = None  # plan windows: the configured line (0.9 = refuse from 90 % used)
 
     @property
     def fraction(self) -> float:
@@ -57,7 +61,7 @@ class PolicyRequest:
 class Decision:
     action: str = "allow"  # allow | downgrade | refuse
     stage: str = "ok"  # ok | alert | downgrade | blocked
-    reason: str | None = None  # budget | retry_cap | snoozed | subscription_alert_only
+    reason: str | None = None  # budget | plan | retry_cap | snoozed | subscription_alert_only
     window: WindowSpend | None = None  # the window that decided
     model: str | None = None  # the model to use when downgrading
     alerts: tuple[tuple[str, float], ...] = field(default_factory=tuple)  # (window name, threshold) crossed
@@ -84,16 +88,27 @@ def decide(req: PolicyRequest, windows: list[WindowSpend], t: Thresholds, *, sno
     enforce = not req.subscription or t.enforce_subscription
     if req.loop_streak > t.retry_cap and not snoozed:
         return Decision("refuse", stage, "retry_cap", worst, alerts=alerts)
+    if req.subscription and not enforce:
+        # Dollar caps are alert-only on subscription traffic, but a plan-window line the developer set is
+        # exactly the brake they asked for: it acts whatever the dollar windows say.
+        plan = [w for w in capped if w.kind == "plan"]
+        tight = max(plan, key=lambda w: w.fraction, default=None)
+        if tight is not None and stage_of(tight.fraction, t) in ("blocked", "downgrade"):
+            worst, stage, enforce = tight, stage_of(tight.fraction, t), True
     if stage == "blocked":
         if snoozed:
             return Decision("allow", stage, "snoozed", worst, alerts=alerts)
         if not enforce:
             return Decision("allow", stage, "subscription_alert_only", worst, alerts=alerts)
-        return Decision("refuse", stage, "budget", worst, alerts=alerts)
+        return Decision("refuse", stage, _reason(worst), worst, alerts=alerts)
     if (stage == "downgrade" and enforce and not snoozed and not req.pinned
             and req.easy_turn and req.turn_boundary and req.downgrade_to):
-        return Decision("downgrade", stage, "budget", worst, req.downgrade_to, alerts)
+        return Decision("downgrade", stage, _reason(worst), worst, req.downgrade_to, alerts)
     return base
+
+
+def _reason(w: WindowSpend | None) -> str:
+    return "plan" if w is not None and w.kind == "plan" else "budget"
 
 
 def _thresholds(t: Thresholds) -> tuple[float, ...]:

@@ -202,4 +202,41 @@ def m008_bound_usage(db: Database) -> None:
     _version(db, 6)
 
 
+@migrations()
+def m007_plan_windows(db: Database) -> None:
+    # Subscription plan windows read off response headers (providers/ratelimits.py): one compact row per
+    # response that carried them, and the latest reading per account and window for status and the brake.
+    db.execute(
+        """
+CREATE TABLE plan_snapshots (
+    id INTEGER PRIMARY KEY,
+    at INTEGER NOT NULL,
+    request_id TEXT,
+    session_id TEXT,
+    provider TEXT NOT NULL,
+    account TEXT NOT NULL,
+    status TEXT,
+    data TEXT NOT NULL
+) STRICT"""
+    )
+    db.execute("CREATE INDEX plan_snapshots_account_at ON plan_snapshots(provider, account, at)")
+    db.execute(
+        """
+CREATE TABLE plan_latest (
+    provider TEXT NOT NULL,
+    account TEXT NOT NULL,
+    window TEXT NOT NULL,
+    used_pct REAL NOT NULL,
+    resets_at INTEGER,
+    window_minutes INTEGER,
+    status TEXT,
+    at INTEGER NOT NULL,
+    session_id TEXT,
+    raw TEXT NOT NULL DEFAULT '{}',
+    PRIMARY KEY (provider, account, window)
+) STRICT"""
+    )
+    _version(db, [m.name for m in migrations._migrations].index("m007_plan_windows") + 1)
+
+
 assert len(migrations._migrations) == SCHEMA_VERSION, "bump schema.SCHEMA_VERSION with each migration"

@@ -12,7 +12,7 @@ import json
 import logging
 import os
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from ..budget import cascade
 from ..budget.limits import reserved_output_tokens
@@ -20,9 +20,11 @@ from ..budget.loops import LoopBrake, turn_facts
 from ..budget.policy import Decision, PolicyRequest, Thresholds, WindowSpend, decide
 from ..budget.spend import spend_windows
 from ..config import Config, load_config
+from ..ledger import plan as ledger_plan
 from ..ledger import sync as ledger_sync
 from ..ledger.store import Ledger, SpendTotals
 from ..models import Usage
+from ..plan.tracker import PlanTracker
 from ..providers.request import METERED_APIS
 from ..sync.caps import effective_budget
 
@@ -86,6 +88,8 @@ class Enforcer:
         self._snooze_until: int | None = reader.snoozed_until(clock.now_ms())
         self._next_config_check = 0.0
         self.team_caps = ledger_sync.team_caps(reader.conn)  # fetched from the collector by sync
+        self.plan = PlanTracker()  # the latest plan-window readings, fed by the proxy's response path
+        self.plan.load(ledger_plan.readings(reader.conn))
 
     # -- config and overrides ------------------------------------------------------------------------
 
@@ -160,7 +164,7 @@ class Enforcer:
 
     def check(self, *, request_id: str, session: dict, provider: str, api: str, model: str | None,
               body, body_len: int, subscription: bool, agent_session: str | None,
-              billable: bool) -> Check:
+              billable: bool, plan_account: str | None = None) -> Check:
         """Decide and, when the request goes ahead, reserve its estimated cost. Synchronous on purpose.
         `body` is the request's BodyFacts (providers/request.py), or None when it had no JSON body."""
         from .. import pricing
@@ -185,6 +189,8 @@ class Enforcer:
         if target is not None and not self._priced(provider, target):
             target = None  # never switch to a model no price table knows: it may not exist upstream either
         windows = self.windows(session)
+        if subscription and plan_account is not None:
+            windows += self.plan_windows(provider, plan_account, session.get("agent") or "")
         req = PolicyRequest(
             billable=billable, subscription=subscription, easy_turn=est_in < b.easy_turn_tokens,
             turn_boundary=bool(facts and facts.fresh_user_turn), pinned=pinned, downgrade_to=target,
@@ -202,6 +208,29 @@ class Enforcer:
                                                      session.get("agent") or "",
                                                      self.clock.monotonic() + RESERVATION_TTL_S)
         return Check(decision, est_in, req.turn_boundary, streak, target, pinned, windows)
+
+    def plan_windows(self, provider: str, account: str, agent: str) -> list[WindowSpend]:
+        """The account's plan windows that have a line in [budget.plan] (or the agent's own), as policy
+        windows: the used fraction against the line, scaled so that block_at falls on the line itself."""
+        b = self.config.budget
+        scopes = [("", b.plan)]
+        if agent in b.agent_plan:
+            scopes.append((f"{agent} ", b.agent_plan[agent]))
+        if not any(lines for _, lines in scopes):
+            return []
+        now_s = self.clock.now_ms() / 1000
+        block_at = self.thresholds.block_at or 1.0
+        out = []
+        for r in self.plan.readings(provider, account):
+            key = r.window.rpartition(":")[2]
+            for prefix, lines in scopes:
+                line = lines.get(key)
+                if line is None:
+                    continue
+                end = datetime.fromtimestamp(r.resets_at, UTC) if r.resets_at else None
+                out.append(WindowSpend(f"{prefix}plan {r.window}", end, r.used_now(now_s) / 100,
+                                       0, max(line, 1e-9) / block_at, None, kind="plan", line=line))
+        return out
 
     def release(self, request_id: str, ok: bool | None = None, session_id: str | None = None,
                 agent_session: str | None = None) -> None:
@@ -237,6 +266,8 @@ def refusal_message(decision: Decision, tz, now: datetime) -> str:
     w = decision.window
     if w is None:
         return "agentmeter: budget reached"
+    if w.kind == "plan":
+        return plan_refusal_message(w, tz, now)
     agent, _, period = w.name.rpartition(" ")  # "day", or "codex day" for an agent's own cap
     label = {"day": "daily", "week": "weekly", "month": "monthly"}.get(period, period)
     label = f"{agent} {label}" if agent else label
@@ -257,3 +288,22 @@ def refusal_message(decision: Decision, tz, now: datetime) -> str:
         hours = max(0, int(left.total_seconds() // 3600))
         when = f" It resets {local:%a %d %b %H:%M} (in {hours}h)."
     return (f"agentmeter: {what}.{when} To continue now: agentmeter budget snooze 1h, or raise it: {raise_hint}")
+
+
+def plan_refusal_message(w: WindowSpend, tz, now: datetime) -> str:
+    """Names the window, how full it is against the line, and when the provider resets it."""
+    from ..plan import label
+
+    agent, _, name = w.name.rpartition("plan ")
+    scope = f"{agent.strip()} " if agent.strip() else ""
+    what = (f"your {scope}{label(name)} plan window is {w.spent_usd * 100:.0f}% used; "
+            f"your line is {(w.line or 0) * 100:.0f}%")
+    when = ""
+    if w.end is not None:
+        left = w.end - now
+        hours, minutes = divmod(max(0, int(left.total_seconds() // 60)), 60)
+        when = f" It resets {w.end.astimezone(tz):%a %d %b %H:%M} (in {hours}h{minutes:02d}m)."
+    key = name.rpartition(":")[2]
+    section = f"[budget.agents.{scope.strip()}.plan]" if scope else "[budget.plan]"
+    return (f"agentmeter: {what}.{when} To continue now: agentmeter budget snooze 1h, "
+            f"or raise {key} in {section} of your config")

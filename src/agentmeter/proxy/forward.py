@@ -23,6 +23,7 @@ from ..agents import refusal_status
 from ..budget import downgrade
 from ..budget.policy import Decision
 from ..models import Metered, RequestRecord
+from ..plan import account_of
 from ..providers import gemini
 from ..providers.request import can_spend, classify, inject_include_usage, read_body
 from . import relay
@@ -209,6 +210,7 @@ async def prepare(request: web.Request, state: ProxyState, session: dict, provid
         stream=bool(facts and facts.stream), subscription=subscription, agent_session_id=agent_sid,
         agent_id=_short(request.headers.get("x-claude-code-agent-id")),
     )
+    ex.extra["plan_account"] = account_of(provider, subscription, request.headers)
 
     # The budget check and the reservation: synchronous, nothing awaited in between.
     if api not in relay.BILLABLE and can_spend(provider, request.method, tail):
@@ -222,7 +224,7 @@ async def prepare(request: web.Request, state: ProxyState, session: dict, provid
             ex.reason = f"budget check failed: {ex.extra.get('check_error')}"
         info = {"http_status": 429, "duration_ms": (state.clock.monotonic() - ex.started_mono) * 1000}
         await _safe_commit(state, state.build_record(ex, Metered(complete=True), info))
-        end = decision.window.end if decision.window is not None and decision.reason == "budget" else None
+        end = decision.window.end if decision.window is not None and decision.reason in ("budget", "plan") else None
         if decision.reason == CHECK_FAILED:
             message = check_failed_message(ex.extra.get("check_error") or "unknown error")
         else:
@@ -279,6 +281,7 @@ async def _send(request: web.Request, state: ProxyState, out: Outgoing, provider
     del body
     state.bodies.release(out.held)  # the body has been sent: its bytes are free for the next large one
     out.held = 0
+    state.observe_plan(ex, up.raw_headers, up.status)
     try:
         return await relay.relay_response(
             request, up, ex, state.commit, state.build_record, state.clock.monotonic, journal=out.journal
@@ -313,6 +316,7 @@ def _checked(state: ProxyState, ex: relay.Exchange, session: dict, facts, body_l
             model=ex.model_requested, body=facts, body_len=body_len,
             subscription=ex.subscription, agent_session=agent_sid,
             billable=ex.api in relay.BILLABLE or bool(ex.extra.get("spends")),
+            plan_account=ex.extra.get("plan_account"),
         )
     except Exception as exc:
         state.enforcer.release(ex.request_id)

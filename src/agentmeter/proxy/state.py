@@ -10,6 +10,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import logging
 import secrets
 from concurrent.futures import Future
 from dataclasses import replace
@@ -22,10 +23,12 @@ from ..config import Config
 from ..ledger import Ledger, LedgerWriter
 from ..ledger.store import SpendTotals
 from ..models import Metered, RequestRecord, Usage
+from ..providers import ratelimits
 from . import relay
 from .enforce import Enforcer
 
 PROVIDERS = ("anthropic", "openai", "gemini")
+log = logging.getLogger("agentmeter.proxy")
 
 
 def token_hash(token: str) -> str:
@@ -201,6 +204,31 @@ class ProxyState:
 
         cf.add_done_callback(settled)
         return asyncio.wrap_future(cf)
+
+    # -- plan windows -----------------------------------------------------------------------------
+
+    def observe_plan(self, ex: relay.Exchange, raw_headers, http_status: int) -> None:
+        """Read the plan-window headers of a response as it arrives (one prefix test per header), update
+        the brake's latest state at once, and store the compact snapshot on the writer thread."""
+        try:
+            fam = ratelimits.family_headers(raw_headers)
+            if not fam:
+                return
+            now_ms = self.clock.now_ms()
+            snap = ratelimits.parse(ex.provider, fam, http_status=http_status, now_s=now_ms // 1000)
+        except Exception as exc:  # metering never breaks a request
+            log.error("plan-window headers of %s not read: %s: %s", ex.request_id, type(exc).__name__, exc)
+            return
+        if not snap.windows and not snap.extra and not snap.known and snap.status is None:
+            return
+        account = ex.extra.get("plan_account") or "default"
+        self.enforcer.plan.observe(ex.provider, account, snap, now_ms / 1000)
+        from ..ledger import plan as ledger_plan
+
+        rid, sid = ex.request_id, ex.session["id"]
+        self.writer.submit(lambda lg: ledger_plan.insert_snapshot(
+            lg, at_ms=now_ms, request_id=rid, session_id=sid, provider=ex.provider, account=account, snap=snap,
+            raw=fam))
 
     # -- alerts and overrides ---------------------------------------------------------------------------
 

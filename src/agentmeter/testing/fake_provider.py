@@ -10,6 +10,7 @@ per request by the `x-fake-scenario` header or globally through `POST /_fake/con
 Scenarios: `ok` (default), `status:<code>` (an error in the provider's shape), `reset` (drop the
 connection mid-stream), `truncate` (end the stream cleanly but without the terminal event),
 `error_event` (a mid-stream error event), `stall:<seconds>` (pause mid-stream).
+With `plan` set (FakePlan), every response carries the plan-window headers and the utilization climbs.
 """
 
 from __future__ import annotations
@@ -41,6 +42,25 @@ class FakeConfig:
     pace_ms: float = 0.0  # delay between streamed events
     scenario: str = "ok"
     delta_bytes: int = 0  # pad each delta to this size (benchmarks)
+    plan: FakePlan | None = None  # report plan windows (subscription traffic)
+
+
+@dataclass
+class FakePlan:
+    """A subscription plan the fake reports on every response, the way the real backends do: Anthropic's
+    `anthropic-ratelimit-unified-*` headers and the ChatGPT backend's `x-codex-*` headers. Each billable
+    response adds `step_pct` (or the request's `x-fake-plan-step`) to both windows when it *finishes*
+    (headers carry the reading from before it), so the status climbs allowed → allowed_warning → rejected;
+    once a window is at 100 % the fake answers 429 as the provider does."""
+
+    five_hour_pct: float = 0.0
+    seven_day_pct: float = 0.0
+    step_pct: float = 1.0
+    seven_day_step_pct: float | None = None  # defaults to step_pct / 10
+    five_hour_reset_s: int = 2 * 3600  # seconds from the fake's start to each reset
+    seven_day_reset_s: int = 3 * 86400
+    warn_at: float = 80.0
+    extra: dict = field(default_factory=dict)  # more headers, e.g. one the provider adds later
 
 
 @dataclass
@@ -59,6 +79,7 @@ class Received:
 
 
 CONFIG = web.AppKey("config", FakeConfig)
+PLAN_EPOCH = web.AppKey("plan_epoch", list)  # [unix seconds the plan's reset times count from]
 RECEIVED = web.AppKey("received", list)
 
 
@@ -220,6 +241,71 @@ def _scenario(request: web.Request) -> str:
     return request.headers.get("x-fake-scenario") or request.app[CONFIG].scenario
 
 
+def plan_headers(request: web.Request, provider: str) -> dict[str, str]:
+    """The plan-window headers for this response (empty when no plan is configured)."""
+    plan = request.app[CONFIG].plan
+    if plan is None:
+        return {}
+    epoch = request.app[PLAN_EPOCH]
+    if not epoch:
+        from agentmeter.clock import SystemClock
+
+        epoch.append(SystemClock().now_ms() // 1000)
+    r5, r7 = epoch[0] + plan.five_hour_reset_s, epoch[0] + plan.seven_day_reset_s
+    p5, p7 = min(plan.five_hour_pct, 100.0), min(plan.seven_day_pct, 100.0)
+    top = max(p5, p7)
+    status = "rejected" if top >= 100 else "allowed_warning" if top >= plan.warn_at else "allowed"
+    if provider == "anthropic":
+        h = {"anthropic-ratelimit-unified-status": status,
+             "anthropic-ratelimit-unified-5h-utilization": f"{p5 / 100:.4f}",
+             "anthropic-ratelimit-unified-5h-reset": str(r5),
+             "anthropic-ratelimit-unified-7d-utilization": f"{p7 / 100:.4f}",
+             "anthropic-ratelimit-unified-7d-reset": str(r7),
+             "anthropic-ratelimit-unified-representative-claim": "five_hour" if p5 >= p7 else "seven_day",
+             "anthropic-ratelimit-unified-reset": str(r5 if p5 >= p7 else r7),
+             "anthropic-ratelimit-unified-fallback": "available",
+             "anthropic-ratelimit-unified-overage-status": "rejected",
+             "anthropic-ratelimit-unified-overage-disabled-reason": "org_level_disabled"}
+    else:
+        h = {"x-codex-primary-used-percent": f"{p5:g}", "x-codex-primary-window-minutes": "300",
+             "x-codex-primary-reset-at": str(r5),
+             "x-codex-secondary-used-percent": f"{p7:g}", "x-codex-secondary-window-minutes": "10080",
+             "x-codex-secondary-reset-at": str(r7)}
+    h.update({str(k): str(v) for k, v in plan.extra.items()})
+    return h
+
+
+def plan_rejected(request: web.Request) -> bool:
+    plan = request.app[CONFIG].plan
+    return plan is not None and max(plan.five_hour_pct, plan.seven_day_pct) >= 100
+
+
+def plan_advance(request: web.Request) -> None:
+    """The provider counts a request when it finishes."""
+    plan = request.app[CONFIG].plan
+    if plan is None:
+        return
+    step = float(request.headers.get("x-fake-plan-step") or plan.step_pct)
+    week = step / 10 if plan.seven_day_step_pct is None else plan.seven_day_step_pct * step / plan.step_pct
+    plan.five_hour_pct = min(100.0, plan.five_hour_pct + step)
+    plan.seven_day_pct = min(100.0, plan.seven_day_pct + week)
+
+
+def _plan_refusal(request: web.Request, provider: str) -> web.Response:
+    headers = {**plan_headers(request, provider), "request-id": "req_fake_plan", "x-request-id": "req_fake_plan"}
+    if provider == "anthropic":
+        body = {"type": "error", "error": {"type": "rate_limit_error",
+                                           "message": "This request would exceed your account's rate limit."},
+                "request_id": "req_fake_plan"}
+    else:
+        plan = request.app[CONFIG].plan
+        epoch = request.app[PLAN_EPOCH][0]
+        body = {"error": {"type": "usage_limit_reached", "message": "The usage limit has been reached",
+                          "plan_type": "plus", "resets_at": epoch + plan.five_hour_reset_s}}
+    return web.Response(status=429, body=json.dumps(body).encode(), content_type="application/json",
+                        headers=headers)
+
+
 def _error(provider: str, status: int) -> web.Response:
     if provider == "anthropic":
         kind = {429: "rate_limit_error", 529: "overloaded_error", 400: "invalid_request_error"}.get(status, "api_error")
@@ -237,7 +323,8 @@ async def _stream(request: web.Request, events: list[bytes], provider: str,
     resp = web.StreamResponse(status=200, headers={"Content-Type": content_type,
                                                    "Cache-Control": "no-cache",
                                                    "request-id": "req_fake" + uuid.uuid4().hex[:10],
-                                                   "x-request-id": "req_fake" + uuid.uuid4().hex[:10]})
+                                                   "x-request-id": "req_fake" + uuid.uuid4().hex[:10],
+                                                   **plan_headers(request, provider)})
     resp.enable_chunked_encoding()
     await resp.prepare(request)
     cut = max(1, len(events) // 2)
@@ -265,6 +352,7 @@ async def _stream(request: web.Request, events: list[bytes], provider: str,
         await resp.write(ev)
         if cfg.pace_ms:
             await asyncio.sleep(cfg.pace_ms / 1000)
+    plan_advance(request)
     await resp.write_eof()
     return resp
 
@@ -274,11 +362,15 @@ async def messages(request: web.Request) -> web.StreamResponse:
     scenario = _scenario(request)
     if scenario.startswith("status:"):
         return _error("anthropic", int(scenario.split(":")[1]))
+    if plan_rejected(request):
+        return _plan_refusal(request, "anthropic")
     cfg = _cfg(request)
     model = (data or {}).get("model") or "claude-sonnet-4-5"
     if (data or {}).get("stream"):
         return await _stream(request, anthropic_events(model, cfg), "anthropic")
-    return web.json_response(anthropic_json(model, cfg), headers={"request-id": "req_fake_json"})
+    headers = {"request-id": "req_fake_json", **plan_headers(request, "anthropic")}
+    plan_advance(request)
+    return web.json_response(anthropic_json(model, cfg), headers=headers)
 
 
 async def count_tokens(request: web.Request) -> web.Response:
@@ -299,12 +391,16 @@ async def responses(request: web.Request) -> web.StreamResponse:
     scenario = _scenario(request)
     if scenario.startswith("status:"):
         return _error("openai", int(scenario.split(":")[1]))
+    if plan_rejected(request):
+        return _plan_refusal(request, "openai")
     cfg = _cfg(request)
     model = (data or {}).get("model") or "gpt-5.1"
     events = responses_events(model, cfg)
     if (data or {}).get("stream"):
         return await _stream(request, [_sse(e["type"], e) for e in events], "openai")
-    return web.json_response(events[-1]["response"], headers={"x-request-id": "req_fake_json"})
+    headers = {"x-request-id": "req_fake_json", **plan_headers(request, "openai")}
+    plan_advance(request)
+    return web.json_response(events[-1]["response"], headers=headers)
 
 
 async def responses_ws(request: web.Request) -> web.WebSocketResponse:
@@ -451,6 +547,9 @@ async def set_config(request: web.Request) -> web.Response:
     cfg = request.app[CONFIG]
     if "usage" in data:
         cfg.usage = FakeUsage(**data.pop("usage"))
+    if "plan" in data:
+        plan = data.pop("plan")
+        cfg.plan = FakePlan(**plan) if plan is not None else None
     for k, v in data.items():
         setattr(cfg, k, v)
     if data.get("reset_received"):
@@ -474,6 +573,7 @@ def create_fake_app(config: FakeConfig | None = None) -> web.Application:
     app = web.Application(client_max_size=80 * 1024 * 1024, handler_args={"auto_decompress": False})
     app[CONFIG] = config or FakeConfig()
     app[RECEIVED] = []
+    app[PLAN_EPOCH] = []
     for prefix in ("", "/backend-api/codex"):
         app.router.add_post(prefix + "/v1/messages", messages)
         app.router.add_post(prefix + "/v1/messages/count_tokens", count_tokens)

@@ -123,8 +123,17 @@ def sessions_table(sessions: list[dict], as_json: bool) -> None:
             usd(s["cost_usd"], unpriced=bool(s.get("unpriced_requests"))), pct(s["cache_hit_rate"]),
         )
     _console().print(t)
+    for s in sessions:
+        for share in s.get("plan_shares") or []:
+            line(f"  {s['id']} used {_share_text(share)}")
     if any(s.get("unpriced_requests") for s in sessions):
         line("* includes unpriced models, counted at a conservative fallback rate (see: agentmeter prices explain)")
+
+
+def _share_text(share: dict) -> str:
+    err = (f" (up to {share['error_pct']:.1f} points uncertain: it overlapped other sessions)"
+           if share.get("error_pct") else "")
+    return f"{share['used_pct']:.1f} % of your {share['label']} plan window{err}"
 
 
 def session_detail(session: dict, as_json: bool) -> None:
@@ -139,6 +148,8 @@ def session_detail(session: dict, as_json: bool) -> None:
          f"  exit {session['exit_code'] if session['exit_code'] is not None else '—'}")
     line(f"  {len(session['requests'])} requests · {usd(session['cost_usd'])}"
          f" · cache hit {pct(session['cache_hit_rate'])}")
+    for share in session.get("plan_shares") or []:
+        line(f"  this session used {_share_text(share)}")
     t = Table(box=None, pad_edge=False, header_style="bold")
     for col in ("time", "api", "model", "status", "input", "cache r", "cache w", "output", "cost", "ttft", "note"):
         t.add_column(col)

@@ -27,7 +27,8 @@ def claude_turn(base: str, session_header: str | None = None, step: float | None
 
 def codex_turn(base: str, step: float | None = None) -> tuple[int, dict, bytes]:
     body = {"model": "gpt-5.1", "stream": True,
-            "input": [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": f"hi {next(_turns)}"}]}]}
+            "input": [{"type": "message", "role": "user",
+                       "content": [{"type": "input_text", "text": f"hi {next(_turns)}"}]}]}
     headers = {"content-type": "application/json", "authorization": f"Bearer {CHATGPT_JWT}",
                "chatgpt-account-id": "acct-test-1"}
     if step is not None:

@@ -12,6 +12,7 @@ from ..errors import NotFoundError
 from ..ledger import open_ledger
 from ..parsing import parse_since
 from ..paths import get_paths
+from ..plan.view import session_shares
 from ..views import request_view, session_view
 
 session_app = typer.Typer(help="One session, turn by turn.", no_args_is_help=True)
@@ -26,6 +27,9 @@ def sessions(
     since_ms = None if delta is None else SystemClock().now_ms() - int(delta.total_seconds() * 1000)
     ledger = open_ledger(get_paths().ledger, readonly=True)
     rows = [session_view(r) for r in ledger.sessions(since_ms=since_ms)]
+    plan = _plan(ledger)
+    for row in rows:
+        row["plan_shares"] = session_shares(plan, row["id"])
     render.sessions_table(rows, as_json)
 
 
@@ -42,4 +46,11 @@ def show(
     row = ledger.sessions(session_id=found["id"])[0]
     # The contract: the session's fields plus `requests` as the list of its requests.
     detail = {**session_view(row), "requests": [request_view(r) for r in ledger.session_requests(found["id"])]}
+    detail["plan_shares"] = session_shares(_plan(ledger), found["id"])  # "used 12 % of your 5-hour window"
     render.session_detail(detail, as_json)
+
+
+def _plan(ledger) -> list[dict]:
+    from ..ledger.plan import plan_section
+
+    return plan_section(ledger.conn, SystemClock().now_ms() / 1000)

@@ -83,7 +83,7 @@ def finished_requests(conn, since_ms: int, provider: str, subscription: bool) ->
     session, end time and weight, for the per-session shares."""
     rows = conn.execute(
         "SELECT session_id, started_at + CAST(COALESCE(duration_ms, 0) AS INTEGER) AS end_ms, cost_usd, "
-        "input_tokens + cache_read_tokens + cache_write_tokens + output_tokens AS tokens "
+        "input_tokens + cache_read_tokens + cache_write_tokens + output_tokens AS tokens, request_id "
         "FROM requests WHERE provider = ? AND subscription = ? AND started_at >= ? - 86400000 "
         "AND status IN ('ok', 'partial') ORDER BY end_ms", (provider, int(subscription), since_ms)).fetchall()
     return [dict(r) for r in rows if r["end_ms"] >= since_ms]

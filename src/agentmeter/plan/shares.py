@@ -17,6 +17,7 @@ to those requests' sessions in proportion to their API-list-equivalent cost (tok
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from itertools import pairwise
 
@@ -28,6 +29,7 @@ class Point:
     at_ms: int
     used_pct: float
     resets_at: int | None
+    request_id: str | None = None  # the response that carried the reading
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +37,7 @@ class Finished:
     session_id: str
     end_ms: int
     weight: float  # cost in USD, or tokens
+    request_id: str | None = None
 
 
 @dataclass
@@ -51,18 +54,28 @@ class WindowShares:
 
 
 def attribute(points: list[Point], finished: list[Finished]) -> WindowShares:
-    """`points`: one window's readings in time order; `finished`: the account's requests in end order."""
+    """`points`: one window's readings in time order; `finished`: the account's requests.
+
+    Times are whole milliseconds, so a request can finish in the same millisecond as a reading: a request
+    is never counted before its own response's reading (it cannot have finished before its headers came)
+    and each request counts once."""
     out = WindowShares()
     fin = sorted(finished, key=lambda f: f.end_ms)
-    j = 0
+    ends = [f.end_ms for f in fin]
+    used: set[int] = set()
+    carry: list[int] = []  # a reading's own request, held over to the interval after it
     for p0, p1 in pairwise(points):
-        while j < len(fin) and fin[j].end_ms <= p0.at_ms:
-            j += 1
-        k = j
         weights: dict[str, float] = {}
-        while k < len(fin) and fin[k].end_ms <= p1.at_ms:
-            weights[fin[k].session_id] = weights.get(fin[k].session_id, 0.0) + max(fin[k].weight, 0.0)
-            k += 1
+        held, carry = carry, []
+        for k in [*held, *range(bisect_left(ends, p0.at_ms), bisect_right(ends, p1.at_ms))]:
+            f = fin[k]
+            if k in used:
+                continue
+            if f.request_id is not None and f.request_id == p1.request_id:
+                carry.append(k)
+                continue
+            used.add(k)
+            weights[f.session_id] = weights.get(f.session_id, 0.0) + max(f.weight, 0.0)
         if p1.resets_at != p0.resets_at:
             rise = p1.used_pct  # the window rolled over between the two readings
         else:

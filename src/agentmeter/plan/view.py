@@ -19,7 +19,7 @@ def points_of(snaps: list[dict], window: str) -> list[Point]:
     for s in snaps:
         w = s["windows"].get(window)
         if w is not None:
-            out.append(Point(int(s["at"]), float(w[0]), w[1]))
+            out.append(Point(int(s["at"]), float(w[0]), w[1], s.get("request_id")))
     return out
 
 
@@ -35,7 +35,8 @@ def build(latest: list[dict], snaps_by_account: dict[tuple[str, str], list[dict]
         used = 0.0 if (r["resets_at"] and now_s >= r["resets_at"]) else float(r["used_pct"])
         pts = [p for p in points_of(snaps, r["window"]) if p.resets_at == r["resets_at"]]
         pace = forecast(pts, now_s, window_seconds(r["window"], r["window_minutes"]))
-        fin = [Finished(f["session_id"] or "", int(f["end_ms"]), float(f["cost_usd"] or 0.0) or float(f["tokens"] or 0))
+        fin = [Finished(f["session_id"] or "", int(f["end_ms"]),
+                        float(f["cost_usd"] or 0.0) or float(f["tokens"] or 0), f["request_id"])
                for f in finished_by_key.get((r["provider"], r["account"] != "api"), [])]
         shares = attribute(pts, fin)
         line = (lines or {}).get(r["window"].rpartition(":")[2])

@@ -251,7 +251,15 @@ class ProxyState:
     async def _send_alert(self, key: str, w, threshold: float, stage: str, session: dict) -> None:
         from .. import notify
 
-        text = notify.alert_text(w.name, threshold, w.spent_usd, w.cap_usd, stage)
+        if getattr(w, "kind", "spend") == "plan":
+            from ..plan import label
+
+            what = {"alert": "heads-up", "downgrade": "easy turns now use a cheaper model",
+                    "blocked": "new requests are refused"}.get(stage, "")
+            text = (f"{label(w.name.rpartition('plan ')[2])} plan window {w.spent_usd * 100:.0f}% used "
+                    f"(your line: {(w.line or 0) * 100:.0f}%)" + (f" ({what})" if what else ""))
+        else:
+            text = notify.alert_text(w.name, threshold, w.spent_usd, w.cap_usd, stage)
         channels = []
         if self.config.alerts.desktop and await notify.desktop("agentmeter", text):
             channels.append("desktop")
@@ -262,6 +270,9 @@ class ProxyState:
                 "cap_tokens": w.cap_tokens, "resets_at": w.end.isoformat() if w.end else None,
                 "developer": session.get("developer"), "agent": session.get("agent"), "session_id": session["id"],
             }
+            if getattr(w, "kind", "spend") == "plan":  # a plan window: a used share of the provider's window
+                payload.update({"kind": "plan", "used_pct": round(w.spent_usd * 100, 2), "line": w.line,
+                                "spent_usd": None, "cap_usd": None})
             if await notify.webhook(self.http, self.config.alerts.webhook, payload):
                 channels.append("webhook")
         row = {"key": key, "window": w.name, "threshold": threshold, "spent_usd": w.spent_usd, "cap_usd": w.cap_usd,

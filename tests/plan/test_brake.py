@@ -1,0 +1,93 @@
+"""The brake on plan windows: [budget.plan] lines act on subscription traffic with the same stages as a
+dollar cap, and the refusal (in each agent's own shape) names the window and when it resets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from agentmeter.config import parse_config
+from agentmeter.errors import ConfigError
+from agentmeter.testing.fake_provider import FakePlan
+from conftest import make_stack
+
+from .helpers import claude_turn, codex_turn
+
+
+def _config(text: str):
+    import tomllib
+
+    return parse_config(tomllib.loads(text), Path("config.toml"), text)
+
+
+@pytest.fixture
+def plan_stack(tmp_path):
+    cfg = _config("[budget.plan]\nfive_hour = 0.9\nseven_day = 0.95\n\n[budget.agents.codex.plan]\n"
+                  "five_hour = 0.5\n\n[alerts]\ndesktop = false\n")
+    s, close = make_stack(tmp_path, config=cfg)
+    yield s
+    close()
+
+
+def test_claude_subscription_is_refused_at_the_five_hour_line(plan_stack):
+    stack = plan_stack
+    stack.configure(plan=FakePlan(five_hour_pct=80.0, step_pct=4.0))
+    s = stack.open_session(agent="claude")
+    codes = []
+    for _ in range(5):
+        code, headers, body = claude_turn(s["anthropic"])
+        codes.append(code)
+        if code == 429:
+            break
+    # 80 → 84 → 88 → 92: the reading at 92 % is past the 90 % line, so the next request never leaves.
+    assert codes == [200, 200, 200, 200, 429]
+    assert len(stack.received()) == 4
+    err = json.loads(body)
+    assert err["type"] == "error" and err["error"]["type"] == "rate_limit_error"
+    msg = err["error"]["message"]
+    assert msg.startswith("agentmeter: your 5-hour plan window is 92% used; your line is 90%.")
+    assert "It resets " in msg and "[budget.plan]" in msg and '"' not in msg
+    assert headers.get("x-should-retry") == "false"
+    assert not any(k.startswith("anthropic-ratelimit-unified") for k in headers)
+    rows = stack.rows(s["session_id"])
+    assert rows[-1]["decision"] == "refuse" and rows[-1]["reason"] == "plan"
+
+
+def test_below_the_line_dollar_caps_stay_alert_only_for_subscriptions(tmp_path):
+    cfg = _config("[budget]\ndaily_usd = 0.0001\n\n[budget.plan]\nfive_hour = 0.9\n\n[alerts]\ndesktop = false\n")
+    stack, close = make_stack(tmp_path, config=cfg)
+    try:
+        stack.configure(plan=FakePlan(five_hour_pct=10.0, step_pct=1.0))
+        s = stack.open_session(agent="claude")
+        assert [claude_turn(s["anthropic"])[0] for _ in range(3)] == [200, 200, 200]
+    finally:
+        close()
+
+
+def test_codex_chatgpt_refusal_names_window_and_reset_and_per_agent_line(plan_stack):
+    stack = plan_stack
+    stack.configure(plan=FakePlan(five_hour_pct=45.0, step_pct=6.0))
+    s = stack.open_session(agent="codex")
+    first = codex_turn(s["openai"])
+    assert first[0] == 200
+    code, _headers, body = codex_turn(s["openai"])  # the reading said 45 %; now 51 % > the codex line of 50 %
+    assert code == 200
+    code, _headers, body = codex_turn(s["openai"])
+    assert code == 429
+    err = json.loads(body)["error"]
+    assert err["type"] == "usage_limit_reached" and err["code"] == "agentmeter_budget_exceeded"
+    assert "codex 5-hour plan window is 51% used; your line is 50%" in err["message"]
+    assert "[budget.agents.codex.plan]" in err["message"]
+    epoch_reset = int(first[1]["x-codex-primary-reset-at"])
+    assert err["resets_at"] == epoch_reset  # the provider's own reset time, not a calendar day
+
+
+def test_plan_config_is_validated():
+    assert _config("[budget.plan]\nfive_hour = 0.9\n").budget.plan == {"five_hour": 0.9}
+    with pytest.raises(ConfigError, match="budget.plan.five_hour: 90 is out of range"):
+        _config("[budget.plan]\nfive_hour = 90\n")
+    with pytest.raises(ConfigError, match="unknown plan window 'weekly'"):
+        _config("[budget.plan]\nweekly = 0.9\n")
+    assert _config("[budget.agents.codex.plan]\nseven_day = 0.8\n").budget.agent_plan == {"codex": {"seven_day": 0.8}}

@@ -62,6 +62,11 @@ def dry_run(config: Config, clock: Clock, since: timedelta) -> dict:
         since_ms = clock.now_ms() - int(since.total_seconds() * 1000)
         rows = ledger.replay_rows(since_ms)
         snoozes = ledger.snoozes()
+        from .ledger.plan import snapshots
+
+        # A week of readings before the first request: the weekly window's state when the replay starts.
+        plan_snaps = snapshots(ledger.conn, since_ms - 8 * 86_400_000) if (config.budget.plan or
+                                                                             config.budget.agent_plan) else []
     finally:
         ledger.close()
 
@@ -74,13 +79,16 @@ def dry_run(config: Config, clock: Clock, since: timedelta) -> dict:
                           unknown_model=config.unknown_model_price)
         return c.usd or 0.0
 
-    r = replay(rows, config.budget, tz, cascade_target=target, downgraded_cost=cheaper, snoozes=snoozes)
+    r = replay(rows, config.budget, tz, cascade_target=target, downgraded_cost=cheaper, snoozes=snoozes,
+               plan_snapshots=plan_snaps)
     first = rows[0]["started_at"] if rows else None
     return {
         "since": datetime.fromtimestamp(since_ms / 1000, tz).isoformat(timespec="minutes"),
         "first_request": datetime.fromtimestamp(first / 1000, tz).isoformat(timespec="minutes") if first else None,
         "requests": r.requests,
         "caps": {k: v for k, v in vars(config.budget.caps).items() if v is not None},
+        "plan_lines": {**config.budget.plan, **{f"{a} {k}": v for a, lines in config.budget.agent_plan.items()
+                                                for k, v in lines.items()}},
         "stages": r.first_stage,
         "refused": sum(r.refused_sessions.values()),
         "downgraded": sum(r.downgraded_sessions.values()),

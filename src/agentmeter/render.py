@@ -251,7 +251,9 @@ def budget_test(result: dict, as_json: bool) -> None:
     if as_json:
         emit_json("budget_test", result)
         return
-    line(f"replayed {result['requests']} requests since {result['since']} against {result['caps'] or 'no caps'}")
+    lines = ", ".join(f"{k}={v:g}" for k, v in (result.get("plan_lines") or {}).items())
+    line(f"replayed {result['requests']} requests since {result['since']} against {result['caps'] or 'no caps'}"
+         + (f" and plan-window lines {lines}" if lines else ""))
     fired_any = False
     for window, stages in result["stages"].items():
         if stages:

@@ -91,3 +91,43 @@ def test_plan_config_is_validated():
     with pytest.raises(ConfigError, match="unknown plan window 'weekly'"):
         _config("[budget.plan]\nweekly = 0.9\n")
     assert _config("[budget.agents.codex.plan]\nseven_day = 0.8\n").budget.agent_plan == {"codex": {"seven_day": 0.8}}
+
+
+def _to_home(stack) -> None:
+    import sqlite3
+
+    from agentmeter.paths import get_paths
+
+    dest = get_paths().ledger
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    src = sqlite3.connect(stack.ledger_path)
+    with sqlite3.connect(dest) as out:
+        src.backup(out)
+    src.close()
+
+
+def test_budget_test_replays_window_caps_over_stored_snapshots(stack):
+    from conftest import run_cli
+
+    stack.configure(plan=FakePlan(five_hour_pct=70.0, step_pct=5.0))
+    s = stack.open_session(agent="claude")
+    assert [claude_turn(s["anthropic"])[0] for _ in range(6)] == [200] * 6  # no line live: all went through
+    _to_home(stack)
+    r = run_cli("budget", "test", "--five-hour", "0.8", "--json")
+    assert r.returncode == 0, r.stderr
+    got = json.loads(r.stdout)
+    # Readings 70, 75, 80, 85, 90, 95 (each seen by the next request). Line 0.8: easy turns go to a cheaper
+    # model from 0.8 × 0.95/1.1 = 69 % used, and from the 80 % reading on every request would be refused.
+    assert got["plan_lines"] == {"five_hour": 0.8}
+    assert [(d["action"], d["reason"]) for d in got["decisions"]] == [
+        ("allow", None), ("downgrade", "plan"), ("downgrade", "plan"), ("refuse", "plan"), ("refuse", "plan"),
+        ("refuse", "plan")]
+    assert got["refused"] == 3 and got["refused_sessions"] == {s["session_id"]: 3}
+    (key,) = [k for k in got["stages"] if k.startswith("plan five_hour resetting")]
+    assert set(got["stages"][key]) == {"alert", "downgrade", "blocked"}
+    plain = run_cli("budget", "test", "--five-hour", "0.8")
+    assert "plan-window lines five_hour=0.8" in plain.stdout and "refused requests: 3" in plain.stdout
+    none = json.loads(run_cli("budget", "test", "--json").stdout)
+    assert none["refused"] == 0 and not any(k.startswith("plan ") for k in none["stages"])
+    bad = run_cli("budget", "test", "--five-hour", "90")
+    assert bad.returncode != 0 and "fraction" in bad.stderr

@@ -41,8 +41,15 @@ def _tokens(row: dict) -> int:
 
 
 def replay(rows: list[dict], budget: Budget, tz: tzinfo, *, cascade_target: Callable[[dict], str | None],
-           downgraded_cost: Callable[[dict, str], float], snoozes: list[tuple[int, int]] = ()) -> ReplayResult:
-    """`rows` are ledger request rows in time order; `snoozes` are (from_ms, until_ms) overrides."""
+           downgraded_cost: Callable[[dict, str], float], snoozes: list[tuple[int, int]] = (),
+           plan_snapshots: list[dict] = ()) -> ReplayResult:
+    """`rows` are ledger request rows in time order; `snoozes` are (from_ms, until_ms) overrides;
+    `plan_snapshots` the stored plan-window readings in time order (ledger/plan.py), replayed against the
+    [budget.plan] lines: each request sees the readings that had arrived before it started."""
+    from ..plan.brake import policy_windows
+    from ..plan.tracker import PlanTracker
+
+    tracker, pos = PlanTracker(), 0
     t = Thresholds(budget.alert_at, budget.downgrade_at, budget.block_at, budget.retry_cap,
                    budget.enforce_subscription)
     days: dict[tuple[str, str], list] = defaultdict(lambda: [0.0, 0])
@@ -57,6 +64,12 @@ def replay(rows: list[dict], budget: Budget, tz: tzinfo, *, cascade_target: Call
             session_budget_usd=row.get("session_budget_usd"),
             day_spend=lambda day, who: tuple(days[(day, who)]), session_spend=lambda sid: tuple(sessions[sid]),
         )
+        while pos < len(plan_snapshots) and plan_snapshots[pos]["at"] < row["started_at"]:
+            tracker.observe_stored(plan_snapshots[pos])
+            pos += 1
+        if row.get("subscription"):
+            windows += policy_windows(tracker.for_provider(row["provider"], True), budget, agent,
+                                      row["started_at"] / 1000)
         billable = row["api"] in BILLABLE
         target = row.get("downgrade_to") or (cascade_target(row) if billable else None)
         est = row.get("est_input_tokens")
@@ -74,12 +87,16 @@ def replay(rows: list[dict], budget: Budget, tz: tzinfo, *, cascade_target: Call
         out.actual_usd += cost
         for w in windows:
             stage = d.stage if w is d.window else _stage(w, t)
-            key = f"{w.name} ending {w.end.astimezone(tz):%Y-%m-%d}" if w.end else f"session {row.get('session_id')}"
+            if w.kind == "plan" and w.end:
+                key = f"{w.name} resetting {w.end.astimezone(tz):%Y-%m-%d %H:%M}"
+            else:
+                key = (f"{w.name} ending {w.end.astimezone(tz):%Y-%m-%d}" if w.end
+                       else f"session {row.get('session_id')}")
             seen = out.first_stage.setdefault(key, {})
             for s in STAGES[1:]:
                 if rank[stage] >= rank[s] and s not in seen:
                     seen[s] = now.astimezone(tz).isoformat(timespec="minutes")
-            if w.fraction > out.worst.get("fraction", 0):
+            if w.fraction > out.worst.get("fraction", 0) and w.kind == "spend":
                 out.worst = {"window": key, "fraction": w.fraction, "used_pct": round(w.fraction * 100, 1),
                              "spent_usd": round(w.spent_usd, 4), "cap_usd": w.cap_usd}
         sid = row.get("session_id") or ""

@@ -18,6 +18,7 @@ app = typer.Typer(help="Personal caps: alert at 80 %, cheaper model at 95 %, ref
 Usd = Annotated[str | None, typer.Option(help="USD, or 'off' to remove the cap.")]
 Tok = Annotated[str | None, typer.Option(help="Tokens, or 'off' to remove the cap.")]
 FLAGS = ("daily", "weekly", "monthly")
+Line = Annotated[str | None, typer.Option(help="Plan-window line as a fraction (0.9 keeps 10 %), or 'off'.")]
 
 
 def _parse(value: str | None, name: str, integer: bool):
@@ -33,6 +34,18 @@ def _parse(value: str | None, name: str, integer: bool):
     if number <= 0:
         raise UsageError(f"--{name} must be above 0", "use off to remove a cap")
     return number, False
+
+
+def _plan_changes(five_hour: str | None, seven_day: str | None) -> dict:
+    changes = {}
+    for key, value in (("five_hour", five_hour), ("seven_day", seven_day)):
+        number, off = _parse(value, key.replace("_", "-"), False)
+        if number is not None and number > 1:
+            raise UsageError(f"--{key.replace('_', '-')} is a fraction of the provider's window",
+                             f"e.g. --{key.replace('_', '-')} 0.9 to keep 10 % in reserve")
+        if number is not None or off:
+            changes[key] = number
+    return changes
 
 
 def _changes(daily, weekly, monthly, daily_tokens, weekly_tokens, monthly_tokens) -> dict:
@@ -52,17 +65,19 @@ def _changes(daily, weekly, monthly, daily_tokens, weekly_tokens, monthly_tokens
 def set_(
     daily: Usd = None, weekly: Usd = None, monthly: Usd = None,
     daily_tokens: Tok = None, weekly_tokens: Tok = None, monthly_tokens: Tok = None,
+    five_hour: Line = None, seven_day: Line = None,
     agent: Annotated[str | None, typer.Option(help="Set a sub-cap for one agent (claude, codex, …).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Write caps to config.toml; the running proxy picks them up within a second."""
     changes = _changes(daily, weekly, monthly, daily_tokens, weekly_tokens, monthly_tokens)
-    if not changes:
+    plan = _plan_changes(five_hour, seven_day)
+    if not changes and not plan:
         raise UsageError("no cap given", "e.g. agentmeter budget set --daily 20 --monthly 300")
     section = f"budget.agents.{agent}" if agent else "budget"
     path = get_paths().config_file
-    update_config(path, {section: changes})
-    _record_override("set", f"{section}: " + ", ".join(f"{k}={v}" for k, v in changes.items()))
+    update_config(path, {k: v for k, v in ((section, changes), (f"{section}.plan", plan)) if v})
+    _record_override("set", f"{section}: " + ", ".join(f"{k}={v}" for k, v in {**changes, **plan}.items()))
     show(as_json=as_json)
 
 
@@ -84,6 +99,7 @@ def show(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = 
 def test(
     daily: Usd = None, weekly: Usd = None, monthly: Usd = None,
     daily_tokens: Tok = None, weekly_tokens: Tok = None, monthly_tokens: Tok = None,
+    five_hour: Line = None, seven_day: Line = None,
     since: Annotated[str, typer.Option(help="How far back to replay: 30d, 2w, 12h.")] = "30d",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
@@ -97,6 +113,10 @@ def test(
     if changes:
         caps = replace(config.budget.caps, **changes)
         config = replace(config, budget=replace(config.budget, caps=caps))
+    plan = _plan_changes(five_hour, seven_day)
+    if plan:
+        lines = {k: v for k, v in {**config.budget.plan, **plan}.items() if v is not None}
+        config = replace(config, budget=replace(config.budget, plan=lines))
     result = dry_run(config, SystemClock(), parse_since(since))
     render.budget_test(result, as_json)
 

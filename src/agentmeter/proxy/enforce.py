@@ -12,7 +12,7 @@ import json
 import logging
 import os
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from ..budget import cascade
 from ..budget.limits import reserved_output_tokens
@@ -24,6 +24,7 @@ from ..ledger import plan as ledger_plan
 from ..ledger import sync as ledger_sync
 from ..ledger.store import Ledger, SpendTotals
 from ..models import Usage
+from ..plan.brake import policy_windows
 from ..plan.tracker import PlanTracker
 from ..providers.request import METERED_APIS
 from ..sync.caps import effective_budget
@@ -210,27 +211,9 @@ class Enforcer:
         return Check(decision, est_in, req.turn_boundary, streak, target, pinned, windows)
 
     def plan_windows(self, provider: str, account: str, agent: str) -> list[WindowSpend]:
-        """The account's plan windows that have a line in [budget.plan] (or the agent's own), as policy
-        windows: the used fraction against the line, scaled so that block_at falls on the line itself."""
-        b = self.config.budget
-        scopes = [("", b.plan)]
-        if agent in b.agent_plan:
-            scopes.append((f"{agent} ", b.agent_plan[agent]))
-        if not any(lines for _, lines in scopes):
-            return []
-        now_s = self.clock.now_ms() / 1000
-        block_at = self.thresholds.block_at or 1.0
-        out = []
-        for r in self.plan.readings(provider, account):
-            key = r.window.rpartition(":")[2]
-            for prefix, lines in scopes:
-                line = lines.get(key)
-                if line is None:
-                    continue
-                end = datetime.fromtimestamp(r.resets_at, UTC) if r.resets_at else None
-                out.append(WindowSpend(f"{prefix}plan {r.window}", end, r.used_now(now_s) / 100,
-                                       0, max(line, 1e-9) / block_at, None, kind="plan", line=line))
-        return out
+        """The account's plan windows that have a line in [budget.plan] (or the agent's own)."""
+        return policy_windows(self.plan.readings(provider, account), self.config.budget, agent,
+                              self.clock.now_ms() / 1000)
 
     def release(self, request_id: str, ok: bool | None = None, session_id: str | None = None,
                 agent_session: str | None = None) -> None:

@@ -208,6 +208,7 @@ def _make_daemon(tmp_path: Path, fake: FakeProvider, keys: dict[str, str]) -> Da
         "AGENTMETER_UPSTREAM_ANTHROPIC": fake.url,
         "AGENTMETER_UPSTREAM_OPENAI": fake.url,
         "AGENTMETER_UPSTREAM_GEMINI": fake.url,
+        "AGENTMETER_UPSTREAM_CHATGPT": fake.url + "/backend-api/codex",  # ChatGPT-login Codex traffic
         "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
     })
     if "anthropic" in keys:

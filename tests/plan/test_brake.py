@@ -50,7 +50,8 @@ def test_claude_subscription_is_refused_at_the_five_hour_line(plan_stack):
     assert msg.startswith("agentmeter: your 5-hour plan window is 92% used; your line is 90%.")
     assert "It resets " in msg and "[budget.plan]" in msg and '"' not in msg
     assert headers.get("x-should-retry") == "false"
-    assert not any(k.startswith("anthropic-ratelimit-unified") for k in headers)
+    assert [k for k in headers if k.startswith("anthropic-ratelimit-unified")] == [
+        "anthropic-ratelimit-unified-overage-disabled-reason"]  # so Claude Code shows our message alone
     rows = stack.rows(s["session_id"])
     assert rows[-1]["decision"] == "refuse" and rows[-1]["reason"] == "plan"
 

@@ -86,12 +86,20 @@ def guess_provider(path: str) -> str:
     return "openai"
 
 
+# Claude Code, logged in with a Claude subscription, words every 429 without this header as "Server is
+# temporarily limiting requests (not your usage limit) · …" — false for agentmeter's refusal. With it, Claude
+# Code shows agentmeter's message alone (checked with 2.1.197). Claude Code caches the value until its next
+# successful response, which clears it.
+SUBSCRIPTION_REFUSAL_HEADER = ("anthropic-ratelimit-unified-overage-disabled-reason", "agentmeter_refusal")
+
+
 def refusal(api: str, provider: str, message: str, resets_at_s: int | None,
-            now_s: int | None = None, status: int = 429) -> web.Response:
+            now_s: int | None = None, status: int = 429, subscription: bool = False) -> web.Response:
     """agentmeter's 'no', in the shape each agent shows cleanly and does not retry (DESIGN section 6).
 
     Claude Code: 429 rate_limit_error, `x-should-retry: false`, no retry-after, no
-    anthropic-ratelimit-unified-* headers. Codex (Responses): 429 usage_limit_reached with resets_at,
+    anthropic-ratelimit-unified-* headers (but one, for subscription logins: SUBSCRIPTION_REFUSAL_HEADER).
+    Codex (Responses): 429 usage_limit_reached with resets_at,
     which it renders as its own usage-limit line. Chat Completions and SDK clients: insufficient_quota.
     Gemini: 429 RESOURCE_EXHAUSTED with an ErrorInfo naming agentmeter and a RetryInfo until the reset,
     at least GEMINI_MIN_RETRY_DELAY_S, so Gemini CLI shows it once instead of backing off and retrying.
@@ -103,6 +111,8 @@ def refusal(api: str, provider: str, message: str, resets_at_s: int | None,
         # A 402 is Anthropic's billing_error: a rate_limit_error type is retried by clients that read the type.
         kind = "rate_limit_error" if status == 429 else "billing_error"
         body = {"type": "error", "error": {"type": kind, "message": message}, "request_id": request_id}
+        if subscription:
+            headers[SUBSCRIPTION_REFUSAL_HEADER[0]] = SUBSCRIPTION_REFUSAL_HEADER[1]
     elif provider == "gemini":
         wait = max(GEMINI_MIN_RETRY_DELAY_S, (resets_at_s - now_s) if resets_at_s and now_s else 0)
         meta = {"resets_at": str(resets_at_s)} if resets_at_s else {}

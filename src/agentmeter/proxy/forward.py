@@ -230,7 +230,8 @@ async def prepare(request: web.Request, state: ProxyState, session: dict, provid
         else:
             message = refusal_message(decision, state.tz, state.clock.now())
         return refusal(api, provider, message, int(end.timestamp()) if end else None,
-                       int(state.clock.now_ms() // 1000), refusal_status(session.get("agent")))
+                       int(state.clock.now_ms() // 1000), refusal_status(session.get("agent")),
+                       subscription=subscription)
     if decision.action == "downgrade" and provider == "gemini" and decision.model:
         tail = gemini.with_model(tail, decision.model)
         url = upstream_url(base, provider, tail, False, query_string)

@@ -87,7 +87,7 @@ def test_codex_chatgpt_refusal_names_window_and_reset_and_per_agent_line(plan_st
 
 def test_plan_config_is_validated():
     assert _config("[budget.plan]\nfive_hour = 0.9\n").budget.plan == {"five_hour": 0.9}
-    with pytest.raises(ConfigError, match="budget.plan.five_hour: 90 is out of range"):
+    with pytest.raises(ConfigError, match=r"budget\.plan\.five_hour: 90 is out of range"):
         _config("[budget.plan]\nfive_hour = 90\n")
     with pytest.raises(ConfigError, match="unknown plan window 'weekly'"):
         _config("[budget.plan]\nweekly = 0.9\n")

@@ -308,6 +308,51 @@ def burndown_bar(used_pct: float | None, thresholds: dict, width: int) -> str:
     return "".join(cells) + "|"
 
 
+def plan_bar(used_pct: float, line_pct: float | None, width: int) -> str:
+    """0–100 % of the provider's window, with the developer's line drawn as |."""
+    cells = ["█" if i < round(min(used_pct, 100) / 100 * width) else "░" for i in range(width)]
+    if line_pct is not None:
+        pos = min(width - 1, max(0, round(line_pct / 100 * width) - 1))
+        cells[pos] = "|"
+    return "".join(cells)
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    m = max(0, int(seconds // 60))
+    if m >= 48 * 60:
+        return f"{m // 1440}d{(m % 1440) // 60:02d}h"
+    return f"{m // 60}h{m % 60:02d}m"
+
+
+def pace_text(e: dict) -> str:
+    p = e.get("pace") or {}
+    if p.get("verdict") == "runs_out" and p.get("runs_out_at"):
+        band = p.get("band") or {}
+        early = (band.get("early") or "")[11:16]
+        late = (band.get("late") or "")[11:16] or "after reset"
+        return f"runs out ~{p['runs_out_at'][11:16]} UTC ({early}–{late}) before the reset"
+    if p.get("verdict") == "on_track":
+        return "on track: lasts to the reset"
+    return "pace: not enough readings yet"
+
+
+def plan_lines(plan: list[dict], cols: int = 80, colour: bool = False) -> list[str]:
+    """The plan section of `status`: each subscription window, how full, when it resets, the pace."""
+    if not plan:
+        return []
+    out = ["plan windows (from the provider's own headers):"]
+    bar_w = max(10, min(20, cols - 62))
+    for e in plan:
+        name = f"{e['account'][:10]} {e['label']}"[:22]
+        used = f"{e['used_pct']:.0f}%"
+        head = f"  {name:<22} {plan_bar(e['used_pct'], e.get('line_pct'), bar_w)} {used:>4} "
+        out.append(head + _paint(f"{e['stage']:<9}", e["stage"], colour) + f" resets in {duration(e['resets_in_s'])}")
+        out.append(f"      {pace_text(e)}"[:cols])
+    return out
+
+
 def status_screen(payload: dict, as_json: bool) -> None:
     """Plain text (no rich: this is the fast path), colour only on a terminal, fits 80 columns."""
     if as_json:
@@ -335,6 +380,7 @@ def status_screen(payload: dict, as_json: bool) -> None:
                 h = w["time_to_cap_hours"]
                 detail += " · over cap" if h <= 0 else f" · cap in {h:.0f}h" if h < 72 else f" · cap in {h / 24:.0f}d"
             out.append(detail[:cols])
+    out += plan_lines(payload.get("plan") or [], cols, colour)
     today = payload["today"]
     out.append(f"today: {len(today['sessions'])} session{'s' if len(today['sessions']) != 1 else ''} · "
                f"{today['requests']} requests · {usd(today['spent_usd'])}")

@@ -94,6 +94,7 @@ def build_status(config: Config, clock: Clock) -> dict:
         "unpriced_models": _unpriced(conn, month.first_day.isoformat(), month.last_day.isoformat()),
         "subscription": _subscription(conn, month.first_day.isoformat(), month.last_day.isoformat()),
         "snoozed_until": None,
+        "plan": [],
         "alerts": [],
         "prices": _prices(conn),
         "sync": sync_status(conn, config, clock.now_ms(), tz),
@@ -103,11 +104,19 @@ def build_status(config: Config, clock: Clock) -> dict:
                               "LIMIT 1").fetchone()
         if snooze and snooze[0] and snooze[0] > clock.now_ms():
             payload["snoozed_until"] = ms_to_iso(snooze[0])
+        payload["plan"] = _plan(conn, clock, config, t)
         payload["alerts"] = [dict(r) for r in conn.execute(
             "SELECT window, threshold, spent_usd, cap_usd, sent_at, channels FROM alerts WHERE sent_at >= ? "
             "ORDER BY sent_at", (int(month.start.timestamp() * 1000),))]
         conn.close()
     return payload
+
+
+def _plan(conn, clock: Clock, config: Config, t: Thresholds) -> list[dict]:
+    """Subscription plan windows (issue 18): each window's latest reading, pace and per-session shares."""
+    from .ledger.plan import plan_section
+
+    return plan_section(conn, clock.now_ms() / 1000, config.budget.plan, t)
 
 
 def _forecast(history, today, w, spent: float, today_fraction: float, cap) -> dict:

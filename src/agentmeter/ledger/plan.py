@@ -5,11 +5,13 @@ Reads take a sqlite3 connection with `sqlite3.Row` rows (the writer's, or status
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..plan.tracker import Reading
-from ..providers.ratelimits import PlanSnapshot
-from .store import Ledger
+
+if TYPE_CHECKING:
+    from ..providers.ratelimits import PlanSnapshot
+    from .store import Ledger
 
 
 def insert_snapshot(lg: Ledger, *, at_ms: int, request_id: str | None, session_id: str | None, provider: str,

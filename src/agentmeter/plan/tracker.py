@@ -8,8 +8,10 @@ provider's window rolled over and the next response will say so.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from ..providers.ratelimits import PlanSnapshot
+if TYPE_CHECKING:
+    from ..providers.ratelimits import PlanSnapshot
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,106 @@
+"""Showing plan windows: status (text and --json), the pace forecast with its band, the statusline
+fallback when Claude Code's own rate_limits is missing, the prompt's tightest window."""
+
+from __future__ import annotations
+
+import json
+
+from agentmeter.clock import SystemClock
+from agentmeter.ledger import open_ledger
+from agentmeter.ledger import plan as ledger_plan
+from agentmeter.paths import get_paths
+from agentmeter.plan.pace import forecast
+from agentmeter.plan.shares import Point
+from agentmeter.providers.ratelimits import PlanSnapshot, PlanWindow
+from agentmeter.testing.fake_provider import FakePlan
+from conftest import run_cli
+
+from .helpers import claude_turn
+
+
+def seed_readings(now_s: int, *, five: list[float], every_s: int = 300, resets_in_s: int = 3 * 3600,
+                  session_id: str = "s-seeded", line: str | None = None) -> None:
+    """Readings a Claude login produced over the last len(five) × every_s seconds, written by the same
+    ledger code the proxy uses."""
+    path = get_paths().ledger
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lg = open_ledger(path)
+    try:
+        n = len(five)
+        for i, used in enumerate(five):
+            at = now_s - (n - 1 - i) * every_s
+            windows = (PlanWindow("five_hour", used, now_s + resets_in_s),
+                       PlanWindow("seven_day", used / 40, now_s + 4 * 86400))
+            snap = PlanSnapshot("anthropic", "allowed", "five_hour", windows)
+            lg.conn.execute("BEGIN")
+            ledger_plan.insert_snapshot(lg, at_ms=at * 1000, request_id=f"r{i}", session_id=session_id,
+                                        provider="anthropic", account="claude.ai", snap=snap,
+                                        raw={"anthropic-ratelimit-unified-new-thing": "kept"})
+            lg.conn.execute("COMMIT")
+    finally:
+        lg.close()
+    if line:
+        get_paths().config_file.write_text(line)
+
+
+def test_pace_forecast_runs_out_before_reset_with_a_band():
+    now = 10_000
+    pts = [Point((now - 3600 + i * 600) * 1000, 40 + i * 5 + (2 if i % 2 else 0), now + 3 * 3600) for i in range(7)]
+    p = forecast(pts, now, 5 * 3600)
+    assert p.verdict == "runs_out"
+    # ~32 points an hour from 72 %: out in well under the 3 hours left
+    assert now < p.runs_out_at < now + 3 * 3600
+    assert p.early <= p.runs_out_at and (p.late is None or p.late >= p.runs_out_at)
+    slow = [Point((now - 3600 + i * 600) * 1000, 10 + i * 0.5, now + 3 * 3600) for i in range(7)]
+    assert forecast(slow, now, 5 * 3600).verdict == "on_track"
+    assert forecast(pts[:1], now, 5 * 3600).verdict == "unknown"
+
+
+def test_status_shows_each_plan_window_with_pace(home):
+    now = SystemClock().now_ms() // 1000
+    seed_readings(now, five=[40, 45, 50, 56, 61, 66, 72], every_s=600, line="[budget.plan]\nfive_hour = 0.9\n")
+    r = run_cli("status", "--json")
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["schema"] == "agentmeter.status/1"
+    by = {e["window"]: e for e in data["plan"]}
+    five = by["five_hour"]
+    assert {"provider", "account", "window", "used_pct", "resets_at", "status", "pace", "session_shares"} <= set(five)
+    assert five["provider"] == "anthropic" and five["account"] == "claude.ai" and five["used_pct"] == 72
+    # 72 % is past 0.9 × 0.8/1.1 of the window: the alert stage
+    assert five["status"] == "allowed" and five["line_pct"] == 90.0 and five["stage"] == "alert"
+    assert five["pace"]["verdict"] == "runs_out" and five["pace"]["runs_out_at"] < five["resets_at"]
+    assert set(five["pace"]["band"]) == {"early", "late"}
+    # No request of ours finished between these readings: the use came from elsewhere (web app, a laptop).
+    assert five["session_shares"] == [] and five["other_pct"] == 32.0
+    assert five["raw"] == {"anthropic-ratelimit-unified-new-thing": "kept"}  # a header added later, shown raw
+    assert by["seven_day"]["pace"]["verdict"] == "on_track"
+    text = run_cli("status", env={"COLUMNS": "80"}).stdout
+    assert "plan windows (from the provider's own headers):" in text
+    assert "claude.ai 5-hour" in text and "72%" in text and "runs out ~" in text
+    assert all(len(ln) <= 80 for ln in text.splitlines()), text
+
+
+def test_status_plan_is_empty_without_subscription_traffic(stack):
+    r = run_cli("status", "--json")
+    assert json.loads(r.stdout)["plan"] == []
+    assert "plan windows" not in run_cli("status").stdout
+
+
+def test_status_plan_from_real_proxy_traffic(stack):
+    import sqlite3
+
+    stack.configure(plan=FakePlan(five_hour_pct=20.0, step_pct=3.0))
+    s = stack.open_session(agent="claude")
+    for _ in range(3):
+        claude_turn(s["anthropic"])
+    dest = get_paths().ledger
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    src = sqlite3.connect(stack.ledger_path)
+    with sqlite3.connect(dest) as out:
+        src.backup(out)
+    src.close()
+    plan = json.loads(run_cli("status", "--json").stdout)["plan"]
+    five = next(e for e in plan if e["window"] == "five_hour")
+    assert five["used_pct"] == 26.0
+    assert five["session_shares"] == [{"session_id": s["session_id"], "used_pct": 6.0, "error_pct": 0.0}]

@@ -119,6 +119,47 @@ def window_use(config: Config, clock: Clock, conn: sqlite3.Connection | None) ->
     return out
 
 
+PLAN_SHORT = {"five_hour": "5h", "seven_day": "7d"}
+
+
+def plan_use(conn: sqlite3.Connection | None, now_s: float, lines: dict | None = None) -> list[tuple]:
+    """Subscription plan windows from the ledger's latest readings (issue 18), tightest first:
+    [(short label, used %, stage, provider)]. A reading whose reset has passed counts as 0 %."""
+    import sqlite3
+
+    if conn is None:
+        return []
+    try:
+        rows = conn.execute("SELECT provider, window, used_pct, resets_at FROM plan_latest "
+                            "WHERE account != 'api' ORDER BY used_pct DESC").fetchall()
+    except sqlite3.OperationalError:  # a ledger from before plan windows
+        return []
+    out = []
+    for provider, window, used, resets in rows:
+        used = 0.0 if resets and now_s >= resets else float(used)
+        name = window.rpartition(":")[2]
+        line = (lines or {}).get(name)
+        top = line * 100 if line else 100.0
+        stage = "blocked" if used >= top else "alert" if used >= top * 0.8 else "ok"
+        out.append((PLAN_SHORT.get(window, window), used, stage, provider))
+    out.sort(key=lambda x: -x[1])
+    return out
+
+
+def plan_segment(conn: sqlite3.Connection | None, now_s: float, lines: dict | None, *, color: bool,
+                 shell: str | None) -> tuple[str, dict | None]:
+    """`plan 5h 72%`: the tightest plan window, for `agentmeter prompt --plan`."""
+    uses = plan_use(conn, now_s, lines)
+    if not uses:
+        return "", None
+    label, used, stage, provider = uses[0]
+    text = f"plan {label} {used:.0f}%"
+    if shell == "zsh":
+        text = text.replace("%", "%%")
+    return (paint(text, stage, shell) if color else text), {"window": label, "used_pct": used, "stage": stage,
+                                                            "provider": provider}
+
+
 def pick(uses: list[WindowUse]) -> WindowUse | None:
     """The capped window nearest its cap (the shorter one on a tie); else the day if anything was spent."""
     capped = [u for u in uses if u.capped]
@@ -174,12 +215,14 @@ def segment(u: WindowUse | None, *, color: bool, shell: str | None) -> str:
 
 
 def parse_args(argv: list[str]) -> dict:
-    opts = {"color": True, "shell": None, "json": False}
+    opts = {"color": True, "shell": None, "json": False, "plan": False}
     i = 0
     while i < len(argv):
         a = argv[i]
         if a == "--no-color":
             opts["color"] = False
+        elif a == "--plan":
+            opts["plan"] = True
         elif a == "--json":
             opts["json"] = True
         elif a.startswith("--shell"):
@@ -192,7 +235,8 @@ def parse_args(argv: list[str]) -> dict:
                                  "PS1='$(agentmeter prompt --shell bash) \\$ '")
             opts["shell"] = None if value == "plain" else value
         else:
-            raise UsageError(f"unexpected argument {a}", "agentmeter prompt [--shell bash|zsh] [--no-color] [--json]")
+            raise UsageError(f"unexpected argument {a}",
+                             "agentmeter prompt [--shell bash|zsh] [--no-color] [--plan] [--json]")
         i += 1
     return opts
 
@@ -254,6 +298,8 @@ def main(argv: list[str]) -> int:
 
     opts = parse_args(argv)
     paths, clock = get_paths(), SystemClock()
+    if opts["plan"]:
+        return _plan_main(opts, paths, clock)
     hit, chosen = cached(paths, clock.now_ms())
     if not hit:
         key = _fingerprint(paths)  # taken before reading, so a write meanwhile invalidates the cache
@@ -266,5 +312,25 @@ def main(argv: list[str]) -> int:
     color = opts["color"] and not os.environ.get("NO_COLOR")
     text = segment(chosen, color=color, shell=opts["shell"])
     if text:
+        render.line(text)
+    return 0
+
+
+def _plan_main(opts: dict, paths: Paths, clock: Clock) -> int:
+    """`--plan`: one indexed read of the latest readings (no cache: a window's reset moves under it)."""
+    from . import render
+    from .config import load_config
+
+    conn = connect(paths.ledger)
+    try:
+        color = opts["color"] and not os.environ.get("NO_COLOR") and not opts["json"]
+        text, chosen = plan_segment(conn, clock.now_ms() / 1000, load_config(paths.config_file).budget.plan,
+                                    color=color, shell=opts["shell"])
+    finally:
+        if conn is not None:
+            conn.close()
+    if opts["json"]:
+        render.emit_json("prompt", {"plan": chosen, "text": text})
+    elif text:
         render.line(text)
     return 0

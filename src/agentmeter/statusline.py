@@ -96,7 +96,8 @@ def plan_limits(payload: dict) -> list[tuple[str, float]]:
     return out
 
 
-def build_line(payload: dict, uses: list[WindowUse], cost: SessionCost, *, alert_at: float, color: bool) -> str:
+def build_line(payload: dict, uses: list[WindowUse], cost: SessionCost, *, alert_at: float, color: bool,
+               own_plan: list[tuple] = ()) -> str:
     def c(text: str, stage: str) -> str:
         return paint(text, stage, None) if color and stage in COLOURS else text
 
@@ -116,22 +117,29 @@ def build_line(payload: dict, uses: list[WindowUse], cost: SessionCost, *, alert
 
         parts.append("plan " + " · ".join(c(f"{label} {pct:.0f}%", stage(pct)) for label, pct in plan)
                      + " (official)")
+    elif own_plan:
+        # Claude Code leaves `rate_limits` out when ANTHROPIC_BASE_URL is not the official URL (and for
+        # API-key logins): agentmeter read the same windows off the wire (issue 18).
+        claude = [u for u in own_plan if u[3] == "anthropic"] or list(own_plan)
+        shown = sorted(claude[:2], key=lambda u: u[0])
+        parts.append("plan " + " · ".join(c(f"{label} {pct:.0f}%", st) for label, pct, st, _ in shown) + " (wire)")
     return SEP.join(parts)
 
 
 def render_statusline(payload: dict, config: Config, clock: Clock, ledger: Path, *, color: bool,
                       environ: dict[str, str] | None = None) -> str:
-    from .prompt import connect
+    from .prompt import connect, plan_use
 
     env = os.environ if environ is None else environ
     conn = connect(ledger)
     try:
         uses = window_use(config, clock, conn)
         cost = session_cost(conn, payload, clock.now_ms(), env.get("AGENTMETER_SESSION_ID") or None)
+        own = [] if plan_limits(payload) else plan_use(conn, clock.now_ms() / 1000, config.budget.plan)
     finally:
         if conn is not None:
             conn.close()
-    return build_line(payload, uses, cost, alert_at=config.budget.alert_at, color=color)
+    return build_line(payload, uses, cost, alert_at=config.budget.alert_at, color=color, own_plan=own)
 
 
 # --- `statusline --install`: Claude Code's settings.json, edited without losing anything -------------------

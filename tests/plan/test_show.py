@@ -104,3 +104,32 @@ def test_status_plan_from_real_proxy_traffic(stack):
     five = next(e for e in plan if e["window"] == "five_hour")
     assert five["used_pct"] == 26.0
     assert five["session_shares"] == [{"session_id": s["session_id"], "used_pct": 6.0, "error_pct": 0.0}]
+
+
+def test_statusline_shows_wire_plan_when_claude_codes_rate_limits_is_missing(home):
+    from agentmeter.config import load_config
+    from agentmeter.statusline import render_statusline
+
+    now = SystemClock().now_ms() // 1000
+    seed_readings(now, five=[30, 41], every_s=60)
+    payload = {"session_id": "cc-1", "model": {"id": "claude-sonnet-4-5"}}  # rate_limits left out
+    line = render_statusline(payload, load_config(), SystemClock(), get_paths().ledger, color=False, environ={})
+    assert line.endswith("│ plan 5h 41% · 7d 1% (wire)"), line
+    official = {**payload, "rate_limits": {"five_hour": {"used_percentage": 24, "resets_at": now + 60},
+                                           "seven_day": {"used_percentage": 41, "resets_at": now + 600}}}
+    line = render_statusline(official, load_config(), SystemClock(), get_paths().ledger, color=False, environ={})
+    assert line.endswith("│ plan 5h 24% · 7d 41% (official)") and "(wire)" not in line
+    r = run_cli("statusline", "--no-color", input=json.dumps(payload))
+    assert r.stdout.strip().endswith("plan 5h 41% · 7d 1% (wire)"), r.stdout
+
+
+def test_prompt_plan_shows_the_tightest_window(home):
+    now = SystemClock().now_ms() // 1000
+    seed_readings(now, five=[50, 85], every_s=60, line="[budget.plan]\nfive_hour = 0.9\n")
+    r = run_cli("prompt", "--plan", "--no-color")
+    assert r.stdout == "plan 5h 85%\n", r.stdout
+    got = json.loads(run_cli("prompt", "--plan", "--json").stdout)
+    assert got["plan"] == {"window": "5h", "used_pct": 85.0, "stage": "alert", "provider": "anthropic"}
+    coloured = run_cli("prompt", "--plan", "--shell", "zsh", env={"NO_COLOR": ""}).stdout
+    assert "%{\x1b[33m%}plan 5h 85%%%{\x1b[0m%}" in coloured, repr(coloured)
+    assert run_cli("prompt", "--plan", env={"NO_COLOR": "1"}).stdout == "plan 5h 85%\n"

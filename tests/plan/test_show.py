@@ -133,3 +133,50 @@ def test_prompt_plan_shows_the_tightest_window(home):
     coloured = run_cli("prompt", "--plan", "--shell", "zsh", env={"NO_COLOR": ""}).stdout
     assert "%{\x1b[33m%}plan 5h 85%%%{\x1b[0m%}" in coloured, repr(coloured)
     assert run_cli("prompt", "--plan", env={"NO_COLOR": "1"}).stdout == "plan 5h 85%\n"
+
+
+def test_proxy_alerts_once_per_window_before_it_runs_out(tmp_path):
+    """Readings of the last half hour climbing 60 points an hour: the 5-hour window runs out long before
+    its reset, so the proxy warns — once for this window, however many responses follow."""
+    import time
+
+    from agentmeter.config import Alerts, Config
+    from agentmeter.testing.fake_provider import PLAN_EPOCH
+    from conftest import make_stack
+
+    now = SystemClock().now_ms() // 1000
+    resets = now + 7200
+    lg = open_ledger(tmp_path / "ledger.db")
+    for i, used in enumerate([40, 50, 60, 70]):
+        snap = PlanSnapshot("anthropic", "allowed", None, (PlanWindow("five_hour", used, resets),))
+        lg.conn.execute("BEGIN")
+        ledger_plan.insert_snapshot(lg, at_ms=(now - 1800 + i * 600) * 1000, request_id=None, session_id=None,
+                                    provider="anthropic", account="claude.ai", snap=snap, raw={})
+        lg.conn.execute("COMMIT")
+    lg.close()
+    stack, close = make_stack(tmp_path, config=Config(alerts=Alerts(desktop=False)))
+    try:
+        stack.fake_app[PLAN_EPOCH].append(now)  # the fake's window resets when the seeded one does
+        stack.configure(plan=FakePlan(five_hour_pct=72.0, seven_day_pct=1.0, step_pct=1.0))
+        s = stack.open_session(agent="claude")
+        for _ in range(3):
+            assert claude_turn(s["anthropic"])[0] == 200
+
+        def alerts():
+            ro = open_ledger(stack.ledger_path, readonly=True)
+            try:
+                return [dict(r) for r in ro.conn.execute("SELECT * FROM alerts")]
+            finally:
+                ro.close()
+
+        deadline = time.monotonic() + 10
+        while not alerts() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        got = alerts()
+        assert [a["key"] for a in got] == [f"plan:anthropic:claude.ai:five_hour:{resets}:pace"]
+        assert got[0]["window"] == "plan five_hour"
+        stack.state.pace_watch._checked.clear()  # as if a minute had passed: checked again, not sent again
+        assert claude_turn(s["anthropic"])[0] == 200
+        assert len(alerts()) == 1
+    finally:
+        close()

@@ -49,7 +49,7 @@ def window_seconds(name: str, minutes: int | None) -> int:
     return DEFAULT_WINDOW_S.get(name.rpartition(":")[2], 5 * 3600)
 
 
-def forecast(points: list[Point], now_s: float, window_s: int) -> Pace:
+def forecast(points: list[Point], now_s: float, window_s: int, band: bool = True) -> Pace:
     """`points`: readings of the current window instance (same reset time), in time order."""
     if not points:
         return UNKNOWN
@@ -73,6 +73,9 @@ def forecast(points: list[Point], now_s: float, window_s: int) -> Pace:
         t = now_s + left / r
         return None if resets is not None and t >= resets else t
 
+    if not band:  # the live alert needs only the median
+        p50 = out_at(rate)
+        return Pace(rate * 3600, p50, None, None, "runs_out" if p50 is not None else "on_track")
     rng = random.Random(1729)
     rates = []
     for _ in range(RESAMPLES):
@@ -83,3 +86,29 @@ def forecast(points: list[Point], now_s: float, window_s: int) -> Pace:
     hi, lo = rates[int(0.9 * (len(rates) - 1))], rates[int(0.1 * (len(rates) - 1))]
     p50 = out_at(rate)
     return Pace(rate * 3600, p50, out_at(hi), out_at(lo), "runs_out" if p50 is not None else "on_track")
+
+
+class PaceWatch:
+    """Recent readings per window, kept by the proxy so it can warn before a window runs out — once per
+    window instance. Checked at most once a minute per window: the hot path pays a deque append."""
+
+    CHECK_EVERY_S = 60.0
+    KEEP = 240
+
+    def __init__(self) -> None:
+        self._points: dict[tuple, list[Point]] = {}
+        self._checked: dict[tuple, float] = {}
+
+    def add(self, key: tuple, point: Point) -> None:
+        pts = self._points.setdefault(key, [])
+        if pts and pts[-1].resets_at != point.resets_at:
+            pts.clear()  # a new window instance
+        pts.append(point)
+        if len(pts) > self.KEEP:
+            del pts[: len(pts) - self.KEEP]
+
+    def due(self, key: tuple, now_s: float, window_s: int) -> Pace | None:
+        if now_s - self._checked.get(key, float("-inf")) < self.CHECK_EVERY_S:
+            return None
+        self._checked[key] = now_s
+        return forecast(self._points.get(key, []), now_s, window_s, band=False)

@@ -58,6 +58,7 @@ class ProxyState:
         self.totals = SpendTotals(tz)
         self.enforcer: Enforcer | None = None
         self.alert_keys: set[str] = set()
+        self.pace_watch = None  # plan.pace.PaceWatch, made on the first plan reading
         self._tasks: set[asyncio.Task] = set()
         self.config_path = None
         self.port: int | None = None
@@ -225,10 +226,68 @@ class ProxyState:
         self.enforcer.plan.observe(ex.provider, account, snap, now_ms / 1000)
         from ..ledger import plan as ledger_plan
 
+        try:
+            self._watch_pace(ex.provider, account, snap, now_ms, ex.session)
+        except Exception as exc:
+            log.error("plan pace check failed: %s: %s", type(exc).__name__, exc)
+
         rid, sid = ex.request_id, ex.session["id"]
         self.writer.submit(lambda lg: ledger_plan.insert_snapshot(
             lg, at_ms=now_ms, request_id=rid, session_id=sid, provider=ex.provider, account=account, snap=snap,
             raw=fam))
+
+    def _watch_pace(self, provider: str, account: str, snap, now_ms: int, session: dict) -> None:
+        """Warn once per window instance when the current pace runs the window out before its reset."""
+        from ..plan.pace import PaceWatch, window_seconds
+        from ..plan.shares import Point
+
+        if self.pace_watch is None:
+            self.pace_watch = PaceWatch()
+            self._load_pace_history()
+        for w in snap.windows:
+            key = (provider, account, w.name)
+            self.pace_watch.add(key, Point(now_ms, w.used_pct, w.resets_at))
+            pace = self.pace_watch.due(key, now_ms / 1000, window_seconds(w.name, w.window_minutes))
+            if pace is None or pace.verdict != "runs_out":
+                continue
+            alert_key = f"plan:{provider}:{account}:{w.name}:{w.resets_at}:pace"
+            if alert_key in self.alert_keys:
+                continue
+            self.alert_keys.add(alert_key)
+            self.spawn(self._send_pace_alert(alert_key, w, pace, account, session))
+
+    def _load_pace_history(self) -> None:
+        """After a restart the pace is known at once: the last few hours of readings from the ledger."""
+        from ..ledger import plan as ledger_plan
+        from ..plan.shares import Point
+
+        if self.reader is None:
+            return
+        since = self.clock.now_ms() - 6 * 3600 * 1000
+        for s in ledger_plan.snapshots(self.reader.conn, since):
+            for name, (used, resets, _m) in s["windows"].items():
+                self.pace_watch.add((s["provider"], s["account"], name), Point(int(s["at"]), float(used), resets))
+
+    async def _send_pace_alert(self, key: str, w, pace, account: str, session: dict) -> None:
+        from .. import notify
+        from ..plan import label
+
+        when = pace.as_dict()["runs_out_at"]
+        text = (f"{label(w.name)} plan window {w.used_pct:.0f}% used: at this pace it runs out around "
+                f"{when[11:16]} UTC, before it resets")
+        channels = []
+        if self.config.alerts.desktop and await notify.desktop("agentmeter", text):
+            channels.append("desktop")
+        if self.config.alerts.webhook:
+            payload = {"text": f"agentmeter: {text}", "kind": "plan_pace", "window": w.name, "account": account,
+                       "used_pct": round(w.used_pct, 2), "runs_out_at": when,
+                       "resets_at": w.resets_at, "developer": session.get("developer"),
+                       "agent": session.get("agent"), "session_id": session["id"]}
+            if await notify.webhook(self.http, self.config.alerts.webhook, payload):
+                channels.append("webhook")
+        row = {"key": key, "window": f"plan {w.name}", "threshold": 1.0, "spent_usd": None, "cap_usd": None,
+               "sent_at": self.clock.now_ms(), "channels": ",".join(channels)}
+        await asyncio.wrap_future(self.writer.submit(lambda lg: lg.insert_alert(row)))
 
     # -- alerts and overrides ---------------------------------------------------------------------------
 

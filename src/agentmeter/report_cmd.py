@@ -32,6 +32,11 @@ def run_report(by: str, since: str | None, until: str | None, tz: str | None, fm
         render_html.write_html(html, page)
         return
     payload = reports.build_report(ledger, by, window, rollup_tz)
+    if fmt == "json":  # subscription plan windows (issue 18): now, and each window's daily peak in the period
+        from .ledger.plan import daily_peaks, plan_section
+
+        payload["plan"] = plan_section(ledger.conn, now.timestamp(), config.budget.plan)
+        payload["plan_daily"] = daily_peaks(ledger.conn, *window.ms_bounds())
     if chart and fmt == "table":
         render_report.spend_chart(reports.daily_series(ledger, window, rollup_tz), cap)
     render_report.report(payload, fmt)

@@ -180,3 +180,13 @@ def test_proxy_alerts_once_per_window_before_it_runs_out(tmp_path):
         assert len(alerts()) == 1
     finally:
         close()
+
+
+def test_report_json_carries_plan_windows_and_their_daily_peaks(home):
+    now = SystemClock().now_ms() // 1000
+    seed_readings(now, five=[10, 35, 30], every_s=60)
+    got = json.loads(run_cli("report", "--format", "json").stdout)
+    assert [e["window"] for e in got["plan"]] == ["five_hour", "seven_day"]
+    peaks = {p["window"]: p for p in got["plan_daily"]}
+    assert peaks["five_hour"]["peak_pct"] == 35 and peaks["five_hour"]["readings"] == 3
+    assert peaks["five_hour"]["account"] == "claude.ai"

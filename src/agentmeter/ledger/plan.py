@@ -114,3 +114,18 @@ def plan_section(conn, now_s: float, lines: dict[str, float] | None = None, thre
         kw = {"block_at": thresholds.block_at, "alert_at": thresholds.alert_at,
               "downgrade_at": thresholds.downgrade_at}
     return build(rows, snaps, finished, now_s, lines, **kw)
+
+
+def daily_peaks(conn, since_ms: int | None, until_ms: int | None) -> list[dict]:
+    """Each window's highest reading per UTC day in a period: the history `report --json` carries (one row
+    per day and window rather than one per response)."""
+    try:
+        rows = conn.execute(
+            "SELECT date(at / 1000, 'unixepoch') AS day, provider, account, w.key AS window, "
+            "MAX(json_extract(w.value, '$[0]')) AS peak_pct, COUNT(*) AS readings "
+            "FROM plan_snapshots, json_each(plan_snapshots.data, '$.w') AS w "
+            "WHERE at >= ? AND at < ? GROUP BY day, provider, account, w.key ORDER BY day, provider, account, w.key",
+            (since_ms or 0, until_ms or 2**62)).fetchall()
+    except Exception:  # a ledger from before m007
+        return []
+    return [dict(r) for r in rows]

@@ -232,7 +232,7 @@ def test_bad_window_and_zone_are_usage_errors(history):
 
 def test_report_json_schema(history):
     got = report_json("--by", "week", *WHOLE)
-    assert set(got) == {"schema", "by", "since", "until", "timezone", "source", "rows", "totals"}
+    assert set(got) == {"schema", "by", "since", "until", "timezone", "source", "rows", "totals", "plan", "plan_daily"}
     assert got["schema"] == "agentmeter.report/1"
     assert (got["by"], got["since"], got["until"], got["timezone"]) == ("week", "2025-03-01", "2025-05-01",
                                                                       "America/New_York")

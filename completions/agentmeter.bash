@@ -3,7 +3,7 @@
 
 _agentmeter_spec() {
     case $1 in
-    '') cmds='run env sessions agents reprice sync report export reconcile shell-init prompt statusline demo doctor status proxy session prices keys config budget collector import completions' opts='--help -h' valued='' stop=0 ;;
+    '') cmds='run env sessions agents reprice sync report export reconcile shell-init prompt statusline demo doctor status top proxy session prices keys config budget collector import completions' opts='--help -h' valued='' stop=0 ;;
     'run') cmds='' opts='--budget --tag --quiet -q --no-downgrade --help -h' valued='--budget --tag' stop=1 ;;
     'env') cmds='' opts='--agent --tag --json --help -h' valued='--agent --tag' stop=0 ;;
     'sessions') cmds='' opts='--since --json --help -h' valued='--since' stop=0 ;;
@@ -18,7 +18,8 @@ _agentmeter_spec() {
     'statusline') cmds='' opts='--install --force --no-color --help -h' valued='' stop=0 ;;
     'demo') cmds='' opts='--keep --no-keep --help -h' valued='' stop=0 ;;
     'doctor') cmds='' opts='--json --repair --help -h' valued='' stop=0 ;;
-    'status') cmds='' opts='--json --help -h' valued='' stop=0 ;;
+    'status') cmds='' opts='--json --watch --help -h' valued='' stop=0 ;;
+    'top') cmds='' opts='--help -h' valued='' stop=0 ;;
     'proxy') cmds='start stop status serve' opts='--help -h' valued='' stop=0 ;;
     'proxy start') cmds='' opts='--json --help -h' valued='' stop=0 ;;
     'proxy stop') cmds='' opts='--json --help -h' valued='' stop=0 ;;
@@ -36,9 +37,9 @@ _agentmeter_spec() {
     'config path') cmds='' opts='--help -h' valued='' stop=0 ;;
     'config show') cmds='' opts='--json --help -h' valued='' stop=0 ;;
     'budget') cmds='set show test snooze' opts='--help -h' valued='' stop=0 ;;
-    'budget set') cmds='' opts='--daily --weekly --monthly --daily-tokens --weekly-tokens --monthly-tokens --agent --json --help -h' valued='--daily --weekly --monthly --daily-tokens --weekly-tokens --monthly-tokens --agent' stop=0 ;;
+    'budget set') cmds='' opts='--daily --weekly --monthly --daily-tokens --weekly-tokens --monthly-tokens --five-hour --seven-day --agent --json --help -h' valued='--daily --weekly --monthly --daily-tokens --weekly-tokens --monthly-tokens --five-hour --seven-day --agent' stop=0 ;;
     'budget show') cmds='' opts='--json --help -h' valued='' stop=0 ;;
-    'budget test') cmds='' opts='--daily --weekly --monthly --daily-tokens --weekly-tokens --monthly-tokens --since --json --help -h' valued='--daily --weekly --monthly --daily-tokens --weekly-tokens --monthly-tokens --since' stop=0 ;;
+    'budget test') cmds='' opts='--daily --weekly --monthly --daily-tokens --weekly-tokens --monthly-tokens --five-hour --seven-day --since --json --help -h' valued='--daily --weekly --monthly --daily-tokens --weekly-tokens --monthly-tokens --five-hour --seven-day --since' stop=0 ;;
     'budget snooze') cmds='' opts='--json --help -h' valued='' stop=0 ;;
     'collector') cmds='serve report export token caps' opts='--help -h' valued='' stop=0 ;;
     'collector serve') cmds='' opts='--db --host --port --rate --help -h' valued='--db --host --port --rate' stop=0 ;;

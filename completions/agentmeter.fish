@@ -69,8 +69,8 @@ function __agentmeter_complete
         set names; set cmds; set opts; set valued; set stop 0
         switch $path
         case ''
-            set names run env sessions agents reprice sync report export reconcile shell-init prompt statusline demo doctor status proxy session prices keys config budget collector import completions
-            set cmds 'run	Run an agent with every request metered in a session: agentmeter run…' 'env	Open a session and print the environment a tool needs to use it: eval…' 'sessions	Sessions with their requests, tokens by bucket and cost.' 'agents	List the agents agentmeter can run, whether each is installed and how…' 'reprice	Recompute every request'\''s cost from its tokens with today'\''s prices an…' 'sync	Push daily summaries and session line items (never prompts) to the co…' 'report	Spend and tokens by day, week, month, agent, model, repo, branch or s…' 'export	Export the ledger: FOCUS 1.2 (one row per day × model × token type) o…' 'reconcile	Proxy figures against the agents'\'' own logs, per session and day, with…' 'shell-init	Print the shell hook that runs your agents through agentmeter: eval "…' 'prompt	A short budget segment for your prompt ($4.20/$20 21%), coloured by s…' 'statusline	Claude Code'\''s status line: this session'\''s cost, today'\''s budget, and t…' 'demo	A complete tour with no agent, no key and no network: simulated provi…' 'doctor	Check the proxy, keys and keyring, agents on PATH, config, ledger int…' 'status	Day, week and month against your caps, with the forecast; today'\''s ses…' 'proxy	The per-user metering proxy on 127.0.0.1.' 'session	One session, turn by turn.' 'prices	Where a price comes from.' 'keys	Real provider keys for key mode (never shown to the agent).' 'config	The configuration file.' 'budget	Personal caps: alert at 80 %, cheaper model at 95 %, refusal at 110 %.' 'collector	The team collector: tokens, reports, caps, FOCUS export, dashboard.' 'import	Usage that did not pass through agentmeter: agents'\'' logs, Cursor'\''s ex…' 'completions	Tab completion for bash, zsh and fish.'
+            set names run env sessions agents reprice sync report export reconcile shell-init prompt statusline demo doctor status top proxy session prices keys config budget collector import completions
+            set cmds 'run	Run an agent with every request metered in a session: agentmeter run…' 'env	Open a session and print the environment a tool needs to use it: eval…' 'sessions	Sessions with their requests, tokens by bucket and cost.' 'agents	List the agents agentmeter can run, whether each is installed and how…' 'reprice	Recompute every request'\''s cost from its tokens with today'\''s prices an…' 'sync	Push daily summaries and session line items (never prompts) to the co…' 'report	Spend and tokens by day, week, month, agent, model, repo, branch or s…' 'export	Export the ledger: FOCUS 1.2 (one row per day × model × token type) o…' 'reconcile	Proxy figures against the agents'\'' own logs, per session and day, with…' 'shell-init	Print the shell hook that runs your agents through agentmeter: eval "…' 'prompt	A short budget segment for your prompt ($4.20/$20 21%), coloured by s…' 'statusline	Claude Code'\''s status line: this session'\''s cost, today'\''s budget, and t…' 'demo	A complete tour with no agent, no key and no network: simulated provi…' 'doctor	Check the proxy, keys and keyring, agents on PATH, config, ledger int…' 'status	Day, week and month against your caps, with the forecast; today'\''s ses…' 'top	A live view: running sessions and their burn, today and the month aga…' 'proxy	The per-user metering proxy on 127.0.0.1.' 'session	One session, turn by turn.' 'prices	Where a price comes from.' 'keys	Real provider keys for key mode (never shown to the agent).' 'config	The configuration file.' 'budget	Personal caps: alert at 80 %, cheaper model at 95 %, refusal at 110 %.' 'collector	The team collector: tokens, reports, caps, FOCUS export, dashboard.' 'import	Usage that did not pass through agentmeter: agents'\'' logs, Cursor'\''s ex…' 'completions	Tab completion for bash, zsh and fish.'
             set opts '--help	Show this message and exit.' '-h	Show this message and exit.'
             set valued 
             set stop 0
@@ -161,7 +161,13 @@ function __agentmeter_complete
         case 'status'
             set names 
             set cmds 
-            set opts '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
+            set opts '--json	Print JSON.' '--watch	Full screen, refreshed as requests land.' '--help	Show this message and exit.' '-h	Show this message and exit.'
+            set valued 
+            set stop 0
+        case 'top'
+            set names 
+            set cmds 
+            set opts '--help	Show this message and exit.' '-h	Show this message and exit.'
             set valued 
             set stop 0
         case 'proxy'
@@ -269,8 +275,8 @@ function __agentmeter_complete
         case 'budget set'
             set names 
             set cmds 
-            set opts '--daily	USD, or '\''off'\'' to remove the cap.' '--weekly	USD, or '\''off'\'' to remove the cap.' '--monthly	USD, or '\''off'\'' to remove the cap.' '--daily-tokens	Tokens, or '\''off'\'' to remove the cap.' '--weekly-tokens	Tokens, or '\''off'\'' to remove the cap.' '--monthly-tokens	Tokens, or '\''off'\'' to remove the cap.' '--agent	Set a sub-cap for one agent (claude, codex, …).' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
-            set valued --daily --weekly --monthly --daily-tokens --weekly-tokens --monthly-tokens --agent
+            set opts '--daily	USD, or '\''off'\'' to remove the cap.' '--weekly	USD, or '\''off'\'' to remove the cap.' '--monthly	USD, or '\''off'\'' to remove the cap.' '--daily-tokens	Tokens, or '\''off'\'' to remove the cap.' '--weekly-tokens	Tokens, or '\''off'\'' to remove the cap.' '--monthly-tokens	Tokens, or '\''off'\'' to remove the cap.' '--five-hour	Plan-window line as a fraction (0.9 keeps 10 %), or '\''off'\''.' '--seven-day	Plan-window line as a fraction (0.9 keeps 10 %), or '\''off'\''.' '--agent	Set a sub-cap for one agent (claude, codex, …).' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
+            set valued --daily --weekly --monthly --daily-tokens --weekly-tokens --monthly-tokens --five-hour --seven-day --agent
             set stop 0
         case 'budget show'
             set names 
@@ -281,8 +287,8 @@ function __agentmeter_complete
         case 'budget test'
             set names 
             set cmds 
-            set opts '--daily	USD, or '\''off'\'' to remove the cap.' '--weekly	USD, or '\''off'\'' to remove the cap.' '--monthly	USD, or '\''off'\'' to remove the cap.' '--daily-tokens	Tokens, or '\''off'\'' to remove the cap.' '--weekly-tokens	Tokens, or '\''off'\'' to remove the cap.' '--monthly-tokens	Tokens, or '\''off'\'' to remove the cap.' '--since	How far back to replay: 30d, 2w, 12h.' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
-            set valued --daily --weekly --monthly --daily-tokens --weekly-tokens --monthly-tokens --since
+            set opts '--daily	USD, or '\''off'\'' to remove the cap.' '--weekly	USD, or '\''off'\'' to remove the cap.' '--monthly	USD, or '\''off'\'' to remove the cap.' '--daily-tokens	Tokens, or '\''off'\'' to remove the cap.' '--weekly-tokens	Tokens, or '\''off'\'' to remove the cap.' '--monthly-tokens	Tokens, or '\''off'\'' to remove the cap.' '--five-hour	Plan-window line as a fraction (0.9 keeps 10 %), or '\''off'\''.' '--seven-day	Plan-window line as a fraction (0.9 keeps 10 %), or '\''off'\''.' '--since	How far back to replay: 30d, 2w, 12h.' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
+            set valued --daily --weekly --monthly --daily-tokens --weekly-tokens --monthly-tokens --five-hour --seven-day --since
             set stop 0
         case 'budget snooze'
             set names 

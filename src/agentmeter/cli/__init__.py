@@ -64,8 +64,31 @@ def doctor(as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 
 
 @app.command("status")
-def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+def status(as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+           watch: bool = typer.Option(False, "--watch", help="Full screen, refreshed as requests land.")) -> None:
     """Day, week and month against your caps, with the forecast; today's sessions; per-agent split."""
+    if watch:
+        raise SystemExit(_top())
     from ..__main__ import _status
 
     raise SystemExit(_status(as_json))
+
+
+@app.command("top")
+def top() -> None:
+    """A live view: running sessions and their burn, today and the month against the caps, plan windows."""
+    raise SystemExit(_top())
+
+
+def _top() -> int:
+    from types import SimpleNamespace
+
+    from .. import live, render_live
+    from ..clock import SystemClock
+    from ..config import load_config
+    from ..paths import get_paths
+
+    paths, clock = get_paths(), SystemClock()
+    view = SimpleNamespace(build=lambda: live.view(load_config, clock, paths.ledger),
+                           changed=lambda: live.fingerprint(paths.ledger, paths.config_file))
+    return render_live.run(view)

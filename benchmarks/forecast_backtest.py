@@ -103,10 +103,13 @@ SCENARIOS: dict[str, Callable[[random.Random, date], Series]] = {
 VARIANTS: dict[str, dict[str, float]] = {
     "current": {},
     "before": {"WEIGHT_SAME_WEEKDAY": 3.0, "WEIGHT_SAME_KIND": 1.0, "WEIGHT_OTHER": 1.0, "LEVEL_ERROR_SCALE": 0.0,
-               "RUN_RATE_P90": 2.0},
+               "RUN_RATE_P90": 2.0, "TREND_WEEKS": 0, "RUN_RATE_MIN_DAYS": 10**6},
+    "round-2": {"TREND_WEEKS": 0, "RUN_RATE_MIN_DAYS": 10**6},  # as on main before issue 18
+    "no-trend": {"TREND_WEEKS": 0},
+    "trend-12w": {"TREND_WEEKS": 12},
 }
 TUNABLES = ("WEIGHT_SAME_WEEKDAY", "WEIGHT_SAME_KIND", "WEIGHT_OTHER", "LEVEL_ERROR_SCALE", "RUN_RATE_P10",
-            "RUN_RATE_P90")
+            "RUN_RATE_P90", "TREND_WEEKS", "TREND_SHRINK", "RUN_RATE_MIN_DAYS", "RUN_RATE_SPREAD_SCALE")
 
 
 def read_ledger(path: str) -> Series:
@@ -128,6 +131,7 @@ class Tally:
     day10_errors: list[float] = field(default_factory=list)
     by_part: list[list[int]] = field(default_factory=lambda: [[0, 0], [0, 0], [0, 0]])  # [inside, n]
     methods: dict[str, int] = field(default_factory=dict)
+    from_day10: list[int] = field(default_factory=lambda: [0, 0])  # [inside, n] for days 10 and later
 
     def add(self, f: fc.Forecast, actual: float, day: int) -> None:
         self.n += 1
@@ -139,6 +143,9 @@ class Tally:
             self.above += 1
         else:
             self.inside += 1
+        if day >= 10:
+            self.from_day10[0] += actual >= f.p10 - tol and actual <= f.p90 + tol
+            self.from_day10[1] += 1
         part = self.by_part[min((day - 1) // 10, 2)]
         part[0] += actual >= f.p10 - tol and actual <= f.p90 + tol
         part[1] += 1
@@ -211,14 +218,14 @@ def run(variant: str, seeds: int, draws: int, ledger: Series | None) -> tuple[st
 def markdown(title: str, rows: list[tuple[str, Tally]]) -> str:
     lines = [f"**{title}**", "",
              "| scenario | forecasts | method | in [P10, P90] | below P10 | above P90 "
-             "| in band on days 1-10 / 11-20 / 21+ (%) | day-10 median abs P50 error |",
-             "|---|---:|---|---:|---:|---:|---|---:|"]
+             "| in band on days 1-10 / 11-20 / 21+ (%) | in band from day 10 on | day-10 median abs P50 error |",
+             "|---|---:|---|---:|---:|---:|---|---:|---:|"]
     for name, t in rows:
         methods = ", ".join(f"{m} {pct(c, t.n)}" for m, c in sorted(t.methods.items(), key=lambda kv: -kv[1]))
         parts = " / ".join(f"{100 * i / n:.0f}" if n else "-" for i, n in t.by_part)
         err = f"{100 * statistics.median(t.day10_errors):.1f} %" if t.day10_errors else "-"
         lines.append(f"| {name} | {t.n} | {methods} | {pct(t.inside, t.n)} | {pct(t.below, t.n)} "
-                     f"| {pct(t.above, t.n)} | {parts} | {err} |")
+                     f"| {pct(t.above, t.n)} | {parts} | {pct(*t.from_day10)} | {err} |")
     return "\n".join(lines)
 
 

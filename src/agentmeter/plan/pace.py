@@ -19,6 +19,8 @@ LOOKBACK_FRACTION = 0.2
 MIN_SPAN_S = 300  # under five minutes of readings there is no pace to speak of
 DEFAULT_WINDOW_S = {"five_hour": 5 * 3600, "seven_day": 7 * 86400}
 RESAMPLES = 200
+BAND_SCALE = 1.5
+MIN_BAND = 0.15
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,11 @@ def forecast(points: list[Point], now_s: float, window_s: int, band: bool = True
         dt = sum(d for _, d in sample) or 1.0
         rates.append(sum(s for s, _ in sample) / dt * (dt / (dt + (span_s - sum(d for _, d in steps)))))
     rates.sort()
-    hi, lo = rates[int(0.9 * (len(rates) - 1))], rates[int(0.1 * (len(rates) - 1))]
+    q90, q10 = rates[int(0.9 * (len(rates) - 1))], rates[int(0.1 * (len(rates) - 1))]
+    # Resampling the increments treats the pace as known; sessions change it. Widened by BAND_SCALE, and
+    # never narrower than ±MIN_BAND (benchmarks/plan_pace_backtest.py).
+    hi = rate + max(BAND_SCALE * (q90 - rate), MIN_BAND * rate)
+    lo = max(0.0, rate - max(BAND_SCALE * (rate - q10), MIN_BAND * rate))
     p50 = out_at(rate)
     return Pace(rate * 3600, p50, out_at(hi), out_at(lo), "runs_out" if p50 is not None else "on_track")
 

@@ -83,7 +83,7 @@ def test_top_exits_cleanly_on_ctrl_c(home):
         assert "agentmeter top" in first, first
         time.sleep(0.3)  # into the watch loop (not an assertion on speed)
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=20)
+        _out, err = proc.communicate(timeout=20)
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -13,7 +13,7 @@ CHATGPT_JWT = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ0ZXN0In0.fake"  # the shape of a C
 
 
 def claude_turn(base: str, session_header: str | None = None, step: float | None = None,
-                stream: bool = True) -> tuple[int, dict, bytes]:
+                stream: bool = True, scenario: str | None = None) -> tuple[int, dict, bytes]:
     body = {"model": "claude-sonnet-4-5", "max_tokens": 64, "stream": stream,
             "messages": [{"role": "user", "content": f"hi {next(_turns)}"}]}
     headers = {"content-type": "application/json", "authorization": OAUTH, "anthropic-version": "2023-06-01",
@@ -22,6 +22,8 @@ def claude_turn(base: str, session_header: str | None = None, step: float | None
         headers["x-claude-code-session-id"] = session_header
     if step is not None:
         headers["x-fake-plan-step"] = str(step)
+    if scenario:
+        headers["x-fake-scenario"] = scenario
     return _post(base.rstrip("/") + "/v1/messages", body, headers)
 
 

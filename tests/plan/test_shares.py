@@ -7,6 +7,7 @@ import json
 import shutil
 import sqlite3
 import threading
+import time
 
 from agentmeter.clock import SystemClock
 from agentmeter.ledger import open_ledger
@@ -47,16 +48,20 @@ def test_sequential_sessions_get_exact_shares(stack):
 
 
 def test_overlapping_sessions_are_split_and_the_error_is_said(stack):
-    stack.configure(plan=FakePlan(five_hour_pct=10.0, step_pct=1.0), pace_ms=60, deltas=8)
+    stack.configure(plan=FakePlan(five_hour_pct=10.0, step_pct=1.0))
     a, b = stack.open_session(agent="claude"), stack.open_session(agent="claude")
     claude_turn(a["anthropic"], step=0)  # the reading before
-    threads = [threading.Thread(target=claude_turn, args=(a["anthropic"],), kwargs={"step": 3}),
-               threading.Thread(target=claude_turn, args=(b["anthropic"],), kwargs={"step": 5})]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    stack.configure(pace_ms=0)
+    # A's stream stalls half way for 3 s; B starts once A's request has reached the provider, so both are in
+    # flight together and both finish before the next reading.
+    seen = len(stack.received())
+    ta = threading.Thread(target=claude_turn, args=(a["anthropic"],), kwargs={"step": 3, "scenario": "stall:3"})
+    ta.start()
+    while len(stack.received()) == seen:
+        time.sleep(0.01)
+    tb = threading.Thread(target=claude_turn, args=(b["anthropic"],), kwargs={"step": 5})
+    tb.start()
+    ta.join()
+    tb.join()
     claude_turn(b["anthropic"], step=0)  # the reading after
     shares, e = _shares(_plan(stack))
     sa, sb = shares[a["session_id"]], shares[b["session_id"]]

@@ -37,6 +37,7 @@ _UNIFIED_WINDOW = re.compile(r"^([a-z0-9_]+)-(utilization|reset|surpassed-thresh
 _CODEX_WINDOW = re.compile(r"^x-([a-z0-9-]+)-(primary|secondary)-(used-percent|window-minutes|reset-at|"
                            r"reset-after-seconds)$")
 _CLASSIC = re.compile(r"^anthropic-ratelimit-(requests|tokens|input-tokens|output-tokens)-(limit|remaining|reset)$")
+_FIRST = frozenset((b"a", b"A", b"x", b"X"))  # most headers are turned away by their first byte
 MAX_VALUE = 256  # a header value longer than this is cut: a hostile upstream cannot bloat the ledger
 
 
@@ -97,7 +98,7 @@ def family_headers(raw_headers) -> dict[str, str]:
     out: dict[str, str] = {}
     for k, v in raw_headers:
         if isinstance(k, bytes):
-            if not (k[:20].lower() == b"anthropic-ratelimit-" or k[:8].lower() == b"x-codex-"):
+            if k[:1] not in _FIRST or not (k[:20].lower() == b"anthropic-ratelimit-" or k[:8].lower() == b"x-codex-"):
                 continue
             name, value = k.decode("latin-1").lower(), v.decode("latin-1")
         else:

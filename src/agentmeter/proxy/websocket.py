@@ -75,8 +75,10 @@ async def relay_websocket(request: web.Request, state, session: dict, provider: 
     async def refused(ex: relay.Exchange, raw: bytes) -> bool:
         """The HTTP path's guarded check: a WebSocket is no way around the caps, and a check that fails is
         handled exactly as on HTTP (never an unchecked relay, never a crash of the connection)."""
+        from ..plan import account_of
         from .enforce import refusal_message
 
+        ex.extra["plan_account"] = account_of(provider, subscription, request.headers)  # plan lines apply too
         chk = _checked(state, ex, session, read_body(raw), len(raw), agent_sid)
         ex.extra["check"] = chk
         if chk.decision.action != "refuse":

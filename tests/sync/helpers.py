@@ -59,10 +59,11 @@ class Collector:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def token(self, developer: str, team: str | None = None, admin: bool = False) -> str:
+    def token(self, developer: str, team: str | None = None, admin: bool = False,
+              cost_center: str | None = None) -> str:
         store = open_store(self.db)
         try:
-            return store.add_token(developer, team, admin, SystemClock().now_ms())[1]
+            return store.add_token(developer, team, admin, SystemClock().now_ms(), cost_center=cost_center)[1]
         finally:
             store.close()
 

@@ -1,6 +1,8 @@
 """config.toml → a frozen Config. Errors name the file, the line and the key.
 
-Reading uses tomllib; writing goes through tomli-w and keeps every key the user had.
+Reading uses tomllib; a key the parser never asked for is an error with a "did you mean" (a typo such as
+`dialy_usd` would otherwise silently remove a cap). Writing goes through tomlkit, so the user's comments
+and layout survive `budget set`.
 """
 
 from __future__ import annotations
@@ -112,6 +114,41 @@ class Config:
         return self.proxy.port
 
 
+class _Seen(dict):
+    """A parsed TOML table that remembers which keys the parser asked about, present or not.
+
+    The known keys are whatever parse_config reads, so a key added to the parser is known here without a
+    second list to keep in step."""
+
+    def __init__(self, data: dict) -> None:
+        super().__init__({k: _Seen(v) if isinstance(v, dict) else v for k, v in data.items()})
+        self.asked: set[str] = set()
+
+    def __contains__(self, key: object) -> bool:
+        self.asked.add(str(key))
+        return super().__contains__(key)
+
+    def __getitem__(self, key: str) -> Any:
+        self.asked.add(key)
+        return super().__getitem__(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.asked.add(key)
+        return super().get(key, default)
+
+    def items(self):  # iterating a table (prices, cascade) accepts all of its keys
+        self.asked.update(self.keys())
+        return super().items()
+
+    def unread(self, prefix: tuple[str, ...] = ()):
+        """(path, key, candidates) for each key nobody asked for, depth first, in file order."""
+        for key, value in dict.items(self):
+            if key not in self.asked:
+                yield prefix, key, sorted(self.asked)
+            elif isinstance(value, _Seen):
+                yield from value.unread((*prefix, key))
+
+
 class _Reader:
     """Pulls typed values out of the parsed TOML, remembering where each key came from."""
 
@@ -135,6 +172,8 @@ class _Reader:
 
     def fail(self, section: str, key: str | None, problem: str, hint: str) -> ConfigError:
         line = self.line_of(section, key)
+        if line is None and key is not None:  # a table: its own [header]
+            line = self.line_of(".".join(p for p in (section, key) if p), None)
         where = f"{self.path}" + (f", line {line}" if line else "")
         name = ".".join(p for p in (section, key) if p)
         return ConfigError(f"{where}: {name}: {problem}", hint)
@@ -214,6 +253,29 @@ def load_config(path: Path | None = None) -> Config:
 
 
 def parse_config(data: dict, path: Path, text: str = "") -> Config:
+    data = _Seen(data)
+    config = _parse(data, path, text)
+    _refuse_unknown(data, _Reader(path, text))
+    return config
+
+
+def _refuse_unknown(data: _Seen, r: _Reader) -> None:
+    import difflib
+
+    for prefix, key, known in data.unread():
+        section = ".".join(prefix)
+        close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+        where = f"[{section}]" if section else "the top level"
+        hint = (f"did you mean {close[0]!r}?" if close else
+                f"known in {where}: {', '.join(known)}" if known else f"nothing is read from {where}; remove it")
+        table = data
+        for part in prefix:
+            table = dict.__getitem__(table, part)
+        kind = "section" if isinstance(dict.__getitem__(table, key), dict) else "key"
+        raise r.fail(section, key, f"unknown {kind}", hint)
+
+
+def _parse(data: dict, path: Path, text: str) -> Config:
     r = _Reader(path, text)
     ident = r.table(data, "", "identity")
     budget = r.table(data, "", "budget")
@@ -275,7 +337,11 @@ def parse_config(data: dict, path: Path, text: str = "") -> Config:
         rates[key] = r.rate(table, f'prices."{key}"')
 
     ups = dict(DEFAULT_UPSTREAMS)
-    for name, url in upstreams.items():
+    for name in DEFAULT_UPSTREAMS:
+        upstreams.get(name)  # the known names; any other is a typo (see _refuse_unknown)
+    for name, url in dict.items(upstreams):
+        if name not in DEFAULT_UPSTREAMS:
+            continue
         value = r.string(upstreams, "upstreams", name)
         if not value or not re.match(r"^https?://", value):
             raise r.fail("upstreams", name, f"{url!r} is not an http(s) URL", f'{name} = "https://…"')
@@ -350,26 +416,27 @@ def _check_timezone(r: _Reader, tz: str) -> None:
 
 
 def update_config(path: Path, changes: dict[str, dict[str, Any]]) -> None:
-    """Merge `{section: {key: value}}` into the file (None deletes a key), validating the result."""
+    """Merge `{section: {key: value}}` into the file (None deletes a key), validating the result.
+
+    tomlkit edits the document in place: the user's comments, order and spacing stay as they were."""
     import tomllib
 
-    import tomli_w
+    import tomlkit
 
     from .paths import write_private
 
-    data: dict = {}
-    if path.exists():
-        text = path.read_text(encoding="utf-8")
-        data = tomllib.loads(text)
+    doc = tomlkit.parse(path.read_text(encoding="utf-8")) if path.exists() else tomlkit.document()
     for section, values in changes.items():
-        node = data
+        node: Any = doc
         for part in section.split("."):
-            node = node.setdefault(part, {})
+            if part not in node:
+                node[part] = tomlkit.table(is_super_table=part != section.split(".")[-1])
+            node = node[part]
         for key, value in values.items():
             if value is None:
                 node.pop(key, None)
             else:
                 node[key] = value
-    rendered = tomli_w.dumps(data)
+    rendered = tomlkit.dumps(doc)
     parse_config(tomllib.loads(rendered), path, rendered)  # never write a config we can't read back
     write_private(path, rendered)

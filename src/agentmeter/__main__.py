@@ -15,7 +15,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if argv[:1] == ["status"] and set(argv[1:]) <= {"--json"}:
             return _status("--json" in argv)  # the fast path: no typer, rich, aiohttp or genai-prices
-        if argv[:1] == ["report"] and "--format" in argv and not ({"-h", "--help"} & set(argv)):
+        if argv[:1] in (["--version"], ["-V"]):
+            from . import __version__, render
+
+            render.line(f"agentmeter {__version__}")
+            return 0
+        if argv[:1] == ["report"] and ("--format" in argv or "--json" in argv) and not ({"-h", "--help"} & set(argv)):
             from .report_cmd import fast_report  # json/csv for scripts: no typer
 
             code = fast_report(argv[1:])

@@ -47,10 +47,15 @@ def line(text: str) -> None:
 
 
 def usd(value: float | None, *, unpriced: bool = False) -> str:
+    """Money for people: $0.0012, $1.23, $1,234 (JSON and CSV carry the exact value)."""
     if value is None:
         return "—"
-    text = f"${value:,.4f}" if abs(value) < 1 else f"${value:,.2f}"
+    text = f"${value:,.4f}" if abs(value) < 1 else f"${value:,.2f}" if abs(value) < 1000 else f"${value:,.0f}"
     return text + ("*" if unpriced else "")
+
+
+def plural(n: int, word: str, words: str | None = None) -> str:
+    return f"{n:,} {word if n == 1 else (words or word + 's')}"
 
 
 def tokens(n: int | None) -> str:
@@ -184,8 +189,10 @@ def reprice_result(payload: dict, as_json: bool) -> None:
     if as_json:
         emit_json("reprice", payload)
         return
-    line(f"repriced {payload['rows']} requests; {payload['changed']} changed; "
-         f"total {usd(payload['before_usd'])} → {usd(payload['after_usd'])}")
+    verb = "would reprice" if payload.get("dry_run") else "repriced"
+    line(f"{verb} {plural(payload['rows'], 'request')}; {payload['changed']} changed; "
+         f"total {usd(payload['before_usd'])} → {usd(payload['after_usd'])}"
+         + (" (dry run: nothing written)" if payload.get("dry_run") else ""))
 
 
 def iso(ms: int | None) -> str | None:

@@ -152,14 +152,23 @@ def write_jsonl(rows: Iterable[dict[str, Any]], out: IO[str]) -> int:
 
 
 def export(rows: Iterable[dict[str, Any]], fmt: str, columns: Iterable[str], output: Path | None) -> int:
+    def write(out) -> int:
+        if fmt == "jsonl":
+            return write_jsonl(rows, out)
+        if fmt == "json":
+            from .render import envelope
+
+            listed = list(rows)
+            out.write(json.dumps(envelope("export", {"rows": listed}), indent=2, default=str) + "\n")
+            return len(listed)
+        return write_csv(rows, out, columns)
+
     if output:
         from .paths import atomic_open
 
         with atomic_open(output, "w", encoding="utf-8", newline="") as f:
-            return write_jsonl(rows, f) if fmt == "jsonl" else write_csv(rows, f, columns)
-    if fmt == "jsonl":
-        return write_jsonl(rows, sys.stdout)
-    return write_csv(rows, sys.stdout, columns)
+            return write(f)
+    return write(sys.stdout)
 
 
 def export_summary(fmt: str, tally: Tally, output: Path | None) -> None:

@@ -62,6 +62,9 @@ def _fast_args(argv: list[str]) -> dict[str, str | None] | None:
     args: dict[str, str | None] = {"by": "day", "since": "30d", "until": None, "tz": None, "fmt": None}
     tokens = iter(argv)
     for token in tokens:
+        if token == "--json":
+            args["fmt"] = "json"
+            continue
         name, eq, value = token.partition("=")
         if name not in _FAST_OPTIONS:
             return None

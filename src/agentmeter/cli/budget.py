@@ -15,8 +15,8 @@ from ..paths import get_paths
 
 app = typer.Typer(help="Personal caps: alert at 80 %, cheaper model at 95 %, refusal at 110 %.", no_args_is_help=True)
 
-Usd = Annotated[str | None, typer.Option(help="USD, or 'off' to remove the cap.")]
-Tok = Annotated[str | None, typer.Option(help="Tokens, or 'off' to remove the cap.")]
+Usd = Annotated[str | None, typer.Option(metavar="USD", help="USD (20, $20, 20$), or 'off' to remove the cap.")]
+Tok = Annotated[str | None, typer.Option(metavar="TOKENS", help="Tokens, or 'off' to remove the cap.")]
 FLAGS = ("daily", "weekly", "monthly")
 Line = Annotated[str | None, typer.Option(help="Plan-window line as a fraction (0.9 keeps 10 %), or 'off'.")]
 
@@ -26,11 +26,17 @@ def _parse(value: str | None, name: str, integer: bool):
         return None, False
     if value.strip().lower() in ("off", "none"):
         return None, True
+    text = value.strip().replace(",", "").replace("_", "")
+    if not integer:  # $10 and 10$ both mean ten dollars
+        text = text.removeprefix("$").removesuffix("$").strip()
+    example = "500000" if integer else "20"
     try:
-        number = int(value) if integer else float(value)
+        number = int(text) if integer else float(text)
     except ValueError:
-        example = "500000" if integer else "20"
         raise UsageError(f"--{name} {value!r} is not a number", f"e.g. --{name} {example}, or off") from None
+    if number != number or number in (float("inf"), float("-inf")):  # NaN and inf parse as floats
+        raise UsageError(f"--{name} {value!r} is not a cap", f"give an amount, e.g. --{name} {example}; "
+                         "off removes the cap")
     if number <= 0:
         raise UsageError(f"--{name} must be above 0", "use off to remove a cap")
     return number, False
@@ -74,11 +80,28 @@ def set_(
     plan = _plan_changes(five_hour, seven_day)
     if not changes and not plan:
         raise UsageError("no cap given", "e.g. agentmeter budget set --daily 20 --monthly 300")
+    agent = _known_agent(agent) if agent else None
     section = f"budget.agents.{agent}" if agent else "budget"
     path = get_paths().config_file
     update_config(path, {k: v for k, v in ((section, changes), (f"{section}.plan", plan)) if v})
     _record_override("set", f"{section}: " + ", ".join(f"{k}={v}" for k, v in {**changes, **plan}.items()))
     show(as_json=as_json)
+
+
+def _known_agent(name: str) -> str:
+    """A sub-cap for an agent that is never launched would never fire: a typo is an error."""
+    import difflib
+
+    from ..agents import registry
+
+    specs = registry().values()
+    for spec in specs:
+        if name == spec.name or name in spec.aliases:
+            return spec.name
+    names = [s.name for s in specs]
+    close = difflib.get_close_matches(name, names, n=1)
+    raise UsageError(f"unknown agent {name!r}", (f"did you mean {close[0]!r}? " if close else "")
+                     + f"known agents: {', '.join(names)}")
 
 
 @app.command("show")

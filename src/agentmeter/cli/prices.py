@@ -41,7 +41,10 @@ def guess_provider(model: str) -> str:
     return "openai"
 
 
-def reprice(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+def reprice(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would change; write nothing.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
     """Recompute every request's cost from its tokens with today's prices and overrides."""
     from .. import pricing
     from ..ledger import open_ledger
@@ -51,17 +54,21 @@ def reprice(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")]
     config = load_config()
     ledger = open_ledger(get_paths().ledger, tz=resolve_tz(config.budget.timezone))
     before = ledger.totals_from_requests()
+    delta = [0.0]  # new minus old cost over every repriced row: the total after, without writing
 
     def price_row(row: dict):
         usage = usage_of(row)
         if not usage.total_tokens:
-            return 0.0, "none", None, None, False
-        c = pricing.price(row["provider"], row["model_used"] or row["model_requested"], usage,
-                          overrides=config.prices, unknown_model=config.unknown_model_price)
-        return c.usd, c.source, c.matched_model, c.price_version, c.unpriced
+            result = 0.0, "none", None, None, False
+        else:
+            c = pricing.price(row["provider"], row["model_used"] or row["model_requested"], usage,
+                              overrides=config.prices, unknown_model=config.unknown_model_price)
+            result = c.usd, c.source, c.matched_model, c.price_version, c.unpriced
+        delta[0] += (result[0] or 0.0) - (row["cost_usd"] or 0.0)
+        return result
 
-    changed = ledger.reprice(price_row)
-    after = ledger.totals_from_requests()
-    render.reprice_result({"rows": before["requests"], "changed": changed,
-                           "before_usd": round(before["cost_usd"], 6), "after_usd": round(after["cost_usd"], 6)},
+    changed = ledger.reprice(price_row, dry_run=dry_run)
+    after_usd = before["cost_usd"] + delta[0] if dry_run else ledger.totals_from_requests()["cost_usd"]
+    render.reprice_result({"rows": before["requests"], "changed": changed, "dry_run": dry_run,
+                           "before_usd": round(before["cost_usd"], 6), "after_usd": round(after_usd, 6)},
                           as_json)

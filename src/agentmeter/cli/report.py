@@ -51,20 +51,29 @@ def report(
     fmt: Annotated[ReportFormat, typer.Option("--format", help="Output format.")] = ReportFormat.table,
     chart: Annotated[bool, typer.Option(help="Also draw daily spend with the daily cap (table format).")] = False,
     html: Annotated[Path | None, typer.Option(help="Write a self-contained HTML report to this file.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (the same as --format json).")] = False,
 ) -> None:
     """Spend and tokens by day, week, month, agent, model, repo, branch or session."""
     from ..report_cmd import run_report
 
-    run_report(by.value, since, until, tz, fmt.value, chart, html)
+    run_report(by.value, since, until, tz, "json" if as_json else fmt.value, chart, html)
 
 
 def export(
-    fmt: Annotated[ExportFormat, typer.Option("--format", help="focus: FOCUS 1.2 cost rows; csv/jsonl: requests.")],
+    fmt: Annotated[ExportFormat | None, typer.Option("--format", help="focus: FOCUS 1.2 cost rows; csv/jsonl: "
+                                                     "requests.")] = None,
     output: Annotated[Path | None, typer.Option(help="Write here instead of stdout.")] = None,
     since: Since = None,
     until: Until = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON document {schema, rows}: requests, or FOCUS rows "
+                                          "with --format focus.")] = False,
 ) -> None:
-    """Export the ledger: FOCUS 1.2 (one row per day × model × token type) or every request as CSV/JSONL."""
+    """Export the ledger: FOCUS 1.2 (one row per day × model × token type) or every request as CSV/JSONL/JSON."""
+    from ..errors import UsageError
+
+    if fmt is None and not as_json:
+        raise UsageError("say which format", "e.g. agentmeter export --format focus, --format csv, or --json")
+    fmt = fmt or ExportFormat.jsonl
     config = load_config()
     tz = resolve_tz(config.budget.timezone)
     window = reports.report_window(since, until, tz, SystemClock().now())
@@ -75,5 +84,6 @@ def export(
     else:
         tally = exports.Tally("cost_usd")
         rows, columns, kind = exports.request_rows(ledger, window), exports.EXPORT_COLUMNS, fmt.value
+    kind = "json" if as_json else kind
     render_report.export(tally.wrap(rows), kind, columns, output)
     render_report.export_summary(fmt.value, tally, output)

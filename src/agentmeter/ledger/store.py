@@ -189,8 +189,10 @@ class Ledger:
             (agent_session_id, session_id),
         )
 
-    def reprice(self, price: Callable[[dict[str, Any]], tuple[float | None, str, str | None, str | None, bool]]) -> int:
-        """Recompute every row's cost from its tokens, then rebuild the rollup. Returns rows changed."""
+    def reprice(self, price: Callable[[dict[str, Any]], tuple[float | None, str, str | None, str | None, bool]],
+                dry_run: bool = False) -> int:
+        """Recompute every row's cost from its tokens, then rebuild the rollup. Returns rows changed.
+        A dry run does the same work and rolls it back."""
         changed = 0
         self.conn.execute("BEGIN IMMEDIATE")
         try:
@@ -208,7 +210,7 @@ class Ledger:
                     (usd, source, model, version, int(unpriced), r["request_id"]),
                 )
             self._rebuild_rollup()
-            self.conn.execute("COMMIT")
+            self.conn.execute("ROLLBACK" if dry_run else "COMMIT")
         except BaseException:
             self.conn.execute("ROLLBACK")
             raise

@@ -12,7 +12,7 @@ from .config import Caps, Config
 from .ledger import open_ledger
 from .ledger import sync as ledger_sync
 from .paths import get_paths
-from .sync.caps import effective_budget
+from .sync.caps import cap_sources, effective_budget, snooze_allowed
 from .timezone import resolve_tz
 
 
@@ -20,17 +20,20 @@ def window_rows(config: Config, clock: Clock) -> tuple[list[dict], int | None]:
     tz = resolve_tz(config.budget.timezone)
     ledger = open_ledger(get_paths().ledger, readonly=True, tz=tz)
     try:
-        b = effective_budget(config, ledger_sync.team_caps(ledger.conn))  # stricter collector caps apply
+        team = ledger_sync.team_caps(ledger.conn)
+        b = effective_budget(config, team)  # stricter collector caps apply
+        sources = cap_sources(config, team)
         t = Thresholds(b.alert_at, b.downgrade_at, b.block_at, b.retry_cap, b.enforce_subscription)
         windows = spend_windows(clock.now(), tz, b, agent="", session_id=None, session_budget_usd=None,
                                 day_spend=lambda day, who: ledger.window_spend(day, day, None if who == "*" else who),
-                                session_spend=lambda sid: (0.0, 0), full=True)
+                                session_spend=lambda sid: (0.0, 0), full=True, sources=sources)
         for agent in b.agents:
             windows += [w for w in spend_windows(
                 clock.now(), tz, b, agent=agent, session_id=None, session_budget_usd=None,
                 day_spend=lambda day, who: ledger.window_spend(day, day, None if who == "*" else who),
                 session_spend=lambda sid: (0.0, 0)) if w.name.startswith(agent + " ")]
         snoozed_until = ledger.snoozed_until(clock.now_ms())
+        snooze_ok = snooze_allowed(team)
     finally:
         ledger.close()
     rows = []
@@ -42,8 +45,24 @@ def window_rows(config: Config, clock: Clock) -> tuple[list[dict], int | None]:
             "spent_tokens": w.spent_tokens, "cap_tokens": w.cap_tokens,
             "used_pct": round(w.fraction * 100, 1) if capped else None,
             "stage": stage_of(w.fraction, t) if capped else "ok",
+            "source": w.source if capped else None,
+            # a snooze pauses this cap (a team cap only where the team allows it)
+            "snoozed": bool(capped and snoozed_until and (snooze_ok or not w.from_team)),
         })
     return rows, snoozed_until
+
+
+def team_caps_held(config: Config) -> list[str]:
+    """The caps a snooze leaves in force: those the team set on the collector without allowing snoozes."""
+    ledger = open_ledger(get_paths().ledger, readonly=True)
+    try:
+        team = ledger_sync.team_caps(ledger.conn)
+    finally:
+        ledger.close()
+    if snooze_allowed(team):
+        return []
+    return sorted({f"{field.split('_')[0]} ({src})" for field, src in cap_sources(config, team).items()
+                   if src == "developer" or src.startswith("team")})
 
 
 def caps_from_flags(base: Caps, **flags) -> Caps:

@@ -246,10 +246,13 @@ def budget_show(payload: dict, as_json: bool) -> None:
         cap = ("no cap" if w["cap_usd"] is None and not w["cap_tokens"]
                else usd(w["cap_usd"]) if w["cap_usd"] is not None else f"{w['cap_tokens']:,} tok")
         pct_text = f"{w['used_pct']:.0f}%" if w["used_pct"] is not None else ""
+        who = f"  set by: {w['source']}" if w.get("source") else ""
         line(f"  {w['name']:<14} {_bar(w['used_pct'])} {usd(w['spent_usd']):>10} / {cap:<12} {pct_text:>5}"
-             f"  {w['stage']}")
+             f"  {w['stage']}{who}")
     if payload.get("snoozed_until"):
-        line(f"snoozed until {payload['snoozed_until']} (refusals and downgrades paused)")
+        held = [w["name"] for w in payload["windows"] if w.get("source") and not w.get("snoozed")]
+        line(f"snoozed until {payload['snoozed_until']} (refusals and downgrades paused"
+             + (f"; team caps still apply: {', '.join(held)})" if held else ")"))
     if not any(w["cap_usd"] or w["cap_tokens"] for w in payload["windows"]):
         line("no caps set. Try: agentmeter budget set --daily 20 --monthly 300")
 
@@ -281,8 +284,11 @@ def snoozed(payload: dict, as_json: bool) -> None:
     if as_json:
         emit_json("snooze", payload)
         return
-    line(f"budget snoozed until {payload['snoozed_until']}: refusals and downgrades paused, alerts continue"
+    prefix = "dry run: would snooze" if payload.get("dry_run") else "budget snoozed"
+    line(f"{prefix} until {payload['snoozed_until']}: refusals and downgrades paused, alerts continue"
          if payload["snoozed_until"] else "snooze ended: caps apply again")
+    if payload.get("team_caps_held"):
+        line(f"team caps still apply (your team does not allow snoozing them): {', '.join(payload['team_caps_held'])}")
 
 
 def budget_banner(w: dict, snoozed_until: int | None) -> None:
@@ -290,8 +296,9 @@ def budget_banner(w: dict, snoozed_until: int | None) -> None:
             "blocked": "requests are refused until it resets"}[w["stage"]]
     cap = usd(w["cap_usd"]) if w["cap_usd"] is not None else f"{w['cap_tokens']:,} tokens"
     spent = usd(w["spent_usd"]) if w["cap_usd"] is not None else f"{w['spent_tokens']:,}"
-    extra = f" (snoozed until {iso(snoozed_until)})" if snoozed_until else ""
-    sys.stderr.write(f"agentmeter: {w['name']} budget at {w['used_pct']:.0f}% ({spent} of {cap}): {what}{extra}\n")
+    extra = f" (snoozed until {iso(snoozed_until)})" if snoozed_until and w.get("snoozed", True) else ""
+    source = f" [{w['source']} cap]" if w.get("source") else ""
+    sys.stderr.write(f"agentmeter: {w['name']}{source} budget at {w['used_pct']:.0f}% ({spent} of {cap}): {what}{extra}\n")
 
 
 _COLOURS = {"ok": "32", "alert": "33", "downgrade": "35", "blocked": "31"}

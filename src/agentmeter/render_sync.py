@@ -99,8 +99,10 @@ def collector_caps(payload: dict[str, Any], as_json: bool) -> None:
         line("No team or developer caps. Set one with: agentmeter collector caps set --team T --monthly 500 --db PATH")
     for c in payload["caps"]:
         caps = ", ".join(f"{k} {usd(v) if k.endswith('_usd') else f'{v:,}'}" for k, v in c.items()
-                         if k not in ("scope", "name", "updated_at") and v is not None)
-        line(f"{c['scope']} {c['name']}: {caps or 'none'}")
+                         if k not in ("scope", "name", "updated_at", "allow_snooze") and v is not None)
+        snooze = "developers may snooze" if c.get("allow_snooze") else "not snoozable"
+        prefix = "dry run: would set " if payload.get("dry_run") else ""
+        line(f"{prefix}{c['scope']} {c['name']}: {caps or 'none'} ({snooze})")
 
 
 def focus_csv(rows, output: str | None) -> int:

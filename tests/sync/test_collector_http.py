@@ -153,5 +153,6 @@ def test_caps_put_validates(collector):
     assert status == 200 and body["caps"]["daily_usd"] == 3
     status, body, _ = request(url, token=dev)
     assert status == 200 and body["team"] == "payments"
-    assert body["caps"]["team"] == {"daily_usd": 3.0, "monthly_tokens": 1000, "name": "payments"}
+    assert body["caps"]["team"] == {"daily_usd": 3.0, "monthly_tokens": 1000, "name": "payments",
+                                    "allow_snooze": False}
     assert body["caps"]["developer"] is None

@@ -20,7 +20,8 @@ def test_migrations_build_the_schema_once_and_keep_the_collector_id(tmp_path):
     again.close()
     conn = sqlite3.connect(db)
     applied = conn.execute("SELECT migration_set, name FROM _sqlite_migrations").fetchall()
-    assert applied == [("agentmeter-collector", "c001_initial"), ("agentmeter-collector", "c008_token_cost_center")]
+    assert applied == [("agentmeter-collector", "c001_initial"), ("agentmeter-collector", "c008_token_cost_center"),
+                       ("agentmeter-collector", "c016_caps_allow_snooze")]
     cols = {r[1] for r in conn.execute("PRAGMA table_info(rollups)")}
     assert set(TOKEN_COLUMNS) <= cols  # every bucket the client pushes has a column
     assert "cwd" not in cols and "prompt" not in cols

@@ -35,6 +35,13 @@ class WindowSpend:
     # used fraction and cap_usd the configured line scaled by block_at, so the refusal starts at the line.
     kind: str = "spend"
     line: float | None = None  # plan windows: the configured line (0.9 = refuse from 90 % used)
+    # Who set the cap: personal, team <name>, developer (the collector's cap for this developer), agent, run.
+    source: str = "personal"
+
+    @property
+    def from_team(self) -> bool:
+        """A cap the team lead set on the collector: the developer's own `budget set` cannot raise it."""
+        return self.source == "developer" or self.source.startswith("team")
 
     @property
     def fraction(self) -> float:

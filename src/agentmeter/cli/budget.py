@@ -73,9 +73,10 @@ def set_(
     daily_tokens: Tok = None, weekly_tokens: Tok = None, monthly_tokens: Tok = None,
     five_hour: Line = None, seven_day: Line = None,
     agent: Annotated[str | None, typer.Option(help="Set a sub-cap for one agent (claude, codex, …).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would change; write nothing.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Write caps to config.toml; the running proxy picks them up within a second."""
+    """Write caps to config.toml (comments and layout kept); the running proxy picks them up within a second."""
     changes = _changes(daily, weekly, monthly, daily_tokens, weekly_tokens, monthly_tokens)
     plan = _plan_changes(five_hour, seven_day)
     if not changes and not plan:
@@ -83,6 +84,14 @@ def set_(
     agent = _known_agent(agent) if agent else None
     section = f"budget.agents.{agent}" if agent else "budget"
     path = get_paths().config_file
+    if dry_run:
+        payload = {"dry_run": True, "config": str(path), "section": section, "changes": {**changes, **plan}}
+        if as_json:
+            render.emit_json("budget_set", payload)
+        else:
+            render.line(f"would write to {path} [{section}]: " + ", ".join(
+                f"{k} = {v}" if v is not None else f"remove {k}" for k, v in {**changes, **plan}.items()))
+        return
     update_config(path, {k: v for k, v in ((section, changes), (f"{section}.plan", plan)) if v})
     _record_override("set", f"{section}: " + ", ".join(f"{k}={v}" for k, v in {**changes, **plan}.items()))
     show(as_json=as_json)
@@ -147,9 +156,11 @@ def test(
 @app.command("snooze")
 def snooze(
     duration: Annotated[str, typer.Argument(help="30m, 1h, 2h … or off.")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would be paused; record nothing.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Pause refusals and downgrades for a while (alerts continue). Recorded in the ledger."""
+    """Pause refusals and downgrades for a while (alerts continue). Recorded in the ledger. A cap your team
+    set on the collector is paused only if the team allows it."""
     from ..proxy import daemon
 
     clock = SystemClock()
@@ -160,12 +171,16 @@ def snooze(
         if delta > parse_since("1d"):
             raise UsageError("a snooze is at most 1 day", "to change the cap instead: agentmeter budget set …")
         until = clock.now_ms() + int(delta.total_seconds() * 1000)
-    info = daemon.status()
-    if info.running:
-        daemon.control("/_agentmeter/v1/snooze", {"until_ms": until, "detail": duration}, info)
-    else:
-        _record_override("snooze", duration, until_ms=until)
-    render.snoozed({"snoozed_until": render.iso(until) if duration != "off" else None}, as_json)
+    if not dry_run:
+        info = daemon.status()
+        if info.running:
+            daemon.control("/_agentmeter/v1/snooze", {"until_ms": until, "detail": duration}, info)
+        else:
+            _record_override("snooze", duration, until_ms=until)
+    from ..budget_report import team_caps_held
+
+    render.snoozed({"snoozed_until": render.iso(until) if duration != "off" else None, "dry_run": dry_run,
+                    "team_caps_held": team_caps_held(load_config()) if duration != "off" else []}, as_json)
 
 
 def _record_override(kind: str, detail: str, until_ms: int | None = None) -> None:

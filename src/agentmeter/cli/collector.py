@@ -18,7 +18,8 @@ caps_app = typer.Typer(help="Team and developer caps that clients merge with the
 app.add_typer(token_app, name="token")
 app.add_typer(caps_app, name="caps")
 
-Db = Annotated[Path, typer.Option("--db", help="The collector's SQLite database (created if missing).")]
+Db = Annotated[Path, typer.Option("--db", help="The collector's SQLite database (serve, token add and caps set "
+                                  "create it; the other commands need it to exist).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
@@ -31,11 +32,14 @@ class By(StrEnum):
     day = "day"
 
 
-def _store(db: Path):
+def _store(db: Path, create: bool = False):
     import sqlite3
 
     from ..collector.store import open_store
 
+    if not create and not db.is_file():  # a mistyped --db must not read as an empty team
+        raise UsageError(f"{db}: no such collector database",
+                         "check the --db path; `agentmeter collector serve --db PATH` creates one")
     try:
         return open_store(db)
     except sqlite3.DatabaseError as exc:
@@ -53,7 +57,7 @@ def serve(
     """Run the collector in the foreground."""
     from ..collector.app import serve as run
 
-    _store(db).close()  # a bad --db fails here with one line, not inside the server
+    _store(db, create=True).close()  # a bad --db fails here with one line, not inside the server
     render_sync.serving(f"http://{host}:{port}", str(db))
     try:
         run(db, host, port, rate_per_minute=rate, print_fn=lambda *_: None)
@@ -75,7 +79,7 @@ def token_add(
     """Issue a token and print it (once: only its hash is kept)."""
     if not developer.strip():
         raise UsageError("--developer is empty", "e.g. --developer alice@example.com")
-    store = _store(db)
+    store = _store(db, create=True)
     try:
         token_id, token = store.add_token(developer.strip(), team, admin, SystemClock().now_ms(),
                                           cost_center=cost_center)
@@ -171,6 +175,10 @@ def caps_set(
     daily_tokens: Annotated[int | None, typer.Option(help="Tokens per day.")] = None,
     weekly_tokens: Annotated[int | None, typer.Option(help="Tokens per week.")] = None,
     monthly_tokens: Annotated[int | None, typer.Option(help="Tokens per month.")] = None,
+    allow_snooze: Annotated[bool, typer.Option("--allow-snooze", help="Let developers lift these caps for a while "
+                                               "with `agentmeter budget snooze` (off: snoozes leave them in force).")
+                            ] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would be stored; write nothing.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Replace a team's or a developer's caps (no cap flags: remove them). Clients apply the stricter of
@@ -181,9 +189,15 @@ def caps_set(
               "weekly_tokens": weekly_tokens, "monthly_tokens": monthly_tokens}
     if any(v is not None and v < 0 for v in values.values()):
         raise UsageError("caps cannot be negative", "e.g. --monthly 500")
-    store = _store(db)
+    if dry_run:
+        scope = "team" if team else "developer"
+        render_sync.collector_caps({"caps": [{"scope": scope, "name": team or developer, **values,
+                                              "allow_snooze": allow_snooze}], "dry_run": True}, as_json)
+        return
+    store = _store(db, create=True)
     try:
-        store.set_caps("team" if team else "developer", team or developer, values, SystemClock().now_ms())
+        store.set_caps("team" if team else "developer", team or developer, {**values, "allow_snooze": allow_snooze},
+                       SystemClock().now_ms())
         rows = store.all_caps()
     finally:
         store.close()

@@ -106,3 +106,10 @@ def c008_token_cost_center(db: Database) -> None:
     # Issue 14 item 11: a token's team and cost centre are set by the admin at `collector token add` and
     # never taken from a push, so a developer cannot charge another team or pick whose caps apply.
     db.execute("ALTER TABLE tokens ADD COLUMN cost_center TEXT")
+
+
+@migrations()
+def c016_caps_allow_snooze(db: Database) -> None:
+    """Whether a developer's `budget snooze` may lift this team or developer cap (issue 16): off unless the
+    lead says so."""
+    db.execute("ALTER TABLE caps ADD COLUMN allow_snooze INTEGER NOT NULL DEFAULT 0")

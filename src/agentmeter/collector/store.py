@@ -201,15 +201,17 @@ class CollectorStore:
     # -- caps -----------------------------------------------------------------------------------------------
 
     def set_caps(self, scope: str, name: str, caps: dict[str, Any], now_ms: int) -> dict[str, Any]:
-        """Replace the caps of one team or developer (a cap left out is removed); all None deletes the row."""
+        """Replace the caps of one team or developer (a cap left out is removed); all None deletes the row.
+        `allow_snooze` in `caps` lets developers' `budget snooze` lift these caps."""
         values = [caps.get(f) for f in CAP_FIELDS]
+        allow = int(bool(caps.get("allow_snooze")))
         with self._tx():
             if all(v is None for v in values):
                 self.conn.execute("DELETE FROM caps WHERE scope = ? AND name = ?", (scope, name))
             else:
                 self.conn.execute(
-                    f"INSERT OR REPLACE INTO caps (scope, name, {', '.join(CAP_FIELDS)}, updated_at) "
-                    f"VALUES (?, ?, {', '.join('?' * len(CAP_FIELDS))}, ?)", (scope, name, *values, now_ms))
+                    f"INSERT OR REPLACE INTO caps (scope, name, {', '.join(CAP_FIELDS)}, allow_snooze, updated_at) "
+                    f"VALUES (?, ?, {', '.join('?' * len(CAP_FIELDS))}, ?, ?)", (scope, name, *values, allow, now_ms))
         return self.caps(scope, name) or {}
 
     def caps(self, scope: str, name: str | None) -> dict[str, Any] | None:
@@ -220,6 +222,7 @@ class CollectorStore:
             return None
         out = {f: row[f] for f in CAP_FIELDS if row[f] is not None}
         out["name"] = name
+        out["allow_snooze"] = bool(row["allow_snooze"])
         return out
 
     def all_caps(self) -> list[dict[str, Any]]:

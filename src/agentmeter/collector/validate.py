@@ -181,4 +181,8 @@ def caps(body: Any) -> dict[str, Any]:
             out[f] = _count(body, f, "")
         else:
             out[f] = _money(value, f)
+    allow = body.get("allow_snooze", False)
+    if not isinstance(allow, bool):
+        raise Invalid("allow_snooze", "must be true or false")
+    out["allow_snooze"] = allow
     return out

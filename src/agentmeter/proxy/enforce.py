@@ -27,7 +27,7 @@ from ..models import Usage
 from ..plan.brake import policy_windows
 from ..plan.tracker import PlanTracker
 from ..providers.request import METERED_APIS
-from ..sync.caps import effective_budget
+from ..sync.caps import cap_sources, effective_budget, snooze_allowed
 
 log = logging.getLogger("agentmeter.budget")
 RESERVATION_TTL_S = 15 * 60
@@ -125,6 +125,10 @@ class Enforcer:
         return effective_budget(self.config, self.team_caps)
 
     @property
+    def snooze_allowed(self) -> bool:
+        return snooze_allowed(self.team_caps)
+
+    @property
     def thresholds(self) -> Thresholds:
         b = self.config.budget
         return Thresholds(b.alert_at, b.downgrade_at, b.block_at, b.retry_cap, b.enforce_subscription)
@@ -159,6 +163,7 @@ class Enforcer:
             session_id=session["id"], session_budget_usd=session.get("budget_usd"),
             day_spend=lambda day, who: self.totals.day(self.reader, day, who),
             session_spend=lambda sid: self.totals.session(self.reader, sid), reserved=reserved, full=full,
+            sources=cap_sources(self.config, self.team_caps),
         )
 
     # -- the check ---------------------------------------------------------------------------------------
@@ -199,6 +204,10 @@ class Enforcer:
         )
         snoozed = bool(self._snooze_until and self._snooze_until > self.clock.now_ms())
         decision = decide(req, windows, self.thresholds, snoozed=snoozed)
+        if snoozed and not snooze_allowed(self.team_caps):  # a snooze lifts personal caps, never the team's
+            held = decide(req, [w for w in windows if w.from_team], self.thresholds)
+            if held.action == "refuse":
+                decision = held
         # Routes that can spend but whose usage is not read (batches, legacy completions, …) are refused at a
         # blown cap but reserve nothing: their cost is unknown, and a worst-case guess would refuse everyone.
         if billable and decision.action != "refuse" and api in METERED_APIS:
@@ -241,8 +250,9 @@ def resets_at(decision: Decision) -> datetime | None:
     return decision.window.end if decision.window is not None else None
 
 
-def refusal_message(decision: Decision, tz, now: datetime) -> str:
-    """One line: which cap, spent vs cap, when it resets, and the override. No double quotes."""
+def refusal_message(decision: Decision, tz, now: datetime, snooze_ok: bool = True) -> str:
+    """One line: which cap (and who set it), spent vs cap, when it resets, and the override. No double quotes.
+    A team cap is not the developer's to raise: the message says who to ask instead."""
     if decision.reason == "retry_cap":
         return ("agentmeter: this session repeated a failing step too many times (loop brake). "
                 "Send a new message to continue, or pause the brake: agentmeter budget snooze 30m")
@@ -269,7 +279,12 @@ def refusal_message(decision: Decision, tz, now: datetime) -> str:
         local = w.end.astimezone(tz)
         left = w.end - now
         hours = max(0, int(left.total_seconds() // 3600))
-        when = f" It resets {local:%a %d %b %H:%M} (in {hours}h)."
+        when = f" It resets {local:%a %d %b %H:%M %Z} (in {hours}h)."
+    if w.from_team:
+        who = w.source if w.source != "developer" else "your team lead for you"
+        snooze = " or snooze it: agentmeter budget snooze 1h" if snooze_ok else ""
+        return (f"agentmeter: {what}; this cap is set by {who} on the team collector.{when} "
+                f"Raising your own caps does not lift it: ask your team lead{snooze}.")
     return (f"agentmeter: {what}.{when} To continue now: agentmeter budget snooze 1h, or raise it: {raise_hint}")
 
 

@@ -228,7 +228,7 @@ async def prepare(request: web.Request, state: ProxyState, session: dict, provid
         if decision.reason == CHECK_FAILED:
             message = check_failed_message(ex.extra.get("check_error") or "unknown error")
         else:
-            message = refusal_message(decision, state.tz, state.clock.now())
+            message = refusal_message(decision, state.tz, state.clock.now(), state.enforcer.snooze_allowed)
         return refusal(api, provider, message, int(end.timestamp()) if end else None,
                        int(state.clock.now_ms() // 1000), refusal_status(session.get("agent")),
                        subscription=subscription)

@@ -88,7 +88,8 @@ async def relay_websocket(request: web.Request, state, session: dict, provider: 
             ex.reason = f"budget check failed: {ex.extra.get('check_error')}"
             message = check_failed_message(ex.extra.get("check_error") or "unknown error").replace('"', "'")
         else:
-            message = refusal_message(chk.decision, state.tz, state.clock.now()).replace('"', "'")
+            message = refusal_message(chk.decision, state.tz, state.clock.now(),
+                                      state.enforcer.snooze_allowed).replace('"', "'")
         end = chk.decision.window.end if chk.decision.window is not None else None
         await client.send_str(json.dumps({"type": "error", "status": 429, "error": {
             "type": "usage_limit_reached", "code": "agentmeter_budget_exceeded", "message": message,

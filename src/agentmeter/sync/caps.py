@@ -43,6 +43,13 @@ def cap_sources(config: Config, team_caps: dict[str, Any] | None) -> dict[str, s
     return {name: src for name, (_v, src) in best.items()}
 
 
+def snooze_allowed(team_caps: dict[str, Any] | None) -> bool:
+    """`budget snooze` lifts a collector cap only where the team lead allowed it (collector caps set
+    --allow-snooze); personal caps can always be snoozed."""
+    return all(caps.get("allow_snooze") is True for _scope, caps in _scopes(team_caps)
+               if any(_valid(caps.get(n)) for n in CAP_FIELDS))
+
+
 def effective_budget(config: Config, team_caps: dict[str, Any] | None) -> Budget:
     """The budget to enforce: the config's, with each cap replaced by a stricter team or developer cap."""
     scopes = _scopes(team_caps)

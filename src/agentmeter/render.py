@@ -50,6 +50,8 @@ def usd(value: float | None, *, unpriced: bool = False) -> str:
     """Money for people: $0.0012, $1.23, $1,234 (JSON and CSV carry the exact value)."""
     if value is None:
         return "—"
+    if value == 0:
+        return "$0.00" + ("*" if unpriced else "")
     text = f"${value:,.4f}" if abs(value) < 1 else f"${value:,.2f}" if abs(value) < 1000 else f"${value:,.0f}"
     return text + ("*" if unpriced else "")
 
@@ -304,6 +306,13 @@ def budget_banner(w: dict, snoozed_until: int | None) -> None:
 _COLOURS = {"ok": "32", "alert": "33", "downgrade": "35", "blocked": "31"}
 
 
+def colour_wanted(stream=None) -> bool:
+    """Colour only on a terminal, and never with NO_COLOR set (https://no-color.org)."""
+    import os
+
+    return bool((stream or sys.stdout).isatty()) and not os.environ.get("NO_COLOR")
+
+
 def _paint(text: str, stage: str, on: bool) -> str:
     return f"\x1b[{_COLOURS.get(stage, '0')}m{text}\x1b[0m" if on else text
 
@@ -375,7 +384,7 @@ def status_screen(payload: dict, as_json: bool) -> None:
     import shutil
 
     cols = shutil.get_terminal_size((100, 24)).columns
-    colour = sys.stdout.isatty()
+    colour = colour_wanted()
     bar_w = max(10, min(30, cols - 60))
     out = [f"agentmeter status · {payload['generated_at'][:16].replace('T', ' ')} ({payload['timezone']})"]
     for w in payload["windows"]:
@@ -384,7 +393,9 @@ def status_screen(payload: dict, as_json: bool) -> None:
         pct_text = f"{w['used_pct']:.0f}%" if w["used_pct"] is not None else ""
         head = f"{w['name']:<5} {burndown_bar(w['used_pct'], payload['thresholds'], bar_w)} " \
                f"{usd(w['spent_usd']):>9} / {cap:<8} {pct_text:>4} "
-        out.append(head + _paint(f"{w['stage']:<9}", w["stage"], colour))
+        source = w.get("cap_source")
+        out.append((head + _paint(f"{w['stage']:<9}", w["stage"], colour)
+                    + (f" {source} cap" if source and source != "personal" else "")).rstrip())
         f = w.get("forecast_usd")
         if f:
             detail = f"      forecast {usd(f['p50'])} (P10 {usd(f['p10'])} – P90 {usd(f['p90'])})"
@@ -394,15 +405,33 @@ def status_screen(payload: dict, as_json: bool) -> None:
                 h = w["time_to_cap_hours"]
                 detail += " · over cap" if h <= 0 else f" · cap in {h:.0f}h" if h < 72 else f" · cap in {h / 24:.0f}d"
             out.append(detail[:cols])
+    if any(w["used_pct"] is not None for w in payload["windows"]):
+        t = payload["thresholds"]
+        out.append(f"      bar: █ spent · a alert {t['alert_at']:.0%} · d cheaper model {t['downgrade_at']:.0%}"
+                   f" · | refusal {t['block_at']:.0%}"[:cols])
+    if payload.get("empty"):
+        out.append("no usage recorded yet. Next: agentmeter run claude (or codex, …) to meter an agent;")
+        out.append("  agentmeter demo for a tour with no key; agentmeter import claude for past usage")
+        if not any(w["cap_usd"] or w["cap_tokens"] for w in payload["windows"]):
+            out.append("set a cap: agentmeter budget set --daily 20 --monthly 300")
     out += plan_lines(payload.get("plan") or [], cols, colour)
     today = payload["today"]
-    out.append(f"today: {len(today['sessions'])} session{'s' if len(today['sessions']) != 1 else ''} · "
-               f"{today['requests']} requests · {usd(today['spent_usd'])}")
-    for s in today["sessions"][:8]:
+    out.append(f"today: {plural(len(today['sessions']), 'session')} · {plural(today['requests'], 'request')} · "
+               f"{usd(today['spent_usd'])}")
+    shown = 8
+    for s in today["sessions"][:shown]:
         hit = pct(s["cache_hit_rate"])
         flag = "  ⚠ low cache hit rate" if s["low_cache"] else ""
-        out.append(f"  {s['id']:<12} {s['agent']:<8} {(s['repo'] or '—')[:32]:<32} {usd(s['cost_usd']):>9}"
+        mark = "●" if s.get("running") else " "
+        cost = ("refused" if s.get("refused") and s["refused"] == s["requests"] else usd(s["cost_usd"]))
+        if s.get("refused") and s["refused"] != s["requests"]:
+            flag = f"  {s['refused']} refused" + flag
+        out.append(f" {mark}{s['id']:<12} {s['agent']:<8} {(s['repo'] or '—')[:32]:<32} {cost:>9}"
                    f"  cache {hit:>4}{flag}"[:cols])
+    if len(today["sessions"]) > shown:
+        out.append(f"  … and {len(today['sessions']) - shown} more (agentmeter sessions --since today)")
+    if any(s.get("running") for s in today["sessions"][:shown]):
+        out.append("  ● running now")
     if payload["by_agent"]:
         out.append("this month by agent: " + " · ".join(
             f"{a['agent']} {usd(a['spent_usd'])} ({pct(a['share'])})" for a in payload["by_agent"]))

@@ -73,6 +73,8 @@ def build_status(config: Config, clock: Clock) -> dict:
         frac = (WindowSpend(name, None, float(s["usd"]), int(s["tokens"]), cap_usd, cap_tokens).fraction
                 if capped else None)
         fc = _forecast(history, today, w, float(s["usd"]), today_fraction, cap_usd)
+        if fc["ttc_hours"] is not None and fc["ttc_hours"] > (w.end - now).total_seconds() / 3600:
+            fc["ttc_hours"] = None  # the window resets first: the cap is not reached in it
         windows.append({
             "name": name, "start": w.start.astimezone(tz).isoformat(), "end": w.end.astimezone(tz).isoformat(),
             "spent_usd": round(float(s["usd"]), 6), "cap_usd": cap_usd,
@@ -98,6 +100,7 @@ def build_status(config: Config, clock: Clock) -> dict:
         "alerts": [],
         "prices": _prices(conn),
         "sync": sync_status(conn, config, clock.now_ms(), tz),
+        "empty": conn is None or conn.execute("SELECT 1 FROM requests LIMIT 1").fetchone() is None,
     }
     if conn is not None:
         snooze = conn.execute("SELECT until_at FROM overrides WHERE kind = 'snooze' ORDER BY created_at DESC, id DESC "
@@ -137,7 +140,8 @@ def _today(conn, day_start: datetime) -> dict:
         return out
     start_ms = int(day_start.timestamp() * 1000)
     rows = conn.execute(
-        "SELECT s.id, s.agent, s.repo, s.branch, COUNT(*) AS requests, COALESCE(SUM(r.cost_usd), 0) AS cost_usd, "
+        "SELECT s.id, s.agent, s.repo, s.branch, s.pid, s.ended_at, COUNT(*) AS requests, "
+        "COALESCE(SUM(r.cost_usd), 0) AS cost_usd, SUM(r.status = 'refused') AS refused, "
         "SUM(r.input_tokens) AS i, SUM(r.cache_read_tokens) AS cr, SUM(r.cache_write_tokens) AS cw "
         "FROM requests r JOIN sessions s ON s.id = r.session_id WHERE r.started_at >= ? "
         "GROUP BY s.id ORDER BY cost_usd DESC", (start_ms,)).fetchall()
@@ -146,11 +150,29 @@ def _today(conn, day_start: datetime) -> dict:
         hit = round((r["cr"] or 0) / denom, 4) if denom else None
         out["sessions"].append({"id": r["id"], "agent": r["agent"], "repo": r["repo"], "branch": r["branch"],
                                 "requests": r["requests"], "cost_usd": round(r["cost_usd"], 6),
+                                "refused": r["refused"] or 0, "running": _running(r["pid"], r["ended_at"]),
                                 "cache_hit_rate": hit, "low_cache": hit is not None and hit < LOW_CACHE})
         out["spent_usd"] += r["cost_usd"]
         out["requests"] += r["requests"]
     out["spent_usd"] = round(out["spent_usd"], 6)
     return out
+
+
+def _running(pid: int | None, ended_at: int | None) -> bool:
+    """A `run` session whose agent process is still alive (`env` sessions have no process to ask)."""
+    if ended_at is not None or not pid:
+        return False
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's (a reused pid): not ours to claim, but alive
+        return True
+    except OSError:
+        return False
+    return True
 
 
 def _by_agent(conn, first: str, last: str) -> list[dict]:

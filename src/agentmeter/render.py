@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import shlex
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 from .clock import ms_to_iso
@@ -24,12 +25,84 @@ def emit_json(name: str, payload: dict[str, Any]) -> None:
 
 
 def _console(stderr: bool = False):
+    import os
+
     from rich.console import Console
 
     stream = sys.stderr if stderr else sys.stdout
-    # Piped output has no terminal width; truncating ids there would make it useless to scripts.
-    width = None if stream.isatty() else 200
-    return Console(stderr=stderr, highlight=False, soft_wrap=False, width=width)
+    # Piped output has no terminal width: 200 unless COLUMNS says otherwise (rich reads it). Tables fit
+    # themselves to the width (fit_table), so ids and money are never cut whatever it is.
+    width = None if stream.isatty() or os.environ.get("COLUMNS", "").isdigit() else 200
+    return Console(stderr=stderr, highlight=False, soft_wrap=False, width=width,
+                   no_color=bool(os.environ.get("NO_COLOR")) or None)
+
+
+@dataclass(frozen=True)
+class Col:
+    """A table column. `drop`: 0 never dropped (ids, money); otherwise higher numbers go first when the
+    terminal is narrow. `shrink`: may be cut short with … (free text such as a repo or a model)."""
+
+    name: str
+    right: bool = False
+    drop: int = 0
+    shrink: bool = False
+
+
+_GAP = 2  # rich's default padding between columns, with box=None and pad_edge=False
+_MIN_SHRUNK = 8
+
+
+def fit_table(cols: list[Col], rows: list[list[str]], width: int, footer: list[str] | None = None, **table_kw):
+    """A rich Table that fits `width` without wrapping a row: the least useful columns are dropped first, then
+    free-text columns are shortened; the essential columns (drop=0) are never cut."""
+    from rich.table import Table
+
+    natural = [max([len(c.name)] + [len(r[i]) for r in rows + ([footer] if footer else [])])
+               for i, c in enumerate(cols)]
+    keep = list(range(len(cols)))
+
+    def total(idx: list[int], widths: list[int]) -> int:
+        return sum(widths[i] for i in idx) + _GAP * (len(idx) - 1)
+
+    widths = list(natural)
+    empty = {i for i, c in enumerate(cols) if c.drop and rows and not any(r[i].strip() not in ("", "—") for r in rows)}
+    for i in sorted((i for i, c in enumerate(cols) if c.drop), key=lambda i: (i not in empty, -cols[i].drop)):
+        if total(keep, widths) <= width:
+            break
+        shrunk = list(widths)
+        over = total(keep, shrunk) - width
+        for j in keep:  # shortening free text is better than losing a column, down to a readable width
+            if cols[j].shrink and over > 0:
+                cut = min(over, shrunk[j] - max(_MIN_SHRUNK, len(cols[j].name)))
+                if cut > 0:
+                    shrunk[j] -= cut
+                    over -= cut
+        if over <= 0 and all(shrunk[j] >= natural[j] - natural[j] // 2 for j in keep if cols[j].shrink):
+            widths = shrunk
+            break
+        keep.remove(i)
+    t = Table(box=None, pad_edge=False, header_style="bold", show_footer=bool(footer), **table_kw)
+    for i in keep:
+        c = cols[i]
+        t.add_column(c.name, justify="right" if c.right else "left", no_wrap=True,
+                     overflow="ellipsis" if c.shrink else "fold", max_width=widths[i] if c.shrink else None,
+                     min_width=None if c.shrink else natural[i], footer=footer[i] if footer else "")
+    for r in rows:
+        t.add_row(*(r[i] for i in keep))
+    return t
+
+
+def local_time(iso_text: str | None, seconds: bool = False) -> str:
+    """The one time format for people: local time with its zone (JSON keeps ISO 8601 UTC)."""
+    if not iso_text:
+        return "—"
+    from datetime import datetime
+
+    try:
+        at = datetime.fromisoformat(iso_text.replace("Z", "+00:00")).astimezone()
+    except ValueError:
+        return iso_text
+    return at.strftime("%Y-%m-%d %H:%M:%S %Z" if seconds else "%Y-%m-%d %H:%M %Z")
 
 
 def error(message: str, hint: str | None = None) -> None:
@@ -116,20 +189,17 @@ def sessions_table(sessions: list[dict], as_json: bool) -> None:
     if not sessions:
         line("No sessions yet. Start one with: agentmeter run claude")
         return
-    t = Table(box=None, pad_edge=False, header_style="bold")
-    for col in ("session", "agent", "repo", "branch", "started", "req", "input", "cache r", "cache w",
-                "output", "cost", "cache hit"):
-        t.add_column(col, justify="right" if col in ("req", "input", "cache r", "cache w", "output", "cost",
-                                                      "cache hit") else "left")
-    for s in sessions:
-        t.add_row(
-            s["id"], s["agent"], s["repo"] or "—", s["branch"] or "—",
-            (s["started_at"] or "")[:16].replace("T", " "),
-            str(s["requests"]), tokens(s["input_tokens"]), tokens(s["cache_read_tokens"]),
-            tokens(s["cache_write_tokens"]), tokens(s["output_tokens"]),
-            usd(s["cost_usd"], unpriced=bool(s.get("unpriced_requests"))), pct(s["cache_hit_rate"]),
-        )
-    _console().print(t)
+    cols = [Col("session"), Col("agent", drop=2), Col("repo", drop=6, shrink=True), Col("branch", drop=9, shrink=True),
+            Col("started", drop=5), Col("req", True, drop=3), Col("input", True, drop=8), Col("cache r", True, drop=10),
+            Col("cache w", True, drop=11), Col("output", True, drop=7), Col("cost", True),
+            Col("cache hit", True, drop=4)]
+    rows = [[s["id"], s["agent"], s["repo"] or "—", s["branch"] or "—", local_time(s["started_at"]),
+             str(s["requests"]), tokens(s["input_tokens"]), tokens(s["cache_read_tokens"]),
+             tokens(s["cache_write_tokens"]), tokens(s["output_tokens"]),
+             usd(s["cost_usd"], unpriced=bool(s.get("unpriced_requests"))), pct(s["cache_hit_rate"])]
+            for s in sessions]
+    console = _console()
+    console.print(fit_table(cols, rows, console.width))
     for s in sessions:
         for share in s.get("plan_shares") or []:
             line(f"  {s['id']} used {_share_text(share)}")
@@ -151,26 +221,32 @@ def session_detail(session: dict, as_json: bool) -> None:
 
     line(f"session {session['id']} · {session['agent']} · {session['repo'] or 'no repo'}"
          f" · {session['branch'] or ''}".rstrip(" ·"))
-    line(f"  started {session['started_at']}  ended {session['ended_at'] or '(running)'}"
-         f"  exit {session['exit_code'] if session['exit_code'] is not None else '—'}")
-    line(f"  {len(session['requests'])} requests · {usd(session['cost_usd'])}"
+    started, ended = local_time(session["started_at"], True), local_time(session["ended_at"], True)
+    if session["ended_at"] is None:
+        ended = "(running)"
+    elif ended[:10] == started[:10]:
+        ended = ended[11:]  # the same day: the time is enough
+    line(f"  {started} → {ended} · exit {session['exit_code'] if session['exit_code'] is not None else '—'}")
+    line(f"  {plural(len(session['requests']), 'request')} · {usd(session['cost_usd'])}"
          f" · cache hit {pct(session['cache_hit_rate'])}")
     for share in session.get("plan_shares") or []:
         line(f"  this session used {_share_text(share)}")
-    t = Table(box=None, pad_edge=False, header_style="bold")
-    for col in ("time", "api", "model", "status", "input", "cache r", "cache w", "output", "cost", "ttft", "note"):
-        t.add_column(col)
+    cols = [Col("time"), Col("api", drop=6), Col("model", drop=2, shrink=True), Col("status", drop=3),
+            Col("input", True, drop=5), Col("cache r", True, drop=8), Col("cache w", True, drop=9),
+            Col("output", True, drop=4), Col("cost", True), Col("ttft", True, drop=7), Col("note", drop=1, shrink=True)]
+    rows = []
     for r in session["requests"]:
         model = r["model_used"] or r["model_requested"] or "—"
         if r["model_requested"] and r["model_used"] and r["model_requested"] != r["model_used"]:
             model = f"{r['model_requested']} → {r['model_used']}"
-        t.add_row(
-            (r["started_at"] or "")[11:19], r["api"], model, r["status"], tokens(r["input_tokens"]),
+        rows.append([
+            local_time(r["started_at"], seconds=True)[11:], r["api"], model, r["status"], tokens(r["input_tokens"]),
             tokens(r["cache_read_tokens"]), tokens(r["cache_write_tokens"]), tokens(r["output_tokens"]),
             usd(r["cost_usd"], unpriced=r["price_source"] == "fallback"),
             "—" if r["ttft_ms"] is None else f"{r['ttft_ms']:.0f}ms", r["reason"] or "",
-        )
-    _console().print(t)
+        ])
+    console = _console()
+    console.print(fit_table(cols, rows, console.width))
 
 
 def price_explanation(payload: dict, as_json: bool) -> None:
@@ -215,7 +291,17 @@ def run_summary(s: dict, to_stdout: bool = False) -> None:
     if s.get("refusals"):
         parts.append(f"{s['refusals']} refused")
     out = sys.stdout if to_stdout else sys.stderr
-    out.write(f"agentmeter · {s['agent']} · " + " · ".join(parts) + f" · session {s['id']}\n")
+    text = f"agentmeter · {s['agent']} · " + " · ".join(parts) + f" · session {s['id']}"
+    import shutil
+
+    width = shutil.get_terminal_size((200, 24)).columns
+    for least_useful in ("in ", "cache hit"):  # a narrow terminal: the token split goes first, never id or cost
+        if len(text) > width and s["requests"]:
+            parts = [p for p in parts if not p.startswith(least_useful)]
+            text = f"agentmeter · {s['agent']} · " + " · ".join(parts) + f" · session {s['id']}"
+    if len(text) > width:
+        text = text.removeprefix("agentmeter · ")
+    out.write(text + "\n")
     out.flush()
 
 

@@ -58,17 +58,18 @@ def _label(by: str, row: dict[str, Any]) -> str:
 def report_table(payload: dict[str, Any]) -> None:
     from rich.table import Table
 
+    from .render import Col, fit_table
+
     by, rows = payload["by"], payload["rows"]
     console = _console()
-    wide = console.width >= 110
-    t = Table(box=None, pad_edge=False, header_style="bold", show_footer=bool(rows), footer_style="bold")
-    cols = [c for c in _NUMERIC if wide or c not in ("reasoning", "subscription")]
     total = payload["totals"]
-    t.add_column(by, no_wrap=True, overflow="ellipsis", footer="total")
-    for c in cols:
-        t.add_column(c, justify="right", no_wrap=True, footer=_cells(total, [c])[0])
-    for r in rows:
-        t.add_row(_label(by, r), *_cells(r, cols))
+    # Narrow terminals lose the least useful columns first; the row's key and its cost are never cut.
+    drop = {"reasoning": 10, "cache w": 9, "subscription": 8, "cache r": 7, "input": 6, "output": 5,
+            "cache hit": 4, "req": 3, "cost": 0}
+    cols = [Col(by, shrink=by not in ("session", "day", "week", "month"))] + [
+        Col(c, right=True, drop=drop.get(c, 2)) for c in _NUMERIC]
+    t = fit_table(cols, [[_label(by, r), *_cells(r, _NUMERIC)] for r in rows], console.width,
+                  footer=["total", *_cells(total, _NUMERIC)], footer_style="bold")
     window = f"{payload['since'] or 'start'} .. {payload['until']} (exclusive, {payload['timezone']})"
     if not rows:
         sys.stdout.write(f"no usage in {window}\n")

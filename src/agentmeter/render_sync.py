@@ -77,18 +77,20 @@ def collector_report(payload: dict[str, Any], as_json: bool) -> None:
         return
     from rich.table import Table
 
-    t = Table(box=None, pad_edge=False, header_style="bold")
-    for col in (payload["by"], "developers", "requests", "input", "cache r", "cache w", "output", "cost"):
-        t.add_column(col, justify="left" if col == payload["by"] else "right")
-    for r in payload["rows"]:
-        t.add_row(str(r["key"] or "—"), str(r["developers"]), f"{r['requests']:,}", tokens(r["input_tokens"]),
-                  tokens(r["cache_read_tokens"]), tokens(r["cache_write_tokens"]), tokens(r["output_tokens"]),
-                  usd(r["cost_usd"]))
-    tot = payload["totals"]
-    t.add_row("total", str(tot["developers"]), f"{tot['requests']:,}", tokens(tot["input_tokens"]),
-              tokens(tot["cache_read_tokens"]), tokens(tot["cache_write_tokens"]), tokens(tot["output_tokens"]),
-              usd(tot["cost_usd"]), style="bold")
-    _console().print(t)
+    from .render import Col, fit_table
+
+    cols = [Col(payload["by"], shrink=payload["by"] in ("repo", "model")), Col("developers", True, drop=3),
+            Col("requests", True, drop=2), Col("input", True, drop=5), Col("cache r", True, drop=7),
+            Col("cache w", True, drop=8), Col("output", True, drop=4), Col("cost", True)]
+
+    def cells(r: dict[str, Any], key: str) -> list[str]:
+        return [key, str(r["developers"]), f"{r['requests']:,}", tokens(r["input_tokens"]),
+                tokens(r["cache_read_tokens"]), tokens(r["cache_write_tokens"]), tokens(r["output_tokens"]),
+                usd(r["cost_usd"])]
+
+    console = _console()
+    console.print(fit_table(cols, [cells(r, str(r["key"] or "—")) for r in payload["rows"]], console.width,
+                            footer=cells(payload["totals"], "total"), footer_style="bold"))
 
 
 def collector_caps(payload: dict[str, Any], as_json: bool) -> None:

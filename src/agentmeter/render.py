@@ -184,7 +184,6 @@ def sessions_table(sessions: list[dict], as_json: bool) -> None:
     if as_json:
         emit_json("sessions", {"sessions": sessions})
         return
-    from rich.table import Table
 
     if not sessions:
         line("No sessions yet. Start one with: agentmeter run claude")
@@ -217,7 +216,6 @@ def session_detail(session: dict, as_json: bool) -> None:
     if as_json:
         emit_json("session", session)
         return
-    from rich.table import Table
 
     line(f"session {session['id']} · {session['agent']} · {session['repo'] or 'no repo'}"
          f" · {session['branch'] or ''}".rstrip(" ·"))
@@ -386,7 +384,8 @@ def budget_banner(w: dict, snoozed_until: int | None) -> None:
     spent = usd(w["spent_usd"]) if w["cap_usd"] is not None else f"{w['spent_tokens']:,}"
     extra = f" (snoozed until {iso(snoozed_until)})" if snoozed_until and w.get("snoozed", True) else ""
     source = f" [{w['source']} cap]" if w.get("source") else ""
-    sys.stderr.write(f"agentmeter: {w['name']}{source} budget at {w['used_pct']:.0f}% ({spent} of {cap}): {what}{extra}\n")
+    sys.stderr.write(f"agentmeter: {w['name']}{source} budget at {w['used_pct']:.0f}% ({spent} of {cap}): "
+                     f"{what}{extra}\n")
 
 
 _COLOURS = {"ok": "32", "alert": "33", "downgrade": "35", "blocked": "31"}

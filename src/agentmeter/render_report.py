@@ -56,7 +56,6 @@ def _label(by: str, row: dict[str, Any]) -> str:
 
 
 def report_table(payload: dict[str, Any]) -> None:
-    from rich.table import Table
 
     from .render import Col, fit_table
 

@@ -75,7 +75,6 @@ def collector_report(payload: dict[str, Any], as_json: bool) -> None:
     if as_json:
         emit_json("collector_report", payload)
         return
-    from rich.table import Table
 
     from .render import Col, fit_table
 

@@ -43,7 +43,8 @@ _typer_display_type = typer.core.TyperOption.display_type_rich
 typer.core.TyperOption.display_type_rich = _plain_metavar  # type: ignore[method-assign]
 
 # Commands grouped by task in --help (rich_help_panel).
-METER, CAPS, REPORTS, TEAM, SETUP = "Run, watch and cap", "Run, watch and cap", "Reports and data", "Team", "Set-up and checks"
+METER = CAPS = "Run, watch and cap"
+REPORTS, TEAM, SETUP = "Reports and data", "Team", "Set-up and checks"
 
 app = typer.Typer(
     name="agentmeter",

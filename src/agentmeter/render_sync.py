@@ -44,6 +44,10 @@ def collector_token(t: dict[str, Any], as_json: bool) -> None:
     if as_json:
         emit_json("collector_token", t)
         return
+    if t.get("dry_run"):
+        line(f"dry run: would issue a token for {t['developer']}" + (f" (team {t['team']})" if t.get("team") else "")
+             + (" [admin]" if t["admin"] else ""))
+        return
     line(t["token"])
     who = (t["developer"] + (f" (team {t['team']})" if t.get("team") else "")
            + (f" (cost centre {t['cost_center']})" if t.get("cost_center") else "")
@@ -68,7 +72,8 @@ def revoked(payload: dict[str, Any], as_json: bool) -> None:
     if as_json:
         emit_json("collector_token_rm", payload)
     else:
-        line(f"revoked {payload['revoked']} token{'s' if payload['revoked'] != 1 else ''}")
+        verb = "dry run: would revoke" if payload.get("dry_run") else "revoked"
+        line(f"{verb} {payload['revoked']} token{'s' if payload['revoked'] != 1 else ''}")
 
 
 def collector_report(payload: dict[str, Any], as_json: bool) -> None:

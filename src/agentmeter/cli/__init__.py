@@ -39,8 +39,16 @@ def _plain_metavar(self, ctx):
     return label
 
 
+def _plain_argument(self, ctx):
+    """An argument already shows its name (SESSION_ID): no type label beside it."""
+    label = _typer_argument_type(self, ctx)
+    return None if label in ("<str>", "<int>", "<float>", "<Path>", "<path>") else label
+
+
 _typer_display_type = typer.core.TyperOption.display_type_rich
 typer.core.TyperOption.display_type_rich = _plain_metavar  # type: ignore[method-assign]
+_typer_argument_type = typer.core.TyperArgument.display_type_rich
+typer.core.TyperArgument.display_type_rich = _plain_argument  # type: ignore[method-assign]
 
 # Commands grouped by task in --help (rich_help_panel).
 METER = CAPS = "Run, watch and cap"

@@ -21,6 +21,7 @@ app.add_typer(caps_app, name="caps")
 Db = Annotated[Path, typer.Option("--db", help="The collector's SQLite database (serve, token add and caps set "
                                   "create it; the other commands need it to exist).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Say what would change; write nothing.")]
 
 
 class By(StrEnum):
@@ -74,11 +75,16 @@ def token_add(
     cost_center: Annotated[str | None, typer.Option("--cost-center", help="The cost centre this token's spend is "
                                                     "charged to (set here only, never by a push).")] = None,
     admin: Annotated[bool, typer.Option("--admin", help="May read reports, the dashboard, and set caps.")] = False,
+    dry_run: DryRun = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Issue a token and print it (once: only its hash is kept)."""
     if not developer.strip():
         raise UsageError("--developer is empty", "e.g. --developer alice@example.com")
+    if dry_run:
+        render_sync.collector_token({"id": None, "token": None, "developer": developer.strip(), "team": team,
+                                     "admin": admin, "dry_run": True}, as_json)
+        return
     store = _store(db, create=True)
     try:
         token_id, token = store.add_token(developer.strip(), team, admin, SystemClock().now_ms(),
@@ -94,6 +100,7 @@ def token_rm(
     db: Db,
     token_id: Annotated[str | None, typer.Argument(help="The token's id (tok_…), from: token list.")] = None,
     developer: Annotated[str | None, typer.Option(help="Revoke every token of this developer.")] = None,
+    dry_run: DryRun = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Revoke a token; the collector refuses it from the next request on."""
@@ -101,13 +108,17 @@ def token_rm(
         raise UsageError("name one token id or --developer", "see the ids with: agentmeter collector token list")
     store = _store(db)
     try:
-        n = store.revoke(SystemClock().now_ms(), token_id=token_id, developer=developer)
+        if dry_run:
+            n = sum(1 for t in store.tokens() if t.get("revoked_at") is None
+                    and (t["id"] == token_id or (developer and t["developer"] == developer)))
+        else:
+            n = store.revoke(SystemClock().now_ms(), token_id=token_id, developer=developer)
     finally:
         store.close()
     if not n:
         raise NotFoundError(f"no active token {token_id or 'for ' + str(developer)}",
                             "see them with: agentmeter collector token list")
-    render_sync.revoked({"revoked": n}, as_json)
+    render_sync.revoked({"revoked": n, "dry_run": dry_run}, as_json)
 
 
 @token_app.command("list")
@@ -152,6 +163,8 @@ def export(
     output: Annotated[str | None, typer.Option(help="Write to this file instead of stdout.")] = None,
     since: Annotated[str | None, typer.Option(help="First day, YYYY-MM-DD.")] = None,
     until: Annotated[str | None, typer.Option(help="Last day, YYYY-MM-DD.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The FOCUS rows as one JSON document {schema, rows}.")]
+    = False,
 ) -> None:
     """Every developer's usage as FOCUS 1.2 rows, for the finance tools."""
     from ..collector import focus
@@ -159,7 +172,13 @@ def export(
     _check_days(since, until)
     store = _store(db)
     try:
-        render_sync.focus_csv(focus.rows(store.focus_source(since, until)), output)
+        rows = focus.rows(store.focus_source(since, until))
+        if as_json:
+            from ..render_report import export as write_rows
+
+            write_rows(rows, "json", (), Path(output) if output else None)
+            return
+        render_sync.focus_csv(rows, output)
     finally:
         store.close()
 

@@ -16,9 +16,13 @@ app = typer.Typer(help="The configuration file.", no_args_is_help=True)
 
 
 @app.command("path")
-def path() -> None:
+def path(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """Where config.toml lives."""
-    render.line(str(get_paths().config_file))
+    p = get_paths().config_file
+    if as_json:
+        render.emit_json("config_path", {"path": str(p), "exists": p.exists()})
+    else:
+        render.line(str(p))
 
 
 @app.command("show")

@@ -11,9 +11,26 @@ from ..clock import SystemClock
 from ..config import load_config
 
 
-def sync(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+def sync(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Count what would be pushed; send and write nothing.")]
+    = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
     """Push daily summaries and session line items (never prompts) to the collector, now."""
-    from ..sync.client import sync_now
+    from ..sync.client import sync_now, sync_preview
+
+    if dry_run:
+        preview = sync_preview(load_config())
+        if as_json:
+            from ..render import emit_json
+
+            emit_json("sync", preview)
+        else:
+            p = preview["would_push"]
+            render_sync.line(f"dry run: would push {p['rollups']} daily rows, {p['sessions']} sessions and "
+                             f"{p['deleted']} deletions to {preview['collector'] or '(no collector configured)'}; "
+                             f"{preview['unchanged']} unchanged")
+        return
 
     result = sync_now(load_config(), SystemClock())
     render_sync.sync_result(result, as_json)

@@ -357,6 +357,24 @@ def _refused(it: tuple, reason: str) -> dict[str, Any]:
 # -- entry points ---------------------------------------------------------------------------------------------
 
 
+def sync_preview(config: Config, ledger_path: Path | None = None) -> dict[str, Any]:
+    """`agentmeter sync --dry-run`: what the next push would send, read from the ledger; no network, no writes."""
+    from ..paths import get_paths
+    from ..timezone import resolve_tz
+
+    tz = resolve_tz(config.budget.timezone)
+    access = DirectAccess(ledger_path or get_paths().ledger, tz)
+    try:
+        dev = access.read(lambda c: q.read_state(c).get(q.DEVICE_ID)) or "(new device)"
+        items, deleted, unchanged = _work(access, config, dev, tz)
+    finally:
+        access.close()
+    return {"dry_run": True, "collector": collector_url(config) or None,
+            "would_push": {"rollups": sum(1 for *_x, kind in items if kind == "rollup"),
+                           "sessions": sum(1 for *_x, kind in items if kind == "session"), "deleted": len(deleted)},
+            "unchanged": unchanged}
+
+
 def sync_now(config: Config, clock: Clock, ledger_path: Path | None = None) -> dict[str, Any]:
     """`agentmeter sync`: push now (ignoring any backoff), then the OTLP export when one is configured."""
     from ..errors import ConfigError

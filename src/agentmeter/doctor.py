@@ -14,7 +14,7 @@ from .paths import get_paths
 @dataclass(frozen=True)
 class Check:
     name: str
-    status: str  # ok, warn, fail
+    status: str  # ok, warn, fail; info: worth knowing, nothing to fix (an agent you do not use)
     detail: str
     fix: str | None = None
 
@@ -49,6 +49,30 @@ def _daemon() -> Check:
     return Check("proxy", "ok", "not running; agentmeter run starts it on demand")
 
 
+def _upstreams(cfg) -> Check:
+    """Where requests go: the running daemon's own answer, compared with what a restart would use."""
+    import os
+
+    from .config import DEFAULT_UPSTREAMS, Config
+    from .proxy import daemon
+
+    wanted = {name: (cfg or Config()).upstream(name) for name in DEFAULT_UPSTREAMS}
+    info = daemon.status()
+    live = (daemon.health(info.port) or {}).get("upstreams") if info.running else None
+    shown = live or wanted
+    detail = ", ".join(f"{k} {v}" for k, v in shown.items()
+                       if v != DEFAULT_UPSTREAMS[k].rstrip("/")) or "the public APIs"
+    detail += " (as the running proxy uses them)" if live else ""
+    if live and live != wanted:
+        changed = ", ".join(f"{k}: {live.get(k)} → {v}" for k, v in wanted.items() if live.get(k) != v)
+        env = [f"AGENTMETER_UPSTREAM_{k.upper()}" for k in DEFAULT_UPSTREAMS
+               if os.environ.get(f"AGENTMETER_UPSTREAM_{k.upper()}")]
+        return Check("upstreams", "warn", f"the running proxy relays elsewhere than your settings now say "
+                     f"({changed})", "agentmeter proxy stop && agentmeter proxy start"
+                     + (f" (with {', '.join(env)} set)" if env else ""))
+    return Check("upstreams", "ok", detail)
+
+
 def _keys() -> list[Check]:
     from . import secrets
 
@@ -77,7 +101,8 @@ def _agents(declared: tuple[str, ...] = ("claude", "codex", "cursor")) -> list[C
         path = shutil.which(spec.binary)
         if not path:
             if spec.name in declared:
-                out.append(Check(f"agent {spec.name}", "warn", "not on PATH", spec.install))
+                # not having an agent is a choice, not a problem (issue 16): information, with how to install it
+                out.append(Check(f"agent {spec.name}", "info", "not installed", spec.install))
             else:
                 missing.append(spec.name)
             continue
@@ -231,8 +256,8 @@ def run_checks(repair: bool = False) -> list[Check]:
     ledger = [_ledger()]
     if repair and ledger[0].status == "fail":
         ledger = [repair_ledger(), _ledger()]
-    return [config_check, _daemon(), *_keys(), *ledger, _permissions(), _clock(cfg), _claude_history(),
-            *_agents(tuple(cfg.agents) if cfg is not None else ("claude", "codex", "cursor"))]
+    return [config_check, _daemon(), _upstreams(cfg), *_keys(), *ledger, _permissions(), _clock(cfg),
+            _claude_history(), *_agents(tuple(cfg.agents) if cfg is not None else ("claude", "codex", "cursor"))]
 
 
 def as_dicts(checks: list[Check]) -> list[dict]:

@@ -161,6 +161,8 @@ def proxy_status(info: dict, as_json: bool) -> None:
         return
     if info["running"]:
         line(f"agentmeter proxy: running (pid {info['pid']}) at {info['url']}")
+        for name, url in (info.get("upstreams") or {}).items():
+            line(f"  upstream {name:<9} {url}")
     else:
         line("agentmeter proxy: not running. Start it with: agentmeter proxy start")
 
@@ -307,11 +309,11 @@ def doctor(checks: list[dict], as_json: bool) -> None:
     if as_json:
         emit_json("doctor", {"ok": not any(c["status"] == "fail" for c in checks), "checks": checks})
         return
-    marks = {"ok": "✓", "warn": "!", "fail": "✗"}
+    marks = {"ok": "✓", "warn": "!", "fail": "✗", "info": "·"}
     for c in checks:
         line(f"{marks[c['status']]} {c['name']:<16} {c['detail']}")
         if c["fix"] and c["status"] != "ok":
-            line(f"  {'':<16} fix: {c['fix']}")
+            line(f"  {'':<16} {'to install' if c['status'] == 'info' else 'fix'}: {c['fix']}")
 
 
 def _bar(pct: float | None, width: int = 24) -> str:

@@ -77,7 +77,7 @@ def test_every_writing_command_has_dry_run(name, opts):
 
 def test_exemptions_name_real_commands():
     names = {name for name, _ in LEAVES}
-    assert set(NO_JSON) <= names and set(NO_DRY_RUN) <= names and WRITES <= names
+    assert set(NO_JSON) <= names and set(NO_DRY_RUN) <= names and names >= WRITES
 
 
 # Commands that need no argument and touch nothing outside AGENTMETER_HOME: each --json answers with the envelope.
@@ -154,3 +154,26 @@ def test_help_reads_well():
 
         out = CliRunner().invoke(app, [*name.split(), "--help"], env={"COLUMNS": "120"}).output
         assert "<bool>" not in out and "<str>" not in out, name
+
+
+def test_doctor_exit_code_and_config_show_environment(home):
+    assert run_cli("doctor", "--json").returncode == 0
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "config.toml").write_text("[budget]\ndialy_usd = 20\n")
+    assert run_cli("doctor").returncode == 1  # a failing check fails the command
+    (home / "config.toml").write_text('[upstreams]\nopenai = "https://cfg.example"\n')
+    env = {"AGENTMETER_PORT": "9911", "AGENTMETER_UPSTREAM_ANTHROPIC": "http://127.0.0.1:9/gw"}
+    shown = json.loads(run_cli("config", "show", "--json", env=env).stdout)
+    assert shown["proxy"]["port"] == 9911
+    assert shown["upstreams"]["anthropic"] == "http://127.0.0.1:9/gw"
+    assert shown["upstreams"]["openai"] == "https://cfg.example"
+    assert shown["environment"]["AGENTMETER_PORT"] == "9911"
+
+
+def test_collector_report_on_a_missing_db_is_an_error(tmp_path):
+    missing = tmp_path / "missing.db"
+    for cmd in (["collector", "report"], ["collector", "token", "list"], ["collector", "caps", "show"],
+                ["collector", "export"]):
+        r = run_cli(*cmd, "--db", str(missing))
+        assert r.returncode != 0 and "no such collector database" in r.stderr, cmd
+    assert not missing.exists()

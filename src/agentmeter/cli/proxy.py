@@ -37,8 +37,12 @@ def stop(as_json: JsonOpt = False) -> None:
 
 @app.command()
 def status(as_json: JsonOpt = False) -> None:
-    """Is the proxy running, and where."""
-    render.proxy_status(daemon.status().as_dict(), as_json)
+    """Is the proxy running, where, and which upstreams it relays to."""
+    info = daemon.status()
+    payload = info.as_dict()
+    if info.running:
+        payload["upstreams"] = (daemon.health(info.port) or {}).get("upstreams")
+    render.proxy_status(payload, as_json)
 
 
 @app.command()

@@ -17,7 +17,19 @@ _SCHEMA_VERSION = 1
 
 
 def envelope(name: str, payload: dict[str, Any]) -> dict[str, Any]:
-    return {"schema": f"agentmeter.{name}/{_SCHEMA_VERSION}", **payload}
+    return tidy({"schema": f"agentmeter.{name}/{_SCHEMA_VERSION}", **payload})
+
+
+def tidy(value: Any) -> Any:
+    """Floats as the number they stand for: sums of costs carry binary noise (0.1 + 0.2 is
+    0.30000000000000004); 10 decimals keep every real digit of a cost and drop the noise."""
+    if isinstance(value, float):
+        return round(value, 10)
+    if isinstance(value, dict):
+        return {k: tidy(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [tidy(v) for v in value]
+    return value
 
 
 def emit_json(name: str, payload: dict[str, Any]) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from . import csvsafe, reports
-from .render import emit_json, info, pct, tokens, usd
+from .render import emit_json, info, pct, tidy, tokens, usd
 
 if TYPE_CHECKING:
     from .exports import Tally
@@ -130,6 +130,8 @@ def _cell(value: Any) -> Any:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, float):
+        return round(value, 10)  # see render.tidy
     return value
 
 
@@ -146,7 +148,7 @@ def write_csv(rows: Iterable[dict[str, Any]], out: IO[str], columns: Iterable[st
 def write_jsonl(rows: Iterable[dict[str, Any]], out: IO[str]) -> int:
     n = 0
     for row in rows:
-        out.write(json.dumps(row, separators=(",", ":"), default=str) + "\n")
+        out.write(json.dumps(tidy(row), separators=(",", ":"), default=str) + "\n")
         n += 1
     return n
 

@@ -15,7 +15,8 @@ def test_status_and_doctor_show_the_daemons_upstreams(home):
     try:
         status = json.loads(run_cli("proxy", "status", "--json").stdout)  # a shell without the variable
         assert status["running"] and status["upstreams"]["anthropic"] == "http://127.0.0.1:9/corp-gateway"
-        assert "upstream anthropic http://127.0.0.1:9/corp-gateway" in " ".join(run_cli("proxy", "status").stdout.split())
+        text = " ".join(run_cli("proxy", "status").stdout.split())
+        assert "upstream anthropic http://127.0.0.1:9/corp-gateway" in text
         checks = {c["name"]: c for c in json.loads(run_cli("doctor", "--json").stdout)["checks"]}
         up = checks["upstreams"]
         assert up["status"] == "warn" and "http://127.0.0.1:9/corp-gateway → https://api.anthropic.com" in up["detail"]

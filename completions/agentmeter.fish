@@ -69,9 +69,9 @@ function __agentmeter_complete
         set names; set cmds; set opts; set valued; set stop 0
         switch $path
         case ''
-            set names run env sessions agents reprice sync report export reconcile shell-init prompt statusline demo doctor status top proxy session prices keys config budget collector import completions
-            set cmds 'run	Run an agent with every request metered in a session: agentmeter run…' 'env	Open a session and print the environment a tool needs to use it: eval…' 'sessions	Sessions with their requests, tokens by bucket and cost.' 'agents	List the agents agentmeter can run, whether each is installed and how…' 'reprice	Recompute every request'\''s cost from its tokens with today'\''s prices an…' 'sync	Push daily summaries and session line items (never prompts) to the co…' 'report	Spend and tokens by day, week, month, agent, model, repo, branch or s…' 'export	Export the ledger: FOCUS 1.2 (one row per day × model × token type) o…' 'reconcile	Proxy figures against the agents'\'' own logs, per session and day, with…' 'shell-init	Print the shell hook that runs your agents through agentmeter: eval "…' 'prompt	A short budget segment for your prompt ($4.20/$20 21%), coloured by s…' 'statusline	Claude Code'\''s status line: this session'\''s cost, today'\''s budget, and t…' 'demo	A complete tour with no agent, no key and no network: simulated provi…' 'doctor	Check the proxy, keys and keyring, agents on PATH, config, ledger int…' 'status	Day, week and month against your caps, with the forecast; today'\''s ses…' 'top	A live view: running sessions and their burn, today and the month aga…' 'proxy	The per-user metering proxy on 127.0.0.1.' 'session	One session, turn by turn.' 'prices	Where a price comes from.' 'keys	Real provider keys for key mode (never shown to the agent).' 'config	The configuration file.' 'budget	Personal caps: alert at 80 %, cheaper model at 95 %, refusal at 110 %.' 'collector	The team collector: tokens, reports, caps, FOCUS export, dashboard.' 'import	Usage that did not pass through agentmeter: agents'\'' logs, Cursor'\''s ex…' 'completions	Tab completion for bash, zsh and fish.'
-            set opts '--help	Show this message and exit.' '-h	Show this message and exit.'
+            set names run sessions agents env report export reprice reconcile sync shell-init prompt statusline version demo doctor status top session proxy budget prices import collector keys config completions
+            set cmds 'run	Run an agent with every request metered in a session: agentmeter run…' 'sessions	Sessions with their requests, tokens by bucket and cost.' 'agents	List the agents agentmeter can run, whether each is installed and how…' 'env	Open a session and print the environment a tool needs to use it: eval…' 'report	Spend and tokens by day, week, month, agent, model, repo, branch or s…' 'export	Export the ledger: FOCUS 1.2 (one row per day × model × token type) o…' 'reprice	Recompute every request'\''s cost from its tokens with today'\''s prices an…' 'reconcile	Proxy figures against the agents'\'' own logs, per session and day, with…' 'sync	Push daily summaries and session line items (never prompts) to the co…' 'shell-init	Print the shell hook that runs your agents through agentmeter: eval "…' 'prompt	A short budget segment for your prompt ($4.20/$20 21%), coloured by s…' 'statusline	Claude Code'\''s status line: this session'\''s cost, today'\''s budget, and t…' 'version	The version of agentmeter, and the Python it runs on.' 'demo	A complete tour with no agent, no key and no network: simulated provi…' 'doctor	Check the proxy, keys and keyring, agents on PATH, config, ledger int…' 'status	Day, week and month against your caps, with the forecast; today'\''s ses…' 'top	A live view: running sessions and their burn, today and the month aga…' 'session	One session, turn by turn.' 'proxy	The per-user metering proxy on 127.0.0.1.' 'budget	Personal caps: alert at 80 %, cheaper model at 95 %, refusal at 110 %.' 'prices	Where a price comes from.' 'import	Usage that did not pass through agentmeter: agents'\'' logs, Cursor'\''s ex…' 'collector	The team collector: tokens, reports, caps, FOCUS export, dashboard.' 'keys	Real provider keys for key mode (never shown to the agent).' 'config	The configuration file.' 'completions	Tab completion for bash, zsh and fish.'
+            set opts '--version	Print the version and exit.' '-V	Print the version and exit.' '--debug	On an internal error, show the traceback (also AGENTMETER_DEBUG=1). W…' '--help	Show this message and exit.' '-h	Show this message and exit.'
             set valued 
             set stop 0
         case 'run'
@@ -80,12 +80,6 @@ function __agentmeter_complete
             set opts '--budget	A USD cap for this run.' '--tag	K=V attached to the session (repeatable).' '--quiet	No summary on exit.' '-q	No summary on exit.' '--no-downgrade	Never use a cheaper model.' '--help	Show this message and exit.' '-h	Show this message and exit.'
             set valued --budget --tag
             set stop 1
-        case 'env'
-            set names 
-            set cmds 
-            set opts '--agent	Only this agent'\''s variables (claude, codex, …).' '--tag	Attach K=V to the session (repeatable).' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
-            set valued --agent --tag
-            set stop 0
         case 'sessions'
             set names 
             set cmds 
@@ -98,35 +92,41 @@ function __agentmeter_complete
             set opts '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
             set valued 
             set stop 0
-        case 'reprice'
+        case 'env'
             set names 
             set cmds 
-            set opts '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
-            set valued 
-            set stop 0
-        case 'sync'
-            set names 
-            set cmds 
-            set opts '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
-            set valued 
+            set opts '--agent	Only this agent'\''s variables (claude, codex, …).' '--tag	Attach K=V to the session (repeatable).' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
+            set valued --agent --tag
             set stop 0
         case 'report'
             set names 
             set cmds 
-            set opts '--by	Group rows by this.' '--since	Start: a date (2025-03-01), today, or 30d / 2w (whole local days).' '--until	End, exclusive: a date or a duration back from today.' '--tz	Time zone for days (default: the budget timezone in config).' '--format	Output format.' '--chart	Also draw daily spend with the daily cap (table format).' '--no-chart	Also draw daily spend with the daily cap (table format).' '--html	Write a self-contained HTML report to this file.' '--help	Show this message and exit.' '-h	Show this message and exit.'
+            set opts '--by	Group rows by this.' '--since	Start: a date (2025-03-01), today, or 30d / 2w (whole local days).' '--until	End, exclusive: a date or a duration back from today.' '--tz	Time zone for days (default: the budget timezone in config).' '--format	Output format.' '--chart	Also draw daily spend with the daily cap (table format).' '--no-chart	Also draw daily spend with the daily cap (table format).' '--html	Write a self-contained HTML report to this file.' '--json	Print JSON (the same as --format json).' '--help	Show this message and exit.' '-h	Show this message and exit.'
             set valued --by --since --until --tz --format --html
             set stop 0
         case 'export'
             set names 
             set cmds 
-            set opts '--format	focus: FOCUS 1.2 cost rows; csv/jsonl: requests.' '--output	Write here instead of stdout.' '--since	Start: a date (2025-03-01), today, or 30d / 2w (whole local days).' '--until	End, exclusive: a date or a duration back from today.' '--help	Show this message and exit.' '-h	Show this message and exit.'
+            set opts '--format	focus: FOCUS 1.2 cost rows; csv/jsonl: requests.' '--output	Write here instead of stdout.' '--since	Start: a date (2025-03-01), today, or 30d / 2w (whole local days).' '--until	End, exclusive: a date or a duration back from today.' '--json	One JSON document {schema, rows}: requests, or FOCUS rows with --form…' '--help	Show this message and exit.' '-h	Show this message and exit.'
             set valued --format --output --since --until
+            set stop 0
+        case 'reprice'
+            set names 
+            set cmds 
+            set opts '--dry-run	Say what would change; write nothing.' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
+            set valued 
             set stop 0
         case 'reconcile'
             set names 
             set cmds 
             set opts '--session	One session (agentmeter or agent session id).' '--since	How far back: 7d, 12h, …' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
             set valued --session --since
+            set stop 0
+        case 'sync'
+            set names 
+            set cmds 
+            set opts '--dry-run	Count what would be pushed; send and write nothing.' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
+            set valued 
             set stop 0
         case 'shell-init'
             set names 
@@ -144,6 +144,12 @@ function __agentmeter_complete
             set names 
             set cmds 
             set opts '--install	Set it as Claude Code'\''s statusLine.' '--force	With --install: replace another statusLine.' '--no-color	No colour.' '--help	Show this message and exit.' '-h	Show this message and exit.'
+            set valued 
+            set stop 0
+        case 'version'
+            set names 
+            set cmds 
+            set opts '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
             set valued 
             set stop 0
         case 'demo'
@@ -170,9 +176,21 @@ function __agentmeter_complete
             set opts '--help	Show this message and exit.' '-h	Show this message and exit.'
             set valued 
             set stop 0
+        case 'session'
+            set names show
+            set cmds 'show	Every request of a session: model requested and used, tokens, cost, d…'
+            set opts '--help	Show this message and exit.' '-h	Show this message and exit.'
+            set valued 
+            set stop 0
+        case 'session show'
+            set names 
+            set cmds 
+            set opts '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
+            set valued 
+            set stop 0
         case 'proxy'
             set names start stop status serve
-            set cmds 'start	Start the proxy in the background (no-op when it is already running).' 'stop	Stop the proxy.' 'status	Is the proxy running, and where.' 'serve	Run the proxy in the foreground (what `start` runs detached).'
+            set cmds 'start	Start the proxy in the background (no-op when it is already running).' 'stop	Stop the proxy.' 'status	Is the proxy running, where, and which upstreams it relays to.' 'serve	Run the proxy in the foreground (what `start` runs detached).'
             set opts '--help	Show this message and exit.' '-h	Show this message and exit.'
             set valued 
             set stop 0
@@ -200,16 +218,34 @@ function __agentmeter_complete
             set opts '--port	Port (default: config, AGENTMETER_PORT, 8788).' '--no-quiet	Log only to the log file.' '--quiet	Log only to the log file.' '--help	Show this message and exit.' '-h	Show this message and exit.'
             set valued --port
             set stop 0
-        case 'session'
-            set names show
-            set cmds 'show	Every request of a session: model requested and used, tokens, cost, d…'
+        case 'budget'
+            set names set show test snooze
+            set cmds 'set	Write caps to config.toml (comments and layout kept); the running pro…' 'show	Caps and what is spent against them now.' 'test	Replay your history through these caps: when each stage would have fi…' 'snooze	Pause refusals and downgrades for a while (alerts continue).'
             set opts '--help	Show this message and exit.' '-h	Show this message and exit.'
             set valued 
             set stop 0
-        case 'session show'
+        case 'budget set'
+            set names 
+            set cmds 
+            set opts '--daily	USD (20, $20, 20$), or '\''off'\'' to remove the cap.' '--weekly	USD (20, $20, 20$), or '\''off'\'' to remove the cap.' '--monthly	USD (20, $20, 20$), or '\''off'\'' to remove the cap.' '--daily-tokens	Tokens, or '\''off'\'' to remove the cap.' '--weekly-tokens	Tokens, or '\''off'\'' to remove the cap.' '--monthly-tokens	Tokens, or '\''off'\'' to remove the cap.' '--five-hour	Plan-window line as a fraction (0.9 keeps 10 %), or '\''off'\''.' '--seven-day	Plan-window line as a fraction (0.9 keeps 10 %), or '\''off'\''.' '--agent	Set a sub-cap for one agent (claude, codex, …).' '--dry-run	Say what would change; write nothing.' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
+            set valued --daily --weekly --monthly --daily-tokens --weekly-tokens --monthly-tokens --five-hour --seven-day --agent
+            set stop 0
+        case 'budget show'
             set names 
             set cmds 
             set opts '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
+            set valued 
+            set stop 0
+        case 'budget test'
+            set names 
+            set cmds 
+            set opts '--daily	USD (20, $20, 20$), or '\''off'\'' to remove the cap.' '--weekly	USD (20, $20, 20$), or '\''off'\'' to remove the cap.' '--monthly	USD (20, $20, 20$), or '\''off'\'' to remove the cap.' '--daily-tokens	Tokens, or '\''off'\'' to remove the cap.' '--weekly-tokens	Tokens, or '\''off'\'' to remove the cap.' '--monthly-tokens	Tokens, or '\''off'\'' to remove the cap.' '--five-hour	Plan-window line as a fraction (0.9 keeps 10 %), or '\''off'\''.' '--seven-day	Plan-window line as a fraction (0.9 keeps 10 %), or '\''off'\''.' '--since	How far back to replay: 30d, 2w, 12h.' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
+            set valued --daily --weekly --monthly --daily-tokens --weekly-tokens --monthly-tokens --five-hour --seven-day --since
+            set stop 0
+        case 'budget snooze'
+            set names 
+            set cmds 
+            set opts '--dry-run	Say what would be paused; record nothing.' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
             set valued 
             set stop 0
         case 'prices'
@@ -223,144 +259,6 @@ function __agentmeter_complete
             set cmds 
             set opts '--provider	anthropic or openai (guessed from the name).' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
             set valued --provider
-            set stop 0
-        case 'keys'
-            set names set list rm
-            set cmds 'set	Store a key: typed at a hidden prompt, or piped on stdin.' 'list	Which keys are set (masked) and where each lives.' 'rm	Remove a stored key (an environment variable is yours to unset).'
-            set opts '--help	Show this message and exit.' '-h	Show this message and exit.'
-            set valued 
-            set stop 0
-        case 'keys set'
-            set names 
-            set cmds 
-            set opts '--help	Show this message and exit.' '-h	Show this message and exit.'
-            set valued 
-            set stop 0
-        case 'keys list'
-            set names 
-            set cmds 
-            set opts '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
-            set valued 
-            set stop 0
-        case 'keys rm'
-            set names 
-            set cmds 
-            set opts '--help	Show this message and exit.' '-h	Show this message and exit.'
-            set valued 
-            set stop 0
-        case 'config'
-            set names path show
-            set cmds 'path	Where config.toml lives.' 'show	The effective configuration (file plus defaults).'
-            set opts '--help	Show this message and exit.' '-h	Show this message and exit.'
-            set valued 
-            set stop 0
-        case 'config path'
-            set names 
-            set cmds 
-            set opts '--help	Show this message and exit.' '-h	Show this message and exit.'
-            set valued 
-            set stop 0
-        case 'config show'
-            set names 
-            set cmds 
-            set opts '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
-            set valued 
-            set stop 0
-        case 'budget'
-            set names set show test snooze
-            set cmds 'set	Write caps to config.toml; the running proxy picks them up within a s…' 'show	Caps and what is spent against them now.' 'test	Replay your history through these caps: when each stage would have fi…' 'snooze	Pause refusals and downgrades for a while (alerts continue).'
-            set opts '--help	Show this message and exit.' '-h	Show this message and exit.'
-            set valued 
-            set stop 0
-        case 'budget set'
-            set names 
-            set cmds 
-            set opts '--daily	USD, or '\''off'\'' to remove the cap.' '--weekly	USD, or '\''off'\'' to remove the cap.' '--monthly	USD, or '\''off'\'' to remove the cap.' '--daily-tokens	Tokens, or '\''off'\'' to remove the cap.' '--weekly-tokens	Tokens, or '\''off'\'' to remove the cap.' '--monthly-tokens	Tokens, or '\''off'\'' to remove the cap.' '--five-hour	Plan-window line as a fraction (0.9 keeps 10 %), or '\''off'\''.' '--seven-day	Plan-window line as a fraction (0.9 keeps 10 %), or '\''off'\''.' '--agent	Set a sub-cap for one agent (claude, codex, …).' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
-            set valued --daily --weekly --monthly --daily-tokens --weekly-tokens --monthly-tokens --five-hour --seven-day --agent
-            set stop 0
-        case 'budget show'
-            set names 
-            set cmds 
-            set opts '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
-            set valued 
-            set stop 0
-        case 'budget test'
-            set names 
-            set cmds 
-            set opts '--daily	USD, or '\''off'\'' to remove the cap.' '--weekly	USD, or '\''off'\'' to remove the cap.' '--monthly	USD, or '\''off'\'' to remove the cap.' '--daily-tokens	Tokens, or '\''off'\'' to remove the cap.' '--weekly-tokens	Tokens, or '\''off'\'' to remove the cap.' '--monthly-tokens	Tokens, or '\''off'\'' to remove the cap.' '--five-hour	Plan-window line as a fraction (0.9 keeps 10 %), or '\''off'\''.' '--seven-day	Plan-window line as a fraction (0.9 keeps 10 %), or '\''off'\''.' '--since	How far back to replay: 30d, 2w, 12h.' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
-            set valued --daily --weekly --monthly --daily-tokens --weekly-tokens --monthly-tokens --five-hour --seven-day --since
-            set stop 0
-        case 'budget snooze'
-            set names 
-            set cmds 
-            set opts '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
-            set valued 
-            set stop 0
-        case 'collector'
-            set names serve report export token caps
-            set cmds 'serve	Run the collector in the foreground.' 'report	Spend across developers, teams, agents, repos, models or days.' 'export	Every developer'\''s usage as FOCUS 1.2 rows, for the finance tools.' 'token	Bearer tokens, one per developer (stored hashed).' 'caps	Team and developer caps that clients merge with their own.'
-            set opts '--help	Show this message and exit.' '-h	Show this message and exit.'
-            set valued 
-            set stop 0
-        case 'collector serve'
-            set names 
-            set cmds 
-            set opts '--db	The collector'\''s SQLite database (created if missing).' '--host	Address to bind. Put a TLS proxy in front for anything but loopback.' '--port	Port.' '--rate	Requests per minute allowed per token.' '--help	Show this message and exit.' '-h	Show this message and exit.'
-            set valued --db --host --port --rate
-            set stop 0
-        case 'collector report'
-            set names 
-            set cmds 
-            set opts '--db	The collector'\''s SQLite database (created if missing).' '--by	Group by.' '--since	First day, YYYY-MM-DD.' '--until	Last day, YYYY-MM-DD.' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
-            set valued --db --by --since --until
-            set stop 0
-        case 'collector export'
-            set names 
-            set cmds 
-            set opts '--db	The collector'\''s SQLite database (created if missing).' '--format	FOCUS 1.2 CSV.' '--output	Write to this file instead of stdout.' '--since	First day, YYYY-MM-DD.' '--until	Last day, YYYY-MM-DD.' '--help	Show this message and exit.' '-h	Show this message and exit.'
-            set valued --db --format --output --since --until
-            set stop 0
-        case 'collector token'
-            set names add rm list
-            set cmds 'add	Issue a token and print it (once: only its hash is kept).' 'rm	Revoke a token; the collector refuses it from the next request on.' 'list	Tokens with their developer, team and state (never the tokens themsel…'
-            set opts '--help	Show this message and exit.' '-h	Show this message and exit.'
-            set valued 
-            set stop 0
-        case 'collector token add'
-            set names 
-            set cmds 
-            set opts '--db	The collector'\''s SQLite database (created if missing).' '--developer	Who the token belongs to (their pushes are filed under it).' '--team	The developer'\''s team (for chargeback and team caps). Pushes are filed…' '--cost-center	The cost centre this token'\''s spend is charged to (set here only, neve…' '--admin	May read reports, the dashboard, and set caps.' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
-            set valued --db --developer --team --cost-center
-            set stop 0
-        case 'collector token rm'
-            set names 
-            set cmds 
-            set opts '--db	The collector'\''s SQLite database (created if missing).' '--developer	Revoke every token of this developer.' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
-            set valued --db --developer
-            set stop 0
-        case 'collector token list'
-            set names 
-            set cmds 
-            set opts '--db	The collector'\''s SQLite database (created if missing).' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
-            set valued --db
-            set stop 0
-        case 'collector caps'
-            set names set show
-            set cmds 'set	Replace a team'\''s or a developer'\''s caps (no cap flags: remove them).' 'show	Every team and developer cap the collector hands out.'
-            set opts '--help	Show this message and exit.' '-h	Show this message and exit.'
-            set valued 
-            set stop 0
-        case 'collector caps set'
-            set names 
-            set cmds 
-            set opts '--db	The collector'\''s SQLite database (created if missing).' '--team	Caps for everyone on this team.' '--developer	Caps for this developer.' '--daily	USD per day.' '--weekly	USD per week.' '--monthly	USD per month.' '--daily-tokens	Tokens per day.' '--weekly-tokens	Tokens per week.' '--monthly-tokens	Tokens per month.' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
-            set valued --db --team --developer --daily --weekly --monthly --daily-tokens --weekly-tokens --monthly-tokens
-            set stop 0
-        case 'collector caps show'
-            set names 
-            set cmds 
-            set opts '--db	The collector'\''s SQLite database (created if missing).' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
-            set valued --db
             set stop 0
         case 'import'
             set names claude codex gemini copilot cursor
@@ -397,6 +295,114 @@ function __agentmeter_complete
             set cmds 
             set opts '--api	Also read the team Admin API (key in AGENTMETER_CURSOR_ADMIN_KEY).' '--since	How far back the Admin API is read: 30d, 2w, …' '--dry-run	Read and report; write nothing.' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
             set valued --since
+            set stop 0
+        case 'collector'
+            set names serve report export token caps
+            set cmds 'serve	Run the collector in the foreground.' 'report	Spend across developers, teams, agents, repos, models or days.' 'export	Every developer'\''s usage as FOCUS 1.2 rows, for the finance tools.' 'token	Bearer tokens, one per developer (stored hashed).' 'caps	Team and developer caps that clients merge with their own.'
+            set opts '--help	Show this message and exit.' '-h	Show this message and exit.'
+            set valued 
+            set stop 0
+        case 'collector serve'
+            set names 
+            set cmds 
+            set opts '--db	The collector'\''s SQLite database (serve, token add and caps set create…' '--host	Address to bind. Put a TLS proxy in front for anything but loopback.' '--port	Port.' '--rate	Requests per minute allowed per token.' '--help	Show this message and exit.' '-h	Show this message and exit.'
+            set valued --db --host --port --rate
+            set stop 0
+        case 'collector report'
+            set names 
+            set cmds 
+            set opts '--db	The collector'\''s SQLite database (serve, token add and caps set create…' '--by	Group by.' '--since	First day, YYYY-MM-DD.' '--until	Last day, YYYY-MM-DD.' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
+            set valued --db --by --since --until
+            set stop 0
+        case 'collector export'
+            set names 
+            set cmds 
+            set opts '--db	The collector'\''s SQLite database (serve, token add and caps set create…' '--format	FOCUS 1.2 CSV.' '--output	Write to this file instead of stdout.' '--since	First day, YYYY-MM-DD.' '--until	Last day, YYYY-MM-DD.' '--json	The FOCUS rows as one JSON document {schema, rows}.' '--help	Show this message and exit.' '-h	Show this message and exit.'
+            set valued --db --format --output --since --until
+            set stop 0
+        case 'collector token'
+            set names add rm list
+            set cmds 'add	Issue a token and print it (once: only its hash is kept).' 'rm	Revoke a token; the collector refuses it from the next request on.' 'list	Tokens with their developer, team and state (never the tokens themsel…'
+            set opts '--help	Show this message and exit.' '-h	Show this message and exit.'
+            set valued 
+            set stop 0
+        case 'collector token add'
+            set names 
+            set cmds 
+            set opts '--db	The collector'\''s SQLite database (serve, token add and caps set create…' '--developer	Who the token belongs to (their pushes are filed under it).' '--team	The developer'\''s team (for chargeback and team caps). Pushes are filed…' '--cost-center	The cost centre this token'\''s spend is charged to (set here only, neve…' '--admin	May read reports, the dashboard, and set caps.' '--dry-run	Say what would change; write nothing.' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
+            set valued --db --developer --team --cost-center
+            set stop 0
+        case 'collector token rm'
+            set names 
+            set cmds 
+            set opts '--db	The collector'\''s SQLite database (serve, token add and caps set create…' '--developer	Revoke every token of this developer.' '--dry-run	Say what would change; write nothing.' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
+            set valued --db --developer
+            set stop 0
+        case 'collector token list'
+            set names 
+            set cmds 
+            set opts '--db	The collector'\''s SQLite database (serve, token add and caps set create…' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
+            set valued --db
+            set stop 0
+        case 'collector caps'
+            set names set show
+            set cmds 'set	Replace a team'\''s or a developer'\''s caps (no cap flags: remove them).' 'show	Every team and developer cap the collector hands out.'
+            set opts '--help	Show this message and exit.' '-h	Show this message and exit.'
+            set valued 
+            set stop 0
+        case 'collector caps set'
+            set names 
+            set cmds 
+            set opts '--db	The collector'\''s SQLite database (serve, token add and caps set create…' '--team	Caps for everyone on this team.' '--developer	Caps for this developer.' '--daily	USD per day.' '--weekly	USD per week.' '--monthly	USD per month.' '--daily-tokens	Tokens per day.' '--weekly-tokens	Tokens per week.' '--monthly-tokens	Tokens per month.' '--allow-snooze	Let developers lift these caps for a while with `agentmeter budget sn…' '--dry-run	Say what would be stored; write nothing.' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
+            set valued --db --team --developer --daily --weekly --monthly --daily-tokens --weekly-tokens --monthly-tokens
+            set stop 0
+        case 'collector caps show'
+            set names 
+            set cmds 
+            set opts '--db	The collector'\''s SQLite database (serve, token add and caps set create…' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
+            set valued --db
+            set stop 0
+        case 'keys'
+            set names set list rm
+            set cmds 'set	Store a key: typed at a hidden prompt, or piped on stdin.' 'list	Which keys are set (masked) and where each lives.' 'rm	Remove a stored key (an environment variable is yours to unset).'
+            set opts '--help	Show this message and exit.' '-h	Show this message and exit.'
+            set valued 
+            set stop 0
+        case 'keys set'
+            set names 
+            set cmds 
+            set opts '--help	Show this message and exit.' '-h	Show this message and exit.'
+            set valued 
+            set stop 0
+        case 'keys list'
+            set names 
+            set cmds 
+            set opts '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
+            set valued 
+            set stop 0
+        case 'keys rm'
+            set names 
+            set cmds 
+            set opts '--help	Show this message and exit.' '-h	Show this message and exit.'
+            set valued 
+            set stop 0
+        case 'config'
+            set names path show
+            set cmds 'path	Where config.toml lives.' 'show	The effective configuration: the file, defaults, and the environment…'
+            set opts '--help	Show this message and exit.' '-h	Show this message and exit.'
+            set valued 
+            set stop 0
+        case 'config path'
+            set names 
+            set cmds 
+            set opts '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
+            set valued 
+            set stop 0
+        case 'config show'
+            set names 
+            set cmds 
+            set opts '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
+            set valued 
             set stop 0
         case 'completions'
             set names generate show install

@@ -280,7 +280,7 @@ def test_fish_completion(tmp_path):
     assert complete("agentmeter pro") == ["prompt", "proxy"]
     assert complete("agentmeter proxy st") == ["start", "status", "stop"]
     assert complete("agentmeter shell-init ") == ["bash", "fish", "zsh"]
-    assert complete("agentmeter budget set --d") == ["--daily", "--daily-tokens"]
+    assert complete("agentmeter budget set --d") == ["--daily", "--daily-tokens", "--dry-run"]
 
 
 def test_completions_install_writes_where_each_shell_looks(tmp_path):

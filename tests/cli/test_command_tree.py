@@ -17,6 +17,7 @@ from conftest import run_cli
 NO_JSON = {
     "run": "runs the agent in the foreground; the ledger and `sessions --json` hold the result",
     "demo": "a guided tour for people",
+    "top": "a live full-screen view; `status --json` prints the same data",
     "shell-init": "prints shell code to eval",
     "statusline": "Claude Code's status line protocol: text for the bar",
     "proxy serve": "the daemon itself",

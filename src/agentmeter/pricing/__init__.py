@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from functools import cache, lru_cache, partial
 from typing import TYPE_CHECKING, Any
 
 from agentmeter.models import Cost, PriceRate, Usage
+
+from . import data, tiers
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -36,6 +38,8 @@ if TYPE_CHECKING:
 __all__ = ["PriceExplanation", "explain", "fallback_rate", "price"]
 
 GENAI_PRICES = "genai-prices"
+CORRECTION = "correction"  # a list price from `tiers.CORRECTIONS`, where genai-prices lacks it
+ESTIMATE = "estimate"  # an unknown model priced as the nearest known model of its family (`estimate`)
 # Providers whose combined maximum prices a request to a provider genai-prices does not know.
 _MAJOR_PROVIDERS = ("anthropic", "openai")
 _PREMIUM_PARTS = frozenset({"pro"})
@@ -68,6 +72,13 @@ class PriceExplanation:
     price_version: str | None
     unpriced: bool
     why: str
+    tier: str | None = None
+    # Tier name -> rates genai-prices (or a correction) bills at that tier; dated price changes; corrections.
+    tiers: dict[str, Any] = field(default_factory=dict)
+    dated: list[dict[str, Any]] = field(default_factory=list)
+    corrections: list[dict[str, Any]] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)  # `data.DataInfo`: which data, of what date
+    override_hint: str = ""
 
 
 def price(
@@ -77,11 +88,15 @@ def price(
     *,
     overrides: Mapping[str, PriceRate] = {},
     unknown_model: PriceRate | None = None,
-    service_tier: str | None = None,
+    tier: str | None = None,
     at: datetime | None = None,
+    service_tier: str | None = None,
 ) -> Cost:
-    """The USD cost of one request. `at` is the request time (None: genai-prices' current prices)."""
-    return _price(provider, model, usage, overrides, unknown_model, service_tier, at, cards=True)
+    """The USD cost of one request. `tier` is the row's tier (`tiers.normalize_tier`: fast, priority, flex,
+    batch; None is standard), `at` the request's own time (None: today's prices); the context length is the
+    usage's prompt. `service_tier` is the raw wire value, used when `tier` is not given."""
+    tier = tier if tier is not None else tiers.normalize_tier(provider.strip().lower(), service_tier=service_tier)
+    return _price(provider, model, usage, overrides, unknown_model, tier, at, cards=True)
 
 
 def _uncached_price(
@@ -91,11 +106,11 @@ def _uncached_price(
     *,
     overrides: Mapping[str, PriceRate] = {},
     unknown_model: PriceRate | None = None,
-    service_tier: str | None = None,
+    tier: str | None = None,
     at: datetime | None = None,
 ) -> Cost:
     """`price` always asking genai-prices, never a rate card: what the cards are checked against."""
-    return _price(provider, model, usage, overrides, unknown_model, service_tier, at, cards=False)
+    return _price(provider, model, usage, overrides, unknown_model, tier, at, cards=False)
 
 
 def _price(
@@ -104,7 +119,7 @@ def _price(
     usage: Usage,
     overrides: Mapping[str, PriceRate],
     unknown_model: PriceRate | None,
-    service_tier: str | None,
+    tier: str | None,
     at: datetime | None,
     *,
     cards: bool,
@@ -114,21 +129,62 @@ def _price(
         return _fallback_cost(provider, usage, unknown_model, "no model name in the request")
     if overrides and (hit := _override(overrides, provider, model, _plain_name(model))):
         return _override_cost(usage, *hit)
-    if cards and at is None and service_tier is None and (counts := _counts(usage)) is not None:
+    data.snapshot()  # the cached update when there is one, reloaded when `prices update` replaced it
+    if cards and tier is None and (counts := _counts(usage)) is not None:
         card = _card(provider, model)
         if card is not None and card.miss is not None:
-            return _fallback_cost(provider, usage, unknown_model, card.miss, card.version)
-        if card is not None and card.matched is not None:
+            return _unpriced_cost(provider, model, usage, unknown_model, card.miss, card.version, tier, at)
+        if card is not None and card.matched is not None and (at is None or card.valid(at)):
             if overrides and (hit := _override(overrides, provider, card.matched)):
                 return _override_cost(usage, *hit)
             if (usd := card.usd(counts)) is not None:
                 return Cost(usd, GENAI_PRICES, matched_model=card.matched, price_version=card.version)
-    calc, why, version = _lookup(provider, model, usage, service_tier, at)
+    calc, why, version = _lookup(provider, model, usage, tier, at)
     if calc is None:
-        return _fallback_cost(provider, usage, unknown_model, why, version)
+        return _unpriced_cost(provider, model, usage, unknown_model, why, version, tier, at)
     if hit := _override(overrides, provider, calc.model.id):
         return _override_cost(usage, *hit)
+    fix = tiers.correction_for(provider, calc.model.id, tier, _prompt(usage), calc.model, calc.model_price)
+    if fix is not None:
+        return Cost(_usd(_at_rate(usage, fix.rate, fix.web_search_usd)), CORRECTION, matched_model=calc.model.id,
+                    price_version=version)
     return Cost(_usd(calc.total_price), GENAI_PRICES, matched_model=calc.model.id, price_version=version)
+
+
+def _prompt(usage: Usage) -> int:
+    uncached, read, write_5m, write_1h, _ = _buckets(usage)
+    return uncached + read + write_5m + write_1h
+
+
+def _unpriced_cost(provider: str, model: str, usage: Usage, unknown_model: PriceRate | None, why: str | None,
+                   version: str | None, tier: str | None, at: datetime | None) -> Cost:
+    """A model the data has no price for: the configured `unknown_model` rate, else an estimate from the
+    nearest known model of its family (`estimate`), else the provider's most expensive rates. Flagged."""
+    hint = f'set [prices."{provider}:{model}"] input/output (USD per million) in config.toml to price it exactly'
+    if unknown_model is None and (est := _estimate_from(provider, model)) is not None:
+        near = _price(provider, est, usage, {}, None, tier, at, cards=True)
+        if not near.unpriced:
+            return Cost(near.usd, ESTIMATE, matched_model=est, price_version=version, unpriced=True,
+                        reason=f"{why}; estimated at the rates of {provider}:{est}, the nearest known model of its "
+                               f"family; {hint}")
+    cost = _fallback_cost(provider, usage, unknown_model, why, version)
+    return replace(cost, reason=f"{cost.reason}; {hint}")
+
+
+def _estimate_from(provider: str, model: str) -> str | None:
+    from genai_prices import data_snapshot
+
+    return _nearest(id(data_snapshot.get_snapshot()), provider, _plain_name(model))
+
+
+@lru_cache(maxsize=512)
+def _nearest(snapshot_id: int, provider: str, name: str) -> str | None:
+    from genai_prices import data_snapshot
+
+    from .estimate import nearest
+
+    m = nearest(data_snapshot.get_snapshot().providers, provider, _parts(name), _parts)
+    return m.id if m is not None else None
 
 
 def explain(
@@ -137,18 +193,27 @@ def explain(
     *,
     overrides: Mapping[str, PriceRate] = {},
     unknown_model: PriceRate | None = None,
-    service_tier: str | None = None,
+    tier: str | None = None,
     at: datetime | None = None,
 ) -> PriceExplanation:
-    """Which source prices `provider:model`, at what rates, and why."""
+    """Which source prices `provider:model` (at `tier`, at time `at`), at what rates, and why."""
     provider = provider.strip().lower()
     name, calc, why, version = f"{provider}:{model}", None, None, None
+    info = data.info()
     hit = _override(overrides, provider, model, _plain_name(model))
     if hit is None:
-        calc, why, version = _lookup(provider, model, Usage(), service_tier, at)
+        calc, why, version = _lookup(provider, model, Usage(), tier, at)
         hit = _override(overrides, provider, calc.model.id) if calc is not None else None
+    hint = (f'to set your own rates, add [prices."{provider}:{calc.model.id if calc else model}"] with input = and '
+            "output = (USD per million tokens; optional cache_read, cache_write, cache_write_1h) to config.toml "
+            "(agentmeter config path), then run agentmeter reprice")
+    extra = {"tier": tier, "data": info.as_dict(), "override_hint": hint}
+    if calc is not None:
+        extra.update(_tier_table(provider, calc.model, at), dated=_dated(calc.model),
+                     corrections=[{"tier": c.tier, "above": c.above, **_fields(c.rate), "source": c.source}
+                                  for c in tiers.corrections_of(provider, calc.model.id)])
     explained = partial(PriceExplanation, provider, model, long_context_threshold=None, long_context=None,
-                        price_version=version, unpriced=False)
+                        price_version=version, unpriced=False, **extra)
     if hit is not None:
         key_model, rate = hit
         text = f'config [prices."{provider}:{key_model}"] prices {name}'
@@ -164,13 +229,55 @@ def explain(
             text += f"; a prompt over {threshold:,} tokens bills entirely at the long-context rates"
         return explained(GENAI_PRICES, calc.model.id, **_fields(base), long_context_threshold=threshold,
                          long_context=tier, why=text)
+    if unknown_model is None and (est := _estimate_from(provider, model)) is not None:
+        ecalc, _, _ = _lookup(provider, est, Usage(), tier, at)
+        if ecalc is not None:
+            base, threshold, long_tier = _rates_of(ecalc.model_price)
+            text = (f"{why}; estimated at the rates of {provider}:{est}, the nearest known model of its family "
+                    "(flagged * in summaries until it is priced: run agentmeter prices update, or set an override)")
+            return explained(ESTIMATE, est, **_fields(base), long_context_threshold=threshold,
+                             long_context=long_tier, unpriced=True, why=text)
     rate, how = _fallback(provider, unknown_model)
     text = f"{why}; counted as unpriced at {how}"
     return explained("fallback", None, **_fields(rate), unpriced=True, why=text)
 
 
-@cache
+def _tier_table(provider: str, info: Any, at: datetime | None) -> dict[str, Any]:
+    """Base rates per tier the data (or a correction) has for the model, at `at`."""
+    from datetime import UTC
+    from datetime import datetime as _dt
+
+    when = at or _dt.now(UTC)  # noqa: DTZ - explain shows today's prices when no time is given
+    table: dict[str, Any] = {}
+    for t in (None, *tiers.offered(provider)):
+        fix = next((c for c in tiers.corrections_of(provider, info.id) if c.tier == t and c.above is None), None)
+        if fix is not None and not tiers.has_tier(info, provider, t):
+            table[t or "standard"] = {**_fields(_filled(fix.rate)), "source": fix.source}
+        elif tiers.has_tier(info, provider, t):
+            base, _, _ = _rates_of(info.get_prices(when, tiers.price_context(provider, t)))
+            table[t or "standard"] = _fields(base)
+    return {"tiers": table}
+
+
+def _dated(info: Any) -> list[dict[str, Any]]:
+    """The model's dated prices, oldest first (`from` None: since the model was listed)."""
+    if not isinstance(info.prices, list):
+        return []
+    out = []
+    for c in info.prices:
+        start = getattr(c.constraint, "start_date", None)
+        base, _, _ = _rates_of(c.prices)
+        out.append({"from": start.isoformat() if start else None, **_fields(base)})
+    return out
+
+
 def fallback_rate(provider: str) -> PriceRate:
+    """`_fallback_rate` for the price data in force."""
+    return _fallback_rate(id(data.snapshot()), provider)
+
+
+@lru_cache(maxsize=64)
+def _fallback_rate(snapshot_id: int, provider: str) -> PriceRate:
     """The provider's most expensive known rates: each bucket's maximum explicit rate over the provider's
     models in genai-prices (current prices, long-context tiers included); a bucket no model prices gets
     the default multiple of the maximum input rate. A provider genai-prices does not know gets the
@@ -204,14 +311,14 @@ def _known_provider(provider: str) -> bool:
 # --- genai-prices ---------------------------------------------------------------------------------------
 
 
-def _lookup(provider: str, model: str, usage: Usage, service_tier: str | None, at: datetime | None):
+def _lookup(provider: str, model: str, usage: Usage, tier: str | None, at: datetime | None):
     """(genai-prices' PriceCalculation, None, version) for an accepted match, else (None, reason, version)."""
     import genai_prices
 
     version = genai_prices.__version__
     name = f"{provider}:{model}"
     try:
-        calc = _gp_calc(provider, model, usage, service_tier, at)
+        calc = _gp_calc(provider, model, usage, tier, at)
     except LookupError as e:
         return None, _unknown(e, provider, name, version), version
     except ValueError as e:  # usage genai-prices refuses; count it rather than fail the request
@@ -221,7 +328,7 @@ def _lookup(provider: str, model: str, usage: Usage, service_tier: str | None, a
     return calc, None, version
 
 
-def _gp_calc(provider: str, model: str, usage: Usage, service_tier: str | None = None,
+def _gp_calc(provider: str, model: str, usage: Usage, tier: str | None = None,
              at: datetime | None = None) -> Any:
     """genai-prices' PriceCalculation; raises LookupError (no match) and ValueError (usage refused)."""
     import genai_prices
@@ -231,7 +338,7 @@ def _gp_calc(provider: str, model: str, usage: Usage, service_tier: str | None =
         model.strip().rsplit("/", 1)[-1],
         provider_id=provider,
         genai_request_timestamp=at,
-        price_context={"service_tier": service_tier} if service_tier else None,
+        price_context=tiers.price_context(provider, tier),
     )
 
 
@@ -313,6 +420,12 @@ class _RateCard:
     terms: tuple[int, ...] = ()
     scale: int = 1
     max_prompt: int | None = None
+    info: Any = None  # genai-prices' ModelInfo and the ModelPrice the card was learned from
+    prices: Any = None
+
+    def valid(self, at: datetime) -> bool:
+        """The card's prices are the ones in force at `at` (dated prices: o3 before 2025-06-10 is not)."""
+        return self.info is not None and self.info.get_prices(at) is self.prices
 
     def usd(self, counts: tuple[int, ...]) -> float | None:
         """`_usd` of genai-prices' total for `_counts(usage)`, or None when the usage is off the card."""
@@ -374,6 +487,9 @@ def _learn(provider: str, model: str) -> _RateCard:
     if not _same_model(model, zero.model.id):
         return replace(unknown, miss=_rejected(name, zero.model.id, version))
     max_prompt = _threshold(zero.model_price)
+    for fix in tiers.corrections_of(provider, zero.model.id):  # a long-context correction bills above it
+        if fix.tier is None and fix.above is not None:
+            max_prompt = fix.above if max_prompt is None else min(max_prompt, fix.above)
     if not _settled(zero.model, zero.model_price) or (max_prompt is not None and max_prompt < _MIN_TIER):
         return unknown
     rates = (zero.total_price, *(u.total_price - zero.total_price for u in units))
@@ -381,7 +497,8 @@ def _learn(provider: str, model: str) -> _RateCard:
     terms = tuple(int(r.scaleb(exponent)) for r in rates)
     if sum(abs(t) for t in terms) * _MAX_COUNT >= 10**27:  # genai-prices' Decimal would round
         return unknown
-    card = replace(unknown, matched=zero.model.id, terms=terms, scale=10**exponent, max_prompt=max_prompt)
+    card = replace(unknown, matched=zero.model.id, terms=terms, scale=10**exponent, max_prompt=max_prompt,
+                   info=zero.model, prices=zero.model_price)
     checks = _checks(10**6 if max_prompt is None else min(max_prompt, 10**6))
     return card if all(_agrees(card, provider, model, u, zero.model) for u in checks) else unknown
 
@@ -511,12 +628,12 @@ def _buckets(usage: Usage) -> tuple[int, int, int, int, int]:
             max(usage.output_tokens, 0))
 
 
-def _at_rate(usage: Usage, rate: PriceRate) -> float:
+def _at_rate(usage: Usage, rate: PriceRate, web_search_usd: float = _WEB_SEARCH_USD) -> float:
     r = _filled(rate)
     uncached, read, write_5m, write_1h, output = _buckets(usage)
     tokens = (uncached * r.input + read * r.cache_read + write_5m * r.cache_write
               + write_1h * r.cache_write_1h + output * r.output)
-    return tokens / 1e6 + max(usage.web_search_requests, 0) * _WEB_SEARCH_USD
+    return tokens / 1e6 + max(usage.web_search_requests, 0) * web_search_usd
 
 
 def _filled(rate: PriceRate) -> PriceRate:
@@ -564,7 +681,7 @@ def _usd(value: Any) -> float:
 
 def warm() -> None:
     """Load genai-prices' data now (the daemon calls this at start), not on the first request."""
-    from .models import Usage as _U
+    from ..models import Usage as _U
 
     price("anthropic", "claude-sonnet-4-5", _U(input_tokens=1, output_tokens=1))
     fallback_rate("anthropic")

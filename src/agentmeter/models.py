@@ -69,6 +69,9 @@ class Metered:
     # Set when the parser could not make sense of the stream; the request still completed.
     fault: str | None = None
     stop_reason: str | None = None
+    # How the provider served it, as `pricing.tiers.normalize_tier` reads the wire (fast, priority, flex,
+    # batch; None is standard). Priced at that tier's rates.
+    tier: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +127,7 @@ class RequestRecord:
     price_model: str | None = None
     price_version: str | None = None
     unpriced: bool = False
+    tier: str | None = None  # fast, priority, flex, batch; None is standard
     partial: bool = False
     unmetered: bool = False
     reason: str | None = None

@@ -239,4 +239,13 @@ CREATE TABLE plan_latest (
     _version(db, [m.name for m in migrations._migrations].index("m007_plan_windows") + 1)
 
 
+@migrations()
+def m006_price_tier(db: Database) -> None:
+    # Issue 15: the tier a request was served at (fast mode, priority, flex, batch) is priced at its own
+    # rates, and `reprice` must know it again later.
+    db.execute("ALTER TABLE requests ADD COLUMN tier TEXT")
+    _version(db, [m.name for m in migrations._migrations].index("m006_price_tier") + 1)
+
+
+
 assert len(migrations._migrations) == SCHEMA_VERSION, "bump schema.SCHEMA_VERSION with each migration"

@@ -35,7 +35,7 @@ from . import data, tiers
 if TYPE_CHECKING:
     from datetime import datetime
 
-__all__ = ["PriceExplanation", "explain", "fallback_rate", "price"]
+__all__ = ["PriceExplanation", "explain", "fallback_rate", "price", "when"]
 
 GENAI_PRICES = "genai-prices"
 CORRECTION = "correction"  # a list price from `tiers.CORRECTIONS`, where genai-prices lacks it
@@ -149,6 +149,14 @@ def _price(
         return Cost(_usd(_at_rate(usage, fix.rate, fix.web_search_usd)), CORRECTION, matched_model=calc.model.id,
                     price_version=version)
     return Cost(_usd(calc.total_price), GENAI_PRICES, matched_model=calc.model.id, price_version=version)
+
+
+def when(ms: int | None) -> datetime | None:
+    """A ledger time (epoch ms) as the aware datetime `price(at=...)` takes."""
+    from datetime import UTC
+    from datetime import datetime as _dt
+
+    return None if ms is None else _dt.fromtimestamp(ms / 1000, UTC)
 
 
 def _prompt(usage: Usage) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from agentmeter.models import Metered, Usage
+from agentmeter.pricing.tiers import normalize_tier
 from agentmeter.providers.base import (
     StreamMeter,
     as_dict,
@@ -48,8 +49,17 @@ def usage_from_anthropic(d: Any) -> Usage:
         cache_write_5m_tokens=write - w1h,
         cache_write_1h_tokens=w1h,
         output_tokens=as_int(d.get("output_tokens")),
+        # Extended thinking is billed as output; the split is reported where the API gives it.
+        reasoning_tokens=min(as_int(d.get("output_tokens")),
+                             as_int(as_dict(d.get("output_tokens_details")).get("thinking_tokens"))),
         web_search_requests=as_int(as_dict(d.get("server_tool_use")).get("web_search_requests")),
     )
+
+
+def tier_from_anthropic(d: Any) -> str | None:
+    """`usage.speed == "fast"` (fast mode) or `usage.service_tier` (batch); None is standard."""
+    d = as_dict(d)
+    return normalize_tier("anthropic", service_tier=d.get("service_tier"), speed=d.get("speed"))
 
 
 def _merge_usage(into: dict, usage: Any) -> None:
@@ -146,6 +156,9 @@ class AnthropicStreamMeter(StreamMeter):
     def _usage(self) -> Usage | None:
         return None if self._usage_raw is None else usage_from_anthropic(self._usage_raw)
 
+    def _tier(self) -> str | None:
+        return tier_from_anthropic(self._usage_raw)
+
 
 def parse_anthropic_json(body: bytes) -> Metered:
     """A non-streamed Messages response, or an error body `{"type":"error","error":{...}}`. Never raises."""
@@ -174,4 +187,5 @@ def _parse_body(body: bytes) -> Metered:
         complete=True,
         stop_reason=as_str(d.get("stop_reason")),
         fault=None if isinstance(usage, dict) else "no usage in response body",
+        tier=tier_from_anthropic(usage),
     )

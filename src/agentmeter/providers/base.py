@@ -136,7 +136,12 @@ class StreamMeter(ABC):
             estimated_output_tokens=0 if finished else self._estimate(),
             fault=self._fault,
             stop_reason=self._stop_reason,
+            tier=self._tier(),
         )
+
+    def _tier(self) -> str | None:
+        """The tier the provider says it served the response at (`pricing.tiers.normalize_tier`)."""
+        return None
 
     # -- for subclasses --------------------------------------------------------------------------
 

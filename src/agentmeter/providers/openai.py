@@ -7,6 +7,7 @@ Grammars in wire-protocols.md 5.2 (Responses: usage only on the terminal event, 
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 from agentmeter.models import Metered, Usage
@@ -19,7 +20,20 @@ from agentmeter.providers.base import (
     json_loads_safe,
     sniff_type,
 )
+from agentmeter.pricing.tiers import normalize_tier
 from agentmeter.providers.sse import SSEFramer, parse_block
+
+
+def web_searches(output: Any) -> int:
+    """Web search tool calls in a Responses `output` array: each is billed per call."""
+    if not isinstance(output, list):
+        return 0
+    return sum(1 for item in output if isinstance(item, dict) and item.get("type") == "web_search_call")
+
+
+def tier_from_openai(d: Any) -> str | None:
+    """The response's `service_tier` (priority, flex; `default`/`auto` are standard)."""
+    return normalize_tier("openai", service_tier=as_dict(d).get("service_tier"))
 
 
 def usage_from_openai(d: Any) -> Usage:
@@ -80,6 +94,7 @@ class ResponsesStreamMeter(StreamMeter):
     def __init__(self) -> None:
         super().__init__()
         self._usage_value: Usage | None = None
+        self._tier_value: str | None = None
 
     def _on_event(self, name: bytes | None, data: bytes | str) -> None:
         if name is None:
@@ -111,8 +126,9 @@ class ResponsesStreamMeter(StreamMeter):
         if name == _CREATED:
             return
         usage = resp.get("usage")
+        self._tier_value = tier_from_openai(resp)
         if isinstance(usage, dict):
-            self._usage_value = usage_from_openai(usage)
+            self._usage_value = replace(usage_from_openai(usage), web_search_requests=web_searches(resp.get("output")))
         elif name != _FAILED:  # failed may carry usage null; completed/incomplete must not
             self._note_fault(f"no usage in {what}")
         reason = as_str(as_dict(resp.get("incomplete_details")).get("reason"))
@@ -132,6 +148,9 @@ class ResponsesStreamMeter(StreamMeter):
 
     def _usage(self) -> Usage | None:
         return self._usage_value
+
+    def _tier(self) -> str | None:
+        return self._tier_value
 
 
 class ResponsesFrameMeter(ResponsesStreamMeter):
@@ -187,6 +206,7 @@ class ChatStreamMeter(StreamMeter):
         self._usage_value: Usage | None = None
         self._seen_data = False
         self._samples: list[bytes] = []
+        self._tier_value: str | None = None
 
     def _on_event(self, name: bytes | None, data: bytes | str) -> None:
         if isinstance(data, str):
@@ -214,6 +234,7 @@ class ChatStreamMeter(StreamMeter):
             return
         self._model = self._model or as_str(d.get("model"))
         self._response_id = self._response_id or as_str(d.get("id"))
+        self._tier_value = tier_from_openai(d) or self._tier_value
         if isinstance(d.get("usage"), dict):
             self._usage_value = usage_from_openai(d["usage"])
         if isinstance(d.get("error"), dict):
@@ -227,6 +248,9 @@ class ChatStreamMeter(StreamMeter):
             if not first or delta.get("content") or delta.get("tool_calls"):
                 self._count_delta(data)
             self._stop_reason = as_str(choice.get("finish_reason")) or self._stop_reason
+
+    def _tier(self) -> str | None:
+        return self._tier_value
 
     def _envelope(self) -> int:
         # Consecutive content chunks differ only in their text, so their common prefix and suffix are
@@ -307,10 +331,12 @@ def parse_responses_json(body: bytes) -> Metered:
             error_type = error_type or "response.failed"
         reason = as_str(as_dict(d.get("incomplete_details")).get("reason"))
         return Metered(
-            usage=usage_from_openai(usage) if isinstance(usage, dict) else None,
+            usage=(replace(usage_from_openai(usage), web_search_requests=web_searches(d.get("output")))
+                   if isinstance(usage, dict) else None),
             model=as_str(d.get("model")),
             response_id=as_str(d.get("id")),
             complete=True,
+            tier=tier_from_openai(d),
             error_type=error_type,
             error_message=error_message,
             stop_reason=reason or as_str(d.get("status")),
@@ -337,6 +363,7 @@ def parse_chat_json(body: bytes) -> Metered:
             response_id=as_str(d.get("id")),
             complete=True,
             stop_reason=as_str(first.get("finish_reason")),
+            tier=tier_from_openai(d),
             fault=None if isinstance(usage, dict) else "no usage in response body",
         )
     except Exception as exc:

@@ -112,6 +112,7 @@ class _Fields(msgspec.Struct):
     max_tokens: Any = None
     max_output_tokens: Any = None
     max_completion_tokens: Any = None
+    service_tier: Any = None  # OpenAI: priority / flex / auto; what the request asked to be billed at
     messages: list[msgspec.Raw] | msgspec.UnsetType | None = msgspec.UNSET
     input: str | list[msgspec.Raw] | msgspec.UnsetType | None = msgspec.UNSET
     contents: list[msgspec.Raw] | msgspec.UnsetType | None = msgspec.UNSET  # Gemini
@@ -140,6 +141,7 @@ class BodyFacts:
         "model",
         "n_items",
         "ok",
+        "service_tier",
         "stream",
     )
 
@@ -147,7 +149,7 @@ class BodyFacts:
         self._plain = plain
         self._parsed = None
         self.ok = fields is not None
-        self.model = self.max_tokens = self.items = self.last_item = None
+        self.model = self.max_tokens = self.items = self.last_item = self.service_tier = None
         self.stream = self.include_usage = self.has_stream_options = self.input_is_text = False
         self.n_items = 0
         if fields is None:
@@ -156,6 +158,8 @@ class BodyFacts:
         model = get("model")
         self.model = model if isinstance(model, str) else None
         self.stream = get("stream") is True
+        tier = get("service_tier")
+        self.service_tier = tier if isinstance(tier, str) else None
         opts = get("stream_options", msgspec.UNSET)
         self.has_stream_options = opts is not msgspec.UNSET
         self.include_usage = isinstance(opts, dict) and opts.get("include_usage") is True

@@ -211,6 +211,8 @@ async def prepare(request: web.Request, state: ProxyState, session: dict, provid
         agent_id=_short(request.headers.get("x-claude-code-agent-id")),
     )
     ex.extra["plan_account"] = account_of(provider, subscription, request.headers)
+    if facts is not None and facts.service_tier:  # the response's own service_tier wins when it has one
+        ex.extra["service_tier"] = _short(facts.service_tier)
 
     # The budget check and the reservation: synchronous, nothing awaited in between.
     if api not in relay.BILLABLE and can_spend(provider, request.method, tail):

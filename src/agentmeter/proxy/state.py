@@ -23,6 +23,7 @@ from ..config import Config
 from ..ledger import Ledger, LedgerWriter
 from ..ledger.store import SpendTotals
 from ..models import Metered, RequestRecord, Usage
+from ..pricing import tiers
 from ..providers import ratelimits
 from . import relay
 from .enforce import Enforcer
@@ -161,6 +162,7 @@ class ProxyState:
             partial=partial, unmetered=unmetered, reason=reason, decision=ex.decision,
             upstream_request_id=info.get("upstream_request_id"), response_id=m.response_id,
             agent_session_id=ex.agent_session_id, agent_id=ex.agent_id,
+            tier=m.tier or tiers.normalize_tier(ex.provider, service_tier=ex.extra.get("service_tier")),
             ttft_ms=info.get("ttft_ms"), duration_ms=info.get("duration_ms"),
             subscription=ex.subscription, agent=s.get("agent"), repo=s.get("repo"), branch=s.get("branch"),
             **_check_fields(ex.extra.get("check")),
@@ -175,7 +177,8 @@ class ProxyState:
         if not rec.usage.total_tokens:
             return rec.with_(cost_usd=0.0)
         c = pricing.price(rec.provider, rec.model_used, rec.usage, overrides=self.config.prices,
-                          unknown_model=self.config.unknown_model_price)
+                          unknown_model=self.config.unknown_model_price, tier=rec.tier,
+                          at=pricing.when(rec.started_at_ms))
         reason = c.reason if (c.unpriced and rec.status == "ok") else rec.reason
         return rec.with_(cost_usd=c.usd, price_source=c.source, price_model=c.matched_model,
                          price_version=c.price_version, unpriced=c.unpriced, reason=reason)

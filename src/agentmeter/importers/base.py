@@ -48,6 +48,8 @@ class ImportedResponse:
     # The agentmeter session it belongs to, when the importer knows (Cursor: a `run cursor` time window).
     session_id: str | None = None
     note: str | None = None
+    # The tier it was served at (`pricing.tiers.normalize_tier`): Claude Code fast mode, Codex priority.
+    tier: str | None = None
 
     @property
     def has_request_id(self) -> bool:

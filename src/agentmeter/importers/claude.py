@@ -15,7 +15,7 @@ import os
 import re
 from pathlib import Path
 
-from ..providers.anthropic import usage_from_anthropic
+from ..providers.anthropic import tier_from_anthropic, usage_from_anthropic
 from .base import ImportedResponse, home, loads, parse_ts
 
 SOURCE = "claude-log"
@@ -73,5 +73,5 @@ class ClaudeTranscript:
             agent_id=d.get("agentId") or self.file_agent_id, cwd=d.get("cwd") or None,
             # Outside a repository (or on a detached HEAD) Claude Code writes "HEAD".
             branch=None if branch in (None, "", "HEAD") else branch,
-            sidechain=bool(d.get("isSidechain")),
+            sidechain=bool(d.get("isSidechain")), tier=tier_from_anthropic(msg["usage"]),
         )]

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..models import Usage
+from ..pricing.tiers import normalize_tier
 from .base import ImportedResponse, home, loads, parse_ts
 
 SOURCE = "codex-log"
@@ -72,6 +73,7 @@ class CodexRollout:
         self.branch: str | None = None
         self.repo_url: str | None = None
         self.model: str | None = None
+        self.service_tier: str | None = None  # turn_context's service_tier (Codex "fast" is priority)
         self.prev: dict[str, int] | None = None  # the last cumulative total seen
         self.running = 0  # own tokens so far, keys rows of rollouts without totals
         self.records_since_count = 0
@@ -89,6 +91,8 @@ class CodexRollout:
         elif kind == "turn_context":
             if isinstance(p.get("model"), str):
                 self.model = p["model"]
+            if "service_tier" in p:
+                self.service_tier = p["service_tier"] if isinstance(p["service_tier"], str) else None
             self.cwd = p.get("cwd") or self.cwd
         elif kind == "event_msg" and p.get("type") == "task_started":
             self._task_started(p)
@@ -127,7 +131,9 @@ class CodexRollout:
         return ImportedResponse(
             source=SOURCE, import_key=key, agent="codex", provider="openai", api="responses", path="/v1/responses",
             model=self.model, started_at_ms=ts or self.meta_ms or 0, usage=usage_of(c), cwd=self.cwd,
-            branch=self.branch, repo=self.repo_url, **{"agent_session_id": self.session_id, **kw})
+            branch=self.branch, repo=self.repo_url,
+            **{"agent_session_id": self.session_id, "tier": normalize_tier("openai", service_tier=self.service_tier),
+               **kw})
 
     def _record(self, p: dict, ts: int | None) -> list[ImportedResponse]:
         self.records_since_count += 1
@@ -136,8 +142,11 @@ class CodexRollout:
             return []
         asid = p.get("session_id") or p.get("thread_id") or self.session_id
         thread = p.get("thread_id")
+        extra = {}
+        if isinstance(p.get("service_tier"), str):  # the record's own tier wins over the turn's setting
+            extra["tier"] = normalize_tier("openai", service_tier=p["service_tier"])
         return [self._row(f"codex:{rid}", c, ts, response_id=rid, agent_session_id=asid,
-                          agent_id=thread if thread and thread != asid else None)]
+                          agent_id=thread if thread and thread != asid else None, **extra)]
 
     def _token_count(self, p: dict, ts: int | None) -> list[ImportedResponse]:
         info = p.get("info") if isinstance(p.get("info"), dict) else None

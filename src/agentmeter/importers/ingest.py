@@ -376,14 +376,16 @@ class Ingest:
             upstream_request_id=r.upstream_request_id, agent_session_id=r.agent_session_id, agent_id=r.agent_id,
             subscription=r.subscription, agent=r.agent, repo=info.get("repo") or _repo(r.repo),
             branch=r.branch or info.get("branch"),
-            source=r.source, import_key=r.import_key, reason=r.note,
+            source=r.source, import_key=r.import_key, reason=r.note, tier=r.tier,
         )
         rec = bound_record(rec, cost=False)  # before pricing: a log's absurd count is clamped and flagged
         if r.cost_usd is not None:
             return rec.with_(cost_usd=r.cost_usd, price_source=r.source)
         cfg = self.config
+        # Priced at the response's own time and tier: history is billed at the prices of its day.
         c = pricing.price(r.provider, r.model, rec.usage, overrides=getattr(cfg, "prices", {}) or {},
-                          unknown_model=getattr(cfg, "unknown_model_price", None))
+                          unknown_model=getattr(cfg, "unknown_model_price", None), tier=r.tier,
+                          at=pricing.when(r.started_at_ms) if r.started_at_ms else None)
         return rec.with_(cost_usd=c.usd, price_source=c.source, price_model=c.matched_model,
                          price_version=c.price_version, unpriced=c.unpriced,
                          reason=(c.reason if c.unpriced else None) or rec.reason)

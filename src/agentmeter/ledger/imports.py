@@ -151,7 +151,7 @@ def upsert(ledger: Ledger, rec: RequestRecord, old: dict[str, Any] | None) -> st
     ledger._fold(old, -1)
     values = {**rec.usage.as_dict(), "cost_usd": rec.cost_usd, "price_source": rec.price_source,
               "price_model": rec.price_model, "price_version": rec.price_version, "unpriced": int(rec.unpriced),
-              "model_used": rec.model_used, "reason": rec.reason}
+              "model_used": rec.model_used, "reason": rec.reason, "tier": rec.tier}
     ledger.conn.execute(f"UPDATE requests SET {', '.join(f'{k} = ?' for k in values)} WHERE request_id = ?",
                         [*values.values(), old["request_id"]])
     new = ledger.conn.execute("SELECT * FROM requests WHERE request_id = ?", (old["request_id"],)).fetchone()

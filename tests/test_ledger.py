@@ -96,8 +96,8 @@ def test_reprice_updates_rows_and_rollup(tmp_path):
     lg = open_ledger(tmp_path / "l.db")
     for i in range(3):
         lg.insert_request(rec(i))
-    changed = lg.reprice(lambda row: (1.0, "override", "m", None, False))
-    assert changed == 3
+    result = lg.reprice(lambda row: (1.0, "override", "m", None, False, None))
+    assert result["changed"] == 3 and result["rows"] == 3
     assert lg.totals_from_requests()["cost_usd"] == pytest.approx(3.0)
     assert sum(r["cost_usd"] for r in lg.rollup()) == pytest.approx(3.0)
 

@@ -1,4 +1,4 @@
-"""agentmeter prices explain, agentmeter reprice."""
+"""agentmeter prices explain|update, agentmeter reprice."""
 
 from __future__ import annotations
 
@@ -11,64 +11,81 @@ from .. import render
 from ..config import load_config
 from ..paths import get_paths
 
-app = typer.Typer(help="Where a price comes from.", no_args_is_help=True)
+app = typer.Typer(help="Where a price comes from, and fresh price data.", no_args_is_help=True)
 
 
 @app.command("explain")
 def explain(
     model: Annotated[str, typer.Argument(help="Model name, optionally provider:model.")],
     provider: Annotated[str | None, typer.Option(help="anthropic or openai (guessed from the name).")] = None,
+    tier: Annotated[str | None, typer.Option(help="fast, priority, flex or batch (default: standard).")] = None,
+    at: Annotated[str | None, typer.Option(help="Price at this date (YYYY-MM-DD) instead of today.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Which price matched MODEL, the rates per million tokens, and why."""
+    """Which price matched MODEL, the rates per million tokens per tier and date, and how to override it."""
     from .. import pricing
+    from ..errors import UsageError
 
     if ":" in model and provider is None:
         provider, model = model.split(":", 1)
     provider = provider or guess_provider(model)
+    from datetime import UTC, datetime
+
+    from ..clock import SystemClock
+
+    when = datetime.fromtimestamp(SystemClock().now_ms() / 1000, UTC)
+    if at is not None:
+        try:
+            when = datetime.fromisoformat(at).replace(tzinfo=UTC)
+        except ValueError:
+            raise UsageError(f"--at {at!r} is not a date", "use YYYY-MM-DD, e.g. --at 2025-05-01") from None
+    if tier is not None and tier not in pricing.tiers.TIERS and tier != "standard":
+        raise UsageError(f"unknown tier {tier!r}", "use one of: standard, fast, priority, flex, batch")
     config = load_config()
-    e = pricing.explain(provider, model, overrides=config.prices, unknown_model=config.unknown_model_price)
-    payload = asdict(e)
-    payload.setdefault("provider", provider)
-    payload.setdefault("model", model)
-    render.price_explanation(payload, as_json)
+    e = pricing.explain(provider, model, overrides=config.prices, unknown_model=config.unknown_model_price,
+                        tier=None if tier in (None, "standard") else tier, at=when)
+    render.price_explanation(asdict(e), as_json)
 
 
 def guess_provider(model: str) -> str:
     m = model.lower()
     if m.startswith(("claude", "anthropic")):
         return "anthropic"
+    if m.startswith("gemini"):
+        return "google"
     return "openai"
 
 
-def reprice(
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would change; write nothing.")] = False,
+@app.command("update")
+def update(
+    url: Annotated[str | None, typer.Option(help="Fetch genai-prices' data format from this URL.")] = None,
+    file: Annotated[str | None, typer.Option(help="Read genai-prices' data format from this file.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Recompute every request's cost from its tokens with today's prices and overrides."""
-    from .. import pricing
+    """Fetch the maintained price data, validate it and cache it; used offline from then on."""
+    from ..errors import UsageError
+    from ..repricing import update_prices
+
+    if url and file:
+        raise UsageError("give --url or --file, not both", "agentmeter prices update --file ./data.json")
+    render.prices_update_result(update_prices(url, file), as_json)
+
+
+def reprice(
+    since: Annotated[str | None, typer.Option(help="Only requests of the last 7d, 12h, …")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would change; write nothing.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Recompute requests' costs from their tokens, each at its own date and tier, with today's price data
+    and overrides. Unpriced rows whose model is now known become priced."""
+    from ..clock import SystemClock
     from ..ledger import open_ledger
-    from ..ledger.store import usage_of
+    from ..parsing import parse_since
+    from ..repricing import reprice as run_reprice
     from ..timezone import resolve_tz
 
+    delta = parse_since(since)
+    since_ms = None if delta is None else SystemClock().now_ms() - int(delta.total_seconds() * 1000)
     config = load_config()
     ledger = open_ledger(get_paths().ledger, tz=resolve_tz(config.budget.timezone))
-    before = ledger.totals_from_requests()
-    delta = [0.0]  # new minus old cost over every repriced row: the total after, without writing
-
-    def price_row(row: dict):
-        usage = usage_of(row)
-        if not usage.total_tokens:
-            result = 0.0, "none", None, None, False
-        else:
-            c = pricing.price(row["provider"], row["model_used"] or row["model_requested"], usage,
-                              overrides=config.prices, unknown_model=config.unknown_model_price)
-            result = c.usd, c.source, c.matched_model, c.price_version, c.unpriced
-        delta[0] += (result[0] or 0.0) - (row["cost_usd"] or 0.0)
-        return result
-
-    changed = ledger.reprice(price_row, dry_run=dry_run)
-    after_usd = before["cost_usd"] + delta[0] if dry_run else ledger.totals_from_requests()["cost_usd"]
-    render.reprice_result({"rows": before["requests"], "changed": changed, "dry_run": dry_run,
-                           "before_usd": round(before["cost_usd"], 6), "after_usd": round(after_usd, 6)},
-                          as_json)
+    render.reprice_result(run_reprice(config, ledger, since_ms=since_ms, dry_run=dry_run), as_json)

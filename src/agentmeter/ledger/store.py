@@ -189,32 +189,53 @@ class Ledger:
             (agent_session_id, session_id),
         )
 
-    def reprice(self, price: Callable[[dict[str, Any]], tuple[float | None, str, str | None, str | None, bool]],
-                dry_run: bool = False) -> int:
-        """Recompute every row's cost from its tokens, then rebuild the rollup. Returns rows changed.
-        A dry run does the same work and rolls it back."""
-        changed = 0
+    def reprice(self, price: Callable[[dict[str, Any]], tuple[float | None, str, str | None, str | None, bool,
+                                                            str | None]],
+                *, since_ms: int | None = None, dry_run: bool = False) -> dict[str, Any]:
+        """Recompute rows' costs from their tokens (at each row's own time and tier), then rebuild the
+        rollup. `price(row)` gives (usd, source, matched model, price version, unpriced, reason); the reason
+        replaces a stale pricing reason on the row ("unpriced ..." once the model is priced). With `dry_run`
+        nothing is written. Returns rows seen, rows changed, USD before and after, and the models changed."""
+        out: dict[str, Any] = {"rows": 0, "changed": 0, "before_usd": 0.0, "after_usd": 0.0, "models": {}}
         self.conn.execute("BEGIN IMMEDIATE")
         try:
-            rows = self.conn.execute(
-                f"SELECT request_id, provider, model_requested, model_used, cost_usd, price_source, "
-                f"{', '.join(TOKEN_COLUMNS)} FROM requests WHERE status NOT IN ('refused', 'passthrough')"
-            ).fetchall()
-            for r in rows:
-                usd, source, model, version, unpriced = price(dict(r))
-                if usd != r["cost_usd"] or source != r["price_source"]:
-                    changed += 1
-                self.conn.execute(
-                    "UPDATE requests SET cost_usd = ?, price_source = ?, price_model = ?, price_version = ?, "
-                    "unpriced = ? WHERE request_id = ?",
-                    (usd, source, model, version, int(unpriced), r["request_id"]),
-                )
+            sql = (f"SELECT request_id, started_at, provider, model_requested, model_used, cost_usd, price_source, "
+                   f"price_model, unpriced, status, reason, tier, {', '.join(TOKEN_COLUMNS)} FROM requests "
+                   "WHERE status NOT IN ('refused', 'passthrough')")
+            args: list[Any] = []
+            if since_ms is not None:
+                sql += " AND started_at >= ?"
+                args.append(since_ms)
+            for r in self.conn.execute(sql, args).fetchall():
+                row = dict(r)
+                usd, source, model, version, unpriced, why = price(row)
+                reason = _repriced_reason(row, unpriced, why)
+                out["rows"] += 1
+                out["before_usd"] += row["cost_usd"] or 0.0
+                out["after_usd"] += usd or 0.0
+                if usd != row["cost_usd"] or source != row["price_source"] or reason != row["reason"]:
+                    out["changed"] += 1
+                    name = f"{row['provider']}:{row['model_used'] or row['model_requested']}"
+                    m = out["models"].setdefault(name, {"rows": 0, "before_usd": 0.0, "after_usd": 0.0,
+                                                        "source": source, "price_model": model})
+                    m["rows"] += 1
+                    m["before_usd"] += row["cost_usd"] or 0.0
+                    m["after_usd"] += usd or 0.0
+                if not dry_run:
+                    self.conn.execute(
+                        "UPDATE requests SET cost_usd = ?, price_source = ?, price_model = ?, price_version = ?, "
+                        "unpriced = ?, reason = ? WHERE request_id = ?",
+                        (usd, source, model, version, int(unpriced), reason, r["request_id"]),
+                    )
+            if dry_run:
+                self.conn.execute("ROLLBACK")
+                return out
             self._rebuild_rollup()
             self.conn.execute("ROLLBACK" if dry_run else "COMMIT")
         except BaseException:
             self.conn.execute("ROLLBACK")
             raise
-        return changed
+        return out
 
     def _rebuild_rollup(self) -> None:
         self.conn.execute("DELETE FROM usage_daily")
@@ -349,6 +370,19 @@ class _Inserted:
 def _utf8(row: dict[str, Any]) -> dict[str, Any]:
     """Strings SQLite can store: lone surrogates (undecodable bytes, bad JSON escapes) become '?'."""
     return {k: v.encode("utf-8", "replace").decode() if isinstance(v, str) else v for k, v in row.items()}
+
+
+# Reasons pricing writes on a row (pricing._unpriced_cost); `reprice` replaces them, never others.
+_PRICE_REASON_MARKS = ("counted as unpriced at", "estimated at the rates of")
+
+
+def _repriced_reason(row: dict[str, Any], unpriced: bool, why: str | None) -> str | None:
+    old = row.get("reason")
+    if old is not None and not any(m in old for m in _PRICE_REASON_MARKS):
+        return old  # an error, a partial stream, a clamp: not pricing's to change
+    if row.get("status") != "ok":
+        return old
+    return why if unpriced else None
 
 
 def usage_of(row: dict[str, Any]) -> Usage:

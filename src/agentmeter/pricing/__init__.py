@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, replace
-from functools import cache, lru_cache, partial
+from dataclasses import dataclass, field, replace
+from functools import lru_cache, partial
 from typing import TYPE_CHECKING, Any
 
 from agentmeter.models import Cost, PriceRate, Usage
@@ -230,13 +230,24 @@ def explain(
         if None in (rate.cache_read, rate.cache_write, rate.cache_write_1h):
             text += "; unset cache rates default to 0.1x (read), 1.25x (5m write), 2x (1h write) input"
         return explained("override", key_model, **_fields(_filled(rate)), price_version=None, why=text)
+    fix = None if calc is None else tiers.correction_for(provider, calc.model.id, tier, 0, calc.model,
+                                                          calc.model_price)
+    if fix is not None:
+        text = (f"genai-prices {version} prices {name} as {calc.model.id} but has no {tier} rates; agentmeter's "
+                f"correction applies the list price from {fix.source}")
+        return explained(CORRECTION, calc.model.id, **_fields(_filled(fix.rate)), why=text)
     if calc is not None:
-        base, threshold, tier = _rates_of(calc.model_price)
+        base, threshold, long_tier = _rates_of(calc.model_price)
         text = f"genai-prices {version} prices {name} as {calc.model.id}"
         if threshold is not None:
             text += f"; a prompt over {threshold:,} tokens bills entirely at the long-context rates"
+        fixes = [c for c in tiers.corrections_of(provider, calc.model.id) if c.above is not None and c.tier == tier]
+        if threshold is None and fixes:
+            threshold, long_tier = fixes[0].above, _filled(fixes[0].rate)
+            text += (f"; a prompt over {threshold:,} tokens bills entirely at the long-context list price "
+                     f"(agentmeter's correction, from {fixes[0].source})")
         return explained(GENAI_PRICES, calc.model.id, **_fields(base), long_context_threshold=threshold,
-                         long_context=tier, why=text)
+                         long_context=long_tier, why=text)
     if unknown_model is None and (est := _estimate_from(provider, model)) is not None:
         ecalc, _, _ = _lookup(provider, est, Usage(), tier, at)
         if ecalc is not None:
@@ -255,7 +266,7 @@ def _tier_table(provider: str, info: Any, at: datetime | None) -> dict[str, Any]
     from datetime import UTC
     from datetime import datetime as _dt
 
-    when = at or _dt.now(UTC)  # noqa: DTZ - explain shows today's prices when no time is given
+    when = at or _dt.max.replace(tzinfo=UTC)  # no time given: the newest prices (the CLI passes today)
     table: dict[str, Any] = {}
     for t in (None, *tiers.offered(provider)):
         fix = next((c for c in tiers.corrections_of(provider, info.id) if c.tier == t and c.above is None), None)

@@ -1,12 +1,13 @@
 """A sane estimate for a model the price data does not know yet (a release newer than the data).
 
 The rule: among the provider's known models, take those sharing the longest run of leading name parts
-with the request (split on `- . _ :`, after the date suffix is dropped), and at least the family: two parts
-(`gpt-5…` shares `gpt`, `5`; `claude-sonnet-…` shares `claude`, `sonnet`). Variants the request does not
-name are skipped, and variants it names are required (`pro`, `mini`, `nano`, `image`, `audio`, `realtime`, `search`, `deep`, `codex`
-excepted: Codex variants price as their base). Of what is left, the model with the fewest extra parts
-is the one whose version (first two numbers) is nearest the request's, then the most expensive input
-rate (the conservative end of the family, never of the provider). No such model: no estimate, the conservative fallback applies.
+with the request (split on `- . _ :`, after the date suffix is dropped), and at least the family: two
+parts (`gpt-5…` shares `gpt`, `5`; `claude-sonnet-…` shares `claude`, `sonnet`). A candidate may differ
+only by version numbers: named siblings (`gpt-5.6-luna`) and variants (`pro`, `mini`, `nano`, `image`,
+`search`, …) the request does not name are skipped, and a variant the request names is required (a
+`mini` is estimated from a `mini`). Of what is left, the model whose version (its first two numbers) is
+nearest the request's wins, then the most expensive input rate (the conservative end of the family,
+never of the provider). No candidate: no estimate, and the conservative fallback applies.
 
 The estimate is flagged: the row is `unpriced`, `price_source` is `estimate`, and the reason names the
 model it was estimated from and the override to set.

@@ -11,6 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 from agentmeter.models import Metered, Usage
+from agentmeter.pricing.tiers import normalize_tier
 from agentmeter.providers.base import (
     StreamMeter,
     as_dict,
@@ -20,7 +21,6 @@ from agentmeter.providers.base import (
     json_loads_safe,
     sniff_type,
 )
-from agentmeter.pricing.tiers import normalize_tier
 from agentmeter.providers.sse import SSEFramer, parse_block
 
 

@@ -30,7 +30,10 @@ class FakeUsage:
     cache_write_tokens: int = 1204
     cache_write_1h_tokens: int = 0
     output_tokens: int = 58
-    reasoning_tokens: int = 0
+    reasoning_tokens: int = 0  # Anthropic: output_tokens_details.thinking_tokens
+    web_search_requests: int = 0  # Anthropic: server_tool_use; OpenAI: that many web_search_call items
+    speed: str | None = None  # Anthropic usage.speed ("fast": fast mode)
+    service_tier: str | None = None  # Anthropic usage.service_tier; OpenAI: else the request's, else "default"
     tool_use_prompt_tokens: int = 0  # Gemini only
 
 
@@ -109,8 +112,10 @@ def anthropic_events(model: str, cfg: FakeConfig) -> list[bytes]:
         "cache_creation": {"ephemeral_5m_input_tokens": u.cache_write_tokens - u.cache_write_1h_tokens,
                            "ephemeral_1h_input_tokens": u.cache_write_1h_tokens},
         "output_tokens": 1,
-        "service_tier": "standard",
+        "service_tier": u.service_tier or "standard",
     }
+    if u.speed:
+        usage["speed"] = u.speed
     msg_id = "msg_fake" + uuid.uuid4().hex[:16]
     out = [
         _sse("message_start", {"type": "message_start", "message": {
@@ -126,6 +131,7 @@ def anthropic_events(model: str, cfg: FakeConfig) -> list[bytes]:
     out.append(_sse("content_block_stop", {"type": "content_block_stop", "index": 0}))
     final = {k: v for k, v in usage.items() if k not in ("cache_creation", "service_tier")}
     final["output_tokens"] = u.output_tokens
+    final.update(_anthropic_extras(u))
     out.append(_sse("message_delta", {"type": "message_delta",
                                       "delta": {"stop_reason": "end_turn", "stop_sequence": None},
                                       "usage": final}))
@@ -133,15 +139,26 @@ def anthropic_events(model: str, cfg: FakeConfig) -> list[bytes]:
     return out
 
 
+def _anthropic_extras(u: FakeUsage) -> dict:
+    extra: dict = {}
+    if u.reasoning_tokens:
+        extra["output_tokens_details"] = {"thinking_tokens": u.reasoning_tokens}
+    if u.web_search_requests:
+        extra["server_tool_use"] = {"web_search_requests": u.web_search_requests}
+    return extra
+
+
 def anthropic_json(model: str, cfg: FakeConfig) -> dict:
     u = cfg.usage
+    tier = {"service_tier": u.service_tier or "standard", **({"speed": u.speed} if u.speed else {})}
     return {
         "id": "msg_fake" + uuid.uuid4().hex[:16], "type": "message", "role": "assistant", "model": model,
         "content": [{"type": "text", "text": cfg.text}], "stop_reason": "end_turn", "stop_sequence": None,
         "usage": {"input_tokens": u.input_tokens, "cache_creation_input_tokens": u.cache_write_tokens,
                   "cache_read_input_tokens": u.cache_read_tokens, "output_tokens": u.output_tokens,
                   "cache_creation": {"ephemeral_5m_input_tokens": u.cache_write_tokens - u.cache_write_1h_tokens,
-                                     "ephemeral_1h_input_tokens": u.cache_write_1h_tokens}},
+                                     "ephemeral_1h_input_tokens": u.cache_write_1h_tokens},
+                  **tier, **_anthropic_extras(u)},
     }
 
 
@@ -154,10 +171,15 @@ def responses_usage(cfg: FakeConfig) -> dict:
             "total_tokens": u.input_tokens + u.cache_read_tokens + u.output_tokens}
 
 
-def responses_events(model: str, cfg: FakeConfig) -> list[dict]:
+def responses_events(model: str, cfg: FakeConfig, service_tier: str | None = None) -> list[dict]:
     rid = "resp_fake" + uuid.uuid4().hex[:16]
     mid = "msg_fake" + uuid.uuid4().hex[:8]
-    base = {"id": rid, "object": "response", "created_at": 1756400000, "model": model, "output": []}
+    # OpenAI answers with the tier that actually served the request ("auto" resolves to "default").
+    tier = cfg.usage.service_tier or (service_tier if service_tier not in (None, "auto") else "default")
+    base = {"id": rid, "object": "response", "created_at": 1756400000, "model": model, "output": [],
+            "service_tier": tier}
+    searches = [{"id": f"ws_fake{i}", "type": "web_search_call", "status": "completed",
+                 "action": {"type": "search", "query": "q"}} for i in range(cfg.usage.web_search_requests)]
     ev: list[dict] = [
         {"type": "response.created", "response": {**base, "status": "in_progress", "usage": None}},
         {"type": "response.in_progress", "response": {**base, "status": "in_progress", "usage": None}},
@@ -177,7 +199,7 @@ def responses_events(model: str, cfg: FakeConfig) -> list[dict]:
         {"type": "response.content_part.done", "item_id": mid, "output_index": 0, "content_index": 0,
          "part": {"type": "output_text", "annotations": [], "text": cfg.text}},
         {"type": "response.output_item.done", "output_index": 0, "item": item},
-        {"type": "response.completed", "response": {**base, "status": "completed", "output": [item],
+        {"type": "response.completed", "response": {**base, "status": "completed", "output": [*searches, item],
                                                     "usage": responses_usage(cfg)}},
     ]
     for i, e in enumerate(ev):
@@ -395,7 +417,8 @@ async def responses(request: web.Request) -> web.StreamResponse:
         return _plan_refusal(request, "openai")
     cfg = _cfg(request)
     model = (data or {}).get("model") or "gpt-5.1"
-    events = responses_events(model, cfg)
+    tier = (data or {}).get("service_tier")
+    events = responses_events(model, cfg, tier if isinstance(tier, str) else None)
     if (data or {}).get("stream"):
         return await _stream(request, [_sse(e["type"], e) for e in events], "openai")
     headers = {"x-request-id": "req_fake_json", **plan_headers(request, "openai")}

@@ -92,6 +92,10 @@ ROWS = [
     ("gpt-5 priority", "openai", "gpt-5", "priority",
      Usage(input_tokens=10_000, cache_read_tokens=90_000, output_tokens=5000), None,
      mtok(10_000, 2.5) + mtok(90_000, 0.25) + mtok(5000, 20), OPENAI),
+    # Priority existed long before genai-prices added its variant (dated 2026-10-12 in 0.2.3).
+    ("gpt-5 priority Apr 2026", "openai", "gpt-5", "priority",
+     Usage(input_tokens=10_000, cache_read_tokens=90_000, output_tokens=5000), APR_2026,
+     mtok(10_000, 2.5) + mtok(90_000, 0.25) + mtok(5000, 20), OPENAI),
     ("gpt-5 flex", "openai", "gpt-5", "flex",
      Usage(input_tokens=10_000, cache_read_tokens=90_000, output_tokens=5000), None,
      mtok(10_000, 0.625) + mtok(90_000, 0.0625) + mtok(5000, 5), OPENAI),

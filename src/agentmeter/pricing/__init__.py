@@ -352,13 +352,38 @@ def _gp_calc(provider: str, model: str, usage: Usage, tier: str | None = None,
     """genai-prices' PriceCalculation; raises LookupError (no match) and ValueError (usage refused)."""
     import genai_prices
 
+    ref = model.strip().rsplit("/", 1)[-1]
+    context = tiers.price_context(provider, tier)
+    if context and at is not None:
+        at = _tier_time(provider, ref, context, at)
     return genai_prices.calc_price(
         _gp_usage(usage),
-        model.strip().rsplit("/", 1)[-1],
+        ref,
         provider_id=provider,
         genai_request_timestamp=at,
-        price_context=tiers.price_context(provider, tier),
+        price_context=context,
     )
+
+
+def _tier_time(provider: str, ref: str, context: dict[str, str], at: datetime) -> datetime:
+    """genai-prices dates a tier's price variant from when it was added to the data (OpenAI's priority and
+    flex variants: 2026-10-12), not from when the vendor started selling the tier (2025). A tier request
+    older than every variant for it is priced at the variant's first rates rather than silently at
+    standard rates."""
+    from datetime import UTC, time
+    from datetime import datetime as _dt
+
+    from genai_prices import data_snapshot
+
+    try:
+        _, info = data_snapshot.get_snapshot().find_provider_model(ref, None, provider, None)
+    except LookupError:
+        return at
+    variants = [v for v in info.price_variants or () if v.when and all(context.get(k) == w for k, w in v.when.items())]
+    if not variants or any(v.constraint is None or v.constraint.active(at) for v in variants):
+        return at
+    starts = [v.constraint.start_date for v in variants if hasattr(v.constraint, "start_date")]
+    return max(at, _dt.combine(min(starts), time(0), UTC)) if starts else at
 
 
 def _unknown(error: LookupError, provider: str, name: str, version: str) -> str:

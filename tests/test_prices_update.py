@@ -43,7 +43,7 @@ class _Server:
         self.hits = 0
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802
+            def do_GET(self):
                 outer.hits += 1
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")

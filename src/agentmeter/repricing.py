@@ -33,8 +33,8 @@ def update_prices(url: str | None = None, file: str | None = None, *, now_ms: in
             raise AgentmeterError(str(e), "use an http(s) URL or --file PATH") from None
         except OSError as e:
             why = getattr(e, "reason", None) or e
-            raise AgentmeterError(f"could not fetch price data from {source}: {why}",
-                                  f"prices in force are kept ({_describe(before)}); retry, or use --file PATH") from None
+            hint = f"prices in force are kept ({_describe(before)}); retry, or use --file PATH"
+            raise AgentmeterError(f"could not fetch price data from {source}: {why}", hint) from None
     if now_ms is None:
         from .clock import SystemClock
 

@@ -173,3 +173,22 @@ def test_unreachable_url_keeps_bundled_data(tmp_path):
     assert "bundled data" in r.stderr and "Traceback" not in r.stderr
     assert not (get_paths().data_dir / "prices.json").exists()
     assert explain("claude-sonnet-4-5")["data"]["source"] == "bundled"
+
+
+def test_doctor_shows_the_price_data_and_its_date(tmp_path):
+    def prices_check() -> dict:
+        r = run_cli("doctor", "--json")
+        return next(c for c in json.loads(r.stdout)["checks"] if c["name"] == "prices")
+
+    c = prices_check()
+    assert c["status"] == "ok" and c["detail"].startswith("bundled data of ")
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(price_data()))
+    assert run_cli("prices", "update", "--file", str(good)).returncode == 0
+    date = explain("gpt-5")["data"]["date"]
+    c = prices_check()
+    assert c["status"] == "ok" and c["detail"].startswith(f"cache data of {date}") and str(good) in c["detail"]
+    # A cache file damaged on disk: the bundled data is used and doctor says so.
+    (get_paths().data_dir / "prices.json").write_text("{not json")
+    c = prices_check()
+    assert c["status"] == "warn" and "cached data not used" in c["detail"] and "prices update" in c["fix"]

@@ -153,6 +153,20 @@ def _clock(cfg) -> Check:
     return Check("clock", "ok", detail)
 
 
+def _prices() -> Check:
+    """Which price data is in force, of what date (issue 15)."""
+    from .pricing import data
+
+    info = data.info()
+    where = info.url or info.path or "bundled with genai-prices"
+    detail = (f"{info.source} data of {info.date}, genai-prices {info.genai_prices_version}, {info.models} "
+              f"models ({where})")
+    if info.problem:
+        return Check("prices", "warn", f"{detail}; cached data not used: {info.problem}",
+                     "run: agentmeter prices update")
+    return Check("prices", "ok", detail)
+
+
 def _permissions() -> Check:
     p = get_paths()
     wide = [str(d) for d in (p.config_dir, p.data_dir, p.state_dir, p.runtime_dir)
@@ -256,7 +270,8 @@ def run_checks(repair: bool = False) -> list[Check]:
     ledger = [_ledger()]
     if repair and ledger[0].status == "fail":
         ledger = [repair_ledger(), _ledger()]
-    return [config_check, _daemon(), _upstreams(cfg), *_keys(), *ledger, _permissions(), _clock(cfg),
+    return [config_check, _daemon(), _upstreams(cfg), *_keys(), *ledger, _permissions(), _prices(),
+            _clock(cfg),
             _claude_history(), *_agents(tuple(cfg.agents) if cfg is not None else ("claude", "codex", "cursor"))]
 
 

@@ -10,7 +10,7 @@ _agentmeter_spec() {
     'env') cmds='' opts='--agent --tag --json --help -h' valued='--agent --tag' stop=0 ;;
     'report') cmds='' opts='--by --since --until --tz --format --chart --no-chart --html --json --help -h' valued='--by --since --until --tz --format --html' stop=0 ;;
     'export') cmds='' opts='--format --output --since --until --json --help -h' valued='--format --output --since --until' stop=0 ;;
-    'reprice') cmds='' opts='--dry-run --json --help -h' valued='' stop=0 ;;
+    'reprice') cmds='' opts='--since --dry-run --json --help -h' valued='--since' stop=0 ;;
     'reconcile') cmds='' opts='--session --since --json --help -h' valued='--session --since' stop=0 ;;
     'sync') cmds='' opts='--dry-run --json --help -h' valued='' stop=0 ;;
     'shell-init') cmds='' opts='--install --refresh --help -h' valued='' stop=0 ;;
@@ -33,8 +33,9 @@ _agentmeter_spec() {
     'budget show') cmds='' opts='--json --help -h' valued='' stop=0 ;;
     'budget test') cmds='' opts='--daily --weekly --monthly --daily-tokens --weekly-tokens --monthly-tokens --five-hour --seven-day --since --json --help -h' valued='--daily --weekly --monthly --daily-tokens --weekly-tokens --monthly-tokens --five-hour --seven-day --since' stop=0 ;;
     'budget snooze') cmds='' opts='--dry-run --json --help -h' valued='' stop=0 ;;
-    'prices') cmds='explain' opts='--help -h' valued='' stop=0 ;;
-    'prices explain') cmds='' opts='--provider --json --help -h' valued='--provider' stop=0 ;;
+    'prices') cmds='explain update' opts='--help -h' valued='' stop=0 ;;
+    'prices explain') cmds='' opts='--provider --tier --at --json --help -h' valued='--provider --tier --at' stop=0 ;;
+    'prices update') cmds='' opts='--url --file --json --help -h' valued='--url --file' stop=0 ;;
     'import') cmds='claude codex gemini copilot cursor' opts='--help -h' valued='' stop=0 ;;
     'import claude') cmds='' opts='--dry-run --json --help -h' valued='' stop=0 ;;
     'import codex') cmds='' opts='--dry-run --json --help -h' valued='' stop=0 ;;

@@ -70,7 +70,7 @@ function __agentmeter_complete
         switch $path
         case ''
             set names run sessions agents env report export reprice reconcile sync shell-init prompt statusline version demo doctor status top session proxy budget prices import collector keys config completions
-            set cmds 'run	Run an agent with every request metered in a session: agentmeter run…' 'sessions	Sessions with their requests, tokens by bucket and cost.' 'agents	List the agents agentmeter can run, whether each is installed and how…' 'env	Open a session and print the environment a tool needs to use it: eval…' 'report	Spend and tokens by day, week, month, agent, model, repo, branch or s…' 'export	Export the ledger: FOCUS 1.2 (one row per day × model × token type) o…' 'reprice	Recompute every request'\''s cost from its tokens with today'\''s prices an…' 'reconcile	Proxy figures against the agents'\'' own logs, per session and day, with…' 'sync	Push daily summaries and session line items (never prompts) to the co…' 'shell-init	Print the shell hook that runs your agents through agentmeter: eval "…' 'prompt	A short budget segment for your prompt ($4.20/$20 21%), coloured by s…' 'statusline	Claude Code'\''s status line: this session'\''s cost, today'\''s budget, and t…' 'version	The version of agentmeter, and the Python it runs on.' 'demo	A complete tour with no agent, no key and no network: simulated provi…' 'doctor	Check the proxy, keys and keyring, agents on PATH, config, ledger int…' 'status	Day, week and month against your caps, with the forecast; today'\''s ses…' 'top	A live view: running sessions and their burn, today and the month aga…' 'session	One session, turn by turn.' 'proxy	The per-user metering proxy on 127.0.0.1.' 'budget	Personal caps: alert at 80 %, cheaper model at 95 %, refusal at 110 %.' 'prices	Where a price comes from.' 'import	Usage that did not pass through agentmeter: agents'\'' logs, Cursor'\''s ex…' 'collector	The team collector: tokens, reports, caps, FOCUS export, dashboard.' 'keys	Real provider keys for key mode (never shown to the agent).' 'config	The configuration file.' 'completions	Tab completion for bash, zsh and fish.'
+            set cmds 'run	Run an agent with every request metered in a session: agentmeter run…' 'sessions	Sessions with their requests, tokens by bucket and cost.' 'agents	List the agents agentmeter can run, whether each is installed and how…' 'env	Open a session and print the environment a tool needs to use it: eval…' 'report	Spend and tokens by day, week, month, agent, model, repo, branch or s…' 'export	Export the ledger: FOCUS 1.2 (one row per day × model × token type) o…' 'reprice	Recompute requests'\'' costs from their tokens, each at its own date and…' 'reconcile	Proxy figures against the agents'\'' own logs, per session and day, with…' 'sync	Push daily summaries and session line items (never prompts) to the co…' 'shell-init	Print the shell hook that runs your agents through agentmeter: eval "…' 'prompt	A short budget segment for your prompt ($4.20/$20 21%), coloured by s…' 'statusline	Claude Code'\''s status line: this session'\''s cost, today'\''s budget, and t…' 'version	The version of agentmeter, and the Python it runs on.' 'demo	A complete tour with no agent, no key and no network: simulated provi…' 'doctor	Check the proxy, keys and keyring, agents on PATH, config, ledger int…' 'status	Day, week and month against your caps, with the forecast; today'\''s ses…' 'top	A live view: running sessions and their burn, today and the month aga…' 'session	One session, turn by turn.' 'proxy	The per-user metering proxy on 127.0.0.1.' 'budget	Personal caps: alert at 80 %, cheaper model at 95 %, refusal at 110 %.' 'prices	Where a price comes from, and fresh price data.' 'import	Usage that did not pass through agentmeter: agents'\'' logs, Cursor'\''s ex…' 'collector	The team collector: tokens, reports, caps, FOCUS export, dashboard.' 'keys	Real provider keys for key mode (never shown to the agent).' 'config	The configuration file.' 'completions	Tab completion for bash, zsh and fish.'
             set opts '--version	Print the version and exit.' '-V	Print the version and exit.' '--debug	On an internal error, show the traceback (also AGENTMETER_DEBUG=1). W…' '--help	Show this message and exit.' '-h	Show this message and exit.'
             set valued 
             set stop 0
@@ -113,8 +113,8 @@ function __agentmeter_complete
         case 'reprice'
             set names 
             set cmds 
-            set opts '--dry-run	Say what would change; write nothing.' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
-            set valued 
+            set opts '--since	Only requests of the last 7d, 12h, …' '--dry-run	Show what would change; write nothing.' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
+            set valued --since
             set stop 0
         case 'reconcile'
             set names 
@@ -249,16 +249,22 @@ function __agentmeter_complete
             set valued 
             set stop 0
         case 'prices'
-            set names explain
-            set cmds 'explain	Which price matched MODEL, the rates per million tokens, and why.'
+            set names explain update
+            set cmds 'explain	Which price matched MODEL, the rates per million tokens per tier and…' 'update	Fetch the maintained price data, validate it and cache it; used offli…'
             set opts '--help	Show this message and exit.' '-h	Show this message and exit.'
             set valued 
             set stop 0
         case 'prices explain'
             set names 
             set cmds 
-            set opts '--provider	anthropic or openai (guessed from the name).' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
-            set valued --provider
+            set opts '--provider	anthropic or openai (guessed from the name).' '--tier	fast, priority, flex or batch (default: standard).' '--at	Price at this date (YYYY-MM-DD) instead of today.' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
+            set valued --provider --tier --at
+            set stop 0
+        case 'prices update'
+            set names 
+            set cmds 
+            set opts '--url	Fetch genai-prices'\'' data format from this URL.' '--file	Read genai-prices'\'' data format from this file.' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
+            set valued --url --file
             set stop 0
         case 'import'
             set names claude codex gemini copilot cursor

@@ -35,7 +35,7 @@ _agentmeter_spec() {
     'budget snooze') cmds='' opts='--dry-run --json --help -h' valued='' stop=0 ;;
     'prices') cmds='explain update' opts='--help -h' valued='' stop=0 ;;
     'prices explain') cmds='' opts='--provider --tier --at --json --help -h' valued='--provider --tier --at' stop=0 ;;
-    'prices update') cmds='' opts='--url --file --json --help -h' valued='--url --file' stop=0 ;;
+    'prices update') cmds='' opts='--url --file --dry-run --json --help -h' valued='--url --file' stop=0 ;;
     'import') cmds='claude codex gemini copilot cursor' opts='--help -h' valued='' stop=0 ;;
     'import claude') cmds='' opts='--dry-run --json --help -h' valued='' stop=0 ;;
     'import codex') cmds='' opts='--dry-run --json --help -h' valued='' stop=0 ;;

@@ -263,7 +263,7 @@ function __agentmeter_complete
         case 'prices update'
             set names 
             set cmds 
-            set opts '--url	Fetch genai-prices'\'' data format from this URL.' '--file	Read genai-prices'\'' data format from this file.' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
+            set opts '--url	Fetch genai-prices'\'' data format from this URL.' '--file	Read genai-prices'\'' data format from this file.' '--dry-run	Fetch and validate; cache nothing.' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
             set valued --url --file
             set stop 0
         case 'import'

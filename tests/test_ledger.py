@@ -34,7 +34,7 @@ def rec(i: int, **kw) -> RequestRecord:
 
 def test_migrations_apply_to_an_empty_db_and_are_recorded(tmp_path):
     lg = open_ledger(tmp_path / "l.db")
-    names = [r[0] for r in lg.conn.execute("SELECT name FROM _sqlite_migrations")]
+    names = [r[0] for r in lg.conn.execute("SELECT name FROM _sqlite_migrations ORDER BY id")]
     assert names == [m.name for m in migrations._migrations]
     tables = {r[0] for r in lg.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"requests", "sessions", "usage_daily", "meta"} <= tables

@@ -305,6 +305,9 @@ def prices_update_result(payload: dict, as_json: bool) -> None:
         emit_json("prices_update", payload)
         return
     a, b = payload["after"], payload["before"]
+    if payload.get("dry_run"):
+        line(f"price data from {payload['source']} is valid: {a['models']} models (dry run: nothing cached)")
+        return
     line(f"price data updated from {payload['source']}: {a['models']} models, dated {a['date']} "
          f"(was {b['source']} data of {b['date']})")
     line(payload["hint"])

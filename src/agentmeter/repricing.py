@@ -14,7 +14,8 @@ from typing import Any
 from .errors import AgentmeterError
 
 
-def update_prices(url: str | None = None, file: str | None = None, *, now_ms: int | None = None) -> dict[str, Any]:
+def update_prices(url: str | None = None, file: str | None = None, *, now_ms: int | None = None,
+                  dry_run: bool = False) -> dict[str, Any]:
     from .pricing import data
 
     before = data.info()
@@ -41,11 +42,17 @@ def update_prices(url: str | None = None, file: str | None = None, *, now_ms: in
         now_ms = SystemClock().now_ms()
     date = datetime.fromtimestamp(now_ms / 1000, UTC).date().isoformat()
     try:
+        if dry_run:  # validated, nothing written: the data in force stays
+            snap = data._validated(raw)
+            return {"source": source, "dry_run": True, "before": before.as_dict(),
+                    "after": {**before.as_dict(), "source": "cache", "url": source, "date": date,
+                              "models": data._count(snap)},
+                    "hint": "valid; run again without --dry-run to use it"}
         after = data.update(raw, url=source, date=date)
     except data.PriceDataError as e:
         raise AgentmeterError(f"refused price data from {source}: {e}",
                               f"prices in force are kept ({_describe(before)})") from None
-    return {"source": source, "before": before.as_dict(), "after": after.as_dict(),
+    return {"source": source, "dry_run": False, "before": before.as_dict(), "after": after.as_dict(),
             "hint": "run agentmeter reprice to re-price past requests with the new data"}
 
 

@@ -60,6 +60,7 @@ def guess_provider(model: str) -> str:
 def update(
     url: Annotated[str | None, typer.Option(help="Fetch genai-prices' data format from this URL.")] = None,
     file: Annotated[str | None, typer.Option(help="Read genai-prices' data format from this file.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Fetch and validate; cache nothing.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Fetch the maintained price data, validate it and cache it; used offline from then on."""
@@ -68,7 +69,7 @@ def update(
 
     if url and file:
         raise UsageError("give --url or --file, not both", "agentmeter prices update --file ./data.json")
-    render.prices_update_result(update_prices(url, file), as_json)
+    render.prices_update_result(update_prices(url, file, dry_run=dry_run), as_json)
 
 
 def reprice(

@@ -552,8 +552,8 @@ def status_screen(payload: dict, as_json: bool) -> None:
         out.append(f"      bar: █ spent · a alert {t['alert_at']:.0%} · d cheaper model {t['downgrade_at']:.0%}"
                    f" · | refusal {t['block_at']:.0%}"[:cols])
     if payload.get("empty"):
-        out.append("no usage recorded yet. Next: agentmeter run claude (or codex, …) to meter an agent;")
-        out.append("  agentmeter demo for a tour with no key; agentmeter import claude for past usage")
+        out.append("no usage recorded yet. Next: agentmeter run claude (or codex, …) to meter one;")
+        out.append("  agentmeter demo for a tour with no key; agentmeter import claude for past use")
         if not any(w["cap_usd"] or w["cap_tokens"] for w in payload["windows"]):
             out.append("set a cap: agentmeter budget set --daily 20 --monthly 300")
     out += plan_lines(payload.get("plan") or [], cols, colour)

@@ -13,7 +13,7 @@ from agentmeter.providers import anthropic as anth
 from agentmeter.providers import openai as oai
 from agentmeter.providers.request import BodyFacts, classify, decode_body, inject_include_usage, read_body
 from agentmeter.providers.sse import SSEFramer
-from agentmeter.proxy.websocket import _json_or_none, _model_of
+from agentmeter.proxy.websocket import _any_create, _json_or_none, _model_of
 
 from .conftest import TRIED, examples
 
@@ -131,8 +131,8 @@ def test_request_readers_never_raise(body, encoding, tail):
     classify("anthropic", tail)
     classify("openai", tail)
     text = body.decode(errors="replace")
-    _json_or_none(text)
-    _model_of(text)
+    _model_of(_json_or_none(text) or {})
+    _any_create(text)
 
 
 _FACT_KEYS = ["model", "stream", "stream_options", "max_tokens", "max_output_tokens", "max_completion_tokens",

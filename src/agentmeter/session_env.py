@@ -75,7 +75,10 @@ def session_environment(s: SessionEnv, agent: str | None) -> dict[str, str]:
     if "anthropic" in families:
         env["ANTHROPIC_BASE_URL"] = s.url("anthropic")
         if "anthropic" in s.key_mode and s.virtual_key:
-            env["ANTHROPIC_API_KEY"] = s.virtual_key
+            # Claude Code asks "Detected a custom API key … use it?" for every ANTHROPIC_API_KEY it has not
+            # approved (and the virtual key is new each session), and records the answer in ~/.claude.json.
+            # ANTHROPIC_AUTH_TOKEN (sent as Authorization: Bearer, swapped by the proxy) is used unasked.
+            env["ANTHROPIC_AUTH_TOKEN" if agent == "claude" else "ANTHROPIC_API_KEY"] = s.virtual_key
     if "openai" in families:
         env["OPENAI_BASE_URL"] = s.url("openai")
         if "openai" in s.key_mode and s.virtual_key:

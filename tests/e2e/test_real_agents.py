@@ -59,7 +59,9 @@ def assert_no_header_value(received: list[dict], *secrets: str) -> None:
 
 def test_claude_key_mode_swaps_key_and_meters(claude_bin, daemon, tmp_path):
     se = daemon.session_env("claude")
-    virtual = se["env"]["ANTHROPIC_API_KEY"]
+    # Claude Code gets the virtual key as ANTHROPIC_AUTH_TOKEN: an ANTHROPIC_API_KEY would be asked about.
+    virtual = se["env"]["ANTHROPIC_AUTH_TOKEN"]
+    assert "ANTHROPIC_API_KEY" not in se["env"]
     assert virtual not in (REAL_ANTHROPIC_KEY, REAL_OPENAI_KEY)
 
     r = run_claude(claude_bin, daemon, se["env"], tmp_path / "work")

@@ -355,6 +355,58 @@ def test_run_claude_interactive_tui(claude_bin, user, pty_spawn, tmp_path):
     assert posts and all(p["headers"].get("x-api-key") == CLIENT_ANTHROPIC_KEY for p in posts)
 
 
+
+def _claude_tui_turn(t, prompt: str) -> str:
+    """One turn in Claude Code's TUI, then /exit; returns the screen after the reply."""
+    at = t.expect("for shortcuts", timeout=30)  # the input prompt's footer
+    t.send(prompt)
+    at = t.expect(prompt, after=at)
+    t.send("\r")
+    at = t.expect(FAKE_TEXT.split(" ", 1)[1].rstrip("."), after=at)
+    t.send("/exit")
+    at = t.expect("/exit", after=at)
+    t.send("\r")
+    assert t.wait(20) == 0, t.screen[-2000:]
+    return t.screen[at:]
+
+
+@pytest.mark.e2e
+def test_run_claude_interactive_key_mode_asks_nothing_and_leaves_no_trace(claude_bin, user, pty_spawn, tmp_path):
+    # Key mode: the daemon holds the real Anthropic key and the shell also exports one (a developer's usual
+    # ANTHROPIC_API_KEY). Claude Code must start without "Detected a custom API key", the request must carry
+    # the real key upstream (swapped by the proxy), and ~/.claude.json must gain nothing per session.
+    work = (tmp_path / "work").resolve()
+    work.mkdir()
+    claude_json = user.daemon.fakehome / ".claude.json"
+    claude_json.write_text(json.dumps({
+        "hasCompletedOnboarding": True,
+        "projects": {str(work): {"hasTrustDialogAccepted": True}},
+    }))
+    env = {k: v for k, v in user.env.items() if k != "NO_COLOR"}
+    env.update(ANTHROPIC_API_KEY=CLIENT_ANTHROPIC_KEY, TERM="xterm-256color")
+
+    seen = []
+    for n in range(2):
+        t = pty_spawn([*AGENTMETER, "run", "claude"], env=env, cwd=work)
+        tail = _claude_tui_turn(t, f"say hello {n}")
+        assert "custom API key" not in t.screen and "Not logged in" not in t.screen, t.screen[-3000:]
+        m = SUMMARY.search(tail.replace("agentmeter ·", "\nagentmeter ·") + "\n")
+        assert m and m["agent"] == "claude", tail[-1000:]
+        [s] = [s for s in user.sessions() if s["id"] == m["id"]]
+        assert s["requests"] >= 1 and s["exit_code"] == 0, s
+        state = json.loads(claude_json.read_text())
+        seen.append((state.get("customApiKeyResponses"), state.get("primaryApiKey")))
+    # Claude Code writes its own counters each start; what must not appear is an entry per virtual key.
+    assert seen[0] == seen[1] and all(not (c or {}).get("approved") and not (c or {}).get("rejected") and not k
+                                      for c, k in seen), seen
+    for f in user.daemon.fakehome.rglob("*"):
+        if f.is_file():
+            assert b"amk_" not in f.read_bytes(), f"a virtual key was written to {f}"
+    posts = user.fake.posts("/v1/messages")
+    assert len(posts) >= 2 and all(p["headers"].get("x-api-key") == REAL_ANTHROPIC_KEY for p in posts), \
+        [p["headers"].get("x-api-key") for p in posts]
+    assert all("authorization" not in {h.lower() for h in p["headers"]} for p in posts)
+
 def test_pty_child_sees_tty_and_window_size_changes(user, pty_spawn):
     script = textwrap.dedent("""
         import os, signal, sys

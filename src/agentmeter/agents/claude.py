@@ -1,5 +1,7 @@
-"""Claude Code: ANTHROPIC_BASE_URL to the session. In key mode ANTHROPIC_API_KEY is the virtual key; in
-passthrough mode no credential is set, so a Pro/Max login keeps working (wire-protocols 1.2)."""
+"""Claude Code: ANTHROPIC_BASE_URL to the session. In key mode ANTHROPIC_AUTH_TOKEN is the virtual key (Claude
+Code asks about an unapproved ANTHROPIC_API_KEY every session, never about this one) and any ANTHROPIC_API_KEY
+from the shell is withheld; in passthrough mode no credential is set, so a Pro/Max login keeps working
+(wire-protocols 1.2)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,9 @@ from .common import base_env, families_env
 def prepare(session, args: list[str], environ: dict[str, str], binary: str) -> Launch:
     env = base_env(environ, session)
     env.update(families_env(session, ("anthropic",)))
+    if "ANTHROPIC_AUTH_TOKEN" in env and "anthropic" in session.key_mode:
+        # Both set, Claude Code would send the shell's key as x-api-key beside the virtual one (and ask).
+        env.pop("ANTHROPIC_API_KEY", None)
     return Launch([binary, *args], env)
 
 

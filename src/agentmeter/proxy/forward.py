@@ -142,14 +142,13 @@ def swap_credentials(state: ProxyState, session: dict, provider: str, hdrs: dict
     """Replace the session's virtual key with the real one. Returns (swapped, error message). Gemini
     clients send the key in `x-goog-api-key` or the `key` query parameter (`query`, edited in place)."""
     # Header names arrive in whatever case the client wrote (X-API-KEY, x-Api-key): compare them folded.
-    presented = next((v for k, v in hdrs.items() if k.lower() in ("x-api-key", "x-goog-api-key")), None)
-    if not presented and query is not None and query.get("key"):
-        presented = query["key"]
-    auth_name = next((k for k in hdrs if k.lower() == "authorization"), None)
-    if not presented and auth_name:
-        presented = hdrs[auth_name].removeprefix("Bearer ").strip()
+    # Every place may carry the virtual key (Claude Code sends ANTHROPIC_AUTH_TOKEN as a bearer, and a key of its
+    # own, if it has one, as x-api-key beside it): whichever matches, all of them are replaced.
+    presented = [v.removeprefix("Bearer ").strip() for k, v in hdrs.items() if k.lower() in KEY_HEADERS]
+    if query is not None and query.get("key"):
+        presented.append(query["key"])
     vkey_hash = session.get("vkey_hash")
-    if not presented or not vkey_hash or not hmac.compare_digest(token_hash(presented), vkey_hash):
+    if not vkey_hash or not any(hmac.compare_digest(token_hash(p), vkey_hash) for p in presented if p):
         return False, None
     real = state.keys.get(provider)
     if provider not in (session.get("key_mode") or "").split(",") or not real:

@@ -1,5 +1,7 @@
 """agentmeter run [--budget USD] [--tag K=V]… [--quiet] [--no-downgrade] AGENT [ARGS…] | -- CMD [ARGS…]
 
+`--budget`, `--tag` and `--no-downgrade` are also taken after AGENT (see AFTER_AGENT_VALUED).
+
 Parsed by hand rather than by typer: everything after AGENT belongs to the agent (`run claude -p x`
 must pass `-p` through), `--` must be distinguishable from an agent name, and skipping typer (and the
 whole `cli` package) keeps the launch overhead low. `cli/run.py` holds the typer command for `--help`.
@@ -48,24 +50,64 @@ def parse_run_args(argv: list[str]) -> RunArgs:
                     raise UsageError(f"{name} needs a value", "e.g. --budget 5 or --tag ticket=ABC-1")
                 value = argv[i]
             if name == "--budget":
-                try:
-                    out.budget_usd = float(value)
-                except ValueError:
-                    raise UsageError(f"--budget {value!r} is not a number", "e.g. --budget 5 (USD)") from None
-                if out.budget_usd <= 0:
-                    raise UsageError("--budget must be above 0", "e.g. --budget 5 (USD)")
+                out.budget_usd = _budget(value)
             else:
                 tags.append(value)
         elif a.startswith("-"):
             raise UsageError(f"unknown option {a}", "options go before the agent: agentmeter run --budget 5 claude …")
         else:
-            out.agent, out.args = a, argv[i + 1 :]
+            out.agent, out.args = a, _own_options_after_agent(argv[i + 1 :], out, tags)
             break
         i += 1
     out.tags = parse_tags(tags)
     if out.agent is None and not out.args:
         raise UsageError("nothing to run", "agentmeter run claude, or agentmeter run -- CMD [ARGS]")
     return out
+
+
+# agentmeter's options that may also follow the agent name (`run claude --budget 5 -p hi`): none of the
+# agents defines them (checked against the --help of Claude Code, Codex, Gemini CLI, Copilot CLI, OpenCode
+# and Qwen Code), so they cannot be meant for the agent. `-q/--quiet` stays the agent's: several agents
+# have a quiet flag of their own. Nothing after a `--` is looked at.
+AFTER_AGENT_VALUED = ("--budget", "--tag")
+AFTER_AGENT_FLAGS = ("--no-downgrade",)
+
+
+def _own_options_after_agent(rest: list[str], out: RunArgs, tags: list[str]) -> list[str]:
+    kept: list[str] = []
+    i = 0
+    while i < len(rest):
+        a = rest[i]
+        if a == "--":
+            kept.extend(rest[i:])
+            break
+        name, eq, value = a.partition("=")
+        if a in AFTER_AGENT_FLAGS:
+            tags.append("no_downgrade=1")
+        elif name in AFTER_AGENT_VALUED:
+            if not eq:
+                i += 1
+                if i >= len(rest):
+                    raise UsageError(f"{name} needs a value", "e.g. --budget 5 or --tag ticket=ABC-1")
+                value = rest[i]
+            if name == "--budget":
+                out.budget_usd = _budget(value)
+            else:
+                tags.append(value)
+        else:
+            kept.append(a)
+        i += 1
+    return kept
+
+
+def _budget(value: str) -> float:
+    try:
+        usd = float(value)
+    except ValueError:
+        raise UsageError(f"--budget {value!r} is not a number", "e.g. --budget 5 (USD)") from None
+    if not 0 < usd < float("inf"):
+        raise UsageError("--budget must be above 0", "e.g. --budget 5 (USD)")
+    return usd
 
 
 def run_main(argv: list[str]) -> int:
@@ -80,11 +122,22 @@ def run_main(argv: list[str]) -> int:
     if not ra.quiet and not session.joined:
         _banner(config)
     port = _port_of(session.anthropic_url)
-    code = wrapper.spawn(launch, port, session.listener)
-    wrapper.end_session(session, code)
+    try:
+        code = wrapper.spawn(launch, port, session.listener)
+    except OSError as exc:  # not executable, a bad interpreter line, …: no session for a launch that never ran
+        wrapper.end_session(session, 127, discard_if_empty=True)
+        from .errors import NotFoundError
+
+        raise NotFoundError(f"could not start {launch.argv[0]}: {exc.strerror or exc}",
+                            "check that it is an executable program") from None
+    # An agent that exits non-zero before a single request did not launch (it refused an option, found no
+    # login, …): no empty session is left behind. A plain command (`run -- make test`) may fail for its own
+    # reasons, so its session is kept.
+    discarded = wrapper.end_session(session, code, discard_if_empty=code != 0 and ra.agent is not None)
     if not ra.quiet and not session.joined:
-        summary = wrapper.session_summary(session.session_id)
-        if summary is not None:
+        if discarded:
+            render.info(f"{ra.agent} exited with {code} before sending any request; no session recorded")
+        elif (summary := wrapper.session_summary(session.session_id)) is not None:
             render.run_summary(summary)
     return code
 

@@ -211,16 +211,20 @@ def spawn(launch: Launch, port: int | None, listener: socket.socket | None = Non
     return code if code >= 0 else 128 - code
 
 
-def end_session(session: SessionEnv, exit_code: int) -> None:
+def end_session(session: SessionEnv, exit_code: int, *, discard_if_empty: bool = False) -> bool:
+    """End the session; with `discard_if_empty`, a session without a single request is deleted instead (a
+    launch that failed). Returns True when it was discarded."""
     if session.joined:
-        return
+        return False
     info = daemon.status()
     if not info.running:
         info, _ = daemon.ensure_running()
     try:
-        daemon.control(f"/_agentmeter/v1/sessions/{session.session_id}/end", {"exit_code": exit_code}, info)
+        got = daemon.control(f"/_agentmeter/v1/sessions/{session.session_id}/end",
+                             {"exit_code": exit_code, "discard_if_empty": discard_if_empty}, info)
     except Exception:
-        pass  # the session still has all its requests; only ended_at is missing
+        return False  # the session still has all its requests; only ended_at is missing
+    return bool(isinstance(got, dict) and got.get("discarded"))
 
 
 def session_summary(session_id: str) -> dict | None:

@@ -68,13 +68,17 @@ def refusal_status(agent: str | None) -> int:
 
 
 def get_agent(name: str) -> AgentSpec:
+    import difflib
+
     known = registry()
     if name in known:
         return known[name]
     for spec in known.values():
         if name in spec.aliases:
             return spec
+    close = difflib.get_close_matches(name.lower(), [*known, *(a for s in known.values() for a in s.aliases)], n=1)
+    guess = f"did you mean {close[0]!r}? " if close else ""
     raise UsageError(
         f"unknown agent {name!r}",
-        f"known agents: {', '.join(known)}; for anything else: agentmeter run -- {name} [ARGS]",
+        f"{guess}known agents: {', '.join(known)}; for anything else: agentmeter run -- {name} [ARGS]",
     )

@@ -21,6 +21,8 @@ def run(
     """Run an agent with every request metered in a session: agentmeter run claude [ARGS…].
 
     The agent gets the terminal, the signals and the exit code; a one-line summary follows on stderr.
+    --budget, --tag and --no-downgrade may also follow the agent name (no agent defines them); every other
+    argument after it goes to the agent. An agent that exits with an error before any request leaves no session.
     """
     raise SystemExit(run_main(sys.argv[sys.argv.index("run") + 1 :] if "run" in sys.argv else [agent, *(args or [])]))
 

@@ -183,6 +183,14 @@ class Ledger:
         )
         return cur.rowcount == 1
 
+    def discard_empty_session(self, session_id: str) -> bool:
+        """Delete a session that has no request row (a launch that failed). False if it has any."""
+        cur = self.conn.execute(
+            "DELETE FROM sessions WHERE id = ? AND NOT EXISTS (SELECT 1 FROM requests WHERE session_id = ?)",
+            (session_id, session_id),
+        )
+        return cur.rowcount == 1
+
     def note_agent_session(self, session_id: str, agent_session_id: str) -> None:
         self.conn.execute(
             "UPDATE sessions SET agent_session_id = ? WHERE id = ? AND agent_session_id IS NULL",

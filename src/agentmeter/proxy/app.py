@@ -165,10 +165,16 @@ async def end_session(request: web.Request) -> web.Response:
     code = spec.get("exit_code")
     if isinstance(code, bool) or not isinstance(code, int) or abs(code) >= 2**31:
         code = None
+    await state.drain(sid)
     now = state.clock.now_ms()
+    # `run` after a failed launch: no empty session is kept.
+    if spec.get("discard_if_empty") is True and await asyncio.wrap_future(
+            state.writer.submit(lambda lg: lg.discard_empty_session(sid))):
+        state.forget_session(sid)
+        return web.json_response({"ended": True, "discarded": True})
     ok = await asyncio.wrap_future(state.writer.submit(lambda lg: lg.end_session(sid, now, code)))
     state.forget_session(sid)  # the next lookup reads it back, ended
-    return web.json_response({"ended": bool(ok)}, status=200 if ok else 404)
+    return web.json_response({"ended": bool(ok), "discarded": False}, status=200 if ok else 404)
 
 
 async def snooze(request: web.Request) -> web.Response:

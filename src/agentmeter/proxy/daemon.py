@@ -468,7 +468,9 @@ def serve(port: int | None = None, quiet: bool = False) -> None:
 
         pricing.warm()  # genai-prices loads its data once here, not on the first request
         app = create_app(state)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        # handler_cancellation: a request the agent abandons (Ctrl-C) is recorded `partial` the moment its
+        # connection closes (relay's CancelledError path), not whenever the provider next sends a byte.
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, handler_cancellation=True)
         await runner.setup()
         site = web.SockSite(runner, listener, backlog=BACKLOG)
         await site.start()

@@ -88,6 +88,7 @@ async def proxy(request: web.Request) -> web.StreamResponse:
         if isinstance(ready, web.StreamResponse):
             return ready
         ready.held, held = held, 0  # _send gives the bytes back to the budget once the body is sent
+        state.relaying(session["id"], +1)
         try:
             return await _send(request, state, ready, provider)
         finally:
@@ -95,6 +96,7 @@ async def proxy(request: web.Request) -> web.StreamResponse:
             state.enforcer.release(ready.ex.request_id)
             state.bodies.release(ready.held)
             ready.held = 0
+            state.relaying(session["id"], -1)
     finally:
         state.bodies.release(held)
 

@@ -29,6 +29,7 @@ from . import relay
 from .enforce import Enforcer
 
 PROVIDERS = ("anthropic", "openai", "gemini")
+DRAIN_S = 2.0
 log = logging.getLogger("agentmeter.proxy")
 
 
@@ -62,6 +63,8 @@ class ProxyState:
         self.pace_watch = None  # plan.pace.PaceWatch, made on the first plan reading
         self._tasks: set[asyncio.Task] = set()
         self.config_path = None
+        # Requests being relayed, per session id: ending a session waits briefly for them (drain).
+        self.inflight: dict[str, int] = {}
         self.port: int | None = None
         self.started_ms = clock.now_ms()
         # Why the ledger file is damaged (its integrity check at start, or a read that hit a bad page), or None.
@@ -182,6 +185,21 @@ class ProxyState:
         reason = c.reason if (c.unpriced and rec.status == "ok") else rec.reason
         return rec.with_(cost_usd=c.usd, price_source=c.source, price_model=c.matched_model,
                          price_version=c.price_version, unpriced=c.unpriced, reason=reason)
+
+    def relaying(self, session_id: str, delta: int) -> None:
+        n = self.inflight.get(session_id, 0) + delta
+        if n > 0:
+            self.inflight[session_id] = n
+        else:
+            self.inflight.pop(session_id, None)
+
+    async def drain(self, session_id: str, timeout: float = DRAIN_S) -> None:
+        """Wait (at most `timeout`) until the session has no request in flight. When an agent exits (Ctrl-C),
+        its abandoned requests are recorded as the daemon sees the connections close, which can be just
+        after `run` asks to end the session: the summary must count them."""
+        deadline = self.clock.monotonic() + timeout
+        while self.inflight.get(session_id) and self.clock.monotonic() < deadline:
+            await asyncio.sleep(0.02)
 
     def begin(self, ex: relay.Exchange) -> Future | None:
         """Journal a billable request (write-ahead): if the daemon is killed while relaying its response, the

@@ -1,0 +1,97 @@
+"""The first hour with `agentmeter run` (issue 16): Ctrl-C mid-stream, option order, a wrong home, an unknown
+agent. Real `agentmeter run` processes against the fake provider, as in test_run.py."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from .test_run import AGENTMETER, SUMMARY, summary_of, user  # noqa: F401  (user is a fixture)
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="process groups and /proc (Linux)")
+
+# An agent that streams one answer the provider stalls in the middle of, says so, and waits for Ctrl-C.
+STALLED_STREAM = textwrap.dedent("""
+    import json, os, sys, urllib.request
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    req = urllib.request.Request(
+        os.environ["ANTHROPIC_BASE_URL"] + "/v1/messages",
+        data=json.dumps({"model": "claude-sonnet-4-5", "max_tokens": 64, "stream": True,
+                         "messages": [{"role": "user", "content": "hi"}]}).encode(),
+        headers={"x-api-key": os.environ["ANTHROPIC_API_KEY"], "anthropic-version": "2023-06-01",
+                 "content-type": "application/json", "x-fake-scenario": "stall:20"})
+    r = opener.open(req, timeout=60)
+    r.readline()
+    print("STREAMING", flush=True)
+    r.read()
+    print("FINISHED", flush=True)
+""")
+
+
+def test_ctrl_c_mid_stream_counts_the_request_as_partial(user):
+    proc = subprocess.Popen([*AGENTMETER, "run", "--", sys.executable, "-c", STALLED_STREAM], env=user.env,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        assert proc.stdout.readline().strip() == "STREAMING", proc.stderr.read()
+        os.killpg(proc.pid, signal.SIGINT)  # what the terminal does on Ctrl-C: the whole foreground group
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert "FINISHED" not in out
+    m = summary_of(err)
+    assert m["requests"] == "1", err
+    # Read at once, while the provider is still stalling: the abandoned request is already partial.
+    rows = user.session(m["id"])["requests"]
+    assert [(r["status"], r["partial"]) for r in rows] == [("partial", True)], rows
+
+
+FAKE_TEXT_TAIL = "from the fake provider"
+
+
+@pytest.mark.e2e
+def test_own_options_after_the_agent_name_are_agentmeters(claude_bin, user, tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    r = user.run("claude", "--budget", "5", "--tag=ticket=ABC-1", "-p", "say hello", cwd=work)
+    assert r.returncode == 0, f"exit {r.returncode}\nstdout:\n{r.stdout}\nstderr:\n{r.stderr}"
+    assert FAKE_TEXT_TAIL in r.stdout
+    s = user.session(summary_of(r.stderr)["id"])
+    assert s["budget_usd"] == 5 and s["tags"] == {"ticket": "ABC-1"} and s["requests"], s
+
+
+@pytest.mark.e2e
+def test_a_launch_the_agent_refuses_records_no_session(claude_bin, user, tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    r = user.run("claude", "--no-such-option-xyz", "-p", "hi", cwd=work)
+    assert r.returncode != 0
+    assert "no session recorded" in r.stderr, r.stderr
+    assert user.sessions() == []
+
+
+def test_a_command_that_cannot_be_executed_records_no_session(user, tmp_path):
+    script = tmp_path / "not-executable.sh"
+    script.write_text("echo hi\n")
+    script.chmod(0o600)
+    r = user.run("--", str(script))
+    assert r.returncode != 0
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) <= 2 and "could not start" in r.stderr and str(script) in r.stderr, r.stderr
+    assert "internal error" not in r.stderr and "Traceback" not in r.stderr
+    assert user.sessions() == []
+
+
+def test_unknown_agent_suggests_the_closest(user):
+    r = user.run("cluade", "-p", "hi")
+    assert r.returncode == 2
+    assert "did you mean 'claude'?" in r.stderr, r.stderr
+    assert user.sessions() == []

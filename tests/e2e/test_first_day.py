@@ -1,9 +1,9 @@
+# ruff: noqa: F811  (the `user` fixture is imported from test_run, and test parameters name it)
 """The first hour with `agentmeter run` (issue 16): Ctrl-C mid-stream, option order, a wrong home, an unknown
 agent. Real `agentmeter run` processes against the fake provider, as in test_run.py."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -95,3 +95,33 @@ def test_unknown_agent_suggests_the_closest(user):
     assert r.returncode == 2
     assert "did you mean 'claude'?" in r.stderr, r.stderr
     assert user.sessions() == []
+
+
+# Two requests through one session: key-mode Chat Completions, then a ChatGPT-login Responses call.
+ONE_GATEWAY_CLIENT = textwrap.dedent("""
+    import json, os, urllib.request
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    def post(path, body, auth, extra=None):
+        req = urllib.request.Request(os.environ["OPENAI_BASE_URL"] + path, data=json.dumps(body).encode(),
+                                     headers={"Authorization": "Bearer " + auth, "content-type": "application/json",
+                                              **(extra or {})})
+        with opener.open(req, timeout=20) as r:
+            print(path, r.status, flush=True)
+    post("/chat/completions", {"model": "gpt-5.1", "messages": [{"role": "user", "content": "hi"}]},
+         os.environ["OPENAI_API_KEY"])
+    post("/responses", {"model": "gpt-5.1-codex", "input": "hi"}, "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.sig",
+         {"chatgpt-account-id": "acct-123"})
+""")
+
+
+def test_route_follows_the_credential_when_openai_and_chatgpt_share_a_gateway(user):
+    # One corporate gateway for both: the ChatGPT upstream is the same URL as the OpenAI one.
+    env = {**user.env, "AGENTMETER_UPSTREAM_CHATGPT": user.env["AGENTMETER_UPSTREAM_OPENAI"]}
+    r = user.run("--", sys.executable, "-c", ONE_GATEWAY_CLIENT, env=env)
+    assert r.returncode == 0, f"stdout:\n{r.stdout}\nstderr:\n{r.stderr}"
+    paths = [(q["path"], q["headers"].get("authorization", "")[:12]) for q in user.fake.received()
+             if q["method"] == "POST"]
+    # The key-mode request keeps its /v1 (and carries the real key); the ChatGPT-login one loses it.
+    assert paths == [("/v1/chat/completions", "Bearer sk-te"), ("/responses", "Bearer eyJhb")], paths
+    rows = user.session(summary_of(r.stderr)["id"])["requests"]
+    assert [(q["status"], q["subscription"]) for q in rows] == [("ok", False), ("ok", True)], rows

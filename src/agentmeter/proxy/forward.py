@@ -191,7 +191,8 @@ async def prepare(request: web.Request, state: ProxyState, session: dict, provid
         return provider_error(provider, 401, "this virtual key does not belong to this agentmeter session. "
                               "Start the agent with: agentmeter run, or take a fresh one from: agentmeter env")
     base, subscription = upstream_for(state, provider, request.headers, swapped=swapped)
-    chatgpt = base == state.config.upstream("chatgpt") and provider == "openai"
+    # The route follows the credential: one gateway URL may serve both OpenAI and ChatGPT (issue 16).
+    chatgpt = provider == "openai" and subscription
     query_string = urlencode(list(query.items())) if query is not None else request.query_string
     url = upstream_url(base, provider, tail, chatgpt, query_string)
     # Ask for identity so the meter reads plain bytes; the agent accepts it (it is always allowed).

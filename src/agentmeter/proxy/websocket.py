@@ -37,7 +37,7 @@ async def relay_websocket(request: web.Request, state, session: dict, provider: 
     if problem:
         return provider_error(provider, 401, problem)
     base, subscription = upstream_for(state, provider, request.headers, swapped=swapped)
-    chatgpt = provider == "openai" and base == state.config.upstream("chatgpt")
+    chatgpt = provider == "openai" and subscription  # the route follows the credential (issue 16)
     url = upstream_url(base, provider, tail, chatgpt, request.query_string)
     protocols = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
     try:

@@ -96,9 +96,9 @@ def test_hook_defines_functions_that_run_agentmeter(box):
     r = box.run(f"type claude codex cursor\nclaude -p 'say hello' \"it's\"\n{status_of(box.shell)}")
     assert r.returncode == 0, r.stderr
     assert r.stdout.count("function") >= 3, r.stdout
-    assert "AGENTMETER [run] [claude] [-p] [say hello] [it's]" in r.stdout
+    assert "AGENTMETER [run] [--unmetered-on-error] [claude] [-p] [say hello] [it's]" in r.stdout
     assert "REAL claude" not in r.stdout and "rc=0" in r.stdout
-    assert box.calls() == ["run|claude|-p|say hello|it's|"]
+    assert box.calls() == ["run|--unmetered-on-error|claude|-p|say hello|it's|"]
 
 
 def test_the_agents_exit_code_comes_back(box):
@@ -115,7 +115,7 @@ def test_sourcing_twice_changes_nothing(box):
     twice = box.run(f"{box.source()}\n{show}")
     assert once.returncode == 0 and once.stdout == twice.stdout and "claude" in once.stdout
     r = box.run(f"{box.source()}\nclaude hi")
-    assert r.stdout.count("AGENTMETER") == 1 and box.calls() == ["run|claude|hi|"]
+    assert r.stdout.count("AGENTMETER") == 1 and box.calls() == ["run|--unmetered-on-error|claude|hi|"]
 
 
 def test_disable_and_command_bypass_the_wrapper(box):
@@ -125,7 +125,7 @@ def test_disable_and_command_bypass_the_wrapper(box):
     assert r.stdout.splitlines() == ["REAL claude [three] session="]
     assert box.calls() == []
     box.run("claude four", env=box.env(AGENTMETER_DISABLE="0"))  # 0 means not disabled
-    assert box.calls() == ["run|claude|four|"]
+    assert box.calls() == ["run|--unmetered-on-error|claude|four|"]
 
 
 def test_inside_a_wrapped_session_the_real_agent_runs(box):
@@ -205,7 +205,7 @@ def test_install_adds_the_block_once_with_a_backup(box):
     assert "function" in r.stdout, r.stdout + r.stderr
     assert box.calls() == []
     r = interactive(box, "claude hi", env)
-    assert box.calls() == ["run|claude|hi|"]
+    assert box.calls() == ["run|--unmetered-on-error|claude|hi|"]
 
 
 def test_installed_hook_follows_config_changes(box, home):

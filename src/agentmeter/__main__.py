@@ -53,12 +53,17 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             raise
         from . import render
+        from .paths import as_storage_error
         from .secrets import redact
 
         if _ledger_damaged(exc):
             render.error(f"the ledger file is damaged ({exc})",
                          "run: agentmeter doctor --repair (it keeps the damaged file and saves every readable row)")
             return 1
+        if (known := as_storage_error(exc)) is not None:  # a home or output path we cannot write: not a bug
+            render.error(known.message, known.hint)
+            return int(known.exit_code)
+
         render.error(f"internal error: {type(exc).__name__}: {redact(str(exc))}",
                      "run again with --debug for the traceback, and please report it")
         return 1

@@ -30,6 +30,17 @@ def _config() -> tuple[Check, object | None]:
     return Check("config", "ok", where), cfg
 
 
+def _storage() -> Check:
+    from .paths import storage_error, storage_problem
+
+    problem = storage_problem()
+    if problem is not None:
+        err = storage_error(problem)
+        return Check("home", "fail", err.message, err.hint)
+    p = get_paths()
+    return Check("home", "ok", f"{p.data_dir} is writable")
+
+
 def _daemon() -> Check:
     from .proxy import daemon
 
@@ -270,7 +281,7 @@ def run_checks(repair: bool = False) -> list[Check]:
     ledger = [_ledger()]
     if repair and ledger[0].status == "fail":
         ledger = [repair_ledger(), _ledger()]
-    return [config_check, _daemon(), _upstreams(cfg), *_keys(), *ledger, _permissions(), _prices(),
+    return [config_check, _storage(), _daemon(), _upstreams(cfg), *_keys(), *ledger, _permissions(), _prices(),
             _clock(cfg),
             _claude_history(), *_agents(tuple(cfg.agents) if cfg is not None else ("claude", "codex", "cursor"))]
 

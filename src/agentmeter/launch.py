@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .errors import UsageError
+from .errors import NotFoundError, UsageError
 
 
 @dataclass
@@ -21,6 +21,7 @@ class RunArgs:
     budget_usd: float | None = None
     tags: dict[str, str] = field(default_factory=dict)
     quiet: bool = False
+    unmetered_on_error: bool = False
 
 
 def parse_run_args(argv: list[str]) -> RunArgs:
@@ -38,6 +39,8 @@ def parse_run_args(argv: list[str]) -> RunArgs:
             break
         if a in ("--quiet", "-q"):
             out.quiet = True
+        elif a == "--unmetered-on-error":
+            out.unmetered_on_error = True
         elif a == "--no-downgrade":
             tags.append("no_downgrade=1")
         elif a.startswith("--budget") or a.startswith("--tag"):
@@ -115,8 +118,13 @@ def run_main(argv: list[str]) -> int:
     from .config import load_config
 
     ra = parse_run_args(argv)
-    config = load_config()
-    session, launch = wrapper.prepare(config, ra.agent, ra.args, budget_usd=ra.budget_usd, tags=ra.tags)
+    try:
+        config = load_config()
+        session, launch = wrapper.prepare(config, ra.agent, ra.args, budget_usd=ra.budget_usd, tags=ra.tags)
+    except Exception as exc:
+        if ra.unmetered_on_error and ra.agent is not None and not isinstance(exc, (UsageError, NotFoundError)):
+            _exec_unmetered(ra, exc)
+        raise
     if launch.note and not ra.quiet:
         render.info(launch.note)
     if not ra.quiet and not session.joined:
@@ -126,8 +134,6 @@ def run_main(argv: list[str]) -> int:
         code = wrapper.spawn(launch, port, session.listener)
     except OSError as exc:  # not executable, a bad interpreter line, …: no session for a launch that never ran
         wrapper.end_session(session, 127, discard_if_empty=True)
-        from .errors import NotFoundError
-
         raise NotFoundError(f"could not start {launch.argv[0]}: {exc.strerror or exc}",
                             "check that it is an executable program") from None
     # An agent that exits non-zero before a single request did not launch (it refused an option, found no
@@ -140,6 +146,33 @@ def run_main(argv: list[str]) -> int:
         elif (summary := wrapper.session_summary(session.session_id)) is not None:
             render.run_summary(summary)
     return code
+
+
+def _exec_unmetered(ra: RunArgs, exc: Exception) -> None:
+    """The shell hooks' promise: the agent starts even when agentmeter cannot (its home is unwritable, its
+    config broken, the daemon will not start). One line says why it is unmetered; then the agent replaces
+    this process, with agentmeter's own keys removed from its environment."""
+    import os
+    import shutil
+    import sys
+
+    from .agents import get_agent
+    from .agents.common import PRIVATE_VARS
+    from .errors import AgentmeterError
+    from .paths import as_storage_error
+
+    binary = shutil.which(get_agent(ra.agent).binary)
+    if binary is None:
+        return  # the original error stands
+    known = as_storage_error(exc) or (exc if isinstance(exc, AgentmeterError) else None)
+    why = f"{known.message} ({known.hint})" if known is not None and known.hint else (
+        known.message if known is not None else f"{type(exc).__name__}: {exc}")
+    from .secrets import redact
+
+    sys.stderr.write(f"agentmeter: {redact(why)}; {ra.agent} runs unmetered\n")
+    sys.stderr.flush()
+    env = {k: v for k, v in os.environ.items() if k not in PRIVATE_VARS}
+    os.execve(binary, [binary, *ra.args], env)
 
 
 def _banner(config) -> None:

@@ -186,3 +186,80 @@ def atomic_open(path: Path | str, mode: str = "w", *, private: bool = False, lik
 def make_private(path: Path) -> None:
     if path.exists() and stat.S_IMODE(path.stat().st_mode) & 0o077:
         os.chmod(path, 0o600)
+
+
+def storage_problem(paths: Paths | None = None) -> tuple[Path, str] | None:
+    """The first of agentmeter's directories it cannot create or write, with why (None when all is well).
+
+    Nothing is created: the nearest existing ancestor of each directory is probed with a temporary file,
+    which also catches a read-only file system and a directory only root could write."""
+    import tempfile
+
+    p = paths or get_paths()
+    for d in dict.fromkeys((p.config_dir, p.data_dir, p.state_dir, p.runtime_dir, p.log_dir)):
+        probe = d
+        while not os.path.lexists(probe) and probe.parent != probe:
+            probe = probe.parent
+        if not probe.is_dir():
+            return probe, "is a file, not a directory"
+        try:
+            fd, name = tempfile.mkstemp(dir=probe, prefix=".agentmeter-probe-")
+        except OSError as exc:
+            return probe, _why(exc)
+        os.close(fd)
+        os.unlink(name)
+    return None
+
+
+def _why(exc: OSError) -> str:
+    import errno
+
+    return {errno.EROFS: "is on a read-only file system", errno.EACCES: "is not writable (permission denied)",
+            errno.EPERM: "is not writable (operation not permitted)", errno.ENOSPC: "is on a full disk",
+            errno.ENOTDIR: "is a file, not a directory"}.get(exc.errno, f"cannot be written ({exc.strerror})")
+
+
+def storage_error(problem: tuple[Path, str]):
+    """The one-line error for `storage_problem`'s answer, with the fix."""
+    from .errors import PermissionsError
+
+    path, why = problem
+    if os.environ.get("AGENTMETER_HOME"):
+        hint = "set AGENTMETER_HOME to a directory you can write, or unset it"
+    elif "file" in why:
+        hint = f"move the file {path} out of the way"
+    else:
+        hint = f"make it writable (chmod u+rwx {path}) or set AGENTMETER_HOME to a directory you can write"
+    return PermissionsError(f"cannot keep agentmeter's files under {path}: it {why}", hint)
+
+
+def os_error(exc: OSError):
+    """An OSError on a path the user named (an output file, …) as a one-line error, or None."""
+    import errno
+
+    from .errors import AgentmeterError
+
+    if not exc.filename:
+        return None
+    path = Path(os.fsdecode(exc.filename))
+    if exc.errno == errno.ENOENT:
+        return AgentmeterError(f"{path}: no such file or directory",
+                               f"create its folder first (mkdir -p {path.parent}) or choose another path")
+    if exc.errno in (errno.ENOTDIR, errno.EEXIST, errno.EISDIR):
+        return AgentmeterError(f"{path}: {exc.strerror}", "a file or folder is in the way; choose another path")
+    return AgentmeterError(f"cannot write {path}: {_why(exc).removeprefix('is ').removeprefix('cannot be written ')}",
+                           "choose a path you can write, or fix its permissions")
+
+
+def as_storage_error(exc: BaseException):
+    """An unwritable or wrong AGENTMETER_HOME, or an output path that cannot be written, as the one-line
+    error a person can act on (not "internal error"); None for anything else."""
+    if not isinstance(exc, OSError) and type(exc).__module__ != "sqlite3":
+        return None
+    try:
+        problem = storage_problem()
+    except Exception:
+        problem = None
+    if problem is not None:
+        return storage_error(problem)
+    return os_error(exc) if isinstance(exc, OSError) else None

@@ -26,6 +26,11 @@ PREFIX = {"day": "daily", "week": "weekly", "month": "monthly"}
 
 def _connect(path) -> sqlite3.Connection | None:
     if not path.exists():
+        from .paths import storage_error, storage_problem
+
+        # No ledger: a new user (zeros are right), or a home nothing can be written to (zeros would lie).
+        if (problem := storage_problem()) is not None:
+            raise storage_error(problem)
         return None
     from .ledger.store import _pending, open_ledger
 

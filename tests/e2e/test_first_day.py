@@ -4,6 +4,7 @@ agent. Real `agentmeter run` processes against the fake provider, as in test_run
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -125,3 +126,83 @@ def test_route_follows_the_credential_when_openai_and_chatgpt_share_a_gateway(us
     assert paths == [("/v1/chat/completions", "Bearer sk-te"), ("/responses", "Bearer eyJhb")], paths
     rows = user.session(summary_of(r.stderr)["id"])["requests"]
     assert [(q["status"], q["subscription"]) for q in rows] == [("ok", False), ("ok", True)], rows
+
+
+# 5 — a home agentmeter cannot write, an output path that does not exist
+
+def _am(*args: str, env: dict, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    return subprocess.run([*prefix, *AGENTMETER, *args], env=env, capture_output=True, text=True, timeout=60,
+                          stdin=subprocess.DEVNULL)
+
+
+def _assert_home_error(r: subprocess.CompletedProcess, path) -> None:
+    assert r.returncode != 0, r.stdout
+    assert str(path) in r.stderr and "AGENTMETER_HOME" in r.stderr, r.stderr
+    assert "internal error" not in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 2, r.stderr  # the error and its hint
+
+
+def test_home_that_is_a_file_is_a_clear_error_everywhere(user, tmp_path):
+    bad = tmp_path / "home-is-a-file"
+    bad.write_text("")
+    env = {**user.env, "AGENTMETER_HOME": str(bad)}
+    for args in (("status",), ("status", "--json"), ("run", "--", "true"), ("budget", "set", "--daily", "5")):
+        r = _am(*args, env=env)
+        _assert_home_error(r, bad)
+        assert "$0" not in r.stdout  # no screen of zeros
+    r = _am("doctor", "--json", env=env)
+    home = [c for c in json.loads(r.stdout)["checks"] if c["name"] == "home"]
+    assert home and home[0]["status"] == "fail" and str(bad) in home[0]["detail"], r.stdout
+
+
+def _read_only_prefix(tmp_path) -> tuple[tuple[str, ...], object]:
+    """A directory nothing can be written to, even by root (CI runs as root): chmod for a normal user, a
+    read-only tmpfs in a private mount namespace (unshare -m) for root."""
+    ro = tmp_path / "read-only"
+    ro.mkdir()
+    if os.geteuid() != 0:
+        ro.chmod(0o500)
+        return (), ro
+    probe = subprocess.run(["unshare", "-m", "sh", "-c", f"mount -t tmpfs -o ro none {ro} && ! touch {ro}/x"],
+                           capture_output=True, text=True)
+    if probe.returncode != 0:
+        pytest.skip(f"running as root without a way to make a read-only directory (unshare -m: {probe.stderr})")
+    return ("unshare", "-m", "sh", "-c", f'mount -t tmpfs -o ro none {ro} && exec "$@"', "sh"), ro
+
+
+def test_read_only_home_fails_status_run_and_doctor(user, tmp_path):
+    prefix, ro = _read_only_prefix(tmp_path)
+    env = {**user.env, "AGENTMETER_HOME": str(ro / "home")}
+    for args in (("status",), ("run", "--", "true")):
+        _assert_home_error(_am(*args, env=env, prefix=prefix), ro)
+    r = _am("doctor", "--json", env=env, prefix=prefix)
+    home = [c for c in json.loads(r.stdout)["checks"] if c["name"] == "home"]
+    assert home and home[0]["status"] == "fail", r.stdout
+    assert "read-only" in home[0]["detail"] or "not writable" in home[0]["detail"], home
+
+
+def test_output_path_in_a_missing_folder(user, tmp_path):
+    out = tmp_path / "no-such-folder" / "usage.csv"
+    r = _am("export", "--format", "csv", "--output", str(out), env=user.env)
+    assert r.returncode != 0 and str(out) in r.stderr and f"mkdir -p {out.parent}" in r.stderr, r.stderr
+    assert "internal error" not in r.stderr
+
+
+def test_shell_hook_starts_the_agent_unmetered_when_the_home_is_broken(user, tmp_path):
+    # A stand-in `claude` (no network: unmetered traffic would go to the real provider).
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake_claude = bin_dir / "claude"
+    fake_claude.write_text('#!/bin/sh\necho "claude ran: $*"; echo "key=${AGENTMETER_ANTHROPIC_API_KEY:-none}"\n')
+    fake_claude.chmod(0o755)
+    hook = _am("shell-init", "bash", env=user.env)
+    assert hook.returncode == 0, hook.stderr
+    bad = tmp_path / "home-is-a-file"
+    bad.write_text("")
+    env = {**user.env, "AGENTMETER_HOME": str(bad), "PATH": f"{bin_dir}{os.pathsep}{user.env['PATH']}"}
+    r = subprocess.run(["bash", "--norc", "-c", hook.stdout + "\nclaude -p hi"], env=env, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["claude ran: -p hi", "key=none"], r.stdout
+    [line] = r.stderr.strip().splitlines()  # said once, in one line
+    assert "unmetered" in line and str(bad) in line, r.stderr

@@ -48,7 +48,7 @@ function __agentmeter_wrap
         command $name $argv
         return $status
     end
-    command agentmeter run $name $argv
+    command agentmeter run --unmetered-on-error $name $argv
 end
 
 for __agentmeter_name in $__agentmeter_agents

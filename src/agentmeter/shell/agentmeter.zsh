@@ -57,7 +57,7 @@ __agentmeter_wrap() {
         command "$name" "$@"
         return
     fi
-    command agentmeter run "$name" "$@"
+    command agentmeter run --unmetered-on-error "$name" "$@"
 }
 
 for __agentmeter_name in "${__agentmeter_agents[@]}"; do

@@ -12,6 +12,11 @@ def main(argv: list[str] | None = None) -> int:
     argv = [a for a in argv if a != "--debug"]
     from .errors import AgentmeterError
 
+    if (refusal := platform_refusal(sys.platform, argv)) is not None:
+        from . import render
+
+        render.error(refusal.message, refusal.hint)
+        return int(refusal.exit_code)
     try:
         if argv[:1] == ["status"] and set(argv[1:]) <= {"--json"}:
             return _status("--json" in argv)  # the fast path: no typer, rich, aiohttp or genai-prices
@@ -78,6 +83,17 @@ def _ledger_damaged(exc: BaseException) -> bool:
     code = getattr(exc, "sqlite_errorcode", None)
     text = str(exc)
     return (code is not None and code & 0xFF in (11, 26)) or "malformed" in text or "not a database" in text
+
+
+def platform_refusal(platform: str, argv: list[str]):
+    """Windows has no fcntl, no process groups and no POSIX signals, which the launch and the daemon rely on:
+    refuse clearly (help and version still answer) instead of crashing half-way."""
+    if platform != "win32" or {"-h", "--help", "--version", "version"} & set(argv[:1] or ["-h"]):
+        return None
+    from .errors import AgentmeterError
+
+    return AgentmeterError("agentmeter runs on Linux and macOS, not natively on Windows",
+                           "use it inside WSL: https://learn.microsoft.com/windows/wsl/install")
 
 
 def _status(as_json: bool) -> int:

@@ -141,7 +141,7 @@ def test_version_has_one_source():
     assert json.loads(run_cli("version", "--json").stdout)["version"] == agentmeter.__version__
     from importlib.metadata import version
 
-    assert version("agentmeter") == agentmeter.__version__
+    assert version("agentmeter-proxy") == agentmeter.__version__  # the distribution name (issue 16)
 
 
 def test_help_reads_well():

@@ -242,9 +242,9 @@ def os_error(exc: OSError):
     if not exc.filename:
         return None
     path = Path(os.fsdecode(exc.filename))
-    if exc.errno == errno.ENOENT:
-        return AgentmeterError(f"{path}: no such file or directory",
-                               f"create its folder first (mkdir -p {path.parent}) or choose another path")
+    if exc.errno == errno.ENOENT:  # named by its folder: the file may be a temporary one beside the target
+        return AgentmeterError(f"the folder {path.parent} does not exist",
+                               f"create it first (mkdir -p {path.parent}) or choose another path")
     if exc.errno in (errno.ENOTDIR, errno.EEXIST, errno.EISDIR):
         return AgentmeterError(f"{path}: {exc.strerror}", "a file or folder is in the way; choose another path")
     return AgentmeterError(f"cannot write {path}: {_why(exc).removeprefix('is ').removeprefix('cannot be written ')}",

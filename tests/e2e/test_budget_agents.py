@@ -53,7 +53,7 @@ def test_claude_shows_the_refusal_and_stops_after_one_attempt(claude_bin, capped
     env = se["env"]
     overspend(env["ANTHROPIC_BASE_URL"].rstrip("/") + "/v1/messages",
               {"model": "claude-sonnet-4-5", "max_tokens": 100, "messages": [{"role": "user", "content": "spend"}]},
-              {"x-api-key": env["ANTHROPIC_API_KEY"], "anthropic-version": "2023-06-01"})
+              {"x-api-key": env["ANTHROPIC_AUTH_TOKEN"], "anthropic-version": "2023-06-01"})  # Claude Code's variable
     assert daemon.cli_json("budget", "show")["windows"][0]["stage"] == "blocked"
     seen_before = len(daemon.fake.received())
     rows_before = len(session_rows(daemon, se["session_id"]))

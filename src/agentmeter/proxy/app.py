@@ -174,7 +174,7 @@ async def end_session(request: web.Request) -> web.Response:
         return web.json_response({"ended": True, "discarded": True})
     ok = await asyncio.wrap_future(state.writer.submit(lambda lg: lg.end_session(sid, now, code)))
     state.forget_session(sid)  # the next lookup reads it back, ended
-    return web.json_response({"ended": bool(ok), "discarded": False}, status=200 if ok else 404)
+    return web.json_response({"ended": bool(ok)}, status=200 if ok else 404)
 
 
 async def snooze(request: web.Request) -> web.Response:

@@ -59,8 +59,12 @@ def _value_of(param) -> Value:
         if desc.is_path or desc.is_file:
             return Value(files=True)
         return Value()
-    choices = getattr(getattr(param, "type", None), "choices", None)  # a plain click parameter
-    return Value(tuple(str(c) for c in choices)) if choices else Value()
+    # A plain click parameter (and every typer parameter before typer 0.29, which has no type_descriptor).
+    ptype = getattr(param, "type", None)
+    if type(ptype).__name__ in ("Path", "File", "TyperPath"):
+        return Value(files=True)
+    choices = getattr(ptype, "choices", None)
+    return Value(tuple(str(getattr(c, "value", c)) for c in choices)) if choices else Value()
 
 
 def command_tree(root, extra: dict[tuple[str, str], tuple[str, ...]] | None = None) -> list[Command]:

@@ -88,9 +88,6 @@ _agentmeter_values() {
     'collector token list|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
     'collector caps set|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
     'collector caps show|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
-    'import claude|#0') COMPREPLY=($(compgen -f -- "$cur")) ;;
-    'import codex|#0') COMPREPLY=($(compgen -f -- "$cur")) ;;
-    'import cursor|#0') COMPREPLY=($(compgen -f -- "$cur")) ;;
     'completions generate|--output') COMPREPLY=($(compgen -f -- "$cur")) ;;
     'completions show|#0') COMPREPLY=($(compgen -W 'bash zsh fish' -- "$cur")) ;;
     'completions install|#0') COMPREPLY=($(compgen -W 'bash zsh fish' -- "$cur")) ;;

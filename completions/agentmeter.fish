@@ -39,12 +39,6 @@ function __agentmeter_values --argument-names key cur
             __fish_complete_path $cur
         case 'collector caps show|--db'
             __fish_complete_path $cur
-        case 'import claude|#0'
-            __fish_complete_path $cur
-        case 'import codex|#0'
-            __fish_complete_path $cur
-        case 'import cursor|#0'
-            __fish_complete_path $cur
         case 'completions generate|--output'
             __fish_complete_path $cur
         case 'completions show|#0'

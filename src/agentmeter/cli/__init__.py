@@ -45,10 +45,12 @@ def _plain_argument(self, ctx):
     return None if label in ("<str>", "<int>", "<float>", "<Path>", "<path>") else label
 
 
-_typer_display_type = typer.core.TyperOption.display_type_rich
-typer.core.TyperOption.display_type_rich = _plain_metavar  # type: ignore[method-assign]
-_typer_argument_type = typer.core.TyperArgument.display_type_rich
-typer.core.TyperArgument.display_type_rich = _plain_argument  # type: ignore[method-assign]
+# display_type_rich is typer 0.29's; on older typer (allowed down to 0.19) help keeps typer's own labels.
+if hasattr(typer.core.TyperOption, "display_type_rich"):
+    _typer_display_type = typer.core.TyperOption.display_type_rich
+    typer.core.TyperOption.display_type_rich = _plain_metavar  # type: ignore[method-assign]
+    _typer_argument_type = typer.core.TyperArgument.display_type_rich
+    typer.core.TyperArgument.display_type_rich = _plain_argument  # type: ignore[method-assign]
 
 # Commands grouped by task in --help (rich_help_panel).
 METER = CAPS = "Run, watch and cap"

@@ -85,11 +85,18 @@ def get_paths() -> Paths:
     )
 
 
-def ensure_private_dir(path: Path) -> None:
+def ensure_private_dir(path: Path, *, tighten: bool = True) -> None:
     """Create `path` 0700, or tighten it to 0700. A directory someone else owns (or a symlink planted to
-    one) cannot be made private: refused."""
+    one) cannot be made private: refused.
+
+    `tighten=False` is for the directory of a file the user named (a ledger or collector --db, an output
+    path): it is created private when missing but an existing one is left as it is. A shared directory with
+    the sticky bit (/tmp) is never tightened either: run as root, that chmod took /tmp away from every
+    other user of the machine."""
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
     st = path.stat()
+    if not tighten or st.st_mode & stat.S_ISVTX:
+        return
     if st.st_uid != os.getuid():
         from .errors import PermissionsError
 

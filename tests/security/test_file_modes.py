@@ -179,3 +179,31 @@ def test_atomic_write_leaves_nothing_behind_on_error(tmp_path):
     atomic_write(target, "after")
     assert target.read_text() == "after"
     expect(target, 0o600, None)
+
+
+def test_a_shared_sticky_directory_is_never_tightened(tmp_path):
+    """Run as root, tightening the parent of a ledger or private file that lived in /tmp made /tmp 0700 for
+    every user of the machine. A sticky shared directory is left as it is; the file itself is private."""
+    import stat as st_mod
+
+    from agentmeter.ledger.store import open_ledger
+    from agentmeter.paths import write_private
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o1777)
+    open_ledger(shared / "ledger.db").close()
+    write_private(shared / "token", "x")
+    assert st_mod.S_IMODE(os.stat(shared).st_mode) == 0o1777
+    assert st_mod.S_IMODE(os.stat(shared / "ledger.db").st_mode) == 0o600
+    assert st_mod.S_IMODE(os.stat(shared / "token").st_mode) == 0o600
+
+
+def test_a_ledger_in_a_directory_the_user_chose_leaves_that_directory_alone(tmp_path):
+    from agentmeter.ledger.store import open_ledger
+
+    chosen = tmp_path / "reports"
+    chosen.mkdir()
+    os.chmod(chosen, 0o755)
+    open_ledger(chosen / "team.db").close()
+    assert (os.stat(chosen).st_mode & 0o777) == 0o755

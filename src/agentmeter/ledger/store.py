@@ -47,7 +47,7 @@ def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
     if readonly:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5, check_same_thread=False)
     else:
-        ensure_private_dir(path.parent)
+        ensure_private_dir(path.parent, tighten=False)  # the file itself is created 0600
         if not path.exists():
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
         conn = sqlite3.connect(path, timeout=5, check_same_thread=False, isolation_level=None)

@@ -8,7 +8,6 @@ only when one changed, or every REFRESH_S anyway so that countdowns and paces mo
 from __future__ import annotations
 
 import os
-import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,21 +31,9 @@ def fingerprint(ledger: Path, config_file: Path) -> tuple:
 
 def running_sessions(ledger: Path, now_ms: int) -> list[dict]:
     """Sessions not ended that saw a request in the last day, with their burn over the last 15 minutes."""
-    if not ledger.exists():
-        return []
-    conn = sqlite3.connect(f"file:{ledger}?mode=ro", uri=True, timeout=2)
-    conn.row_factory = sqlite3.Row
-    try:
-        rows = conn.execute(
-            "SELECT s.id, s.agent, s.repo, COUNT(r.request_id) AS requests, COALESCE(SUM(r.cost_usd), 0) AS cost, "
-            "COALESCE(SUM(CASE WHEN r.started_at >= ? THEN r.cost_usd ELSE 0 END), 0) AS recent, "
-            "MAX(r.started_at) AS last_at FROM sessions s JOIN requests r ON r.session_id = s.id "
-            "WHERE s.ended_at IS NULL AND r.started_at >= ? GROUP BY s.id ORDER BY last_at DESC LIMIT 12",
-            (now_ms - BURN_WINDOW_MS, now_ms - 86_400_000)).fetchall()
-    except sqlite3.OperationalError:
-        return []
-    finally:
-        conn.close()
+    from .ledger.activity import open_sessions_activity
+
+    rows = open_sessions_activity(ledger, since_ms=now_ms - 86_400_000, recent_ms=now_ms - BURN_WINDOW_MS)
     return [{"id": r["id"], "agent": r["agent"], "repo": r["repo"], "requests": r["requests"],
              "cost_usd": float(r["cost"]), "burn_usd_per_h": float(r["recent"]) * 3_600_000 / BURN_WINDOW_MS,
              "idle_s": max(0, (now_ms - r["last_at"]) // 1000)} for r in rows]

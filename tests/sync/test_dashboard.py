@@ -28,7 +28,8 @@ def dump_dom(url: str, profile) -> str:
 @pytest.fixture
 def filled(tmp_path):
     c = Collector(tmp_path / "team.db").start()
-    alice = Client(tmp_path / "a", "alice@example.com", "payments", c.token("alice@example.com", "payments", cost_center="CC-1"))
+    alice = Client(tmp_path / "a", "alice@example.com", "payments",
+                   c.token("alice@example.com", "payments", cost_center="CC-1"))
     bob = Client(tmp_path / "b", "bob@example.com", "search", c.token("bob@example.com", "search", cost_center="CC-1"))
     alice.add_usage(4, day=0, cost=1.5)
     alice.add_usage(2, day=1, agent="codex", model="gpt-5.1", repo="github.com/acme/api", cost=0.5)

@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 
 from ..config import Budget
+from ..providers.request import METERED_APIS
 from .policy import STAGES, PolicyRequest, Thresholds, decide
 from .spend import spend_windows
 
-BILLABLE = frozenset({"messages", "responses", "chat", "generate_content"})
+BILLABLE = METERED_APIS  # the same list the live check uses
 
 
 @dataclass

@@ -26,6 +26,7 @@ from ..providers import anthropic as anth
 from ..providers import gemini as gem
 from ..providers import openai as oai
 from ..providers.base import StreamMeter
+from ..providers.request import METERED_APIS
 
 log = logging.getLogger("agentmeter.proxy")
 
@@ -49,7 +50,7 @@ HOP_BY_HOP = frozenset(
 )
 # Non-streamed bodies larger than this are relayed but not parsed (a 64 MiB JSON parse would stall).
 MAX_PARSE_BYTES = 32 * 1024 * 1024
-BILLABLE = frozenset({"messages", "responses", "chat", "generate_content"})
+BILLABLE = METERED_APIS  # one list of the APIs whose usage is read and priced (providers/request.py)
 JOURNAL_WAIT_S = 1.0
 
 

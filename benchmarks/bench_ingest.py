@@ -21,7 +21,7 @@ from pathlib import Path
 
 
 def _records(n: int, start_ms: int, tag: str) -> list:
-    from agentmeter.models import RequestRecord, Usage
+    from agentmeter.core.models import RequestRecord, Usage
 
     models = ["claude-sonnet-4-5", "claude-opus-4-8", "claude-haiku-4-5"]
     out = []
@@ -40,8 +40,8 @@ def _records(n: int, start_ms: int, tag: str) -> list:
 def _pricer(path: Path, tz):
     """The daemon's own `ProxyState.priced`, or None if its construction changed."""
     try:
-        from agentmeter.clock import SystemClock
-        from agentmeter.config import Config
+        from agentmeter.core.clock import SystemClock
+        from agentmeter.home.config import Config
         from agentmeter.proxy.app import ProxyState
 
         return ProxyState(Config(), path, SystemClock(), control_token="bench", tz=tz).priced
@@ -50,10 +50,10 @@ def _pricer(path: Path, tz):
 
 
 def measure(rows: int = 50_000, single: int = 500) -> dict:
-    from agentmeter.clock import SystemClock
+    from agentmeter.core.clock import SystemClock
+    from agentmeter.core.timezone import resolve_tz
     from agentmeter.ledger import LedgerWriter, open_ledger
     from agentmeter.ledger.store import SpendTotals
-    from agentmeter.timezone import resolve_tz
 
     tz = resolve_tz("local")
     with tempfile.TemporaryDirectory(prefix="agentmeter-bench-") as tmp:

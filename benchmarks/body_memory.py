@@ -29,7 +29,7 @@ import aiohttp
 import zstandard
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from proxy_overhead import HOST, Procs, child_env, open_session, start_fake, wait_for_file  # noqa: E402
+from proxy_overhead import HOST, Procs, child_env, open_session, start_fake, wait_for_file
 
 
 def vm(pid: int, field: str) -> float:

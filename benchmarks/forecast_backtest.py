@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from agentmeter import forecast as fc
+from agentmeter.budget import forecast as fc
 
 DAYS = 400
 WARMUP_DAYS = 60

@@ -30,9 +30,9 @@ REPOS = ["github.com/acme/api", "github.com/acme/web", "github.com/acme/infra", 
 
 def build(home: Path, rows: int, days: int) -> float:
     os.environ["AGENTMETER_HOME"] = str(home)
+    from agentmeter.core.timezone import resolve_tz
+    from agentmeter.home.paths import get_paths
     from agentmeter.ledger import open_ledger
-    from agentmeter.paths import get_paths
-    from agentmeter.timezone import resolve_tz
 
     path = get_paths().ensure().ledger
     open_ledger(path, tz=resolve_tz("local")).close()
@@ -41,7 +41,7 @@ def build(home: Path, rows: int, days: int) -> float:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=OFF")
     rng = random.Random(7)
-    from agentmeter.clock import SystemClock
+    from agentmeter.core.clock import SystemClock
 
     now_ms = SystemClock().now_ms()
     start = now_ms - days * 86_400_000

@@ -1,5 +1,6 @@
-"""Regenerate the checked-in shell files from the code: completions/ from the CLI's command tree, and
-shell/ as copies of the hooks shipped in the package (src/agentmeter/shell/).
+"""Regenerate the checked-in completion files (completions/) from the CLI's command tree. The shell hooks
+themselves have one copy only: src/agentmeter/hooks/agentmeter.{bash,zsh,fish} (`agentmeter shell-init SHELL`
+prints them).
 
     python scripts/gen_completions.py           # write them
     python scripts/gen_completions.py --check   # exit 1 and name the stale files (tests/test_shell.py does this)
@@ -15,11 +16,9 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def expected() -> dict[Path, str]:
-    from agentmeter.shell import SHELLS, template
-    from agentmeter.shell.completions import scripts
+    from agentmeter.hooks.completions import scripts
 
     files = {REPO / "completions" / name: text for name, text in scripts().items()}
-    files.update({REPO / "shell" / f"agentmeter.{sh}": template(sh) for sh in SHELLS})
     return files
 
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from agentmeter.clock import SystemClock
-from agentmeter.config import Config
+from agentmeter.core.clock import SystemClock
+from agentmeter.home.config import Config
 from agentmeter.ledger import open_ledger
 
 REPO = Path(__file__).resolve().parent.parent

@@ -10,8 +10,8 @@ import stat
 import pytest
 
 from agentmeter.agents import METERING, MODULES, get_agent, registry
-from agentmeter.errors import UsageError
-from agentmeter.session_env import SessionEnv
+from agentmeter.core.errors import UsageError
+from agentmeter.launch.session_env import SessionEnv
 from conftest import run_cli
 
 REAL = {"AGENTMETER_ANTHROPIC_API_KEY": "sk-ant-test-REAL", "AGENTMETER_OPENAI_API_KEY": "sk-test-REAL",
@@ -103,7 +103,7 @@ def test_refusal_status_follows_the_agents_registry_entry(tmp_path, agent, path,
     import urllib.error
     import urllib.request
 
-    from agentmeter.config import Budget, Caps, Config
+    from agentmeter.home.config import Budget, Caps, Config
     from conftest import make_stack
 
     s, close = make_stack(tmp_path, keys={"anthropic": "sk-ant-test-REAL", "openai": "sk-test-REAL"},

@@ -6,8 +6,8 @@ import tomllib
 
 import pytest
 
-from agentmeter.config import Config, load_config, update_config
-from agentmeter.errors import ConfigError
+from agentmeter.core.errors import ConfigError
+from agentmeter.home.config import Config, load_config, update_config
 
 FULL = '''
 [identity]

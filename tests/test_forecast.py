@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from agentmeter.budget.forecast import RUN_RATE_P10, RUN_RATE_P90, forecast
 from agentmeter.budget.windows import window
-from agentmeter.forecast import RUN_RATE_P10, RUN_RATE_P90, forecast
 
 FRIDAY = date(2025, 5, 16)
 MONDAY = FRIDAY - timedelta(days=4)

@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from agentmeter.config import Config
+from agentmeter.home.config import Config
 from conftest import make_stack
 
 REAL = "AIza-test-REALGEMINIKEY000000000000"
@@ -87,7 +87,7 @@ def test_bad_session_token_gets_a_google_shaped_401(gstack):
 
 
 def capped(tmp_path, **budget):
-    from agentmeter.config import Budget, Caps
+    from agentmeter.home.config import Budget, Caps
 
     caps = Caps(**budget)
     cfg = Config(budget=Budget(caps=caps))
@@ -120,7 +120,7 @@ def test_refusal_is_resource_exhausted_and_count_tokens_still_passes(tmp_path):
 
 
 def test_downgrade_moves_down_the_gemini_cascade_in_the_url(tmp_path):
-    from agentmeter.config import Budget, Caps
+    from agentmeter.home.config import Budget, Caps
 
     cfg = Config(budget=Budget(caps=Caps(daily_usd=1.0), alert_at=0.5, downgrade_at=0.6, block_at=100.0))
     s, close = make_stack(tmp_path, keys={"gemini": REAL}, config=cfg)

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from agentmeter.core.models import RequestRecord, Usage
 from agentmeter.ledger import LedgerWriter, open_ledger
 from agentmeter.ledger.migrations import migrations
 from agentmeter.ledger.schema import TOKEN_COLUMNS
-from agentmeter.models import RequestRecord, Usage
 
 BASE_MS = 1_763_900_000_000  # 2025-11-23
 

@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import anthropic
 import pytest
 
-from agentmeter.paths import get_paths
+from agentmeter.home.paths import get_paths
 from conftest import run_cli
 
 FAKE_KEY = "sk-ant-test-client-key-0000"
@@ -117,9 +117,9 @@ def test_update_from_local_http_server_prices_new_model_and_reprices_old_rows(st
 
     # The old row only changes when asked: a dry run shows it, reprice fixes it and its stale reason. (The
     # stack's ledger is its own file, so reprice runs in-process here; the CLI path is in the import tests.)
-    from agentmeter.config import Config
+    from agentmeter.commands.reprice import reprice
+    from agentmeter.home.config import Config
     from agentmeter.ledger import open_ledger
-    from agentmeter.repricing import reprice
 
     def run(dry_run: bool) -> dict:
         lg = open_ledger(stack.ledger_path)

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agentmeter import pricing
-from agentmeter.models import PriceRate, Usage
+from agentmeter.core.models import PriceRate, Usage
 from agentmeter.pricing import PriceExplanation, explain, fallback_rate, price
 
 GP_VERSION = genai_prices.__version__

@@ -17,7 +17,7 @@ import pytest
 from genai_prices import data_snapshot
 
 from agentmeter import pricing
-from agentmeter.models import Usage
+from agentmeter.core.models import Usage
 from agentmeter.pricing import tiers
 
 ANTHROPIC = "https://docs.claude.com/en/docs/about-claude/pricing"

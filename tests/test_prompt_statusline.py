@@ -11,15 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from agentmeter import prompt
-from agentmeter.clock import FixedClock, SystemClock
-from agentmeter.config import Budget, Caps, Config
+from agentmeter.commands import prompt
+from agentmeter.commands.statusline import build_line, parse_payload, render_statusline, session_cost
+from agentmeter.core.clock import FixedClock, SystemClock
+from agentmeter.core.models import RequestRecord, Usage
+from agentmeter.core.timezone import resolve_tz
+from agentmeter.home.config import Budget, Caps, Config
+from agentmeter.home.paths import get_paths
 from agentmeter.ledger import open_ledger
 from agentmeter.ledger import sync as ledger_sync
-from agentmeter.models import RequestRecord, Usage
-from agentmeter.paths import get_paths
-from agentmeter.statusline import build_line, parse_payload, render_statusline, session_cost
-from agentmeter.timezone import resolve_tz
 from conftest import REPO, run_cli
 
 NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)  # a Wednesday
@@ -164,7 +164,7 @@ def test_prompt_cache_hit_reads_no_config_and_no_ledger():
     seed([(SystemClock().now_ms(), 4.2)], tz="local")
     run_cli("prompt")
     code = ("import sys\nfrom agentmeter.__main__ import main\nrc = main(['prompt', '--no-color'])\n"
-            "loaded = [m for m in ('agentmeter.config', 'agentmeter.budget.policy', 'tomllib') if m in sys.modules]\n"
+            "loaded = [m for m in ('agentmeter.home.config', 'agentmeter.budget.policy', 'tomllib') if m in sys.modules]\n"
             "sys.stderr.write(f'rc={rc} loaded={loaded}\\n')\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.stdout == "$4.20/$20 21%\n" and "rc=0 loaded=[]" in r.stderr, r.stderr

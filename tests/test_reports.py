@@ -19,12 +19,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from agentmeter import exports, reports
-from agentmeter.clock import SystemClock
+from agentmeter.commands import export as exports
+from agentmeter.commands import report as reports
+from agentmeter.core.clock import SystemClock
+from agentmeter.core.models import RequestRecord, Usage
+from agentmeter.home.paths import get_paths
 from agentmeter.ledger import open_ledger
 from agentmeter.ledger.migrations import TOKEN_COLUMNS
-from agentmeter.models import RequestRecord, Usage
-from agentmeter.paths import get_paths
 from agentmeter.pricing import price
 from conftest import make_stack, run_cli
 
@@ -214,7 +215,7 @@ def test_fast_path_takes_option_equals_value_and_imports_nothing_heavy(history):
     code = ("import sys, io, contextlib\nfrom agentmeter.__main__ import main\n"
             "with contextlib.redirect_stdout(io.StringIO()):\n    main(['report', '--format', 'json'])\n"
             "print(sorted(m for m in ('typer', 'click', 'rich', 'aiohttp', 'genai_prices', 'sqlite_utils', 'argparse', "
-            "'logging', 'agentmeter.models', 'agentmeter.ledger.writer') if m in sys.modules))")
+            "'logging', 'agentmeter.core.models', 'agentmeter.ledger.writer') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout
 

@@ -7,8 +7,8 @@ import stat
 
 import pytest
 
-from agentmeter import secrets
-from agentmeter.errors import PermissionsError, UsageError
+from agentmeter.core.errors import PermissionsError, UsageError
+from agentmeter.home import secrets
 
 
 def test_env_wins(monkeypatch):

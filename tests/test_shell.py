@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from agentmeter.shell import MARK_BEGIN, SHELLS, template
-from agentmeter.shell.completions import FILES
+from agentmeter.hooks.completions import FILES
+from agentmeter.hooks.shell import MARK_BEGIN, SHELLS
 from conftest import REPO, run_cli
 
 WARNING = "agentmeter: not on PATH or broken"
@@ -168,11 +168,6 @@ def test_bad_agent_names_and_shells_are_refused(home):
     assert r.returncode == 2 and "bash, zsh, fish" in r.stderr
     r = run_cli("shell-init", "--install", env={"SHELL": "/bin/tcsh"})
     assert r.returncode == 2 and "agentmeter shell-init bash|zsh|fish" in r.stderr
-
-
-def test_shipped_hooks_match_the_repository_copies():
-    for sh in SHELLS:
-        assert (REPO / "shell" / f"agentmeter.{sh}").read_text() == template(sh), f"shell/agentmeter.{sh} differs"
 
 
 # --- shell-init --install -------------------------------------------------------------------------------------

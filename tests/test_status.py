@@ -7,12 +7,12 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 
-from agentmeter.clock import FixedClock
-from agentmeter.config import Budget, Caps, Config
+from agentmeter.commands.status import build_status
+from agentmeter.core.clock import FixedClock
+from agentmeter.core.models import RequestRecord, Usage
+from agentmeter.home.config import Budget, Caps, Config
+from agentmeter.home.paths import get_paths
 from agentmeter.ledger import open_ledger
-from agentmeter.models import RequestRecord, Usage
-from agentmeter.paths import get_paths
-from agentmeter.status import build_status
 from conftest import run_cli
 
 NOW = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)

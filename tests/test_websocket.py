@@ -68,7 +68,7 @@ def test_websocket_key_mode_swaps_the_key(key_stack):
 
 
 def test_websocket_turns_are_capped_like_http(tmp_path):
-    from agentmeter.config import Budget, Caps, Config
+    from agentmeter.home.config import Budget, Caps, Config
     from conftest import make_stack
 
     s, close = make_stack(tmp_path, config=Config(budget=Budget(caps=Caps(daily_usd=0.000001))))
@@ -104,7 +104,7 @@ def test_websocket_turns_are_capped_like_http(tmp_path):
 def test_websocket_escaped_create_is_still_checked_and_metered(tmp_path):
     """Issue 14.4: `"response\\u002ecreate"` is the same JSON string as "response.create"; it went through a
     blown cap unmetered when frames were matched by substring."""
-    from agentmeter.config import Budget, Caps, Config
+    from agentmeter.home.config import Budget, Caps, Config
     from conftest import make_stack
 
     s, close = make_stack(tmp_path, config=Config(budget=Budget(caps=Caps(daily_usd=0.000001))))

@@ -10,7 +10,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     debug = "--debug" in argv or os.environ.get("AGENTMETER_DEBUG") == "1"
     argv = [a for a in argv if a != "--debug"]
-    from .errors import AgentmeterError
+    from .core.errors import AgentmeterError
 
     if (refusal := platform_refusal(sys.platform, argv)) is not None:
         from . import render
@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
             render.line(f"agentmeter {__version__}")
             return 0
         if argv[:1] == ["report"] and ("--format" in argv or "--json" in argv) and not ({"-h", "--help"} & set(argv)):
-            from .report_cmd import fast_report  # json/csv for scripts: no typer
+            from .commands.report_cmd import fast_report  # json/csv for scripts: no typer
 
             code = fast_report(argv[1:])
             if code is not None:
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         if argv[:2] == ["proxy", "serve"] and (served := _serve(argv[2:])) is not None:
             return served  # the daemon: typer, click and rich would stay resident for its whole life
         if argv[:1] == ["run"] and not ({"-h", "--help"} & set(argv[1:2])):
-            from .launch import run_main  # the fast path: no typer, no rich until the summary
+            from .launch.run import run_main  # the fast path: no typer, no rich until the summary
 
             return run_main(argv[1:])
         fast = _SHELL_FAST_PATHS.get(argv[0] if argv else "")
@@ -58,8 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             raise
         from . import render
-        from .paths import as_storage_error
-        from .secrets import redact
+        from .home.paths import as_storage_error
+        from .home.secrets import redact
 
         if _ledger_damaged(exc):
             render.error(f"the ledger file is damaged ({exc})",
@@ -90,7 +90,7 @@ def platform_refusal(platform: str, argv: list[str]):
     refuse clearly (help and version still answer) instead of crashing half-way."""
     if platform != "win32" or {"-h", "--help", "--version", "version"} & set(argv[:1] or ["-h"]):
         return None
-    from .errors import AgentmeterError
+    from .core.errors import AgentmeterError
 
     return AgentmeterError("agentmeter runs on Linux and macOS, not natively on Windows",
                            "use it inside WSL: https://learn.microsoft.com/windows/wsl/install")
@@ -98,9 +98,9 @@ def platform_refusal(platform: str, argv: list[str]):
 
 def _status(as_json: bool) -> int:
     from . import render
-    from .clock import SystemClock
-    from .config import load_config
-    from .status import build_status
+    from .commands.status import build_status
+    from .core.clock import SystemClock
+    from .home.config import load_config
 
     render.status_screen(build_status(load_config(), SystemClock()), as_json)
     return 0
@@ -130,19 +130,19 @@ def _serve(argv: list[str]) -> int | None:
 
 
 def _shell_init(argv: list[str]) -> int:
-    from .shell import main as shell_init_main
+    from .hooks.shell import main as shell_init_main
 
     return shell_init_main(argv)
 
 
 def _prompt(argv: list[str]) -> int:
-    from .prompt import main as prompt_main
+    from .commands.prompt import main as prompt_main
 
     return prompt_main(argv)
 
 
 def _statusline(argv: list[str]) -> int:
-    from .statusline import main as statusline_main
+    from .commands.statusline import main as statusline_main
 
     return statusline_main(argv)
 

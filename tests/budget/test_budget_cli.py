@@ -8,10 +8,10 @@ from datetime import datetime
 
 import pytest
 
-from agentmeter.clock import SystemClock
-from agentmeter.config import Alerts, Config
+from agentmeter.core.clock import SystemClock
+from agentmeter.home.config import Alerts, Config
+from agentmeter.home.paths import get_paths
 from agentmeter.ledger import open_ledger
-from agentmeter.paths import get_paths
 from conftest import make_stack, run_cli
 
 

@@ -14,8 +14,8 @@ import urllib.request
 import aiohttp
 import pytest
 
-from agentmeter.config import Alerts, Budget, Caps, Config
-from agentmeter.models import PriceRate
+from agentmeter.core.models import PriceRate
+from agentmeter.home.config import Alerts, Budget, Caps, Config
 from agentmeter.providers.request import read_body
 from conftest import make_stack
 
@@ -309,11 +309,11 @@ def test_reservation_expiry_follows_the_enforcers_clock(tmp_path):
     """Issue 14.12: reservations expire on the enforcer's clock, not on time.monotonic() read directly."""
     from datetime import UTC, datetime
 
-    from agentmeter.clock import FixedClock
+    from agentmeter.core.clock import FixedClock
+    from agentmeter.core.timezone import resolve_tz
     from agentmeter.ledger import open_ledger
     from agentmeter.ledger.store import SpendTotals
     from agentmeter.proxy.enforce import RESERVATION_TTL_S, Enforcer
-    from agentmeter.timezone import resolve_tz
 
     clock = FixedClock(datetime(2026, 12, 4, 12, tzinfo=UTC))
     ledger = open_ledger(tmp_path / "ledger.db")

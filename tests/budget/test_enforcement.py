@@ -13,10 +13,10 @@ import pytest
 from aiohttp import web
 
 from agentmeter.budget.windows import window
-from agentmeter.clock import SystemClock
-from agentmeter.config import Alerts, Budget, Caps, Config
+from agentmeter.core.clock import SystemClock
+from agentmeter.core.models import PriceRate
+from agentmeter.home.config import Alerts, Budget, Caps, Config
 from agentmeter.ledger import open_ledger
-from agentmeter.models import PriceRate
 from conftest import LoopThread, make_stack
 
 PRICES = {

@@ -13,11 +13,11 @@ from hypothesis import strategies as st
 from agentmeter import pricing
 from agentmeter.budget import cascade
 from agentmeter.budget.replay import replay
-from agentmeter.config import Alerts, Budget, Caps, Config
+from agentmeter.core.models import PriceRate
+from agentmeter.core.timezone import resolve_tz
+from agentmeter.home.config import Alerts, Budget, Caps, Config
 from agentmeter.ledger import open_ledger
 from agentmeter.ledger.store import usage_of
-from agentmeter.models import PriceRate
-from agentmeter.timezone import resolve_tz
 from conftest import make_stack
 
 PRICES = {

@@ -14,7 +14,7 @@ from agentmeter.budget.loops import LoopBrake, turn_facts
 from agentmeter.budget.policy import PolicyRequest, Thresholds, WindowSpend, decide, stage_of
 from agentmeter.budget.spend import spend_windows
 from agentmeter.budget.windows import local_day, window
-from agentmeter.config import Budget, Caps
+from agentmeter.home.config import Budget, Caps
 from agentmeter.providers.request import read_body
 
 BERLIN = ZoneInfo("Europe/Berlin")

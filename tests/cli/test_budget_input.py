@@ -8,7 +8,7 @@ import tomllib
 
 import pytest
 
-from agentmeter.paths import get_paths
+from agentmeter.home.paths import get_paths
 from conftest import run_cli
 
 

@@ -111,10 +111,10 @@ def test_dry_runs_write_nothing(home, tmp_path):
 
 
 def test_reprice_dry_run_changes_no_cost(home):
-    from agentmeter.clock import SystemClock
+    from agentmeter.core.clock import SystemClock
+    from agentmeter.core.models import RequestRecord, Usage
+    from agentmeter.home.paths import get_paths
     from agentmeter.ledger import open_ledger
-    from agentmeter.models import RequestRecord, Usage
-    from agentmeter.paths import get_paths
 
     ledger = open_ledger(get_paths().ensure().ledger)
     now = SystemClock().now_ms()

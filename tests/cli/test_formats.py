@@ -7,10 +7,10 @@ import csv
 import io
 import json
 
-from agentmeter.clock import SystemClock
+from agentmeter.core.clock import SystemClock
+from agentmeter.core.models import RequestRecord, Usage
+from agentmeter.home.paths import get_paths
 from agentmeter.ledger import open_ledger
-from agentmeter.models import RequestRecord, Usage
-from agentmeter.paths import get_paths
 from agentmeter.render import usd
 from conftest import run_cli
 

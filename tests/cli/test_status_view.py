@@ -9,10 +9,10 @@ import pty
 import subprocess
 import sys
 
-from agentmeter.clock import SystemClock
+from agentmeter.core.clock import SystemClock
+from agentmeter.core.models import RequestRecord, Usage
+from agentmeter.home.paths import get_paths
 from agentmeter.ledger import open_ledger
-from agentmeter.models import RequestRecord, Usage
-from agentmeter.paths import get_paths
 from conftest import run_cli
 
 DAY_MS = 86_400_000

@@ -7,11 +7,11 @@ import json
 
 import pytest
 
-from agentmeter.clock import SystemClock
-from agentmeter.config import Alerts, Budget, Caps, Config
+from agentmeter.core.clock import SystemClock
+from agentmeter.core.models import RequestRecord, Usage
+from agentmeter.home.config import Alerts, Budget, Caps, Config
+from agentmeter.home.paths import get_paths
 from agentmeter.ledger import open_ledger
-from agentmeter.models import RequestRecord, Usage
-from agentmeter.paths import get_paths
 from budget.test_enforcement import PRICES, TINY, call, text_turn
 from conftest import make_stack, run_cli
 from sync.helpers import Collector

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from agentmeter.paths import get_paths
+from agentmeter.home.paths import get_paths
 
 # Fake keys only: the "real" keys the daemon holds, and a client's own key for passthrough mode.
 REAL_ANTHROPIC_KEY = "sk-ant-test-real-e2e-0000000000"

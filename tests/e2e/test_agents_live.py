@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from agentmeter.paths import get_paths
+from agentmeter.home.paths import get_paths
 from agentmeter.testing.fake_provider import FakeConfig
 
 from .conftest import (

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from agentmeter.paths import get_paths
+from agentmeter.home.paths import get_paths
 
 from .conftest import Daemon, run_group
 

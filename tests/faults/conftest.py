@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from agentmeter.clock import SystemClock
-from agentmeter.config import Config
+from agentmeter.core.clock import SystemClock
+from agentmeter.home.config import Config
 from agentmeter.ledger import open_ledger
 from agentmeter.testing.fake_provider import FakeConfig, _sse, anthropic_events, chat_events, responses_events
 from conftest import LoopThread

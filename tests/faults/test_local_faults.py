@@ -17,9 +17,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from agentmeter.config import Alerts, Budget, Caps, Config
+from agentmeter.core.models import PriceRate, RequestRecord, Usage
+from agentmeter.home.config import Alerts, Budget, Caps, Config
 from agentmeter.ledger import open_ledger
-from agentmeter.models import PriceRate, RequestRecord, Usage
 from conftest import make_stack, run_cli
 
 MODEL = "claude-haiku-4-5"

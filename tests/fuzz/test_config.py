@@ -9,8 +9,8 @@ import tomli_w
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from agentmeter.config import load_config
-from agentmeter.errors import ConfigError
+from agentmeter.core.errors import ConfigError
+from agentmeter.home.config import load_config
 
 from .conftest import TRIED, examples
 

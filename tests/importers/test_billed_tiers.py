@@ -8,8 +8,8 @@ import json
 
 import pytest
 
+from agentmeter.home.paths import get_paths
 from agentmeter.ledger import open_ledger
-from agentmeter.paths import get_paths
 from conftest import run_cli
 
 from .crafted import claude_line, claude_user, codex_meta, codex_record, counts, write

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 
-from agentmeter.paths import get_paths
+from agentmeter.home.paths import get_paths
 from conftest import run_cli
 
 from .crafted import claude_line, claude_user, write

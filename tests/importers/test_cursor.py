@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from agentmeter.errors import AgentmeterError
+from agentmeter.core.errors import AgentmeterError
 from agentmeter.importers import cursor, import_cursor
 from agentmeter.importers.base import parse_ts
 from agentmeter.ledger import open_ledger

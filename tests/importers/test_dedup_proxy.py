@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from agentmeter.core.models import RequestRecord, Usage
 from agentmeter.importers import import_logs
 from agentmeter.importers.base import parse_ts
 from agentmeter.ledger import open_ledger
-from agentmeter.models import RequestRecord, Usage
 
 from .crafted import claude_line, codex_count, codex_meta, codex_turn, counts, write
 

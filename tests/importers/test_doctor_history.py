@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import os
 
-from agentmeter import doctor
-from agentmeter.clock import SystemClock
+from agentmeter.commands import doctor
+from agentmeter.core.clock import SystemClock
+from agentmeter.home.paths import get_paths
 from agentmeter.importers import import_logs
 from agentmeter.ledger import open_ledger
-from agentmeter.paths import get_paths
 
 from .crafted import claude_line, write
 

@@ -7,10 +7,10 @@ import json
 
 import pytest
 
+from agentmeter.core.models import RequestRecord, Usage
 from agentmeter.importers import import_logs
 from agentmeter.importers.base import parse_ts
 from agentmeter.ledger import open_ledger
-from agentmeter.models import RequestRecord, Usage
 
 T0 = "2026-12-04T12:09:02.071Z"
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from agentmeter.commands.reconcile import reconcile
+from agentmeter.core.models import RequestRecord, Usage
 from agentmeter.importers import import_logs
 from agentmeter.importers.base import parse_ts
 from agentmeter.ledger import open_ledger
-from agentmeter.models import RequestRecord, Usage
-from agentmeter.reconcile import reconcile
 
 from .crafted import claude_line, write
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from agentmeter.paths import get_paths
+from agentmeter.home.paths import get_paths
 
 from .conftest import daemon as _daemon  # noqa: F401  (fixtures come through conftest)
 

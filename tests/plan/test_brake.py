@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from agentmeter.config import parse_config
-from agentmeter.errors import ConfigError
+from agentmeter.core.errors import ConfigError
+from agentmeter.home.config import parse_config
 from agentmeter.testing.fake_provider import FakePlan
 from conftest import make_stack
 
@@ -97,7 +97,7 @@ def test_plan_config_is_validated():
 def _to_home(stack) -> None:
     import sqlite3
 
-    from agentmeter.paths import get_paths
+    from agentmeter.home.paths import get_paths
 
     dest = get_paths().ledger
     dest.parent.mkdir(parents=True, exist_ok=True)

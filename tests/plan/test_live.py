@@ -9,13 +9,13 @@ import subprocess
 import sys
 import time
 
-from agentmeter import live
-from agentmeter.clock import SystemClock
-from agentmeter.config import load_config
+from agentmeter.commands import live
+from agentmeter.core.clock import SystemClock
+from agentmeter.core.models import RequestRecord, Usage
+from agentmeter.home.config import load_config
+from agentmeter.home.paths import get_paths
 from agentmeter.ledger import open_ledger
-from agentmeter.models import RequestRecord, Usage
-from agentmeter.paths import get_paths
-from agentmeter.render_live import screen
+from agentmeter.render.live import screen
 
 from .test_show import seed_readings
 

@@ -9,10 +9,10 @@ import sqlite3
 import threading
 import time
 
-from agentmeter.clock import SystemClock
+from agentmeter.core.clock import SystemClock
+from agentmeter.home.paths import get_paths
 from agentmeter.ledger import open_ledger
 from agentmeter.ledger.plan import plan_section
-from agentmeter.paths import get_paths
 from agentmeter.plan.shares import OTHER, Finished, Point, attribute
 from agentmeter.testing.fake_provider import FakePlan
 from conftest import run_cli

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 
-from agentmeter.clock import SystemClock
+from agentmeter.core.clock import SystemClock
+from agentmeter.home.paths import get_paths
 from agentmeter.ledger import open_ledger
 from agentmeter.ledger import plan as ledger_plan
-from agentmeter.paths import get_paths
 from agentmeter.plan.pace import forecast
 from agentmeter.plan.shares import Point
 from agentmeter.providers.ratelimits import PlanSnapshot, PlanWindow
@@ -107,8 +107,8 @@ def test_status_plan_from_real_proxy_traffic(stack):
 
 
 def test_statusline_shows_wire_plan_when_claude_codes_rate_limits_is_missing(home):
-    from agentmeter.config import load_config
-    from agentmeter.statusline import render_statusline
+    from agentmeter.commands.statusline import render_statusline
+    from agentmeter.home.config import load_config
 
     now = SystemClock().now_ms() // 1000
     seed_readings(now, five=[30, 41], every_s=60)
@@ -140,7 +140,7 @@ def test_proxy_alerts_once_per_window_before_it_runs_out(tmp_path):
     its reset, so the proxy warns — once for this window, however many responses follow."""
     import time
 
-    from agentmeter.config import Alerts, Config
+    from agentmeter.home.config import Alerts, Config
     from agentmeter.testing.fake_provider import PLAN_EPOCH
     from conftest import make_stack
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agentmeter.models import Usage
+from agentmeter.core.models import Usage
 from agentmeter.providers.openai import (
     ChatStreamMeter,
     ChatUsageStripper,

@@ -12,8 +12,8 @@ import urllib.request
 
 import pytest
 
-from agentmeter.config import Alerts, Budget, Caps, Config
-from agentmeter.models import PriceRate
+from agentmeter.core.models import PriceRate
+from agentmeter.home.config import Alerts, Budget, Caps, Config
 from conftest import make_stack
 
 PRICES = {"anthropic:claude-haiku-4-5": PriceRate(10.0, 50.0), "openai:gpt-5.1-mini": PriceRate(10.0, 50.0)}

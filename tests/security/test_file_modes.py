@@ -151,7 +151,7 @@ def test_report_html_is_private(tmp_path):
 
 
 def test_focus_csv_output_is_private_and_keeps_mode(tmp_path, owner):
-    from agentmeter.render_sync import focus_csv
+    from agentmeter.render.sync import focus_csv
 
     new = tmp_path / "new-focus.csv"
     focus_csv([], str(new))
@@ -170,7 +170,7 @@ def test_atomic_write_leaves_nothing_behind_on_error(tmp_path):
     class Boom(Exception):
         pass
 
-    from agentmeter.paths import atomic_open, atomic_write
+    from agentmeter.home.paths import atomic_open, atomic_write
 
     with pytest.raises(Boom), atomic_open(target, "w") as f:
         f.write("half")
@@ -186,8 +186,8 @@ def test_a_shared_sticky_directory_is_never_tightened(tmp_path):
     every user of the machine. A sticky shared directory is left as it is; the file itself is private."""
     import stat as st_mod
 
+    from agentmeter.home.paths import write_private
     from agentmeter.ledger.store import open_ledger
-    from agentmeter.paths import write_private
 
     shared = tmp_path / "shared"
     shared.mkdir()

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from agentmeter.bounds import MAX_TOKENS_PER_REQUEST
-from agentmeter.clock import SystemClock
+from agentmeter.core.bounds import MAX_TOKENS_PER_REQUEST
+from agentmeter.core.clock import SystemClock
+from agentmeter.core.models import RequestRecord, Usage
 from agentmeter.ledger import open_ledger
 from agentmeter.ledger.store import CRASH_REASON, local_day
-from agentmeter.models import RequestRecord, Usage
 from conftest import run_cli
 
 MODEL = "claude-sonnet-4-5"

@@ -9,12 +9,12 @@ from pathlib import Path
 
 from aiohttp import web
 
-from agentmeter.clock import SystemClock
 from agentmeter.collector.app import create_app
 from agentmeter.collector.store import open_store
-from agentmeter.config import Config, Identity
+from agentmeter.core.clock import SystemClock
+from agentmeter.core.models import RequestRecord, Usage
+from agentmeter.home.config import Config, Identity
 from agentmeter.ledger import open_ledger
-from agentmeter.models import RequestRecord, Usage
 from agentmeter.sync.client import DirectAccess, Target, sync_once
 from conftest import LoopThread
 

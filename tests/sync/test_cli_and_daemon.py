@@ -9,11 +9,11 @@ import socket
 import time
 import urllib.request
 
-from agentmeter.clock import SystemClock
-from agentmeter.config import Config, Identity, Sync
+from agentmeter.core.clock import SystemClock
+from agentmeter.core.models import RequestRecord, Usage
+from agentmeter.home.config import Config, Identity, Sync
+from agentmeter.home.paths import get_paths
 from agentmeter.ledger import open_ledger
-from agentmeter.models import RequestRecord, Usage
-from agentmeter.paths import get_paths
 from agentmeter.sync import background
 from conftest import make_stack, run_cli
 

@@ -11,8 +11,8 @@ import sqlite3
 import pytest
 from aiohttp import web
 
+from agentmeter.core.models import RequestRecord, Usage
 from agentmeter.ledger import open_ledger
-from agentmeter.models import RequestRecord, Usage
 from conftest import run_cli
 
 from .helpers import BASE_MS, Client, Collector, request

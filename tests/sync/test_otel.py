@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from aiohttp import web
 
-from agentmeter.clock import SystemClock
-from agentmeter.config import Config, Identity, Sync
+from agentmeter.core.clock import SystemClock
+from agentmeter.home.config import Config, Identity, Sync
 from agentmeter.sync import otel
 from agentmeter.sync.client import DirectAccess
 from conftest import LoopThread

@@ -9,8 +9,8 @@ import anthropic
 import openai
 from aiohttp import web
 
-from agentmeter.clock import SystemClock
-from agentmeter.config import Config, Identity
+from agentmeter.core.clock import SystemClock
+from agentmeter.home.config import Config, Identity
 from agentmeter.sync.client import DirectAccess, Target, sync_once
 from conftest import make_stack
 

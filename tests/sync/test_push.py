@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from agentmeter.config import Config
+from agentmeter.home.config import Config
 from agentmeter.ledger import open_ledger
 from agentmeter.ledger import sync as q
 from agentmeter.sync.client import backoff_s
@@ -171,8 +171,8 @@ def test_twenty_clients_push_concurrently(tmp_path, collector):
 
 
 def test_no_collector_configured_is_a_clear_error(home):
-    from agentmeter.clock import SystemClock
-    from agentmeter.errors import ConfigError
+    from agentmeter.core.clock import SystemClock
+    from agentmeter.core.errors import ConfigError
     from agentmeter.sync.client import sync_now
 
     with pytest.raises(ConfigError, match="no collector configured"):
@@ -180,8 +180,8 @@ def test_no_collector_configured_is_a_clear_error(home):
 
 
 def test_url_and_token_come_from_env_first_then_config_and_the_key_store(home, monkeypatch):
-    from agentmeter.config import Sync
-    from agentmeter.secrets import set_secret
+    from agentmeter.home.config import Sync
+    from agentmeter.home.secrets import set_secret
     from agentmeter.sync.client import target
 
     assert target(Config()) is None

@@ -7,11 +7,11 @@ import json
 import urllib.error
 import urllib.request
 
-from agentmeter.clock import SystemClock
-from agentmeter.config import Budget, Caps, Config, Identity, Sync
+from agentmeter.core.clock import SystemClock
+from agentmeter.core.models import RequestRecord, Usage
+from agentmeter.home.config import Budget, Caps, Config, Identity, Sync
+from agentmeter.home.paths import get_paths
 from agentmeter.ledger import open_ledger
-from agentmeter.models import RequestRecord, Usage
-from agentmeter.paths import get_paths
 from agentmeter.sync import background
 from agentmeter.sync.caps import cap_sources, effective_budget
 from conftest import make_stack, run_cli

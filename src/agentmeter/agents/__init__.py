@@ -10,7 +10,7 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..errors import UsageError
+from ..core.errors import UsageError
 
 # live: every model request goes through the proxy (metered and capped). byok: live only with the
 # developer's own provider key; the vendor's hosted models are not. import: usage is read from the

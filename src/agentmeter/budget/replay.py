@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 
-from ..config import Budget
+from ..home.config import Budget
 from ..providers.request import METERED_APIS
 from .policy import STAGES, PolicyRequest, Thresholds, decide
 from .spend import spend_windows

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta, tzinfo
 
-from ..config import Budget, Caps
+from ..home.config import Budget, Caps
 from .policy import WindowSpend
 from .windows import NAMES, window
 

@@ -127,7 +127,7 @@ def version(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")]
 @app.command("demo", rich_help_panel=METER)
 def demo(keep: bool = typer.Option(False, help="Keep the demo's throw-away home directory.")) -> None:
     """A complete tour with no agent, no key and no network: simulated provider, real daemon and ledger."""
-    from ..demo import run_demo
+    from ..commands.demo import run_demo
 
     raise SystemExit(run_demo(keep=keep))
 
@@ -137,8 +137,8 @@ def doctor(as_json: bool = typer.Option(False, "--json", help="Print JSON."),
            repair: bool = typer.Option(False, "--repair", help="Rebuild a damaged ledger from its readable rows "
                                        "(the damaged file is kept).")) -> None:
     """Check the proxy, keys and keyring, agents on PATH, config, ledger integrity and the clock."""
-    from .. import doctor as checks
     from .. import render
+    from ..commands import doctor as checks
 
     results = checks.as_dicts(checks.run_checks(repair=repair))
     render.doctor(results, as_json)
@@ -165,10 +165,11 @@ def top() -> None:
 def _top() -> int:
     from types import SimpleNamespace
 
-    from .. import live, render_live
-    from ..clock import SystemClock
-    from ..config import load_config
-    from ..paths import get_paths
+    from ..commands import live
+    from ..core.clock import SystemClock
+    from ..home.config import load_config
+    from ..home.paths import get_paths
+    from ..render import live as render_live
 
     paths, clock = get_paths(), SystemClock()
     view = SimpleNamespace(build=lambda: live.view(load_config, clock, paths.ledger),

@@ -7,11 +7,11 @@ from typing import Annotated
 import typer
 
 from .. import render
-from ..clock import SystemClock
-from ..config import load_config, update_config
-from ..errors import UsageError
-from ..parsing import parse_since
-from ..paths import get_paths
+from ..core.clock import SystemClock
+from ..core.errors import UsageError
+from ..core.parsing import parse_since
+from ..home.config import load_config, update_config
+from ..home.paths import get_paths
 
 app = typer.Typer(help="Personal caps: alert at 80 %, cheaper model at 95 %, refusal at 110 %.", no_args_is_help=True)
 
@@ -116,7 +116,7 @@ def _known_agent(name: str) -> str:
 @app.command("show")
 def show(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """Caps and what is spent against them now."""
-    from ..budget_report import window_rows
+    from ..commands.budget import window_rows
 
     config = load_config()
     rows, snoozed = window_rows(config, SystemClock())
@@ -138,7 +138,7 @@ def test(
     """Replay your history through these caps: when each stage would have fired, what it would have saved."""
     from dataclasses import replace
 
-    from ..budget_report import dry_run
+    from ..commands.budget import dry_run
 
     config = load_config()
     changes = _changes(daily, weekly, monthly, daily_tokens, weekly_tokens, monthly_tokens)
@@ -177,7 +177,7 @@ def snooze(
             daemon.control("/_agentmeter/v1/snooze", {"until_ms": until, "detail": duration}, info)
         else:
             _record_override("snooze", duration, until_ms=until)
-    from ..budget_report import team_caps_held
+    from ..commands.budget import team_caps_held
 
     render.snoozed({"snoozed_until": render.iso(until) if duration != "off" else None, "dry_run": dry_run,
                     "team_caps_held": team_caps_held(load_config()) if duration != "off" else []}, as_json)

@@ -8,9 +8,9 @@ from typing import Annotated
 
 import typer
 
-from .. import render_sync
-from ..clock import SystemClock
-from ..errors import NotFoundError, UsageError
+from ..core.clock import SystemClock
+from ..core.errors import NotFoundError, UsageError
+from ..render import sync as render_sync
 
 app = typer.Typer(help="The team collector: tokens, reports, caps, FOCUS export, dashboard.", no_args_is_help=True)
 token_app = typer.Typer(help="Bearer tokens, one per developer (stored hashed).", no_args_is_help=True)
@@ -174,7 +174,7 @@ def export(
     try:
         rows = focus.rows(store.focus_source(since, until))
         if as_json:
-            from ..render_report import export as write_rows
+            from ..render.report import export as write_rows
 
             write_rows(rows, "json", (), Path(output) if output else None)
             return

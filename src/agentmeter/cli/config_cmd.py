@@ -9,8 +9,8 @@ from typing import Annotated
 import typer
 
 from .. import render
-from ..config import load_config
-from ..paths import get_paths
+from ..home.config import load_config
+from ..home.paths import get_paths
 
 app = typer.Typer(help="The configuration file.", no_args_is_help=True)
 
@@ -30,7 +30,7 @@ def show(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = 
     """The effective configuration: the file, defaults, and the environment (AGENTMETER_PORT, upstreams)."""
     import os
 
-    from ..config import DEFAULT_UPSTREAMS
+    from ..home.config import DEFAULT_UPSTREAMS
 
     config = load_config()
     cfg = asdict(config)

@@ -7,11 +7,11 @@ from typing import Annotated
 
 import typer
 
-from ..clock import SystemClock
-from ..config import load_config
-from ..parsing import parse_since
-from ..paths import get_paths
-from ..timezone import resolve_tz
+from ..core.clock import SystemClock
+from ..core.parsing import parse_since
+from ..core.timezone import resolve_tz
+from ..home.config import load_config
+from ..home.paths import get_paths
 
 import_app = typer.Typer(help="Usage that did not pass through agentmeter: agents' logs, Cursor's export.",
                          no_args_is_help=True)
@@ -30,8 +30,8 @@ def _open(dry_run: bool):
 
 
 def _finish(payload: dict, as_json: bool) -> None:
-    from .. import render_import
     from ..proxy import daemon
+    from ..render import imports as render_import
 
     if payload.get("added") and not payload.get("dry_run"):
         info = daemon.status()
@@ -46,8 +46,8 @@ def _finish(payload: dict, as_json: bool) -> None:
 
 
 def _logs(agent: str, paths: list[Path] | None, dry_run: bool, as_json: bool) -> None:
-    from .. import render_import
     from ..importers import import_logs
+    from ..render import imports as render_import
 
     config, ledger = _open(dry_run)
     summary = import_logs(agent, ledger, paths, config=config, dry_run=dry_run, now_ms=SystemClock().now_ms(),
@@ -90,7 +90,7 @@ def cursor(
     as_json: AsJson = False,
 ) -> None:
     """Cursor's usage export (and the team Admin API), attributed to `run cursor` sessions by time."""
-    from ..errors import UsageError
+    from ..core.errors import UsageError
     from ..importers import cursor as cursor_source
     from ..importers import import_cursor
 
@@ -113,9 +113,9 @@ def reconcile(
     as_json: AsJson = False,
 ) -> None:
     """Proxy figures against the agents' own logs, per session and day, with the known causes of differences."""
-    from .. import render_import
-    from ..clock import ms_to_iso
-    from ..reconcile import reconcile as run
+    from ..commands.reconcile import reconcile as run
+    from ..core.clock import ms_to_iso
+    from ..render import imports as render_import
 
     delta = parse_since(since)
     since_ms = SystemClock().now_ms() - int(delta.total_seconds() * 1000) if delta else None

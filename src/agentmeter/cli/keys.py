@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from .. import render
-from .. import secrets as keystore
+from ..home import secrets as keystore
 
 app = typer.Typer(help="Real provider keys for key mode (never shown to the agent).", no_args_is_help=True)
 

@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 
 from .. import render
-from ..config import load_config
-from ..paths import get_paths
+from ..home.config import load_config
+from ..home.paths import get_paths
 
 app = typer.Typer(help="Where a price comes from, and fresh price data.", no_args_is_help=True)
 
@@ -24,14 +24,14 @@ def explain(
 ) -> None:
     """Which price matched MODEL, the rates per million tokens per tier and date, and how to override it."""
     from .. import pricing
-    from ..errors import UsageError
+    from ..core.errors import UsageError
 
     if ":" in model and provider is None:
         provider, model = model.split(":", 1)
     provider = provider or guess_provider(model)
     from datetime import UTC, datetime
 
-    from ..clock import SystemClock
+    from ..core.clock import SystemClock
 
     when = datetime.fromtimestamp(SystemClock().now_ms() / 1000, UTC)
     if at is not None:
@@ -64,8 +64,8 @@ def update(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Fetch the maintained price data, validate it and cache it; used offline from then on."""
-    from ..errors import UsageError
-    from ..repricing import update_prices
+    from ..commands.reprice import update_prices
+    from ..core.errors import UsageError
 
     if url and file:
         raise UsageError("give --url or --file, not both", "agentmeter prices update --file ./data.json")
@@ -79,11 +79,11 @@ def reprice(
 ) -> None:
     """Recompute requests' costs from their tokens, each at its own date and tier, with today's price data
     and overrides. Unpriced rows whose model is now known become priced."""
-    from ..clock import SystemClock
+    from ..commands.reprice import reprice as run_reprice
+    from ..core.clock import SystemClock
+    from ..core.parsing import parse_since
+    from ..core.timezone import resolve_tz
     from ..ledger import open_ledger
-    from ..parsing import parse_since
-    from ..repricing import reprice as run_reprice
-    from ..timezone import resolve_tz
 
     delta = parse_since(since)
     since_ms = None if delta is None else SystemClock().now_ms() - int(delta.total_seconds() * 1000)

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from .. import render
-from ..config import load_config
+from ..home.config import load_config
 from ..proxy import daemon
 
 app = typer.Typer(help="The per-user metering proxy on 127.0.0.1.", no_args_is_help=True)
@@ -60,8 +60,8 @@ def env(
     as_json: JsonOpt = False,
 ) -> None:
     """Open a session and print the environment a tool needs to use it: eval "$(agentmeter env)"."""
-    from ..parsing import parse_tags
-    from ..session_env import open_session
+    from ..core.parsing import parse_tags
+    from ..launch.session_env import open_session
 
     s = open_session(load_config(), agent=agent, tags=parse_tags(tag))
     if as_json:

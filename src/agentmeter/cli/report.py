@@ -8,12 +8,14 @@ from typing import Annotated
 
 import typer
 
-from .. import exports, render_report, reports
-from ..clock import SystemClock
-from ..config import load_config
+from ..commands import export as exports
+from ..commands import report as reports
+from ..core.clock import SystemClock
+from ..core.timezone import resolve_tz
+from ..home.config import load_config
+from ..home.paths import get_paths
 from ..ledger import open_ledger
-from ..paths import get_paths
-from ..timezone import resolve_tz
+from ..render import report as render_report
 
 
 class By(StrEnum):
@@ -54,7 +56,7 @@ def report(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (the same as --format json).")] = False,
 ) -> None:
     """Spend and tokens by day, week, month, agent, model, repo, branch or session."""
-    from ..report_cmd import run_report
+    from ..commands.report_cmd import run_report
 
     run_report(by.value, since, until, tz, "json" if as_json else fmt.value, chart, html)
 
@@ -69,7 +71,7 @@ def export(
                                           "with --format focus.")] = False,
 ) -> None:
     """Export the ledger: FOCUS 1.2 (one row per day × model × token type) or every request as CSV/JSONL/JSON."""
-    from ..errors import UsageError
+    from ..core.errors import UsageError
 
     if fmt is None and not as_json:
         raise UsageError("say which format", "e.g. agentmeter export --format focus, --format csv, or --json")

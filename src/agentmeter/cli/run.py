@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ..launch import run_main
+from ..launch.run import run_main
 
 
 def run(

@@ -7,13 +7,13 @@ from typing import Annotated
 import typer
 
 from .. import render
-from ..clock import SystemClock
-from ..errors import NotFoundError
+from ..commands.views import request_view, session_view
+from ..core.clock import SystemClock
+from ..core.errors import NotFoundError
+from ..core.parsing import parse_since
+from ..home.paths import get_paths
 from ..ledger import open_ledger
-from ..parsing import parse_since
-from ..paths import get_paths
 from ..plan.view import session_shares
-from ..views import request_view, session_view
 
 session_app = typer.Typer(help="One session, turn by turn.", no_args_is_help=True)
 

@@ -27,7 +27,7 @@ def shell_init(
     It wraps the agents listed in config.toml as shell.agents (default claude, codex, cursor). Bypass it with
     `command claude` or AGENTMETER_DISABLE=1.
     """
-    from ..shell import main
+    from ..hooks.shell import main
 
     raise SystemExit(main([a for a in (shell,) if a] + ["--install"] * install + ["--refresh"] * refresh))
 
@@ -42,7 +42,7 @@ def prompt(
 
     Empty when there is no cap and nothing spent. See docs/shell.md for PS1, starship and p10k.
     """
-    from ..prompt import main
+    from ..commands.prompt import main
 
     raise SystemExit(main(["--shell", shell] + ["--no-color"] * no_color + ["--json"] * as_json))
 
@@ -56,7 +56,7 @@ def statusline(
 
     Reads Claude Code's JSON on stdin. --install edits ~/.claude/settings.json (backed up, other settings kept).
     """
-    from ..statusline import main
+    from ..commands.statusline import main
 
     raise SystemExit(main(["--install"] * install + ["--force"] * force + ["--no-color"] * no_color))
 
@@ -68,7 +68,7 @@ def completions_generate(
 ) -> None:
     """Write the completion scripts for every shell (the repository's completions/ folder)."""
     from .. import render
-    from ..shell import completions
+    from ..hooks import completions
 
     for path in completions.write(output):
         render.info(f"wrote {path}")
@@ -78,7 +78,7 @@ def completions_generate(
 def completions_show(shell: Annotated[Shell, typer.Argument(help="bash, zsh or fish.")]) -> None:
     """Print the completion script for one shell."""
     from .. import render
-    from ..shell import completions
+    from ..hooks import completions
 
     render.line(completions.GENERATORS[shell](completions.cli_tree()).rstrip("\n"))
 
@@ -89,7 +89,8 @@ def completions_install(
 ) -> None:
     """Install the completion script where your shell finds it."""
     from .. import render
-    from ..shell import completions, detect_shell
+    from ..hooks import completions
+    from ..hooks.shell import detect_shell
 
     shell = shell or detect_shell()
     path = completions.install(shell)

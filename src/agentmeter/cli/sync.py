@@ -6,9 +6,9 @@ from typing import Annotated
 
 import typer
 
-from .. import render_sync
-from ..clock import SystemClock
-from ..config import load_config
+from ..core.clock import SystemClock
+from ..home.config import load_config
+from ..render import sync as render_sync
 
 
 def sync(

@@ -19,7 +19,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
-from ..clock import Clock, SystemClock
+from ..core.clock import Clock, SystemClock
 from . import dashboard, focus, validate
 from .store import REPORT_BY, CollectorStore, open_store
 

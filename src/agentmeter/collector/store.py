@@ -16,8 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from ..home.paths import make_private
 from ..ledger.schema import TOKEN_COLUMNS
-from ..paths import make_private
 
 CAP_FIELDS = ("daily_usd", "weekly_usd", "monthly_usd", "daily_tokens", "weekly_tokens", "monthly_tokens")
 REPORT_BY = {"developer": "developer", "team": "team", "agent": "agent", "repo": "repo", "model": "model",

@@ -15,7 +15,7 @@ import math
 import re
 from typing import Any
 
-from ..bounds import MAX_PUSH_COUNT, MAX_PUSH_TEXT, MAX_PUSH_USD, clip_text
+from ..core.bounds import MAX_PUSH_COUNT, MAX_PUSH_TEXT, MAX_PUSH_USD, clip_text
 from ..ledger.schema import TOKEN_COLUMNS
 
 PUSH_SCHEMA = "agentmeter.push/1"

@@ -68,7 +68,7 @@ def import_logs(agent: str, ledger: Ledger, paths: list[Path] | None = None, *, 
 def import_cursor(ledger: Ledger, csv_paths: list[Path], *, config=None, dry_run: bool = False, now_ms: int = 0,
                   api_since_ms: int | None = None, api_key: str | None = None) -> ImportSummary:
     """CSV exports, and the Admin API's events since `api_since_ms` when a key is given."""
-    from ..errors import UsageError
+    from ..core.errors import UsageError
     from ..ledger import imports as store
 
     ing = Ingest(ledger, cursor.SOURCE, config=config, dry_run=dry_run, now_ms=now_ms)

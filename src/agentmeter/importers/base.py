@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..models import Usage
+from ..core.models import Usage
 
 
 @dataclass(frozen=True, slots=True)

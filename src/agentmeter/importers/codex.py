@@ -23,7 +23,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..models import Usage
+from ..core.models import Usage
 from ..pricing.tiers import normalize_tier
 from .base import ImportedResponse, home, loads, parse_ts
 

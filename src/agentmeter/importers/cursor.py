@@ -27,8 +27,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..errors import AgentmeterError, UsageError
-from ..models import Usage
+from ..core.errors import AgentmeterError, UsageError
+from ..core.models import Usage
 from .base import ImportedResponse, parse_ts
 
 SOURCE = "cursor-export"

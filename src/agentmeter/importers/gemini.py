@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..models import Usage
+from ..core.models import Usage
 from .base import ImportedResponse, home, loads, parse_ts
 
 SOURCE = "gemini-log"

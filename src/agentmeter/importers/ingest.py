@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..core.models import RequestRecord, Usage
 from ..ledger import imports as store
 from ..ledger.store import Ledger, usage_of
-from ..models import RequestRecord, Usage
 from .base import ImportedResponse, LineParser, first_timestamp, read_lines
 
 MATCH_WINDOW_MS = 5 * 60 * 1000
@@ -74,7 +74,7 @@ def _size(u: Usage) -> tuple[int, int]:
 
 
 def _repo(url: str | None) -> str | None:
-    from ..attribution import normalise_remote
+    from ..launch.attribution import normalise_remote
 
     return normalise_remote(url) if url else None
 
@@ -350,7 +350,7 @@ class Ingest:
 
     def _attribute(self, r: ImportedResponse) -> dict[str, Any]:
         """Repo, branch and developer from the transcript's working directory, when it still exists."""
-        from ..attribution import detect, normalise_remote
+        from ..launch.attribution import detect, normalise_remote
 
         found: dict[str, Any] = {}
         if r.cwd and r.cwd not in self._attribution:
@@ -365,7 +365,7 @@ class Ingest:
 
     def _record(self, r: ImportedResponse) -> RequestRecord:
         from .. import pricing
-        from ..bounds import bound_record
+        from ..core.bounds import bound_record
 
         info = self.sessions.get(r.agent_session_id or "") or {}
         sid = r.session_id or info.get("id")

@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from ..models import RequestRecord, Usage
+from ..core.models import RequestRecord, Usage
 from .schema import TOKEN_COLUMNS
 from .store import Ledger, usage_of
 

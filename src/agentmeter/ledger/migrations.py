@@ -182,7 +182,12 @@ def m008_bound_usage(db: Database) -> None:
     # Issue 14 item 6: rows written before usage was bounded (bounds.py) may hold 2**62 tokens or a negative
     # count from a hostile upstream; such rows made every SUM overflow. Clamp them as new rows are clamped,
     # say so in their reason, and rebuild the rollup from the clamped rows.
-    from ..bounds import CLAMP_PREFIX, MAX_COST_USD_PER_REQUEST, MAX_TOKENS_PER_REQUEST, MAX_WEB_SEARCHES_PER_REQUEST
+    from ..core.bounds import (
+        CLAMP_PREFIX,
+        MAX_COST_USD_PER_REQUEST,
+        MAX_TOKENS_PER_REQUEST,
+        MAX_WEB_SEARCHES_PER_REQUEST,
+    )
     from .store import Ledger
 
     changed = 0

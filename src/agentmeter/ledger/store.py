@@ -17,11 +17,11 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..paths import ensure_private_dir, make_private
+from ..home.paths import ensure_private_dir, make_private
 from .schema import SCHEMA_VERSION, TOKEN_COLUMNS
 
 if TYPE_CHECKING:
-    from ..models import RequestRecord, Usage
+    from ..core.models import RequestRecord, Usage
 
 # The reason on a row rebuilt from the in-flight journal after the daemon died mid-response.
 CRASH_REASON = "agentmeter stopped while relaying this response; usage unknown"
@@ -34,7 +34,7 @@ def _record_columns() -> tuple[str, ...]:
     # commands (`status`, `report`) a few milliseconds at every start.
     from dataclasses import fields
 
-    from ..models import RequestRecord
+    from ..core.models import RequestRecord
 
     return tuple(f.name for f in fields(RequestRecord) if f.name != "usage")
 
@@ -85,7 +85,7 @@ class Ledger:
     def insert_request(self, rec: RequestRecord) -> bool:
         """Insert one row and fold it into the rollup. A request id seen before adds nothing. Usage and cost
         are bounded first (bounds.py): no row, whoever built it, can make a sum overflow."""
-        from ..bounds import bound_record
+        from ..core.bounds import bound_record
 
         rec = bound_record(rec)
         row = {c: getattr(rec, c) for c in _record_columns()}
@@ -132,7 +132,7 @@ class Ledger:
     def recover_inflight(self) -> list[RequestRecord]:
         """Turn the journal entries a killed daemon left behind into `partial` rows. Their usage is unknown
         (the meter's state died with the process), which the reason says."""
-        from ..models import RequestRecord, Usage
+        from ..core.models import RequestRecord, Usage
 
         out = []
         for (raw,) in self.conn.execute("SELECT record FROM inflight ORDER BY started_at").fetchall():
@@ -394,7 +394,7 @@ def _repriced_reason(row: dict[str, Any], unpriced: bool, why: str | None) -> st
 
 
 def usage_of(row: dict[str, Any]) -> Usage:
-    from ..models import Usage
+    from ..core.models import Usage
 
     return Usage(**{c: int(row.get(c) or 0) for c in TOKEN_COLUMNS})
 

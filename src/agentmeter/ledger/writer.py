@@ -22,8 +22,8 @@ from datetime import tzinfo
 from pathlib import Path
 from typing import Any
 
-from ..bounds import bound_record
-from ..models import RequestRecord, Usage
+from ..core.bounds import bound_record
+from ..core.models import RequestRecord, Usage
 from .store import Ledger, SpendTotals, _Inserted, open_ledger
 
 log = logging.getLogger("agentmeter.ledger")

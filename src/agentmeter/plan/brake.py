@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from ..budget.policy import WindowSpend
-from ..config import Budget
+from ..home.config import Budget
 from .tracker import Reading
 
 

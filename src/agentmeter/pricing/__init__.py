@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache, partial
 from typing import TYPE_CHECKING, Any
 
-from agentmeter.models import Cost, PriceRate, Usage
+from agentmeter.core.models import Cost, PriceRate, Usage
 
 from . import data, tiers
 
@@ -725,7 +725,7 @@ def _usd(value: Any) -> float:
 
 def warm() -> None:
     """Load genai-prices' data now (the daemon calls this at start), not on the first request."""
-    from ..models import Usage as _U
+    from ..core.models import Usage as _U
 
     price("anthropic", "claude-sonnet-4-5", _U(input_tokens=1, output_tokens=1))
     fallback_rate("anthropic")

@@ -49,7 +49,7 @@ _loaded: dict[str, Any] = {"key": None, "path": None, "info": None}
 
 
 def cache_path() -> Path:
-    from ..paths import get_paths
+    from ..home.paths import get_paths
 
     return get_paths().data_dir / "prices.json"
 
@@ -138,7 +138,7 @@ def _validated(raw: bytes) -> Any:
 def update(raw: bytes, *, url: str | None, date: str, path: Path | None = None) -> DataInfo:
     """Validate `raw` and make it the cached price data. Bad data raises PriceDataError and the data in
     force stays as it was."""
-    from ..paths import write_private
+    from ..home.paths import write_private
 
     snap = _validated(raw)
     path = path or cache_path()

@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from agentmeter.models import PriceRate
+from agentmeter.core.models import PriceRate
 
 TIERS = ("fast", "priority", "flex", "batch")
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agentmeter.models import Metered, Usage
+from agentmeter.core.models import Metered, Usage
 from agentmeter.pricing.tiers import normalize_tier
 from agentmeter.providers.base import (
     StreamMeter,

@@ -12,7 +12,7 @@ import re
 from abc import ABC, abstractmethod
 from typing import Any
 
-from agentmeter.models import Metered, Usage
+from agentmeter.core.models import Metered, Usage
 from agentmeter.providers.sse import SSEFramer
 
 # Output estimate for cut-short streams: ~4 bytes of text per token for English prose and code. Each

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from agentmeter.models import Metered, Usage
+from agentmeter.core.models import Metered, Usage
 from agentmeter.providers.base import StreamMeter, as_dict, as_int, as_str, json_loads_safe
 
 # `v1beta/models/gemini-2.5-pro:streamGenerateContent` (also v1, v1alpha, tunedModels/…).

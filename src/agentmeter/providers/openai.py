@@ -10,7 +10,7 @@ import re
 from dataclasses import replace
 from typing import Any
 
-from agentmeter.models import Metered, Usage
+from agentmeter.core.models import Metered, Usage
 from agentmeter.pricing.tiers import normalize_tier
 from agentmeter.providers.base import (
     StreamMeter,

@@ -18,7 +18,7 @@ import aiohttp
 from aiohttp import web
 
 from .. import __version__
-from ..config import DEFAULT_UPSTREAMS
+from ..home.config import DEFAULT_UPSTREAMS
 from ..ledger import LedgerWriter, open_ledger
 from . import forward
 from .bodies import BodyGate

@@ -27,8 +27,8 @@ import sys
 import time
 from dataclasses import dataclass
 
-from ..errors import DaemonError
-from ..paths import Paths, get_paths, write_private
+from ..core.errors import DaemonError
+from ..home.paths import Paths, get_paths, write_private
 
 START_TIMEOUT = 15.0
 PORT_TRIES = 20
@@ -429,10 +429,10 @@ def serve(port: int | None = None, quiet: bool = False) -> None:
 
     from aiohttp import web
 
-    from ..clock import SystemClock
-    from ..config import load_config
-    from ..paths import secure_files
-    from ..timezone import resolve_tz
+    from ..core.clock import SystemClock
+    from ..core.timezone import resolve_tz
+    from ..home.config import load_config
+    from ..home.paths import secure_files
     from .app import ProxyState, create_app
 
     os.umask(0o077)  # every file the daemon creates (ledger WAL, rotated logs) is private from the start
@@ -503,7 +503,7 @@ def serve(port: int | None = None, quiet: bool = False) -> None:
 
 
 def real_keys() -> dict[str, str | None]:
-    from .. import secrets as keystore
+    from ..home import secrets as keystore
 
     keys: dict[str, str | None] = {}
     for provider in ("anthropic", "openai", "gemini"):

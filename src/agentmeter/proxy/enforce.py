@@ -19,11 +19,11 @@ from ..budget.limits import reserved_output_tokens
 from ..budget.loops import LoopBrake, turn_facts
 from ..budget.policy import Decision, PolicyRequest, Thresholds, WindowSpend, decide
 from ..budget.spend import spend_windows
-from ..config import Config, load_config
+from ..core.models import Usage
+from ..home.config import Config, load_config
 from ..ledger import plan as ledger_plan
 from ..ledger import sync as ledger_sync
 from ..ledger.store import Ledger, SpendTotals
-from ..models import Usage
 from ..plan.brake import policy_windows
 from ..plan.tracker import PlanTracker
 from ..providers.request import METERED_APIS

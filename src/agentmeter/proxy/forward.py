@@ -22,7 +22,7 @@ from multidict import MultiDict
 from ..agents import refusal_status
 from ..budget import downgrade
 from ..budget.policy import Decision
-from ..models import Metered, RequestRecord
+from ..core.models import Metered, RequestRecord
 from ..plan import account_of
 from ..providers import gemini
 from ..providers.request import can_spend, classify, inject_include_usage, read_body

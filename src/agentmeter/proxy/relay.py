@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 import aiohttp
 from aiohttp import web
 
-from ..models import Metered, RequestRecord
+from ..core.models import Metered, RequestRecord
 from ..providers import anthropic as anth
 from ..providers import gemini as gem
 from ..providers import openai as oai

@@ -18,11 +18,11 @@ from dataclasses import replace
 import aiohttp
 from aiohttp import web
 
-from ..clock import Clock
-from ..config import Config
+from ..core.clock import Clock
+from ..core.models import Metered, RequestRecord, Usage
+from ..home.config import Config
 from ..ledger import Ledger, LedgerWriter
 from ..ledger.store import SpendTotals
-from ..models import Metered, RequestRecord, Usage
 from ..pricing import tiers
 from ..providers import ratelimits
 from . import relay
@@ -290,8 +290,8 @@ class ProxyState:
                 self.pace_watch.add((s["provider"], s["account"], name), Point(int(s["at"]), float(used), resets))
 
     async def _send_pace_alert(self, key: str, w, pace, account: str, session: dict) -> None:
-        from .. import notify
         from ..plan import label
+        from . import notify
 
         when = pace.as_dict()["runs_out_at"]
         text = (f"{label(w.name)} plan window {w.used_pct:.0f}% used: at this pace it runs out around "
@@ -329,7 +329,7 @@ class ProxyState:
             self.spawn(self._send_alert(key, w, threshold, stage, session))
 
     async def _send_alert(self, key: str, w, threshold: float, stage: str, session: dict) -> None:
-        from .. import notify
+        from . import notify
 
         if getattr(w, "kind", "spend") == "plan":
             from ..plan import label

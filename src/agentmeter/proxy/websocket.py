@@ -15,7 +15,7 @@ from collections import deque
 import aiohttp
 from aiohttp import WSMsgType, web
 
-from ..models import Metered
+from ..core.models import Metered
 from ..providers import openai as oai
 from ..providers.request import classify, read_body
 from . import relay

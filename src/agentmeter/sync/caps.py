@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import fields, replace
 from typing import Any
 
-from ..config import Budget, Caps, Config
+from ..home.config import Budget, Caps, Config
 
 CAP_FIELDS = tuple(f.name for f in fields(Caps))
 

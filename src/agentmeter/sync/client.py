@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .. import __version__
-from ..clock import Clock, ms_to_iso
-from ..config import Config
+from ..core.clock import Clock, ms_to_iso
+from ..home.config import Config
 from ..ledger import sync as q
 from . import payload
 
@@ -54,7 +54,7 @@ def target(config: Config) -> Target | None:
     url = collector_url(config)
     if not url:
         return None
-    from ..secrets import get_secret
+    from ..home.secrets import get_secret
 
     secret = get_secret("collector")
     return Target(url, secret.value if secret else None)
@@ -359,8 +359,8 @@ def _refused(it: tuple, reason: str) -> dict[str, Any]:
 
 def sync_preview(config: Config, ledger_path: Path | None = None) -> dict[str, Any]:
     """`agentmeter sync --dry-run`: what the next push would send, read from the ledger; no network, no writes."""
-    from ..paths import get_paths
-    from ..timezone import resolve_tz
+    from ..core.timezone import resolve_tz
+    from ..home.paths import get_paths
 
     tz = resolve_tz(config.budget.timezone)
     access = DirectAccess(ledger_path or get_paths().ledger, tz)
@@ -377,9 +377,9 @@ def sync_preview(config: Config, ledger_path: Path | None = None) -> dict[str, A
 
 def sync_now(config: Config, clock: Clock, ledger_path: Path | None = None) -> dict[str, Any]:
     """`agentmeter sync`: push now (ignoring any backoff), then the OTLP export when one is configured."""
-    from ..errors import ConfigError
-    from ..paths import get_paths
-    from ..timezone import resolve_tz
+    from ..core.errors import ConfigError
+    from ..core.timezone import resolve_tz
+    from ..home.paths import get_paths
     from . import otel
     from .caps import cap_sources, effective_budget
 

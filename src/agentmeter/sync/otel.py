@@ -13,8 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from .. import __version__
-from ..clock import Clock
-from ..config import Config
+from ..core.clock import Clock
+from ..home.config import Config
 from ..ledger import sync as q
 
 INSTALL_HINT = "pip install 'agentmeter[otel]' (opentelemetry-sdk and opentelemetry-exporter-otlp-proto-http)"

@@ -17,7 +17,7 @@ import json
 from datetime import datetime, tzinfo
 from typing import Any
 
-from ..bounds import MAX_PUSH_COUNT, MAX_PUSH_USD, clip_text
+from ..core.bounds import MAX_PUSH_COUNT, MAX_PUSH_USD, clip_text
 from ..ledger.schema import TOKEN_COLUMNS
 
 SCHEMA = "agentmeter.push/1"

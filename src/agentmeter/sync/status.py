@@ -8,8 +8,8 @@ import sqlite3
 from datetime import datetime
 from typing import Any
 
-from ..clock import ms_to_iso
-from ..config import Config
+from ..core.clock import ms_to_iso
+from ..home.config import Config
 from ..ledger import sync as q
 from .caps import cap_sources, effective_budget
 

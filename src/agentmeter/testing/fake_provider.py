@@ -270,7 +270,7 @@ def plan_headers(request: web.Request, provider: str) -> dict[str, str]:
         return {}
     epoch = request.app[PLAN_EPOCH]
     if not epoch:
-        from agentmeter.clock import SystemClock
+        from agentmeter.core.clock import SystemClock
 
         epoch.append(SystemClock().now_ms() // 1000)
     r5, r7 = epoch[0] + plan.five_hour_reset_s, epoch[0] + plan.seven_day_reset_s

@@ -1,0 +1,218 @@
+"""`agentmeter status`: the burndown in one screen, from the daily rollup — never a scan of requests.
+
+Imported by the fast path in __main__: standard library and agentmeter's light modules only (no typer,
+aiohttp, rich or genai-prices), so it answers in tens of milliseconds whatever the ledger's size.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, date, datetime, timedelta
+
+from ..budget.policy import Thresholds, WindowSpend, stage_of
+from ..budget.windows import NAMES, window
+from ..core.clock import Clock, ms_to_iso
+from ..core.timezone import resolve_tz
+from ..home.config import Config
+from ..home.paths import get_paths
+from ..ledger import sync as ledger_sync
+from ..sync.caps import cap_sources, effective_budget
+from ..sync.status import sync_status
+
+LOW_CACHE = 0.30
+HISTORY_DAYS = 90
+PREFIX = {"day": "daily", "week": "weekly", "month": "monthly"}
+
+
+def _connect(path) -> sqlite3.Connection | None:
+    if not path.exists():
+        from ..home.paths import storage_error, storage_problem
+
+        # No ledger: a new user (zeros are right), or a home nothing can be written to (zeros would lie).
+        if (problem := storage_problem()) is not None:
+            raise storage_error(problem)
+        return None
+    from ..ledger.store import _pending, open_ledger
+
+    if _pending(path):
+        open_ledger(path).close()  # an older ledger: migrate once
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def _sum(conn, first: str, last: str, where: str = "", args: tuple = ()) -> sqlite3.Row:
+    return conn.execute(
+        "SELECT COALESCE(SUM(cost_usd), 0) AS usd, COALESCE(SUM(input_tokens + cache_read_tokens + "
+        "cache_write_tokens + output_tokens), 0) AS tokens, COALESCE(SUM(requests), 0) AS requests "
+        f"FROM usage_daily WHERE day BETWEEN ? AND ? {where}", (first, last, *args)).fetchone()
+
+
+def build_status(config: Config, clock: Clock) -> dict:
+    tz = resolve_tz(config.budget.timezone)
+    now = clock.now()
+    b = config.budget
+    t = Thresholds(b.alert_at, b.downgrade_at, b.block_at, b.retry_cap, b.enforce_subscription)
+    conn = _connect(get_paths().ledger)
+    team_caps = ledger_sync.team_caps(conn) if conn is not None else {}
+    b = effective_budget(config, team_caps)  # a stricter team or developer cap from the collector applies
+    sources = cap_sources(config, team_caps)
+    today = now.astimezone(tz).date()
+    day_start = datetime(today.year, today.month, today.day, tzinfo=tz)
+    today_fraction = min(1.0, max(0.0, (now - day_start.astimezone(UTC)).total_seconds() / 86400))
+    history: dict = {}
+    if conn is not None:
+        since = (today - timedelta(days=HISTORY_DAYS)).isoformat()
+        for r in conn.execute("SELECT day, SUM(cost_usd) FROM usage_daily WHERE day >= ? AND day < ? GROUP BY day",
+                              (since, today.isoformat())):
+            # not strptime: its first call imports _strptime, locale and calendar (~3 ms of this command)
+            history[date.fromisoformat(r[0])] = float(r[1])
+    windows = []
+    for name in NAMES:
+        w = window(name, now, tz)
+        s = _sum(conn, w.first_day.isoformat(), w.last_day.isoformat()) if conn else {"usd": 0.0, "tokens": 0}
+        cap_usd = getattr(b.caps, f"{PREFIX[name]}_usd")
+        cap_tokens = getattr(b.caps, f"{PREFIX[name]}_tokens")
+        # The same arithmetic as the policy: a cap of 0 means everything is over it, not "no cap".
+        capped = cap_usd is not None or cap_tokens is not None
+        frac = (WindowSpend(name, None, float(s["usd"]), int(s["tokens"]), cap_usd, cap_tokens).fraction
+                if capped else None)
+        fc = _forecast(history, today, w, float(s["usd"]), today_fraction, cap_usd)
+        if fc["ttc_hours"] is not None and fc["ttc_hours"] > (w.end - now).total_seconds() / 3600:
+            fc["ttc_hours"] = None  # the window resets first: the cap is not reached in it
+        windows.append({
+            "name": name, "start": w.start.astimezone(tz).isoformat(), "end": w.end.astimezone(tz).isoformat(),
+            "spent_usd": round(float(s["usd"]), 6), "cap_usd": cap_usd,
+            "spent_tokens": int(s["tokens"]), "cap_tokens": cap_tokens,
+            "used_pct": round(frac * 100, 1) if frac is not None else None,
+            "stage": stage_of(frac, t) if frac is not None else "ok",
+            "cap_source": sources.get(f"{PREFIX[name]}_usd") or sources.get(f"{PREFIX[name]}_tokens"),
+            "forecast_usd": fc["bands"], "forecast_method": fc["method"],
+            "burn_rate_usd_per_day": fc["rate"], "time_to_cap_hours": fc["ttc_hours"],
+        })
+    month = window("month", now, tz)
+    payload = {
+        "generated_at": now.astimezone(tz).isoformat(timespec="seconds"),
+        "timezone": b.timezone,
+        "thresholds": {"alert_at": b.alert_at, "downgrade_at": b.downgrade_at, "block_at": b.block_at},
+        "windows": windows,
+        "today": _today(conn, day_start),
+        "by_agent": _by_agent(conn, month.first_day.isoformat(), month.last_day.isoformat()),
+        "unpriced_models": _unpriced(conn, month.first_day.isoformat(), month.last_day.isoformat()),
+        "subscription": _subscription(conn, month.first_day.isoformat(), month.last_day.isoformat()),
+        "snoozed_until": None,
+        "plan": [],
+        "alerts": [],
+        "prices": _prices(conn),
+        "sync": sync_status(conn, config, clock.now_ms(), tz),
+        "empty": conn is None or conn.execute("SELECT 1 FROM requests LIMIT 1").fetchone() is None,
+    }
+    if conn is not None:
+        snooze = conn.execute("SELECT until_at FROM overrides WHERE kind = 'snooze' ORDER BY created_at DESC, id DESC "
+                              "LIMIT 1").fetchone()
+        if snooze and snooze[0] and snooze[0] > clock.now_ms():
+            payload["snoozed_until"] = ms_to_iso(snooze[0])
+        payload["plan"] = _plan(conn, clock, config, t)
+        payload["alerts"] = [dict(r) for r in conn.execute(
+            "SELECT window, threshold, spent_usd, cap_usd, sent_at, channels FROM alerts WHERE sent_at >= ? "
+            "ORDER BY sent_at", (int(month.start.timestamp() * 1000),))]
+        conn.close()
+    return payload
+
+
+def _plan(conn, clock: Clock, config: Config, t: Thresholds) -> list[dict]:
+    """Subscription plan windows (issue 18): each window's latest reading, pace and per-session shares."""
+    from ..ledger.plan import plan_section
+
+    return plan_section(conn, clock.now_ms() / 1000, config.budget.plan, t)
+
+
+def _forecast(history, today, w, spent: float, today_fraction: float, cap) -> dict:
+    try:
+        from ..budget.forecast import forecast
+    except ImportError:  # pragma: no cover - forecast lands with its own module
+        return {"bands": None, "method": "none", "rate": None, "ttc_hours": None}
+    f = forecast(history, today=today, window_first=w.first_day, window_last=w.last_day, spent_in_window=spent,
+                 today_fraction=today_fraction, cap=cap)
+    return {"bands": {"p10": round(f.p10, 4), "p50": round(f.p50, 4), "p90": round(f.p90, 4)},
+            "method": f.method, "rate": round(f.burn_rate_per_day, 4),
+            "ttc_hours": None if f.time_to_cap_days is None else round(f.time_to_cap_days * 24, 1)}
+
+
+def _today(conn, day_start: datetime) -> dict:
+    out = {"spent_usd": 0.0, "requests": 0, "sessions": []}
+    if conn is None:
+        return out
+    start_ms = int(day_start.timestamp() * 1000)
+    rows = conn.execute(
+        "SELECT s.id, s.agent, s.repo, s.branch, s.pid, s.ended_at, COUNT(*) AS requests, "
+        "COALESCE(SUM(r.cost_usd), 0) AS cost_usd, SUM(r.status = 'refused') AS refused, "
+        "SUM(r.input_tokens) AS i, SUM(r.cache_read_tokens) AS cr, SUM(r.cache_write_tokens) AS cw "
+        "FROM requests r JOIN sessions s ON s.id = r.session_id WHERE r.started_at >= ? "
+        "GROUP BY s.id ORDER BY cost_usd DESC", (start_ms,)).fetchall()
+    for r in rows:
+        denom = (r["i"] or 0) + (r["cr"] or 0) + (r["cw"] or 0)
+        hit = round((r["cr"] or 0) / denom, 4) if denom else None
+        out["sessions"].append({"id": r["id"], "agent": r["agent"], "repo": r["repo"], "branch": r["branch"],
+                                "requests": r["requests"], "cost_usd": round(r["cost_usd"], 6),
+                                "refused": r["refused"] or 0, "running": _running(r["pid"], r["ended_at"]),
+                                "cache_hit_rate": hit, "low_cache": hit is not None and hit < LOW_CACHE})
+        out["spent_usd"] += r["cost_usd"]
+        out["requests"] += r["requests"]
+    out["spent_usd"] = round(out["spent_usd"], 6)
+    return out
+
+
+def _running(pid: int | None, ended_at: int | None) -> bool:
+    """A `run` session whose agent process is still alive (`env` sessions have no process to ask)."""
+    if ended_at is not None or not pid:
+        return False
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's (a reused pid): not ours to claim, but alive
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def _by_agent(conn, first: str, last: str) -> list[dict]:
+    if conn is None:
+        return []
+    rows = conn.execute(
+        "SELECT agent, SUM(cost_usd) AS usd, SUM(requests) AS requests, SUM(cache_read_tokens) AS cr, "
+        "SUM(input_tokens + cache_read_tokens + cache_write_tokens) AS prompt FROM usage_daily "
+        "WHERE day BETWEEN ? AND ? GROUP BY agent ORDER BY usd DESC", (first, last)).fetchall()
+    total = sum(r["usd"] for r in rows) or 0.0
+    return [{"agent": r["agent"] or "other", "spent_usd": round(r["usd"], 6), "requests": r["requests"],
+             "share": round(r["usd"] / total, 4) if total else None,
+             "cache_hit_rate": round(r["cr"] / r["prompt"], 4) if r["prompt"] else None} for r in rows]
+
+
+def _unpriced(conn, first: str, last: str) -> list[dict]:
+    if conn is None:
+        return []
+    rows = conn.execute(
+        "SELECT provider, model, SUM(unpriced_requests) AS n, SUM(cost_usd) AS usd FROM usage_daily "
+        "WHERE day BETWEEN ? AND ? AND unpriced_requests > 0 GROUP BY provider, model", (first, last)).fetchall()
+    return [{"provider": r["provider"], "model": r["model"], "requests": r["n"], "fallback_usd": round(r["usd"], 6),
+             "explain": f"agentmeter prices explain {r['provider']}:{r['model']}"} for r in rows]
+
+
+def _subscription(conn, first: str, last: str) -> dict:
+    if conn is None:
+        return {"api_equivalent_usd": 0.0, "billed_usd": 0.0}
+    rows = dict(conn.execute("SELECT subscription, SUM(cost_usd) FROM usage_daily WHERE day BETWEEN ? AND ? "
+                             "GROUP BY subscription", (first, last)).fetchall())
+    return {"api_equivalent_usd": round(rows.get(1) or 0.0, 6), "billed_usd": round(rows.get(0) or 0.0, 6)}
+
+
+def _prices(conn) -> dict:
+    if conn is None:
+        return {}
+    row = conn.execute("SELECT value FROM meta WHERE key = 'reprice_suggested'").fetchone()
+    return {"reprice_suggested": row[0]} if row else {}

@@ -1,0 +1,160 @@
+"""Provider keys and the collector token: environment, then a real OS keyring, then a 0600 file.
+
+The keyring is only used when it is a real one: on headless Linux keyring picks its `fail` backend
+(raises), `null` (drops writes) or keyrings.alt's plaintext file (base64, not encryption). None of
+those is better than our own 0600 file, so they are skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..core.errors import PermissionsError, UsageError
+from .paths import get_paths, write_private
+
+SERVICE = "agentmeter"
+NAMES = {
+    "anthropic": "AGENTMETER_ANTHROPIC_API_KEY",
+    "openai": "AGENTMETER_OPENAI_API_KEY",
+    "gemini": "AGENTMETER_GEMINI_API_KEY",
+    "collector": "AGENTMETER_COLLECTOR_TOKEN",
+}
+_WEAK_BACKENDS = ("fail", "null", "plaintext", "chainer")
+
+
+@dataclass(frozen=True)
+class Secret:
+    name: str
+    value: str
+    where: str  # "env", "keyring", "file"
+
+    def masked(self) -> str:
+        return mask(self.value)
+
+
+def mask(value: str) -> str:
+    if len(value) <= 12:
+        return "…" + value[-2:] if len(value) > 4 else "****"
+    return f"{value[:7]}…{value[-4:]}"
+
+
+def _check_name(name: str) -> None:
+    if name not in NAMES:
+        raise UsageError(f"unknown provider {name!r}", f"use one of: {', '.join(sorted(NAMES))}")
+
+
+def _keyring():
+    """The OS keyring if it is a real one, else None. Never raises."""
+    try:
+        import keyring
+        from keyring.errors import KeyringError  # noqa: F401
+
+        backend = keyring.get_keyring()
+        kind = type(backend).__module__.lower() + "." + type(backend).__name__.lower()
+        if any(w in kind for w in _WEAK_BACKENDS) or getattr(backend, "priority", 0) < 1:
+            return None
+        return keyring
+    except Exception:
+        return None
+
+
+def keyring_backend_name() -> str:
+    kr = _keyring()
+    if kr is None:
+        return "none (using the 0600 file)"
+    return type(kr.get_keyring()).__name__
+
+
+def credentials_path() -> Path:
+    return get_paths().credentials
+
+
+def _readcredentials_path() -> dict[str, str]:
+    path = credentials_path()
+    if not path.exists():
+        return {}
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        raise PermissionsError(
+            f"{path} is readable by others (mode {mode:o}); refusing to read keys from it",
+            f"run: chmod 600 {path}",
+        )
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return {}
+    return {k: v for k, v in data.get("keys", {}).items() if isinstance(v, str)}
+
+
+def _write_file(values: dict[str, str]) -> None:
+    import tomli_w
+
+    write_private(credentials_path(), tomli_w.dumps({"keys": values}))
+
+
+def get_secret(name: str) -> Secret | None:
+    _check_name(name)
+    env = os.environ.get(NAMES[name])
+    if env:
+        return Secret(name, env, "env")
+    kr = _keyring()
+    if kr is not None:
+        try:
+            value = kr.get_password(SERVICE, name)
+            if value:
+                return Secret(name, value, "keyring")
+        except Exception:
+            pass
+    value = _readcredentials_path().get(name)
+    return Secret(name, value, "file") if value else None
+
+
+def set_secret(name: str, value: str) -> str:
+    """Store a secret; returns where it went."""
+    _check_name(name)
+    value = value.strip()
+    if not value:
+        raise UsageError("empty key", "paste the key, or pipe it on stdin")
+    kr = _keyring()
+    if kr is not None:
+        try:
+            kr.set_password(SERVICE, name, value)
+            return "keyring"
+        except Exception:
+            pass
+    values = _readcredentials_path()
+    values[name] = value
+    _write_file(values)
+    return "file"
+
+
+def delete_secret(name: str) -> list[str]:
+    _check_name(name)
+    removed = []
+    kr = _keyring()
+    if kr is not None:
+        try:
+            kr.delete_password(SERVICE, name)
+            removed.append("keyring")
+        except Exception:
+            pass
+    values = _readcredentials_path()
+    if values.pop(name, None):
+        _write_file(values)
+        removed.append("file")
+    return removed
+
+
+_SECRET_SHAPES = re.compile(
+    r"(sk-ant-[A-Za-z0-9_\-]{6,}|sk-[A-Za-z0-9_\-]{16,}|amk_[A-Za-z0-9_\-]{6,}|eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-.]+)"
+)
+
+
+def redact(text: str) -> str:
+    """Mask anything shaped like a provider key, a virtual key or a JWT before it reaches a log."""
+    return _SECRET_SHAPES.sub(lambda m: mask(m.group(0)), text)

@@ -164,7 +164,8 @@ def test_prompt_cache_hit_reads_no_config_and_no_ledger():
     seed([(SystemClock().now_ms(), 4.2)], tz="local")
     run_cli("prompt")
     code = ("import sys\nfrom agentmeter.__main__ import main\nrc = main(['prompt', '--no-color'])\n"
-            "loaded = [m for m in ('agentmeter.home.config', 'agentmeter.budget.policy', 'tomllib') if m in sys.modules]\n"
+            "heavy = ('agentmeter.home.config', 'agentmeter.budget.policy', 'tomllib')\n"
+            "loaded = [m for m in heavy if m in sys.modules]\n"
             "sys.stderr.write(f'rc={rc} loaded={loaded}\\n')\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.stdout == "$4.20/$20 21%\n" and "rc=0 loaded=[]" in r.stderr, r.stderr

@@ -97,12 +97,12 @@ def platform_refusal(platform: str, argv: list[str]):
 
 
 def _status(as_json: bool) -> int:
-    from . import render
     from .commands.status import build_status
     from .core.clock import SystemClock
     from .home.config import load_config
+    from .render import status as render_status
 
-    render.status_screen(build_status(load_config(), SystemClock()), as_json)
+    render_status.status_screen(build_status(load_config(), SystemClock()), as_json)
     return 0
 
 

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from .. import render
+from ..render import doctor as render_doctor
 from . import agents_cmd, budget, collector, config_cmd, keys, prices, proxy, report, run, sessions
 from . import imports as imports_cmd
 from . import shell as shell_cmd
@@ -137,11 +138,10 @@ def doctor(as_json: bool = typer.Option(False, "--json", help="Print JSON."),
            repair: bool = typer.Option(False, "--repair", help="Rebuild a damaged ledger from its readable rows "
                                        "(the damaged file is kept).")) -> None:
     """Check the proxy, keys and keyring, agents on PATH, config, ledger integrity and the clock."""
-    from .. import render
     from ..commands import doctor as checks
 
     results = checks.as_dicts(checks.run_checks(repair=repair))
-    render.doctor(results, as_json)
+    render_doctor.doctor(results, as_json)
     raise SystemExit(1 if any(c["status"] == "fail" for c in results) else 0)
 
 

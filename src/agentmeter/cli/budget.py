@@ -12,6 +12,7 @@ from ..core.errors import UsageError
 from ..core.parsing import parse_since
 from ..home.config import load_config, update_config
 from ..home.paths import get_paths
+from ..render import budget as render_budget
 
 app = typer.Typer(help="Personal caps: alert at 80 %, cheaper model at 95 %, refusal at 110 %.", no_args_is_help=True)
 
@@ -124,7 +125,7 @@ def show(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = 
     payload = {"windows": rows, "thresholds": {"alert_at": b.alert_at, "downgrade_at": b.downgrade_at,
                                                 "block_at": b.block_at}, "timezone": b.timezone,
                "snoozed_until": render.iso(snoozed), "config": str(get_paths().config_file)}
-    render.budget_show(payload, as_json)
+    render_budget.budget_show(payload, as_json)
 
 
 @app.command("test")
@@ -150,7 +151,7 @@ def test(
         lines = {k: v for k, v in {**config.budget.plan, **plan}.items() if v is not None}
         config = replace(config, budget=replace(config.budget, plan=lines))
     result = dry_run(config, SystemClock(), parse_since(since))
-    render.budget_test(result, as_json)
+    render_budget.budget_test(result, as_json)
 
 
 @app.command("snooze")
@@ -179,7 +180,7 @@ def snooze(
             _record_override("snooze", duration, until_ms=until)
     from ..commands.budget import team_caps_held
 
-    render.snoozed({"snoozed_until": render.iso(until) if duration != "off" else None, "dry_run": dry_run,
+    render_budget.snoozed({"snoozed_until": render.iso(until) if duration != "off" else None, "dry_run": dry_run,
                     "team_caps_held": team_caps_held(load_config()) if duration != "off" else []}, as_json)
 
 

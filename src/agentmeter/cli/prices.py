@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
-from .. import render
 from ..home.config import load_config
 from ..home.paths import get_paths
+from ..render import prices as render_prices
 
 app = typer.Typer(help="Where a price comes from, and fresh price data.", no_args_is_help=True)
 
@@ -44,7 +44,7 @@ def explain(
     config = load_config()
     e = pricing.explain(provider, model, overrides=config.prices, unknown_model=config.unknown_model_price,
                         tier=None if tier in (None, "standard") else tier, at=when)
-    render.price_explanation(asdict(e), as_json)
+    render_prices.price_explanation(asdict(e), as_json)
 
 
 def guess_provider(model: str) -> str:
@@ -69,7 +69,7 @@ def update(
 
     if url and file:
         raise UsageError("give --url or --file, not both", "agentmeter prices update --file ./data.json")
-    render.prices_update_result(update_prices(url, file, dry_run=dry_run), as_json)
+    render_prices.prices_update_result(update_prices(url, file, dry_run=dry_run), as_json)
 
 
 def reprice(
@@ -89,4 +89,4 @@ def reprice(
     since_ms = None if delta is None else SystemClock().now_ms() - int(delta.total_seconds() * 1000)
     config = load_config()
     ledger = open_ledger(get_paths().ledger, tz=resolve_tz(config.budget.timezone))
-    render.reprice_result(run_reprice(config, ledger, since_ms=since_ms, dry_run=dry_run), as_json)
+    render_prices.reprice_result(run_reprice(config, ledger, since_ms=since_ms, dry_run=dry_run), as_json)

@@ -9,6 +9,7 @@ import typer
 from .. import render
 from ..home.config import load_config
 from ..proxy import daemon
+from ..render import proxy as render_proxy
 
 app = typer.Typer(help="The per-user metering proxy on 127.0.0.1.", no_args_is_help=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
@@ -42,7 +43,7 @@ def status(as_json: JsonOpt = False) -> None:
     payload = info.as_dict()
     if info.running:
         payload["upstreams"] = (daemon.health(info.port) or {}).get("upstreams")
-    render.proxy_status(payload, as_json)
+    render_proxy.proxy_status(payload, as_json)
 
 
 @app.command()
@@ -68,4 +69,4 @@ def env(
         render.emit_json("env", {"session_id": s.session_id, "env": s.env, "key_mode": list(s.key_mode)})
     else:
         mode = "key mode: " + ", ".join(s.key_mode) if s.key_mode else "passthrough: your own credentials"
-        render.exports(s.env, comment=f"agentmeter session {s.session_id} ({mode})")
+        render_proxy.exports(s.env, comment=f"agentmeter session {s.session_id} ({mode})")

@@ -6,7 +6,6 @@ from typing import Annotated
 
 import typer
 
-from .. import render
 from ..commands.views import request_view, session_view
 from ..core.clock import SystemClock
 from ..core.errors import NotFoundError
@@ -14,6 +13,7 @@ from ..core.parsing import parse_since
 from ..home.paths import get_paths
 from ..ledger import open_ledger
 from ..plan.view import session_shares
+from ..render import sessions as render_sessions
 
 session_app = typer.Typer(help="One session, turn by turn.", no_args_is_help=True)
 
@@ -30,7 +30,7 @@ def sessions(
     plan = _plan(ledger)
     for row in rows:
         row["plan_shares"] = session_shares(plan, row["id"])
-    render.sessions_table(rows, as_json)
+    render_sessions.sessions_table(rows, as_json)
 
 
 @session_app.command("show")
@@ -47,7 +47,7 @@ def show(
     # The contract: the session's fields plus `requests` as the list of its requests.
     detail = {**session_view(row), "requests": [request_view(r) for r in ledger.session_requests(found["id"])]}
     detail["plan_shares"] = session_shares(_plan(ledger), found["id"])  # "used 12 % of your 5-hour window"
-    render.session_detail(detail, as_json)
+    render_sessions.session_detail(detail, as_json)
 
 
 def _plan(ledger) -> list[dict]:

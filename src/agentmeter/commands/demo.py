@@ -20,6 +20,7 @@ from .. import render
 from ..home.config import load_config
 from ..launch import wrapper
 from ..proxy import daemon
+from ..render import sessions as render_sessions
 
 DEMO_KEYS = {
     "AGENTMETER_ANTHROPIC_API_KEY": "sk-ant-demo-not-a-real-key-000000",
@@ -66,7 +67,7 @@ def run_demo(keep: bool = False) -> int:
             wrapper.end_session(session, code)
             summary = wrapper.session_summary(session.session_id)
             if summary:
-                render.run_summary(summary, to_stdout=True)
+                render_sessions.run_summary(summary, to_stdout=True)
             render.line("")
         render.line("$ agentmeter sessions")
         from ..home.paths import get_paths
@@ -74,7 +75,7 @@ def run_demo(keep: bool = False) -> int:
         from .views import session_view
 
         ledger = open_ledger(get_paths().ledger, readonly=True)
-        render.sessions_table([session_view(r) for r in ledger.sessions()], as_json=False)
+        render_sessions.sessions_table([session_view(r) for r in ledger.sessions()], as_json=False)
         ledger.close()
         render.line(f"\ndone in {time.monotonic() - t0:.1f}s. For real use: agentmeter run claude")
         return 0

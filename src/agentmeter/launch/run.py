@@ -116,6 +116,7 @@ def _budget(value: str) -> float:
 def run_main(argv: list[str]) -> int:
     from .. import render
     from ..home.config import load_config
+    from ..render import sessions as render_sessions
     from . import wrapper
 
     ra = parse_run_args(argv)
@@ -145,7 +146,7 @@ def run_main(argv: list[str]) -> int:
         if discarded:
             render.info(f"{ra.agent} exited with {code} before sending any request; no session recorded")
         elif (summary := wrapper.session_summary(session.session_id)) is not None:
-            render.run_summary(summary)
+            render_sessions.run_summary(summary)
     return code
 
 
@@ -181,14 +182,14 @@ def _banner(config) -> None:
     b = config.budget
     if not any(vars(b.caps).values()) and not b.agents:
         return
-    from .. import render
     from ..commands.budget import window_rows
     from ..core.clock import SystemClock
+    from ..render import budget as render_budget
 
     rows, snoozed = window_rows(config, SystemClock())
     hot = [r for r in rows if r["stage"] != "ok"]
     if hot:
-        render.budget_banner(max(hot, key=lambda r: r["used_pct"] or 0), snoozed)
+        render_budget.budget_banner(max(hot, key=lambda r: r["used_pct"] or 0), snoozed)
 
 
 def _port_of(url: str) -> int | None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import duration, plan_lines, usd
+from . import duration, usd
+from .status import plan_lines
 
 STAGE_STYLE = {"ok": "green", "alert": "yellow", "downgrade": "magenta", "blocked": "bold red"}
 

@@ -27,7 +27,7 @@ def _width() -> int:
     return shutil.get_terminal_size((80, 24)).columns
 
 
-def _console():
+def get_console():
     from rich.console import Console
 
     # A pipe has no width: use COLUMNS when set (so scripts can choose), else wide enough not to truncate.
@@ -60,7 +60,7 @@ def report_table(payload: dict[str, Any]) -> None:
     from . import Col, fit_table
 
     by, rows = payload["by"], payload["rows"]
-    console = _console()
+    console = get_console()
     total = payload["totals"]
     # Narrow terminals lose the least useful columns first; the row's key and its cost are never cut.
     drop = {"reasoning": 10, "cache w": 9, "subscription": 8, "cache r": 7, "input": 6, "output": 5,

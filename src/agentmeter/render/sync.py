@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from . import _console, emit_json, info, line, tokens, usd
+from . import emit_json, get_console, info, line, tokens, usd
 
 
 def sync_result(r: dict[str, Any], as_json: bool) -> None:
@@ -92,7 +92,7 @@ def collector_report(payload: dict[str, Any], as_json: bool) -> None:
                 tokens(r["cache_read_tokens"]), tokens(r["cache_write_tokens"]), tokens(r["output_tokens"]),
                 usd(r["cost_usd"])]
 
-    console = _console()
+    console = get_console()
     console.print(fit_table(cols, [cells(r, str(r["key"] or "—")) for r in payload["rows"]], console.width,
                             footer=cells(payload["totals"], "total"), footer_style="bold"))
 

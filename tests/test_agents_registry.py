@@ -10,8 +10,8 @@ import stat
 import pytest
 
 from agentmeter.agents import METERING, MODULES, get_agent, registry
+from agentmeter.agents.session_env import SessionEnv
 from agentmeter.core.errors import UsageError
-from agentmeter.launch.session_env import SessionEnv
 from conftest import run_cli
 
 REAL = {"AGENTMETER_ANTHROPIC_API_KEY": "sk-ant-test-REAL", "AGENTMETER_OPENAI_API_KEY": "sk-test-REAL",

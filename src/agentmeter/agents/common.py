@@ -20,7 +20,7 @@ def base_env(environ: dict[str, str], session) -> dict[str, str]:
 
 
 def families_env(session, families=("anthropic", "openai")) -> dict[str, str]:
-    from ..launch.session_env import session_environment
+    from .session_env import session_environment
 
     agent = {("anthropic",): "claude", ("openai",): "codex"}.get(tuple(families))
     return session_environment(session, agent)

@@ -87,7 +87,7 @@ def _write_private(path: Path, text: str) -> None:
 
 def prepare(session, args: list[str], environ: dict[str, str], binary: str) -> Launch:
     from ..home.paths import get_paths
-    from ..launch.session_env import session_environment
+    from .session_env import session_environment
 
     env = base_env(environ, session)
     keyed = "gemini" in session.key_mode and session.virtual_key

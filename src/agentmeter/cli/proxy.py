@@ -62,7 +62,7 @@ def env(
 ) -> None:
     """Open a session and print the environment a tool needs to use it: eval "$(agentmeter env)"."""
     from ..core.parsing import parse_tags
-    from ..launch.session_env import open_session
+    from ..launch.session import open_session
 
     s = open_session(load_config(), agent=agent, tags=parse_tags(tag))
     if as_json:

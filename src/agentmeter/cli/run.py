@@ -1,4 +1,4 @@
-"""The typer face of `agentmeter run`, for --help and completions; the work is in agentmeter.launch."""
+"""The typer face of `agentmeter run`, for --help and completions; the work is in agentmeter.launch.run."""
 
 from __future__ import annotations
 

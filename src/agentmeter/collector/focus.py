@@ -77,7 +77,7 @@ def rows(source: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
 def write_csv(rows_: Iterable[dict[str, Any]], out) -> int:
     import csv
 
-    from ..render.csvsafe import cell
+    from ..core.csvsafe import cell
 
     w = csv.DictWriter(out, fieldnames=COLUMNS, extrasaction="ignore")
     w.writeheader()

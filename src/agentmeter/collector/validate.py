@@ -21,7 +21,7 @@ from ..ledger.schema import TOKEN_COLUMNS
 PUSH_SCHEMA = "agentmeter.push/1"
 MAX_ITEMS = 5000
 MAX_TEXT = MAX_PUSH_TEXT
-MAX_ITEM_COUNT = MAX_PUSH_COUNT  # see bounds.py: no sum of pushed numbers can overflow
+MAX_ITEM_COUNT = MAX_PUSH_COUNT  # see core/bounds.py: no sum of pushed numbers can overflow
 MAX_ITEM_USD = MAX_PUSH_USD
 MAX_TIME_MS = 2**53  # Unix milliseconds: any real date
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")

@@ -1,5 +1,5 @@
 """Rows for `agentmeter export`: every request (CSV / JSONL) and FOCUS 1.2 cost rows, streamed. No SQL here
-(that is `ledger/reports.py`), no printing (that is `render_report.py`)."""
+(that is `ledger/reports.py`), no printing (that is `render/report.py`)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Reports: report windows, and totals per group shaped as the contract's dicts (`agentmeter export`'s rows
-are `exports.py`). No SQL here (that is `ledger/reports.py`), no printing (that is `render_report.py`).
+are `commands/export.py`). No SQL here (that is `ledger/reports.py`), no printing (that is `render/report.py`).
 
 Windows are whole local days [first_day, end_day) in the report's time zone, so every grouping of
 the same window adds up to the same total: `--since 30d` is the 30 local days ending today,

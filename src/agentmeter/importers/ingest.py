@@ -74,7 +74,7 @@ def _size(u: Usage) -> tuple[int, int]:
 
 
 def _repo(url: str | None) -> str | None:
-    from ..launch.attribution import normalise_remote
+    from ..home.attribution import normalise_remote
 
     return normalise_remote(url) if url else None
 
@@ -350,7 +350,7 @@ class Ingest:
 
     def _attribute(self, r: ImportedResponse) -> dict[str, Any]:
         """Repo, branch and developer from the transcript's working directory, when it still exists."""
-        from ..launch.attribution import detect, normalise_remote
+        from ..home.attribution import detect, normalise_remote
 
         found: dict[str, Any] = {}
         if r.cwd and r.cwd not in self._attribution:

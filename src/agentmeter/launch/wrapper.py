@@ -23,10 +23,11 @@ from dataclasses import dataclass, replace
 
 from ..agents import Launch, get_agent
 from ..agents import generic as generic_agent
+from ..agents.session_env import SessionEnv, joined_session
 from ..core.errors import NotFoundError, UsageError
 from ..home.config import Config
 from ..proxy import daemon
-from .session_env import SessionEnv, joined_session, open_session
+from .session import open_session
 
 WATCH_INTERVAL = 0.5
 

@@ -179,7 +179,7 @@ def m005_inflight(db: Database) -> None:
 
 @migrations()
 def m008_bound_usage(db: Database) -> None:
-    # Issue 14 item 6: rows written before usage was bounded (bounds.py) may hold 2**62 tokens or a negative
+    # Issue 14 item 6: rows written before usage was bounded (core/bounds.py) may hold 2**62 tokens or a negative
     # count from a hostile upstream; such rows made every SUM overflow. Clamp them as new rows are clamped,
     # say so in their reason, and rebuild the rollup from the clamped rows.
     from ..core.bounds import (

@@ -84,7 +84,7 @@ class Ledger:
 
     def insert_request(self, rec: RequestRecord) -> bool:
         """Insert one row and fold it into the rollup. A request id seen before adds nothing. Usage and cost
-        are bounded first (bounds.py): no row, whoever built it, can make a sum overflow."""
+        are bounded first (core/bounds.py): no row, whoever built it, can make a sum overflow."""
         from ..core.bounds import bound_record
 
         rec = bound_record(rec)

@@ -1,6 +1,6 @@
 """Printing for `report` and `export`: a rich table, the `agentmeter.report/1` envelope, CSV, a terminal
 chart of daily spend, and streamed CSV / JSONL exports. Data to stdout, notes to stderr. The HTML page is
-`render_html.py`."""
+`render/html.py`."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from ..commands import report as reports
-from . import csvsafe, emit_json, info, pct, tidy, tokens, usd
+from ..core import csvsafe
+from . import emit_json, info, pct, tidy, tokens, usd
 
 if TYPE_CHECKING:
     from ..commands.export import Tally

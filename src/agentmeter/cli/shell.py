@@ -1,7 +1,7 @@
 """`shell-init`, `prompt`, `statusline` and `completions`.
 
 The first three run on every shell start, prompt or Claude Code render, so __main__ sends them to hand-parsed
-fast paths (`agentmeter.hooks.shell.main`, `agentmeter.commands.prompt.main`, `agentmeter.commands.statusline.main`) before typer
+fast paths (`hooks.shell.main`, `commands.prompt.main`, `commands.statusline.main`) before typer
 is imported; the typer commands here exist for --help and completion, and delegate to the same functions.
 """
 

@@ -49,14 +49,8 @@ SQL_PACKAGES = {"ledger", "collector"}
 # Modules that still open or query the ledger themselves → why; the list only shrinks (moving into ledger/).
 SQL_EXCEPTIONS: dict[str, str] = {
     "agentmeter.cli.collector": "catches sqlite3.DatabaseError from the collector store",
-    "agentmeter.commands.doctor": "opens the ledger read-only for its checks",
-    "agentmeter.commands.prompt": "the prompt's fast read of today's spend",
-    "agentmeter.commands.status": "status's rollup sums",
-    "agentmeter.commands.statusline": "the statusline's session cost",
     "agentmeter.proxy.daemon": "catches sqlite3.DatabaseError at start",
     "agentmeter.proxy.forward": "recognises a broken ledger in an exception",
-    "agentmeter.sync.client": "the sync client's transactions",
-    "agentmeter.sync.status": "sync status reads",
 }
 
 

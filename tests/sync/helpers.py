@@ -15,7 +15,8 @@ from agentmeter.core.clock import SystemClock
 from agentmeter.core.models import RequestRecord, Usage
 from agentmeter.home.config import Config, Identity
 from agentmeter.ledger import open_ledger
-from agentmeter.sync.client import DirectAccess, Target, sync_once
+from agentmeter.ledger.access import DirectAccess
+from agentmeter.sync.client import Target, sync_once
 from conftest import LoopThread
 
 DAY_MS = 86_400_000

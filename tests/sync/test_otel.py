@@ -8,8 +8,8 @@ from aiohttp import web
 
 from agentmeter.core.clock import SystemClock
 from agentmeter.home.config import Config, Identity, Sync
+from agentmeter.ledger.access import DirectAccess
 from agentmeter.sync import otel
-from agentmeter.sync.client import DirectAccess
 from conftest import LoopThread
 
 from .helpers import Client

@@ -11,7 +11,8 @@ from aiohttp import web
 
 from agentmeter.core.clock import SystemClock
 from agentmeter.home.config import Config, Identity
-from agentmeter.sync.client import DirectAccess, Target, sync_once
+from agentmeter.ledger.access import DirectAccess
+from agentmeter.sync.client import Target, sync_once
 from conftest import make_stack
 
 from .helpers import Collector

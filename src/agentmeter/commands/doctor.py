@@ -130,18 +130,15 @@ def _agents(declared: tuple[str, ...] = ("claude", "codex", "cursor")) -> list[C
 
 
 def _ledger() -> Check:
-    import sqlite3
+    from ..ledger import read
 
     path = get_paths().ledger
     if not path.exists():
         return Check("ledger", "ok", f"{path} (empty: nothing recorded yet)")
     mode = stat.S_IMODE(path.stat().st_mode)
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
-        result = conn.execute("PRAGMA quick_check").fetchone()[0]
-        rows = conn.execute("SELECT COUNT(*) FROM requests").fetchone()[0]
-        conn.close()
-    except sqlite3.DatabaseError as exc:
+        result, rows = read.quick_check(path)
+    except read.DatabaseError as exc:
         return Check("ledger", "fail", f"{path}: {exc}", REPAIR_HINT)
     if result != "ok":
         return Check("ledger", "fail", f"{path}: integrity check says {result}", REPAIR_HINT)
@@ -212,7 +209,7 @@ def _claude_history(now_ms: int | None = None) -> Check:
     if not files:
         return Check("claude history", "ok", "no Claude Code transcripts found")
     cutoff = (now_ms or SystemClock().now_ms()) - max(period - 3, 0) * 86_400_000
-    import sqlite3
+    from ..ledger.read import DatabaseError
 
     try:
         ledger = open_ledger(get_paths().ledger, readonly=True)
@@ -220,7 +217,7 @@ def _claude_history(now_ms: int | None = None) -> Check:
             done = imported_paths(ledger)
         finally:
             ledger.close()
-    except sqlite3.DatabaseError:
+    except DatabaseError:
         return Check("claude history", "warn", "cannot tell what was imported: the ledger is unreadable", REPAIR_HINT)
     at_risk = []
     for p in files:

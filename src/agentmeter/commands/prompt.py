@@ -20,11 +20,10 @@ from ..core.errors import UsageError
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (3 ms) on every prompt
 if TYPE_CHECKING:
-    import sqlite3
-
     from ..core.clock import Clock
     from ..home.config import Budget, Config
     from ..home.paths import Paths
+    from ..ledger.read import Connection
 
 NAMES = ("day", "week", "month")
 CACHE_VERSION = 1
@@ -32,7 +31,6 @@ CAP_PREFIX = {"day": "daily", "week": "weekly", "month": "monthly"}
 LABEL = {"day": "", "week": "wk ", "month": "mo "}
 # ANSI colours by stage: green ok, yellow alert, magenta downgrade, red blocked.
 COLOURS = {"ok": "32", "alert": "33", "downgrade": "35", "blocked": "31"}
-_TOKENS = "input_tokens + cache_read_tokens + cache_write_tokens + output_tokens"
 
 
 class WindowUse(namedtuple("WindowUse", "name spent_usd spent_tokens cap_usd cap_tokens used_pct stage")):
@@ -46,18 +44,18 @@ class WindowUse(namedtuple("WindowUse", "name spent_usd spent_tokens cap_usd cap
         return self.cap_usd is not None or self.cap_tokens is not None
 
 
-def connect(path: Path) -> sqlite3.Connection | None:
+def connect(path: Path) -> Connection | None:
     """The ledger, read-only; None when there is none yet. Never migrates: the prompt must not write."""
-    import sqlite3
+    from ..ledger import read
 
-    if not path.exists():
-        return None
-    return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=2)
+    return read.connect(path, timeout=2)
 
 
-def effective_budget(config: Config, conn: sqlite3.Connection | None) -> Budget:
+def effective_budget(config: Config, conn: Connection | None) -> Budget:
     """Team caps fetched from the collector apply as they do in the proxy (the stricter wins)."""
-    caps = _team_caps(conn)
+    from ..ledger.sync import team_caps
+
+    caps = team_caps(conn) if conn is not None else {}
     if not caps:
         return config.budget
     from ..sync.caps import effective_budget as merge
@@ -65,29 +63,14 @@ def effective_budget(config: Config, conn: sqlite3.Connection | None) -> Budget:
     return merge(config, caps)
 
 
-def _team_caps(conn: sqlite3.Connection | None) -> dict:
-    # ledger.sync.team_caps reads the same row, but importing it loads the ledger's writer stack
-    # (threads, futures, the store): +9 ms on every prompt. Same key, same tolerance of a missing table.
-    import sqlite3
-
-    if conn is None:
-        return {}
-    try:
-        row = conn.execute("SELECT value FROM sync_state WHERE key = 'team_caps'").fetchone()
-        value = json.loads(row[0]) if row else {}
-    except (sqlite3.OperationalError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
-def window_use(config: Config, clock: Clock, conn: sqlite3.Connection | None) -> list[WindowUse]:
+def window_use(config: Config, clock: Clock, conn: Connection | None) -> list[WindowUse]:
     """Spend against the caps in the day, week and month windows, from the daily rollup."""
-    import sqlite3
     from datetime import timedelta
 
     from ..budget.policy import Thresholds, WindowSpend, stage_of
     from ..budget.windows import window
     from ..core.timezone import resolve_tz
+    from ..ledger import read
 
     tz = resolve_tz(config.budget.timezone)
     now = clock.now()
@@ -95,15 +78,7 @@ def window_use(config: Config, clock: Clock, conn: sqlite3.Connection | None) ->
     t = Thresholds(b.alert_at, b.downgrade_at, b.block_at, b.retry_cap, b.enforce_subscription)
     windows = [window(name, now, tz) for name in NAMES]
     first, last = min(w.first_day for w in windows), max(w.last_day for w in windows)
-    by_day: dict[str, tuple[float, int]] = {}
-    if conn is not None:
-        try:
-            rows = conn.execute(f"SELECT day, COALESCE(SUM(cost_usd), 0), COALESCE(SUM({_TOKENS}), 0) "
-                                "FROM usage_daily WHERE day BETWEEN ? AND ? GROUP BY day",
-                                (first.isoformat(), last.isoformat())).fetchall()
-        except sqlite3.OperationalError:  # a ledger whose first migration never ran: no usage yet
-            rows = []
-        by_day = {day: (float(usd), int(tok)) for day, usd, tok in rows}
+    by_day = read.spend_by_day(conn, first.isoformat(), last.isoformat())
     out = []
     for w in windows:
         days = [(w.first_day + timedelta(days=i)).isoformat() for i in range((w.last_day - w.first_day).days + 1)]
@@ -122,20 +97,13 @@ def window_use(config: Config, clock: Clock, conn: sqlite3.Connection | None) ->
 PLAN_SHORT = {"five_hour": "5h", "seven_day": "7d"}
 
 
-def plan_use(conn: sqlite3.Connection | None, now_s: float, lines: dict | None = None) -> list[tuple]:
+def plan_use(conn: Connection | None, now_s: float, lines: dict | None = None) -> list[tuple]:
     """Subscription plan windows from the ledger's latest readings (issue 18), tightest first:
     [(short label, used %, stage, provider)]. A reading whose reset has passed counts as 0 %."""
-    import sqlite3
+    from ..ledger import read
 
-    if conn is None:
-        return []
-    try:
-        rows = conn.execute("SELECT provider, window, used_pct, resets_at FROM plan_latest "
-                            "WHERE account != 'api' ORDER BY used_pct DESC").fetchall()
-    except sqlite3.OperationalError:  # a ledger from before plan windows
-        return []
     out = []
-    for provider, window, used, resets in rows:
+    for provider, window, used, resets in read.plan_latest(conn):
         used = 0.0 if resets and now_s >= resets else float(used)
         name = window.rpartition(":")[2]
         line = (lines or {}).get(name)
@@ -146,7 +114,7 @@ def plan_use(conn: sqlite3.Connection | None, now_s: float, lines: dict | None =
     return out
 
 
-def plan_segment(conn: sqlite3.Connection | None, now_s: float, lines: dict | None, *, color: bool,
+def plan_segment(conn: Connection | None, now_s: float, lines: dict | None, *, color: bool,
                  shell: str | None) -> tuple[str, dict | None]:
     """`plan 5h 72%`: the tightest plan window, for `agentmeter prompt --plan`."""
     uses = plan_use(conn, now_s, lines)

@@ -6,7 +6,6 @@ aiohttp, rich or genai-prices), so it answers in tens of milliseconds whatever t
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, date, datetime, timedelta
 
 from ..budget.policy import Thresholds, WindowSpend, stage_of
@@ -15,16 +14,18 @@ from ..core.clock import Clock, ms_to_iso
 from ..core.timezone import resolve_tz
 from ..home.config import Config
 from ..home.paths import get_paths
+from ..ledger import read
 from ..ledger import sync as ledger_sync
 from ..sync.caps import cap_sources, effective_budget
 from ..sync.status import sync_status
+from .views import cache_hit_rate
 
 LOW_CACHE = 0.30
 HISTORY_DAYS = 90
 PREFIX = {"day": "daily", "week": "weekly", "month": "monthly"}
 
 
-def _connect(path) -> sqlite3.Connection | None:
+def _connect(path) -> read.Connection | None:
     if not path.exists():
         from ..home.paths import storage_error, storage_problem
 
@@ -36,16 +37,7 @@ def _connect(path) -> sqlite3.Connection | None:
 
     if _pending(path):
         open_ledger(path).close()  # an older ledger: migrate once
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
-    conn.row_factory = sqlite3.Row
-    return conn
-
-
-def _sum(conn, first: str, last: str, where: str = "", args: tuple = ()) -> sqlite3.Row:
-    return conn.execute(
-        "SELECT COALESCE(SUM(cost_usd), 0) AS usd, COALESCE(SUM(input_tokens + cache_read_tokens + "
-        "cache_write_tokens + output_tokens), 0) AS tokens, COALESCE(SUM(requests), 0) AS requests "
-        f"FROM usage_daily WHERE day BETWEEN ? AND ? {where}", (first, last, *args)).fetchone()
+    return read.connect(path, rows=True)
 
 
 def build_status(config: Config, clock: Clock) -> dict:
@@ -63,27 +55,26 @@ def build_status(config: Config, clock: Clock) -> dict:
     history: dict = {}
     if conn is not None:
         since = (today - timedelta(days=HISTORY_DAYS)).isoformat()
-        for r in conn.execute("SELECT day, SUM(cost_usd) FROM usage_daily WHERE day >= ? AND day < ? GROUP BY day",
-                              (since, today.isoformat())):
+        for day, usd in read.cost_by_day(conn, since, today.isoformat()):
             # not strptime: its first call imports _strptime, locale and calendar (~3 ms of this command)
-            history[date.fromisoformat(r[0])] = float(r[1])
+            history[date.fromisoformat(day)] = usd
     windows = []
     for name in NAMES:
         w = window(name, now, tz)
-        s = _sum(conn, w.first_day.isoformat(), w.last_day.isoformat()) if conn else {"usd": 0.0, "tokens": 0}
+        first, last = w.first_day.isoformat(), w.last_day.isoformat()
+        usd, tokens, _ = read.window_sums(conn, first, last) if conn else (0.0, 0, 0)
         cap_usd = getattr(b.caps, f"{PREFIX[name]}_usd")
         cap_tokens = getattr(b.caps, f"{PREFIX[name]}_tokens")
         # The same arithmetic as the policy: a cap of 0 means everything is over it, not "no cap".
         capped = cap_usd is not None or cap_tokens is not None
-        frac = (WindowSpend(name, None, float(s["usd"]), int(s["tokens"]), cap_usd, cap_tokens).fraction
-                if capped else None)
-        fc = _forecast(history, today, w, float(s["usd"]), today_fraction, cap_usd)
+        frac = WindowSpend(name, None, usd, tokens, cap_usd, cap_tokens).fraction if capped else None
+        fc = _forecast(history, today, w, usd, today_fraction, cap_usd)
         if fc["ttc_hours"] is not None and fc["ttc_hours"] > (w.end - now).total_seconds() / 3600:
             fc["ttc_hours"] = None  # the window resets first: the cap is not reached in it
         windows.append({
             "name": name, "start": w.start.astimezone(tz).isoformat(), "end": w.end.astimezone(tz).isoformat(),
-            "spent_usd": round(float(s["usd"]), 6), "cap_usd": cap_usd,
-            "spent_tokens": int(s["tokens"]), "cap_tokens": cap_tokens,
+            "spent_usd": round(usd, 6), "cap_usd": cap_usd,
+            "spent_tokens": tokens, "cap_tokens": cap_tokens,
             "used_pct": round(frac * 100, 1) if frac is not None else None,
             "stage": stage_of(frac, t) if frac is not None else "ok",
             "cap_source": sources.get(f"{PREFIX[name]}_usd") or sources.get(f"{PREFIX[name]}_tokens"),
@@ -105,17 +96,14 @@ def build_status(config: Config, clock: Clock) -> dict:
         "alerts": [],
         "prices": _prices(conn),
         "sync": sync_status(conn, config, clock.now_ms(), tz),
-        "empty": conn is None or conn.execute("SELECT 1 FROM requests LIMIT 1").fetchone() is None,
+        "empty": conn is None or not read.has_requests(conn),
     }
     if conn is not None:
-        snooze = conn.execute("SELECT until_at FROM overrides WHERE kind = 'snooze' ORDER BY created_at DESC, id DESC "
-                              "LIMIT 1").fetchone()
-        if snooze and snooze[0] and snooze[0] > clock.now_ms():
-            payload["snoozed_until"] = ms_to_iso(snooze[0])
+        snooze = read.snoozed_until(conn)
+        if snooze and snooze > clock.now_ms():
+            payload["snoozed_until"] = ms_to_iso(snooze)
         payload["plan"] = _plan(conn, clock, config, t)
-        payload["alerts"] = [dict(r) for r in conn.execute(
-            "SELECT window, threshold, spent_usd, cap_usd, sent_at, channels FROM alerts WHERE sent_at >= ? "
-            "ORDER BY sent_at", (int(month.start.timestamp() * 1000),))]
+        payload["alerts"] = read.alerts_since(conn, int(month.start.timestamp() * 1000))
         conn.close()
     return payload
 
@@ -144,15 +132,8 @@ def _today(conn, day_start: datetime) -> dict:
     if conn is None:
         return out
     start_ms = int(day_start.timestamp() * 1000)
-    rows = conn.execute(
-        "SELECT s.id, s.agent, s.repo, s.branch, s.pid, s.ended_at, COUNT(*) AS requests, "
-        "COALESCE(SUM(r.cost_usd), 0) AS cost_usd, SUM(r.status = 'refused') AS refused, "
-        "SUM(r.input_tokens) AS i, SUM(r.cache_read_tokens) AS cr, SUM(r.cache_write_tokens) AS cw "
-        "FROM requests r JOIN sessions s ON s.id = r.session_id WHERE r.started_at >= ? "
-        "GROUP BY s.id ORDER BY cost_usd DESC", (start_ms,)).fetchall()
-    for r in rows:
-        denom = (r["i"] or 0) + (r["cr"] or 0) + (r["cw"] or 0)
-        hit = round((r["cr"] or 0) / denom, 4) if denom else None
+    for r in read.sessions_since(conn, start_ms):
+        hit = cache_hit_rate(r)
         out["sessions"].append({"id": r["id"], "agent": r["agent"], "repo": r["repo"], "branch": r["branch"],
                                 "requests": r["requests"], "cost_usd": round(r["cost_usd"], 6),
                                 "refused": r["refused"] or 0, "running": _running(r["pid"], r["ended_at"]),
@@ -183,36 +164,30 @@ def _running(pid: int | None, ended_at: int | None) -> bool:
 def _by_agent(conn, first: str, last: str) -> list[dict]:
     if conn is None:
         return []
-    rows = conn.execute(
-        "SELECT agent, SUM(cost_usd) AS usd, SUM(requests) AS requests, SUM(cache_read_tokens) AS cr, "
-        "SUM(input_tokens + cache_read_tokens + cache_write_tokens) AS prompt FROM usage_daily "
-        "WHERE day BETWEEN ? AND ? GROUP BY agent ORDER BY usd DESC", (first, last)).fetchall()
+    rows = read.by_agent(conn, first, last)
     total = sum(r["usd"] for r in rows) or 0.0
     return [{"agent": r["agent"] or "other", "spent_usd": round(r["usd"], 6), "requests": r["requests"],
              "share": round(r["usd"] / total, 4) if total else None,
-             "cache_hit_rate": round(r["cr"] / r["prompt"], 4) if r["prompt"] else None} for r in rows]
+             "cache_hit_rate": cache_hit_rate(r)} for r in rows]
 
 
 def _unpriced(conn, first: str, last: str) -> list[dict]:
     if conn is None:
         return []
-    rows = conn.execute(
-        "SELECT provider, model, SUM(unpriced_requests) AS n, SUM(cost_usd) AS usd FROM usage_daily "
-        "WHERE day BETWEEN ? AND ? AND unpriced_requests > 0 GROUP BY provider, model", (first, last)).fetchall()
-    return [{"provider": r["provider"], "model": r["model"], "requests": r["n"], "fallback_usd": round(r["usd"], 6),
-             "explain": f"agentmeter prices explain {r['provider']}:{r['model']}"} for r in rows]
+    return [{"provider": provider, "model": model, "requests": n, "fallback_usd": round(usd, 6),
+             "explain": f"agentmeter prices explain {provider}:{model}"}
+            for provider, model, n, usd in read.unpriced(conn, first, last)]
 
 
 def _subscription(conn, first: str, last: str) -> dict:
     if conn is None:
         return {"api_equivalent_usd": 0.0, "billed_usd": 0.0}
-    rows = dict(conn.execute("SELECT subscription, SUM(cost_usd) FROM usage_daily WHERE day BETWEEN ? AND ? "
-                             "GROUP BY subscription", (first, last)).fetchall())
+    rows = read.cost_by_subscription(conn, first, last)
     return {"api_equivalent_usd": round(rows.get(1) or 0.0, 6), "billed_usd": round(rows.get(0) or 0.0, 6)}
 
 
 def _prices(conn) -> dict:
     if conn is None:
         return {}
-    row = conn.execute("SELECT value FROM meta WHERE key = 'reprice_suggested'").fetchone()
-    return {"reprice_suggested": row[0]} if row else {}
+    value = read.meta_value(conn, "reprice_suggested")
+    return {"reprice_suggested": value} if value is not None else {}

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.clock import Clock
 from ..core.errors import AgentmeterError, UsageError
 from ..home.config import Config
+from ..ledger import read
 from .prompt import COLOURS, WindowUse, money, paint, text_of, window_use
 
 SEP = " │ "
@@ -54,35 +54,22 @@ def _number(value) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-def session_cost(conn: sqlite3.Connection | None, payload: dict, now_ms: int,
+def session_cost(conn: read.Connection | None, payload: dict, now_ms: int,
                  agentmeter_session: str | None) -> SessionCost:
     """What agentmeter metered for this Claude Code session (`session_id` = the ledger's agent_session_id),
     else Claude Code's own `cost.total_cost_usd`."""
     asid = payload.get("session_id") if isinstance(payload.get("session_id"), str) else None
     if conn is not None and asid:
         try:
-            usd = _ledger_cost(conn, asid, now_ms, agentmeter_session)
-        except sqlite3.OperationalError:
+            # Inside `agentmeter run claude` the statusline inherits AGENTMETER_SESSION_ID: the session index
+            # answers at once. Otherwise the agentmeter sessions that saw this Claude session, then a look back.
+            usd = read.agent_session_cost(conn, asid, now_ms - LOOKBACK_MS, agentmeter_session)
+        except read.OperationalError:
             usd = None
         if usd is not None:
             return SessionCost(usd, "ledger")
     cc = _number(_get(payload, "cost", "total_cost_usd"))
     return SessionCost(cc, "claude") if cc is not None else SessionCost(None, "none")
-
-
-def _ledger_cost(conn, asid: str, now_ms: int, agentmeter_session: str | None) -> float | None:
-    # Inside `agentmeter run claude` the statusline inherits AGENTMETER_SESSION_ID: the session index
-    # answers at once. Otherwise find the agentmeter sessions that saw this Claude session, then look back.
-    sessions = [agentmeter_session] if agentmeter_session else [
-        r[0] for r in conn.execute("SELECT id FROM sessions WHERE agent_session_id = ?", (asid,))]
-    for sid in sessions:
-        n, usd = conn.execute("SELECT COUNT(*), COALESCE(SUM(cost_usd), 0) FROM requests "
-                              "WHERE session_id = ? AND agent_session_id = ?", (sid, asid)).fetchone()
-        if n:
-            return float(usd)
-    n, usd = conn.execute("SELECT COUNT(*), COALESCE(SUM(cost_usd), 0) FROM requests "
-                          "WHERE started_at >= ? AND agent_session_id = ?", (now_ms - LOOKBACK_MS, asid)).fetchone()
-    return float(usd) if n else None
 
 
 def plan_limits(payload: dict) -> list[tuple[str, float]]:
@@ -226,7 +213,7 @@ def main(argv: list[str], stdin_text: str | None = None) -> int:
         text = render_statusline(payload, load_config(), SystemClock(), get_paths().ledger, color=color)
     except AgentmeterError as exc:  # shown in the line: Claude Code hides stderr and blanks on failure
         text = f"agentmeter: {exc.message}"
-    except sqlite3.Error as exc:
+    except read.Error as exc:
         text = f"agentmeter: ledger unreadable ({exc})"
     render.line(text)
     return 0

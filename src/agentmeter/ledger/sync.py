@@ -48,6 +48,11 @@ def write_state(conn: sqlite3.Connection, values: dict[str, Any]) -> None:
                          "value = excluded.value", (key, str(value)))
 
 
+def claim_device_id(conn: sqlite3.Connection, new: str) -> None:
+    """Two syncs racing on a new ledger must agree on one id: the first one written stays."""
+    conn.execute("INSERT OR IGNORE INTO sync_state (key, value) VALUES (?, ?)", (DEVICE_ID, new))
+
+
 def team_caps(conn: sqlite3.Connection) -> dict[str, Any]:
     """The caps last fetched from the collector: {"team": {...} | None, "developer": {...} | None}."""
     try:

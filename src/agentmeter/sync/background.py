@@ -11,6 +11,7 @@ import asyncio
 import logging
 
 from ..ledger import sync as q
+from ..ledger.access import WriterAccess
 from . import client
 
 log = logging.getLogger("agentmeter.sync")
@@ -30,7 +31,7 @@ def start(state) -> None:
 def _cycle(state) -> dict | None:
     from . import otel
 
-    access = client.WriterAccess(state.ledger_path, state.writer, tz=state.tz)
+    access = WriterAccess(state.ledger_path, state.writer, tz=state.tz)
     try:
         st = access.read(q.read_state)
         result = None
@@ -54,7 +55,7 @@ def _cycle(state) -> dict | None:
 def _sleep_s(state) -> float:
     interval = float(state.config.sync.interval_seconds)
     try:
-        access = client.WriterAccess(state.ledger_path, state.writer, tz=state.tz)
+        access = WriterAccess(state.ledger_path, state.writer, tz=state.tz)
         try:
             st = access.read(q.read_state)
         finally:

@@ -13,10 +13,8 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import sqlite3
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -25,6 +23,7 @@ from .. import __version__
 from ..core.clock import Clock, ms_to_iso
 from ..home.config import Config
 from ..ledger import sync as q
+from ..ledger.access import Connection, DirectAccess
 from . import payload
 
 T = TypeVar("T")
@@ -117,59 +116,10 @@ def _error_text(exc: urllib.error.HTTPError) -> str:
     return ""
 
 
-# -- ledger access: the CLI writes directly; the daemon goes through its one writer thread ------------------
-
-
-class DirectAccess:
-    """A read-write connection of our own (the CLI). Each write is one short transaction."""
-
-    def __init__(self, path: Path, tz=None) -> None:
-        from ..ledger import open_ledger
-
-        self.ledger = open_ledger(path, tz=tz)
-
-    def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        return fn(self.ledger.conn)
-
-    def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        conn = self.ledger.conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            out = fn(conn)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        return out
-
-    def close(self) -> None:
-        self.ledger.close()
-
-
-class WriterAccess:
-    """The daemon: reads through a read-only connection, writes through the ledger writer thread."""
-
-    def __init__(self, path: Path, writer, tz=None) -> None:
-        from ..ledger import open_ledger
-
-        self.reader = open_ledger(path, readonly=True, tz=tz)
-        self.writer = writer
-
-    def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        return fn(self.reader.conn)
-
-    def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        # Bounded: at daemon shutdown the writer may be gone, and this thread must not hold the exit up.
-        return self.writer.submit(lambda lg: fn(lg.conn)).result(10)
-
-    def close(self) -> None:
-        self.reader.close()
-
-
 # -- one sync ---------------------------------------------------------------------------------------------
 
 
-def identity_of(config: Config, conn: sqlite3.Connection) -> dict[str, Any]:
+def identity_of(config: Config, conn: Connection) -> dict[str, Any]:
     ident = {"developer": config.identity.developer, "team": config.identity.team,
              "cost_center": config.identity.cost_center}
     if not all(ident.values()):
@@ -188,8 +138,7 @@ def device_id(access) -> str:
         return got
     new = secrets.token_hex(16)
     # Two syncs racing on a new ledger must agree on one id: keep the first one written.
-    access.write(lambda c: c.execute("INSERT OR IGNORE INTO sync_state (key, value) VALUES (?, ?)",
-                                     (q.DEVICE_ID, new)))
+    access.write(lambda c: q.claim_device_id(c, new))
     return access.read(lambda c: q.read_state(c)[q.DEVICE_ID])
 
 
@@ -271,7 +220,7 @@ def sync_once(access, config: Config, clock: Clock, *, tz=None, target_: Target 
 def _work(access, config: Config, dev: str, tz) -> tuple[list[tuple[dict, str, str]], list[str], int]:
     """(changed items with digests and kinds, keys to delete, unchanged count)."""
 
-    def read(c: sqlite3.Connection):
+    def read(c: Connection):
         return q.rollup(c), q.session_totals(c), q.pushed(c), identity_of(config, c)
 
     rollups, sessions, pushed, ident = access.read(read)

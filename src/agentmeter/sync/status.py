@@ -4,14 +4,16 @@ no aiohttp, no keyring, no network)."""
 from __future__ import annotations
 
 import os
-import sqlite3
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..core.clock import ms_to_iso
 from ..home.config import Config
 from ..ledger import sync as q
 from .caps import cap_sources, effective_budget
+
+if TYPE_CHECKING:
+    from ..ledger.read import Connection
 
 
 def _url(config: Config) -> str:
@@ -29,7 +31,7 @@ def _ago(ms: int, now_ms: int) -> str:
     return f"{s // 86400} days ago"
 
 
-def sync_status(conn: sqlite3.Connection | None, config: Config, now_ms: int, tz) -> dict[str, Any]:
+def sync_status(conn: Connection | None, config: Config, now_ms: int, tz) -> dict[str, Any]:
     url = _url(config)
     st = q.read_state(conn) if conn is not None else {}
     caps = q.team_caps(conn) if conn is not None else {}

@@ -74,6 +74,20 @@ class Decision:
     alerts: tuple[tuple[str, float], ...] = field(default_factory=tuple)  # (window name, threshold) crossed
 
 
+def thresholds_of(budget) -> Thresholds:
+    """The thresholds a budget (home.config.Budget, or anything with the same fields) sets."""
+    return Thresholds(budget.alert_at, budget.downgrade_at, budget.block_at, budget.retry_cap,
+                      budget.enforce_subscription)
+
+
+def standing(w: WindowSpend, t: Thresholds) -> tuple[float | None, str]:
+    """A window against its cap: the used percentage of the tighter cap (one decimal) and the stage; (None, "ok")
+    when it has no cap. A cap of 0 means everything is over it, not "no cap"."""
+    if w.cap_usd is None and w.cap_tokens is None:
+        return None, "ok"
+    return round(w.fraction * 100, 1), stage_of(w.fraction, t)
+
+
 def stage_of(fraction: float, t: Thresholds) -> str:
     if fraction >= t.block_at:
         return "blocked"

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, tzinfo
 
 from ..home.config import Budget
 from ..providers.request import METERED_APIS
-from .policy import STAGES, PolicyRequest, Thresholds, decide
+from .policy import STAGES, PolicyRequest, Thresholds, decide, thresholds_of
 from .spend import spend_windows
 
 BILLABLE = METERED_APIS  # the same list the live check uses
@@ -51,8 +51,7 @@ def replay(rows: list[dict], budget: Budget, tz: tzinfo, *, cascade_target: Call
     from ..plan.tracker import PlanTracker
 
     tracker, pos = PlanTracker(), 0
-    t = Thresholds(budget.alert_at, budget.downgrade_at, budget.block_at, budget.retry_cap,
-                   budget.enforce_subscription)
+    t = thresholds_of(budget)
     days: dict[tuple[str, str], list] = defaultdict(lambda: [0.0, 0])
     sessions: dict[str, list] = defaultdict(lambda: [0.0, 0])
     out = ReplayResult()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from ..budget.policy import Thresholds, stage_of
+from ..budget.policy import standing, thresholds_of
 from ..budget.spend import spend_windows
 from ..core.clock import Clock
 from ..core.timezone import resolve_tz
@@ -23,7 +23,7 @@ def window_rows(config: Config, clock: Clock) -> tuple[list[dict], int | None]:
         team = ledger_sync.team_caps(ledger.conn)
         b = effective_budget(config, team)  # stricter collector caps apply
         sources = cap_sources(config, team)
-        t = Thresholds(b.alert_at, b.downgrade_at, b.block_at, b.retry_cap, b.enforce_subscription)
+        t = thresholds_of(b)
         windows = spend_windows(clock.now(), tz, b, agent="", session_id=None, session_budget_usd=None,
                                 day_spend=lambda day, who: ledger.window_spend(day, day, None if who == "*" else who),
                                 session_spend=lambda sid: (0.0, 0), full=True, sources=sources)
@@ -39,12 +39,12 @@ def window_rows(config: Config, clock: Clock) -> tuple[list[dict], int | None]:
     rows = []
     for w in windows:
         capped = w.cap_usd is not None or w.cap_tokens is not None
+        used_pct, stage = standing(w, t)
         rows.append({
             "name": w.name, "end": w.end.isoformat() if w.end else None,
             "spent_usd": round(w.spent_usd, 6), "cap_usd": w.cap_usd,
             "spent_tokens": w.spent_tokens, "cap_tokens": w.cap_tokens,
-            "used_pct": round(w.fraction * 100, 1) if capped else None,
-            "stage": stage_of(w.fraction, t) if capped else "ok",
+            "used_pct": used_pct, "stage": stage,
             "source": w.source if capped else None,
             # a snooze pauses this cap (a team cap only where the team allows it)
             "snoozed": bool(capped and snoozed_until and (snooze_ok or not w.from_team)),

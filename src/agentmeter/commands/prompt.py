@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 
 NAMES = ("day", "week", "month")
 CACHE_VERSION = 1
-CAP_PREFIX = {"day": "daily", "week": "weekly", "month": "monthly"}
 LABEL = {"day": "", "week": "wk ", "month": "mo "}
 # ANSI colours by stage: green ok, yellow alert, magenta downgrade, red blocked.
 COLOURS = {"ok": "32", "alert": "33", "downgrade": "35", "blocked": "31"}
@@ -67,7 +66,8 @@ def window_use(config: Config, clock: Clock, conn: Connection | None) -> list[Wi
     """Spend against the caps in the day, week and month windows, from the daily rollup."""
     from datetime import timedelta
 
-    from ..budget.policy import Thresholds, WindowSpend, stage_of
+    from ..budget.policy import WindowSpend, standing, thresholds_of
+    from ..budget.spend import caps_of
     from ..budget.windows import window
     from ..core.timezone import resolve_tz
     from ..ledger import read
@@ -75,7 +75,7 @@ def window_use(config: Config, clock: Clock, conn: Connection | None) -> list[Wi
     tz = resolve_tz(config.budget.timezone)
     now = clock.now()
     b = effective_budget(config, conn)
-    t = Thresholds(b.alert_at, b.downgrade_at, b.block_at, b.retry_cap, b.enforce_subscription)
+    t = thresholds_of(b)
     windows = [window(name, now, tz) for name in NAMES]
     first, last = min(w.first_day for w in windows), max(w.last_day for w in windows)
     by_day = read.spend_by_day(conn, first.isoformat(), last.isoformat())
@@ -84,13 +84,10 @@ def window_use(config: Config, clock: Clock, conn: Connection | None) -> list[Wi
         days = [(w.first_day + timedelta(days=i)).isoformat() for i in range((w.last_day - w.first_day).days + 1)]
         usd = sum(by_day.get(d, (0.0, 0))[0] for d in days)
         tokens = sum(by_day.get(d, (0.0, 0))[1] for d in days)
-        cap_usd = getattr(b.caps, f"{CAP_PREFIX[w.name]}_usd")
-        cap_tokens = getattr(b.caps, f"{CAP_PREFIX[w.name]}_tokens")
-        capped = cap_usd is not None or cap_tokens is not None
-        frac = WindowSpend(w.name, w.end, usd, tokens, cap_usd, cap_tokens).fraction if capped else None
+        cap_usd, cap_tokens = caps_of(b.caps, w.name)
+        used_pct, stage = standing(WindowSpend(w.name, w.end, usd, tokens, cap_usd, cap_tokens), t)
         out.append(WindowUse(w.name, round(usd, 6), tokens, cap_usd, cap_tokens,
-                             None if frac is None else round(min(frac * 100, 9999.9), 1),
-                             stage_of(frac, t) if frac is not None else "ok"))
+                             None if used_pct is None else min(used_pct, 9999.9), stage))
     return out
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from ..budget.policy import Thresholds, WindowSpend, stage_of
+from ..budget.policy import Thresholds, WindowSpend, standing, thresholds_of
+from ..budget.spend import PREFIX, caps_of
 from ..budget.windows import NAMES, window
 from ..core.clock import Clock, ms_to_iso
 from ..core.timezone import resolve_tz
@@ -22,7 +23,6 @@ from .views import cache_hit_rate
 
 LOW_CACHE = 0.30
 HISTORY_DAYS = 90
-PREFIX = {"day": "daily", "week": "weekly", "month": "monthly"}
 
 
 def _connect(path) -> read.Connection | None:
@@ -44,7 +44,7 @@ def build_status(config: Config, clock: Clock) -> dict:
     tz = resolve_tz(config.budget.timezone)
     now = clock.now()
     b = config.budget
-    t = Thresholds(b.alert_at, b.downgrade_at, b.block_at, b.retry_cap, b.enforce_subscription)
+    t = thresholds_of(b)
     conn = _connect(get_paths().ledger)
     team_caps = ledger_sync.team_caps(conn) if conn is not None else {}
     b = effective_budget(config, team_caps)  # a stricter team or developer cap from the collector applies
@@ -63,11 +63,8 @@ def build_status(config: Config, clock: Clock) -> dict:
         w = window(name, now, tz)
         first, last = w.first_day.isoformat(), w.last_day.isoformat()
         usd, tokens, _ = read.window_sums(conn, first, last) if conn else (0.0, 0, 0)
-        cap_usd = getattr(b.caps, f"{PREFIX[name]}_usd")
-        cap_tokens = getattr(b.caps, f"{PREFIX[name]}_tokens")
-        # The same arithmetic as the policy: a cap of 0 means everything is over it, not "no cap".
-        capped = cap_usd is not None or cap_tokens is not None
-        frac = WindowSpend(name, None, usd, tokens, cap_usd, cap_tokens).fraction if capped else None
+        cap_usd, cap_tokens = caps_of(b.caps, name)
+        used_pct, stage = standing(WindowSpend(name, None, usd, tokens, cap_usd, cap_tokens), t)
         fc = _forecast(history, today, w, usd, today_fraction, cap_usd)
         if fc["ttc_hours"] is not None and fc["ttc_hours"] > (w.end - now).total_seconds() / 3600:
             fc["ttc_hours"] = None  # the window resets first: the cap is not reached in it
@@ -75,8 +72,7 @@ def build_status(config: Config, clock: Clock) -> dict:
             "name": name, "start": w.start.astimezone(tz).isoformat(), "end": w.end.astimezone(tz).isoformat(),
             "spent_usd": round(usd, 6), "cap_usd": cap_usd,
             "spent_tokens": tokens, "cap_tokens": cap_tokens,
-            "used_pct": round(frac * 100, 1) if frac is not None else None,
-            "stage": stage_of(frac, t) if frac is not None else "ok",
+            "used_pct": used_pct, "stage": stage,
             "cap_source": sources.get(f"{PREFIX[name]}_usd") or sources.get(f"{PREFIX[name]}_tokens"),
             "forecast_usd": fc["bands"], "forecast_method": fc["method"],
             "burn_rate_usd_per_day": fc["rate"], "time_to_cap_hours": fc["ttc_hours"],

@@ -18,6 +18,7 @@ import pytest
 from agentmeter.core.clock import SystemClock
 from agentmeter.home.config import Config
 from agentmeter.ledger import open_ledger
+from pg_cluster import collector_db, collector_engine, make_collector_db, pg_cluster  # noqa: F401  (collector tests on both engines)
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -30,10 +30,10 @@ def seed_spend(usd: float) -> None:
 
 
 @pytest.fixture
-def team(tmp_path, home):
+def team(tmp_path, home, make_collector_db):
     """A collector whose lead set a $1 daily cap for team payments; alice has spent $2 today and synced."""
     def make(allow_snooze: bool):
-        db = tmp_path / "team.db"
+        db = make_collector_db("team")
         token = run_cli("collector", "token", "add", "--developer", "alice@example.com", "--team", "payments",
                         "--db", str(db)).stdout.strip()
         args = ["collector", "caps", "set", "--team", "payments", "--daily", "1", "--db", str(db)]

@@ -55,8 +55,8 @@ def test_unreachable_collector_is_one_quiet_line_in_status(home):
     assert "2 rows queued, retrying in the background" in lines[0]
 
 
-def test_team_lead_commands(tmp_path, home):
-    db = tmp_path / "team.db"
+def test_team_lead_commands(tmp_path, home, collector_db):
+    db = collector_db
     add = run_cli("collector", "token", "add", "--developer", "alice@example.com", "--team", "payments",
                   "--db", str(db))
     assert add.returncode == 0, add.stderr
@@ -94,8 +94,8 @@ def test_team_lead_commands(tmp_path, home):
         collector.close()
 
 
-def test_the_daemon_pushes_in_the_background(tmp_path, monkeypatch):
-    collector = Collector(tmp_path / "team.db").start()
+def test_the_daemon_pushes_in_the_background(tmp_path, monkeypatch, collector_db):
+    collector = Collector(collector_db).start()
     monkeypatch.setenv("AGENTMETER_COLLECTOR_TOKEN", collector.token("alice@example.com"))
     monkeypatch.setattr(background, "FIRST_DELAY_S", 0.05)
     config = Config(identity=Identity(developer="alice@example.com"),

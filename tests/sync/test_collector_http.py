@@ -8,13 +8,14 @@ import json
 import pytest
 
 from conftest import run_cli
+from pg_cluster import stored_bytes
 
 from .helpers import Client, Collector, request
 
 
 @pytest.fixture
-def collector(tmp_path):
-    c = Collector(tmp_path / "team.db").start()
+def collector(collector_db):
+    c = Collector(collector_db).start()
     yield c
     c.close()
 
@@ -56,7 +57,7 @@ def test_wrong_and_revoked_tokens_are_refused(tmp_path, collector):
 
 def test_tokens_are_stored_hashed(tmp_path, collector):
     token = collector.token("alice@example.com")
-    raw = b"".join(p.read_bytes() for p in collector.db.parent.glob("team.db*"))
+    raw = stored_bytes(collector.db)
     assert token.encode() not in raw
 
 
@@ -117,12 +118,12 @@ def test_unknown_fields_never_reach_the_disk(collector):
     body["extra"] = "SECRET-FIELD-VALUE"
     status, _, _ = request(f"{collector.url}/v1/push", method="POST", token=token, body=body)
     assert status == 200
-    raw = b"".join(p.read_bytes() for p in collector.db.parent.glob("team.db*"))
+    raw = stored_bytes(collector.db)
     assert b"SECRET-FIELD-VALUE" not in raw
 
 
-def test_rate_limit_per_token(tmp_path):
-    c = Collector(tmp_path / "rl.db", rate_per_minute=3).start()
+def test_rate_limit_per_token(tmp_path, make_collector_db):
+    c = Collector(make_collector_db("rl"), rate_per_minute=3).start()
     try:
         a, b = c.token("a@example.com"), c.token("b@example.com")
         got = [request(f"{c.url}/v1/caps", token=a)[0] for _ in range(4)]

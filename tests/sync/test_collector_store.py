@@ -1,28 +1,115 @@
-"""The collector's own database: its own named migrations, private file, stable identity across reopenings."""
+"""The collector's own database, on SQLite and PostgreSQL: its own named migrations, applied once and in
+order, a private file (SQLite), a stable identity across reopenings, and the same schema on both engines."""
 
 from __future__ import annotations
 
 import sqlite3
 import stat
+from pathlib import Path
 
+import pytest
+
+from agentmeter.collector import engine
+from agentmeter.collector.migrations import migrations
 from agentmeter.collector.store import open_store
 from agentmeter.ledger.schema import TOKEN_COLUMNS
+from conftest import run_cli
+
+C016 = ["c001_initial", "c008_token_cost_center", "c016_caps_allow_snooze"]
 
 
-def test_migrations_build_the_schema_once_and_keep_the_collector_id(tmp_path):
-    db = tmp_path / "new" / "team.db"
-    store = open_store(db)
+def columns(db: engine.Database, table: str) -> dict[str, str]:
+    if db.dialect == "sqlite":
+        return {r[1]: r[2] for r in db.execute(f"PRAGMA table_info({table})")}
+    return {r[0]: r[1] for r in db.execute(
+        "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ?", (table,))}
+
+
+def test_migrations_build_the_schema_once_and_keep_the_collector_id(collector_db):
+    store = open_store(collector_db)
     cid = store.collector_id()
     store.close()
-    assert stat.S_IMODE(db.stat().st_mode) == 0o600 and stat.S_IMODE(db.parent.stat().st_mode) == 0o700
-    again = open_store(db)
-    assert again.collector_id() == cid
-    again.close()
-    conn = sqlite3.connect(db)
-    applied = conn.execute("SELECT migration_set, name FROM _sqlite_migrations").fetchall()
-    assert applied == [("agentmeter-collector", "c001_initial"), ("agentmeter-collector", "c008_token_cost_center"),
-                       ("agentmeter-collector", "c016_caps_allow_snooze")]
-    cols = {r[1] for r in conn.execute("PRAGMA table_info(rollups)")}
-    assert set(TOKEN_COLUMNS) <= cols  # every bucket the client pushes has a column
-    assert "cwd" not in cols and "prompt" not in cols
+    if isinstance(collector_db, Path):
+        assert stat.S_IMODE(collector_db.stat().st_mode) == 0o600
+        assert stat.S_IMODE(collector_db.parent.stat().st_mode) == 0o700
+    again = open_store(collector_db)
+    try:
+        assert again.collector_id() == cid
+        assert again.applied_migrations() == migrations.names  # every one, once, in order
+        assert again.applied_migrations()[:3] == C016
+        cols = columns(again.db, "rollups")
+        assert set(TOKEN_COLUMNS) <= set(cols)  # every bucket the client pushes has a column
+        assert "cwd" not in cols and "prompt" not in cols
+        if again.dialect == "postgresql":  # token counts and milliseconds pass 2**31
+            assert cols["output_tokens"] == "bigint" and cols["received_at"] == "bigint"
+            assert cols["cost_usd"] == "double precision"
+    finally:
+        again.close()
+
+
+def test_both_engines_hold_the_same_schema(tmp_path, pg_cluster):
+    """Same tables, same columns, same order, on SQLite and PostgreSQL."""
+    lite, pg = open_store(tmp_path / "lite.db"), open_store(pg_cluster.new_database())
+    try:
+        tables = [r[0] for r in lite.db.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
+                                                "AND name NOT LIKE '\\_%' ESCAPE '\\' AND name NOT LIKE 'sqlite%'")]
+        pg_tables = {r[0] for r in pg.db.execute("SELECT table_name FROM information_schema.tables "
+                                                 "WHERE table_schema = current_schema()")}
+        assert tables and set(tables) <= pg_tables
+        for t in tables:
+            assert list(columns(lite.db, t)) == [c for c in _pg_columns_in_order(pg.db, t)], t
+    finally:
+        lite.close()
+        pg.close()
+
+
+def _pg_columns_in_order(db, table):
+    return [r[0] for r in db.execute("SELECT column_name FROM information_schema.columns WHERE table_name = ? "
+                                     "ORDER BY ordinal_position", (table,))]
+
+
+def test_a_database_built_by_sqlite_utils_migrations_opens_unchanged(tmp_path):
+    """Collector files made before PostgreSQL support recorded their migrations with sqlite_utils: they open,
+    nothing is re-run, and what is new is applied on top."""
+    from sqlite_utils import Database, Migrations
+
+    old = Migrations("agentmeter-collector")
+    for m in migrations._migrations[:2]:  # c001, c008: an older release
+        old(name=m.name)(m.fn)
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    old.apply(Database(conn))
+    conn.execute("INSERT INTO caps (scope, name, daily_usd, updated_at) VALUES ('team', 'payments', 5, 1)")
+    conn.commit()
     conn.close()
+    store = open_store(path)
+    try:
+        assert store.applied_migrations() == migrations.names
+        assert store.caps("team", "payments") == {"daily_usd": 5.0, "name": "payments", "allow_snooze": False}
+    finally:
+        store.close()
+
+
+def test_portable_sql_is_rewritten_for_postgres():
+    q = engine.to_postgres("SELECT '?', \"a?\" FROM t WHERE x LIKE '50%' AND y = ? AND z = ?")
+    assert q == "SELECT '?', \"a?\" FROM t WHERE x LIKE '50%%' AND y = %s AND z = %s"
+    ddl = engine.to_postgres("CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER NOT NULL, c REAL, s TEXT "
+                             "DEFAULT 'TEXT', b BLOB) STRICT")
+    assert ddl == ('CREATE TABLE t (id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, n BIGINT NOT NULL, '
+                   'c DOUBLE PRECISION, s TEXT COLLATE "C" DEFAULT \'TEXT\', b BYTEA)')
+    assert engine.to_postgres("SELECT CAST(x AS INTEGER) FROM t") == "SELECT CAST(x AS INTEGER) FROM t"
+
+
+def test_the_password_in_a_url_is_never_shown():
+    assert engine.display("postgresql://lead:s3cret@db.example:5432/team") == \
+        "postgresql://lead:***@db.example:5432/team"
+    assert engine.display("postgresql:///team?host=/run/pg") == "postgresql:///team?host=/run/pg"
+
+
+def test_an_unreachable_postgres_is_one_line_naming_what_to_check(tmp_path, home):
+    pytest.importorskip("psycopg", reason="PostgreSQL driver (the postgres extra) not installed")
+    url = f"postgresql://lead:s3cret-pw@/team?host={tmp_path}&port=1"
+    r = run_cli("collector", "token", "list", "--db", url)
+    assert r.returncode != 0
+    assert "cannot connect to PostgreSQL" in r.stderr and "Traceback" not in r.stderr
+    assert "s3cret-pw" not in r.stderr + r.stdout

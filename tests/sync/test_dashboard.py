@@ -26,8 +26,8 @@ def dump_dom(url: str, profile) -> str:
 
 
 @pytest.fixture
-def filled(tmp_path):
-    c = Collector(tmp_path / "team.db").start()
+def filled(tmp_path, collector_db):
+    c = Collector(collector_db).start()
     alice = Client(tmp_path / "a", "alice@example.com", "payments",
                    c.token("alice@example.com", "payments", cost_center="CC-1"))
     bob = Client(tmp_path / "b", "bob@example.com", "search", c.token("bob@example.com", "search", cost_center="CC-1"))

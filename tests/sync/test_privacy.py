@@ -14,13 +14,14 @@ from agentmeter.home.config import Config, Identity
 from agentmeter.ledger.access import DirectAccess
 from agentmeter.sync.client import Target, sync_once
 from conftest import make_stack
+from pg_cluster import stored_bytes
 
 from .helpers import Collector
 
 MARKER = "ZEBRA-7f3c-PLANTED-MARKER"
 
 
-def test_marker_in_prompts_never_leaves_the_machine(tmp_path):
+def test_marker_in_prompts_never_leaves_the_machine(tmp_path, collector_db):
     seen: list[bytes] = []
 
     @web.middleware
@@ -28,7 +29,7 @@ def test_marker_in_prompts_never_leaves_the_machine(tmp_path):
         seen.append(await request.read())
         return await handler(request)
 
-    collector = Collector(tmp_path / "collector" / "team.db", middlewares=[capture]).start()
+    collector = Collector(collector_db, middlewares=[capture]).start()
     stack, close = make_stack(tmp_path)
     try:
         s = stack.open_session(agent="claude", repo="github.com/acme/app", branch="main",
@@ -57,5 +58,5 @@ def test_marker_in_prompts_never_leaves_the_machine(tmp_path):
     assert b'"rollups"' in pushed and b"github.com/acme/app" in pushed  # the capture saw the real pushes
     assert MARKER.encode() not in pushed
     assert b"/home/dev" not in pushed  # no working directory, only the repo's identity
-    on_disk = b"".join(p.read_bytes() for p in (tmp_path / "collector").rglob("*") if p.is_file())
+    on_disk = stored_bytes(collector_db)
     assert on_disk and MARKER.encode() not in on_disk

@@ -17,8 +17,8 @@ from .helpers import Client, Collector, assert_same, summed
 
 
 @pytest.fixture
-def collector(tmp_path):
-    c = Collector(tmp_path / "collector" / "team.db").start()
+def collector(collector_db):
+    c = Collector(collector_db).start()
     yield c
     c.close()
 
@@ -84,11 +84,11 @@ def test_collector_restart_keeps_totals(tmp_path, collector):
     assert_same(collector.totals(), c.totals())
 
 
-def test_a_new_collector_database_gets_everything_again(tmp_path, collector):
+def test_a_new_collector_database_gets_everything_again(tmp_path, collector, make_collector_db):
     c = Client(tmp_path / "c", "carol@example.com", "infra", collector.token("carol@example.com"))
     c.add_usage(3)
     assert c.sync(collector.url)["ok"]
-    other = Collector(tmp_path / "lost" / "new.db").start()
+    other = Collector(make_collector_db("new")).start()
     try:
         r = c.sync(other.url, other.token("carol@example.com"))
         assert r["ok"] and r["pushed"]["rollups"] == 1  # a different collector id: nothing assumed pushed

@@ -31,8 +31,8 @@ def test_effective_budget_takes_the_stricter_cap():
     assert effective_budget(mine, {"team": {"daily_usd": "junk", "weekly_usd": -1}}) is mine.budget
 
 
-def test_caps_fetched_by_sync_show_in_status_and_budget_show(tmp_path, home):
-    collector = Collector(tmp_path / "team.db").start()
+def test_caps_fetched_by_sync_show_in_status_and_budget_show(tmp_path, home, collector_db):
+    collector = Collector(collector_db).start()
     try:
         token = collector.token("alice@example.com", team="payments")
         admin = collector.token("lead@example.com", admin=True)
@@ -78,8 +78,8 @@ def test_caps_fetched_by_sync_show_in_status_and_budget_show(tmp_path, home):
         collector.close()
 
 
-def test_the_proxy_refuses_at_the_team_cap(tmp_path, monkeypatch):
-    collector = Collector(tmp_path / "team.db").start()
+def test_the_proxy_refuses_at_the_team_cap(tmp_path, monkeypatch, collector_db):
+    collector = Collector(collector_db).start()
     admin = collector.token("lead@example.com", admin=True)
     monkeypatch.setenv("AGENTMETER_COLLECTOR_TOKEN", collector.token("alice@example.com", team="payments"))
     config = Config(identity=Identity(developer="alice@example.com"),

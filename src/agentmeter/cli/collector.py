@@ -18,8 +18,10 @@ caps_app = typer.Typer(help="Team and developer caps that clients merge with the
 app.add_typer(token_app, name="token")
 app.add_typer(caps_app, name="caps")
 
-Db = Annotated[Path, typer.Option("--db", help="The collector's SQLite database (serve, token add and caps set "
-                                  "create it; the other commands need it to exist).")]
+Db = Annotated[str, typer.Option("--db", envvar="AGENTMETER_COLLECTOR_DB", show_envvar=True,
+                                 help="The collector's database: a SQLite file (serve, token add and caps set "
+                                 "create it; the other commands need it to exist) or a postgresql:// URL (the "
+                                 "`postgres` extra; put the password in PGPASSWORD or ~/.pgpass, not here).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Say what would change; write nothing.")]
 
@@ -33,18 +35,26 @@ class By(StrEnum):
     day = "day"
 
 
-def _store(db: Path, create: bool = False):
-    import sqlite3
-
+def _store(db: str, create: bool = False):
+    from ..collector import engine
     from ..collector.store import open_store
 
-    if not create and not db.is_file():  # a mistyped --db must not read as an empty team
+    if not engine.is_postgres(db) and not create and not Path(db).expanduser().is_file():
+        # a mistyped --db must not read as an empty team
         raise UsageError(f"{db}: no such collector database",
                          "check the --db path; `agentmeter collector serve --db PATH` creates one")
     try:
         return open_store(db)
-    except sqlite3.DatabaseError as exc:
-        raise UsageError(f"{db}: not a collector database ({exc})", "point --db at the collector's .db file") from None
+    except engine.EngineError as exc:
+        hint = ("check the URL, that the server is up and that this user may connect (PGPASSWORD or ~/.pgpass "
+                "for a password)") if engine.is_postgres(db) else "point --db at the collector's .db file"
+        if "postgres extra" in str(exc):
+            hint = "or use a SQLite file: --db PATH"
+        raise UsageError(str(exc), hint) from None
+    except engine.database_errors() as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise UsageError(f"{engine.display(db)}: not a collector database ({first})",
+                         "point --db at the collector's database") from None
 
 
 @app.command()
@@ -59,7 +69,9 @@ def serve(
     from ..collector.app import serve as run
 
     _store(db, create=True).close()  # a bad --db fails here with one line, not inside the server
-    render_sync.serving(f"http://{host}:{port}", str(db))
+    from ..collector.engine import display
+
+    render_sync.serving(f"http://{host}:{port}", display(db))
     try:
         run(db, host, port, rate_per_minute=rate, print_fn=lambda *_: None)
     except OSError as exc:

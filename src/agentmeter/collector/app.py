@@ -1,8 +1,9 @@
 """The collector's aiohttp app: authenticated pushes, team caps, reports, FOCUS export and the dashboard.
 
 Every answer that is not the dashboard is JSON, errors included: `{"error": …, "message": …, "field": …}`.
-All store calls run on one dedicated thread, so the event loop never waits on SQLite and the store's one
-connection is never shared between threads at once.
+Store calls run on executor threads, so the event loop never waits on the database: writes on `db` (one
+thread on SQLite, whose one writer would only queue; the pool's size on PostgreSQL), reads that scan many
+rows (reports, the dashboard, the export) on `read`, so a long report never holds a push back.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
 from ..core.clock import Clock, SystemClock
-from . import dashboard, focus, validate
+from . import dashboard, engine, focus, validate
 from .store import REPORT_BY, CollectorStore, open_store
 
 log = logging.getLogger("agentmeter.collector")
@@ -50,16 +51,23 @@ class RateLimiter:
 
 
 class Collector:
-    def __init__(self, db_path: Path, clock: Clock, rate_per_minute: int, max_body: int) -> None:
-        self.db_path = Path(db_path)
+    def __init__(self, db_path: Path | str, clock: Clock, rate_per_minute: int, max_body: int) -> None:
+        self.db_path = db_path if engine.is_postgres(db_path) else Path(db_path)
         self.max_body = max_body
         self.clock = clock
         self.limiter = RateLimiter(rate_per_minute, clock)
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="agentmeter-collector-db")
+        writers = engine.POOL_MAX // 2 if engine.is_postgres(db_path) else 1
+        self.executor = ThreadPoolExecutor(max_workers=writers, thread_name_prefix="agentmeter-collector-db")
+        self.read_executor = ThreadPoolExecutor(max_workers=3, thread_name_prefix="agentmeter-collector-read")
         self.store: CollectorStore | None = None
 
     async def db(self, fn, *args):
+        """Run a store call that writes (or is quick) off the event loop."""
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+
+    async def read(self, fn, *args):
+        """Run a store call that only reads, however long, beside the writes."""
+        return await asyncio.get_running_loop().run_in_executor(self.read_executor, fn, *args)
 
 
 COLLECTOR = web.AppKey("collector", Collector)
@@ -85,7 +93,7 @@ async def json_errors(request: web.Request, handler):
 def create_app(db_path: Path | str, *, clock: Clock | None = None, rate_per_minute: int = RATE_PER_MINUTE,
                max_body: int = MAX_BODY) -> web.Application:
     app = web.Application(client_max_size=max_body, middlewares=[json_errors])
-    app[COLLECTOR] = Collector(Path(db_path), clock or SystemClock(), rate_per_minute, max_body)
+    app[COLLECTOR] = Collector(db_path, clock or SystemClock(), rate_per_minute, max_body)
     app.cleanup_ctx.append(_resources)
     app.router.add_get("/v1/health", health)
     app.router.add_post("/v1/push", push)
@@ -102,6 +110,7 @@ async def _resources(app: web.Application):
     c = app[COLLECTOR]
     c.store = await c.db(open_store, c.db_path)
     yield
+    c.read_executor.shutdown(wait=True)
     await c.db(c.store.close)
     c.executor.shutdown(wait=True)
 
@@ -249,7 +258,7 @@ async def report(request: web.Request) -> web.Response:
     if bad:
         return bad
     c = request.app[COLLECTOR]
-    got = await c.db(build_report, c.store, by, since, until)
+    got = await c.read(build_report, c.store, by, since, until)
     return web.json_response({"schema": "agentmeter.collector_report/1", **got})
 
 
@@ -264,7 +273,7 @@ async def export_focus(request: web.Request) -> web.Response:
     if fmt not in ("csv", "json"):
         return error(400, "bad_query", "format must be csv or json", "format")
     c = request.app[COLLECTOR]
-    rows = await c.db(lambda: list(focus.rows(c.store.focus_source(since, until))))
+    rows = await c.read(lambda: list(focus.rows(c.store.focus_source(since, until))))
     if fmt == "json":
         return web.json_response({"schema": "agentmeter.focus/1", "columns": list(focus.COLUMNS), "rows": rows})
     buf = io.StringIO()
@@ -307,14 +316,14 @@ async def dashboard_page(request: web.Request) -> web.Response:
             return error(400, "bad_query", "month must be YYYY-MM", "month")
     c = request.app[COLLECTOR]
     now = c.clock.now()
-    data = await c.db(dashboard_data, c.store, now.date(), month)
+    data = await c.read(dashboard_data, c.store, now.date(), month)
     data["generated_at"] = now.isoformat(timespec="seconds")
     return web.Response(text=dashboard.render(data), content_type="text/html",
                         headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer",
                                  "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"})
 
 
-def serve(db_path: Path, host: str, port: int, *, rate_per_minute: int = RATE_PER_MINUTE,
+def serve(db_path: Path | str, host: str, port: int, *, rate_per_minute: int = RATE_PER_MINUTE,
           print_fn=None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     app = create_app(db_path, rate_per_minute=rate_per_minute)

@@ -1,11 +1,17 @@
 """The collector's schema, by named migrations of its own (never the client ledger's). Never renumber or edit
-an applied migration: add a new one."""
+an applied migration: add a new one at the end.
+
+The same migrations build the same schema on SQLite and PostgreSQL: write DDL in SQLite's STRICT spelling
+(INTEGER, REAL, TEXT, BLOB; the engine maps them on PostgreSQL, see engine.py) and every other statement in
+portable SQL with `?` placeholders, through `db.execute(sql, params)` only.
+"""
 
 from __future__ import annotations
 
 import secrets
 
-from sqlite_utils import Database, Migrations
+from .engine import Database
+from .schema_migrations import Migrations
 
 migrations = Migrations("agentmeter-collector")
 

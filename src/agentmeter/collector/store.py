@@ -1,7 +1,8 @@
-"""The collector's SQLite store: all of the collector's SQL lives here.
+"""The collector's store, on SQLite or PostgreSQL (engine.py): the collector's core SQL lives here.
 
-One connection, used from one thread at a time (the app runs every call on a one-thread executor; the CLI
-calls it directly). Tokens are stored as sha256 hashes; the token itself is shown once, at `token add`.
+`self.conn` is the engine's handle, safe from several threads (a connection per thread on SQLite, a pool on
+PostgreSQL); write with `with self._tx():`. Tokens are stored as sha256 hashes; the token itself is shown
+once, at `token add`.
 """
 
 from __future__ import annotations
@@ -9,15 +10,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import secrets
-import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..home.paths import make_private
 from ..ledger.schema import TOKEN_COLUMNS
+from . import engine
 
 CAP_FIELDS = ("daily_usd", "weekly_usd", "monthly_usd", "daily_tokens", "weekly_tokens", "monthly_tokens")
 REPORT_BY = {"developer": "developer", "team": "team", "agent": "agent", "repo": "repo", "model": "model",
@@ -26,11 +26,27 @@ _SUMS = (*TOKEN_COLUMNS, "requests", "cost_usd", "unpriced_requests")
 TOKEN_PREFIX = "amc_"
 
 
-def _total(col: str) -> str:
-    """A sum that cannot overflow: TOTAL() adds in floating point; counts come back as integers (saturated)."""
+def _sum_int(expr: str, dialect: str) -> str:
+    """A sum of counts that cannot overflow, as an integer (saturated at 9.2e18). SQLite's SUM raises on an
+    integer overflow, so it adds in floating point (TOTAL); PostgreSQL's SUM(BIGINT) is NUMERIC, exact."""
+    if dialect == "sqlite":
+        return f"CAST(MIN(TOTAL({expr}), 9.2e18) AS INTEGER)"
+    return f"CAST(LEAST(COALESCE(SUM({expr}), 0), 9.2e18) AS BIGINT)"
+
+
+def _total(col: str, dialect: str = "sqlite") -> str:
     if col == "cost_usd":
-        return "TOTAL(cost_usd) AS cost_usd"
-    return f"CAST(MIN(TOTAL({col}), 9.2e18) AS INTEGER) AS {col}"
+        return "COALESCE(SUM(cost_usd), 0.0) AS cost_usd"
+    return f"{_sum_int(col, dialect)} AS {col}"
+
+
+def upsert(table: str, cols: Sequence[str], key: Sequence[str]) -> str:
+    """INSERT … ON CONFLICT (key) DO UPDATE SET every other column: the same statement on both engines, and
+    re-running it with the same row leaves the same row (idempotent)."""
+    rest = [c for c in cols if c not in key]
+    action = f"DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in rest)}" if rest else "DO NOTHING"
+    return (f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
+            f"ON CONFLICT ({', '.join(key)}) {action}")
 
 
 def hash_token(token: str) -> str:
@@ -38,26 +54,31 @@ def hash_token(token: str) -> str:
 
 
 class CollectorStore:
-    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
-        self.conn = conn
-        self.path = path
+    def __init__(self, db: engine.Database) -> None:
+        self.conn = self.db = db
+        self.dialect = db.dialect
+        self.target = db.target
 
     # -- schema ---------------------------------------------------------------------------------------------
 
     def migrate(self) -> None:
-        from sqlite_utils import Database
-
         from .migrations import migrations
 
-        migrations.apply(Database(self.conn))
-        for suffix in ("", "-wal", "-shm"):
-            make_private(Path(str(self.path) + suffix))
+        migrations.apply(self.db)
+        if self.dialect == "sqlite":
+            for suffix in ("", "-wal", "-shm"):
+                make_private(Path(str(self.target) + suffix))
+
+    def applied_migrations(self) -> list[str]:
+        from .migrations import migrations
+
+        return migrations.applied(self.db)
 
     def collector_id(self) -> str:
         return self.conn.execute("SELECT value FROM meta WHERE key = 'collector_id'").fetchone()[0]
 
     def _tx(self):
-        return _Transaction(self.conn)
+        return self.db.transaction()
 
     # -- tokens ---------------------------------------------------------------------------------------------
 
@@ -131,9 +152,7 @@ class CollectorStore:
         with self._tx():
             for table, cols, rows in (("rollups", rcols, rrows), ("sessions", scols, srows)):
                 if rows:
-                    self.conn.executemany(
-                        f"INSERT OR REPLACE INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-                        rows)
+                    self.conn.executemany(upsert(table, cols, ("developer", "item_key")), rows)
             gone = 0
             for key in deleted:
                 for table in ("rollups", "sessions"):
@@ -159,7 +178,7 @@ class CollectorStore:
 
     def report(self, by: str, since: str | None = None, until: str | None = None) -> list[dict[str, Any]]:
         col = REPORT_BY[by]
-        sums = ", ".join(_total(c) for c in _SUMS)
+        sums = ", ".join(_total(c, self.dialect) for c in _SUMS)
         where, args = self._where(since, until)
         rows = self.conn.execute(
             f"SELECT {col} AS key, {sums}, COUNT(DISTINCT developer) AS developers FROM rollups {where} "
@@ -167,35 +186,36 @@ class CollectorStore:
         return [dict(r) for r in rows]
 
     def totals(self, since: str | None = None, until: str | None = None) -> dict[str, Any]:
-        sums = ", ".join(_total(c) for c in _SUMS)
+        sums = ", ".join(_total(c, self.dialect) for c in _SUMS)
         where, args = self._where(since, until)
         row = dict(self.conn.execute(f"SELECT {sums}, COUNT(DISTINCT developer) AS developers FROM rollups {where}",
                                      args).fetchone())
-        srow = self.conn.execute(f"SELECT COUNT(*), TOTAL(cost_usd) FROM sessions {where}", args).fetchone()
+        srow = self.conn.execute(f"SELECT COUNT(*), COALESCE(SUM(cost_usd), 0.0) FROM sessions {where}",
+                                 args).fetchone()
         row["sessions"], row["sessions_cost_usd"] = srow[0], srow[1]
         return row
 
     def chargeback(self, since: str | None, until: str | None) -> list[dict[str, Any]]:
         where, args = self._where(since, until)
         rows = self.conn.execute(
-            f"""SELECT team, developer, cost_center, {_total("requests")},
-                       CAST(MIN(TOTAL(input_tokens) + TOTAL(cache_read_tokens) + TOTAL(cache_write_tokens)
-                            + TOTAL(output_tokens), 9.2e18) AS INTEGER) AS tokens,
-                       TOTAL(CASE WHEN subscription = 0 THEN cost_usd ELSE 0 END) AS billed_usd,
-                       TOTAL(CASE WHEN subscription = 1 THEN cost_usd ELSE 0 END) AS subscription_usd,
-                       TOTAL(cost_usd) AS cost_usd, COUNT(DISTINCT device_id) AS devices
+            f"""SELECT team, developer, cost_center, {_total("requests", self.dialect)},
+                       {_sum_int("input_tokens + cache_read_tokens + cache_write_tokens + output_tokens",
+                                 self.dialect)} AS tokens,
+                       COALESCE(SUM(CASE WHEN subscription = 0 THEN cost_usd ELSE 0 END), 0.0) AS billed_usd,
+                       COALESCE(SUM(CASE WHEN subscription = 1 THEN cost_usd ELSE 0 END), 0.0) AS subscription_usd,
+                       COALESCE(SUM(cost_usd), 0.0) AS cost_usd, COUNT(DISTINCT device_id) AS devices
                 FROM rollups {where} GROUP BY team, developer, cost_center ORDER BY team, cost_usd DESC""", args)
         return [dict(r) for r in rows]
 
     def daily(self, since: str | None, until: str | None, developer: str | None = None) -> list[dict[str, Any]]:
         where, args = self._where(since, until, developer=developer)
-        rows = self.conn.execute(f"SELECT day, TOTAL(cost_usd) AS cost_usd FROM rollups {where} GROUP BY day "
-                                 "ORDER BY day", args)
+        rows = self.conn.execute(f"SELECT day, COALESCE(SUM(cost_usd), 0.0) AS cost_usd FROM rollups {where} "
+                                 "GROUP BY day ORDER BY day", args)
         return [dict(r) for r in rows]
 
     def focus_source(self, since: str | None = None, until: str | None = None) -> Iterator[dict[str, Any]]:
         where, args = self._where(since, until)
-        for r in self.conn.execute(f"SELECT * FROM rollups {where} ORDER BY day, developer, item_key", args):
+        for r in self.db.stream(f"SELECT * FROM rollups {where} ORDER BY day, developer, item_key", args):
             yield dict(r)
 
     # -- caps -----------------------------------------------------------------------------------------------
@@ -209,9 +229,8 @@ class CollectorStore:
             if all(v is None for v in values):
                 self.conn.execute("DELETE FROM caps WHERE scope = ? AND name = ?", (scope, name))
             else:
-                self.conn.execute(
-                    f"INSERT OR REPLACE INTO caps (scope, name, {', '.join(CAP_FIELDS)}, allow_snooze, updated_at) "
-                    f"VALUES (?, ?, {', '.join('?' * len(CAP_FIELDS))}, ?, ?)", (scope, name, *values, allow, now_ms))
+                self.conn.execute(upsert("caps", ("scope", "name", *CAP_FIELDS, "allow_snooze", "updated_at"),
+                                         ("scope", "name")), (scope, name, *values, allow, now_ms))
         return self.caps(scope, name) or {}
 
     def caps(self, scope: str, name: str | None) -> dict[str, Any] | None:
@@ -237,29 +256,12 @@ class CollectorStore:
         self.conn.close()
 
 
-class _Transaction:
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-
-    def __enter__(self):
-        self.conn.execute("BEGIN IMMEDIATE")
-        return self.conn
-
-    def __exit__(self, kind, exc, tb) -> None:
-        self.conn.execute("ROLLBACK" if kind else "COMMIT")
-
-
-def open_store(path: Path) -> CollectorStore:
-    path = Path(path).expanduser()
-    # Create a missing parent private, but never chmod an existing one (--db /srv/collector.db).
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if not path.exists():
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
-    conn = sqlite3.connect(path, timeout=10, check_same_thread=False, isolation_level=None)
-    conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA busy_timeout=10000")
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    store = CollectorStore(conn, path)
-    store.migrate()
+def open_store(target: Path | str) -> CollectorStore:
+    """The store on `target` (a SQLite file path, or a postgresql:// URL), migrated."""
+    store = CollectorStore(engine.connect(target))
+    try:
+        store.migrate()
+    except BaseException:
+        store.close()
+        raise
     return store

@@ -48,7 +48,6 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
 SQL_PACKAGES = {"ledger", "collector"}
 # Modules that still open or query the ledger themselves → why; the list only shrinks (moving into ledger/).
 SQL_EXCEPTIONS: dict[str, str] = {
-    "agentmeter.cli.collector": "catches sqlite3.DatabaseError from the collector store",
     "agentmeter.proxy.daemon": "catches sqlite3.DatabaseError at start",
     "agentmeter.proxy.forward": "recognises a broken ledger in an exception",
 }

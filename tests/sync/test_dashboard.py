@@ -58,9 +58,9 @@ def test_dashboard_in_headless_chromium(filled, tmp_path):
     cells = [re.findall(r"<td[^>]*>(.*?)</td>", r) for r in rows]
     assert ["payments", "alice@example.com", "CC-1", "6", "7.1k", "$7.00", "$0.00", "$7.00"] in cells, cells
     assert ["search", "bob@example.com", "CC-1", "3", "3.6k", "$6.00", "$0.00", "$6.00"] in cells, cells
-    chart = re.search(r'<svg id="spend-chart".*?</svg>', html, re.S)
+    chart = re.search(r"<svg id=['\"]spend-chart['\"].*?</svg>", html, re.S)
     assert chart, "no chart"
-    bars = re.findall(r'<rect class="bar"[^>]*height="([\d.]+)"', chart.group(0))
+    bars = re.findall(r"<rect class=['\"]bar['\"][^>]*height=['\"]([\d.]+)['\"]", chart.group(0))
     assert len(bars) >= 28 and sum(float(h) > 0 for h in bars) == 3  # a bar per day, three days with spend
     assert "alice@example.com" in re.search(r'<div id="burndown">(.*?)</div></div>', html, re.S).group(0)
     assert "github.com/acme/api" in html and "codex" in html

@@ -9,43 +9,9 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-
-def _usd(v: float | None) -> str:
-    if v is None:
-        return "—"
-    if v == 0:
-        return "$0.00"
-    return f"${v:,.4f}" if abs(v) < 1 else f"${v:,.2f}"
-
-
-def _tokens(n: int | None) -> str:
-    n = int(n or 0)
-    return f"{n / 1e6:.1f}M" if n >= 1_000_000 else f"{n / 1000:.1f}k" if n >= 1000 else str(n)
-
-
-def chart_svg(daily: list[dict[str, Any]], width: int = 720, height: int = 220) -> str:
-    """Daily spend as bars, with the axis maximum labelled."""
-    pad_l, pad_b, pad_t = 56, 28, 12
-    top = max((d["cost_usd"] or 0 for d in daily), default=0) or 1.0
-    inner_w, inner_h = width - pad_l - 8, height - pad_b - pad_t
-    n = max(len(daily), 1)
-    bar_w = max(2.0, inner_w / n - 2)
-    parts = [f'<svg id="spend-chart" role="img" aria-label="Daily spend" xmlns="http://www.w3.org/2000/svg" '
-             f'width="{width}" height="{height}" viewBox="0 0 {width} {height}">',
-             f'<line x1="{pad_l}" y1="{pad_t + inner_h}" x2="{width - 8}" y2="{pad_t + inner_h}" class="axis"/>',
-             f'<text x="{pad_l - 6}" y="{pad_t + 10}" text-anchor="end" class="tick">{escape(_usd(top))}</text>',
-             f'<text x="{pad_l - 6}" y="{pad_t + inner_h}" text-anchor="end" class="tick">$0</text>']
-    for i, d in enumerate(daily):
-        h = inner_h * (d["cost_usd"] or 0) / top
-        x = pad_l + i * (inner_w / n) + 1
-        parts.append(f'<rect class="bar" x="{x:.1f}" y="{pad_t + inner_h - h:.1f}" width="{bar_w:.1f}" '
-                     f'height="{h:.1f}"><title>{escape(d["day"])}: {escape(_usd(d["cost_usd"]))}</title></rect>')
-    if daily:
-        parts.append(f'<text x="{pad_l}" y="{height - 8}" class="tick">{escape(daily[0]["day"])}</text>')
-        parts.append(f'<text x="{width - 8}" y="{height - 8}" text-anchor="end" class="tick">'
-                     f'{escape(daily[-1]["day"])}</text>')
-    parts.append("</svg>")
-    return "".join(parts)
+from ..core.fmt import tokens as _tokens
+from ..core.fmt import usd as _usd
+from ..core.svgchart import daily_bars
 
 
 def _table(table_id: str, headers: list[str], rows: list[list[str]], numeric_from: int) -> str:
@@ -92,7 +58,7 @@ body{{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#1d2433;max-width:110
 h1{{font-size:20px}} h2{{font-size:16px;margin-top:28px}}
 table{{border-collapse:collapse;width:100%}} th,td{{padding:4px 8px;border-bottom:1px solid #e3e6ec;text-align:left}}
 .num{{text-align:right;font-variant-numeric:tabular-nums}} .grid{{display:grid;grid-template-columns:1fr 1fr;gap:24px}}
-.bar{{fill:#4c6ef5}} .axis{{stroke:#9aa3b5}} .tick{{font-size:11px;fill:#5c667a}}
+.bar{{fill:#4c6ef5}} .axis{{font-size:11px;fill:#5c667a}}
 .burn{{display:grid;grid-template-columns:220px 1fr 260px;gap:8px;align-items:center;margin:4px 0}}
 .track{{background:#eef0f5;height:12px;border-radius:6px;overflow:hidden}}
 .fill{{display:block;height:100%;background:#40c057}} .fill.over{{background:#fa5252}}
@@ -104,7 +70,7 @@ table{{border-collapse:collapse;width:100%}} th,td{{padding:4px 8px;border-botto
 <h2>Chargeback</h2>
 {charge_table}
 <h2>Daily spend</h2>
-{chart_svg(data['daily'])}
+{daily_bars([(d['day'], d['cost_usd'] or 0.0) for d in data['daily']], width=720, height=220)}
 <h2>Burndown (this month, against each developer's monthly cap)</h2>
 {_burndown(data['burndown'])}
 <div class="grid"><div><h2>By agent</h2>{by_agent}</div><div><h2>By repo</h2>{by_repo}</div></div>

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime, timedelta
 
 from ..budget.policy import standing, thresholds_of
 from ..budget.spend import spend_windows
 from ..core.clock import Clock
 from ..core.timezone import resolve_tz
-from ..home.config import Caps, Config
+from ..home.config import Config
 from ..home.paths import get_paths
 from ..ledger import open_ledger
 from ..ledger import sync as ledger_sync
@@ -63,10 +62,6 @@ def team_caps_held(config: Config) -> list[str]:
         return []
     return sorted({f"{field.split('_')[0]} ({src})" for field, src in cap_sources(config, team).items()
                    if src == "developer" or src.startswith("team")})
-
-
-def caps_from_flags(base: Caps, **flags) -> Caps:
-    return replace(base, **{k: v for k, v in flags.items() if v is not None})
 
 
 def dry_run(config: Config, clock: Clock, since: timedelta) -> dict:

@@ -11,6 +11,7 @@ from typing import Any
 from ..core.clock import ms_to_iso
 from ..ledger import Ledger
 from ..ledger import reports as sql
+from ..ledger import sync as ledger_sync
 from .report import EXTRA_BUCKETS, Window, day_start, next_month
 from .views import CONTRACT_BUCKETS
 
@@ -120,7 +121,7 @@ def focus_rows(ledger: Ledger, window: Window, config: Any) -> Iterator[dict[str
     ident = {"developer": config.identity.developer, "team": config.identity.team,
              "cost_center": config.identity.cost_center}
     if not ident["developer"]:
-        ident = {k: ident[k] or v for k, v in sql.latest_identity(ledger).items()}
+        ident = {k: ident[k] or v for k, v in ledger_sync.latest_identity(ledger.conn).items()}
     rates = _Rates(config)
     for r in sql.iter_rollup(ledger, *window.day_bounds()):
         yield from _focus_for(r, rates.get(r["provider"], r["model"]), ident, window.tz)

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from ..agents import Launch, get_agent
 from ..agents import generic as generic_agent
@@ -30,14 +30,6 @@ from ..proxy import daemon
 from .session import open_session
 
 WATCH_INTERVAL = 0.5
-
-
-@dataclass(frozen=True)
-class RunResult:
-    exit_code: int
-    session_id: str
-    joined: bool
-    note: str | None = None
 
 
 def resolve_binary(name: str, install: str) -> str:

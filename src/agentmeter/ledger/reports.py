@@ -104,12 +104,3 @@ def iter_requests(ledger: Ledger, since_ms: int | None, until_ms: int | None) ->
     )
     for row in cur:
         yield dict(row)
-
-
-def latest_identity(ledger: Ledger) -> dict[str, Any]:
-    """developer, team and cost_center of the most recent session that recorded a developer."""
-    row = ledger.conn.execute(
-        "SELECT developer, team, cost_center FROM sessions WHERE developer IS NOT NULL AND developer != '' "
-        "ORDER BY started_at DESC LIMIT 1"
-    ).fetchone()
-    return dict(row) if row else {"developer": None, "team": None, "cost_center": None}

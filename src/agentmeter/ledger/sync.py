@@ -89,10 +89,13 @@ def forget_pushed(conn: sqlite3.Connection, keys: list[str] | None = None) -> No
 
 
 def latest_identity(conn: sqlite3.Connection) -> dict[str, Any]:
+    """developer, team and cost_center of the most recent session that recorded a developer (each None if none)."""
     row = conn.execute(
         "SELECT developer, team, cost_center FROM sessions WHERE developer IS NOT NULL AND developer != '' "
         "ORDER BY started_at DESC LIMIT 1").fetchone()
-    return {"developer": row[0], "team": row[1], "cost_center": row[2]} if row else {}
+    if not row:
+        return {"developer": None, "team": None, "cost_center": None}
+    return {"developer": row[0], "team": row[1], "cost_center": row[2]}
 
 
 def rollup(conn: sqlite3.Connection) -> list[dict[str, Any]]:

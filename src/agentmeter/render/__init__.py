@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core.clock import ms_to_iso
+from ..core.fmt import tokens as tokens  # re-exported: render.tokens, render.usd
+from ..core.fmt import usd as usd
 
 _SCHEMA_VERSION = 1
 
@@ -132,29 +134,8 @@ def line(text: str) -> None:
     sys.stdout.write(text + "\n")
 
 
-def usd(value: float | None, *, unpriced: bool = False) -> str:
-    """Money for people: $0.0012, $1.23, $1,234 (JSON and CSV carry the exact value)."""
-    if value is None:
-        return "—"
-    if value == 0:
-        return "$0.00" + ("*" if unpriced else "")
-    text = f"${value:,.4f}" if abs(value) < 1 else f"${value:,.2f}" if abs(value) < 1000 else f"${value:,.0f}"
-    return text + ("*" if unpriced else "")
-
-
 def plural(n: int, word: str, words: str | None = None) -> str:
     return f"{n:,} {word if n == 1 else (words or word + 's')}"
-
-
-def tokens(n: int | None) -> str:
-    n = int(n or 0)
-    if n >= 1_000_000:
-        return f"{n / 1_000_000:.1f}M"
-    if n >= 10_000:
-        return f"{n / 1000:.0f}k"
-    if n >= 1000:
-        return f"{n / 1000:.1f}k"
-    return str(n)
 
 
 def pct(value: float | None) -> str:

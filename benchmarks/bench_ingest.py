@@ -38,15 +38,12 @@ def _records(n: int, start_ms: int, tag: str) -> list:
 
 
 def _pricer(path: Path, tz):
-    """The daemon's own `ProxyState.priced`, or None if its construction changed."""
-    try:
-        from agentmeter.core.clock import SystemClock
-        from agentmeter.home.config import Config
-        from agentmeter.proxy.app import ProxyState
+    """The daemon's own pricing step (proxy.metering.priced, run on the writer thread)."""
+    from agentmeter.home.config import Config
+    from agentmeter.proxy.metering import priced
 
-        return ProxyState(Config(), path, SystemClock(), control_token="bench", tz=tz).priced
-    except Exception:
-        return None
+    config = Config()
+    return lambda rec: priced(rec, config)
 
 
 def measure(rows: int = 50_000, single: int = 500) -> dict:

@@ -65,7 +65,7 @@ class Stack:
     ledger_path: Path
 
     def open_session(self, **spec) -> dict:
-        got = self.loop.run(self.state.open_session({"agent": "test", **spec}))
+        got = self.loop.run(self.state.sessions.open({"agent": "test", **spec}))
         got["anthropic"] = f"{self.proxy_url}/s/{got['token']}/anthropic"
         got["openai"] = f"{self.proxy_url}/s/{got['token']}/openai/v1"
         got["gemini"] = f"{self.proxy_url}/s/{got['token']}/gemini"
@@ -94,7 +94,8 @@ class Stack:
             ledger.close()
 
 
-def make_stack(tmp_path: Path, keys: dict | None = None, config: Config | None = None) -> tuple[Stack, callable]:
+def make_stack(tmp_path: Path, keys: dict | None = None, config: Config | None = None,
+               clock=None) -> tuple[Stack, callable]:
     from aiohttp import web
 
     from agentmeter.proxy.app import ProxyState, create_app
@@ -107,9 +108,8 @@ def make_stack(tmp_path: Path, keys: dict | None = None, config: Config | None =
                                                    "chatgpt": fake_url + "/backend-api/codex",
                                                    "gemini": fake_url}})
     ledger_path = tmp_path / "ledger.db"
-    state = ProxyState(cfg, ledger_path, SystemClock(), control_token="test-control", keys=keys or {})
-
     async def start_proxy():
+        state = ProxyState(cfg, ledger_path, clock or SystemClock(), control_token="test-control", keys=keys or {})
         app = create_app(state)
         prunner = web.AppRunner(app, access_log=None)
         await prunner.setup()
@@ -117,9 +117,9 @@ def make_stack(tmp_path: Path, keys: dict | None = None, config: Config | None =
         await site.start()
         port = site._server.sockets[0].getsockname()[1]
         state.port = port
-        return prunner, f"http://127.0.0.1:{port}"
+        return prunner, f"http://127.0.0.1:{port}", state
 
-    prunner, proxy_url = lt.run(start_proxy())
+    prunner, proxy_url, state = lt.run(start_proxy())
     stack = Stack(lt, fake_url, fake_app, proxy_url, state, ledger_path)
 
     def close():

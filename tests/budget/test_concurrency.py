@@ -125,7 +125,7 @@ def test_leaked_reservation_expires_and_never_blocks_later_requests(tmp_path, mo
     try:
         s = stack.open_session()
         url = s["anthropic"] + "/v1/messages"
-        session = stack.state.lookup(s["token"])
+        session = stack.state.sessions.lookup(s["token"])
 
         async def leak():
             # a request whose handler died after the check: its reservation is never released
@@ -310,6 +310,7 @@ def test_reservation_expiry_follows_the_enforcers_clock(tmp_path):
     from datetime import UTC, datetime
 
     from agentmeter.core.clock import FixedClock
+    from agentmeter.core.models import Session
     from agentmeter.core.timezone import resolve_tz
     from agentmeter.ledger import open_ledger
     from agentmeter.ledger.store import SpendTotals
@@ -320,7 +321,7 @@ def test_reservation_expiry_follows_the_enforcers_clock(tmp_path):
     try:
         tz = resolve_tz("UTC")
         enforcer = Enforcer(config(cap=0.05), ledger, SpendTotals(tz), tz, clock)
-        session = {"id": "s1", "agent": "test", "tags": {}}
+        session = Session(id="s1", agent="test", started_at_ms=0)
         plain = body(1, text_bytes=100_000, max_tokens=8192, stream=False)
         first = enforcer.check(request_id="r1", session=session, provider="anthropic", api="messages",
                                model=MODEL, body=read_body(plain), body_len=len(plain), subscription=False,

@@ -163,7 +163,7 @@ def start_stack(tmp_path: Path, upstream_url: str | None = None) -> tuple[FaultS
 
     urunner, up, uurl, prunner, state = lt.run(start())
     stack = FaultStack(lt, uurl, up, f"http://127.0.0.1:{state.port}", state, tmp_path / "ledger.db")
-    stack.session = lt.run(state.open_session({"agent": "test"}))
+    stack.session = lt.run(state.sessions.open({"agent": "test"}))
 
     def close():
         lt.run(prunner.cleanup())

@@ -292,12 +292,11 @@ class JumpClock:
 
 def test_clock_jumps_keep_windows_and_reservations_sane(tmp_path):
     cfg = Config(budget=Budget(caps=Caps(daily_usd=1.0), timezone="UTC"), prices=PRICES, alerts=Alerts(desktop=False))
-    stack, close = make_stack(tmp_path, config=cfg)
     clock = JumpClock(datetime(2026, 3, 10, 12, 0, tzinfo=UTC))
-    stack.state.clock = stack.state.enforcer.clock = clock
+    stack, close = make_stack(tmp_path, config=cfg, clock=clock)
     try:
         s = stack.open_session()
-        session = stack.state.lookup(s["token"])
+        session = stack.state.sessions.lookup(s["token"])
 
         def today_usd() -> float:
             w = next(w for w in stack.state.enforcer.windows(session) if w.name == "day")

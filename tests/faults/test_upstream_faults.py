@@ -211,7 +211,7 @@ def test_client_that_hangs_up_mid_stream(faults):
     row = faults.row(test_id)
     # The provider finished (and bills) the response even though the agent left: the usage is recorded.
     assert row["status"] in ("ok", "partial") and row["input_tokens"] == 1200
-    assert not faults.state._tasks
+    assert not faults.state.tasks.running
     assert_healthy(faults)
 
 

@@ -166,7 +166,7 @@ def test_raw_protocol_abuse(target):
 def test_control_api_rejects_junk_without_a_500(target):
     stack, crashes = target
     auth = {"Authorization": "Bearer ctl", "Content-Type": "application/json"}
-    sid = stack.loop.run(stack.state.open_session({"agent": "junk"}))["session_id"]  # this one gets ended
+    sid = stack.loop.run(stack.state.sessions.open({"agent": "junk"}))["session_id"]  # this one gets ended
     junk = [b"[" * 100_000, b"{{{", b"[]", b'"x"', b"\xff", b'{"budget_usd":"abc"}', b'{"budget_usd":true}',
             b'{"until_ms":"x"}', b'{"until_ms":1e999}', b'{"until_ms":' + b"9" * 30 + b"}", b'{"exit_code":"x"}',
             b'{"exit_code":99999999999999999999}', b'{"tags":[1,2,3],"agent":{"a":1}}']

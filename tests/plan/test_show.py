@@ -175,7 +175,7 @@ def test_proxy_alerts_once_per_window_before_it_runs_out(tmp_path):
         got = alerts()
         assert [a["key"] for a in got] == [f"plan:anthropic:claude.ai:five_hour:{resets}:pace"]
         assert got[0]["window"] == "plan five_hour"
-        stack.state.pace_watch._checked.clear()  # as if a minute had passed: checked again, not sent again
+        stack.state.alerts.pace_watch._checked.clear()  # as if a minute had passed: checked again, not sent again
         assert claude_turn(s["anthropic"])[0] == 200
         assert len(alerts()) == 1
     finally:

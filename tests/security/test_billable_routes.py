@@ -148,7 +148,7 @@ REAL_ANTHROPIC = "sk-ant-test-REALKEY000000000000"
 def test_key_mode_swaps_the_virtual_key_whatever_the_header_case(tmp_path, header):
     stack, close = make_stack(tmp_path, keys={"anthropic": REAL_ANTHROPIC})
     try:
-        s = stack.loop.run(stack.state.open_session({"agent": "test"}))
+        s = stack.loop.run(stack.state.sessions.open({"agent": "test"}))
         url = f"{stack.proxy_url}/s/{s['token']}/anthropic/v1/messages"
         vkey = s["virtual_key"]
         body = {"model": "claude-haiku-4-5", "max_tokens": 10, "messages": [{"role": "user", "content": "x"}]}

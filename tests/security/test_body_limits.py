@@ -10,7 +10,6 @@ import json
 import aiohttp
 import zstandard
 
-from agentmeter.proxy.bodies import BodyGate
 from conftest import make_stack
 
 SMALL_USAGE = json.dumps({"input_tokens": 10, "cache_read_tokens": 0, "cache_write_tokens": 0, "output_tokens": 5})
@@ -27,7 +26,7 @@ def test_parallel_large_bodies_stay_under_the_byte_budget(tmp_path):
     stack, close = make_stack(tmp_path)
     try:
         budget = 16 * 2**20
-        stack.state.bodies = BodyGate(budget=budget)
+        stack.state.bodies.budget = budget
         s = stack.open_session()
         url = s["anthropic"] + "/v1/messages"
         bodies = [big_body(6, i) for i in range(8)]  # 8 × 6 MiB in parallel against a 16 MiB budget

@@ -158,6 +158,8 @@ class RequestRecord:
 
 @dataclass(frozen=True, slots=True)
 class Session:
+    """A metered session as the proxy serves it (one `agentmeter run`, or one `agentmeter env`)."""
+
     id: str
     agent: str
     started_at_ms: int
@@ -173,6 +175,11 @@ class Session:
     exit_code: int | None = None
     # Key mode per provider: the agent got a virtual key, the proxy swaps in the real one.
     key_mode: tuple[str, ...] = ()
+    # How its requests prove they belong to it: SHA-256 of the session token and of the virtual key.
+    token_hash: str = ""
+    vkey_hash: str | None = None
+    # The agent's own id for its conversation, once a request named it (x-claude-code-session-id, …).
+    agent_session_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

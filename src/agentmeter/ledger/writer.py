@@ -49,6 +49,13 @@ def storage_error(exc: BaseException) -> bool:
         m in text for m in ("disk is full", "disk i/o", "database is locked", "readonly", "unable to open"))
 
 
+def corrupt(exc: BaseException) -> bool:
+    """The ledger file itself is damaged (SQLITE_CORRUPT, SQLITE_NOTADB), as a read or write found it."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return isinstance(exc, sqlite3.DatabaseError) and (
+        (code is not None and code & 0xFF in (11, 26)) or "malformed" in str(exc) or "not a database" in str(exc))
+
+
 def _resolve(fut: Future, value: Any = None, exc: BaseException | None = None) -> None:
     """Settle a caller's future. The caller may have given up on it (an `asyncio.wrap_future` that was
     cancelled or timed out cancels it): the work is done all the same, and the writer must not die of it."""

@@ -1,6 +1,6 @@
 """The aiohttp application: the routes, the resources they share, and the control API for the CLI.
 
-URL shape: /s/<session token>/<provider>/<the provider's own path>, relayed by forward.py, or
+URL shape: /s/<session token>/<provider>/<the provider's own path>, relayed by route.py, or
 /h/<provider>/<path> with the token in an X-Agentmeter-Session header, for agents whose base URL would
 otherwise have to travel in argv (Codex reads the header's value from an environment variable). The token
 (192 random bits) is the only way in; a request without a valid one gets a 401 in the provider's error shape.
@@ -13,18 +13,18 @@ import asyncio
 import hmac
 import logging
 import os
+from collections.abc import AsyncIterator
+from typing import Any
 
-import aiohttp
 from aiohttp import web
 
 from .. import __version__
 from ..home.config import DEFAULT_UPSTREAMS
-from ..ledger import LedgerWriter, open_ledger
-from . import forward
-from .bodies import BodyGate
-from .enforce import Enforcer
+from .bodies import MAX_BODY
 from .errors import guess_provider, provider_error
-from .state import STATE, ProxyState, token_hash
+from .route import NO_SESSION, provider_route
+from .sessions import token_hash
+from .state import STATE, ProxyState
 
 log = logging.getLogger("agentmeter.proxy")
 __all__ = ["STATE", "ProxyState", "create_app", "token_hash"]
@@ -32,52 +32,32 @@ __all__ = ["STATE", "ProxyState", "create_app", "token_hash"]
 
 def create_app(state: ProxyState) -> web.Application:
     # auto_decompress off: the body goes upstream as the agent sent it (Codex zstd); we decode a copy.
-    app = web.Application(client_max_size=forward.MAX_BODY,
+    app = web.Application(client_max_size=MAX_BODY,
                           handler_args={"max_field_size": 65536, "auto_decompress": False})
     app[STATE] = state
-    app.cleanup_ctx.append(_resources)
+    app.cleanup_ctx.append(_lifecycle)
     app.router.add_get("/_agentmeter/v1/health", health)
     app.router.add_post("/_agentmeter/v1/sessions", create_session)
     app.router.add_post("/_agentmeter/v1/sessions/{session_id}/end", end_session)
     app.router.add_post("/_agentmeter/v1/snooze", snooze)
     app.router.add_post("/_agentmeter/v1/reload-totals", reload_totals)
-    app.router.add_route("*", "/s/{token}/{provider}", forward.proxy)
-    app.router.add_route("*", "/s/{token}/{provider}/{tail:.*}", forward.proxy)
-    app.router.add_route("*", "/h/{provider}", forward.proxy)
-    app.router.add_route("*", "/h/{provider}/{tail:.*}", forward.proxy)
+    app.router.add_route("*", "/s/{token}/{provider}", provider_route)
+    app.router.add_route("*", "/s/{token}/{provider}/{tail:.*}", provider_route)
+    app.router.add_route("*", "/h/{provider}", provider_route)
+    app.router.add_route("*", "/h/{provider}/{tail:.*}", provider_route)
     app.router.add_route("*", "/{tail:.*}", no_session)
     return app
 
 
-async def _resources(app: web.Application):
+async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    """Background work while serving; every part closed after."""
     state = app[STATE]
-    if state.writer is None:
-        state.writer = LedgerWriter(state.ledger_path, tz=state.tz, totals=state.totals).start()
-    state.reader = open_ledger(state.ledger_path, readonly=True, tz=state.tz)
-    if state.key_source is not None:
-        # A restarted daemon serves existing key-mode sessions at once, not after the next new session.
-        state.keys = await asyncio.get_running_loop().run_in_executor(None, state.key_source)
-    state.enforcer = Enforcer(state.config, state.reader, state.totals, state.tz, state.clock, state.config_path)
-    state.alert_keys = state.reader.alert_keys()
-    state.bodies = BodyGate()
-    state.http = aiohttp.ClientSession(
-        auto_decompress=False,
-        connector=aiohttp.TCPConnector(limit=256, limit_per_host=128, keepalive_timeout=60),
-        # No total timeout: agent streams run for many minutes (wire-protocols 7.4).
-        timeout=aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=None),
-        skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
-    )
     from ..sync import background as sync_background
 
     sync_background.start(state)  # periodic push to the team collector, only when one is configured
     state.spawn(_integrity_check(state))
     yield
-    for task in list(state._tasks):
-        task.cancel()
-    await state.http.close()
-    state.bodies.close()
-    state.reader.close()
-    await asyncio.get_running_loop().run_in_executor(None, state.writer.close)
+    await state.close()
 
 
 async def _integrity_check(state: ProxyState) -> None:
@@ -90,20 +70,9 @@ async def _integrity_check(state: ProxyState) -> None:
     except Exception as exc:  # the check itself could not run: that is a finding too
         why = f"{type(exc).__name__}: {exc}"
     if why is not None:
-        state.ledger_damage = why
+        state.health.damage = why
         log.error("the ledger %s is damaged (%s). Run: agentmeter proxy stop && agentmeter doctor --repair",
                   state.ledger_path, why)
-
-
-def ledger_health(state: ProxyState) -> dict:
-    damage = state.ledger_damage
-    err = state.writer.last_error or ""
-    if damage is None and any(m in err for m in ("malformed", "not a database", "CorruptError")):
-        damage = err
-    if damage is None:
-        return {"ledger": "ok"}
-    return {"ledger": "damaged", "ledger_damage": damage[:300],
-            "fix": "agentmeter proxy stop && agentmeter doctor --repair"}
 
 
 # -- control API (the CLI talks to these) -----------------------------------------------------------
@@ -125,10 +94,10 @@ async def health(request: web.Request) -> web.Response:
     w = state.writer
     return web.json_response({
         "ok": True, "pid": os.getpid(), "version": __version__, "port": state.port,
-        "started_at_ms": state.started_ms, "relayed": state.relayed,
+        "started_at_ms": state.started_ms, "relayed": state.metering.relayed,
         # Metering degrades loudly: rows the disk refused wait in memory and are written when it recovers.
         "metering": "degraded" if w.last_error else "ok", "ledger_backlog": w.held, "ledger_dropped": w.dropped,
-        "ledger_error": w.last_error, "recovered_partial": w.recovered, **ledger_health(state),
+        "ledger_error": w.last_error, "recovered_partial": w.recovered, **state.health.report(),
         # what this process relays to (its own environment at start, then config): `proxy status` and `doctor`
         # show these, not what a new process would compute
         "upstreams": {name: state.config.upstream(name) for name in DEFAULT_UPSTREAMS},
@@ -144,10 +113,10 @@ async def create_session(request: web.Request) -> web.Response:
     budget = spec.get("budget_usd")
     if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int | float)):
         return web.json_response({"error": "budget_usd must be a number"}, status=400)
-    return web.json_response(await request.app[STATE].open_session(spec))
+    return web.json_response(await request.app[STATE].sessions.open(spec))
 
 
-async def _json_object(request: web.Request) -> dict | None:
+async def _json_object(request: web.Request) -> dict[str, Any] | None:
     """The body as a JSON object, or None for anything else (bad UTF-8, absurd nesting included)."""
     try:
         spec = await request.json()
@@ -165,15 +134,15 @@ async def end_session(request: web.Request) -> web.Response:
     code = spec.get("exit_code")
     if isinstance(code, bool) or not isinstance(code, int) or abs(code) >= 2**31:
         code = None
-    await state.drain(sid)
+    await state.sessions.drain(sid)
     now = state.clock.now_ms()
     # `run` after a failed launch: no empty session is kept.
     if spec.get("discard_if_empty") is True and await asyncio.wrap_future(
             state.writer.submit(lambda lg: lg.discard_empty_session(sid))):
-        state.forget_session(sid)
+        state.sessions.forget(sid)
         return web.json_response({"ended": True, "discarded": True})
     ok = await asyncio.wrap_future(state.writer.submit(lambda lg: lg.end_session(sid, now, code)))
-    state.forget_session(sid)  # the next lookup reads it back, ended
+    state.sessions.forget(sid)  # the next lookup reads it back, ended
     return web.json_response({"ended": bool(ok)}, status=200 if ok else 404)
 
 
@@ -202,4 +171,4 @@ async def reload_totals(request: web.Request) -> web.Response:
 
 
 async def no_session(request: web.Request) -> web.Response:
-    return provider_error(guess_provider(request.path), 401, forward.NO_SESSION)
+    return provider_error(guess_provider(request.path), 401, NO_SESSION)

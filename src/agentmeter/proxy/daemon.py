@@ -149,6 +149,8 @@ def control_token(paths: Paths | None = None) -> str:
 
 def control(path: str, payload: dict, info: DaemonInfo, paths: Paths | None = None, timeout: float = 10) -> dict:
     """POST to the daemon's control API."""
+    if info.port is None:
+        raise DaemonError("the proxy is not running", "run: agentmeter proxy start")
     try:
         code, body = _http(info.port, "POST", path, json.dumps(payload).encode(), control_token(paths), timeout)
     except OSError as exc:
@@ -226,7 +228,8 @@ def _spawn(paths: Paths, port: int | None, listener: socket.socket | None = None
     for stale in (paths.pid_file, paths.port_file):
         stale.unlink(missing_ok=True)
     cmd = [sys.executable, "-m", "agentmeter", "proxy", "serve", "--quiet"]
-    env, pass_fds = None, ()
+    env: dict[str, str] | None = None
+    pass_fds: tuple[int, ...] = ()
     if listener is not None:
         # Same fd number in the child (pass_fds keeps numbers); only the number travels, never a secret.
         env, pass_fds = {**os.environ, LISTEN_FD_ENV: str(listener.fileno())}, (listener.fileno(),)
@@ -456,17 +459,17 @@ def serve(port: int | None = None, quiet: bool = False) -> None:
 
     token = secrets.token_urlsafe(32)
     write_private(paths.control_token_file, token)
-    state = ProxyState(config, paths.ledger, SystemClock(), control_token=token, key_source=real_keys,
-                       tz=resolve_tz(config.budget.timezone))
-    state.config_path = paths.config_file  # budget changes are picked up without a restart
     listener = inherited_listener() or bind_listener(config.port() if port is None else port)
     chosen = listener.getsockname()[1]
-    state.port = chosen
 
     async def main() -> None:
         from .. import pricing
 
         pricing.warm()  # genai-prices loads its data once here, not on the first request
+        # config_path: budget changes are picked up without a restart
+        state = ProxyState(config, paths.ledger, SystemClock(), control_token=token, key_source=real_keys,
+                           tz=resolve_tz(config.budget.timezone), config_path=paths.config_file)
+        state.port = chosen
         app = create_app(state)
         # handler_cancellation: a request the agent abandons (Ctrl-C) is recorded `partial` the moment its
         # connection closes (relay's CancelledError path), not whenever the provider next sends a byte.

@@ -19,7 +19,7 @@ from ..budget.limits import reserved_output_tokens
 from ..budget.loops import LoopBrake, turn_facts
 from ..budget.policy import Decision, PolicyRequest, Thresholds, WindowSpend, decide
 from ..budget.spend import spend_windows
-from ..core.models import Usage
+from ..core.models import Session, Usage
 from ..home.config import Config, load_config
 from ..ledger import plan as ledger_plan
 from ..ledger import sync as ledger_sync
@@ -119,6 +119,10 @@ class Enforcer:
     def snooze(self, until_ms: int | None) -> None:
         self._snooze_until = until_ms
 
+    def snoozed(self) -> bool:
+        """A snooze (`agentmeter budget snooze`) is in force now."""
+        return bool(self._snooze_until and self._snooze_until > self.clock.now_ms())
+
     @property
     def budget(self):
         """The config's budget with any stricter team or developer cap from the collector."""
@@ -137,7 +141,7 @@ class Enforcer:
 
     def _reserved_for(self, pred) -> tuple[float, int]:
         now = self.clock.monotonic()
-        usd = tokens = 0
+        usd, tokens = 0.0, 0
         for rid, r in list(self._reserved.items()):
             if r.expires < now:
                 del self._reserved[rid]
@@ -147,7 +151,7 @@ class Enforcer:
                 tokens += r.tokens
         return usd, tokens
 
-    def windows(self, session: dict, now: datetime | None = None, full: bool = False) -> list[WindowSpend]:
+    def windows(self, session: Session, now: datetime | None = None, full: bool = False) -> list[WindowSpend]:
         """Spend against each cap (committed + reserved). `full` includes uncapped windows too."""
 
         def reserved(scope: str) -> tuple[float, int]:
@@ -159,8 +163,8 @@ class Enforcer:
             return self._reserved_for(lambda r: r.session_id == name)
 
         return spend_windows(
-            now or self.clock.now(), self.tz, self.budget, agent=session.get("agent") or "",
-            session_id=session["id"], session_budget_usd=session.get("budget_usd"),
+            now or self.clock.now(), self.tz, self.budget, agent=session.agent or "",
+            session_id=session.id, session_budget_usd=session.budget_usd,
             day_spend=lambda day, who: self.totals.day(self.reader, day, who),
             session_spend=lambda sid: self.totals.session(self.reader, sid), reserved=reserved, full=full,
             sources=cap_sources(self.config, self.team_caps),
@@ -168,7 +172,7 @@ class Enforcer:
 
     # -- the check ---------------------------------------------------------------------------------------
 
-    def check(self, *, request_id: str, session: dict, provider: str, api: str, model: str | None,
+    def check(self, *, request_id: str, session: Session, provider: str, api: str, model: str | None,
               body, body_len: int, subscription: bool, agent_session: str | None,
               billable: bool, plan_account: str | None = None) -> Check:
         """Decide and, when the request goes ahead, reserve its estimated cost. Synchronous on purpose.
@@ -188,21 +192,21 @@ class Enforcer:
                 log.info("loop brake skipped an unusual %s body: %s: %s", provider, type(exc).__name__, exc)
         streak = 0
         if facts is not None:
-            brake = self._brakes.setdefault(f"{session['id']}:{agent_session or ''}", LoopBrake())
+            brake = self._brakes.setdefault(f"{session.id}:{agent_session or ''}", LoopBrake())
             streak = brake.observe(facts)
-        pinned = pins_model(session.get("tags")) or (model or "") in self.config.budget.pinned
+        pinned = pins_model(dict(session.tags)) or (model or "") in self.config.budget.pinned
         target = cascade.next_cheaper(provider, model, self.config.cascade) if billable else None
         if target is not None and not self._priced(provider, target):
             target = None  # never switch to a model no price table knows: it may not exist upstream either
         windows = self.windows(session)
         if subscription and plan_account is not None:
-            windows += self.plan_windows(provider, plan_account, session.get("agent") or "")
+            windows += self.plan_windows(provider, plan_account, session.agent or "")
         req = PolicyRequest(
             billable=billable, subscription=subscription, easy_turn=est_in < b.easy_turn_tokens,
             turn_boundary=bool(facts and facts.fresh_user_turn), pinned=pinned, downgrade_to=target,
             loop_streak=streak,
         )
-        snoozed = bool(self._snooze_until and self._snooze_until > self.clock.now_ms())
+        snoozed = self.snoozed()
         decision = decide(req, windows, self.thresholds, snoozed=snoozed)
         if snoozed and not snooze_allowed(self.team_caps):  # a snooze lifts personal caps, never the team's
             held = decide(req, [w for w in windows if w.from_team], self.thresholds)
@@ -214,8 +218,8 @@ class Enforcer:
             used_model = decision.model or model
             est = pricing.price(provider, used_model, Usage(input_tokens=est_in, output_tokens=est_out),
                                 overrides=self.config.prices, unknown_model=self.config.unknown_model_price)
-            self._reserved[request_id] = Reservation(est.usd or 0.0, est_in + est_out, session["id"],
-                                                     session.get("agent") or "",
+            self._reserved[request_id] = Reservation(est.usd or 0.0, est_in + est_out, session.id,
+                                                     session.agent or "",
                                                      self.clock.monotonic() + RESERVATION_TTL_S)
         return Check(decision, est_in, req.turn_boundary, streak, target, pinned, windows)
 
@@ -246,10 +250,6 @@ class Enforcer:
         return len(self._reserved)
 
 
-def resets_at(decision: Decision) -> datetime | None:
-    return decision.window.end if decision.window is not None else None
-
-
 def refusal_message(decision: Decision, tz, now: datetime, snooze_ok: bool = True) -> str:
     """One line: which cap (and who set it), spent vs cap, when it resets, and the override. No double quotes.
     A team cap is not the developer's to raise: the message says who to ask instead."""
@@ -272,7 +272,7 @@ def refusal_message(decision: Decision, tz, now: datetime, snooze_ok: bool = Tru
                       else "start a new run with a bigger --budget")
     else:
         what = f"{label} token budget of {w.cap_tokens:,} reached ({w.spent_tokens:,} used)"
-        raise_hint = (f"agentmeter budget set {scope}{flag}-tokens {w.cap_tokens * 2}" if flag
+        raise_hint = (f"agentmeter budget set {scope}{flag}-tokens {(w.cap_tokens or 0) * 2}" if flag
                       else "start a new run with a bigger --budget")
     when = ""
     if w.end is not None:

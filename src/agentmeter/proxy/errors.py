@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from typing import Any
 
 from aiohttp import web
 
@@ -107,6 +108,7 @@ def refusal(api: str, provider: str, message: str, resets_at_s: int | None,
     message = message.replace('"', "'")
     request_id = f"agentmeter_{uuid.uuid4().hex}"
     headers = {"x-should-retry": "false", "request-id": request_id, "x-request-id": request_id}
+    body: dict[str, Any]
     if provider == "anthropic":
         # A 402 is Anthropic's billing_error: a rate_limit_error type is retried by clients that read the type.
         kind = "rate_limit_error" if status == 429 else "billing_error"

@@ -11,79 +11,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import random
 import zlib
-from collections.abc import Callable
-from concurrent.futures import Future
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
+from typing import Any
 
 import aiohttp
 from aiohttp import web
 
-from ..core.models import Metered, RequestRecord
+from ..core.clock import Clock
+from ..core.models import Metered
 from ..providers import anthropic as anth
 from ..providers import gemini as gem
 from ..providers import openai as oai
 from ..providers.base import StreamMeter
-from ..providers.request import METERED_APIS
+from .alerts import Alerts
+from .bodies import BodyGate
+from .errors import provider_error
+from .exchange import BILLABLE, HOP_BY_HOP, Exchange, Outcome, Outgoing
+from .metering import Metering
 
 log = logging.getLogger("agentmeter.proxy")
 
-# Hop-by-hop headers (RFC 9110 7.6.1) plus the ones aiohttp recomputes for the new connection.
-HOP_BY_HOP = frozenset(
-    {
-        "x-agentmeter-session",  # the session token of /h/ routes: ours, never the provider's
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "trailers",
-        "transfer-encoding",
-        "upgrade",
-        "host",
-        "content-length",
-    }
-)
 # Non-streamed bodies larger than this are relayed but not parsed (a 64 MiB JSON parse would stall).
 MAX_PARSE_BYTES = 32 * 1024 * 1024
-BILLABLE = METERED_APIS  # one list of the APIs whose usage is read and priced (providers/request.py)
-JOURNAL_WAIT_S = 1.0
-
-
-@dataclass
-class Exchange:
-    """Everything known about one request while it is in flight."""
-
-    request_id: str
-    provider: str
-    api: str
-    method: str
-    path: str
-    session: dict
-    started_ms: int
-    started_mono: float
-    model_requested: str | None = None
-    stream: bool = False
-    subscription: bool = False
-    agent_session_id: str | None = None
-    agent_id: str | None = None
-    strip_usage: bool = False
-    decision: str = "allow"
-    reason: str | None = None
-    extra: dict = field(default_factory=dict)
-
-
-# Request ids need to be unique, not secret: 128 bits from a generator seeded once from os.urandom. uuid4()
-# reads os.urandom on every call, which costs ~40 µs in some VMs (a getrandom syscall each time).
-_ids = random.Random(os.urandom(32))
-
-
-def new_request_id() -> str:
-    return f"amr_{_ids.getrandbits(128):032x}"
 
 
 def stream_meter(api: str) -> StreamMeter | None:
@@ -112,7 +62,7 @@ class _Inflater:
     """Decodes a compressed response copy for the meter only; the agent gets the original bytes."""
 
     def __init__(self, encoding: str) -> None:
-        self._obj = None
+        self._obj: Any = None  # a zlib or zstandard decompressobj
         enc = encoding.lower()
         if enc == "gzip":
             self._obj = zlib.decompressobj(16 + zlib.MAX_WBITS)
@@ -128,7 +78,7 @@ class _Inflater:
         return self._obj.decompress(chunk) if self._obj else b""
 
 
-def response_headers(up: aiohttp.ClientResponse, *, keep_length: bool) -> dict[str, str]:
+def response_headers(up: aiohttp.ClientResponse, *, keep_length: bool) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     for k, v in up.raw_headers:
         name = k.decode("latin-1")
@@ -139,118 +89,159 @@ def response_headers(up: aiohttp.ClientResponse, *, keep_length: bool) -> dict[s
     return out  # a list keeps repeated headers (set-cookie, …) intact
 
 
-async def relay_response(
-    request: web.Request,
-    up: aiohttp.ClientResponse,
-    ex: Exchange,
-    commit: Callable[[RequestRecord], asyncio.Future],
-    build: Callable[[Exchange, Metered, dict], RequestRecord],
-    clock_mono: Callable[[], float],
-    journal: Future | None = None,
-) -> web.StreamResponse:
-    """Relay `up` to the client; commit the ledger row before the terminal bytes leave. `journal` is the
-    request's write-ahead entry (state.begin): no byte goes back to the agent before it is on disk."""
-    ctype = up.headers.get("Content-Type", "").lower()
-    is_sse = "text/event-stream" in ctype
-    encoding = up.headers.get("Content-Encoding", "identity")
-    inflate = _Inflater(encoding) if encoding.lower() not in ("", "identity") else None
-    meter = stream_meter(ex.api) if is_sse and ex.api in BILLABLE else None
-    stripper = oai.ChatUsageStripper() if (meter and ex.strip_usage) else None
-    billable = ex.api in BILLABLE or ex.api == "count_tokens"
-    # When we strip a chunk the length changes; otherwise the original Content-Length is exact.
-    keep_length = stripper is None and not is_sse
-    out = web.StreamResponse(status=up.status, reason=up.reason)
-    for name, value in response_headers(up, keep_length=keep_length):
-        out.headers.add(name, value)
-    info: dict = {
-        "http_status": up.status,
-        "upstream_request_id": up.headers.get("request-id") or up.headers.get("x-request-id"),
-        "ttft_ms": None,
-    }
-    committed = False
-    held: bytes | None = None  # non-streamed bodies: the last chunk waits for the commit
-    body = bytearray() if (billable and not is_sse) else None
-    oversize = False
+class Relay:
+    """Sends a checked request upstream and relays the answer; hands what it saw to metering."""
 
-    async def finish(metered: Metered, **more) -> None:
-        nonlocal committed
-        if committed:
-            return
-        committed = True
-        info.update(more)
-        info["duration_ms"] = (clock_mono() - ex.started_mono) * 1000
+    def __init__(self, http: aiohttp.ClientSession, metering: Metering, alerts: Alerts, bodies: BodyGate,
+                 clock: Clock) -> None:
+        self._http = http
+        self._metering = metering
+        self._alerts = alerts
+        self._bodies = bodies
+        self._clock = clock
+
+    async def forward(self, request: web.Request, out: Outgoing) -> web.StreamResponse:
+        ex, body = out.ex, out.body
+        out.body = None
         try:
-            await commit(build(ex, metered, info))
-        except Exception as exc:  # metering never breaks a request
-            log.error("ledger commit failed for %s: %s", ex.request_id, exc)
+            up = await self._http.request(
+                request.method, out.url, data=body if body else None, headers=out.headers, allow_redirects=False,
+            )
+        except ValueError as exc:  # aiohttp refused to send a header (a control character in it)
+            await self._metering.settle(ex, Metered(complete=True, error_type="bad_header"), self._failed(ex, 400))
+            return provider_error(ex.provider, 400, f"a request header could not be forwarded: {exc}")
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            metered = Metered(complete=True, error_type="upstream_unreachable", error_message=type(exc).__name__)
+            await self._metering.settle(ex, metered, self._failed(ex, 502))
+            return provider_error(ex.provider, 502,
+                                  f"could not reach {out.base} ({type(exc).__name__}); is the network up?")
+        del body
+        self._bodies.release(out.held)  # the body has been sent: its bytes are free for the next large one
+        out.held = 0
+        self._alerts.observe_plan(ex, up.raw_headers, up.status)
+        try:
+            return await ResponseRelay(request, up, ex, self._metering, self._clock).run()
+        finally:
+            up.release()
 
-    async def relay_chunk(chunk: bytes) -> None:
-        nonlocal held, oversize
-        if info["ttft_ms"] is None:
-            info["ttft_ms"] = (clock_mono() - ex.started_mono) * 1000
-        if meter is not None:
+    def _failed(self, ex: Exchange, status: int) -> Outcome:
+        return Outcome(http_status=status, duration_ms=(self._clock.monotonic() - ex.started_mono) * 1000)
+
+
+class ResponseRelay:
+    """One upstream response relayed to the agent: each chunk written the moment it arrives, a copy fed to
+    the meter, and the row committed before the terminal bytes leave (DESIGN section 3, durability)."""
+
+    def __init__(self, request: web.Request, up: aiohttp.ClientResponse, ex: Exchange, metering: Metering,
+                 clock: Clock) -> None:
+        self.request, self.up, self.ex = request, up, ex
+        self._metering = metering
+        self._clock = clock
+        is_sse = "text/event-stream" in up.headers.get("Content-Type", "").lower()
+        encoding = up.headers.get("Content-Encoding", "identity")
+        self.inflate = _Inflater(encoding) if encoding.lower() not in ("", "identity") else None
+        self.meter = stream_meter(ex.api) if is_sse and ex.billable else None
+        self.stripper = oai.ChatUsageStripper() if (self.meter and ex.strip_usage) else None
+        # A whole (non-streamed) body is collected for the meter; its last chunk waits for the commit.
+        parsed = ex.billable or ex.api == "count_tokens"
+        self.body: bytearray | None = bytearray() if (parsed and not is_sse) else None
+        self.held: bytes | None = None
+        self.oversize = False
+        self.committed = False
+        self.outcome = Outcome(http_status=up.status,
+                               upstream_request_id=up.headers.get("request-id") or up.headers.get("x-request-id"))
+        self.out = web.StreamResponse(status=up.status, reason=up.reason)
+        # When we strip a chunk the length changes; otherwise the original Content-Length is exact.
+        for name, value in response_headers(up, keep_length=self.stripper is None and not is_sse):
+            self.out.headers.add(name, value)
+
+    async def run(self) -> web.StreamResponse:
+        try:
+            await self.out.prepare(self.request)
+            async for chunk in self.up.content.iter_any():
+                await self._relay(chunk)
+            await self._upstream_done()
+            await self.out.write_eof()
+        except (ConnectionResetError, aiohttp.ClientConnectionResetError) as exc:
+            await self._finish(self._interrupted(), end="client_disconnected", fault=str(exc) or "client disconnected")
+        except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+            await self._upstream_reset(exc)
+        except asyncio.CancelledError:
+            self._cancelled()
+            raise
+        return self.out
+
+    async def _relay(self, chunk: bytes) -> None:
+        if self.outcome.ttft_ms is None:
+            self.outcome.ttft_ms = self._elapsed_ms()
+        if self.meter is not None:
             plain = chunk
-            if inflate is not None:
-                plain = inflate(chunk) if inflate.supported else b""
-            if meter.feed(plain) and not committed:
-                await finish(meter.result())
-            data = stripper.process(chunk) if stripper else chunk
+            if self.inflate is not None:
+                plain = self.inflate(chunk) if self.inflate.supported else b""
+            if self.meter.feed(plain) and not self.committed:
+                await self._finish(self.meter.result())  # the row, before the terminal event leaves
+            data = self.stripper.process(chunk) if self.stripper else chunk
             if data:
-                await out.write(data)
-            return
-        if body is not None:
-            if len(body) + len(chunk) <= MAX_PARSE_BYTES:
-                body.extend(chunk)
+                await self.out.write(data)
+        elif self.body is not None:
+            if len(self.body) + len(chunk) <= MAX_PARSE_BYTES:
+                self.body.extend(chunk)
             else:
-                oversize = True
-            if held is not None:
-                await out.write(held)
-            held = chunk
-            return
-        await out.write(chunk)
-
-    try:
-        await journaled(journal)
-        await out.prepare(request)
-        async for chunk in up.content.iter_any():
-            await relay_chunk(chunk)
-        # Upstream finished.
-        if meter is not None:
-            if stripper is not None:
-                tail = stripper.flush()
-                if tail:
-                    await out.write(tail)
-            if not committed:
-                result = meter.result()
-                await finish(result, end="upstream_eof")
-        elif body is not None:
-            await finish(_parse_whole(ex.api, bytes(body), inflate, oversize, up.status, ex.provider))
-            if held is not None:
-                await out.write(held)
+                self.oversize = True
+            if self.held is not None:
+                await self.out.write(self.held)
+            self.held = chunk
         else:
-            await finish(Metered(complete=True))
-        await out.write_eof()
-    except (ConnectionResetError, aiohttp.ClientConnectionResetError) as exc:
-        await finish(_interrupted(meter), end="client_disconnected", fault=str(exc) or "client disconnected")
-    except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+            await self.out.write(chunk)
+
+    async def _upstream_done(self) -> None:
+        if self.meter is not None:
+            if self.stripper is not None and (tail := self.stripper.flush()):
+                await self.out.write(tail)
+            if not self.committed:
+                await self._finish(self.meter.result(), end="upstream_eof")
+        elif self.body is not None:
+            await self._finish(_parse_whole(self.ex.api, bytes(self.body), self.inflate, self.oversize,
+                                            self.ex.provider))
+            if self.held is not None:
+                await self.out.write(self.held)
+        else:
+            await self._finish(Metered(complete=True))
+
+    async def _upstream_reset(self, exc: BaseException) -> None:
         # aiohttp raises as soon as the upstream connection fails, before handing out bytes it had already
         # received. Those still go to the agent and through the meter (a terminal event among them
         # completes the row), then the connection is closed.
         with contextlib.suppress(Exception):
-            if out.prepared and (rest := _unread(up)):
-                await relay_chunk(rest)
-        await finish(_interrupted(meter), end="upstream_reset", fault=type(exc).__name__)
+            if self.out.prepared and (rest := _unread(self.up)):
+                await self._relay(rest)
+        await self._finish(self._interrupted(), end="upstream_reset", fault=type(exc).__name__)
         # The client gets a truncated body; closing the connection is the honest signal.
-        if request.transport is not None:
-            request.transport.close()
-    except asyncio.CancelledError:
-        if not committed:
-            committed = True
-            info["end"] = "cancelled"
-            info["duration_ms"] = (clock_mono() - ex.started_mono) * 1000
-            commit(build(ex, _interrupted(meter), info))  # no await: we are being cancelled
-        raise
-    return out
+        if self.request.transport is not None:
+            self.request.transport.close()
+
+    async def _finish(self, metered: Metered, end: str | None = None, fault: str | None = None) -> None:
+        if self.committed:
+            return
+        self.committed = True
+        self.outcome.end, self.outcome.fault = end or self.outcome.end, fault or self.outcome.fault
+        self.outcome.duration_ms = self._elapsed_ms()
+        await self._metering.settle(self.ex, metered, self.outcome)
+
+    def _cancelled(self) -> None:
+        """The agent went away (Ctrl-C): recorded `partial` at once, without awaiting (we are being cancelled)."""
+        if self.committed:
+            return
+        self.committed = True
+        self.outcome.end = "cancelled"
+        self.outcome.duration_ms = self._elapsed_ms()
+        self._metering.commit(self.ex, self._interrupted(), self.outcome)
+
+    def _interrupted(self) -> Metered:
+        return self.meter.result() if self.meter is not None else Metered(complete=False)
+
+    def _elapsed_ms(self) -> float:
+        return (self._clock.monotonic() - self.ex.started_mono) * 1000
 
 
 def _unread(up: aiohttp.ClientResponse) -> bytes:
@@ -264,24 +255,7 @@ def _unread(up: aiohttp.ClientResponse) -> bytes:
     return data
 
 
-async def journaled(fut: Future | None) -> None:
-    """Wait (at most JOURNAL_WAIT_S) for a journal entry. It was submitted when the request went upstream
-    and is nearly always on disk by the time the provider answers: then this costs nothing. A slow or
-    failing disk never holds a response back (the writer logs the failure)."""
-    if fut is None or fut.done():
-        return
-    try:
-        async with asyncio.timeout(JOURNAL_WAIT_S):
-            await asyncio.wrap_future(fut)
-    except Exception:
-        pass
-
-
-def _interrupted(meter: StreamMeter | None) -> Metered:
-    return meter.result() if meter is not None else Metered(complete=False)
-
-
-def _parse_whole(api: str, body: bytes, inflate: _Inflater | None, oversize: bool, status: int,
+def _parse_whole(api: str, body: bytes, inflate: _Inflater | None, oversize: bool,
                  provider: str | None = None) -> Metered:
     if oversize:
         return Metered(complete=True, fault="response too large to meter")

@@ -13,182 +13,189 @@ import logging
 from collections import deque
 
 import aiohttp
-from aiohttp import WSMsgType, web
+from aiohttp import WSMessage, WSMsgType, web
 
-from ..core.models import Metered
+from ..core.clock import Clock
+from ..core.models import Metered, Session
 from ..providers import openai as oai
 from ..providers.request import classify, read_body
-from . import relay
 from .errors import provider_error
+from .exchange import Exchange, Outcome
+from .metering import Metering
+from .preflight import Preflight, Refusal
 
 log = logging.getLogger("agentmeter.proxy")
 # Headers that belong to the WebSocket handshake of each leg, never forwarded across.
 _HANDSHAKE = frozenset({"sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions",
                         "sec-websocket-accept", "sec-websocket-protocol"})
+MAX_MESSAGE = 64 * 1024 * 1024
+_ENDS = (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR)
+
+WebSocket = web.WebSocketResponse | aiohttp.ClientWebSocketResponse
 
 
-async def relay_websocket(request: web.Request, state, session: dict, provider: str, tail: str):
-    from .forward import swap_credentials, upstream_for, upstream_url
+class WebSockets:
+    """Opens the upstream leg of an agent's WebSocket (after the same preflight as HTTP) and relays it."""
 
-    api = classify(provider, tail)
-    hdrs = {k: v for k, v in request.headers.items()
-            if k.lower() not in relay.HOP_BY_HOP and k.lower() not in _HANDSHAKE}
-    swapped, problem = swap_credentials(state, session, provider, hdrs)
-    if problem:
-        return provider_error(provider, 401, problem)
-    base, subscription = upstream_for(state, provider, request.headers, swapped=swapped)
-    chatgpt = provider == "openai" and subscription  # the route follows the credential (issue 16)
-    url = upstream_url(base, provider, tail, chatgpt, request.query_string)
-    protocols = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
-    try:
-        upstream = await state.http.ws_connect(url, headers=hdrs, protocols=protocols, autoping=False,
-                                               max_msg_size=64 * 1024 * 1024)
-    except aiohttp.WSServerHandshakeError as exc:
-        # The provider refused the upgrade (e.g. 426, 404): answer with its status so the agent falls back.
-        return provider_error(provider, exc.status, f"upstream refused the WebSocket upgrade ({exc.status})")
-    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-        return provider_error(provider, 502, f"could not reach {base} ({type(exc).__name__})")
+    def __init__(self, http: aiohttp.ClientSession, preflight: Preflight, metering: Metering, clock: Clock) -> None:
+        self._http = http
+        self._preflight = preflight
+        self._metering = metering
+        self._clock = clock
 
-    client = web.WebSocketResponse(protocols=protocols, autoping=False, max_msg_size=64 * 1024 * 1024)
-    await client.prepare(request)
-    from .forward import AGENT_SESSION_HEADERS, CHECK_FAILED, _checked, _short, check_failed_message
-
-    # Every spelling the HTTP path knows (issue 14.4: only two were read here).
-    agent_sid = _short(next((request.headers[h] for h in AGENT_SESSION_HEADERS if h in request.headers), None))
-    state.note_agent_session(session, agent_sid)
-    # Responses in flight on this connection. A client may pipeline several `response.create` frames before
-    # the first answer ends (issue 14.4: five pipelined creates were answered five times and metered once),
-    # so each gets its own exchange and meter: bound to the provider's response id when its
-    # `response.created` arrives (oldest create first), and fed every event until its terminal one.
-    waiting: deque[_Flight] = deque()  # sent upstream, no response id seen yet
-    by_id: dict[str, _Flight] = {}
-    latest: list[_Flight] = []  # the newest bound response: gets the events that carry no response id
-
-    def begin(model: str | None) -> relay.Exchange:
-        return relay.Exchange(
-            request_id=relay.new_request_id(), provider=provider, api=api, method="WS",
-            path="/" + tail.lstrip("/"), session=session, started_ms=state.clock.now_ms(),
-            started_mono=state.clock.monotonic(), model_requested=model, stream=True,
-            subscription=subscription, agent_session_id=agent_sid,
-        )
-
-    async def refused(ex: relay.Exchange, raw: bytes) -> bool:
-        """The HTTP path's guarded check: a WebSocket is no way around the caps, and a check that fails is
-        handled exactly as on HTTP (never an unchecked relay, never a crash of the connection)."""
-        from ..plan import account_of
-        from .enforce import refusal_message
-
-        ex.extra["plan_account"] = account_of(provider, subscription, request.headers)  # plan lines apply too
-        chk = _checked(state, ex, session, read_body(raw), len(raw), agent_sid)
-        ex.extra["check"] = chk
-        if chk.decision.action != "refuse":
-            return False
-        ex.decision, ex.reason = "refuse", chk.decision.reason
-        if chk.decision.reason == CHECK_FAILED:  # the check itself failed: say so, as the HTTP path does
-            ex.reason = f"budget check failed: {ex.extra.get('check_error')}"
-            message = check_failed_message(ex.extra.get("check_error") or "unknown error").replace('"', "'")
-        else:
-            message = refusal_message(chk.decision, state.tz, state.clock.now(),
-                                      state.enforcer.snooze_allowed).replace('"', "'")
-        end = chk.decision.window.end if chk.decision.window is not None else None
-        await client.send_str(json.dumps({"type": "error", "status": 429, "error": {
-            "type": "usage_limit_reached", "code": "agentmeter_budget_exceeded", "message": message,
-            "resets_at": int(end.timestamp()) if end else None}}))
+    async def relay(self, request: web.Request, session: Session, provider: str, tail: str) -> web.StreamResponse:
+        target = self._preflight.target(request, session, provider, tail, drop=_HANDSHAKE)
+        if isinstance(target, web.Response):
+            return target
+        protocols = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
         try:
-            await state.commit(state.build_record(ex, Metered(complete=True), {"http_status": 429}))
-        except Exception as exc:
-            log.error("ledger commit failed for %s: %s", ex.request_id, exc)
-        return True
+            upstream = await self._http.ws_connect(target.url, headers=target.headers, protocols=protocols,
+                                                   autoping=False, max_msg_size=MAX_MESSAGE)
+        except aiohttp.WSServerHandshakeError as exc:
+            # The provider refused the upgrade (e.g. 426, 404): answer with its status so the agent falls back.
+            return provider_error(provider, exc.status, f"upstream refused the WebSocket upgrade ({exc.status})")
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            return provider_error(provider, 502, f"could not reach {target.base} ({type(exc).__name__})")
+        client = web.WebSocketResponse(protocols=protocols, autoping=False, max_msg_size=MAX_MESSAGE)
+        await client.prepare(request)
+        self._preflight.agent_session(request, session)
+        conn = _Connection(request, client, upstream, session, provider, tail, target.subscription,
+                           self._preflight, self._metering, self._clock)
+        await conn.run()
+        return client
 
-    async def close_flight(flight: _Flight, metered: Metered | None, end: str | None) -> None:
-        if flight.rid is not None:
-            by_id.pop(flight.rid, None)
-        if flight in waiting:
-            waiting.remove(flight)
-        if latest and latest[0] is flight:
-            latest.clear()
-        ex = flight.ex
-        info = {"http_status": 101, "ttft_ms": flight.ttft, "end": end,
-                "duration_ms": (state.clock.monotonic() - ex.started_mono) * 1000}
+
+class _Flight:
+    """One response on the connection: its exchange, its meter, and the provider's id once known."""
+
+    __slots__ = ("ex", "meter", "rid", "ttft")
+
+    def __init__(self, ex: Exchange) -> None:
+        self.ex = ex
+        self.meter = oai.ResponsesFrameMeter()
+        self.rid: str | None = None
+        self.ttft: float | None = None
+
+
+class _Connection:
+    """One agent connection and its upstream twin. A client may pipeline several `response.create` frames
+    before the first answer ends (issue 14.4: five pipelined creates were answered five times and metered
+    once), so each gets its own exchange and meter: bound to the provider's response id when its
+    `response.created` arrives (oldest create first), and fed every event until its terminal one."""
+
+    def __init__(self, request: web.Request, client: web.WebSocketResponse,
+                 upstream: aiohttp.ClientWebSocketResponse, session: Session, provider: str, tail: str,
+                 subscription: bool, preflight: Preflight, metering: Metering, clock: Clock) -> None:
+        self.request, self.client, self.upstream = request, client, upstream
+        self.session, self.provider, self.tail, self.subscription = session, provider, tail, subscription
+        self._preflight, self._metering, self._clock = preflight, metering, clock
+        self.metered = classify(provider, tail) == "responses"  # each create is checked, journalled, metered
+        self.waiting: deque[_Flight] = deque()  # sent upstream, no response id seen yet
+        self.by_id: dict[str, _Flight] = {}
+        self.latest: _Flight | None = None  # the newest bound response: gets the events that carry no id
+
+    async def run(self) -> None:
+        tasks = [asyncio.ensure_future(self._client_to_upstream()), asyncio.ensure_future(self._upstream_to_client())]
         try:
-            await state.commit(state.build_record(ex, metered or flight.meter.result(), info))
-        except Exception as exc:
-            log.error("ledger commit failed for %s: %s", ex.request_id, exc)
+            done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for t in pending:
+                t.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            for t in done:
+                if t.exception() is not None:
+                    log.info("websocket relay ended: %r", t.exception())
+        finally:
+            for flight in [*self.by_id.values(), *self.waiting]:
+                await self._close_flight(flight, None, "connection closed")
+            if not self.upstream.closed:
+                await self.upstream.close()
+            if not self.client.closed:
+                await self.client.close()
 
-    def flight_for(event: dict | None) -> _Flight | None:
-        rid = _response_id(event)
-        if rid is not None:
-            flight = by_id.get(rid)
-            if flight is None and waiting:
-                flight = waiting.popleft()
-                flight.rid = rid
-                by_id[rid] = flight
-            if flight is not None:
-                latest[:] = [flight]
-            return flight
-        if latest:
-            return latest[0]
-        return waiting[0] if waiting else None
-
-    async def client_to_upstream() -> None:
-        async for msg in client:
+    async def _client_to_upstream(self) -> None:
+        async for msg in self.client:
             if msg.type == WSMsgType.TEXT:
-                if api == "responses":
-                    event = _json_or_none(msg.data)  # parsed, never matched as a substring (JSON escapes)
-                    if event is not None and (event.get("type") == "response.create" or _any_create(msg.data)):
-                        ex = begin(_model_of(event))
-                        if await refused(ex, msg.data.encode()):
-                            continue
-                        await relay.journaled(state.begin(ex))
-                        waiting.append(_Flight(ex))
-                await upstream.send_str(msg.data)
-            elif msg.type == WSMsgType.BINARY:
-                await upstream.send_bytes(msg.data)
-            elif msg.type == WSMsgType.PING:
-                await upstream.ping(msg.data)
-            elif msg.type == WSMsgType.PONG:
-                await upstream.pong(msg.data)
-            elif msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+                if self.metered and await self._refused_create(msg.data):
+                    continue
+                await self.upstream.send_str(msg.data)
+            elif not await _pass(msg, self.upstream):
                 break
-        await upstream.close()
+        await self.upstream.close()
 
-    async def upstream_to_client() -> None:
-        async for msg in upstream:
+    async def _upstream_to_client(self) -> None:
+        async for msg in self.upstream:
             if msg.type == WSMsgType.TEXT:
-                flight = flight_for(_json_or_none(msg.data)) if (waiting or by_id) else None
+                flight = self._flight_for(_json_or_none(msg.data)) if (self.waiting or self.by_id) else None
                 if flight is not None:
                     if flight.ttft is None:
-                        flight.ttft = (state.clock.monotonic() - flight.ex.started_mono) * 1000
-                    if flight.meter.feed_text(msg.data):
-                        await close_flight(flight, flight.meter.result(), None)
-                await client.send_str(msg.data)
-            elif msg.type == WSMsgType.BINARY:
-                await client.send_bytes(msg.data)
-            elif msg.type == WSMsgType.PING:
-                await client.ping(msg.data)
-            elif msg.type == WSMsgType.PONG:
-                await client.pong(msg.data)
-            elif msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+                        flight.ttft = (self._clock.monotonic() - flight.ex.started_mono) * 1000
+                    if flight.meter.feed_text(msg.data):  # terminal: the row before the frame
+                        await self._close_flight(flight, flight.meter.result(), None)
+                await self.client.send_str(msg.data)
+            elif not await _pass(msg, self.client):
                 break
-        await client.close(code=upstream.close_code or 1000)
+        await self.client.close(code=self.upstream.close_code or 1000)
 
-    tasks = [asyncio.ensure_future(client_to_upstream()), asyncio.ensure_future(upstream_to_client())]
-    try:
-        done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        for t in pending:
-            t.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
-        for t in done:
-            if t.exception() is not None:
-                log.info("websocket relay ended: %r", t.exception())
-    finally:
-        for flight in [*by_id.values(), *waiting]:
-            await close_flight(flight, None, "connection closed")
-        if not upstream.closed:
-            await upstream.close()
-        if not client.closed:
-            await client.close()
-    return client
+    async def _refused_create(self, text: str) -> bool:
+        """A `response.create` goes through the HTTP path's preflight: a WebSocket is no way around the caps,
+        and a check that fails is handled exactly as on HTTP. Returns True when it was refused (answered)."""
+        event = _json_or_none(text)  # parsed, never matched as a substring (JSON escapes)
+        if event is None or not (event.get("type") == "response.create" or _any_create(text)):
+            return False
+        ex = self._preflight.exchange(self.request, self.session, self.provider, self.tail, method="WS",
+                                      subscription=self.subscription, model=_model_of(event), stream=True)
+        raw = text.encode()
+        refused = await self._preflight.admit(ex, read_body(raw), len(raw), self.tail)
+        if refused is not None:
+            await self.client.send_str(_refusal_frame(refused))
+            return True
+        self._metering.journal(ex)  # write-ahead, not waited for
+        self.waiting.append(_Flight(ex))
+        return False
+
+    def _flight_for(self, event: dict | None) -> _Flight | None:
+        rid = _response_id(event)
+        if rid is None:
+            return self.latest or (self.waiting[0] if self.waiting else None)
+        flight = self.by_id.get(rid)
+        if flight is None and self.waiting:
+            flight = self.waiting.popleft()
+            flight.rid = rid
+            self.by_id[rid] = flight
+        if flight is not None:
+            self.latest = flight
+        return flight
+
+    async def _close_flight(self, flight: _Flight, metered: Metered | None, end: str | None) -> None:
+        if flight.rid is not None:
+            self.by_id.pop(flight.rid, None)
+        if flight in self.waiting:
+            self.waiting.remove(flight)
+        if self.latest is flight:
+            self.latest = None
+        ex = flight.ex
+        out = Outcome(http_status=101, ttft_ms=flight.ttft, end=end,
+                      duration_ms=(self._clock.monotonic() - ex.started_mono) * 1000)
+        await self._metering.settle(ex, metered or flight.meter.result(), out)
+
+
+async def _pass(msg: WSMessage, to: WebSocket) -> bool:
+    """Relay a non-text frame as it is; False when the connection is ending."""
+    if msg.type == WSMsgType.BINARY:
+        await to.send_bytes(msg.data)
+    elif msg.type == WSMsgType.PING:
+        await to.ping(msg.data)
+    elif msg.type == WSMsgType.PONG:
+        await to.pong(msg.data)
+    elif msg.type in _ENDS:
+        return False
+    return True
+
+
+def _refusal_frame(refused: Refusal) -> str:
+    return json.dumps({"type": "error", "status": 429, "error": {
+        "type": "usage_limit_reached", "code": "agentmeter_budget_exceeded", "message": refused.message,
+        "resets_at": refused.resets_at_s}})
 
 
 def _json_or_none(text: str) -> dict | None:
@@ -218,18 +225,6 @@ def _any_create(text: str) -> bool:
     except (ValueError, RecursionError):
         return False
     return found
-
-
-class _Flight:
-    """One response on the connection: its exchange, its meter, and the provider's id once known."""
-
-    __slots__ = ("ex", "meter", "rid", "ttft")
-
-    def __init__(self, ex: relay.Exchange) -> None:
-        self.ex = ex
-        self.meter = oai.ResponsesFrameMeter()
-        self.rid: str | None = None
-        self.ttft: float | None = None
 
 
 def _response_id(event: dict | None) -> str | None:

@@ -52,10 +52,10 @@ def call(stack, api: str, fault: str = "ok", timeout: float = 30) -> dict:
 
 @pytest.mark.parametrize("api", ["messages", "responses"])
 def test_bytes_received_before_a_reset_reach_the_agent_even_when_the_proxy_reads_late(faults, api):
-    """The proxy waits for its journal entry before relaying the first byte. With the ledger writer busy
-    (here: a 0.4 s job queued ahead of it), the provider's bytes and its connection reset have both arrived
-    before the proxy reads anything; aiohttp then raises without handing out what it buffered. Those bytes
-    must still reach the agent and the meter."""
+    """When the provider's bytes and its connection reset have both arrived before the proxy reads anything,
+    aiohttp raises without handing out what it buffered. Those bytes must still reach the agent and the meter.
+    (This was found when the first byte waited for the journal; it no longer does (issue 17.5), so the ledger
+    writer kept busy here — a 0.4 s job queued ahead — no longer forces the late read; the check stays.)"""
     faults.state.writer.submit(lambda lg: time.sleep(0.4))
     got = call(faults, api, "reset")
     assert got["status"] == 200

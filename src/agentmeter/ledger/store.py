@@ -132,10 +132,18 @@ class Ledger:
     def recover_inflight(self) -> list[RequestRecord]:
         """Turn the journal entries a killed daemon left behind into `partial` rows. Their usage is unknown
         (the meter's state died with the process), which the reason says."""
+        raws = [raw for (raw,) in self.conn.execute("SELECT record FROM inflight ORDER BY started_at").fetchall()]
+        out = self.recover_journal(raws)
+        self.conn.execute("DELETE FROM inflight")
+        return out
+
+    def recover_journal(self, raws: list[str]) -> list[RequestRecord]:
+        """Journal entries (JSON records, ledger/journal.py or the inflight table) as `partial` rows, for the
+        requests that have no row yet (a request whose row was committed is left as it is)."""
         from ..core.models import RequestRecord, Usage
 
         out = []
-        for (raw,) in self.conn.execute("SELECT record FROM inflight ORDER BY started_at").fetchall():
+        for raw in raws:
             try:
                 known = {k: v for k, v in json.loads(raw).items() if k in _record_columns()}
                 rec = RequestRecord(**known).with_(
@@ -145,7 +153,6 @@ class Ledger:
                 continue
             if self.insert_request(rec):
                 out.append(rec)
-        self.conn.execute("DELETE FROM inflight")
         return out
 
     def _fold(self, row: dict[str, Any], sign: int) -> None:

@@ -98,6 +98,7 @@ async def health(request: web.Request) -> web.Response:
         # Metering degrades loudly: rows the disk refused wait in memory and are written when it recovers.
         "metering": "degraded" if w.last_error else "ok", "ledger_backlog": w.held, "ledger_dropped": w.dropped,
         "ledger_error": w.last_error, "recovered_partial": w.recovered, **state.health.report(),
+        "journal_error": state.journal.failed,
         # what this process relays to (its own environment at start, then config): `proxy status` and `doctor`
         # show these, not what a new process would compute
         "upstreams": {name: state.config.upstream(name) for name in DEFAULT_UPSTREAMS},

@@ -8,6 +8,7 @@ the parts it calls at construction; nothing is wired in later and nothing calls 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Coroutine
 from datetime import tzinfo
 from pathlib import Path
@@ -19,6 +20,7 @@ from aiohttp import web
 from ..core.clock import Clock
 from ..home.config import Config
 from ..ledger import LedgerWriter, open_ledger
+from ..ledger import journal as journal_files
 from ..ledger.store import SpendTotals
 from .alerts import Alerts, Tasks
 from .bodies import BodyGate
@@ -28,6 +30,8 @@ from .preflight import Preflight
 from .relay import Relay
 from .sessions import KeyRing, KeySource, Sessions
 from .websocket import WebSockets
+
+log = logging.getLogger("agentmeter.proxy")
 
 
 class ProxyState:
@@ -46,6 +50,8 @@ class ProxyState:
         self.port: int | None = None  # set once the daemon listens
         self.totals = SpendTotals(tz)
         self.writer = LedgerWriter(ledger_path, tz=tz, totals=self.totals).start()
+        self._recover_journal()
+        self.journal = journal_files.Journal(ledger_path, first=journal_files.next_number(ledger_path))
         self.reader = open_ledger(ledger_path, readonly=True, tz=tz)
         self.health = LedgerHealth(self.writer)
         self.keys = KeyRing(keys, key_source)  # re-read on every new session: `keys set` needs no restart
@@ -61,11 +67,27 @@ class ProxyState:
             skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
         )
         self.alerts = Alerts(config, clock, self.reader, self.writer, self.enforcer, self.http, self.tasks)
-        self.metering = Metering(config, self.writer, self.enforcer)
+        self.metering = Metering(config, self.writer, self.journal, self.enforcer)
         self.preflight = Preflight(config, clock, tz, self.keys, self.sessions, self.enforcer, self.metering,
                                    self.alerts, self.bodies, self.health)
         self.relay = Relay(self.http, self.metering, self.alerts, self.bodies, clock)
         self.websockets = WebSockets(self.http, self.preflight, self.metering, clock)
+
+    def _recover_journal(self) -> None:
+        """Requests a killed daemon was relaying (its journal lines without a row) become `partial` rows."""
+        segments, lines = journal_files.leftover(self.ledger_path)
+        if lines:
+            try:
+                recovered = self.writer.submit(lambda lg: lg.recover_journal(lines)).result(30)
+            except Exception as exc:  # kept for the next start; this one relays all the same
+                log.error("journal recovery failed, kept for the next start: %s: %s", type(exc).__name__, exc)
+                return
+            self.writer.recovered += len(recovered)
+            if recovered:
+                log.warning("%d response(s) were being relayed when the proxy last stopped; recorded as partial",
+                            len(recovered))
+        for seg in segments:
+            seg.unlink(missing_ok=True)
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         """Background work the daemon owns (sync, alerts): kept referenced, cancelled at shutdown."""
@@ -77,6 +99,7 @@ class ProxyState:
         self.bodies.close()
         self.reader.close()
         await asyncio.get_running_loop().run_in_executor(None, self.writer.close)
+        self.journal.close()
 
 
 STATE = web.AppKey("state", ProxyState)

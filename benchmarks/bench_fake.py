@@ -80,7 +80,12 @@ def events(model: str, deltas: int, delta_bytes: int, body_bytes: int) -> list[b
 
 async def messages(request: web.Request) -> web.StreamResponse:
     body = await request.read()
-    request.app[SERVED]["messages"] += 1
+    served = request.app[SERVED]
+    served["messages"] += 1
+    # Per contender (the load generator names itself in x-bench-contender; a proxy relays it): a contender
+    # whose answers did not all come from here (a cache, a made-up refusal) is caught by run.py.
+    who = "by:" + request.headers.get("x-bench-contender", "unnamed")
+    served[who] = served.get(who, 0) + 1
     m = MARKER.search(body, 0, 8192) or MARKER.search(body)
     deltas, delta_bytes, pace_us = (int(g) for g in m.groups()) if m else (40, 40, 0)
     mm = MODEL.search(body)

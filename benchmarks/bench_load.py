@@ -185,6 +185,7 @@ class Stats:
     errors: list[str] = field(default_factory=list)
     busy_s: float = 0.0
     events: int = 0
+    answers: set = field(default_factory=set)  # the provider's request ids seen (a repeat is a cached answer)
 
     @property
     def n(self) -> int:
@@ -215,6 +216,8 @@ RAMP_S = 0.25
 
 
 async def one(http: aiohttp.ClientSession, t: Target, spec: Spec, st: Stats | None) -> bool:
+    """One streamed request. Anything but a 200 with every delta and the terminal event counts as an error, and
+    so does an answer whose provider request id was seen before (a cached or replayed answer)."""
     body = request_body(spec)
     t0 = time.perf_counter()
     first = last = 0.0
@@ -222,7 +225,7 @@ async def one(http: aiohttp.ClientSession, t: Target, spec: Spec, st: Stats | No
     carry = tail = b""
     deltas = 0
     try:
-        async with http.post(t.url, data=body, headers=t.headers) as r:
+        async with http.post(t.url, data=body, headers={**t.headers, "x-bench-contender": t.name}) as r:
             async for chunk in r.content.iter_any():
                 now = time.perf_counter()
                 if first:
@@ -237,6 +240,11 @@ async def one(http: aiohttp.ClientSession, t: Target, spec: Spec, st: Stats | No
             t1 = time.perf_counter()
             if r.status != 200 or deltas != spec.deltas or b"message_stop" not in tail:
                 raise ValueError(f"HTTP {r.status}, {deltas} of {spec.deltas} deltas, ends {tail[-40:]!r}")
+            rid = r.headers.get("request-id")
+            if st is not None and rid:
+                if rid in st.answers:
+                    raise ValueError(f"answer {rid} seen before: a cached or replayed answer, not the provider's")
+                st.answers.add(rid)
     except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
         if st is not None:
             st.errors.append(f"{t.name}: {type(exc).__name__}: {exc}"[:300])

@@ -168,7 +168,9 @@ def start_fake(procs: Procs, name: str, pace_ms: float = 0.0) -> int:
     return int(wait_for_file(port_file, p, procs, name))
 
 
-def start_proxy(procs: Procs, home: Path, upstream: str, profile: str | None) -> int:
+def start_proxy(procs: Procs, home: Path, upstream: str, profile: str | None, extra: dict | None = None,
+                name: str = "proxy") -> int:
+    """A real daemon (`agentmeter proxy serve`); `extra` env, e.g. PYTHONPATH of another source tree."""
     env = child_env(
         {
             "AGENTMETER_HOME": str(home),
@@ -177,11 +179,12 @@ def start_proxy(procs: Procs, home: Path, upstream: str, profile: str | None) ->
             "AGENTMETER_PORT": "0",
             **({"AGENTMETER_EVENT_LOOP": os.environ["AGENTMETER_EVENT_LOOP"]}
                if "AGENTMETER_EVENT_LOOP" in os.environ else {}),
+            **(extra or {}),
         }
     )
     prefix = [sys.executable] + (["-m", "cProfile", "-o", profile] if profile else [])
-    p = procs.start("proxy", [*prefix, "-m", "agentmeter", "proxy", "serve", "--port", "0", "--quiet"], env)
-    port = int(wait_for_file(home / "run" / "proxy.port", p, procs, "proxy"))
+    p = procs.start(name, [*prefix, "-m", "agentmeter", "proxy", "serve", "--port", "0", "--quiet"], env)
+    port = int(wait_for_file(home / "run" / "proxy.port", p, procs, name))
     deadline = time.monotonic() + 20
     while True:  # the port file is written once the site listens; confirm with the health endpoint
         try:
@@ -191,7 +194,7 @@ def start_proxy(procs: Procs, home: Path, upstream: str, profile: str | None) ->
         except OSError:
             pass
         if p.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"proxy is not healthy:\n{procs.log('proxy')}")
+            raise RuntimeError(f"{name} is not healthy:\n{procs.log(name)}")
         time.sleep(0.05)
 
 
@@ -201,6 +204,15 @@ def open_session(home: Path, port: int) -> str:
         f"http://{HOST}:{port}/_agentmeter/v1/sessions", {"agent": "bench"}, {"Authorization": f"Bearer {token}"}
     )
     return got["token"]
+
+
+def ledger_statuses(home: Path) -> dict[str, int]:
+    """Rows per status in the daemon's ledger (a metered run has only `ok` rows)."""
+    conn = sqlite3.connect(f"file:{home / 'ledger.db'}?mode=ro", uri=True, timeout=10)
+    try:
+        return dict(conn.execute("SELECT status, COUNT(*) FROM requests GROUP BY status").fetchall())
+    finally:
+        conn.close()
 
 
 def ledger_ok_rows(home: Path) -> int:

@@ -45,6 +45,7 @@ import sys
 import tempfile
 import time
 import traceback
+import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -72,6 +73,7 @@ T_GROWTH_MB = 2.0  # RSS after 10,000 requests − after 5,000 (both at rest)
 T_STATUS_MS = 100.0  # status on 1M rows, wall time
 T_LAUNCH_MS = 150.0  # run, warm, added over `true` (issue 3)
 T_REPORT_MS = 50.0  # report beyond interpreter start (issue 5)
+BASELINE = "agentmeter (baseline)"  # --baseline: the same daemon built from another source tree
 
 
 @dataclass
@@ -168,8 +170,12 @@ def machine() -> dict:
 
 
 class Servers:
-    def __init__(self, procs: po.Procs, work: Path, want_litellm: bool, want_floor: bool = False) -> None:
+    def __init__(self, procs: po.Procs, work: Path, want_litellm: bool, want_floor: bool = False,
+                 baseline: str | None = None) -> None:
         self.procs, self.work = procs, work
+        self.baseline = baseline  # another source tree's src/ (e.g. a worktree of main): its daemon as a contender
+        self.base_port = self.base_pid = 0
+        self.base_token = ""
         self.want_litellm = want_litellm
         self.want_floor = want_floor
         self.floor_port = self.floor_pid = self.fake_pid = 0
@@ -196,6 +202,12 @@ class Servers:
         self.am_port = po.start_proxy(self.procs, self.home, upstream, None)
         self.am_pid = self.procs.procs[-1][1].pid
         self.token = po.open_session(self.home, self.am_port)
+        if self.baseline:
+            home = self.work / "home-baseline"
+            self.base_port = po.start_proxy(self.procs, home, upstream, None, {"PYTHONPATH": self.baseline},
+                                            name="baseline")
+            self.base_pid = self.procs.procs[-1][1].pid
+            self.base_token = po.open_session(home, self.base_port)
         if self.want_litellm:
             ok, note = bench_litellm.ensure_installed(log)
             self.litellm_note = note
@@ -216,6 +228,9 @@ class Servers:
         out = [bl.Target("direct", f"http://{HOST}:{self.fake_port}/v1/messages?beta=true", claude),
                bl.Target("agentmeter", f"http://{HOST}:{self.am_port}/s/{self.token}/anthropic/v1/messages?beta=true",
                          claude)]
+        if self.base_port:
+            out.append(bl.Target(BASELINE, f"http://{HOST}:{self.base_port}/s/{self.base_token}/anthropic/v1/messages"
+                                 "?beta=true", claude))
         if self.floor_port:
             out.insert(1, bl.Target("bare relay", f"http://{HOST}:{self.floor_port}/s/x/anthropic/v1/messages?beta=true",
                                     claude))
@@ -225,10 +240,11 @@ class Servers:
         return out
 
     def pid_of(self, name: str) -> int:
-        return {"agentmeter": self.am_pid, "LiteLLM": self.lt_pid, "bare relay": self.floor_pid}.get(name, 0)
+        return {"agentmeter": self.am_pid, "LiteLLM": self.lt_pid, "bare relay": self.floor_pid,
+                BASELINE: self.base_pid}.get(name, 0)
 
     def pids(self) -> list[int]:
-        return [p for p in (self.fake_pid, self.am_pid, self.lt_pid, self.floor_pid) if p]
+        return [p for p in (self.fake_pid, self.am_pid, self.lt_pid, self.floor_pid, self.base_pid) if p]
 
 
 class LevelMonitor:
@@ -240,7 +256,7 @@ class LevelMonitor:
         self.names = [t.name for t in targets]
         self.cpu = {n: 0.0 for n in self.names}
         self.marks: dict[str, float] = {}
-        self.peak = {"agentmeter": 0, "LiteLLM": 0}
+        self.peak = {"agentmeter": 0, "LiteLLM": 0, BASELINE: 0}
         self.foreign: set[str] = set()
         self._stop = asyncio.Event()
         self._task: asyncio.Future | None = None
@@ -262,6 +278,8 @@ class LevelMonitor:
         srv = self.srv
         while not self._stop.is_set():
             self.peak["agentmeter"] = max(self.peak["agentmeter"], bl.rss_kb(srv.am_pid) or 0)
+            if srv.base_pid:
+                self.peak[BASELINE] = max(self.peak[BASELINE], bl.rss_kb(srv.base_pid) or 0)
             if srv.lt_pid:
                 self.peak["LiteLLM"] = max(self.peak["LiteLLM"], tree_rss_kb(srv.lt_pid) or 0)
                 self.foreign.update(bench_litellm.foreign_peers(srv.lt_pid))
@@ -328,6 +346,8 @@ async def run_streams(plan: Plan, srv: Servers, levels: tuple[int, ...] = LEVELS
                 am_done += n
             log(f"warm-up {t.name}: {n} requests")
         out["memory"]["rss_after_warmup_mb"] = (bl.rss_kb(srv.am_pid) or 0) / 1024
+        if srv.base_pid:
+            out["memory"]["baseline_rss_after_warmup_mb"] = (bl.rss_kb(srv.base_pid) or 0) / 1024
 
         for conc in levels:
             mon = LevelMonitor(srv, targets).start()
@@ -346,6 +366,7 @@ async def run_streams(plan: Plan, srv: Servers, levels: tuple[int, ...] = LEVELS
             out["levels"][str(conc)] = level
             if conc == 64:
                 out["memory"]["rss_peak_64_mb"] = mon.peak["agentmeter"] / 1024
+                out["memory"]["baseline_rss_peak_64_mb"] = mon.peak[BASELINE] / 1024 if srv.base_pid else None
                 out["memory"]["litellm_rss_peak_64_mb"] = mon.peak["LiteLLM"] / 1024 if srv.lt_pid else None
         out["load"] = bg.cores()
 
@@ -378,6 +399,43 @@ async def run_streams(plan: Plan, srv: Servers, levels: tuple[int, ...] = LEVELS
         out["memory"]["soak_error_count"] = len(soak_errors)
     out["litellm_foreign_peers"] = sorted(foreign)
     return out
+
+
+def fake_served(port: int) -> dict:
+    with urllib.request.urlopen(f"http://{HOST}:{port}/_bench/stats", timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def wrong_work(s: dict) -> list[str]:
+    """Why these numbers do not measure what they claim, if they do not: any contender's failed request (not a
+    200 with every event, or an answer seen before), agentmeter answering without the provider (a refusal, a
+    cache) or without metering (fewer `ok` rows than completed requests, or any other row)."""
+    problems = []
+    done: dict[str, int] = {}
+    for conc, level in s["levels"].items():
+        for name, x in level.items():
+            done[name] = done.get(name, 0) + x["n"]
+            if x["errors"]:
+                problems.append(f"{name} at {conc} stream(s): {x['errors']} failed requests "
+                                f"(first: {'; '.join(x['first_errors'])})")
+    if s["memory"].get("soak_error_count"):
+        problems.append(f"soak: {s['memory']['soak_error_count']} failed requests")
+    served = s.get("fake_served", {})
+    for name, n in done.items():
+        got = served.get(f"by:{name}")
+        if name != "LiteLLM" and (got is None or got < n):  # LiteLLM does not relay our header
+            problems.append(f"{name}: {n} requests completed, the provider served {got}")
+    ledger = s.get("ledger", {})
+    if ledger.get("ok", 0) != s["am_completed"]:
+        problems.append(f"agentmeter: {s['am_completed']} requests completed, {ledger.get('ok', 0)} `ok` rows")
+    others = {k: v for k, v in ledger.items() if k != "ok"}
+    if others:
+        problems.append(f"agentmeter's ledger has rows that are not `ok`: {others}")
+    if "baseline_ledger" in s:
+        base = s["baseline_ledger"]
+        if base.get("ok", 0) < done.get(BASELINE, 0) or set(base) - {"ok"}:
+            problems.append(f"baseline: {done.get(BASELINE, 0)} requests completed, its ledger has {base}")
+    return problems
 
 
 async def budgeted(http, t: bl.Target, work: bl.Workload, conc: int, budget: int, seed: int, st: bl.Stats) -> int:
@@ -628,6 +686,14 @@ def ab_table(s: dict) -> str:
     mem = s.get("memory", {})
     L.append(f"\nagentmeter RSS: after warm-up {fmt(mem.get('rss_after_warmup_mb'), 1)} MB, "
              f"peak at 64 streams {fmt(mem.get('rss_peak_64_mb'), 1)} MB")
+    if mem.get("baseline_rss_after_warmup_mb") is not None:
+        L.append(f"baseline RSS: after warm-up {fmt(mem.get('baseline_rss_after_warmup_mb'), 1)} MB, "
+                 f"peak at 64 streams {fmt(mem.get('baseline_rss_peak_64_mb'), 1)} MB")
+    load = s.get("load")
+    if load:
+        L.append(f"machine during the slices: {load['busy_cores']} cores busy, of which the suite "
+                 f"{load['suite_cores']} and other processes {load['other_cores']} (os.getloadavg: "
+                 f"{', '.join(f'{x:.1f}' for x in os.getloadavg())})")
     return "\n".join(L)
 
 
@@ -648,6 +714,9 @@ def main() -> int:
     ap.add_argument("--slices", type=int, default=None, help="slices per contender and level (default: the plan's)")
     ap.add_argument("--out", default=str(HERE / "RESULTS.md"), help="where a full run writes its Markdown")
     ap.add_argument("--no-write", action="store_true", help="full run without writing --out")
+    ap.add_argument("--baseline", default=None, metavar="SRC",
+                    help="also measure the daemon built from another source tree's src/ (e.g. a git worktree of "
+                         "main), interleaved with this one: before/after in one run")
     args = ap.parse_args()
     plan = make_plan(args)
     if args.slices:
@@ -665,7 +734,8 @@ def main() -> int:
     procs = po.Procs(work)
     failed = False
     try:
-        srv = Servers(procs, work, want_litellm=not args.no_litellm, want_floor=args.floor)
+        srv = Servers(procs, work, want_litellm=not args.no_litellm, want_floor=args.floor,
+                      baseline=str(Path(args.baseline).resolve()) if args.baseline else None)
         try:
             log("starting the fake provider and the agentmeter daemon…")
             srv.start()
@@ -674,12 +744,16 @@ def main() -> int:
             log(f"fake :{srv.fake_port}, agentmeter :{srv.am_port} (pid {srv.am_pid})"
                 + (f", LiteLLM :{srv.lt_port} (pid {srv.lt_pid})" if srv.litellm_ok else ""))
             s = asyncio.run(run_streams(plan, srv, levels))
-            am = s["levels"]
             s["am_completed"] = s["memory"]["requests_served"]
-            with contextlib.suppress(sqlite3.Error):
-                s["ledger_ok_rows"] = po.ledger_ok_rows(srv.home)
+            s["ledger"] = po.ledger_statuses(srv.home)
+            s["ledger_ok_rows"] = s["ledger"].get("ok", 0)
+            s["fake_served"] = fake_served(srv.fake_port)
+            if srv.base_port:
+                s["baseline_ledger"] = po.ledger_statuses(srv.work / "home-baseline")
             r["streams"] = s
-            del am
+            problems = wrong_work(s)
+            if problems:
+                raise RuntimeError("the benchmark measured the wrong work: " + "; ".join(problems))
         except Exception as exc:
             failed = True
             r["streams_error"] = f"{type(exc).__name__}: {exc}"

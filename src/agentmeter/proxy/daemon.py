@@ -443,6 +443,7 @@ def serve(port: int | None = None, quiet: bool = False) -> None:
 
     # A core dump of the daemon would hold the real keys and the prompts in flight: never write one.
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    _return_freed_memory()
     paths = get_paths().ensure()
     fixed = secure_files(paths)
     config = load_config(paths.config_file)
@@ -503,6 +504,27 @@ def serve(port: int | None = None, quiet: bool = False) -> None:
             paths.pid_file.unlink(missing_ok=True)
             paths.port_file.unlink(missing_ok=True)
             paths.listener_socket.unlink(missing_ok=True)
+
+
+# glibc mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+
+
+def _return_freed_memory() -> None:
+    """Request bodies (50-200 KB from Claude Code, up to 64 MiB) and response buffers come and go. glibc raises
+    its mmap threshold to the size of each freed mapping, after which such blocks come from the heap, which
+    it seldom gives back: measured at 64 streams, RSS at rest after load 79 MB, 69 MB with the thresholds
+    fixed (blocks over 64 KB mapped and unmapped, the heap trimmed past 128 KB free). glibc only."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None)  # the process's own symbols, libc's among them (no ldconfig subprocess)
+        libc.mallopt(_M_MMAP_THRESHOLD, 64 * 1024)
+        libc.mallopt(_M_TRIM_THRESHOLD, 128 * 1024)
+    except (OSError, AttributeError):  # not glibc (musl has no mallopt): nothing to tune
+        pass
 
 
 def real_keys() -> dict[str, str | None]:

@@ -11,7 +11,7 @@ from .common import base_env, families_env
 
 def prepare(session, args: list[str], environ: dict[str, str], binary: str) -> Launch:
     env = base_env(environ, session)
-    env.update(families_env(session, ("anthropic",)))
+    env.update(families_env(session, "claude"))
     if "ANTHROPIC_AUTH_TOKEN" in env and "anthropic" in session.key_mode:
         # Both set, Claude Code would send the shell's key as x-api-key beside the virtual one (and ask).
         env.pop("ANTHROPIC_API_KEY", None)

@@ -19,8 +19,9 @@ def base_env(environ: dict[str, str], session) -> dict[str, str]:
     return env
 
 
-def families_env(session, families=("anthropic", "openai")) -> dict[str, str]:
+def families_env(session, agent: str | None = None) -> dict[str, str]:
+    """The base URLs (and, in key mode, the virtual key) of the provider families the agent speaks
+    (its AgentSpec.families; both Anthropic and OpenAI for an agent not named)."""
     from .session_env import session_environment
 
-    agent = {("anthropic",): "claude", ("openai",): "codex"}.get(tuple(families))
     return session_environment(session, agent)

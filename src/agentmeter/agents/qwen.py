@@ -9,7 +9,7 @@ from .common import base_env, families_env
 
 def prepare(session, args: list[str], environ: dict[str, str], binary: str) -> Launch:
     env = base_env(environ, session)
-    env.update(families_env(session, ("openai",)))
+    env.update(families_env(session, "qwen"))
     return Launch([binary, *args], env)
 
 

@@ -34,13 +34,20 @@ def joined_session(environ: dict[str, str]) -> SessionEnv | None:
     return SessionEnv(sid, a_url, o_url, environ.get("AGENTMETER_SESSION_KEY"), mode, joined=True)
 
 
+def families_of(agent: str | None) -> tuple[str, ...]:
+    """The provider families an agent speaks: its AgentSpec's, or Anthropic and OpenAI for any other tool."""
+    from . import registry
+
+    spec = registry().get(agent or "")
+    return spec.families if spec is not None else ("anthropic", "openai")
+
+
 def session_environment(s: SessionEnv, agent: str | None) -> dict[str, str]:
     """Both provider families unless the agent speaks only one. Credentials only in key mode: a
     subscription login (Claude Pro/Max, ChatGPT) must keep working, and any credential variable would
     replace it (wire-protocols 1.2)."""
     env = {"AGENTMETER_SESSION_ID": s.session_id}
-    families = {"claude": ("anthropic",), "codex": ("openai",), "gemini": ("gemini",)}.get(
-        agent or "", ("anthropic", "openai"))
+    families = families_of(agent)
     if "anthropic" in families:
         env["ANTHROPIC_BASE_URL"] = s.url("anthropic")
         if "anthropic" in s.key_mode and s.virtual_key:

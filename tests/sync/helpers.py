@@ -26,8 +26,9 @@ BASE_MS = 1_795_000_000_000  # 2026-11-18, a fixed point so days are stable
 class Collector:
     """The collector app on 127.0.0.1, restartable on the same port and database."""
 
-    def __init__(self, db: Path, rate_per_minute: int = 6000, middlewares=()) -> None:
+    def __init__(self, db: Path, rate_per_minute: int = 6000, middlewares=(), **app_kw) -> None:
         self.db = db
+        self.app_kw = app_kw  # more create_app keywords (clock, metrics_networks)
         self.rate = rate_per_minute
         self.middlewares = list(middlewares)
         self.loop = LoopThread()
@@ -36,7 +37,7 @@ class Collector:
 
     def start(self) -> Collector:
         async def go():
-            app = create_app(self.db, rate_per_minute=self.rate)
+            app = create_app(self.db, rate_per_minute=self.rate, **self.app_kw)
             app.middlewares.extend(self.middlewares)
             runner = web.AppRunner(app, access_log=None)
             await runner.setup()

@@ -64,16 +64,30 @@ def serve(
     = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8789,
     rate: Annotated[int, typer.Option(help="Requests per minute allowed per token.")] = 60,
+    metrics_network: Annotated[list[str] | None, typer.Option(
+        "--metrics-network", metavar="CIDR",
+        help="Let scrapers from this network read GET /metrics without a token (repeatable, e.g. 10.0.0.0/8). "
+             "By default /metrics needs an admin token (Authorization: Bearer; Prometheus: authorization.credentials). "
+             "Behind a reverse proxy the peer is the proxy.")] = None,
 ) -> None:
-    """Run the collector in the foreground."""
-    from ..collector.app import serve as run
+    """Run the collector in the foreground.
 
+    Serves pushes, caps, reports, the FOCUS export, the dashboard (/dashboard) and Prometheus metrics (/metrics,
+    low-cardinality series; needs the collector extra: pip install 'agentmeter\\[collector]').
+    """
+    from ..collector.app import serve as run
+    from ..collector.metrics import parse_networks
+
+    try:
+        networks = parse_networks(metrics_network or [])
+    except ValueError as exc:
+        raise UsageError(f"--metrics-network: {exc}", "give a CIDR such as 10.0.0.0/8, or leave it out") from None
     _store(db, create=True).close()  # a bad --db fails here with one line, not inside the server
     from ..collector.engine import display
 
     render_sync.serving(f"http://{host}:{port}", display(db))
     try:
-        run(db, host, port, rate_per_minute=rate, print_fn=lambda *_: None)
+        run(db, host, port, rate_per_minute=rate, print_fn=lambda *_: None, metrics_networks=networks)
     except OSError as exc:
         raise UsageError(f"cannot listen on {host}:{port} ({exc.strerror or exc})", "pick another --port") from None
 

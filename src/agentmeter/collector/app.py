@@ -21,7 +21,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
 from ..core.clock import Clock, SystemClock
-from . import dashboard, engine, focus, validate
+from . import dashboard, engine, focus, metrics, validate
 from .store import REPORT_BY, CollectorStore, open_store
 
 log = logging.getLogger("agentmeter.collector")
@@ -51,8 +51,10 @@ class RateLimiter:
 
 
 class Collector:
-    def __init__(self, db_path: Path | str, clock: Clock, rate_per_minute: int, max_body: int) -> None:
+    def __init__(self, db_path: Path | str, clock: Clock, rate_per_minute: int, max_body: int,
+                 metrics_networks: tuple = ()) -> None:
         self.db_path = db_path if engine.is_postgres(db_path) else Path(db_path)
+        self.metrics_networks = metrics_networks
         self.max_body = max_body
         self.clock = clock
         self.limiter = RateLimiter(rate_per_minute, clock)
@@ -91,9 +93,10 @@ async def json_errors(request: web.Request, handler):
 
 
 def create_app(db_path: Path | str, *, clock: Clock | None = None, rate_per_minute: int = RATE_PER_MINUTE,
-               max_body: int = MAX_BODY) -> web.Application:
+               max_body: int = MAX_BODY, metrics_networks: tuple = ()) -> web.Application:
+    """`metrics_networks`: ip_network objects whose clients may scrape /metrics without a token."""
     app = web.Application(client_max_size=max_body, middlewares=[json_errors])
-    app[COLLECTOR] = Collector(db_path, clock or SystemClock(), rate_per_minute, max_body)
+    app[COLLECTOR] = Collector(db_path, clock or SystemClock(), rate_per_minute, max_body, tuple(metrics_networks))
     app.cleanup_ctx.append(_resources)
     app.router.add_get("/v1/health", health)
     app.router.add_post("/v1/push", push)
@@ -102,6 +105,7 @@ def create_app(db_path: Path | str, *, clock: Clock | None = None, rate_per_minu
     app.router.add_get("/v1/report", report)
     app.router.add_get("/v1/export/focus", export_focus)
     app.router.add_get("/dashboard", dashboard_page)
+    app.router.add_get("/metrics", metrics_page)
     app.router.add_get("/", root)
     return app
 
@@ -323,8 +327,22 @@ async def dashboard_page(request: web.Request) -> web.Response:
                                  "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"})
 
 
+async def metrics_page(request: web.Request) -> web.Response:
+    """Prometheus exposition. The admin token, unless the scraper's address is in --metrics-network."""
+    c = request.app[COLLECTOR]
+    if not metrics.network_allows(c.metrics_networks, request.remote):
+        _who, denied = await authorize(request, admin=True)
+        if denied:
+            return denied
+    if not metrics.available():
+        return error(501, "not_installed", f"/metrics needs prometheus-client: {metrics.INSTALL_HINT}")
+    snap = await c.read(metrics.read, c.store.db, c.clock.now().date())
+    body, ctype = metrics.exposition(snap)
+    return web.Response(body=body, headers={"Content-Type": ctype, "Cache-Control": "no-store"})
+
+
 def serve(db_path: Path | str, host: str, port: int, *, rate_per_minute: int = RATE_PER_MINUTE,
-          print_fn=None) -> None:
+          print_fn=None, metrics_networks: tuple = ()) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    app = create_app(db_path, rate_per_minute=rate_per_minute)
+    app = create_app(db_path, rate_per_minute=rate_per_minute, metrics_networks=metrics_networks)
     web.run_app(app, host=host, port=port, access_log_class=AccessLog, print=print_fn)

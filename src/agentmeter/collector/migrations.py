@@ -119,3 +119,10 @@ def c016_caps_allow_snooze(db: Database) -> None:
     """Whether a developer's `budget snooze` may lift this team or developer cap (issue 16): off unless the
     lead says so."""
     db.execute("ALTER TABLE caps ADD COLUMN allow_snooze INTEGER NOT NULL DEFAULT 0")
+
+
+@migrations()
+def c023_rollups_last_push(db: Database) -> None:
+    """Issue 20 item 3: /metrics reads each developer's last push (MAX(received_at) per developer) on every
+    scrape; with this index that is one short index range per developer instead of a scan of every rollup."""
+    db.execute("CREATE INDEX rollups_developer_received ON rollups(developer, received_at)")

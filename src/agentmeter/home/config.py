@@ -73,6 +73,10 @@ class Sync:
     collector: str = ""
     otlp_endpoint: str = ""
     interval_seconds: int = 300
+    # OpenTelemetry export (sync/otel.py): which GenAI semantic-convention names, and which high-cardinality
+    # attributes (developer, repo) to add; both off unless configured.
+    otel_semconv: str = "current"
+    otel_attributes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -370,6 +374,8 @@ def _parse(data: dict, path: Path, text: str) -> Config:
             collector=r.string(sync, "sync", "collector") or "",
             otlp_endpoint=r.string(sync, "sync", "otlp_endpoint") or "",
             interval_seconds=r.number(sync, "sync", "interval_seconds", integer=True, lo=10) or 300,
+            otel_semconv=_one_of(r, sync, "sync", "otel_semconv", OTEL_SEMCONV) or "current",
+            otel_attributes=_subset(r, sync, "sync", "otel_attributes", OTEL_ATTRIBUTES),
         ),
         proxy=Proxy(port=r.number(proxy, "proxy", "port", integer=True, lo=0, hi=65535) or DEFAULT_PORT),
         agents=tuple(agents),
@@ -378,6 +384,25 @@ def _parse(data: dict, path: Path, text: str) -> Config:
 
 
 PLAN_KEYS = ("five_hour", "seven_day")
+# [sync] otel_semconv: "current" GenAI metric names, the "legacy" gen_ai.client.token.usage histogram, or "both"
+# while dashboards move; otel_attributes: the per-developer/per-repo attributes a team may opt into.
+OTEL_SEMCONV = ("current", "legacy", "both")
+OTEL_ATTRIBUTES = ("developer", "repo")
+
+
+def _one_of(r: _Reader, table: dict, section: str, key: str, choices: tuple[str, ...]) -> str | None:
+    value = r.string(table, section, key)
+    if value is not None and value not in choices:
+        raise r.fail(section, key, f"unknown value {value!r}", f"use one of: {', '.join(choices)}")
+    return value
+
+
+def _subset(r: _Reader, table: dict, section: str, key: str, choices: tuple[str, ...]) -> tuple[str, ...]:
+    values = _string_list(r, table, section, key)
+    for v in values:
+        if v not in choices:
+            raise r.fail(section, key, f"unknown value {v!r}", f"choose from: {', '.join(choices)}")
+    return tuple(dict.fromkeys(values))
 
 
 def _plan_lines(r: _Reader, parent: dict, section: str) -> dict[str, float]:

@@ -35,7 +35,8 @@ def sync_result(r: dict[str, Any], as_json: bool) -> None:
         line(f"OpenTelemetry: {o.get('requests', 0)} requests exported to {o['endpoint']}"
              + (f" ({o['note']})" if o.get("note") else ""))
     elif o.get("status") == "skipped":
-        info(f"OpenTelemetry export skipped: {o['reason']}. Install it with: {o['hint']}")
+        hint = f". Install it with: {o['hint']}" if o.get("hint") else ""
+        info(f"OpenTelemetry export skipped: {o['reason']}{hint}")
     elif o.get("status") == "failed":
         info(f"OpenTelemetry export failed: {o['error']} (will retry next sync)")
 

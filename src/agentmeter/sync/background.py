@@ -19,7 +19,9 @@ FIRST_DELAY_S = 5.0
 
 
 def wanted(config) -> bool:
-    return bool(client.collector_url(config) or config.sync.otlp_endpoint)
+    from . import otel
+
+    return bool(client.collector_url(config) or otel.configured(config))
 
 
 def start(state) -> None:
@@ -40,7 +42,7 @@ def _cycle(state) -> dict | None:
             result = client.sync_once(access, state.config, state.clock, tz=state.tz)
             if result.get("error"):
                 log.info("sync: %s (retrying at %s)", result["error"]["message"], result.get("next_attempt_at"))
-        if state.config.sync.otlp_endpoint:
+        if otel.configured(state.config):
             got = otel.export_once(access, state.config, state.clock)
             if got.get("status") not in ("ok", "not configured"):
                 log.info("otel export: %s", got.get("error") or got.get("reason"))

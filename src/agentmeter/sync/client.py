@@ -332,7 +332,7 @@ def sync_now(config: Config, clock: Clock, ledger_path: Path | None = None) -> d
     from . import otel
     from .caps import cap_sources, effective_budget
 
-    if not collector_url(config) and not config.sync.otlp_endpoint:
+    if not collector_url(config) and not otel.configured(config):
         raise ConfigError("no collector configured",
                           "set AGENTMETER_COLLECTOR_URL, or [sync] collector (and otlp_endpoint) in config.toml")
     tz = resolve_tz(config.budget.timezone)

@@ -31,13 +31,21 @@ def _ago(ms: int, now_ms: int) -> str:
     return f"{s // 86400} days ago"
 
 
+def _otlp(config: Config) -> str | None:
+    """The OTLP metrics endpoint from config or the OTEL_EXPORTER_OTLP_* variables (no SDK import)."""
+    from .otel import target
+
+    where = target(config)
+    return where.endpoint if where else None
+
+
 def sync_status(conn: Connection | None, config: Config, now_ms: int, tz) -> dict[str, Any]:
     url = _url(config)
     st = q.read_state(conn) if conn is not None else {}
     caps = q.team_caps(conn) if conn is not None else {}
     sources = {k: v for k, v in cap_sources(config, caps).items() if v != "personal"}
     out: dict[str, Any] = {
-        "configured": bool(url), "collector": url or None, "otlp_endpoint": config.sync.otlp_endpoint or None,
+        "configured": bool(url), "collector": url or None, "otlp_endpoint": _otlp(config),
         "last_push_at": ms_to_iso(int(st[q.LAST_PUSH_AT])) if st.get(q.LAST_PUSH_AT) else None,
         "pending": int(st.get(q.PENDING) or 0), "failures": int(st.get(q.FAILURES) or 0),
         "failing_since": ms_to_iso(int(st[q.FAILING_SINCE])) if st.get(q.FAILING_SINCE) else None,

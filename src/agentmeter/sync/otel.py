@@ -182,10 +182,10 @@ def _record(meter, rows: list[dict[str, Any]], config: Config) -> None:
     current, legacy = semconv in ("current", "both"), semconv in ("legacy", "both")
     counters = {name: meter.create_counter(name, unit="{token}", description=desc)
                 for name, (_cols, desc) in COUNTERS.items()} if current else {}
-    histograms = {name: meter.create_histogram(name, unit="{token}", explicit_bucket_boundaries_advisory=BUCKETS,
-                                               description="Tokens per inference operation")
+    # Bucket boundaries come from a View (see _export): the instrument advisory needs a newer SDK than 1.25.
+    histograms = {name: meter.create_histogram(name, unit="{token}", description="Tokens per inference operation")
                   for name in HISTOGRAMS} if current else {}
-    old = meter.create_histogram(LEGACY_TOKEN_USAGE, unit="{token}", explicit_bucket_boundaries_advisory=BUCKETS,
+    old = meter.create_histogram(LEGACY_TOKEN_USAGE, unit="{token}",
                                  description="Number of input and output tokens used") if legacy else None
     cost = meter.create_counter(COST, unit="USD", description="Cost of model calls at list price, as metered")
 
@@ -209,12 +209,14 @@ def _record(meter, rows: list[dict[str, Any]], config: Config) -> None:
 def _export(exporter_class, where: Target, rows: list[dict[str, Any]], config: Config) -> tuple[bool, str | None]:
     from opentelemetry.sdk.metrics import Counter, Histogram, MeterProvider
     from opentelemetry.sdk.metrics.export import AggregationTemporality, InMemoryMetricReader, MetricExportResult
+    from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
     from opentelemetry.sdk.resources import Resource
 
     delta = {Counter: AggregationTemporality.DELTA, Histogram: AggregationTemporality.DELTA}
     reader = InMemoryMetricReader(preferred_temporality=delta)
     resource = Resource.create({"service.name": "agentmeter", "service.version": __version__})
-    provider = MeterProvider(metric_readers=[reader], resource=resource)
+    buckets = View(instrument_type=Histogram, aggregation=ExplicitBucketHistogramAggregation(BUCKETS))
+    provider = MeterProvider(metric_readers=[reader], resource=resource, views=[buckets])
     _record(provider.get_meter("agentmeter", __version__), rows, config)
     data = reader.get_metrics_data()
     provider.shutdown()

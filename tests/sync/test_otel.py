@@ -251,3 +251,44 @@ def test_without_the_sdk_sync_says_how_to_install(tmp_path, monkeypatch):
     finally:
         access.close()
     assert r["status"] == "skipped" and "agentmeter[otel]" in r["hint"]
+
+
+def test_grpc_when_the_variables_ask_for_it(tmp_path, monkeypatch):
+    """OTEL_EXPORTER_OTLP_PROTOCOL=grpc sends to a real gRPC MetricsService on loopback."""
+    grpc = pytest.importorskip("grpc", reason="grpcio (opentelemetry-exporter-otlp-proto-grpc) is not installed")
+    pytest.importorskip("opentelemetry.exporter.otlp.proto.grpc.metric_exporter",
+                        reason="opentelemetry-exporter-otlp-proto-grpc is not installed")
+    from concurrent import futures
+
+    from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2_grpc
+
+    got: list = []
+
+    class Service(metrics_service_pb2_grpc.MetricsServiceServicer):
+        def Export(self, request, context):
+            got.append((request, None, "grpc", dict(context.invocation_metadata())))
+            return metrics_service_pb2.ExportMetricsServiceResponse()
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(Service(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{port}")
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-team-key=sk-otel-test-3")
+        client = Client(tmp_path / "c", "alice@example.com", "payments")
+        access = DirectAccess(client.path)
+        try:
+            otel.export_once(access, alice(), SystemClock())
+            client.add_usage(2)
+            r = otel.export_once(access, alice(), SystemClock())
+        finally:
+            access.close()
+        assert r["status"] == "ok" and r["protocol"] == "grpc" and r["requests"] == 2, r
+        assert len(got) == 1
+        got_msgs = metrics_of(got[0][0])
+        assert got[0][3]["x-team-key"] == "sk-otel-test-3"
+        assert got_msgs["gen_ai.client.inference.usage.input_tokens"].sum.data_points[0].as_int == 2 * 1150
+    finally:
+        server.stop(None)

@@ -44,7 +44,7 @@ from ..home.config import Config
 from ..ledger import sync as q
 
 INSTALL_HINT = "pip install 'agentmeter[otel]' (opentelemetry-sdk and opentelemetry-exporter-otlp-proto-http)"
-GRPC_HINT = "pip install opentelemetry-exporter-otlp-proto-grpc, or set OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf"
+GRPC_HINT = "pip install 'agentmeter[otel-grpc]', or set OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf"
 # Semantic-conventions GenAI names, hardcoded: the Python semconv package marks its GenAI constants as moved.
 LEGACY_TOKEN_USAGE = "gen_ai.client.token.usage"
 USAGE = "gen_ai.client.inference.usage."

@@ -4,11 +4,16 @@ last push per developer, read from real pushes into a real collector, behind the
 from __future__ import annotations
 
 import ipaddress
+import socket
+import subprocess
+import sys
+import time
 import urllib.request
 
 import pytest
 
 from agentmeter.collector import metrics
+from conftest import run_cli
 
 from .helpers import request
 from .observed import NOW, observed_collector
@@ -118,3 +123,33 @@ def test_network_matching():
     assert not metrics.network_allows((), "10.0.0.1")
     with pytest.raises(ValueError, match="'ten' is not an IP network"):
         metrics.parse_networks(["ten"])
+
+
+def test_serve_takes_metrics_networks_from_the_command_line(tmp_path):
+    """The real `collector serve` process: --metrics-network opens /metrics to loopback without a token; a bad
+    network is one line, no traceback."""
+    bad = run_cli("collector", "serve", "--db", str(tmp_path / "team.db"), "--metrics-network", "ten")
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr
+    assert "--metrics-network: 'ten' is not an IP network" in bad.stderr
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    db = str(tmp_path / "team.db")
+    proc = subprocess.Popen([sys.executable, "-m", "agentmeter", "collector", "serve", "--db", db, "--port", str(port),
+                             "--metrics-network", "127.0.0.1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url, status = f"http://127.0.0.1:{port}", None
+        for _ in range(200):  # until it listens (bounded; not a timing assertion)
+            try:
+                status = request(f"{url}/v1/health")[0]
+                break
+            except OSError:
+                time.sleep(0.1)
+        assert status == 200
+        status, text, _ = scrape(url)
+        assert status == 200 and "# TYPE agentmeter_scrape_rows gauge" in text
+        assert request(f"{url}/v1/report")[0] == 401  # everything else still needs a token
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -122,9 +122,7 @@ def read(db: Any, today: date) -> Snapshot:
     since, until = month_of(today)
 
     def rows(sql: str, args: tuple = ()) -> list[dict[str, Any]]:
-        cur = db.execute(sql, args)
-        names = [d[0] for d in cur.description]
-        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+        return [dict(r) for r in db.execute(sql, args).fetchall()]
 
     usage: dict[tuple, dict[str, Any]] = {}
     members: dict[tuple, dict[str, Any]] = {}

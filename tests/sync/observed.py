@@ -15,10 +15,11 @@ from .helpers import Client, Collector, request
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
 
-def observed_collector(root: Path, **app_kw) -> tuple[Collector, dict[str, str]]:
-    """Alice (payments): 3 claude requests at $0.25 and 2 codex/gpt-5.1 at $0.50 this month, 1 at $5 last
-    month. Bob (search): 4 claude requests at $1. A $100 monthly / 5M daily-token cap on payments."""
-    c = Collector(root / "collector.db", clock=FixedClock(NOW), **app_kw).start()
+def observed_collector(root: Path, db: Path | str, **app_kw) -> tuple[Collector, dict[str, str]]:
+    """On `db` (a SQLite path or a postgresql:// URL, from the collector_db fixture). Alice (payments): 3 claude
+    requests at $0.25 and 2 codex/gpt-5.1 at $0.50 this month, 1 at $5 last month. Bob (search): 4 claude
+    requests at $1. A $100 monthly / 5M daily-token cap on payments."""
+    c = Collector(db, clock=FixedClock(NOW), **app_kw).start()
     tokens = {"admin": c.token("lead@example.com", admin=True), "alice": c.token("alice@example.com", "payments"),
               "bob": c.token("bob@example.com", "search")}
     alice = Client(root / "alice", "alice@example.com", "payments", tokens["alice"])

@@ -97,8 +97,8 @@ def test_the_panels_cover_what_the_issue_asks():
     assert "agentmeter_developer_last_push_timestamp_seconds" in joined  # stale developers
 
 
-def test_every_panel_names_only_series_that_metrics_exposes(tmp_path):
-    c, tokens = observed_collector(tmp_path)
+def test_every_panel_names_only_series_that_metrics_exposes(tmp_path, collector_db):
+    c, tokens = observed_collector(tmp_path, collector_db)
     try:
         status, text, _ = scrape(c.url, tokens["admin"])
     finally:

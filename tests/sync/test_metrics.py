@@ -36,8 +36,8 @@ def samples(text: str) -> dict[tuple, float]:
 
 
 @pytest.fixture
-def observed(tmp_path):
-    c, tokens = observed_collector(tmp_path)
+def observed(tmp_path, collector_db):
+    c, tokens = observed_collector(tmp_path, collector_db)
     yield c, tokens
     c.close()
 
@@ -96,9 +96,11 @@ def test_metrics_need_the_admin_token(observed):
     assert scrape(c.url, "amc_not-a-token")[0] == 401
 
 
-def test_a_configured_network_scrapes_without_a_token(tmp_path):
-    inside, _ = observed_collector(tmp_path / "in", metrics_networks=metrics.parse_networks(["127.0.0.0/8"]))
-    outside, tokens = observed_collector(tmp_path / "out", metrics_networks=metrics.parse_networks(["10.0.0.0/8"]))
+def test_a_configured_network_scrapes_without_a_token(tmp_path, make_collector_db):
+    inside, _ = observed_collector(tmp_path / "in", make_collector_db("in"),
+                                   metrics_networks=metrics.parse_networks(["127.0.0.0/8"]))
+    outside, tokens = observed_collector(tmp_path / "out", make_collector_db("out"),
+                                         metrics_networks=metrics.parse_networks(["10.0.0.0/8"]))
     try:
         status, text, _ = scrape(inside.url)
         assert status == 200 and "agentmeter_month_to_date_spend_usd" in text
@@ -125,17 +127,17 @@ def test_network_matching():
         metrics.parse_networks(["ten"])
 
 
-def test_serve_takes_metrics_networks_from_the_command_line(tmp_path):
+def test_serve_takes_metrics_networks_from_the_command_line(tmp_path, collector_db):
     """The real `collector serve` process: --metrics-network opens /metrics to loopback without a token; a bad
     network is one line, no traceback."""
-    bad = run_cli("collector", "serve", "--db", str(tmp_path / "team.db"), "--metrics-network", "ten")
+    bad = run_cli("collector", "serve", "--db", str(collector_db), "--metrics-network", "ten")
     assert bad.returncode != 0 and "Traceback" not in bad.stderr
     assert "--metrics-network: 'ten' is not an IP network" in bad.stderr
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    db = str(tmp_path / "team.db")
+    db = str(collector_db)
     proc = subprocess.Popen([sys.executable, "-m", "agentmeter", "collector", "serve", "--db", db, "--port", str(port),
                              "--metrics-network", "127.0.0.1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

@@ -52,8 +52,8 @@ def wait_for(base: str, promql: str, proc: subprocess.Popen, log, limit_s: float
 
 
 @pytest.fixture
-def prometheus(tmp_path):
-    c, tokens = observed_collector(tmp_path)
+def prometheus(tmp_path, collector_db):
+    c, tokens = observed_collector(tmp_path, collector_db)
     secret = tmp_path / "scrape-token"
     secret.write_text(tokens["admin"])
     secret.chmod(0o600)

@@ -94,7 +94,7 @@ def test_long_branch_and_model_names_never_block_a_sync(collector, tmp_path):
     assert first["ok"], first  # was: 413 (the model) and 422 (the branch), at every sync, for good
     assert first["pushed"]["sessions"] == 2 and first["pushed"]["rollups"] == 2
     again = dev.sync(collector.url)
-    assert again["ok"] and again["pushed"] == {"rollups": 0, "sessions": 0, "deleted": 0}
+    assert again["ok"] and again["pushed"] == {"rollups": 0, "sessions": 0, "deleted": 0, "plan_windows": 0}
     conn = engine.connect(collector.db)
     branch = conn.execute("SELECT branch FROM sessions WHERE session_id = 's-long'").fetchone()[0]
     models = [r[0] for r in conn.execute("SELECT model FROM rollups")]

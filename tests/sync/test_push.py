@@ -35,7 +35,7 @@ def test_repeated_pushes_replace_and_never_add(tmp_path, collector):
 
     first = [c.sync(collector.url) for c in clients]
     assert all(r["ok"] for r in first), first
-    assert first[0]["pushed"] == {"rollups": 2, "sessions": 2, "deleted": 0}
+    assert first[0]["pushed"] == {"rollups": 2, "sessions": 2, "deleted": 0, "plan_windows": 0}
     assert_same(collector.totals(), summed(clients))
 
     again = [c.sync(collector.url) for c in clients]

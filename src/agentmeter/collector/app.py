@@ -196,7 +196,7 @@ async def push(request: web.Request) -> web.Response:
         return error(400, "bad_body", f"the push could not be read: {type(exc).__name__}")
     c = request.app[COLLECTOR]
     counts = await c.db(c.store.push, who, p["device_id"], p["rollups"], p["sessions"], p["deleted"],
-                        c.clock.now_ms())
+                        c.clock.now_ms(), p["plan_windows"])
     if p["rejected"]:
         log.warning("push from %s: %d item(s) rejected, first: %s: %s", who["developer"], len(p["rejected"]),
                     p["rejected"][0]["field"], p["rejected"][0]["message"])
@@ -286,7 +286,8 @@ async def export_focus(request: web.Request) -> web.Response:
                         headers={"Content-Disposition": 'attachment; filename="agentmeter-focus.csv"'})
 
 
-def dashboard_data(store: CollectorStore, today: date, month: str | None = None) -> dict[str, Any]:
+def dashboard_data(store: CollectorStore, today: date, month: str | None = None,
+                   now_s: int | None = None) -> dict[str, Any]:
     first = date.fromisoformat(month + "-01") if month else today.replace(day=1)
     last = (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
     since, until = first.isoformat(), last.isoformat()
@@ -305,7 +306,7 @@ def dashboard_data(store: CollectorStore, today: date, month: str | None = None)
     return {"period": first.strftime("%B %Y"), "since": since, "until": until,
             "chargeback": store.chargeback(since, until), "daily": daily, "burndown": burn,
             "by_agent": store.report("agent", since, until), "by_repo": store.report("repo", since, until),
-            "totals": store.totals(since, until)}
+            "totals": store.totals(since, until), "plan_windows": store.plan_windows(now_s or 0)}
 
 
 async def dashboard_page(request: web.Request) -> web.Response:
@@ -320,7 +321,7 @@ async def dashboard_page(request: web.Request) -> web.Response:
             return error(400, "bad_query", "month must be YYYY-MM", "month")
     c = request.app[COLLECTOR]
     now = c.clock.now()
-    data = await c.read(dashboard_data, c.store, now.date(), month)
+    data = await c.read(dashboard_data, c.store, now.date(), month, c.clock.now_ms() // 1000)
     data["generated_at"] = now.isoformat(timespec="seconds")
     return web.Response(text=dashboard.render(data), content_type="text/html",
                         headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer",

@@ -1,6 +1,7 @@
 """The dashboard page: one self-contained HTML document (inline CSS and SVG, no scripts, nothing fetched).
 
-The team's chargeback table (`#chargeback-table`), each developer's burndown against their monthly cap,
+The team's chargeback table (`#chargeback-table`) with the developers' subscription plan windows beside it
+(`#plan-windows`), each developer's burndown against their monthly cap,
 spend by agent and by repo, and a daily spend chart (`#spend-chart`).
 """
 
@@ -39,6 +40,26 @@ def _burndown(burn: list[dict[str, Any]]) -> str:
     return "".join(out)
 
 
+def _when(epoch: int | None) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(epoch, UTC).strftime("%a %d %b %H:%M UTC") if epoch else "—"
+
+
+def _plan_windows(rows: list[dict[str, Any]]) -> str:
+    """Each developer's subscription windows as their client last saw them, by team (issue 18 item 3)."""
+    from ..plan import label
+
+    if not rows:
+        return ""
+    body = [[r["team"] or "—", r["developer"], f"{r['provider']} {r['account']} · {label(r['window'])}",
+             "reset since" if r["stale"] else f"{r['used_pct']:.0f}%", _when(r["resets_at"]),
+             "—" if r["stale"] else (f"runs out {_when(r['runs_out_at'])}" if r["runs_out_at"] else "on track"),
+             _when(r["seen_at"])] for r in rows]
+    table = _table("plan-windows", ["team", "developer", "plan window", "used", "resets", "pace", "as of"], body, 3)
+    return f"<h2>Subscription plan windows (each developer's latest reading)</h2>\n{table}"
+
+
 def render(data: dict[str, Any]) -> str:
     charge = [[r["team"] or "—", r["developer"], r["cost_center"] or "—", f"{r['requests']:,}",
                _tokens(r["tokens"]), _usd(r["billed_usd"]), _usd(r["subscription_usd"]), _usd(r["cost_usd"])]
@@ -69,6 +90,7 @@ table{{border-collapse:collapse;width:100%}} th,td{{padding:4px 8px;border-botto
 {t['sessions']:,} sessions. Generated {escape(data['generated_at'])}.</p>
 <h2>Chargeback</h2>
 {charge_table}
+{_plan_windows(data.get("plan_windows") or [])}
 <h2>Daily spend</h2>
 {daily_bars([(d['day'], d['cost_usd'] or 0.0) for d in data['daily']], width=720, height=220)}
 <h2>Burndown (this month, against each developer's monthly cap)</h2>

@@ -126,3 +126,29 @@ def c023_rollups_last_push(db: Database) -> None:
     """Issue 20 item 3: /metrics reads each developer's last push (MAX(received_at) per developer) on every
     scrape; with this index that is one short index range per developer instead of a scan of every rollup."""
     db.execute("CREATE INDEX rollups_developer_received ON rollups(developer, received_at)")
+
+
+@migrations()
+def c017_plan_windows(db: Database) -> None:
+    """Each developer's subscription plan windows (issue 18 item 3), as their clients last saw them: the latest
+    reading per device, provider, account and window, shown next to the team's dollars. Unix seconds fit 32
+    bits until 2106 but are declared BIGINT-able (INTEGER) like the other times."""
+    db.execute(
+        """
+CREATE TABLE plan_windows (
+    developer TEXT NOT NULL,
+    item_key TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    team TEXT NOT NULL DEFAULT '',
+    provider TEXT NOT NULL,
+    account TEXT NOT NULL,
+    window_name TEXT NOT NULL,
+    used_pct REAL NOT NULL,
+    resets_at INTEGER,
+    status TEXT,
+    seen_at INTEGER NOT NULL,
+    runs_out_at INTEGER,
+    received_at INTEGER NOT NULL,
+    PRIMARY KEY (developer, item_key)
+) STRICT"""
+    )

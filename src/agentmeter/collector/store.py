@@ -18,6 +18,7 @@ from typing import Any
 from ..home.paths import make_private
 from ..ledger.schema import TOKEN_COLUMNS
 from . import engine
+from . import plan_windows as plan_store
 
 CAP_FIELDS = ("daily_usd", "weekly_usd", "monthly_usd", "daily_tokens", "weekly_tokens", "monthly_tokens")
 REPORT_BY = {"developer": "developer", "team": "team", "agent": "agent", "repo": "repo", "model": "model",
@@ -124,7 +125,7 @@ class CollectorStore:
     # -- pushes ---------------------------------------------------------------------------------------------
 
     def push(self, who: dict[str, Any], device_id: str, rollups: list[dict], sessions: list[dict],
-             deleted: list[str], now_ms: int) -> dict[str, int]:
+             deleted: list[str], now_ms: int, plan_windows: list[dict] | None = None) -> dict[str, int]:
         """Upsert the items under the token's developer (a re-push replaces, never adds) in one transaction.
         Team and cost centre are the token's, whatever the push says (it says nothing: validate drops them)."""
         dev = who["developer"]
@@ -153,12 +154,17 @@ class CollectorStore:
             for table, cols, rows in (("rollups", rcols, rrows), ("sessions", scols, srows)):
                 if rows:
                     self.conn.executemany(upsert(table, cols, ("developer", "item_key")), rows)
+            windows = plan_store.upsert(self.conn, who, device_id, plan_windows or [], now_ms)
             gone = 0
             for key in deleted:
                 for table in ("rollups", "sessions"):
                     gone += self.conn.execute(f"DELETE FROM {table} WHERE developer = ? AND item_key = ?",
                                               (dev, key)).rowcount
-        return {"rollups": len(rrows), "sessions": len(srows), "deleted": gone}
+                gone += plan_store.delete(self.conn, dev, key)
+        return {"rollups": len(rrows), "sessions": len(srows), "deleted": gone, "plan_windows": windows}
+
+    def plan_windows(self, now_s: int) -> list[dict[str, Any]]:
+        return plan_store.latest(self.conn, now_s)
 
     # -- reports --------------------------------------------------------------------------------------------
 

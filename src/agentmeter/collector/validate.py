@@ -137,7 +137,7 @@ def push(body: Any) -> dict[str, Any]:
     if not isinstance(device, str) or not _DEVICE.match(device):
         raise Invalid("device_id", "must be 8 to 64 characters of [A-Za-z0-9_-]")
     lists = {}
-    for name in ("rollups", "sessions", "deleted"):
+    for name in ("rollups", "sessions", "deleted", "plan_windows"):
         value = body.get(name, [])
         if not isinstance(value, list):
             raise Invalid(name, "must be a list")
@@ -153,7 +153,7 @@ def push(body: Any) -> dict[str, Any]:
             rejected.append({"item": f"deleted[{i}]", "key": None, "field": f"deleted[{i}]",
                              "message": "must be 64 lowercase hex characters (sha256)"})
     out: dict[str, Any] = {"device_id": device, "deleted": deleted, "rejected": rejected}
-    for name, check in (("rollups", rollup), ("sessions", session)):
+    for name, check in (("rollups", rollup), ("sessions", session), ("plan_windows", plan_window)):
         good = []
         for i, item in enumerate(lists[name]):
             try:
@@ -163,6 +163,39 @@ def push(body: Any) -> dict[str, Any]:
                 rejected.append({"item": f"{name}[{i}]", "key": key if key and _KEY.match(key) else None,
                                  "field": exc.field, "message": exc.message})
         out[name] = good
+    return out
+
+
+def _epoch_s(obj: dict, name: str, where: str) -> int | None:
+    value = obj.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < MAX_TIME_MS // 1000:
+        raise Invalid(f"{where}{name}", "must be unix seconds or null")
+    return value
+
+
+def plan_window(item: Any, where: str) -> dict[str, Any]:
+    """One subscription plan window as a client last saw it (issue 18). The account is an opaque label
+    (`claude.ai`, `api`, `chatgpt:<hash>`); a client never sends a ChatGPT account id in the clear."""
+    item = _obj(item, where.rstrip("."))
+    key = item.get("key")
+    if not isinstance(key, str) or not _KEY.match(key):
+        raise Invalid(f"{where}key", "must be 64 lowercase hex characters (sha256)")
+    used = item.get("used_pct")
+    if isinstance(used, bool) or not isinstance(used, int | float) or not math.isfinite(used) \
+            or not 0 <= used <= 1000:
+        raise Invalid(f"{where}used_pct", "must be a number from 0 to 1000 (percent)")
+    out: dict[str, Any] = {"key": key, "used_pct": float(used)}
+    for name in ("provider", "account", "window"):
+        out[name] = _text(item, name, where, empty=False)
+    out["status"] = _text(item, "status", where, required=False)
+    for name in ("resets_at", "runs_out_at"):
+        out[name] = _epoch_s(item, name, where)
+    seen = _epoch_s(item, "seen_at", where)
+    if seen is None:
+        raise Invalid(f"{where}seen_at", "is required (unix seconds)")
+    out["seen_at"] = seen
     return out
 
 

@@ -15,7 +15,8 @@ def sync_result(r: dict[str, Any], as_json: bool) -> None:
     if r["configured"]:
         p = r["pushed"]
         if r["ok"]:
-            line(f"synced to {r['collector']}: {p['rollups']} daily rows, {p['sessions']} sessions pushed"
+            line(f"synced to {r['collector']}: {p['rollups']} daily rows, {p['sessions']} sessions"
+                 + (f", {p['plan_windows']} plan windows" if p.get("plan_windows") else "") + " pushed"
                  + (f", {p['deleted']} removed" if p["deleted"] else "") + f" ({r['unchanged']} unchanged)")
             if r.get("skipped"):
                 s = r["skipped"]

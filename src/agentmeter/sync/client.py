@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .. import __version__
-from ..core.clock import Clock, ms_to_iso
+from ..core.clock import Clock, SystemClock, ms_to_iso
 from ..home.config import Config
 from ..ledger import sync as q
 from ..ledger.access import Connection, DirectAccess
@@ -147,8 +147,8 @@ def sync_once(access, config: Config, clock: Clock, *, tz=None, target_: Target 
     """Fetch team caps, then push every changed item. Returns the `agentmeter.sync/1` payload."""
     tgt = target_ or target(config)
     result: dict[str, Any] = {"collector": tgt.url if tgt else None, "configured": tgt is not None, "ok": False,
-                              "pushed": {"rollups": 0, "sessions": 0, "deleted": 0}, "unchanged": 0, "pending": 0,
-                              "error": None}
+                              "pushed": {"rollups": 0, "sessions": 0, "deleted": 0, "plan_windows": 0},
+                              "unchanged": 0, "pending": 0, "error": None}
     if tgt is None:
         return result
     dev = device_id(access)
@@ -166,7 +166,7 @@ def sync_once(access, config: Config, clock: Clock, *, tz=None, target_: Target 
             access.write(lambda c: (q.forget_pushed(c), q.write_state(c, {q.COLLECTOR_ID: collector_id})))
         team_caps = caps.get("caps") if isinstance(caps.get("caps"), dict) else {}
         result["caps"] = team_caps
-        items, deleted, unchanged = _work(access, config, dev, tz)
+        items, deleted, unchanged = _work(access, config, dev, tz, clock.now_ms() / 1000)
         result["unchanged"] = unchanged
         pending = len(items) + len(deleted)
         skipped: list[dict[str, Any]] = []
@@ -178,7 +178,8 @@ def sync_once(access, config: Config, clock: Clock, *, tz=None, target_: Target 
                     "schema": payload.SCHEMA, "device_id": dev, "client_version": __version__,
                     "identity": access.read(lambda c: identity_of(config, c)),
                     "rollups": [i for i, _d, kind in its if kind == "rollup"],
-                    "sessions": [i for i, _d, kind in its if kind == "session"], "deleted": gone})
+                    "sessions": [i for i, _d, kind in its if kind == "session"],
+                    "plan_windows": [i for i, _d, kind in its if kind == "plan_window"], "deleted": gone})
 
             stored, refused = _push(send, chunk_items, chunk_deleted)
             now = clock.now_ms()
@@ -192,6 +193,7 @@ def sync_once(access, config: Config, clock: Clock, *, tz=None, target_: Target 
             result["pushed"]["rollups"] += sum(1 for _i, _d, kind in stored if kind == "rollup")
             result["pushed"]["sessions"] += sum(1 for _i, _d, kind in stored if kind == "session")
             result["pushed"]["deleted"] += len(chunk_deleted)
+            result["pushed"]["plan_windows"] += sum(1 for _i, _d, kind in stored if kind == "plan_window")
         if skipped:
             note = f"{len(skipped)} item(s) refused by the collector and skipped; first: {skipped[0]['reason']}"
             access.write(lambda c: q.write_state(c, {"last_skipped": note[:500]}))
@@ -207,7 +209,7 @@ def sync_once(access, config: Config, clock: Clock, *, tz=None, target_: Target 
         wait = max(backoff_s(failures), exc.retry_after or 0)
         next_at = now + wait * 1000
         if pending == 0 and exc.kind != "token":
-            pending = _pending_count(access, config, dev, tz)
+            pending = _pending_count(access, config, dev, tz, now / 1000)
         failed = {q.LAST_ATTEMPT_AT: now, q.FAILURES: failures, q.FAILING_SINCE: state.get(q.FAILING_SINCE) or now,
                   q.NEXT_ATTEMPT_AT: next_at, q.LAST_ERROR: f"{exc.kind}: {exc.message}", q.PENDING: pending}
         access.write(lambda c: q.write_state(c, failed))
@@ -217,15 +219,20 @@ def sync_once(access, config: Config, clock: Clock, *, tz=None, target_: Target 
     return result
 
 
-def _work(access, config: Config, dev: str, tz) -> tuple[list[tuple[dict, str, str]], list[str], int]:
+def _work(access, config: Config, dev: str, tz,
+          now_s: float) -> tuple[list[tuple[dict, str, str]], list[str], int]:
     """(changed items with digests and kinds, keys to delete, unchanged count)."""
+    from ..ledger.plan import plan_section
+    from .plan_windows import plan_items
 
     def read(c: Connection):
-        return q.rollup(c), q.session_totals(c), q.pushed(c), identity_of(config, c)
+        return (q.rollup(c), q.session_totals(c), q.pushed(c), identity_of(config, c),
+                plan_section(c, now_s, config.budget.plan))
 
-    rollups, sessions, pushed, ident = access.read(read)
+    rollups, sessions, pushed, ident, plan = access.read(read)
     items = [(i, "rollup") for i in payload.rollup_items(rollups, dev, ident, payload.Rates(config))]
     items += [(i, "session") for i in payload.session_items(sessions, dev, ident, tz)]
+    items += [(i, "plan_window") for i in plan_items(plan, dev)]
     todo = []
     for item, kind in items:
         d = payload.digest(item)
@@ -237,9 +244,9 @@ def _work(access, config: Config, dev: str, tz) -> tuple[list[tuple[dict, str, s
     return todo, deleted, len(items) - len(todo)
 
 
-def _pending_count(access, config: Config, dev: str, tz) -> int:
+def _pending_count(access, config: Config, dev: str, tz, now_s: float) -> int:
     try:
-        todo, deleted, _ = _work(access, config, dev, tz)
+        todo, deleted, _ = _work(access, config, dev, tz, now_s)
     except Exception:
         return 0
     return len(todo) + len(deleted)
@@ -283,7 +290,7 @@ def _push(send, items: list, deleted: list[str]) -> tuple[list, list[dict[str, A
         return stored, refused
     # A collector that skips single items says which ("rollups[3]"), and why.
     by_name: dict[str, tuple] = {}
-    counters = {"rollup": 0, "session": 0}
+    counters = {"rollup": 0, "session": 0, "plan_window": 0}
     for it in items:
         kind = it[2]
         by_name[f"{kind}s[{counters[kind]}]"] = it
@@ -315,12 +322,14 @@ def sync_preview(config: Config, ledger_path: Path | None = None) -> dict[str, A
     access = DirectAccess(ledger_path or get_paths().ledger, tz)
     try:
         dev = access.read(lambda c: q.read_state(c).get(q.DEVICE_ID)) or "(new device)"
-        items, deleted, unchanged = _work(access, config, dev, tz)
+        items, deleted, unchanged = _work(access, config, dev, tz, SystemClock().now_ms() / 1000)
     finally:
         access.close()
     return {"dry_run": True, "collector": collector_url(config) or None,
             "would_push": {"rollups": sum(1 for *_x, kind in items if kind == "rollup"),
-                           "sessions": sum(1 for *_x, kind in items if kind == "session"), "deleted": len(deleted)},
+                           "sessions": sum(1 for *_x, kind in items if kind == "session"),
+                           "plan_windows": sum(1 for *_x, kind in items if kind == "plan_window"),
+                           "deleted": len(deleted)},
             "unchanged": unchanged}
 
 

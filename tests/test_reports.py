@@ -26,7 +26,7 @@ from agentmeter.core.models import RequestRecord, Usage
 from agentmeter.home.paths import get_paths
 from agentmeter.ledger import open_ledger
 from agentmeter.ledger.migrations import TOKEN_COLUMNS
-from agentmeter.pricing import price
+from agentmeter.pricing import focus, price
 from conftest import make_stack, run_cli
 
 NY = ZoneInfo("America/New_York")
@@ -346,10 +346,10 @@ def test_focus_periods_and_per_bucket_costs(history, tmp_path):
 
 
 def test_allocate_sums_exactly():
-    parts = exports.allocate(0.1 + 0.2, {"input": 3.0, "cache_read": 0.0, "output": 7.0, "web_search": 0.0})
+    parts = focus.allocate(0.1 + 0.2, {"input": 3.0, "cache_read": 0.0, "output": 7.0, "web_search": 0.0})
     assert parts["cache_read"] == parts["web_search"] == 0.0
     assert sum(parts.values()) == 0.1 + 0.2 and math.isclose(parts["input"], 0.09)
-    assert exports.allocate(1.0, {"input": 0.0}) == {"input": 0.0}
+    assert focus.allocate(1.0, {"input": 0.0}) == {"input": 0.0}
 
 
 # --- the real proxy -------------------------------------------------------------------------------------

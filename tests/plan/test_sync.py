@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from aiohttp import web
 
-from agentmeter.clock import SystemClock
+from agentmeter.core.clock import SystemClock
 from agentmeter.collector.store import open_store
 from agentmeter.testing.fake_provider import FakePlan
 from conftest import make_stack

@@ -279,7 +279,8 @@ async def export_focus(request: web.Request) -> web.Response:
     c = request.app[COLLECTOR]
     rows = await c.read(lambda: list(focus.rows(c.store.focus_source(since, until))))
     if fmt == "json":
-        return web.json_response({"schema": "agentmeter.focus/1", "columns": list(focus.COLUMNS), "rows": rows})
+        return web.json_response({"schema": "agentmeter.focus/1", "focus_version": focus.FOCUS_VERSION,
+                                  "columns": list(focus.COLUMNS), "rows": rows})
     buf = io.StringIO()
     focus.write_csv(rows, buf)
     return web.Response(text=buf.getvalue(), content_type="text/csv",

@@ -17,6 +17,7 @@ from typing import Any
 
 from ..core.bounds import MAX_PUSH_COUNT, MAX_PUSH_TEXT, MAX_PUSH_USD, clip_text
 from ..ledger.schema import TOKEN_COLUMNS
+from ..pricing.focus import TOKEN_TYPES as FOCUS_TOKEN_TYPES
 
 PUSH_SCHEMA = "agentmeter.push/1"
 MAX_ITEMS = 5000
@@ -27,7 +28,9 @@ MAX_TIME_MS = 2**53  # Unix milliseconds: any real date
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _KEY = re.compile(r"^[0-9a-f]{64}$")
 _DEVICE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
-TOKEN_TYPES = ("input", "cache_read", "cache_write", "output")
+# The token types of a rollup's `cost_by_type` (pricing.focus: 1-hour cache writes and web searches since
+# issue 20; older clients send the first four, with those folded in).
+TOKEN_TYPES = FOCUS_TOKEN_TYPES
 CAP_FIELDS = ("daily_usd", "weekly_usd", "monthly_usd", "daily_tokens", "weekly_tokens", "monthly_tokens")
 
 

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from ..commands import report as reports
-from ..core import csvsafe
 from . import emit_json, info, pct, tidy, tokens, usd
 
 if TYPE_CHECKING:
@@ -126,22 +125,14 @@ def spend_chart(series: list[tuple[str, float]], cap: float | None) -> None:
 # --- CSV and JSONL, export ------------------------------------------------------------------------------
 
 
-def _cell(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return round(value, 10)  # see render.tidy
-    return value
-
-
 def write_csv(rows: Iterable[dict[str, Any]], out: IO[str], columns: Iterable[str]) -> int:
+    from ..pricing.focus import csv_cell  # the one cell format of both exports (not loaded by `report`)
+
     writer = csv.DictWriter(out, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     n = 0
     for row in rows:
-        writer.writerow({k: csvsafe.cell(_cell(v)) for k, v in row.items()})
+        writer.writerow({k: csv_cell(v) for k, v in row.items()})
         n += 1
     return n
 

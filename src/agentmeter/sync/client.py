@@ -223,6 +223,7 @@ def _work(access, config: Config, dev: str, tz,
           now_s: float) -> tuple[list[tuple[dict, str, str]], list[str], int]:
     """(changed items with digests and kinds, keys to delete, unchanged count)."""
     from ..ledger.plan import plan_section
+    from ..pricing.focus import ListRates
     from .plan_windows import plan_items
 
     def read(c: Connection):
@@ -230,7 +231,7 @@ def _work(access, config: Config, dev: str, tz,
                 plan_section(c, now_s, config.budget.plan))
 
     rollups, sessions, pushed, ident, plan = access.read(read)
-    items = [(i, "rollup") for i in payload.rollup_items(rollups, dev, ident, payload.Rates(config))]
+    items = [(i, "rollup") for i in payload.rollup_items(rollups, dev, ident, ListRates(config))]
     items += [(i, "session") for i in payload.session_items(sessions, dev, ident, tz)]
     items += [(i, "plan_window") for i in plan_items(plan, dev)]
     todo = []

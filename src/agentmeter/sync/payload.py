@@ -19,9 +19,9 @@ from typing import Any
 
 from ..core.bounds import MAX_PUSH_COUNT, MAX_PUSH_USD, clip_text
 from ..ledger.schema import TOKEN_COLUMNS
+from ..pricing.focus import ListRates, split_cost
 
 SCHEMA = "agentmeter.push/1"
-TOKEN_TYPES = ("input", "cache_read", "cache_write", "output")
 
 
 def item_key(device_id: str, kind: str, *dims: Any) -> str:
@@ -50,53 +50,20 @@ def _t(value: str | None) -> str | None:
     return clip_text(value)
 
 
-class Rates:
-    """List rates per provider:model, from the same pricing that priced the ledger (genai-prices + overrides)."""
-
-    def __init__(self, config: Any) -> None:
-        self.config = config
-        self._cache: dict[tuple[str, str], Any] = {}
-
-    def get(self, provider: str, model: str) -> Any:
-        if (provider, model) not in self._cache:
-            try:
-                from .. import pricing
-
-                got = pricing.explain(provider, model or "unknown", overrides=self.config.prices,
-                                      unknown_model=self.config.unknown_model_price)
-            except Exception:  # no rates: the cost is split by token counts instead
-                got = None
-            self._cache[(provider, model)] = got
-        return self._cache[(provider, model)]
-
-
 def cost_by_type(row: dict[str, Any], rate: Any) -> dict[str, float]:
-    """The row's recorded cost split across token types in proportion to tokens × list rate (FOCUS wants one
-    row per token type). The parts add up to the recorded cost exactly."""
-    t = _tokens(row)
-    w1h = t["cache_write_1h_tokens"]
-    qty = {"input": t["input_tokens"], "cache_read": t["cache_read_tokens"],
-           "cache_write": t["cache_write_tokens"], "output": t["output_tokens"]}
-    if rate is not None:
-        r = {f: float(getattr(rate, f, None) or 0.0) for f in ("input", "cache_read", "cache_write",
-                                                                 "cache_write_1h", "output")}
-        weights = {"input": qty["input"] * r["input"], "cache_read": qty["cache_read"] * r["cache_read"],
-                   "cache_write": max(0, qty["cache_write"] - w1h) * r["cache_write"]
-                   + w1h * (r["cache_write_1h"] or r["cache_write"]),
-                   "output": qty["output"] * r["output"]}
-    else:
-        weights = {k: float(v) for k, v in qty.items()}
-    total = float(row.get("cost_usd") or 0.0)
-    weighted = [k for k in TOKEN_TYPES if weights[k] > 0]
-    if not weighted:
-        return {"input": total} if total else {}
-    whole = sum(weights[k] for k in weighted)
-    parts = {k: round(total * weights[k] / whole, 9) for k in weighted}
-    parts[weighted[-1]] = round(total - sum(parts[k] for k in weighted[:-1]), 9)
-    return parts
+    """The row's recorded cost per token type (`pricing.focus.split_cost`, the split the local FOCUS export
+    makes), so the collector's FOCUS rows are the client's. Rounded to 9 places; the parts still add up to the
+    recorded cost to the ninth place (the biggest part takes the rounding remainder)."""
+    parts = split_cost(row, rate)
+    if not parts:
+        return {}
+    out = {k: round(v, 9) for k, v in parts.items()}
+    biggest = max(out, key=lambda k: out[k])  # takes the rounding remainder: never pushed below zero
+    out[biggest] = max(0.0, round(out[biggest] + float(row.get("cost_usd") or 0.0) - sum(out.values()), 9))
+    return out
 
 
-def rollup_items(rows: list[dict[str, Any]], device_id: str, identity: dict[str, Any], rates: Rates | None):
+def rollup_items(rows: list[dict[str, Any]], device_id: str, identity: dict[str, Any], rates: ListRates | None):
     out = []
     for r in rows:
         dims = (r["day"], r["agent"], r["provider"], r["model"], r["repo"], int(r["subscription"]))

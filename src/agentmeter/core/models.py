@@ -72,6 +72,9 @@ class Metered:
     # How the provider served it, as `pricing.tiers.normalize_tier` reads the wire (fast, priority, flex,
     # batch; None is standard). Priced at that tier's rates.
     tier: str | None = None
+    # A plan-window reading sent inside the stream (Codex's `codex.rate_limits` event): a
+    # `providers.ratelimits.PlanSnapshot`, observed by the proxy like the headers' (issue 18).
+    plan: object | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -91,6 +91,7 @@ class StreamMeter(ABC):
         self._stop_reason: str | None = None
         self._delta_bytes = 0
         self._delta_events = 0
+        self._plan: object | None = None  # the last plan-window reading inside the stream, if any
 
     def feed(self, chunk: bytes) -> bool:
         """Never raises. True when this chunk completed the terminal event (only the first time)."""
@@ -137,6 +138,7 @@ class StreamMeter(ABC):
             fault=self._fault,
             stop_reason=self._stop_reason,
             tier=self._tier(),
+            plan=self._plan,
         )
 
     def _tier(self) -> str | None:

@@ -12,6 +12,7 @@ from typing import Any
 
 from agentmeter.core.models import Metered, Usage
 from agentmeter.pricing.tiers import normalize_tier
+from agentmeter.providers import ratelimits
 from agentmeter.providers.base import (
     StreamMeter,
     as_dict,
@@ -77,6 +78,8 @@ _COMPLETED = b"response.completed"
 _INCOMPLETE = b"response.incomplete"
 _FAILED = b"response.failed"
 _TERMINAL = frozenset((_COMPLETED, _INCOMPLETE, _FAILED))
+# The ChatGPT backend's plan windows inside a Codex stream (the same windows as its x-codex-* headers).
+_RATE_LIMITS = b"codex.rate_limits"
 _ERROR = b"error"
 
 
@@ -111,6 +114,8 @@ class ResponsesStreamMeter(StreamMeter):
             self._on_response(name, data)
         elif name == _ERROR:
             self._on_error(data)
+        elif name == _RATE_LIMITS:
+            self._plan = ratelimits.from_codex_event(as_dict(json_loads_safe(data))) or self._plan
 
     def _on_response(self, name: bytes, data: bytes | str) -> None:
         what = name.decode()

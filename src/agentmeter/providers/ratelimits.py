@@ -212,7 +212,9 @@ def from_codex_event(data: dict) -> PlanSnapshot | None:
                                   float(w["used_percent"]), resets, minutes))
     if not windows:
         return None
-    return PlanSnapshot("openai", "allowed", None, tuple(sorted(windows, key=lambda w: w.name)))
+    refused = rl.get("limit_reached") is True or rl.get("allowed") is False
+    return PlanSnapshot("openai", "rejected" if refused else "allowed", None,
+                        tuple(sorted(windows, key=lambda w: w.name)))
 
 
 def fraction_status(used_pct: float) -> str:

@@ -56,6 +56,8 @@ class Alerts:
         self._tasks = tasks
         self.sent: set[str] = reader.alert_keys()  # keys of alerts already sent (the ledger remembers them)
         self.pace_watch: PaceWatch | None = None  # made on the first plan reading
+        # Each in-flight response's header reading (windows, raw), until it is metered.
+        self._from_headers: dict[str, tuple] = {}
 
     # -- budget stages -----------------------------------------------------------------------------------------
 
@@ -116,6 +118,22 @@ class Alerts:
             return
         if not snap.windows and not snap.extra and not snap.known and snap.status is None:
             return
+        self._from_headers[ex.request_id] = (snap.windows, fam)
+        self._plan_reading(ex, snap, fam, now_ms)
+
+    def observe_stream_plan(self, ex: Exchange, snap: PlanSnapshot | None) -> None:
+        """When a response is metered: a reading from inside its stream (Codex's `codex.rate_limits` event) is
+        recorded like a header reading, unless it only repeats this response's headers."""
+        windows, raw = self._from_headers.pop(ex.request_id, ((), {}))
+        if snap is None or snap.windows == windows:
+            return
+        try:
+            self._plan_reading(ex, snap, raw, self._clock.now_ms())
+        except Exception as exc:  # metering never breaks a request
+            log.error("plan-window event of %s not read: %s: %s", ex.request_id, type(exc).__name__, exc)
+
+    def _plan_reading(self, ex: Exchange, snap: PlanSnapshot, raw: dict, now_ms: int) -> None:
+        """A reading, from the headers or the stream: the brake's state at once, the pace, the snapshot row."""
         account = ex.plan_account or "default"
         self._enforcer.plan.observe(ex.provider, account, snap, now_ms / 1000)
         from ..ledger import plan as ledger_plan
@@ -128,7 +146,7 @@ class Alerts:
         rid, sid, provider = ex.request_id, ex.session.id, ex.provider
         self._writer.submit(lambda lg: ledger_plan.insert_snapshot(
             lg, at_ms=now_ms, request_id=rid, session_id=sid, provider=provider, account=account, snap=snap,
-            raw=fam))
+            raw=raw))
 
     def _watch_pace(self, provider: str, account: str, snap: PlanSnapshot, now_ms: int, session: Session) -> None:
         """Warn once per window instance when the current pace runs the window out before its reset."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..core.models import Metered, RequestRecord, Usage
 from ..home.config import Config
@@ -22,6 +22,9 @@ from ..ledger.journal import Journal
 from ..pricing import tiers
 from .enforce import Check, Enforcer
 from .exchange import BILLABLE, Exchange, Outcome
+
+if TYPE_CHECKING:
+    from .alerts import Alerts
 
 log = logging.getLogger("agentmeter.proxy")
 
@@ -97,7 +100,9 @@ def priced(rec: RequestRecord, config: Config) -> RequestRecord:
 class Metering:
     """Journal, record, price, commit — and release the request's reservation once its cost is in the totals."""
 
-    def __init__(self, config: Config, writer: LedgerWriter, journal: Journal, enforcer: Enforcer) -> None:
+    def __init__(self, config: Config, writer: LedgerWriter, journal: Journal, enforcer: Enforcer,
+                 alerts: Alerts | None = None) -> None:
+        self._alerts = alerts  # sees the plan-window readings found inside a stream
         self._config = config
         self._writer = writer
         self._journal = journal
@@ -113,6 +118,8 @@ class Metering:
     def commit(self, ex: Exchange, metered: Metered, out: Outcome) -> asyncio.Future:
         """Price and insert on the writer thread; the future resolves once the row is committed. Then the
         request's reservation is released: its real cost is in the totals from that moment."""
+        if self._alerts is not None:
+            self._alerts.observe_stream_plan(ex, metered.plan)
         rec = build_record(ex, metered, out)
         self.relayed += 1
         cf = self._writer.record(rec, prepare=self._priced)

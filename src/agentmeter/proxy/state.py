@@ -67,7 +67,7 @@ class ProxyState:
             skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
         )
         self.alerts = Alerts(config, clock, self.reader, self.writer, self.enforcer, self.http, self.tasks)
-        self.metering = Metering(config, self.writer, self.journal, self.enforcer)
+        self.metering = Metering(config, self.writer, self.journal, self.enforcer, self.alerts)
         self.preflight = Preflight(config, clock, tz, self.keys, self.sessions, self.enforcer, self.metering,
                                    self.alerts, self.bodies, self.health)
         self.relay = Relay(self.http, self.metering, self.alerts, self.bodies, clock)

@@ -64,6 +64,9 @@ class FakePlan:
     seven_day_reset_s: int = 3 * 86400
     warn_at: float = 80.0
     extra: dict = field(default_factory=dict)  # more headers, e.g. one the provider adds later
+    # The ChatGPT backend also sends the windows inside a Codex stream, as a `codex.rate_limits` event.
+    codex_event: bool = False
+    codex_headers: bool = True  # False: the windows only in the stream's event
 
 
 @dataclass
@@ -288,6 +291,8 @@ def plan_headers(request: web.Request, provider: str) -> dict[str, str]:
              "anthropic-ratelimit-unified-fallback": "available",
              "anthropic-ratelimit-unified-overage-status": "rejected",
              "anthropic-ratelimit-unified-overage-disabled-reason": "org_level_disabled"}
+    elif not plan.codex_headers:
+        h = {}
     else:
         h = {"x-codex-primary-used-percent": f"{p5:g}", "x-codex-primary-window-minutes": "300",
              "x-codex-primary-reset-at": str(r5),
@@ -295,6 +300,27 @@ def plan_headers(request: web.Request, provider: str) -> dict[str, str]:
              "x-codex-secondary-reset-at": str(r7)}
     h.update({str(k): str(v) for k, v in plan.extra.items()})
     return h
+
+
+def codex_rate_limits_event(request: web.Request) -> dict | None:
+    """The `codex.rate_limits` stream event as the ChatGPT backend sends it (the windows of the headers)."""
+    plan = request.app[CONFIG].plan
+    if plan is None or not plan.codex_event:
+        return None
+    epoch = request.app[PLAN_EPOCH]
+    if not epoch:
+        from agentmeter.clock import SystemClock
+
+        epoch.append(SystemClock().now_ms() // 1000)
+    p5, p7 = min(plan.five_hour_pct, 100.0), min(plan.seven_day_pct, 100.0)
+    r5, r7 = epoch[0] + plan.five_hour_reset_s, epoch[0] + plan.seven_day_reset_s
+    return {"type": "codex.rate_limits", "plan_type": "plus",
+            "rate_limits": {"allowed": max(p5, p7) < 100, "limit_reached": max(p5, p7) >= 100,
+                            "primary": {"used_percent": p5, "window_minutes": 300,
+                                        "reset_after_seconds": plan.five_hour_reset_s, "reset_at": r5},
+                            "secondary": {"used_percent": p7, "window_minutes": 10080,
+                                          "reset_after_seconds": plan.seven_day_reset_s, "reset_at": r7}},
+            "code_review_rate_limits": None}
 
 
 def plan_rejected(request: web.Request) -> bool:
@@ -420,6 +446,9 @@ async def responses(request: web.Request) -> web.StreamResponse:
     tier = (data or {}).get("service_tier")
     events = responses_events(model, cfg, tier if isinstance(tier, str) else None)
     if (data or {}).get("stream"):
+        limits = codex_rate_limits_event(request)
+        if limits is not None:  # the backend sends it first, before response.created
+            events = [limits, *events]
         return await _stream(request, [_sse(e["type"], e) for e in events], "openai")
     headers = {"x-request-id": "req_fake_json", **plan_headers(request, "openai")}
     plan_advance(request)

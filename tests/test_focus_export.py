@@ -89,8 +89,8 @@ def _rules(obj):
 
 
 @pytest.fixture
-def collector(tmp_path):
-    c = Collector(tmp_path / "collector" / "team.db").start()
+def collector(collector_db):
+    c = Collector(collector_db).start()
     yield c
     c.close()
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from aiohttp import web
 
-from agentmeter.core.clock import SystemClock
 from agentmeter.collector.store import open_store
+from agentmeter.core.clock import SystemClock
 from agentmeter.testing.fake_provider import FakePlan
 from conftest import make_stack
 from sync.helpers import Client, Collector, request
@@ -24,14 +24,14 @@ def pushes():
 
 
 @pytest.fixture
-def collector(tmp_path, pushes):
+def collector(collector_db, pushes):
     @web.middleware
     async def keep_push_bodies(req, handler):
         if req.path == "/v1/push":
             pushes.append(await req.read())
         return await handler(req)
 
-    c = Collector(tmp_path / "collector" / "team.db", middlewares=[keep_push_bodies]).start()
+    c = Collector(collector_db, middlewares=[keep_push_bodies]).start()
     yield c
     c.close()
 

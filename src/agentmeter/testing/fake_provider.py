@@ -309,7 +309,7 @@ def codex_rate_limits_event(request: web.Request) -> dict | None:
         return None
     epoch = request.app[PLAN_EPOCH]
     if not epoch:
-        from agentmeter.clock import SystemClock
+        from agentmeter.core.clock import SystemClock
 
         epoch.append(SystemClock().now_ms() // 1000)
     p5, p7 = min(plan.five_hour_pct, 100.0), min(plan.seven_day_pct, 100.0)

@@ -69,6 +69,8 @@ T_ADDED_P99_MS = 5.0  # at 16 streams
 T_VS_LITELLM = 5.0  # LiteLLM's added latency ÷ agentmeter's, p50 and p99
 T_THROUGHPUT = 0.90  # agentmeter req/s ÷ direct at 64 streams
 T_RSS_MB = 80.0  # at 64 streams
+T_ADDED_P50_1_MS = 1.0  # issue 17: added TTFB p50 at one stream
+T_RSS_17_MB = 60.0  # issue 17: the daemon's RSS after warm-up
 T_GROWTH_MB = 2.0  # RSS after 10,000 requests − after 5,000 (both at rest)
 T_STATUS_MS = 100.0  # status on 1M rows, wall time
 T_LAUNCH_MS = 150.0  # run, warm, added over `true` (issue 3)
@@ -505,6 +507,11 @@ def verdicts(r: dict) -> list[tuple[str, str, bool | None]]:
             out.append((f"LiteLLM's added {label} {p} ≥ {T_VS_LITELLM:g}× agentmeter's (16 streams)",
                         f"{fmt(ratio, 1)}×" if ratio is not None else "LiteLLM not measured",
                         None if ratio is None else ratio >= T_VS_LITELLM))
+    lv1 = (s.get("levels") or {}).get("1") or {}
+    a1 = added(lv1, "agentmeter", "ttfb_p50_ms")
+    if a1 is not None:
+        out.append((f"(issue 17) added TTFB p50 ≤ {T_ADDED_P50_1_MS:g} ms at 1 stream", f"{fmt(a1, sign=True)} ms",
+                    a1 <= T_ADDED_P50_1_MS))
     lv64 = (s.get("levels") or {}).get("64") or {}
     if "agentmeter" in lv64:
         tr = lv64["agentmeter"]["rps"] / lv64["direct"]["rps"]
@@ -513,6 +520,9 @@ def verdicts(r: dict) -> list[tuple[str, str, bool | None]]:
     if m.get("rss_peak_64_mb"):
         out.append((f"daemon RSS ≤ {T_RSS_MB:g} MB at 64 streams", f"{m['rss_peak_64_mb']:.1f} MB",
                     m["rss_peak_64_mb"] <= T_RSS_MB))
+    if m.get("rss_after_warmup_mb"):
+        out.append((f"(issue 17) daemon RSS ≤ {T_RSS_17_MB:g} MB after warm-up", f"{m['rss_after_warmup_mb']:.1f} MB",
+                    m["rss_after_warmup_mb"] <= T_RSS_17_MB))
     g = growth(m)
     if g is not None:
         lo, hi, d = g

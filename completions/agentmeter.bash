@@ -14,7 +14,7 @@ _agentmeter_spec() {
     'reconcile') cmds='' opts='--session --since --json --help -h' valued='--session --since' stop=0 ;;
     'sync') cmds='' opts='--dry-run --json --help -h' valued='' stop=0 ;;
     'shell-init') cmds='' opts='--install --refresh --help -h' valued='' stop=0 ;;
-    'prompt') cmds='' opts='--shell --no-color --json --help -h' valued='--shell' stop=0 ;;
+    'prompt') cmds='' opts='--shell --no-color --json --plan --help -h' valued='--shell' stop=0 ;;
     'statusline') cmds='' opts='--install --force --no-color --help -h' valued='' stop=0 ;;
     'version') cmds='' opts='--json --help -h' valued='' stop=0 ;;
     'demo') cmds='' opts='--keep --no-keep --help -h' valued='' stop=0 ;;

@@ -137,7 +137,7 @@ function __agentmeter_complete
         case 'prompt'
             set names 
             set cmds 
-            set opts '--shell	Mark colour codes for this shell'\''s line editor.' '--no-color	No colour (for starship, which styles it).' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
+            set opts '--shell	Mark colour codes for this shell'\''s line editor.' '--no-color	No colour (for starship, which styles it).' '--json	Print JSON.' '--plan	Show the subscription plan window nearest its limit instead.' '--help	Show this message and exit.' '-h	Show this message and exit.'
             set valued --shell
             set stop 0
         case 'statusline'

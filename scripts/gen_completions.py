@@ -16,9 +16,13 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def expected() -> dict[Path, str]:
+    import typer.main
+
+    from agentmeter.cli.main import app
+    from agentmeter.cli.shell import cli_tree
     from agentmeter.hooks.completions import scripts
 
-    files = {REPO / "completions" / name: text for name, text in scripts().items()}
+    files = {REPO / "completions" / name: text for name, text in scripts(cli_tree(typer.main.get_command(app))).items()}
     return files
 
 

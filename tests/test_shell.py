@@ -164,8 +164,8 @@ def test_bad_agent_names_and_shells_are_refused(home):
     (home / "config.toml").write_text('[shell]\nagents = ["claude; rm -rf ~"]\n')
     r = run_cli("shell-init", "bash")
     assert r.returncode == 3 and "cannot be a shell function name" in r.stderr and r.stdout == ""
-    r = run_cli("shell-init", "tcsh")
-    assert r.returncode == 2 and "bash, zsh, fish" in r.stderr
+    r = run_cli("shell-init", "tcsh")  # typer words a bad choice (cli/args.py gives such argvs to it)
+    assert r.returncode == 2 and "'tcsh' is not one of 'bash', 'zsh', 'fish'" in r.stderr and r.stdout == ""
     r = run_cli("shell-init", "--install", env={"SHELL": "/bin/tcsh"})
     assert r.returncode == 2 and "agentmeter shell-init bash|zsh|fish" in r.stderr
 

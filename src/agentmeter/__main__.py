@@ -18,29 +18,16 @@ def main(argv: list[str] | None = None) -> int:
         render.error(refusal.message, refusal.hint)
         return int(refusal.exit_code)
     try:
-        if argv[:1] == ["status"] and set(argv[1:]) <= {"--json"}:
-            return _status("--json" in argv)  # the fast path: no typer, rich, aiohttp or genai-prices
         if argv[:1] in (["--version"], ["-V"]):
             from . import __version__, render
 
             render.line(f"agentmeter {__version__}")
             return 0
-        if argv[:1] == ["report"] and ("--format" in argv or "--json" in argv) and not ({"-h", "--help"} & set(argv)):
-            from .commands.report_cmd import fast_report  # json/csv for scripts: no typer
+        from .cli.fast import dispatch  # status, report --format, proxy serve, run, shell-init, prompt, statusline
 
-            code = fast_report(argv[1:])
-            if code is not None:
-                return code
-        if argv[:2] == ["proxy", "serve"] and (served := _serve(argv[2:])) is not None:
-            return served  # the daemon: typer, click and rich would stay resident for its whole life
-        if argv[:1] == ["run"] and not ({"-h", "--help"} & set(argv[1:2])):
-            from .launch.run import run_main  # the fast path: no typer, no rich until the summary
-
-            return run_main(argv[1:])
-        fast = _SHELL_FAST_PATHS.get(argv[0] if argv else "")
-        if fast and not ({"-h", "--help"} & set(argv[1:])):
-            return fast(argv[1:])  # run on every shell start, prompt and statusline render: no typer
-        from .cli import app
+        if (code := dispatch(argv)) is not None:
+            return code  # parsed by hand: no typer, click or rich (the daemon would keep them resident)
+        from .cli.main import app
 
         app(args=argv, prog_name="agentmeter", standalone_mode=True)
     except AgentmeterError as exc:
@@ -94,60 +81,6 @@ def platform_refusal(platform: str, argv: list[str]):
 
     return AgentmeterError("agentmeter runs on Linux and macOS, not natively on Windows",
                            "use it inside WSL: https://learn.microsoft.com/windows/wsl/install")
-
-
-def _status(as_json: bool) -> int:
-    from .commands.status import build_status
-    from .core.clock import SystemClock
-    from .home.config import load_config
-    from .render import status as render_status
-
-    render_status.status_screen(build_status(load_config(), SystemClock()), as_json)
-    return 0
-
-
-def _serve(argv: list[str]) -> int | None:
-    """`proxy serve [--port N] [--quiet]`, as the daemon is started; None for anything else (typer
-    parses it and says what is wrong)."""
-    port, quiet, rest = None, False, list(argv)
-    while rest:
-        arg = rest.pop(0)
-        if arg == "--quiet":
-            quiet = True
-        elif arg == "--no-quiet":
-            quiet = False
-        elif arg.startswith("--port=") or (arg == "--port" and rest):
-            value = arg.split("=", 1)[1] if "=" in arg else rest.pop(0)
-            if not value.isdigit():
-                return None
-            port = int(value)
-        else:
-            return None
-    from .proxy import daemon
-
-    daemon.serve(port=port, quiet=quiet)
-    return 0
-
-
-def _shell_init(argv: list[str]) -> int:
-    from .hooks.shell import main as shell_init_main
-
-    return shell_init_main(argv)
-
-
-def _prompt(argv: list[str]) -> int:
-    from .commands.prompt import main as prompt_main
-
-    return prompt_main(argv)
-
-
-def _statusline(argv: list[str]) -> int:
-    from .commands.statusline import main as statusline_main
-
-    return statusline_main(argv)
-
-
-_SHELL_FAST_PATHS = {"shell-init": _shell_init, "prompt": _prompt, "statusline": _statusline}
 
 
 if __name__ == "__main__":

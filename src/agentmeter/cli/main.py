@@ -9,10 +9,11 @@ import typer
 
 from .. import render
 from ..render import doctor as render_doctor
-from . import agents_cmd, budget, collector, config_cmd, keys, prices, proxy, report, run, sessions
+from . import agents_cmd, budget, collector, config_cmd, fast, keys, prices, proxy, report, run, sessions
 from . import imports as imports_cmd
 from . import shell as shell_cmd
 from . import sync as sync_cmd
+from .args import StatusArgs
 
 # Lines end with two spaces and a newline: typer's markdown-free rich help keeps them as lines.
 ENVIRONMENT = "  \n".join([
@@ -87,8 +88,9 @@ def _root(
     """A meter and a brake for AI coding agents, on your own machine."""
 
 
-app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True,
-                                     "allow_interspersed_args": False}, rich_help_panel=METER)(run.run)
+app.command("run", cls=run.RawArgsCommand, context_settings={"allow_extra_args": True, "ignore_unknown_options": True,
+                                                             "allow_interspersed_args": False},
+            rich_help_panel=METER)(run.run)
 app.command("sessions", rich_help_panel=METER)(sessions.sessions)
 app.command("agents", rich_help_panel=SETUP)(agents_cmd.agents)
 app.add_typer(sessions.session_app, name="session", rich_help_panel=METER)
@@ -146,32 +148,14 @@ def doctor(as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 
 
 @app.command("status", rich_help_panel=METER)
-def status(as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+def status(ctx: typer.Context,
+           as_json: bool = typer.Option(False, "--json", help="Print JSON."),
            watch: bool = typer.Option(False, "--watch", help="Full screen, refreshed as requests land.")) -> None:
     """Day, week and month against your caps, with the forecast; today's sessions; per-agent split."""
-    if watch:
-        raise SystemExit(_top())
-    from ..__main__ import _status
-
-    raise SystemExit(_status(as_json))
+    raise SystemExit(fast.run_status(StatusArgs(**ctx.params)))
 
 
 @app.command("top", rich_help_panel=METER)
 def top() -> None:
     """A live view: running sessions and their burn, today and the month against the caps, plan windows."""
-    raise SystemExit(_top())
-
-
-def _top() -> int:
-    from types import SimpleNamespace
-
-    from ..commands import live
-    from ..core.clock import SystemClock
-    from ..home.config import load_config
-    from ..home.paths import get_paths
-    from ..render import live as render_live
-
-    paths, clock = get_paths(), SystemClock()
-    view = SimpleNamespace(build=lambda: live.view(load_config, clock, paths.ledger),
-                           changed=lambda: live.fingerprint(paths.ledger, paths.config_file))
-    return render_live.run(view)
+    raise SystemExit(fast.run_top())

@@ -48,11 +48,15 @@ def status(as_json: JsonOpt = False) -> None:
 
 @app.command()
 def serve(
+    ctx: typer.Context,
     port: Annotated[int | None, typer.Option(help="Port (default: config, AGENTMETER_PORT, 8788).")] = None,
     quiet: Annotated[bool, typer.Option(help="Log only to the log file.")] = False,
 ) -> None:
     """Run the proxy in the foreground (what `start` runs detached)."""
-    daemon.serve(port=port, quiet=quiet)
+    from .args import ServeArgs
+    from .fast import run_serve
+
+    run_serve(ServeArgs(**ctx.params))
 
 
 def env(

@@ -16,23 +16,11 @@ from ..home.config import load_config
 from ..home.paths import get_paths
 from ..ledger import open_ledger
 from ..render import report as render_report
+from . import fast
+from .args import REPORT_FORMATS, ReportArgs, report_by
 
-
-class By(StrEnum):
-    day = "day"
-    week = "week"
-    month = "month"
-    agent = "agent"
-    model = "model"
-    repo = "repo"
-    branch = "branch"
-    session = "session"
-
-
-class ReportFormat(StrEnum):
-    table = "table"
-    json = "json"
-    csv = "csv"
+By = StrEnum("By", {name: name for name in report_by()})  # type: ignore[misc]
+ReportFormat = StrEnum("ReportFormat", {name: name for name in REPORT_FORMATS})  # type: ignore[misc]
 
 
 class ExportFormat(StrEnum):
@@ -46,6 +34,7 @@ Until = Annotated[str | None, typer.Option(help="End, exclusive: a date or a dur
 
 
 def report(
+    ctx: typer.Context,
     by: Annotated[By, typer.Option(help="Group rows by this.")] = By.day,
     since: Since = "30d",
     until: Until = None,
@@ -55,10 +44,10 @@ def report(
     html: Annotated[Path | None, typer.Option(help="Write a self-contained HTML report to this file.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (the same as --format json).")] = False,
 ) -> None:
-    """Spend and tokens by day, week, month, agent, model, repo, branch or session."""
-    from ..commands.report_cmd import run_report
+    fast.run_report(ReportArgs(**ctx.params))
 
-    run_report(by.value, since, until, tz, "json" if as_json else fmt.value, chart, html)
+
+report.__doc__ = f"Spend and tokens by {', '.join(report_by()[:-1])} or {report_by()[-1]}."
 
 
 def export(

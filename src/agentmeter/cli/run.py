@@ -1,16 +1,33 @@
-"""The typer face of `agentmeter run`, for --help and completions; the work is in agentmeter.launch.run."""
+"""The typer face of `agentmeter run`, for --help, completions and in-process calls; `cli.args.parse_run` is
+its parser and agentmeter.launch does the work.
+
+click cannot parse `run` as agentmeter means it (everything after the agent is the agent's, and `run -- CMD`
+differs from `run CMD`), so the command keeps the arguments it was given, before click reads them, and hands
+them to that parser: the same reading as the fast path, whatever argv the process was started with.
+"""
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated
 
 import typer
+from typer.core import TyperCommand
 
-from ..launch.run import run_main
+from .args import parse_run
+
+RAW_ARGS = "agentmeter.raw_args"
+
+
+class RawArgsCommand(TyperCommand):
+    """A command that keeps its unparsed arguments in `ctx.meta[RAW_ARGS]`."""
+
+    def parse_args(self, ctx, args):
+        ctx.meta[RAW_ARGS] = list(args)
+        return super().parse_args(ctx, args)
 
 
 def run(
+    ctx: typer.Context,
     agent: Annotated[str, typer.Argument(help="claude, codex, cursor, gemini, aider, opencode — or -- CMD")],
     args: Annotated[list[str] | None, typer.Argument(help="Passed to the agent unchanged.")] = None,
     budget: Annotated[float | None, typer.Option(help="A USD cap for this run.")] = None,
@@ -28,6 +45,6 @@ def run(
     --budget, --tag and --no-downgrade may also follow the agent name (no agent defines them); every other
     argument after it goes to the agent. An agent that exits with an error before any request leaves no session.
     """
-    raise SystemExit(run_main(sys.argv[sys.argv.index("run") + 1 :] if "run" in sys.argv else [agent, *(args or [])]))
+    from .fast import run_run
 
-
+    raise SystemExit(run_run(parse_run(ctx.meta[RAW_ARGS])))

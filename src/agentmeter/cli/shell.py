@@ -1,8 +1,8 @@
 """`shell-init`, `prompt`, `statusline` and `completions`.
 
-The first three run on every shell start, prompt or Claude Code render, so __main__ sends them to hand-parsed
-fast paths (`hooks.shell.main`, `commands.prompt.main`, `commands.statusline.main`) before typer
-is imported; the typer commands here exist for --help and completion, and delegate to the same functions.
+The first three run on every shell start, prompt or Claude Code render, so __main__ sends them to the
+hand-written parsers in cli/args.py before typer is imported; the typer commands here build the same
+arguments for --help, completion and errors, and run the same functions (cli/fast.py).
 """
 
 from __future__ import annotations
@@ -12,12 +12,16 @@ from typing import Annotated, Literal
 
 import typer
 
+from . import fast
+from .args import PromptArgs, ShellInitArgs, StatuslineArgs
+
 Shell = Literal["bash", "zsh", "fish"]
 
 completions_app = typer.Typer(help="Tab completion for bash, zsh and fish.", no_args_is_help=True)
 
 
 def shell_init(
+    ctx: typer.Context,
     shell: Annotated[Shell | None, typer.Argument(help="bash, zsh or fish (default: from $SHELL).")] = None,
     install: Annotated[bool, typer.Option("--install", help="Add the hook to your shell's rc file, once.")] = False,
     refresh: Annotated[bool, typer.Option("--refresh", help="Rewrite the cached hook, then print it.")] = False,
@@ -27,27 +31,27 @@ def shell_init(
     It wraps the agents listed in config.toml as shell.agents (default claude, codex, cursor). Bypass it with
     `command claude` or AGENTMETER_DISABLE=1.
     """
-    from ..hooks.shell import main
-
-    raise SystemExit(main([a for a in (shell,) if a] + ["--install"] * install + ["--refresh"] * refresh))
+    raise SystemExit(fast.run_shell_init(ShellInitArgs(**ctx.params)))
 
 
 def prompt(
+    ctx: typer.Context,
     shell: Annotated[Literal["bash", "zsh", "plain"], typer.Option(
         help="Mark colour codes for this shell's line editor.")] = "plain",
     no_color: Annotated[bool, typer.Option("--no-color", help="No colour (for starship, which styles it).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    plan: Annotated[bool, typer.Option("--plan", help="Show the subscription plan window nearest its limit "
+                                       "instead.")] = False,
 ) -> None:
     """A short budget segment for your prompt ($4.20/$20 21%), coloured by stage.
 
     Empty when there is no cap and nothing spent. See docs/shell.md for PS1, starship and p10k.
     """
-    from ..commands.prompt import main
-
-    raise SystemExit(main(["--shell", shell] + ["--no-color"] * no_color + ["--json"] * as_json))
+    raise SystemExit(fast.run_prompt(PromptArgs(**ctx.params)))
 
 
 def statusline(
+    ctx: typer.Context,
     install: Annotated[bool, typer.Option("--install", help="Set it as Claude Code's statusLine.")] = False,
     force: Annotated[bool, typer.Option("--force", help="With --install: replace another statusLine.")] = False,
     no_color: Annotated[bool, typer.Option("--no-color", help="No colour.")] = False,
@@ -56,13 +60,21 @@ def statusline(
 
     Reads Claude Code's JSON on stdin. --install edits ~/.claude/settings.json (backed up, other settings kept).
     """
-    from ..commands.statusline import main
+    raise SystemExit(fast.run_statusline(StatuslineArgs(**ctx.params)))
 
-    raise SystemExit(main(["--install"] * install + ["--force"] * force + ["--no-color"] * no_color))
+
+def cli_tree(root) -> list:
+    """The command tree the completion scripts are written from, under `root` (the running CLI's root
+    command, or scripts/gen_completions.py's); `run AGENT` completes to the known agents."""
+    from ..agents import registry
+    from ..hooks import completions
+
+    return completions.command_tree(root, {("run", "agent"): tuple(registry())})
 
 
 @completions_app.command("generate")
 def completions_generate(
+    ctx: typer.Context,
     output: Annotated[Path, typer.Option(help="Directory to write agentmeter.bash, _agentmeter and "
                                               "agentmeter.fish into.")] = Path("completions"),
 ) -> None:
@@ -70,21 +82,22 @@ def completions_generate(
     from .. import render
     from ..hooks import completions
 
-    for path in completions.write(output):
+    for path in completions.write(output, cli_tree(ctx.find_root().command)):
         render.info(f"wrote {path}")
 
 
 @completions_app.command("show")
-def completions_show(shell: Annotated[Shell, typer.Argument(help="bash, zsh or fish.")]) -> None:
+def completions_show(ctx: typer.Context, shell: Annotated[Shell, typer.Argument(help="bash, zsh or fish.")]) -> None:
     """Print the completion script for one shell."""
     from .. import render
     from ..hooks import completions
 
-    render.line(completions.GENERATORS[shell](completions.cli_tree()).rstrip("\n"))
+    render.line(completions.GENERATORS[shell](cli_tree(ctx.find_root().command)).rstrip("\n"))
 
 
 @completions_app.command("install")
 def completions_install(
+    ctx: typer.Context,
     shell: Annotated[Shell | None, typer.Argument(help="bash, zsh or fish (default: from $SHELL).")] = None,
 ) -> None:
     """Install the completion script where your shell finds it."""
@@ -93,7 +106,7 @@ def completions_install(
     from ..hooks.shell import detect_shell
 
     shell = shell or detect_shell()
-    path = completions.install(shell)
+    path = completions.install(shell, cli_tree(ctx.find_root().command))
     render.info(f"agentmeter: wrote {path}")
     if shell == "zsh":
         render.info(f"  add before compinit in ~/.zshrc, if it is not there: fpath=({path.parent} $fpath)")

@@ -16,8 +16,6 @@ import os
 from collections import namedtuple
 from pathlib import Path
 
-from ..core.errors import UsageError
-
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (3 ms) on every prompt
 if TYPE_CHECKING:
     from ..core.clock import Clock
@@ -179,33 +177,6 @@ def segment(u: WindowUse | None, *, color: bool, shell: str | None) -> str:
     return paint(text, u.stage, shell) if color else text
 
 
-def parse_args(argv: list[str]) -> dict:
-    opts = {"color": True, "shell": None, "json": False, "plan": False}
-    i = 0
-    while i < len(argv):
-        a = argv[i]
-        if a == "--no-color":
-            opts["color"] = False
-        elif a == "--plan":
-            opts["plan"] = True
-        elif a == "--json":
-            opts["json"] = True
-        elif a.startswith("--shell"):
-            value = a.partition("=")[2]
-            if not value:
-                i += 1
-                value = argv[i] if i < len(argv) else ""
-            if value not in ("bash", "zsh", "plain"):
-                raise UsageError(f"--shell {value!r}: expected bash, zsh or plain",
-                                 "PS1='$(agentmeter prompt --shell bash) \\$ '")
-            opts["shell"] = None if value == "plain" else value
-        else:
-            raise UsageError(f"unexpected argument {a}",
-                             "agentmeter prompt [--shell bash|zsh] [--no-color] [--plan] [--json]")
-        i += 1
-    return opts
-
-
 def compute(paths: Paths, clock: Clock) -> tuple[WindowUse | None, int]:
     """The window to show, and until when (ms) that answer holds if nothing is written: the day's end."""
     from ..budget.windows import window
@@ -256,45 +227,45 @@ def remember(paths: Paths, key: list, chosen: WindowUse | None, until_ms: int) -
         pass  # a read-only state dir: every prompt computes, nothing breaks
 
 
-def main(argv: list[str]) -> int:
+def main(*, shell: str | None = None, color: bool = True, as_json: bool = False, plan: bool = False) -> int:
+    """`agentmeter prompt` (parsed in cli/args.py). `shell`: bash or zsh mark the colour codes for their line
+    editor; `color` is also off with NO_COLOR."""
     from .. import render
     from ..core.clock import SystemClock
     from ..home.paths import get_paths
 
-    opts = parse_args(argv)
     paths, clock = get_paths(), SystemClock()
-    if opts["plan"]:
-        return _plan_main(opts, paths, clock)
+    color = color and not os.environ.get("NO_COLOR")
+    if plan:
+        return _plan_main(shell, color and not as_json, as_json, paths, clock)
     hit, chosen = cached(paths, clock.now_ms())
     if not hit:
         key = _fingerprint(paths)  # taken before reading, so a write meanwhile invalidates the cache
         chosen, until_ms = compute(paths, clock)
         remember(paths, key, chosen, until_ms)
-    if opts["json"]:
+    if as_json:
         render.emit_json("prompt", {"window": chosen._asdict() if chosen else None,
                                     "text": segment(chosen, color=False, shell=None)})
         return 0
-    color = opts["color"] and not os.environ.get("NO_COLOR")
-    text = segment(chosen, color=color, shell=opts["shell"])
+    text = segment(chosen, color=color, shell=shell)
     if text:
         render.line(text)
     return 0
 
 
-def _plan_main(opts: dict, paths: Paths, clock: Clock) -> int:
+def _plan_main(shell: str | None, color: bool, as_json: bool, paths: Paths, clock: Clock) -> int:
     """`--plan`: one indexed read of the latest readings (no cache: a window's reset moves under it)."""
     from .. import render
     from ..home.config import load_config
 
     conn = connect(paths.ledger)
     try:
-        color = opts["color"] and not os.environ.get("NO_COLOR") and not opts["json"]
         text, chosen = plan_segment(conn, clock.now_ms() / 1000, load_config(paths.config_file).budget.plan,
-                                    color=color, shell=opts["shell"])
+                                    color=color, shell=shell)
     finally:
         if conn is not None:
             conn.close()
-    if opts["json"]:
+    if as_json:
         render.emit_json("prompt", {"plan": chosen, "text": text})
     elif text:
         render.line(text)

@@ -184,17 +184,15 @@ def install(path: Path, command: str, *, force: bool = False) -> SettingsChange:
     return SettingsChange(path, backup, previous if isinstance(previous, dict) else None, True)
 
 
-def main(argv: list[str], stdin_text: str | None = None) -> int:
+def main(*, install_it: bool = False, force: bool = False, color: bool = True, stdin_text: str | None = None) -> int:
+    """`agentmeter statusline` (parsed in cli/args.py): the line for Claude Code's JSON on stdin (or
+    `stdin_text`), or with `install_it`, set it as Claude Code's statusLine (`force`: replace another)."""
     import sys
 
     from .. import render
 
-    flags = set(argv)
-    if flags - {"--install", "--force", "--no-color"}:
-        raise UsageError(f"unexpected arguments: {' '.join(argv)}",
-                         "agentmeter statusline [--no-color] | agentmeter statusline --install [--force]")
-    if "--install" in flags:
-        done = install(settings_file(), command_line(), force="--force" in flags)
+    if install_it:
+        done = install(settings_file(), command_line(), force=force)
         if not done.changed:
             render.info(f"agentmeter: the status line is already set in {done.path}")
         else:
@@ -208,7 +206,7 @@ def main(argv: list[str], stdin_text: str | None = None) -> int:
     if stdin_text is None:  # by hand at a terminal there is no payload: don't wait for one
         stdin_text = "" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.read()
     payload = parse_payload(stdin_text)
-    color = "--no-color" not in flags and not os.environ.get("NO_COLOR")
+    color = color and not os.environ.get("NO_COLOR")
     try:
         text = render_statusline(payload, load_config(), SystemClock(), get_paths().ledger, color=color)
     except AgentmeterError as exc:  # shown in the line: Claude Code hides stderr and blanks on failure

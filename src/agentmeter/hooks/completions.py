@@ -69,7 +69,8 @@ def _value_of(param) -> Value:
 
 def command_tree(root, extra: dict[tuple[str, str], tuple[str, ...]] | None = None) -> list[Command]:
     """Every visible command under `root` (a click command), depth first, in the CLI's own order.
-    `extra` gives choices for free-text positionals: {("run", "agent"): ("claude", …)}."""
+    `extra` gives choices for free-text positionals: {("run", "agent"): ("claude", …)}.
+    The CLI hands its own tree in (cli/shell.py `cli_tree`): this module never imports the CLI."""
     from typer import _click as click
 
     extra = extra or {}
@@ -105,15 +106,6 @@ def command_tree(root, extra: dict[tuple[str, str], tuple[str, ...]] | None = No
 
     walk(root, (), None)
     return out
-
-
-def cli_tree() -> list[Command]:
-    import typer.main
-
-    from ..agents import registry
-    from ..cli import app
-
-    return command_tree(typer.main.get_command(app), {("run", "agent"): tuple(registry())})
 
 
 # --- bash ----------------------------------------------------------------------------------------------------
@@ -357,13 +349,12 @@ complete -c agentmeter -f -a '(__agentmeter_complete)'
 GENERATORS = {"bash": bash, "zsh": zsh, "fish": fish}
 
 
-def scripts(cmds: list[Command] | None = None) -> dict[str, str]:
+def scripts(cmds: list[Command]) -> dict[str, str]:
     """{file name: script} for completions/."""
-    cmds = cli_tree() if cmds is None else cmds
     return {FILES[sh]: GENERATORS[sh](cmds) for sh in SHELLS}
 
 
-def write(directory: Path, cmds: list[Command] | None = None) -> list[Path]:
+def write(directory: Path, cmds: list[Command]) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     out = []
     from ..home.paths import atomic_write
@@ -386,8 +377,8 @@ def install_dir(shell: str, environ: dict[str, str] | None = None) -> Path:
     return Path(env.get("XDG_CONFIG_HOME") or home / ".config") / "fish" / "completions"
 
 
-def install(shell: str, environ: dict[str, str] | None = None) -> Path:
-    text = GENERATORS[shell](cli_tree())
+def install(shell: str, cmds: list[Command], environ: dict[str, str] | None = None) -> Path:
+    text = GENERATORS[shell](cmds)
     name = "agentmeter" if shell == "bash" else FILES[shell]  # bash-completion loads completions/<command>
     target = install_dir(shell, environ) / name
     target.parent.mkdir(parents=True, exist_ok=True)

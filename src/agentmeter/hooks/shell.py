@@ -155,23 +155,18 @@ def backup_file(path: Path) -> Path:
     return backup
 
 
-def main(argv: list[str]) -> int:
-    """`agentmeter shell-init [bash|zsh|fish] [--install] [--refresh]`, parsed by hand (no typer)."""
+def main(shell: str | None = None, *, install_it: bool = False, refresh: bool = False) -> int:
+    """`agentmeter shell-init [bash|zsh|fish] [--install] [--refresh]` (parsed in cli/args.py): print the hook
+    for `shell` (default: from $SHELL), after rewriting its cached copy with `refresh`; or, with
+    `install_it`, add it to the shell's rc file."""
     from .. import render
     from ..home.config import load_config
     from ..home.paths import get_paths
 
-    flags = {a for a in argv if a.startswith("-")}
-    names = [a for a in argv if not a.startswith("-")]
-    if flags - {"--install", "--refresh"} or len(names) > 1:
-        raise UsageError(f"unexpected arguments: {' '.join(argv)}",
-                         "agentmeter shell-init [bash|zsh|fish] [--install]")
-    shell = names[0] if names else detect_shell()
-    if shell not in SHELLS:
-        raise UsageError(f"unknown shell {shell!r}", "use one of: bash, zsh, fish")
+    shell = shell or detect_shell()
     config = load_config()
     config_file = get_paths().config_file
-    if "--install" in flags:
+    if install_it:
         done = install(shell, config.agents, config_file)
         if done.already:
             render.info(f"agentmeter: already in {done.rc_file}; refreshed {done.cache_file}")
@@ -180,7 +175,7 @@ def main(argv: list[str]) -> int:
             render.info(f"agentmeter: added the shell hook to {done.rc_file}{saved}. Open a new shell, or: "
                         f"source {done.rc_file}")
         return 0
-    if "--refresh" in flags:
+    if refresh:
         try:
             write_cache(shell, config.agents, config_file)
         except OSError as exc:  # still print the hook, so this shell gets it

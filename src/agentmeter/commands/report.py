@@ -8,13 +8,13 @@ the same window adds up to the same total: `--since 30d` is the 30 local days en
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from ..core.clock import ms_to_iso
 from ..core.errors import UsageError
+from ..core.parsing import UNITS, duration_parts
 from ..ledger import Ledger
 from ..ledger import reports as sql
 from .views import CONTRACT_BUCKETS, cache_hit_rate
@@ -24,7 +24,6 @@ EXTRA_BUCKETS = ("cache_write_5m_tokens", "cache_write_1h_tokens", "web_search_r
 REPORT_COLUMNS = ("key", "start", "end", "provider", "agent", "repo", "branch", "first_at", "last_at", "requests",
                   *CONTRACT_BUCKETS, *EXTRA_BUCKETS, "cost_usd", "billed_cost_usd", "subscription_cost_usd",
                   "unpriced_requests", "cache_hit_rate")
-_DURATION = re.compile(r"\s*(\d+)\s*([mhdw])\s*")
 
 
 @dataclass(frozen=True)
@@ -83,11 +82,11 @@ def _point(text: str, now_local: datetime, option: str) -> date:
     today = now_local.date()
     if text == "today":
         return today
-    if m := _DURATION.fullmatch(text):
-        n, unit = int(m.group(1)), m.group(2)
+    if parts := duration_parts(text):
+        n, unit = parts
         if unit in "dw":
             return today - timedelta(days=n * (7 if unit == "w" else 1) - 1)
-        return (now_local - timedelta(**{"hours" if unit == "h" else "minutes": n})).date()
+        return (now_local - timedelta(**{UNITS[unit]: n})).date()
     try:
         return date.fromisoformat(text)
     except ValueError:

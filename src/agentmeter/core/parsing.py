@@ -18,12 +18,23 @@ def parse_tags(tags: list[str] | None) -> dict[str, str]:
     return out
 
 
+_DURATION = re.compile(r"\s*(\d+)\s*([mhdw])\s*")
+UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def duration_parts(text: str) -> tuple[int, str] | None:
+    """`7d` → (7, "d"): a whole number and one of m, h, d, w; None when `text` is no duration. The one
+    reading of a duration: `--since 7d` here, and report windows that count `Nd` in whole local days."""
+    m = _DURATION.fullmatch(text)
+    return (int(m.group(1)), m.group(2)) if m else None
+
+
 def parse_since(text: str | None) -> timedelta | None:
     """`7d`, `12h`, `30m`, `2w`."""
     if not text:
         return None
-    m = re.fullmatch(r"\s*(\d+)\s*([mhdw])\s*", text)
-    if not m:
+    parts = duration_parts(text)
+    if parts is None:
         raise UsageError(f"bad duration {text!r}", "use a number and a unit: 30m, 12h, 7d, 2w")
-    n, unit = int(m.group(1)), m.group(2)
-    return {"m": timedelta(minutes=n), "h": timedelta(hours=n), "d": timedelta(days=n), "w": timedelta(weeks=n)}[unit]
+    n, unit = parts
+    return timedelta(**{UNITS[unit]: n})

@@ -1,6 +1,6 @@
 """`agentmeter status`: the burndown in one screen, from the daily rollup — never a scan of requests.
 
-Imported by the fast path in __main__: standard library and agentmeter's light modules only (no typer,
+Imported by the fast path (cli/fast.py): standard library and agentmeter's light modules only (no typer,
 aiohttp, rich or genai-prices), so it answers in tens of milliseconds whatever the ledger's size.
 """
 

@@ -5,7 +5,7 @@
 the rc file that sources it, falling back to the eval when the cache is missing; the cached hook rewrites
 itself (one `shell-init --refresh`) when config.toml is newer than it.
 
-Imported by the `shell-init` fast path in __main__: standard library and agentmeter's light modules only.
+Imported by the `shell-init` fast path (cli/fast.py): standard library and agentmeter's light modules only.
 """
 
 from __future__ import annotations

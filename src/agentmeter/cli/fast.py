@@ -65,7 +65,7 @@ def run_serve(args: a.ServeArgs) -> int:
 def run_run(args: a.RunArgs) -> int:
     from ..launch.run import run_main
 
-    return run_main(args.agent, list(args.args), budget_usd=args.budget_usd, tags=args.tags, quiet=args.quiet,
+    return run_main(args.agent, list(args.args), budget_usd=args.budget_usd, tags=dict(args.tags), quiet=args.quiet,
                     unmetered_on_error=args.unmetered_on_error)
 
 

@@ -44,7 +44,7 @@ def report(
     html: Annotated[Path | None, typer.Option(help="Write a self-contained HTML report to this file.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (the same as --format json).")] = False,
 ) -> None:
-    fast.run_report(ReportArgs(**ctx.params))
+    fast.run_report(ReportArgs.of(**ctx.params))
 
 
 report.__doc__ = f"Spend and tokens by {', '.join(report_by()[:-1])} or {report_by()[-1]}."

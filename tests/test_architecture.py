@@ -43,7 +43,6 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
     ("agentmeter.commands.report_cmd", "render"): "report's entry point shared with the fast path",
     ("agentmeter.hooks.shell", "render"): "entry point main() prints; moves to cli with the fast parsers",
     ("agentmeter.launch.run", "render"): "`run`'s entry point prints its banner and notes",
-    ("agentmeter.hooks.completions", "cli"): "completions read the typer command tree (cli ↔ completions)",
 }
 SQL_PACKAGES = {"ledger", "collector"}
 # Modules that still open or query the ledger themselves → why; the list only shrinks (moving into ledger/).

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from agentmeter import reports
-from agentmeter.errors import UsageError
-from agentmeter.parsing import parse_since
+from agentmeter.commands import report as reports
+from agentmeter.core.errors import UsageError
+from agentmeter.core.parsing import parse_since
 
 NOW = datetime(2025, 4, 2, 15, 30, tzinfo=UTC)
 

@@ -172,7 +172,7 @@ def test_run_parse():
     (["--budgetx", "claude"], "unknown option --budgetx"),
 ])
 def test_run_errors_are_agentmeters_own(rest, message):
-    from agentmeter.errors import UsageError
+    from agentmeter.core.errors import UsageError
 
     with pytest.raises(UsageError, match=message):
         a.parse_run(rest)

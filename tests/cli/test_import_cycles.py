@@ -1,7 +1,7 @@
 """The command line sits on top: nothing imports `agentmeter.__main__`, only `__main__` and the CLI itself import
 `agentmeter.cli`, and no import cycle (counting imports inside functions, which run later but still tie two
-modules together) passes through the CLI or the completion generator. Each CLI module also imports on its own
-in a fresh interpreter (an import-order cycle fails there, not in a test run that imported everything)."""
+modules together) passes through the CLI or the completion generator (hooks/completions). Each CLI module also
+imports on its own in a fresh interpreter (an import-order cycle fails there, not in a run that imported all)."""
 
 from __future__ import annotations
 
@@ -77,7 +77,7 @@ def is_cli(name: str) -> bool:
 def test_the_graph_sees_the_imports_it_must():
     assert "agentmeter.cli.fast" in GRAPH["agentmeter.__main__"]
     assert "agentmeter.cli.args" in GRAPH["agentmeter.cli.fast"]
-    assert "agentmeter.shell.completions" in GRAPH["agentmeter.cli.shell"]
+    assert "agentmeter.hooks.completions" in GRAPH["agentmeter.cli.shell"]
 
 
 def test_nothing_imports_main_and_only_the_cli_imports_the_cli():
@@ -87,12 +87,12 @@ def test_nothing_imports_main_and_only_the_cli_imports_the_cli():
 
 
 def test_no_cycle_through_the_cli_or_the_completions():
-    targets = {m for m in MODULES if is_cli(m)} | {"agentmeter.__main__", "agentmeter.shell.completions"}
+    targets = {m for m in MODULES if is_cli(m)} | {"agentmeter.__main__", "agentmeter.hooks.completions"}
     assert cycles_through(targets) == []
 
 
 @pytest.mark.parametrize("name", sorted(m for m in MODULES if is_cli(m) or m in ("agentmeter.__main__",
-                                                                                  "agentmeter.shell.completions")))
+                                                                                  "agentmeter.hooks.completions")))
 def test_imports_alone_in_a_fresh_interpreter(name):
     r = subprocess.run([sys.executable, "-c", f"import {name}"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr

@@ -1,5 +1,4 @@
-"""The command line: `main` is the typer application (every command, --help, completions); `args` and `fast`
-are the seven commands that also run without typer (see cli/args.py).
+"""The command line: the typer application (main.py), and seven commands that also run without it (args.py, fast.py).
 
 Importing this package must stay cheap: the fast paths import `cli.args` and `cli.fast` on every prompt and
 shell start, so typer is imported only when `cli.main` is.

@@ -1,5 +1,6 @@
-"""The typer face of `agentmeter run`, for --help, completions and in-process calls; `cli.args.parse_run` is
-its parser and agentmeter.launch does the work.
+"""The typer face of `agentmeter run` (help, completions, in-process calls); cli.args.parse_run parses it.
+
+agentmeter.launch.run does the work.
 
 click cannot parse `run` as agentmeter means it (everything after the agent is the agent's, and `run -- CMD`
 differs from `run CMD`), so the command keeps the arguments it was given, before click reads them, and hands

@@ -78,16 +78,8 @@ _agentmeter_values() {
     'export|--output') COMPREPLY=($(compgen -f -- "$cur")) ;;
     'shell-init|#0') COMPREPLY=($(compgen -W 'bash zsh fish' -- "$cur")) ;;
     'prompt|--shell') COMPREPLY=($(compgen -W 'bash zsh plain' -- "$cur")) ;;
-    'collector serve|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
-    'collector report|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
     'collector report|--by') COMPREPLY=($(compgen -W 'developer team agent repo model day' -- "$cur")) ;;
-    'collector export|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
     'collector export|--format') COMPREPLY=($(compgen -W 'focus' -- "$cur")) ;;
-    'collector token add|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
-    'collector token rm|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
-    'collector token list|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
-    'collector caps set|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
-    'collector caps show|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
     'completions generate|--output') COMPREPLY=($(compgen -f -- "$cur")) ;;
     'completions show|#0') COMPREPLY=($(compgen -W 'bash zsh fish' -- "$cur")) ;;
     'completions install|#0') COMPREPLY=($(compgen -W 'bash zsh fish' -- "$cur")) ;;

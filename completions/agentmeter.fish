@@ -19,26 +19,10 @@ function __agentmeter_values --argument-names key cur
             printf '%s\n' 'bash' 'zsh' 'fish'
         case 'prompt|--shell'
             printf '%s\n' 'bash' 'zsh' 'plain'
-        case 'collector serve|--db'
-            __fish_complete_path $cur
-        case 'collector report|--db'
-            __fish_complete_path $cur
         case 'collector report|--by'
             printf '%s\n' 'developer' 'team' 'agent' 'repo' 'model' 'day'
-        case 'collector export|--db'
-            __fish_complete_path $cur
         case 'collector export|--format'
             printf '%s\n' 'focus'
-        case 'collector token add|--db'
-            __fish_complete_path $cur
-        case 'collector token rm|--db'
-            __fish_complete_path $cur
-        case 'collector token list|--db'
-            __fish_complete_path $cur
-        case 'collector caps set|--db'
-            __fish_complete_path $cur
-        case 'collector caps show|--db'
-            __fish_complete_path $cur
         case 'completions generate|--output'
             __fish_complete_path $cur
         case 'completions show|#0'
@@ -311,19 +295,19 @@ function __agentmeter_complete
         case 'collector serve'
             set names 
             set cmds 
-            set opts '--db	The collector'\''s SQLite database (serve, token add and caps set create…' '--host	Address to bind. Put a TLS proxy in front for anything but loopback.' '--port	Port.' '--rate	Requests per minute allowed per token.' '--help	Show this message and exit.' '-h	Show this message and exit.'
+            set opts '--db	The collector'\''s database: a SQLite file (serve, token add and caps se…' '--host	Address to bind. Put a TLS proxy in front for anything but loopback.' '--port	Port.' '--rate	Requests per minute allowed per token.' '--help	Show this message and exit.' '-h	Show this message and exit.'
             set valued --db --host --port --rate
             set stop 0
         case 'collector report'
             set names 
             set cmds 
-            set opts '--db	The collector'\''s SQLite database (serve, token add and caps set create…' '--by	Group by.' '--since	First day, YYYY-MM-DD.' '--until	Last day, YYYY-MM-DD.' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
+            set opts '--db	The collector'\''s database: a SQLite file (serve, token add and caps se…' '--by	Group by.' '--since	First day, YYYY-MM-DD.' '--until	Last day, YYYY-MM-DD.' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
             set valued --db --by --since --until
             set stop 0
         case 'collector export'
             set names 
             set cmds 
-            set opts '--db	The collector'\''s SQLite database (serve, token add and caps set create…' '--format	FOCUS 1.2 CSV.' '--output	Write to this file instead of stdout.' '--since	First day, YYYY-MM-DD.' '--until	Last day, YYYY-MM-DD.' '--json	The FOCUS rows as one JSON document {schema, rows}.' '--help	Show this message and exit.' '-h	Show this message and exit.'
+            set opts '--db	The collector'\''s database: a SQLite file (serve, token add and caps se…' '--format	FOCUS 1.2 CSV.' '--output	Write to this file instead of stdout.' '--since	First day, YYYY-MM-DD.' '--until	Last day, YYYY-MM-DD.' '--json	The FOCUS rows as one JSON document {schema, rows}.' '--help	Show this message and exit.' '-h	Show this message and exit.'
             set valued --db --format --output --since --until
             set stop 0
         case 'collector token'
@@ -335,19 +319,19 @@ function __agentmeter_complete
         case 'collector token add'
             set names 
             set cmds 
-            set opts '--db	The collector'\''s SQLite database (serve, token add and caps set create…' '--developer	Who the token belongs to (their pushes are filed under it).' '--team	The developer'\''s team (for chargeback and team caps). Pushes are filed…' '--cost-center	The cost centre this token'\''s spend is charged to (set here only, neve…' '--admin	May read reports, the dashboard, and set caps.' '--dry-run	Say what would change; write nothing.' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
+            set opts '--db	The collector'\''s database: a SQLite file (serve, token add and caps se…' '--developer	Who the token belongs to (their pushes are filed under it).' '--team	The developer'\''s team (for chargeback and team caps). Pushes are filed…' '--cost-center	The cost centre this token'\''s spend is charged to (set here only, neve…' '--admin	May read reports, the dashboard, and set caps.' '--dry-run	Say what would change; write nothing.' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
             set valued --db --developer --team --cost-center
             set stop 0
         case 'collector token rm'
             set names 
             set cmds 
-            set opts '--db	The collector'\''s SQLite database (serve, token add and caps set create…' '--developer	Revoke every token of this developer.' '--dry-run	Say what would change; write nothing.' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
+            set opts '--db	The collector'\''s database: a SQLite file (serve, token add and caps se…' '--developer	Revoke every token of this developer.' '--dry-run	Say what would change; write nothing.' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
             set valued --db --developer
             set stop 0
         case 'collector token list'
             set names 
             set cmds 
-            set opts '--db	The collector'\''s SQLite database (serve, token add and caps set create…' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
+            set opts '--db	The collector'\''s database: a SQLite file (serve, token add and caps se…' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
             set valued --db
             set stop 0
         case 'collector caps'
@@ -359,13 +343,13 @@ function __agentmeter_complete
         case 'collector caps set'
             set names 
             set cmds 
-            set opts '--db	The collector'\''s SQLite database (serve, token add and caps set create…' '--team	Caps for everyone on this team.' '--developer	Caps for this developer.' '--daily	USD per day.' '--weekly	USD per week.' '--monthly	USD per month.' '--daily-tokens	Tokens per day.' '--weekly-tokens	Tokens per week.' '--monthly-tokens	Tokens per month.' '--allow-snooze	Let developers lift these caps for a while with `agentmeter budget sn…' '--dry-run	Say what would be stored; write nothing.' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
+            set opts '--db	The collector'\''s database: a SQLite file (serve, token add and caps se…' '--team	Caps for everyone on this team.' '--developer	Caps for this developer.' '--daily	USD per day.' '--weekly	USD per week.' '--monthly	USD per month.' '--daily-tokens	Tokens per day.' '--weekly-tokens	Tokens per week.' '--monthly-tokens	Tokens per month.' '--allow-snooze	Let developers lift these caps for a while with `agentmeter budget sn…' '--dry-run	Say what would be stored; write nothing.' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
             set valued --db --team --developer --daily --weekly --monthly --daily-tokens --weekly-tokens --monthly-tokens
             set stop 0
         case 'collector caps show'
             set names 
             set cmds 
-            set opts '--db	The collector'\''s SQLite database (serve, token add and caps set create…' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
+            set opts '--db	The collector'\''s database: a SQLite file (serve, token add and caps se…' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
             set valued --db
             set stop 0
         case 'keys'

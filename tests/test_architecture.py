@@ -38,10 +38,7 @@ TEST_SUPPORT = {"testing"}  # the fake provider and scripted agent: imported by 
 EXCEPTIONS: dict[tuple[str, str], str] = {
     ("agentmeter.commands.demo", "testing"): "the demo's simulated provider is the test fake, by design",
     ("agentmeter.commands.demo", "render"): "the demo narrates as it goes (an entry point that prints)",
-    ("agentmeter.commands.prompt", "render"): "entry point main() prints; moves to cli with the fast parsers",
-    ("agentmeter.commands.statusline", "render"): "entry point main() prints; moves to cli with the fast parsers",
     ("agentmeter.commands.report_cmd", "render"): "report's entry point shared with the fast path",
-    ("agentmeter.hooks.shell", "render"): "entry point main() prints; moves to cli with the fast parsers",
     ("agentmeter.launch.run", "render"): "`run`'s entry point prints its banner and notes",
 }
 SQL_PACKAGES = {"ledger", "collector"}

@@ -191,9 +191,10 @@ def test_fast_report_is_for_machine_formats_only():
         assert fast.parse(["report", *rest]) is None, rest
 
 
-def test_run_called_in_process_keeps_its_options(tmp_path):
+def test_run_called_in_process_keeps_its_options(monkeypatch):
     """typer's `run`, called in-process with another process argv (here `python -c`), used to re-read
     sys.argv: `--`, --budget and --tag were lost. It reads the arguments it was given."""
+    monkeypatch.setenv("AGENTMETER_PORT", "0")  # any free port: the machine may run other proxies
     code = ("import sys\nfrom agentmeter.cli.main import app\n"
             "app(['run', '--quiet', '--budget', '5', '--tag', 'ticket=A-1', '--', sys.executable, '-c', 'pass'], "
             "prog_name='agentmeter')\n")

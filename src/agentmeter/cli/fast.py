@@ -70,22 +70,80 @@ def run_run(args: a.RunArgs) -> int:
 
 
 def run_shell_init(args: a.ShellInitArgs) -> int:
-    from ..hooks.shell import main
+    """Print the hook for the shell (default: from $SHELL), after rewriting its cached copy with --refresh; or
+    with --install, add it to the shell's rc file."""
+    from .. import render
+    from ..home.config import load_config
+    from ..home.paths import get_paths
+    from ..hooks import shell as hooks
 
-    return main(args.shell, install_it=args.install, refresh=args.refresh)
+    shell = args.shell or hooks.detect_shell()
+    config = load_config()
+    config_file = get_paths().config_file
+    if args.install:
+        done = hooks.install(shell, config.agents, config_file)
+        if done.already:
+            render.info(f"agentmeter: already in {done.rc_file}; refreshed {done.cache_file}")
+        else:
+            saved = f" (backup: {done.backup})" if done.backup else ""
+            render.info(f"agentmeter: added the shell hook to {done.rc_file}{saved}. Open a new shell, or: "
+                        f"source {done.rc_file}")
+        return 0
+    if args.refresh:
+        try:
+            hooks.write_cache(shell, config.agents, config_file)
+        except OSError as exc:  # still print the hook, so this shell gets it
+            render.error(f"could not rewrite the cached hook: {exc}")
+    render.line(hooks.hook(shell, config.agents).rstrip("\n"))
+    return 0
 
 
 def run_prompt(args: a.PromptArgs) -> int:
-    from ..commands.prompt import main
+    import os
 
-    return main(shell=None if args.shell == "plain" else args.shell, color=not args.no_color, as_json=args.as_json,
-                plan=args.plan)
+    from .. import render
+    from ..commands import prompt
+    from ..core.clock import SystemClock
+    from ..home.paths import get_paths
+
+    paths, clock = get_paths(), SystemClock()
+    shell = None if args.shell == "plain" else args.shell  # bash and zsh mark colour codes for their line editor
+    color = not args.no_color and not os.environ.get("NO_COLOR")
+    if args.plan:
+        text, window = prompt.plan_now(paths, clock, color=color and not args.as_json, shell=shell)
+        if args.as_json:
+            render.emit_json("prompt", {"plan": window, "text": text})
+        elif text:
+            render.line(text)
+        return 0
+    chosen = prompt.current(paths, clock)
+    if args.as_json:
+        render.emit_json("prompt", {"window": chosen._asdict() if chosen else None,
+                                    "text": prompt.segment(chosen, color=False, shell=None)})
+    elif text := prompt.segment(chosen, color=color, shell=shell):
+        render.line(text)
+    return 0
 
 
-def run_statusline(args: a.StatuslineArgs) -> int:
-    from ..commands.statusline import main
+def run_statusline(args: a.StatuslineArgs, stdin_text: str | None = None) -> int:
+    import os
+    import sys
 
-    return main(install_it=args.install, force=args.force, color=not args.no_color)
+    from .. import render
+    from ..commands import statusline
+
+    if args.install:
+        done = statusline.install(statusline.settings_file(), statusline.command_line(), force=args.force)
+        if not done.changed:
+            render.info(f"agentmeter: the status line is already set in {done.path}")
+        else:
+            saved = f" (backup: {done.backup})" if done.backup else ""
+            render.info(f"agentmeter: set statusLine in {done.path}{saved}. It shows in Claude Code's next session.")
+        return 0
+    if stdin_text is None:  # by hand at a terminal there is no payload: don't wait for one
+        stdin_text = "" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.read()
+    render.line(statusline.line_for(stdin_text, color=not args.no_color and not os.environ.get("NO_COLOR")))
+    return 0
 
 
 # command path -> (its parser, what runs it). `run` takes everything but help: its parser is the only one.

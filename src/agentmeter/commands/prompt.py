@@ -227,46 +227,24 @@ def remember(paths: Paths, key: list, chosen: WindowUse | None, until_ms: int) -
         pass  # a read-only state dir: every prompt computes, nothing breaks
 
 
-def main(*, shell: str | None = None, color: bool = True, as_json: bool = False, plan: bool = False) -> int:
-    """`agentmeter prompt` (parsed in cli/args.py). `shell`: bash or zsh mark the colour codes for their line
-    editor; `color` is also off with NO_COLOR."""
-    from .. import render
-    from ..core.clock import SystemClock
-    from ..home.paths import get_paths
-
-    paths, clock = get_paths(), SystemClock()
-    color = color and not os.environ.get("NO_COLOR")
-    if plan:
-        return _plan_main(shell, color and not as_json, as_json, paths, clock)
+def current(paths: Paths, clock: Clock) -> WindowUse | None:
+    """The window `agentmeter prompt` shows: from the cache while it holds, else computed and cached."""
     hit, chosen = cached(paths, clock.now_ms())
     if not hit:
         key = _fingerprint(paths)  # taken before reading, so a write meanwhile invalidates the cache
         chosen, until_ms = compute(paths, clock)
         remember(paths, key, chosen, until_ms)
-    if as_json:
-        render.emit_json("prompt", {"window": chosen._asdict() if chosen else None,
-                                    "text": segment(chosen, color=False, shell=None)})
-        return 0
-    text = segment(chosen, color=color, shell=shell)
-    if text:
-        render.line(text)
-    return 0
+    return chosen
 
 
-def _plan_main(shell: str | None, color: bool, as_json: bool, paths: Paths, clock: Clock) -> int:
+def plan_now(paths: Paths, clock: Clock, *, color: bool, shell: str | None) -> tuple[str, dict | None]:
     """`--plan`: one indexed read of the latest readings (no cache: a window's reset moves under it)."""
-    from .. import render
     from ..home.config import load_config
 
     conn = connect(paths.ledger)
     try:
-        text, chosen = plan_segment(conn, clock.now_ms() / 1000, load_config(paths.config_file).budget.plan,
-                                    color=color, shell=shell)
+        return plan_segment(conn, clock.now_ms() / 1000, load_config(paths.config_file).budget.plan,
+                            color=color, shell=shell)
     finally:
         if conn is not None:
             conn.close()
-    if as_json:
-        render.emit_json("prompt", {"plan": chosen, "text": text})
-    elif text:
-        render.line(text)
-    return 0

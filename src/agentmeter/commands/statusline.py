@@ -184,34 +184,17 @@ def install(path: Path, command: str, *, force: bool = False) -> SettingsChange:
     return SettingsChange(path, backup, previous if isinstance(previous, dict) else None, True)
 
 
-def main(*, install_it: bool = False, force: bool = False, color: bool = True, stdin_text: str | None = None) -> int:
-    """`agentmeter statusline` (parsed in cli/args.py): the line for Claude Code's JSON on stdin (or
-    `stdin_text`), or with `install_it`, set it as Claude Code's statusLine (`force`: replace another)."""
-    import sys
-
-    from .. import render
-
-    if install_it:
-        done = install(settings_file(), command_line(), force=force)
-        if not done.changed:
-            render.info(f"agentmeter: the status line is already set in {done.path}")
-        else:
-            saved = f" (backup: {done.backup})" if done.backup else ""
-            render.info(f"agentmeter: set statusLine in {done.path}{saved}. It shows in Claude Code's next session.")
-        return 0
+def line_for(stdin_text: str, *, color: bool) -> str:
+    """The status line for Claude Code's JSON. Never raises for a bad config or ledger: the error is the line
+    (Claude Code hides stderr and shows nothing on failure)."""
     from ..core.clock import SystemClock
     from ..home.config import load_config
     from ..home.paths import get_paths
 
-    if stdin_text is None:  # by hand at a terminal there is no payload: don't wait for one
-        stdin_text = "" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.read()
     payload = parse_payload(stdin_text)
-    color = color and not os.environ.get("NO_COLOR")
     try:
-        text = render_statusline(payload, load_config(), SystemClock(), get_paths().ledger, color=color)
-    except AgentmeterError as exc:  # shown in the line: Claude Code hides stderr and blanks on failure
-        text = f"agentmeter: {exc.message}"
+        return render_statusline(payload, load_config(), SystemClock(), get_paths().ledger, color=color)
+    except AgentmeterError as exc:
+        return f"agentmeter: {exc.message}"
     except read.Error as exc:
-        text = f"agentmeter: ledger unreadable ({exc})"
-    render.line(text)
-    return 0
+        return f"agentmeter: ledger unreadable ({exc})"

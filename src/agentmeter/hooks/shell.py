@@ -153,32 +153,3 @@ def backup_file(path: Path) -> Path:
     atomic_write(backup, Path(os.path.realpath(path)).read_bytes(), like=path)
     shutil.copystat(path, backup)  # and its times
     return backup
-
-
-def main(shell: str | None = None, *, install_it: bool = False, refresh: bool = False) -> int:
-    """`agentmeter shell-init [bash|zsh|fish] [--install] [--refresh]` (parsed in cli/args.py): print the hook
-    for `shell` (default: from $SHELL), after rewriting its cached copy with `refresh`; or, with
-    `install_it`, add it to the shell's rc file."""
-    from .. import render
-    from ..home.config import load_config
-    from ..home.paths import get_paths
-
-    shell = shell or detect_shell()
-    config = load_config()
-    config_file = get_paths().config_file
-    if install_it:
-        done = install(shell, config.agents, config_file)
-        if done.already:
-            render.info(f"agentmeter: already in {done.rc_file}; refreshed {done.cache_file}")
-        else:
-            saved = f" (backup: {done.backup})" if done.backup else ""
-            render.info(f"agentmeter: added the shell hook to {done.rc_file}{saved}. Open a new shell, or: "
-                        f"source {done.rc_file}")
-        return 0
-    if refresh:
-        try:
-            write_cache(shell, config.agents, config_file)
-        except OSError as exc:  # still print the hook, so this shell gets it
-            render.error(f"could not rewrite the cached hook: {exc}")
-    render.line(hook(shell, config.agents).rstrip("\n"))
-    return 0

@@ -43,7 +43,7 @@ _agentmeter_spec() {
     'import copilot') cmds='' opts='--dry-run --json --help -h' valued='' stop=0 ;;
     'import cursor') cmds='' opts='--api --since --dry-run --json --help -h' valued='--since' stop=0 ;;
     'collector') cmds='serve report export token caps' opts='--help -h' valued='' stop=0 ;;
-    'collector serve') cmds='' opts='--db --host --port --rate --help -h' valued='--db --host --port --rate' stop=0 ;;
+    'collector serve') cmds='' opts='--db --host --port --rate --metrics-network --help -h' valued='--db --host --port --rate --metrics-network' stop=0 ;;
     'collector report') cmds='' opts='--db --by --since --until --json --help -h' valued='--db --by --since --until' stop=0 ;;
     'collector export') cmds='' opts='--db --format --output --since --until --json --help -h' valued='--db --format --output --since --until' stop=0 ;;
     'collector token') cmds='add rm list' opts='--help -h' valued='' stop=0 ;;

@@ -295,8 +295,8 @@ function __agentmeter_complete
         case 'collector serve'
             set names 
             set cmds 
-            set opts '--db	The collector'\''s database: a SQLite file (serve, token add and caps se…' '--host	Address to bind. Put a TLS proxy in front for anything but loopback.' '--port	Port.' '--rate	Requests per minute allowed per token.' '--help	Show this message and exit.' '-h	Show this message and exit.'
-            set valued --db --host --port --rate
+            set opts '--db	The collector'\''s database: a SQLite file (serve, token add and caps se…' '--host	Address to bind. Put a TLS proxy in front for anything but loopback.' '--port	Port.' '--rate	Requests per minute allowed per token.' '--metrics-network	Let scrapers from this network read GET /metrics without a token (rep…' '--help	Show this message and exit.' '-h	Show this message and exit.'
+            set valued --db --host --port --rate --metrics-network
             set stop 0
         case 'collector report'
             set names 

@@ -9,7 +9,6 @@ rows (reports, the dashboard, the export) on `read`, so a long report never hold
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +20,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
 from ..core.clock import Clock, SystemClock
-from . import dashboard, engine, focus, metrics, validate
+from . import dashboard, engine, focus, metrics, streaming, validate
 from .store import REPORT_BY, CollectorStore, open_store
 
 log = logging.getLogger("agentmeter.collector")
@@ -277,14 +276,21 @@ async def export_focus(request: web.Request) -> web.Response:
     if fmt not in ("csv", "json"):
         return error(400, "bad_query", "format must be csv or json", "format")
     c = request.app[COLLECTOR]
-    rows = await c.read(lambda: list(focus.rows(c.store.focus_source(since, until))))
+
+    def produce(emit) -> None:  # on a read thread: rows streamed from the database, written as they come
+        out = streaming.ChunkWriter(emit)
+        rows = focus.rows(c.store.focus_source(since, until))
+        if fmt == "json":
+            streaming.write_json_rows(out, {"schema": "agentmeter.focus/1", "focus_version": focus.FOCUS_VERSION,
+                                            "columns": list(focus.COLUMNS)}, rows)
+        else:
+            focus.write_csv(rows, out)
+        out.flush()
+
     if fmt == "json":
-        return web.json_response({"schema": "agentmeter.focus/1", "focus_version": focus.FOCUS_VERSION,
-                                  "columns": list(focus.COLUMNS), "rows": rows})
-    buf = io.StringIO()
-    focus.write_csv(rows, buf)
-    return web.Response(text=buf.getvalue(), content_type="text/csv",
-                        headers={"Content-Disposition": 'attachment; filename="agentmeter-focus.csv"'})
+        return await streaming.respond(request, c.read_executor, produce, content_type="application/json")
+    return await streaming.respond(request, c.read_executor, produce, content_type="text/csv",
+                                   headers={"Content-Disposition": 'attachment; filename="agentmeter-focus.csv"'})
 
 
 def dashboard_data(store: CollectorStore, today: date, month: str | None = None,
@@ -297,11 +303,13 @@ def dashboard_data(store: CollectorStore, today: date, month: str | None = None,
               "cost_usd": by_day.get((first + timedelta(days=i)).isoformat(), 0.0)}
              for i in range((last - first).days + 1)]
     burn = []
+    teams = store.teams()
+    monthly = {(c["scope"], c["name"]): c["monthly_usd"] for c in store.all_caps() if c["monthly_usd"] is not None}
     for dev in store.report("developer", since, until):
-        team = store.team_of(dev["key"])
-        caps = [(c["monthly_usd"], src) for c, src in ((store.caps("developer", dev["key"]), "developer cap"),
-                                                       (store.caps("team", team), f"team {team}"))
-                if c and c.get("monthly_usd") is not None]
+        team = teams.get(dev["key"])
+        caps = [(cap, src) for cap, src in ((monthly.get(("developer", dev["key"])), "developer cap"),
+                                            (monthly.get(("team", team)), f"team {team}"))
+                if cap is not None]
         cap, src = min(caps) if caps else (None, "")
         burn.append({"developer": dev["key"], "spent_usd": dev["cost_usd"], "cap_usd": cap, "cap_source": src})
     return {"period": first.strftime("%B %Y"), "since": since, "until": until,

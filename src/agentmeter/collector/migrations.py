@@ -152,3 +152,39 @@ CREATE TABLE plan_windows (
     PRIMARY KEY (developer, item_key)
 ) STRICT"""
     )
+
+
+@migrations()
+def c018_aggregates(db: Database) -> None:
+    """Spend pre-aggregated per developer-day (issue 20 item 2), filled from the rollups already stored; every
+    push keeps it in step from now on (aggregates.py)."""
+    from . import aggregates
+
+    sums = ",\n".join(f"    {c} {'REAL' if c == 'cost_usd' else 'INTEGER'} NOT NULL DEFAULT 0"
+                      for c in (*_C001_TOKENS, "requests", "cost_usd", "unpriced_requests"))
+    db.execute(f"""
+CREATE TABLE agg_developer_day (
+    day TEXT NOT NULL,
+    developer TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    team TEXT NOT NULL,
+    cost_center TEXT NOT NULL,
+    subscription INTEGER NOT NULL,
+{sums},
+    received_at INTEGER NOT NULL,
+    PRIMARY KEY (day, developer, device_id, team, cost_center, subscription)
+) STRICT, WITHOUT ROWID""")
+    db.execute("CREATE INDEX agg_developer_day_developer ON agg_developer_day(developer, day)")
+    db.execute(f"""
+CREATE TABLE agg_dimension_day (
+    dim TEXT NOT NULL,
+    day TEXT NOT NULL,
+    key TEXT NOT NULL,
+    developer TEXT NOT NULL,
+{sums},
+    PRIMARY KEY (dim, day, key, developer)
+) STRICT, WITHOUT ROWID""")
+    db.execute("CREATE INDEX agg_dimension_day_developer ON agg_dimension_day(developer, day)")
+    # A push recomputes a developer's day from its rollups: find them without reading the developer's history.
+    db.execute("CREATE INDEX rollups_developer_day ON rollups(developer, day)")
+    aggregates.rebuild(db)

@@ -17,28 +17,13 @@ from typing import Any
 
 from ..home.paths import make_private
 from ..ledger.schema import TOKEN_COLUMNS
-from . import engine
+from . import aggregates, engine
 from . import plan_windows as plan_store
 
 CAP_FIELDS = ("daily_usd", "weekly_usd", "monthly_usd", "daily_tokens", "weekly_tokens", "monthly_tokens")
 REPORT_BY = {"developer": "developer", "team": "team", "agent": "agent", "repo": "repo", "model": "model",
              "day": "day", "cost_center": "cost_center", "provider": "provider"}
-_SUMS = (*TOKEN_COLUMNS, "requests", "cost_usd", "unpriced_requests")
 TOKEN_PREFIX = "amc_"
-
-
-def _sum_int(expr: str, dialect: str) -> str:
-    """A sum of counts that cannot overflow, as an integer (saturated at 9.2e18). SQLite's SUM raises on an
-    integer overflow, so it adds in floating point (TOTAL); PostgreSQL's SUM(BIGINT) is NUMERIC, exact."""
-    if dialect == "sqlite":
-        return f"CAST(MIN(TOTAL({expr}), 9.2e18) AS INTEGER)"
-    return f"CAST(LEAST(COALESCE(SUM({expr}), 0), 9.2e18) AS BIGINT)"
-
-
-def _total(col: str, dialect: str = "sqlite") -> str:
-    if col == "cost_usd":
-        return "COALESCE(SUM(cost_usd), 0.0) AS cost_usd"
-    return f"{_sum_int(col, dialect)} AS {col}"
 
 
 def upsert(table: str, cols: Sequence[str], key: Sequence[str]) -> str:
@@ -150,7 +135,15 @@ class CollectorStore:
                   s.get("branch") or "", s["day"], s["started_at"], s.get("ended_at"), s["requests"],
                   *(s.get(c, 0) for c in TOKEN_COLUMNS), s["cost_usd"], s.get("unpriced_requests", 0),
                   json.dumps(s.get("models") or []), now_ms] for s in sessions]
+        days = {r["day"] for r in rollups}
         with self._tx():
+            # A replaced row may have been filed under another day: that day's aggregates change too.
+            keys = [r["key"] for r in rollups]
+            for i in range(0, len(keys), 500):
+                chunk = keys[i:i + 500]
+                marks = ", ".join("?" * len(chunk))
+                days.update(r[0] for r in self.conn.execute(
+                    f"SELECT DISTINCT day FROM rollups WHERE developer = ? AND item_key IN ({marks})", (dev, *chunk)))
             for table, cols, rows in (("rollups", rcols, rrows), ("sessions", scols, srows)):
                 if rows:
                     self.conn.executemany(upsert(table, cols, ("developer", "item_key")), rows)
@@ -158,9 +151,13 @@ class CollectorStore:
             gone = 0
             for key in deleted:
                 for table in ("rollups", "sessions"):
+                    if table == "rollups":
+                        days.update(r[0] for r in self.conn.execute(
+                            "SELECT day FROM rollups WHERE developer = ? AND item_key = ?", (dev, key)))
                     gone += self.conn.execute(f"DELETE FROM {table} WHERE developer = ? AND item_key = ?",
                                               (dev, key)).rowcount
                 gone += plan_store.delete(self.conn, dev, key)
+            aggregates.refresh(self.db, dev, days)
         return {"rollups": len(rrows), "sessions": len(srows), "deleted": gone, "plan_windows": windows}
 
     def plan_windows(self, now_s: int) -> list[dict[str, Any]]:
@@ -183,19 +180,25 @@ class CollectorStore:
         return ("WHERE " + " AND ".join(where)) if where else "", args
 
     def report(self, by: str, since: str | None = None, until: str | None = None) -> list[dict[str, Any]]:
+        """One grouped read of the pre-aggregated tables (aggregates.py), never of the rollups."""
         col = REPORT_BY[by]
-        sums = ", ".join(_total(c, self.dialect) for c in _SUMS)
-        where, args = self._where(since, until)
-        rows = self.conn.execute(
-            f"SELECT {col} AS key, {sums}, COUNT(DISTINCT developer) AS developers FROM rollups {where} "
-            f"GROUP BY {col} ORDER BY {'key' if by == 'day' else 'cost_usd DESC, key'}", args)
-        return [dict(r) for r in rows]
+        sums = aggregates.sums_sql(self.dialect)
+        order = "key" if by == "day" else "cost_usd DESC, key"
+        if col in aggregates.DIMENSIONS:
+            where, args = self._where(since, until, dim=col)
+            q = f"SELECT key, {sums}, COUNT(DISTINCT developer) AS developers FROM agg_dimension_day {where} " \
+                f"GROUP BY key ORDER BY {order}"
+        else:
+            where, args = self._where(since, until)
+            q = f"SELECT {col} AS key, {sums}, COUNT(DISTINCT developer) AS developers FROM agg_developer_day " \
+                f"{where} GROUP BY {col} ORDER BY {order}"
+        return [dict(r) for r in self.conn.execute(q, args)]
 
     def totals(self, since: str | None = None, until: str | None = None) -> dict[str, Any]:
-        sums = ", ".join(_total(c, self.dialect) for c in _SUMS)
+        sums = aggregates.sums_sql(self.dialect)
         where, args = self._where(since, until)
-        row = dict(self.conn.execute(f"SELECT {sums}, COUNT(DISTINCT developer) AS developers FROM rollups {where}",
-                                     args).fetchone())
+        row = dict(self.conn.execute(f"SELECT {sums}, COUNT(DISTINCT developer) AS developers FROM agg_developer_day "
+                                     f"{where}", args).fetchone())
         srow = self.conn.execute(f"SELECT COUNT(*), COALESCE(SUM(cost_usd), 0.0) FROM sessions {where}",
                                  args).fetchone()
         row["sessions"], row["sessions_cost_usd"] = srow[0], srow[1]
@@ -204,19 +207,20 @@ class CollectorStore:
     def chargeback(self, since: str | None, until: str | None) -> list[dict[str, Any]]:
         where, args = self._where(since, until)
         rows = self.conn.execute(
-            f"""SELECT team, developer, cost_center, {_total("requests", self.dialect)},
-                       {_sum_int("input_tokens + cache_read_tokens + cache_write_tokens + output_tokens",
-                                 self.dialect)} AS tokens,
+            f"""SELECT team, developer, cost_center, {aggregates.sum_int("requests", self.dialect)} AS requests,
+                       {aggregates.sum_int("input_tokens + cache_read_tokens + cache_write_tokens + output_tokens",
+                                           self.dialect)} AS tokens,
                        COALESCE(SUM(CASE WHEN subscription = 0 THEN cost_usd ELSE 0 END), 0.0) AS billed_usd,
                        COALESCE(SUM(CASE WHEN subscription = 1 THEN cost_usd ELSE 0 END), 0.0) AS subscription_usd,
                        COALESCE(SUM(cost_usd), 0.0) AS cost_usd, COUNT(DISTINCT device_id) AS devices
-                FROM rollups {where} GROUP BY team, developer, cost_center ORDER BY team, cost_usd DESC""", args)
+                FROM agg_developer_day {where} GROUP BY team, developer, cost_center
+                ORDER BY team, cost_usd DESC, developer""", args)
         return [dict(r) for r in rows]
 
     def daily(self, since: str | None, until: str | None, developer: str | None = None) -> list[dict[str, Any]]:
         where, args = self._where(since, until, developer=developer)
-        rows = self.conn.execute(f"SELECT day, COALESCE(SUM(cost_usd), 0.0) AS cost_usd FROM rollups {where} "
-                                 "GROUP BY day ORDER BY day", args)
+        rows = self.conn.execute(f"SELECT day, COALESCE(SUM(cost_usd), 0.0) AS cost_usd FROM agg_developer_day "
+                                 f"{where} GROUP BY day ORDER BY day", args)
         return [dict(r) for r in rows]
 
     def focus_source(self, since: str | None = None, until: str | None = None) -> Iterator[dict[str, Any]]:
@@ -254,9 +258,18 @@ class CollectorStore:
         return [dict(r) for r in self.conn.execute("SELECT * FROM caps ORDER BY scope, name")]
 
     def team_of(self, developer: str) -> str | None:
-        row = self.conn.execute("SELECT team FROM rollups WHERE developer = ? AND team != '' "
+        row = self.conn.execute("SELECT team FROM agg_developer_day WHERE developer = ? AND team != '' "
                                 "ORDER BY received_at DESC LIMIT 1", (developer,)).fetchone()
         return row[0] if row else None
+
+    def teams(self) -> dict[str, str]:
+        """Every developer's team (the one their latest push was filed under), in one read."""
+        latest: dict[str, tuple[int, str]] = {}
+        for dev, team, at in self.conn.execute("SELECT developer, team, MAX(received_at) FROM agg_developer_day "
+                                               "WHERE team != '' GROUP BY developer, team"):
+            if dev not in latest or at > latest[dev][0]:
+                latest[dev] = (at, team)
+        return {dev: team for dev, (_at, team) in latest.items()}
 
     def close(self) -> None:
         self.conn.close()

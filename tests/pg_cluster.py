@@ -76,7 +76,30 @@ class PgCluster:
             raise RuntimeError(f"{' '.join(args[:2])} failed: {r.stderr.strip()} {log[-2000:]}")
         return r
 
+    @staticmethod
+    def reap() -> None:
+        """Stop the clusters of test runs that were killed before their teardown (their owner pid is gone)."""
+        for base in glob.glob(os.path.join(tempfile.gettempdir(), "agentmeter-pg-*")):
+            try:
+                owner = int(Path(base, "owner.pid").read_text())
+                os.kill(owner, 0)
+                continue  # still running
+            except ProcessLookupError:
+                pass
+            except (OSError, ValueError):
+                continue  # not ours to judge (no owner file: being created, or unreadable)
+            bin_dir = pg_bin()
+            if bin_dir is not None and Path(base, "data", "postmaster.pid").exists():
+                stale = PgCluster.__new__(PgCluster)
+                stale.bin, stale.user, stale.base, stale.data = bin_dir, _run_as(), Path(base), Path(base, "data")
+                try:
+                    stale._run(str(bin_dir / "pg_ctl"), "-D", str(stale.data), "-m", "immediate", "-w", "stop")
+                except (RuntimeError, OSError, subprocess.SubprocessError):
+                    pass
+            shutil.rmtree(base, ignore_errors=True)
+
     def start(self) -> PgCluster:
+        (self.base / "owner.pid").write_text(str(os.getpid()))
         self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", self.ROLE, "--auth=trust", "--no-sync",
                   "-E", "UTF8", "--locale=C")
         opts = (f"-k {self.base} -p {self.port} -c listen_addresses='' -c fsync=off -c synchronous_commit=off "
@@ -120,6 +143,7 @@ def pg_cluster():
         import psycopg_pool  # noqa: F401
     except ImportError:
         pytest.skip("PostgreSQL driver missing: pip install -e '.[postgres]' (psycopg, psycopg_pool)")
+    PgCluster.reap()
     cluster = PgCluster(bin_dir).start()
     _RUNNING.append(cluster)
     yield cluster

@@ -44,6 +44,7 @@ class CollectorStore:
         self.conn = self.db = db
         self.dialect = db.dialect
         self.target = db.target
+        self._collector_id: str | None = None
 
     # -- schema ---------------------------------------------------------------------------------------------
 
@@ -61,7 +62,10 @@ class CollectorStore:
         return migrations.applied(self.db)
 
     def collector_id(self) -> str:
-        return self.conn.execute("SELECT value FROM meta WHERE key = 'collector_id'").fetchone()[0]
+        """Written once by the first migration, never changed: read once per store, not once per push."""
+        if self._collector_id is None:
+            self._collector_id = self.conn.execute("SELECT value FROM meta WHERE key = 'collector_id'").fetchone()[0]
+        return self._collector_id
 
     def _tx(self):
         return self.db.transaction()

@@ -67,7 +67,7 @@ def generate(devs: int, days: int, seed: int = 20):
     for d in range(devs):
         dev = f"dev{d:05d}@example.com"
         team, cc = f"team-{d % 40:02d}", f"CC-{d % 10}"
-        repos = (f"github.com/acme/repo{rng.randrange(300):03d}", f"github.com/acme/repo{rng.randrange(300):03d}")
+        repos = tuple(f"github.com/acme/repo{r:03d}" for r in rng.sample(range(300), 2))
         devices = [f"device-{d:05d}-a"] + ([f"device-{d:05d}-b"] if d % 3 == 0 else [])
         sub = d % 4 == 0
         rollups, sessions = [], []

@@ -28,6 +28,7 @@ import hashlib
 import json
 import os
 import random
+import shutil
 import socket
 import statistics
 import subprocess
@@ -193,6 +194,7 @@ class Served:
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(timeout=30)
+        shutil.rmtree(self.home, ignore_errors=True)
 
 
 def get(url: str, token: str) -> tuple[int, int]:
@@ -353,9 +355,13 @@ def report(r: dict) -> list[str]:
     return lines
 
 
+_TEMP: list[str] = []
+
+
 def fresh_target(engine_name: str, cluster):
     if engine_name == "sqlite":
-        return Path(tempfile.mkdtemp(prefix="agentmeter-bench-")) / "team.db"
+        _TEMP.append(tempfile.mkdtemp(prefix="agentmeter-bench-"))
+        return Path(_TEMP[-1]) / "team.db"
     return cluster.new_database()
 
 
@@ -401,6 +407,8 @@ def main() -> None:
     finally:
         if cluster is not None:
             cluster.stop()
+        for d in _TEMP:
+            shutil.rmtree(d, ignore_errors=True)
     if args.json:
         print(json.dumps(results, indent=2))
     print(f"# Collector at scale: {devs:,} developers × {days} days × 2 agents × 2 models × 2 repos "

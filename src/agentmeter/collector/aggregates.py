@@ -2,11 +2,13 @@
 dashboard read a few rows per developer-day instead of every rollup (issue 20 item 2: 2,000 developers ×
 60 days is a million rollups; a month's dashboard was six scans of half of them).
 
-Two tables (migration c018_aggregates):
+Three tables (migration c018_aggregates):
 - `agg_developer_day`: one row per day × developer × device × team × cost centre × subscription — reports by
   developer, team, cost centre and day, totals, chargeback (devices counted exactly), the daily chart.
 - `agg_dimension_day`: one row per dimension (agent, repo, model, provider) × day × value × developer —
-  reports by those, with the number of distinct developers exact over any range of days.
+  the number of distinct developers behind each value, exact over any range of days.
+- `agg_dimension_total`: the same summed over developers, kept by adding each push's difference — the sums
+  of a report by agent, repo, model or provider read a few rows per day.
 
 Both are keyed by day first and clustered that way on SQLite (WITHOUT ROWID), so a month is one range read.
 A push recomputes the developer-days it touched from the rollups (delete, then insert … select … group by) in
@@ -58,11 +60,20 @@ def _fill(db: Database, where: str, args: tuple) -> None:
 
 
 def rebuild(db: Database) -> None:
-    """Both tables from all the rollups (the migration's backfill; also after a bulk load)."""
+    """The three tables from all the rollups (the migration's backfill; also after a bulk load)."""
     with db.transaction():
         db.execute("DELETE FROM agg_developer_day")
         db.execute("DELETE FROM agg_dimension_day")
+        db.execute("DELETE FROM agg_dimension_total")
         _fill(db, "", ())
+        db.execute(f"INSERT INTO agg_dimension_total (dim, day, key, {', '.join(SUMS)}) SELECT dim, day, key, "
+                   f"{sums_sql(db.dialect)} FROM agg_dimension_day GROUP BY dim, day, key")
+
+
+def _dimension_rows(db: Database, developer: str, day: str) -> dict[tuple[str, str], tuple]:
+    return {(r[0], r[1]): tuple(r[2:]) for r in db.execute(
+        f"SELECT dim, key, {', '.join(SUMS)} FROM agg_dimension_day WHERE developer = ? AND day = ?",
+        (developer, day))}
 
 
 def refresh(db: Database, developer: str, days: Iterable[str]) -> None:
@@ -73,7 +84,19 @@ def refresh(db: Database, developer: str, days: Iterable[str]) -> None:
         return
     if db.postgres:  # SQLite's BEGIN IMMEDIATE already serializes every writer
         db.execute("SELECT pg_advisory_xact_lock(hashtext(?))", ("agentmeter-developer:" + developer,))
+    zero = (0,) * len(SUMS)
+    add = ", ".join(f"{c} = agg_dimension_total.{c} + excluded.{c}" for c in SUMS)
+    upsert = (f"INSERT INTO agg_dimension_total (dim, day, key, {', '.join(SUMS)}) "
+              f"VALUES (?, ?, ?, {', '.join('?' * len(SUMS))}) ON CONFLICT (dim, day, key) DO UPDATE SET {add}")
     for day in days:
+        before = _dimension_rows(db, developer, day)
         db.execute("DELETE FROM agg_developer_day WHERE day = ? AND developer = ?", (day, developer))
         db.execute("DELETE FROM agg_dimension_day WHERE developer = ? AND day = ?", (developer, day))
         _fill(db, "WHERE developer = ? AND day = ?", (developer, day))
+        after = _dimension_rows(db, developer, day)
+        # The totals move by this developer's difference; keys in one order, so concurrent pushes on
+        # PostgreSQL take the rows' locks in the same order and never deadlock.
+        for dim, key in sorted(before.keys() | after.keys()):
+            old, new = before.get((dim, key), zero), after.get((dim, key), zero)
+            if old != new:
+                db.execute(upsert, (dim, day, key, *(n - o for n, o in zip(new, old, strict=True))))

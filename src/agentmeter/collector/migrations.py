@@ -185,6 +185,16 @@ CREATE TABLE agg_dimension_day (
     PRIMARY KEY (dim, day, key, developer)
 ) STRICT, WITHOUT ROWID""")
     db.execute("CREATE INDEX agg_dimension_day_developer ON agg_dimension_day(developer, day)")
+    # The same summed over developers (kept by adding each push's difference): a month of a report by model is
+    # a few hundred rows, not one per developer.
+    db.execute(f"""
+CREATE TABLE agg_dimension_total (
+    dim TEXT NOT NULL,
+    day TEXT NOT NULL,
+    key TEXT NOT NULL,
+{sums},
+    PRIMARY KEY (dim, day, key)
+) STRICT, WITHOUT ROWID""")
     # A push recomputes a developer's day from its rollups: find them without reading the developer's history.
     db.execute("CREATE INDEX rollups_developer_day ON rollups(developer, day)")
     aggregates.rebuild(db)

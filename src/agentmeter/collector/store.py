@@ -189,9 +189,15 @@ class CollectorStore:
         sums = aggregates.sums_sql(self.dialect)
         order = "key" if by == "day" else "cost_usd DESC, key"
         if col in aggregates.DIMENSIONS:
+            # Sums from the totals, developers from the per-developer rows (a value nobody has left drops out).
             where, args = self._where(since, until, dim=col)
-            q = f"SELECT key, {sums}, COUNT(DISTINCT developer) AS developers FROM agg_dimension_day {where} " \
-                f"GROUP BY key ORDER BY {order}"
+            devs = {r[0]: r[1] for r in self.conn.execute(
+                f"SELECT key, COUNT(DISTINCT developer) FROM agg_dimension_day {where} GROUP BY key", args)}
+            rows = [dict(r) for r in self.conn.execute(
+                f"SELECT key, {sums} FROM agg_dimension_total {where} GROUP BY key", args) if r["key"] in devs]
+            for r in rows:
+                r["developers"] = devs[r["key"]]
+            return sorted(rows, key=lambda r: (-r["cost_usd"], r["key"]))
         else:
             where, args = self._where(since, until)
             q = f"SELECT {col} AS key, {sums}, COUNT(DISTINCT developer) AS developers FROM agg_developer_day " \

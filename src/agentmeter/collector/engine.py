@@ -180,10 +180,6 @@ class Database:
         """Rows one batch at a time, never the whole result in memory (a server-side cursor on PostgreSQL)."""
         raise NotImplementedError
 
-    def copy_csv(self, sql: str, params: Sequence[Any] = ()) -> Iterator[bytes] | None:
-        """PostgreSQL: `COPY (sql) TO STDOUT WITH CSV HEADER`, as chunks of bytes. SQLite: None."""
-        return None
-
     def close(self) -> None:
         raise NotImplementedError
 
@@ -331,16 +327,6 @@ class PostgresDatabase(Database):
             cur.itersize = batch
             cur.execute(to_postgres(sql), tuple(params))
             yield from cur
-
-    def copy_csv(self, sql: str, params: Sequence[Any] = ()) -> Iterator[bytes]:
-        from psycopg import sql as psql
-
-        with self.pool.connection() as conn, conn.cursor() as cur:
-            query = psql.SQL("COPY ({}) TO STDOUT WITH (FORMAT csv, HEADER true)").format(
-                psql.SQL(to_postgres(sql)))
-            with cur.copy(query, tuple(params) or None) as copy:
-                for chunk in copy:
-                    yield bytes(chunk)
 
     def close(self) -> None:
         self.pool.close()

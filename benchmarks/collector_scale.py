@@ -404,6 +404,7 @@ def main() -> None:
             first = LAST_DAY.replace(day=1).isoformat()
             run_export(out, target, first, (LAST_DAY - timedelta(days=6)).isoformat(), LAST_DAY.isoformat())
             results.append(out)
+            print("\n".join(report(out)) + "\n", flush=True)  # each engine as soon as it is done
     finally:
         if cluster is not None:
             cluster.stop()
@@ -413,8 +414,6 @@ def main() -> None:
         print(json.dumps(results, indent=2))
     print(f"# Collector at scale: {devs:,} developers × {days} days × 2 agents × 2 models × 2 repos "
           f"({time.perf_counter() - t0:.0f} s; shared 2-CPU machine under other load)\n")
-    for r in results:
-        print("\n".join(report(r)) + "\n")
     failed = [f"{r['engine']}: {len(p['errors'])} push(es) not 200: {p['errors'][:3]}"
               for r in results for p in (r["pushes_alone"], r["pushes_with_reads"]) if p["errors"]]
     failed += [f"{r['engine']}: the collector's totals did not grow by exactly what was pushed"

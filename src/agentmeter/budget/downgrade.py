@@ -79,10 +79,11 @@ def rewrite(provider: str, raw: bytes, body: dict, target: str, beta: str | None
         data["model"] = target
         out = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
     else:
-        out = _swap_model(raw, original, target)
-        if out is None:
+        swapped = _swap_model(raw, original, target)
+        if swapped is None:
             data["model"] = target
-            out = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+            swapped = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+        out = swapped
     return Rewrite(out, new_beta if new_beta != beta else None, tuple(changed))
 
 

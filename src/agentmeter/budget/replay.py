@@ -8,7 +8,7 @@ accumulated — so on the same ledger and caps, the dry run and the live proxy d
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 
@@ -42,8 +42,8 @@ def _tokens(row: dict) -> int:
 
 
 def replay(rows: list[dict], budget: Budget, tz: tzinfo, *, cascade_target: Callable[[dict], str | None],
-           downgraded_cost: Callable[[dict, str], float], snoozes: list[tuple[int, int]] = (),
-           plan_snapshots: list[dict] = ()) -> ReplayResult:
+           downgraded_cost: Callable[[dict, str], float], snoozes: Sequence[tuple[int, int]] = (),
+           plan_snapshots: Sequence[dict] = ()) -> ReplayResult:
     """`rows` are ledger request rows in time order; `snoozes` are (from_ms, until_ms) overrides;
     `plan_snapshots` the stored plan-window readings in time order (ledger/plan.py), replayed against the
     [budget.plan] lines: each request sees the readings that had arrived before it started."""
@@ -103,7 +103,7 @@ def replay(rows: list[dict], budget: Budget, tz: tzinfo, *, cascade_target: Call
         if d.action == "refuse":
             out.refused_sessions[sid] = out.refused_sessions.get(sid, 0) + 1
             continue
-        if d.action == "downgrade" and row.get("decision") != "downgrade":
+        if d.action == "downgrade" and d.model and row.get("decision") != "downgrade":
             cost = min(cost, downgraded_cost(row, d.model))
             out.downgraded_sessions[sid] = out.downgraded_sessions.get(sid, 0) + 1
         elif d.action == "downgrade":

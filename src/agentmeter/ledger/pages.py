@@ -258,7 +258,8 @@ class PageFile:
         index names every row of its table, so a whole index says exactly which rows existed."""
         ids: set[int] = set()
         whole = True
-        stack, seen = [root], set()
+        stack: list[int] = [root]
+        seen: set[int] = set()
         while stack:
             n = stack.pop()
             if n in seen or n in self.free or len(seen) > self.pages:

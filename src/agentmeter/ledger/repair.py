@@ -30,13 +30,6 @@ class Salvage:
     lost: dict[str, int | None] = field(default_factory=dict)  # None: the table could not be read at all
     estimated: set[str] = field(default_factory=set)  # tables whose loss count is partly an estimate
 
-    @property
-    def lost_rows(self) -> int | None:
-        """Known rows lost, or None when some table was unreadable (nothing says how many it held)."""
-        if any(v is None for v in self.lost.values()):
-            return None
-        return sum(v for v in self.lost.values() if v)
-
 
 def _quick_check(path: Path) -> str:
     try:

@@ -274,7 +274,8 @@ class Ledger:
 
     def sessions(self, since_ms: int | None = None, session_id: str | None = None) -> list[dict[str, Any]]:
         sums = ", ".join(f"COALESCE(SUM(r.{c}), 0) AS {c}" for c in TOKEN_COLUMNS)
-        where, args = [], []
+        where: list[str] = []
+        args: list[Any] = []
         if since_ms is not None:
             where.append("s.started_at >= ?")
             args.append(since_ms)

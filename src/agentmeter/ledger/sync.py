@@ -136,8 +136,3 @@ def requests_after(conn: sqlite3.Connection, rowid: int, limit: int = 5000) -> l
 
 def max_request_rowid(conn: sqlite3.Connection) -> int:
     return int(conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM requests").fetchone()[0])
-
-
-def last_request_ms(conn: sqlite3.Connection) -> int | None:
-    row = conn.execute("SELECT MAX(started_at) FROM requests").fetchone()
-    return row[0] if row else None

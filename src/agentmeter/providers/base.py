@@ -51,8 +51,8 @@ def as_str(x: Any) -> str | None:
 def sniff_type(data: bytes | str) -> bytes | None:
     """The leading `"type"` of an event's JSON without parsing it, or None."""
     if isinstance(data, str):
-        m = _TYPE_S.match(data)
-        return m.group(1).encode() if m else None
+        ms = _TYPE_S.match(data)
+        return ms.group(1).encode() if ms else None
     m = _TYPE_B.match(data)
     return m.group(1) if m else None
 

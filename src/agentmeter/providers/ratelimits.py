@@ -200,7 +200,9 @@ def from_codex_event(data: dict) -> PlanSnapshot | None:
     """A `codex.rate_limits` stream event (the same windows the headers carry, mid-stream)."""
     if not isinstance(data, dict) or data.get("type") != "codex.rate_limits":
         return None
-    rl = data.get("rate_limits") if isinstance(data.get("rate_limits"), dict) else {}
+    rl = data.get("rate_limits")
+    if not isinstance(rl, dict):
+        rl = {}
     windows = []
     for slot in ("primary", "secondary"):
         w = rl.get(slot)
@@ -215,12 +217,3 @@ def from_codex_event(data: dict) -> PlanSnapshot | None:
     refused = rl.get("limit_reached") is True or rl.get("allowed") is False
     return PlanSnapshot("openai", "rejected" if refused else "allowed", None,
                         tuple(sorted(windows, key=lambda w: w.name)))
-
-
-def fraction_status(used_pct: float) -> str:
-    """A status for a window the provider did not label (Codex): the same three words Anthropic uses."""
-    if used_pct >= 100:
-        return "rejected"
-    if used_pct >= 80:
-        return "allowed_warning"
-    return "allowed"

@@ -67,7 +67,7 @@ def can_spend(provider: str, method: str, tail: str) -> bool:
 MAX_DECODED = 64 * 2**20  # as much as a plain body may be (issue 14.9: a 3.9 KB zstd body inflated to 120 MiB)
 
 
-def decode_body(body: bytes, content_encoding: str | None) -> bytes | None:
+def decode_body(body: bytes, content_encoding: str | None) -> bytes | bytearray | None:
     """The plain bytes of a request body, or None when the encoding is unknown, corrupt or too large."""
     enc = (content_encoding or "identity").strip().lower()
     try:

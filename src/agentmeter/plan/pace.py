@@ -21,6 +21,7 @@ DEFAULT_WINDOW_S = {"five_hour": 5 * 3600, "seven_day": 7 * 86400}
 RESAMPLES = 200
 BAND_SCALE = 1.5
 MIN_BAND = 0.15
+ACCEL_CAP = 2.0  # the most a rate is assumed to grow again (the ratio of the halves)
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,15 @@ def forecast(points: list[Point], now_s: float, window_s: int, band: bool = True
     # Resampling the increments treats the pace as known; sessions change it. Widened by BAND_SCALE, and
     # never narrower than ±MIN_BAND (benchmarks/plan_pace_backtest.py).
     hi = rate + max(BAND_SCALE * (q90 - rate), MIN_BAND * rate)
+    # An accelerating pace (the later half of the lookback faster than the earlier one): the early end of the
+    # band assumes the later half's rate goes on rising by the same ratio (backtest: an accelerating window's
+    # run-out fell before the band's early end in a third of the forecasts when the band ignored it).
+    half = recent[0].at_ms / 1000 + span_s / 2
+    early_rise = sum(s for (s, _), b in zip(steps, recent[1:], strict=True) if b.at_ms / 1000 <= half)
+    late_rate = (rise - early_rise) / max(now_s - half, 1.0)
+    early_rate = early_rise / max(half - recent[0].at_ms / 1000, 1.0)
+    if early_rate > 0 and late_rate > early_rate:
+        hi = max(hi, late_rate * min(late_rate / early_rate, ACCEL_CAP))
     lo = max(0.0, rate - max(BAND_SCALE * (rate - q10), MIN_BAND * rate))
     p50 = out_at(rate)
     return Pace(rate * 3600, p50, out_at(hi), out_at(lo), "runs_out" if p50 is not None else "on_track")

@@ -145,7 +145,7 @@ class BodyFacts:
         "stream",
     )
 
-    def __init__(self, plain: bytes | None = None, fields: _Fields | dict | None = None) -> None:
+    def __init__(self, plain: bytes | bytearray | None = None, fields: _Fields | dict | None = None) -> None:
         self._plain = plain
         self._parsed = None
         self.ok = fields is not None
@@ -194,14 +194,14 @@ def _unset(value, default):
     return default if value is msgspec.UNSET else value
 
 
-def _loads(plain: bytes):
+def _loads(plain: bytes | bytearray):
     try:
         return json.loads(plain)
     except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: absurdly nested JSON
         return None
 
 
-def read_body(plain: bytes | None) -> BodyFacts:
+def read_body(plain: bytes | bytearray | None) -> BodyFacts:
     """The facts of a JSON request body. The fast decoder reads only the fields above; a body it does not
     take (not UTF-8, NaN, an unexpected type for `messages`/`input`, not an object) is read in full by
     the json module, as any JSON must be accepted, and anything that is not a JSON object has no facts."""

@@ -353,7 +353,7 @@ def _spread(values: list[float], remaining: float, prior_cv: float) -> float | N
     mean = sum(values) / n if n else 0.0
     if n < RUN_RATE_MIN_DAYS or mean <= 0:
         return None
-    var = sum((v - mean) ** 2 for v in values) / mean**2  # (n - 1) cv^2
+    var = sum(((v - mean) / mean) ** 2 for v in values)  # (n - 1) cv^2; divided first: mean**2 can underflow
     cv = math.sqrt((var + RUN_RATE_PRIOR_DAYS * prior_cv**2) / (n - 1 + RUN_RATE_PRIOR_DAYS))
     return RUN_RATE_SPREAD_SCALE * cv * math.sqrt(1 / n + 1 / max(remaining, 1.0))
 

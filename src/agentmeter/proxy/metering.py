@@ -20,6 +20,7 @@ from ..home.config import Config
 from ..ledger import LedgerWriter
 from ..ledger.journal import Journal
 from ..pricing import tiers
+from ..providers.ratelimits import PlanSnapshot
 from .enforce import Check, Enforcer
 from .exchange import BILLABLE, Exchange, Outcome
 
@@ -119,7 +120,9 @@ class Metering:
         """Price and insert on the writer thread; the future resolves once the row is committed. Then the
         request's reservation is released: its real cost is in the totals from that moment."""
         if self._alerts is not None:
-            self._alerts.observe_stream_plan(ex, metered.plan)
+            # core.models types it `object` (the core may not import providers/): narrowed here.
+            plan = metered.plan if isinstance(metered.plan, PlanSnapshot) else None
+            self._alerts.observe_stream_plan(ex, plan)
         rec = build_record(ex, metered, out)
         self.relayed += 1
         cf = self._writer.record(rec, prepare=self._priced)

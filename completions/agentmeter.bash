@@ -42,7 +42,7 @@ _agentmeter_spec() {
     'import gemini') cmds='' opts='--dry-run --json --help -h' valued='' stop=0 ;;
     'import copilot') cmds='' opts='--dry-run --json --help -h' valued='' stop=0 ;;
     'import cursor') cmds='' opts='--api --since --dry-run --json --help -h' valued='--since' stop=0 ;;
-    'collector') cmds='serve report export token caps' opts='--help -h' valued='' stop=0 ;;
+    'collector') cmds='serve report export token caps budget alerts' opts='--help -h' valued='' stop=0 ;;
     'collector serve') cmds='' opts='--db --host --port --rate --metrics-network --help -h' valued='--db --host --port --rate --metrics-network' stop=0 ;;
     'collector report') cmds='' opts='--db --by --since --until --json --help -h' valued='--db --by --since --until' stop=0 ;;
     'collector export') cmds='' opts='--db --format --output --since --until --json --help -h' valued='--db --format --output --since --until' stop=0 ;;
@@ -51,8 +51,16 @@ _agentmeter_spec() {
     'collector token rm') cmds='' opts='--db --developer --dry-run --json --help -h' valued='--db --developer' stop=0 ;;
     'collector token list') cmds='' opts='--db --json --help -h' valued='--db' stop=0 ;;
     'collector caps') cmds='set show' opts='--help -h' valued='' stop=0 ;;
-    'collector caps set') cmds='' opts='--db --team --developer --daily --weekly --monthly --daily-tokens --weekly-tokens --monthly-tokens --allow-snooze --dry-run --json --help -h' valued='--db --team --developer --daily --weekly --monthly --daily-tokens --weekly-tokens --monthly-tokens' stop=0 ;;
+    'collector caps set') cmds='' opts='--db --team --developer --daily --weekly --monthly --daily-tokens --weekly-tokens --monthly-tokens --allow-snooze --pooled --member --dry-run --json --help -h' valued='--db --team --developer --daily --weekly --monthly --daily-tokens --weekly-tokens --monthly-tokens --member' stop=0 ;;
     'collector caps show') cmds='' opts='--db --json --help -h' valued='--db' stop=0 ;;
+    'collector budget') cmds='test' opts='--help -h' valued='' stop=0 ;;
+    'collector budget test') cmds='' opts='--db --team --daily --weekly --monthly --member-daily --member-weekly --member-monthly --since --json --help -h' valued='--db --team --daily --weekly --monthly --member-daily --member-weekly --member-monthly --since' stop=0 ;;
+    'collector alerts') cmds='set list rm test digest' opts='--help -h' valued='' stop=0 ;;
+    'collector alerts set') cmds='' opts='--db --team --webhook --format --thresholds --digest-hour --dry-run --json --help -h' valued='--db --team --webhook --format --thresholds --digest-hour' stop=0 ;;
+    'collector alerts list') cmds='' opts='--db --json --help -h' valued='--db' stop=0 ;;
+    'collector alerts rm') cmds='' opts='--db --team --dry-run --json --help -h' valued='--db --team' stop=0 ;;
+    'collector alerts test') cmds='' opts='--db --team --json --help -h' valued='--db --team' stop=0 ;;
+    'collector alerts digest') cmds='' opts='--db --team --dry-run --json --help -h' valued='--db --team' stop=0 ;;
     'keys') cmds='set list rm' opts='--help -h' valued='' stop=0 ;;
     'keys set') cmds='' opts='--help -h' valued='' stop=0 ;;
     'keys list') cmds='' opts='--json --help -h' valued='' stop=0 ;;
@@ -80,6 +88,7 @@ _agentmeter_values() {
     'prompt|--shell') COMPREPLY=($(compgen -W 'bash zsh plain' -- "$cur")) ;;
     'collector report|--by') COMPREPLY=($(compgen -W 'developer team agent repo model day' -- "$cur")) ;;
     'collector export|--format') COMPREPLY=($(compgen -W 'focus' -- "$cur")) ;;
+    'collector alerts set|--format') COMPREPLY=($(compgen -W 'slack json' -- "$cur")) ;;
     'completions generate|--output') COMPREPLY=($(compgen -f -- "$cur")) ;;
     'completions show|#0') COMPREPLY=($(compgen -W 'bash zsh fish' -- "$cur")) ;;
     'completions install|#0') COMPREPLY=($(compgen -W 'bash zsh fish' -- "$cur")) ;;

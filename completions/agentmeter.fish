@@ -23,6 +23,8 @@ function __agentmeter_values --argument-names key cur
             printf '%s\n' 'developer' 'team' 'agent' 'repo' 'model' 'day'
         case 'collector export|--format'
             printf '%s\n' 'focus'
+        case 'collector alerts set|--format'
+            printf '%s\n' 'slack' 'json'
         case 'completions generate|--output'
             __fish_complete_path $cur
         case 'completions show|#0'
@@ -287,8 +289,8 @@ function __agentmeter_complete
             set valued --since
             set stop 0
         case 'collector'
-            set names serve report export token caps
-            set cmds 'serve	Run the collector in the foreground.' 'report	Spend across developers, teams, agents, repos, models or days.' 'export	Every developer'\''s usage as FOCUS 1.2 rows, for the finance tools.' 'token	Bearer tokens, one per developer (stored hashed).' 'caps	Team and developer caps that clients merge with their own.'
+            set names serve report export token caps budget alerts
+            set cmds 'serve	Run the collector in the foreground.' 'report	Spend across developers, teams, agents, repos, models or days.' 'export	Every developer'\''s usage as FOCUS 1.2 rows, for the finance tools.' 'token	Bearer tokens, one per developer (stored hashed).' 'caps	Team and developer caps that clients merge with their own.' 'budget	Team wallets: replay a team'\''s history through pooled caps.' 'alerts	Per-team alert webhooks (Slack or generic JSON) and the daily digest.'
             set opts '--help	Show this message and exit.' '-h	Show this message and exit.'
             set valued 
             set stop 0
@@ -343,14 +345,62 @@ function __agentmeter_complete
         case 'collector caps set'
             set names 
             set cmds 
-            set opts '--db	The collector'\''s database: a SQLite file (serve, token add and caps se…' '--team	Caps for everyone on this team.' '--developer	Caps for this developer.' '--daily	USD per day.' '--weekly	USD per week.' '--monthly	USD per month.' '--daily-tokens	Tokens per day.' '--weekly-tokens	Tokens per week.' '--monthly-tokens	Tokens per month.' '--allow-snooze	Let developers lift these caps for a while with `agentmeter budget sn…' '--dry-run	Say what would be stored; write nothing.' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
-            set valued --db --team --developer --daily --weekly --monthly --daily-tokens --weekly-tokens --monthly-tokens
+            set opts '--db	The collector'\''s database: a SQLite file (serve, token add and caps se…' '--team	Caps for everyone on this team.' '--developer	Caps for this developer.' '--daily	USD per day.' '--weekly	USD per week.' '--monthly	USD per month.' '--daily-tokens	Tokens per day.' '--weekly-tokens	Tokens per week.' '--monthly-tokens	Tokens per month.' '--allow-snooze	Let developers lift these caps for a while with `agentmeter budget sn…' '--pooled	With --team: a team wallet, capping the team'\''s spend added up across…' '--member	With --team --pooled: a sub-cap inside the wallet for this member ('\''*…' '--dry-run	Say what would be stored; write nothing.' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
+            set valued --db --team --developer --daily --weekly --monthly --daily-tokens --weekly-tokens --monthly-tokens --member
             set stop 0
         case 'collector caps show'
             set names 
             set cmds 
             set opts '--db	The collector'\''s database: a SQLite file (serve, token add and caps se…' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
             set valued --db
+            set stop 0
+        case 'collector budget'
+            set names test
+            set cmds 'test	Replay the team'\''s history through a team wallet: when each stage woul…'
+            set opts '--help	Show this message and exit.' '-h	Show this message and exit.'
+            set valued 
+            set stop 0
+        case 'collector budget test'
+            set names 
+            set cmds 
+            set opts '--db	The collector'\''s database: a SQLite file (serve, token add and caps se…' '--team	The team whose pushed history is replayed.' '--daily	Pooled USD per day (default: the wallet'\''s).' '--weekly	Pooled USD per week.' '--monthly	Pooled USD per month.' '--member-daily	Each member'\''s USD per day inside the wallet.' '--member-weekly	Each member'\''s USD per week.' '--member-monthly	Each member'\''s USD per month.' '--since	How far back: 30d, 8w, or a day YYYY-MM-DD.' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
+            set valued --db --team --daily --weekly --monthly --member-daily --member-weekly --member-monthly --since
+            set stop 0
+        case 'collector alerts'
+            set names set list rm test digest
+            set cmds 'set	Route a team'\''s alerts (pooled wallet thresholds, forecast overruns, d…' 'list	Each team'\''s route (the webhook shown as scheme://host/… only) and the…' 'rm	Stop sending a team'\''s alerts.' 'test	Send a test message with the team'\''s figures now, to check the webhook.' 'digest	Send the team'\''s daily digest now (the collector also sends it once a…'
+            set opts '--help	Show this message and exit.' '-h	Show this message and exit.'
+            set valued 
+            set stop 0
+        case 'collector alerts set'
+            set names 
+            set cmds 
+            set opts '--db	The collector'\''s database: a SQLite file (serve, token add and caps se…' '--team	The team whose alerts go to this webhook.' '--webhook	Where to POST (a Slack incoming webhook or any JSON endpoint); '\''-'\'' re…' '--format	slack: Slack'\''s text+blocks; json: the full agentmeter.team_alert/1 do…' '--thresholds	Fractions of each pooled cap that alert (once per window).' '--digest-hour	Send the daily digest at or after this hour (UTC, 0-23); leave out fo…' '--dry-run	Say what would be stored; write nothing.' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
+            set valued --db --team --webhook --format --thresholds --digest-hour
+            set stop 0
+        case 'collector alerts list'
+            set names 
+            set cmds 
+            set opts '--db	The collector'\''s database: a SQLite file (serve, token add and caps se…' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
+            set valued --db
+            set stop 0
+        case 'collector alerts rm'
+            set names 
+            set cmds 
+            set opts '--db	The collector'\''s database: a SQLite file (serve, token add and caps se…' '--team	The team whose route to remove.' '--dry-run	Say what would be removed.' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
+            set valued --db --team
+            set stop 0
+        case 'collector alerts test'
+            set names 
+            set cmds 
+            set opts '--db	The collector'\''s database: a SQLite file (serve, token add and caps se…' '--team	The team whose webhook to try.' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
+            set valued --db --team
+            set stop 0
+        case 'collector alerts digest'
+            set names 
+            set cmds 
+            set opts '--db	The collector'\''s database: a SQLite file (serve, token add and caps se…' '--team	The team whose daily digest to send now.' '--dry-run	Print the digest; send nothing.' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
+            set valued --db --team
             set stop 0
         case 'keys'
             set names set list rm

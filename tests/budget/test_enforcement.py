@@ -363,6 +363,11 @@ def test_webhook_alert_fires_once_across_restarts(tmp_path, webhook):
         assert alert["spent_usd"] == pytest.approx(0.85, abs=0.001) and alert["cap_usd"] == 1.0
         assert alert["developer"] == "dev@example.com" and alert["agent"] == "claude"
         assert alert["text"].startswith("agentmeter: ") and "80%" in alert["text"]
+        # issue 20 item 5: personal alerts carry the projection for the period, the 7-day trend and an action
+        p = alert["projection"]
+        assert p["p10"] <= p["p50"] <= p["p90"] and p["p50"] >= 0.85 and p["method"] in ("run-rate", "bootstrap")
+        assert p["period_end"] == p["period_start"] and "projected $" in alert["text"]
+        assert len(alert["trend_7d"]["daily"]) == 7 and alert["recommended_action"]
 
         def recorded():
             lg = open_ledger(stack.ledger_path, readonly=True)

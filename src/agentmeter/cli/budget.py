@@ -117,14 +117,15 @@ def _known_agent(name: str) -> str:
 @app.command("show")
 def show(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """Caps and what is spent against them now."""
-    from ..commands.budget import window_rows
+    from ..commands.budget import wallet_state, window_rows
 
     config = load_config()
     rows, snoozed = window_rows(config, SystemClock())
     b = config.budget
     payload = {"windows": rows, "thresholds": {"alert_at": b.alert_at, "downgrade_at": b.downgrade_at,
                                                 "block_at": b.block_at}, "timezone": b.timezone,
-               "snoozed_until": render.iso(snoozed), "config": str(get_paths().config_file)}
+               "snoozed_until": render.iso(snoozed), "config": str(get_paths().config_file),
+               "wallet": wallet_state(config, SystemClock())}
     render_budget.budget_show(payload, as_json)
 
 

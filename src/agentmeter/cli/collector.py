@@ -18,6 +18,14 @@ caps_app = typer.Typer(help="Team and developer caps that clients merge with the
 app.add_typer(token_app, name="token")
 app.add_typer(caps_app, name="caps")
 
+
+def _team_commands() -> None:
+    from .collector_team import alerts_app, budget_app
+
+    app.add_typer(budget_app, name="budget")
+    app.add_typer(alerts_app, name="alerts")
+
+
 Db = Annotated[str, typer.Option("--db", envvar="AGENTMETER_COLLECTOR_DB", show_envvar=True,
                                  help="The collector's database: a SQLite file (serve, token add and caps set "
                                  "create it; the other commands need it to exist) or a postgresql:// URL (the "
@@ -223,6 +231,10 @@ def caps_set(
     allow_snooze: Annotated[bool, typer.Option("--allow-snooze", help="Let developers lift these caps for a while "
                                                "with `agentmeter budget snooze` (off: snoozes leave them in force).")
                             ] = False,
+    pooled: Annotated[bool, typer.Option("--pooled", help="With --team: a team wallet, capping the team's spend "
+                                         "added up across its members (not each member's own).")] = False,
+    member: Annotated[str | None, typer.Option(help="With --team --pooled: a sub-cap inside the wallet for this "
+                                               "member ('*': for every member without their own).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would be stored; write nothing.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -234,6 +246,11 @@ def caps_set(
               "weekly_tokens": weekly_tokens, "monthly_tokens": monthly_tokens}
     if any(v is not None and v < 0 for v in values.values()):
         raise UsageError("caps cannot be negative", "e.g. --monthly 500")
+    if pooled or member is not None:
+        from .collector_team import wallet_set
+
+        wallet_set(_store, db, team, member, pooled, values, allow_snooze, dry_run, as_json)
+        return
     if dry_run:
         scope = "team" if team else "developer"
         render_sync.collector_caps({"caps": [{"scope": scope, "name": team or developer, **values,
@@ -252,12 +269,18 @@ def caps_set(
 @caps_app.command("show")
 def caps_show(db: Db, as_json: JsonOpt = False) -> None:
     """Every team and developer cap the collector hands out."""
+    from ..collector import wallet
+
     store = _store(db)
     try:
-        rows = store.all_caps()
+        rows, wallets = store.all_caps(), wallet.all_rows(store)
     finally:
         store.close()
-    render_sync.collector_caps({"caps": rows}, as_json)
+    render_sync.collector_caps({"caps": rows, "wallets": wallets}, as_json)
+    if wallets and not as_json:
+        from ..render import team as render_team
+
+        render_team.wallets({"wallets": wallets}, False)
 
 
 def _check_days(*days: str | None) -> None:
@@ -269,3 +292,6 @@ def _check_days(*days: str | None) -> None:
                 date.fromisoformat(d)
             except ValueError:
                 raise UsageError(f"{d!r} is not a date", "write days as YYYY-MM-DD") from None
+
+
+_team_commands()

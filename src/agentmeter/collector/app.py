@@ -20,8 +20,9 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
 from ..core.clock import Clock, SystemClock
-from . import dashboard, engine, focus, metrics, streaming, validate
+from . import dashboard, engine, focus, metrics, streaming, validate, wallet
 from .store import REPORT_BY, CollectorStore, open_store
+from .webhooks import AlertRunner
 
 log = logging.getLogger("agentmeter.collector")
 MAX_BODY = 1024 * 1024
@@ -61,6 +62,7 @@ class Collector:
         self.executor = ThreadPoolExecutor(max_workers=writers, thread_name_prefix="agentmeter-collector-db")
         self.read_executor = ThreadPoolExecutor(max_workers=3, thread_name_prefix="agentmeter-collector-read")
         self.store: CollectorStore | None = None
+        self.alerts: AlertRunner | None = None
 
     async def db(self, fn, *args):
         """Run a store call that writes (or is quick) off the event loop."""
@@ -92,10 +94,12 @@ async def json_errors(request: web.Request, handler):
 
 
 def create_app(db_path: Path | str, *, clock: Clock | None = None, rate_per_minute: int = RATE_PER_MINUTE,
-               max_body: int = MAX_BODY, metrics_networks: tuple = ()) -> web.Application:
+               max_body: int = MAX_BODY, metrics_networks: tuple = (),
+               digest_check_s: float | None = 60.0) -> web.Application:
     """`metrics_networks`: ip_network objects whose clients may scrape /metrics without a token."""
     app = web.Application(client_max_size=max_body, middlewares=[json_errors])
     app[COLLECTOR] = Collector(db_path, clock or SystemClock(), rate_per_minute, max_body, tuple(metrics_networks))
+    app[COLLECTOR].alerts = AlertRunner(app[COLLECTOR], digest_check_s)
     app.cleanup_ctx.append(_resources)
     app.router.add_get("/v1/health", health)
     app.router.add_post("/v1/push", push)
@@ -112,7 +116,9 @@ def create_app(db_path: Path | str, *, clock: Clock | None = None, rate_per_minu
 async def _resources(app: web.Application):
     c = app[COLLECTOR]
     c.store = await c.db(open_store, c.db_path)
+    await c.alerts.start()
     yield
+    await c.alerts.close()
     c.read_executor.shutdown(wait=True)
     await c.db(c.store.close)
     c.executor.shutdown(wait=True)
@@ -196,6 +202,7 @@ async def push(request: web.Request) -> web.Response:
     c = request.app[COLLECTOR]
     counts = await c.db(c.store.push, who, p["device_id"], p["rollups"], p["sessions"], p["deleted"],
                         c.clock.now_ms(), p["plan_windows"])
+    c.alerts.after_push(who.get("team"))  # team alerts in the background: the push never waits on a webhook
     if p["rejected"]:
         log.warning("push from %s: %d item(s) rejected, first: %s: %s", who["developer"], len(p["rejected"]),
                     p["rejected"][0]["field"], p["rejected"][0]["message"])
@@ -209,13 +216,21 @@ async def get_caps(request: web.Request) -> web.Response:
         return denied
     c = request.app[COLLECTOR]
 
+    device = request.query.get("device_id", "")[:64]  # whose spend the client will add live (sync/wallet.py)
+    now_ms = c.clock.now_ms()
+
     def read():
         team = who["team"]  # the token's, set by the admin; never what a push claimed
-        return team, c.store.caps("team", team), c.store.caps("developer", who["developer"]), c.store.collector_id()
+        pooled = wallet.publish(c.store, team, who["developer"], device, c.clock.now().date(), now_ms)
+        return (team, c.store.caps("team", team), c.store.caps("developer", who["developer"]), pooled,
+                c.store.collector_id())
 
-    team, team_caps, dev_caps, cid = await c.db(read)
+    team, team_caps, dev_caps, pooled, cid = await c.db(read)
+    caps = {"team": team_caps, "developer": dev_caps}
+    if pooled is not None:
+        caps["wallet"] = pooled
     return web.json_response({"schema": "agentmeter.caps/1", "collector_id": cid, "developer": who["developer"],
-                              "team": team, "caps": {"team": team_caps, "developer": dev_caps}})
+                              "team": team, "caps": caps})
 
 
 async def put_caps(request: web.Request) -> web.Response:

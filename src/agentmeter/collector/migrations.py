@@ -198,3 +198,58 @@ CREATE TABLE agg_dimension_total (
     # A push recomputes a developer's day from its rollups: find them without reading the developer's history.
     db.execute("CREATE INDEX rollups_developer_day ON rollups(developer, day)")
     aggregates.rebuild(db)
+
+
+@migrations()
+def c019_team_wallet(db: Database) -> None:
+    """Issue 20 item 4: caps over a team's pooled spend (member ''), the sub-cap of every member ('*') and of
+    one member (their name). STRICT spelling: INTEGER is BIGINT on PostgreSQL (tokens, milliseconds)."""
+    db.execute(
+        """
+CREATE TABLE wallets (
+    team TEXT NOT NULL,
+    member TEXT NOT NULL DEFAULT '',
+    daily_usd REAL,
+    weekly_usd REAL,
+    monthly_usd REAL,
+    daily_tokens INTEGER,
+    weekly_tokens INTEGER,
+    monthly_tokens INTEGER,
+    allow_snooze INTEGER NOT NULL DEFAULT 0,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (team, member)
+) STRICT"""
+    )
+    # The wallet's figure is one grouped scan of a team's last 40 days, on every member's caps fetch.
+    db.execute("CREATE INDEX rollups_team_day ON rollups(team, day)")
+
+
+@migrations()
+def c020_alert_routes(db: Database) -> None:
+    """Issue 20 item 5: each team's alert webhook (Slack-compatible or generic JSON), and every alert claimed
+    once per (team, kind, window, period, threshold) before it is sent, so concurrent pushes send it once."""
+    db.execute(
+        """
+CREATE TABLE alert_routes (
+    team TEXT PRIMARY KEY,
+    webhook TEXT NOT NULL,
+    format TEXT NOT NULL DEFAULT 'json',
+    thresholds TEXT NOT NULL DEFAULT '0.8,1.0',
+    digest_hour INTEGER,
+    updated_at INTEGER NOT NULL
+) STRICT"""
+    )
+    db.execute(
+        """
+CREATE TABLE alerts_sent (
+    team TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    win TEXT NOT NULL,
+    period_start TEXT NOT NULL,
+    threshold TEXT NOT NULL,
+    claimed_at INTEGER NOT NULL,
+    delivered_at INTEGER,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (team, kind, win, period_start, threshold)
+) STRICT"""
+    )

@@ -13,6 +13,7 @@ from ..home.paths import get_paths
 from ..ledger import open_ledger
 from ..ledger import sync as ledger_sync
 from ..sync.caps import cap_sources, effective_budget, snooze_allowed
+from ..sync.wallet import wallet_of, wallet_windows
 
 
 def window_rows(config: Config, clock: Clock) -> tuple[list[dict], int | None]:
@@ -31,6 +32,8 @@ def window_rows(config: Config, clock: Clock) -> tuple[list[dict], int | None]:
                 clock.now(), tz, b, agent=agent, session_id=None, session_budget_usd=None,
                 day_spend=lambda day, who: ledger.window_spend(day, day, None if who == "*" else who),
                 session_spend=lambda sid: (0.0, 0)) if w.name.startswith(agent + " ")]
+        windows += wallet_windows(wallet_of(team), clock.now(), tz,  # the team wallet: pooled spend
+                                  lambda day: ledger.window_spend(day, day, None))
         snoozed_until = ledger.snoozed_until(clock.now_ms())
         snooze_ok = snooze_allowed(team)
     finally:
@@ -49,6 +52,22 @@ def window_rows(config: Config, clock: Clock) -> tuple[list[dict], int | None]:
             "snoozed": bool(capped and snoozed_until and (snooze_ok or not w.from_team)),
         })
     return rows, snoozed_until
+
+
+def wallet_state(config: Config, clock: Clock) -> dict | None:
+    """`budget show`'s wallet section: the pooled figure's age and whether it is stale."""
+    from ..sync import wallet
+
+    tz = resolve_tz(config.budget.timezone)
+    ledger = open_ledger(get_paths().ledger, readonly=True, tz=tz)
+    try:
+        w = wallet.wallet_of(ledger_sync.team_caps(ledger.conn))
+        if w is None:
+            return None
+        windows = wallet.wallet_windows(w, clock.now(), tz, lambda day: ledger.window_spend(day, day, None))
+        return wallet.view(w, windows, clock.now_ms(), thresholds_of(config.budget))
+    finally:
+        ledger.close()
 
 
 def team_caps_held(config: Config) -> list[str]:

@@ -92,6 +92,7 @@ def build_status(config: Config, clock: Clock) -> dict:
         "alerts": [],
         "prices": _prices(conn),
         "sync": sync_status(conn, config, clock.now_ms(), tz),
+        "wallet": _wallet(team_caps, conn, now, tz, clock.now_ms(), t),
         "empty": conn is None or not read.has_requests(conn),
     }
     if conn is not None:
@@ -102,6 +103,19 @@ def build_status(config: Config, clock: Clock) -> dict:
         payload["alerts"] = read.alerts_since(conn, int(month.start.timestamp() * 1000))
         conn.close()
     return payload
+
+
+def _wallet(team_caps: dict, conn, now: datetime, tz, now_ms: int, t: Thresholds) -> dict | None:
+    """The team wallet (pooled team caps): the team's last-known spend plus this machine's, and how old."""
+    from ..sync import wallet
+
+    w = wallet.wallet_of(team_caps)
+    if w is None:
+        return None
+    first = min(window(n, now, tz).first_day for n in NAMES).isoformat()
+    mine = read.spend_by_day(conn, first, now.astimezone(tz).date().isoformat())
+    windows = wallet.wallet_windows(w, now, tz, lambda day: mine.get(day, (0.0, 0)))
+    return wallet.view(w, windows, now_ms, t)
 
 
 def _plan(conn, clock: Clock, config: Config, t: Thresholds) -> list[dict]:

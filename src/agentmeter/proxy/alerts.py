@@ -90,6 +90,9 @@ class Alerts:
                     f"(your line: {(w.line or 0) * 100:.0f}%)" + (f" ({what})" if what else ""))
         else:
             text = notify.alert_text(w.name, threshold, w.spent_usd, w.cap_usd, stage)
+        extra = self._projection(w)
+        if extra:
+            text += notify.projection_text(extra["projection"])
         payload: dict[str, Any] = {
             "text": f"agentmeter: {text}", "window": w.name, "threshold": threshold, "stage": stage,
             "spent_usd": round(w.spent_usd, 4), "cap_usd": w.cap_usd, "spent_tokens": w.spent_tokens,
@@ -99,8 +102,24 @@ class Alerts:
         if plan:  # a plan window: a used share of the provider's window
             payload.update({"kind": "plan", "used_pct": round(w.spent_usd * 100, 2), "line": w.line,
                             "spent_usd": None, "cap_usd": None})
+        payload.update(extra)
         channels = await self._send(text, payload)
         await self._remember(key, w.name, threshold, w.spent_usd, w.cap_usd, channels)
+
+    def _projection(self, w: WindowSpend) -> dict[str, Any]:
+        """P10/P50/P90 for the window's period, the 7-day trend and a recommended action (issue 20 item 5)."""
+        agent, _, period = w.name.rpartition(" ")
+        if getattr(w, "kind", "spend") != "spend" or period not in ("day", "week", "month"):
+            return {}
+        from ..budget.projection import alert_fields
+
+        enf = self._enforcer
+        try:
+            return alert_fields(lambda day: enf.totals.day(self._reader, day, agent or "*")[0], period,
+                                self._clock.now(), enf.tz, w.spent_usd, w.cap_usd)
+        except Exception as exc:  # the alert goes out without it rather than not at all
+            log.info("alert projection skipped: %s: %s", type(exc).__name__, exc)
+            return {}
 
     # -- plan windows ------------------------------------------------------------------------------------------
 

@@ -28,6 +28,9 @@ from ..plan.brake import policy_windows
 from ..plan.tracker import PlanTracker
 from ..providers.request import METERED_APIS
 from ..sync.caps import cap_sources, effective_budget, snooze_allowed
+from ..sync.wallet import KIND as WALLET
+from ..sync.wallet import refusal_message as wallet_refusal
+from ..sync.wallet import wallet_of, wallet_windows
 
 log = logging.getLogger("agentmeter.budget")
 RESERVATION_TTL_S = 15 * 60
@@ -162,13 +165,15 @@ class Enforcer:
                 return self._reserved_for(lambda r: r.agent == name)
             return self._reserved_for(lambda r: r.session_id == name)
 
+        now = now or self.clock.now()
         return spend_windows(
-            now or self.clock.now(), self.tz, self.budget, agent=session.agent or "",
+            now, self.tz, self.budget, agent=session.agent or "",
             session_id=session.id, session_budget_usd=session.budget_usd,
             day_spend=lambda day, who: self.totals.day(self.reader, day, who),
             session_spend=lambda sid: self.totals.session(self.reader, sid), reserved=reserved, full=full,
             sources=cap_sources(self.config, self.team_caps),
-        )
+        ) + wallet_windows(wallet_of(self.team_caps), now, self.tz,  # the team's pooled spend + ours, live
+                           lambda day: self.totals.day(self.reader, day, "*"), reserved("*"))
 
     # -- the check ---------------------------------------------------------------------------------------
 
@@ -280,6 +285,8 @@ def refusal_message(decision: Decision, tz, now: datetime, snooze_ok: bool = Tru
         left = w.end - now
         hours = max(0, int(left.total_seconds() // 3600))
         when = f" It resets {local:%a %d %b %H:%M %Z} (in {hours}h)."
+    if w.kind == WALLET:
+        return wallet_refusal(w, when)
     if w.from_team:
         who = w.source if w.source != "developer" else "your team lead for you"
         snooze = " or snooze it: agentmeter budget snooze 1h" if snooze_ok else ""

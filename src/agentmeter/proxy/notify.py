@@ -21,6 +21,11 @@ def alert_text(window: str, threshold: float, spent_usd: float, cap_usd: float |
     return f"{label} budget at {threshold * 100:.0f}%: ${spent_usd:,.2f}{cap} spent" + (f" ({what})" if what else "")
 
 
+def projection_text(p: dict) -> str:
+    """The projection in a line's tail: where the window is heading by its end."""
+    return f"; projected ${p['p50']:,.2f} (P90 ${p['p90']:,.2f}) by {p['period_end']}"
+
+
 async def desktop(title: str, text: str) -> bool:
     """notify-send on Linux, osascript on macOS; quietly nothing where neither exists."""
     if platform.system() == "Darwin" and shutil.which("osascript"):

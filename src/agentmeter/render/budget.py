@@ -32,6 +32,8 @@ def budget_show(payload: dict, as_json: bool) -> None:
         held = [w["name"] for w in payload["windows"] if w.get("source") and not w.get("snoozed")]
         line(f"snoozed until {payload['snoozed_until']} (refusals and downgrades paused"
              + (f"; team caps still apply: {', '.join(held)})" if held else ")"))
+    if payload.get("wallet"):
+        line(f"team wallet {payload['wallet']['team']}: {payload['wallet']['note']}")
     if not any(w["cap_usd"] or w["cap_tokens"] for w in payload["windows"]):
         line("no caps set. Try: agentmeter budget set --daily 20 --monthly 300")
 

@@ -57,6 +57,20 @@ def plan_lines(plan: list[dict], cols: int = 80, colour: bool = False) -> list[s
     return out
 
 
+def wallet_lines(wallet: dict | None, thresholds: dict, bar_w: int, colour: bool) -> list[str]:
+    """The team wallet (pooled team caps) under the personal windows, with how fresh the team's figure is."""
+    if not wallet:
+        return []
+    out = [f"team wallet {wallet['team']}: {wallet['note']}"]
+    for w in wallet["windows"]:
+        cap = usd(w["cap_usd"]) if w["cap_usd"] is not None else f"{w['cap_tokens']:,}t"
+        pct_text = f"{w['used_pct']:.0f}%" if w["used_pct"] is not None else ""
+        name = w["name"].removeprefix("wallet ").replace("member ", "you ")
+        out.append(f"  {name:<9} {burndown_bar(w['used_pct'], thresholds, bar_w)} {usd(w['spent_usd']):>9} / "
+                   f"{cap:<8} {pct_text:>4} " + paint(w["stage"], w["stage"], colour))
+    return out
+
+
 def status_screen(payload: dict, as_json: bool) -> None:
     """Plain text (no rich: this is the fast path), colour only on a terminal, fits 80 columns."""
     if as_json:
@@ -96,6 +110,7 @@ def status_screen(payload: dict, as_json: bool) -> None:
         if not any(w["cap_usd"] or w["cap_tokens"] for w in payload["windows"]):
             out.append("set a cap: agentmeter budget set --daily 20 --monthly 300")
     out += plan_lines(payload.get("plan") or [], cols, colour)
+    out += wallet_lines(payload.get("wallet"), payload["thresholds"], bar_w, colour)
     today = payload["today"]
     out.append(f"today: {plural(len(today['sessions']), 'session')} · {plural(today['requests'], 'request')} · "
                f"{usd(today['spent_usd'])}")

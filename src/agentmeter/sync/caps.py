@@ -46,6 +46,9 @@ def cap_sources(config: Config, team_caps: dict[str, Any] | None) -> dict[str, s
 def snooze_allowed(team_caps: dict[str, Any] | None) -> bool:
     """`budget snooze` lifts a collector cap only where the team lead allowed it (collector caps set
     --allow-snooze); personal caps can always be snoozed."""
+    wallet = (team_caps or {}).get("wallet")  # the team wallet (sync/wallet.py) holds its own say
+    if isinstance(wallet, dict) and wallet.get("allow_snooze") is not True:
+        return False
     return all(caps.get("allow_snooze") is True for _scope, caps in _scopes(team_caps)
                if any(_valid(caps.get(n)) for n in CAP_FIELDS))
 

@@ -159,12 +159,16 @@ def sync_once(access, config: Config, clock: Clock, *, tz=None, target_: Target 
         if not tgt.token:
             raise SyncFailure("token", "no collector token: set AGENTMETER_COLLECTOR_TOKEN or run: "
                                        "agentmeter keys set collector")
-        caps = call("GET", f"{tgt.url}/v1/caps", tgt.token)
+        # The device id lets the collector publish the team wallet's figure without this device's own spend,
+        # which the proxy adds live from the ledger (sync/wallet.py).
+        caps = call("GET", f"{tgt.url}/v1/caps?device_id={dev}", tgt.token)
         collector_id = str(caps.get("collector_id") or "")
         result["collector_id"] = collector_id
         if collector_id != state.get(q.COLLECTOR_ID):
             access.write(lambda c: (q.forget_pushed(c), q.write_state(c, {q.COLLECTOR_ID: collector_id})))
         team_caps = caps.get("caps") if isinstance(caps.get("caps"), dict) else {}
+        if isinstance(team_caps.get("wallet"), dict):
+            team_caps["wallet"]["fetched_at_ms"] = clock.now_ms()  # its age, on this machine's clock
         result["caps"] = team_caps
         items, deleted, unchanged = _work(access, config, dev, tz, clock.now_ms() / 1000)
         result["unchanged"] = unchanged

@@ -13,7 +13,8 @@ from agentmeter.budget.policy import WindowSpend
 from agentmeter.core.models import Session
 from agentmeter.home.config import Budget, Caps, Config, Identity
 from agentmeter.ledger import sync as q
-from agentmeter.sync.client import Target, WriterAccess, sync_once
+from agentmeter.ledger.access import WriterAccess
+from agentmeter.sync.client import Target, sync_once
 from agentmeter.sync.wallet import wallet_windows
 from conftest import make_stack, run_cli
 

@@ -93,8 +93,11 @@ def set_(
             render.line(f"would write to {path} [{section}]: " + ", ".join(
                 f"{k} = {v}" if v is not None else f"remove {k}" for k, v in {**changes, **plan}.items()))
         return
-    update_config(path, {k: v for k, v in ((section, changes), (f"{section}.plan", plan)) if v})
+    by_section = {k: v for k, v in ((section, changes), (f"{section}.plan", plan)) if v}
+    before = _values(path, by_section)
+    update_config(path, by_section)
     _record_override("set", f"{section}: " + ", ".join(f"{k}={v}" for k, v in {**changes, **plan}.items()))
+    _audit("budget.set", [(name, before[name], values) for name, values in by_section.items()])
     show(as_json=as_json)
 
 
@@ -174,11 +177,15 @@ def snooze(
             raise UsageError("a snooze is at most 1 day", "to change the cap instead: agentmeter budget set …")
         until = clock.now_ms() + int(delta.total_seconds() * 1000)
     if not dry_run:
+        previous = _snoozed_until(clock.now_ms())
         info = daemon.status()
         if info.running:
             daemon.control("/_agentmeter/v1/snooze", {"until_ms": until, "detail": duration}, info)
         else:
             _record_override("snooze", duration, until_ms=until)
+        _audit("budget.snooze", [("budget", {"snoozed_until": render.iso(previous)},
+                                  {"snoozed_until": render.iso(until) if duration.strip().lower() != "off" else None})],
+               detail=duration.strip())
     from ..commands.budget import team_caps_held
 
     render_budget.snoozed({"snoozed_until": render.iso(until) if duration != "off" else None, "dry_run": dry_run,
@@ -197,3 +204,45 @@ def _record_override(kind: str, detail: str, until_ms: int | None = None) -> Non
             ledger.add_override(kind, now, until_ms, detail)
         finally:
             ledger.close()
+
+
+def _values(path, by_section: dict[str, dict]) -> dict[str, dict]:
+    """The values the keys about to change have in the file now (None: not set), for the audit trail."""
+    import tomllib
+
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    except (OSError, tomllib.TOMLDecodeError):
+        doc = {}
+    out = {}
+    for section, values in by_section.items():
+        node = doc
+        for part in section.split("."):
+            node = node.get(part, {}) if isinstance(node, dict) else {}
+        out[section] = {k: node.get(k) if isinstance(node, dict) else None for k in values}
+    return out
+
+
+def _audit(action: str, changes: list[tuple[str, dict, dict]], detail: str = "") -> None:
+    """One audit entry per changed section: who (the OS user), when, old and new values."""
+    from ..ledger import open_ledger
+    from ..ledger.audit import os_user, record
+
+    now = SystemClock().now_ms()
+    ledger = open_ledger(get_paths().ledger)
+    try:
+        for target, old, new in changes:
+            record(ledger.conn, at_ms=now, actor=os_user(), action=action, target=target, old=old, new=new,
+                   detail=detail)
+    finally:
+        ledger.close()
+
+
+def _snoozed_until(now_ms: int) -> int | None:
+    from ..ledger import open_ledger
+
+    ledger = open_ledger(get_paths().ledger, readonly=True)
+    try:
+        return ledger.snoozed_until(now_ms)
+    finally:
+        ledger.close()

@@ -34,6 +34,13 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Say what would change; write nothing.")]
 
 
+class Role(StrEnum):
+    developer = "developer"
+    lead = "lead"
+    finance = "finance"
+    admin = "admin"
+
+
 class By(StrEnum):
     developer = "developer"
     team = "team"
@@ -108,28 +115,39 @@ def token_add(
                                                   "are filed under this team only, whatever they say.")] = None,
     cost_center: Annotated[str | None, typer.Option("--cost-center", help="The cost centre this token's spend is "
                                                     "charged to (set here only, never by a push).")] = None,
-    admin: Annotated[bool, typer.Option("--admin", help="May read reports, the dashboard, and set caps.")] = False,
+    role: Annotated[Role | None, typer.Option(help="developer: push only (the default); lead: also their team's "
+                                              "reports, caps and alerts (needs --team); finance: read-only reports, "
+                                              "exports and audit of every team; admin: everything.")] = None,
+    admin: Annotated[bool, typer.Option("--admin", help="The same as --role admin.")] = False,
     dry_run: DryRun = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Issue a token and print it (once: only its hash is kept)."""
+    from ..collector import audit
+
     if not developer.strip():
         raise UsageError("--developer is empty", "e.g. --developer alice@example.com")
+    if admin and role not in (None, Role.admin):
+        raise UsageError(f"--admin and --role {role.value} disagree", "give one of them")
+    name = Role.admin.value if admin else (role or Role.developer).value
+    if name == "lead" and not (team or "").strip():
+        raise UsageError("a lead token needs --team", "e.g. --role lead --team payments")
     if dry_run:
         render_sync.collector_token({"id": None, "token": None, "developer": developer.strip(), "team": team,
-                                     "admin": admin, "dry_run": True}, as_json)
+                                     "admin": name == "admin", "role": name, "dry_run": True}, as_json)
         return
     store = _store(db, create=True)
     try:
-        token_id, token = store.add_token(developer.strip(), team, admin, SystemClock().now_ms(),
-                                          cost_center=cost_center)
+        token_id, token = audit.add_token(store, audit.cli_actor(), developer.strip(), team, name,
+                                          SystemClock().now_ms(), cost_center=cost_center)
     finally:
         store.close()
     render_sync.collector_token({"id": token_id, "token": token, "developer": developer.strip(), "team": team,
-                                 "cost_center": cost_center, "admin": admin}, as_json)
+                                 "cost_center": cost_center, "admin": name == "admin", "role": name}, as_json)
 
 
-@token_app.command("rm")
+@token_app.command("revoke")
+@token_app.command("rm", hidden=True)
 def token_rm(
     db: Db,
     token_id: Annotated[str | None, typer.Argument(help="The token's id (tok_…), from: token list.")] = None,
@@ -146,7 +164,9 @@ def token_rm(
             n = sum(1 for t in store.tokens() if t.get("revoked_at") is None
                     and (t["id"] == token_id or (developer and t["developer"] == developer)))
         else:
-            n = store.revoke(SystemClock().now_ms(), token_id=token_id, developer=developer)
+            from ..collector import audit
+
+            n = audit.revoke(store, audit.cli_actor(), SystemClock().now_ms(), token_id=token_id, developer=developer)
     finally:
         store.close()
     if not n:
@@ -188,21 +208,27 @@ def report(
 
 class ExportFormat(StrEnum):
     focus = "focus"
+    audit = "audit"
 
 
 @app.command()
 def export(
     db: Db,
-    fmt: Annotated[ExportFormat, typer.Option("--format", help="FOCUS 1.2 CSV.")] = ExportFormat.focus,
+    fmt: Annotated[ExportFormat, typer.Option("--format", help="focus: FOCUS 1.2 CSV; audit: the audit trail "
+                                              "(cap changes, tokens issued and revoked) as CSV.")]
+    = ExportFormat.focus,
     output: Annotated[str | None, typer.Option(help="Write to this file instead of stdout.")] = None,
     since: Annotated[str | None, typer.Option(help="First day, YYYY-MM-DD.")] = None,
     until: Annotated[str | None, typer.Option(help="Last day, YYYY-MM-DD.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="The FOCUS rows as one JSON document {schema, rows}.")]
     = False,
 ) -> None:
-    """Every developer's usage as FOCUS 1.2 rows, for the finance tools."""
+    """Every developer's usage as FOCUS 1.2 rows, for the finance tools; or the audit trail."""
     from ..collector import focus
 
+    if fmt is ExportFormat.audit:  # since/until may be times here, not only days
+        _export_audit(db, since, until, output, as_json)
+        return
     _check_days(since, until)
     store = _store(db)
     try:
@@ -258,8 +284,10 @@ def caps_set(
         return
     store = _store(db, create=True)
     try:
-        store.set_caps("team" if team else "developer", team or developer, {**values, "allow_snooze": allow_snooze},
-                       SystemClock().now_ms())
+        from ..collector import audit
+
+        audit.set_caps(store, audit.cli_actor(), "team" if team else "developer", team or developer,
+                       {**values, "allow_snooze": allow_snooze}, SystemClock().now_ms())
         rows = store.all_caps()
     finally:
         store.close()
@@ -281,6 +309,49 @@ def caps_show(db: Db, as_json: JsonOpt = False) -> None:
         from ..render import team as render_team
 
         render_team.wallets({"wallets": wallets}, False)
+
+
+@app.command("audit")
+def audit_cmd(
+    db: Db,
+    since: Annotated[str | None, typer.Option(help="From: a date (2026-03-01), an ISO time, or a duration back "
+                                              "from now (30m, 12h, 7d, 2w).")] = None,
+    until: Annotated[str | None, typer.Option(help="Up to (exclusive): a date, an ISO time or a duration back.")]
+    = None,
+    team: Annotated[str | None, typer.Option(help="Only this team's entries.")] = None,
+    action: Annotated[str | None, typer.Option(help="Only this action or family: caps, caps.set, token, token.add, "
+                                               "token.revoke, …")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Who changed which cap and who issued or revoked which token, when, old and new value: on this command
+    line (the OS user) and through the HTTP API (the token and its developer), oldest first."""
+    from ..render import audit as render_audit
+    from ..collector import audit
+    from .audit import point_ms
+
+    now = SystemClock().now_ms()
+    store = _store(db)
+    try:
+        rows = audit.entries(store.conn, since_ms=point_ms(since, now, "--since"),
+                             until_ms=point_ms(until, now, "--until"), team=team, action=action)
+    finally:
+        store.close()
+    render_audit.audit_log("collector_audit", {"team": team, "entries": audit.public(rows)}, as_json)
+
+
+def _export_audit(db: Path, since: str | None, until: str | None, output: str | None, as_json: bool) -> None:
+    from ..render import audit as render_audit
+    from ..collector import audit
+    from .audit import point_ms
+
+    now = SystemClock().now_ms()
+    since_ms, until_ms = point_ms(since, now, "--since"), point_ms(until, now, "--until")
+    store = _store(db)
+    try:
+        rows = audit.public(audit.entries(store.conn, since_ms=since_ms, until_ms=until_ms))
+    finally:
+        store.close()
+    render_audit.audit_export(rows, output, as_json)
 
 
 def _check_days(*days: str | None) -> None:

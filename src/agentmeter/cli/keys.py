@@ -20,7 +20,9 @@ def set_(provider: Annotated[str, typer.Argument(help="anthropic, openai, gemini
         value = typer.prompt(f"{provider} key", hide_input=True)
     else:
         value = sys.stdin.readline()
+    before = keystore.get_secret(provider)
     where = keystore.set_secret(provider, value)
+    _audit("key.set", provider, before, where)
     place = "the OS keyring" if where == "keyring" else f"the private file {keystore.credentials_path()}"
     render.info(f"stored the {provider} key in {place}; new sessions use it (agentmeter env / run)")
 
@@ -44,5 +46,24 @@ def list_(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] =
 @app.command("rm")
 def rm(provider: Annotated[str, typer.Argument(help="anthropic, openai, gemini or collector")]) -> None:
     """Remove a stored key (an environment variable is yours to unset)."""
+    before = keystore.get_secret(provider)
     removed = keystore.delete_secret(provider)
+    if removed:
+        _audit("key.rm", provider, before, None, detail="removed from " + ", ".join(removed))
     render.info(f"removed the {provider} key from {', '.join(removed)}" if removed else f"no stored {provider} key")
+
+
+def _audit(action: str, provider: str, before, where: str | None, detail: str = "") -> None:
+    """Who set or removed which key, when, and where it lived: never the key itself, nor a masked form."""
+    from ..core.clock import SystemClock
+    from ..ledger import open_ledger
+    from ..ledger.audit import os_user, record
+    from ..home.paths import get_paths
+
+    ledger = open_ledger(get_paths().ledger)
+    try:
+        record(ledger.conn, at_ms=SystemClock().now_ms(), actor=os_user(), action=action, target=provider,
+               old={"set": True, "where": before.where} if before else {"set": False},
+               new={"set": True, "where": where} if where else {"set": False}, detail=detail)
+    finally:
+        ledger.close()

@@ -9,7 +9,7 @@ import typer
 
 from .. import render
 from ..render import doctor as render_doctor
-from . import agents_cmd, budget, collector, config_cmd, fast, keys, prices, proxy, report, run, sessions
+from . import agents_cmd, audit, budget, collector, config_cmd, fast, keys, prices, proxy, report, run, sessions
 from . import imports as imports_cmd
 from . import shell as shell_cmd
 from . import sync as sync_cmd
@@ -97,6 +97,7 @@ app.add_typer(sessions.session_app, name="session", rich_help_panel=METER)
 app.add_typer(proxy.app, name="proxy", rich_help_panel=METER)
 app.command("env", rich_help_panel=METER)(proxy.env)
 app.add_typer(budget.app, name="budget", rich_help_panel=CAPS)
+app.command("audit", rich_help_panel=CAPS)(audit.audit)
 app.command("report", rich_help_panel=REPORTS)(report.report)
 app.command("export", rich_help_panel=REPORTS)(report.export)
 app.add_typer(prices.app, name="prices", rich_help_panel=REPORTS)

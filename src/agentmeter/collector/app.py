@@ -12,7 +12,7 @@ import asyncio
 import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
 from ..core.clock import Clock, SystemClock
-from . import dashboard, engine, focus, metrics, streaming, validate, wallet
+from . import audit, dashboard, engine, focus, metrics, roles, streaming, validate, wallet
 from .store import REPORT_BY, CollectorStore, open_store
 from .webhooks import AlertRunner
 
@@ -107,6 +107,8 @@ def create_app(db_path: Path | str, *, clock: Clock | None = None, rate_per_minu
     app.router.add_put("/v1/caps", put_caps)
     app.router.add_get("/v1/report", report)
     app.router.add_get("/v1/export/focus", export_focus)
+    app.router.add_get("/v1/audit", audit_log)
+    app.router.add_get("/v1/export/audit", export_audit)
     app.router.add_get("/dashboard", dashboard_page)
     app.router.add_get("/metrics", metrics_page)
     app.router.add_get("/", root)
@@ -136,7 +138,9 @@ class AccessLog(AbstractAccessLogger):
 
 
 async def authorize(request: web.Request, *, admin: bool = False, allow_query: bool = False):
-    """(who, None) or (None, the error response). Rate limited per token once the token is known good."""
+    """(who, None) or (None, the error response). Rate limited per token once the token is known good. The
+    token's role must grant the route's permission (roles.ROUTES; a route not listed there needs admin);
+    `who["grant"]` then says which teams it may see."""
     c = request.app[COLLECTOR]
     auth = request.headers.get("Authorization", "")
     token = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
@@ -149,8 +153,13 @@ async def authorize(request: web.Request, *, admin: bool = False, allow_query: b
     who = await c.read(c.store.authenticate, token)  # beside the writes: a push's check never queues behind one
     if who is None:
         return None, error(401, "unauthorized", "unknown or revoked token", headers={"WWW-Authenticate": "Bearer"})
-    if admin and not who["admin"]:
-        return None, error(403, "forbidden", "this needs an admin token (agentmeter collector token add --admin)")
+    route = request.match_info.route
+    permission = roles.ROUTES.get((request.method, getattr(route.resource, "canonical", "")),
+                                  "admin" if admin else "unlisted")
+    try:
+        who["grant"] = roles.check(who, permission or "admin")
+    except roles.Denied as exc:
+        return None, error(403, "forbidden", exc.message)
     wait = c.limiter.take(who["id"])
     if wait is not None:
         return None, error(429, "rate_limited", f"too many requests for this token; retry in {wait:.0f}s",
@@ -234,7 +243,7 @@ async def get_caps(request: web.Request) -> web.Response:
 
 
 async def put_caps(request: web.Request) -> web.Response:
-    _who, denied = await authorize(request, admin=True)
+    who, denied = await authorize(request, admin=True)
     if denied:
         return denied
     body, bad = await read_json(request)
@@ -245,7 +254,11 @@ async def put_caps(request: web.Request) -> web.Response:
     except validate.Invalid as exc:
         return error(422, "invalid", exc.message, exc.field)
     c = request.app[COLLECTOR]
-    got = await c.db(c.store.set_caps, spec["scope"], spec["name"], spec, c.clock.now_ms())
+    if not await c.db(audit.may_set_caps, c.store, who["grant"], spec["scope"], spec["name"]):
+        return error(403, "forbidden", f"a lead token may change the caps of team {who['grant'].team} and its "
+                                       "members only", "name")
+    got = await c.db(audit.set_caps, c.store, audit.token_actor(who), spec["scope"], spec["name"], spec,
+                     c.clock.now_ms())
     return web.json_response({"scope": spec["scope"], "name": spec["name"], "caps": got})
 
 
@@ -260,13 +273,18 @@ def _period(request: web.Request) -> tuple[str | None, str | None, web.Response 
     return since, until, None
 
 
-def build_report(store: CollectorStore, by: str, since: str | None, until: str | None) -> dict[str, Any]:
-    return {"by": by, "since": since, "until": until, "rows": store.report(by, since, until),
-            "totals": store.totals(since, until)}
+def build_report(store: CollectorStore, by: str, since: str | None, until: str | None,
+                 team: str | None = None) -> dict[str, Any]:
+    """`team`: only that team's rows (a lead's view); None: every team."""
+    out = {"by": by, "since": since, "until": until, "rows": store.report(by, since, until, team=team),
+           "totals": store.totals(since, until, team=team)}
+    if team is not None:
+        out["team"] = team
+    return out
 
 
 async def report(request: web.Request) -> web.Response:
-    _who, denied = await authorize(request, admin=True)
+    who, denied = await authorize(request, admin=True)
     if denied:
         return denied
     by = request.query.get("by", "developer")
@@ -276,12 +294,12 @@ async def report(request: web.Request) -> web.Response:
     if bad:
         return bad
     c = request.app[COLLECTOR]
-    got = await c.read(build_report, c.store, by, since, until)
+    got = await c.read(build_report, c.store, by, since, until, who["grant"].team)
     return web.json_response({"schema": "agentmeter.collector_report/1", **got})
 
 
 async def export_focus(request: web.Request) -> web.Response:
-    _who, denied = await authorize(request, admin=True)
+    who, denied = await authorize(request, admin=True)
     if denied:
         return denied
     since, until, bad = _period(request)
@@ -294,7 +312,7 @@ async def export_focus(request: web.Request) -> web.Response:
 
     def produce(emit) -> None:  # on a read thread: rows streamed from the database, written as they come
         out = streaming.ChunkWriter(emit)
-        rows = focus.rows(c.store.focus_source(since, until))
+        rows = focus.rows(c.store.focus_source(since, until, team=who["grant"].team))
         if fmt == "json":
             streaming.write_json_rows(out, {"schema": "agentmeter.focus/1", "focus_version": focus.FOCUS_VERSION,
                                             "columns": list(focus.COLUMNS)}, rows)
@@ -308,19 +326,71 @@ async def export_focus(request: web.Request) -> web.Response:
                                    headers={"Content-Disposition": 'attachment; filename="agentmeter-focus.csv"'})
 
 
+def audit_query(request: web.Request) -> tuple[dict[str, Any] | None, web.Response | None]:
+    """since/until (a date YYYY-MM-DD or ISO 8601 time) and action, as `audit.entries` keywords."""
+    out: dict[str, Any] = {}
+    for name in ("since", "until"):
+        value = request.query.get(name)
+        if value is None:
+            continue
+        try:
+            at = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None, error(400, "bad_query", f"{name} must be a date YYYY-MM-DD or an ISO 8601 time", name)
+        at = at if at.tzinfo else at.replace(tzinfo=UTC)
+        out[f"{name}_ms"] = int(at.timestamp() * 1000)
+    if request.query.get("action"):
+        out["action"] = request.query["action"]
+    return out, None
+
+
+async def audit_log(request: web.Request) -> web.Response:
+    who, denied = await authorize(request)
+    if denied:
+        return denied
+    query, bad = audit_query(request)
+    if bad:
+        return bad
+    c = request.app[COLLECTOR]
+    rows = await c.db(lambda: audit.entries(c.store.conn, team=who["grant"].team, **query))
+    return web.json_response({"schema": "agentmeter.collector_audit/1", "team": who["grant"].team,
+                              "entries": audit.public(rows)})
+
+
+async def export_audit(request: web.Request) -> web.Response:
+    who, denied = await authorize(request)
+    if denied:
+        return denied
+    query, bad = audit_query(request)
+    if bad:
+        return bad
+    fmt = request.query.get("format", "csv")
+    if fmt not in ("csv", "json"):
+        return error(400, "bad_query", "format must be csv or json", "format")
+    c = request.app[COLLECTOR]
+    rows = audit.public(await c.db(lambda: audit.entries(c.store.conn, team=who["grant"].team, **query)))
+    if fmt == "json":
+        return web.json_response({"schema": "agentmeter.collector_audit/1", "entries": rows})
+    buf = io.StringIO()
+    audit.write_csv(rows, buf)
+    return web.Response(text=buf.getvalue(), content_type="text/csv",
+                        headers={"Content-Disposition": 'attachment; filename="agentmeter-audit.csv"'})
+
+
 def dashboard_data(store: CollectorStore, today: date, month: str | None = None,
-                   now_s: int | None = None) -> dict[str, Any]:
+                   now_s: int | None = None, only_team: str | None = None) -> dict[str, Any]:
+    """`only_team`: that team's spend only (a lead's view); None: every team."""
     first = date.fromisoformat(month + "-01") if month else today.replace(day=1)
     last = (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
     since, until = first.isoformat(), last.isoformat()
-    by_day = {r["day"]: r["cost_usd"] for r in store.daily(since, until)}
+    by_day = {r["day"]: r["cost_usd"] for r in store.daily(since, until, team=only_team)}
     daily = [{"day": (first + timedelta(days=i)).isoformat(),
               "cost_usd": by_day.get((first + timedelta(days=i)).isoformat(), 0.0)}
              for i in range((last - first).days + 1)]
     burn = []
     teams = store.teams()
     monthly = {(c["scope"], c["name"]): c["monthly_usd"] for c in store.all_caps() if c["monthly_usd"] is not None}
-    for dev in store.report("developer", since, until):
+    for dev in store.report("developer", since, until, team=only_team):
         team = teams.get(dev["key"])
         caps = [(cap, src) for cap, src in ((monthly.get(("developer", dev["key"])), "developer cap"),
                                             (monthly.get(("team", team)), f"team {team}"))
@@ -328,13 +398,14 @@ def dashboard_data(store: CollectorStore, today: date, month: str | None = None,
         cap, src = min(caps) if caps else (None, "")
         burn.append({"developer": dev["key"], "spent_usd": dev["cost_usd"], "cap_usd": cap, "cap_source": src})
     return {"period": first.strftime("%B %Y"), "since": since, "until": until,
-            "chargeback": store.chargeback(since, until), "daily": daily, "burndown": burn,
-            "by_agent": store.report("agent", since, until), "by_repo": store.report("repo", since, until),
-            "totals": store.totals(since, until), "plan_windows": store.plan_windows(now_s or 0)}
+            "chargeback": store.chargeback(since, until, team=only_team), "daily": daily, "burndown": burn,
+            "by_agent": store.report("agent", since, until, team=only_team),
+            "by_repo": store.report("repo", since, until, team=only_team),
+            "totals": store.totals(since, until, team=only_team), "plan_windows": store.plan_windows(now_s or 0)}
 
 
 async def dashboard_page(request: web.Request) -> web.Response:
-    _who, denied = await authorize(request, admin=True, allow_query=True)
+    who, denied = await authorize(request, admin=True, allow_query=True)
     if denied:
         return denied
     month = request.query.get("month")
@@ -345,7 +416,8 @@ async def dashboard_page(request: web.Request) -> web.Response:
             return error(400, "bad_query", "month must be YYYY-MM", "month")
     c = request.app[COLLECTOR]
     now = c.clock.now()
-    data = await c.read(dashboard_data, c.store, now.date(), month, c.clock.now_ms() // 1000)
+    data = await c.read(dashboard_data, c.store, now.date(), month, c.clock.now_ms() // 1000,
+                        who["grant"].team)
     data["generated_at"] = now.isoformat(timespec="seconds")
     return web.Response(text=dashboard.render(data), content_type="text/html",
                         headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer",

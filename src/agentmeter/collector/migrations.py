@@ -253,3 +253,29 @@ CREATE TABLE alerts_sent (
     PRIMARY KEY (team, kind, win, period_start, threshold)
 ) STRICT"""
     )
+
+
+@migrations()
+def c021_audit_roles(db: Database) -> None:
+    """Issue 20 item 6: a role per token (developer, lead, finance, admin; the old admin flag becomes the admin
+    role) and the audit trail of cap changes and token issues and revocations (collector/audit.py)."""
+    db.execute("ALTER TABLE tokens ADD COLUMN role TEXT NOT NULL DEFAULT 'developer'")
+    db.execute("UPDATE tokens SET role = 'admin' WHERE admin = 1")
+    db.execute(
+        """
+CREATE TABLE audit (
+    id INTEGER PRIMARY KEY,
+    at INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    token_id TEXT,
+    developer TEXT,
+    via TEXT NOT NULL,
+    action TEXT NOT NULL,
+    team TEXT NOT NULL DEFAULT '',
+    target TEXT NOT NULL DEFAULT '',
+    old TEXT,
+    new TEXT,
+    detail TEXT NOT NULL DEFAULT ''
+) STRICT"""
+    )
+    db.execute("CREATE INDEX audit_at ON audit(at)")

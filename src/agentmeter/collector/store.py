@@ -73,16 +73,17 @@ class CollectorStore:
     # -- tokens ---------------------------------------------------------------------------------------------
 
     def add_token(self, developer: str, team: str | None, admin: bool, now_ms: int,
-                  cost_center: str | None = None) -> tuple[str, str]:
+                  cost_center: str | None = None, role: str | None = None) -> tuple[str, str]:
         """Returns (public id, the token). Only the token's hash is stored. The team and cost centre given here
         are the only ones this token's pushes are ever filed under."""
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         token_id = "tok_" + secrets.token_hex(4)
         with self._tx():
             self.conn.execute(
-                "INSERT INTO tokens (id, token_hash, developer, team, cost_center, admin, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (token_id, hash_token(token), developer, team or None, cost_center or None, int(admin), now_ms))
+                "INSERT INTO tokens (id, token_hash, developer, team, cost_center, admin, role, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (token_id, hash_token(token), developer, team or None, cost_center or None, int(admin),
+                 role or ("admin" if admin else "developer"), now_ms))
         return token_id, token
 
     def revoke(self, now_ms: int, token_id: str | None = None, developer: str | None = None) -> int:
@@ -96,20 +97,20 @@ class CollectorStore:
         return cur.rowcount
 
     def tokens(self) -> list[dict[str, Any]]:
-        rows = self.conn.execute("SELECT id, developer, team, cost_center, admin, created_at, revoked_at FROM tokens "
-                                 "ORDER BY created_at")
+        rows = self.conn.execute("SELECT id, developer, team, cost_center, admin, role, created_at, revoked_at "
+                                 "FROM tokens ORDER BY created_at")
         return [dict(r) for r in rows]
 
     def authenticate(self, token: str) -> dict[str, Any] | None:
         """The token's row if it is valid and not revoked. The presented token is hashed first, so the lookup
         never compares secrets; compare_digest keeps the final check constant-time all the same."""
         h = hash_token(token)
-        row = self.conn.execute("SELECT id, token_hash, developer, team, cost_center, admin, revoked_at FROM tokens "
-                                "WHERE token_hash = ?", (h,)).fetchone()
+        row = self.conn.execute("SELECT id, token_hash, developer, team, cost_center, admin, role, revoked_at "
+                                "FROM tokens WHERE token_hash = ?", (h,)).fetchone()
         if row is None or not hmac.compare_digest(row["token_hash"], h) or row["revoked_at"] is not None:
             return None
         return {"id": row["id"], "developer": row["developer"], "team": row["team"],
-                "cost_center": row["cost_center"], "admin": bool(row["admin"])}
+                "cost_center": row["cost_center"], "admin": bool(row["admin"]), "role": row["role"]}
 
     # -- pushes ---------------------------------------------------------------------------------------------
 
@@ -183,9 +184,17 @@ class CollectorStore:
                 args.append(value)
         return ("WHERE " + " AND ".join(where)) if where else "", args
 
-    def report(self, by: str, since: str | None = None, until: str | None = None) -> list[dict[str, Any]]:
-        """One grouped read of the pre-aggregated tables (aggregates.py), never of the rollups."""
+    def report(self, by: str, since: str | None = None, until: str | None = None,
+               team: str | None = None) -> list[dict[str, Any]]:
+        """One grouped read of the pre-aggregated tables (aggregates.py), never of the rollups; one team's report
+        (a lead's token) reads that team's rollups, which the aggregates do not split by team."""
         col = REPORT_BY[by]
+        if team is not None:
+            sums = aggregates.sums_sql(self.dialect)
+            where, args = self._where(since, until, team=team)
+            return [dict(r) for r in self.conn.execute(
+                f"SELECT {col} AS key, {sums}, COUNT(DISTINCT developer) AS developers FROM rollups {where} "
+                f"GROUP BY {col} ORDER BY {'key' if by == 'day' else 'cost_usd DESC, key'}", args)]
         sums = aggregates.sums_sql(self.dialect)
         order = "key" if by == "day" else "cost_usd DESC, key"
         if col in aggregates.DIMENSIONS:
@@ -204,9 +213,9 @@ class CollectorStore:
                 f"{where} GROUP BY {col} ORDER BY {order}"
         return [dict(r) for r in self.conn.execute(q, args)]
 
-    def totals(self, since: str | None = None, until: str | None = None) -> dict[str, Any]:
+    def totals(self, since: str | None = None, until: str | None = None, team: str | None = None) -> dict[str, Any]:
         sums = aggregates.sums_sql(self.dialect)
-        where, args = self._where(since, until)
+        where, args = self._where(since, until, team=team)
         row = dict(self.conn.execute(f"SELECT {sums}, COUNT(DISTINCT developer) AS developers FROM agg_developer_day "
                                      f"{where}", args).fetchone())
         srow = self.conn.execute(f"SELECT COUNT(*), COALESCE(SUM(cost_usd), 0.0) FROM sessions {where}",
@@ -214,8 +223,8 @@ class CollectorStore:
         row["sessions"], row["sessions_cost_usd"] = srow[0], srow[1]
         return row
 
-    def chargeback(self, since: str | None, until: str | None) -> list[dict[str, Any]]:
-        where, args = self._where(since, until)
+    def chargeback(self, since: str | None, until: str | None, team: str | None = None) -> list[dict[str, Any]]:
+        where, args = self._where(since, until, team=team)
         rows = self.conn.execute(
             f"""SELECT team, developer, cost_center, {aggregates.sum_int("requests", self.dialect)} AS requests,
                        {aggregates.sum_int("input_tokens + cache_read_tokens + cache_write_tokens + output_tokens",
@@ -227,14 +236,16 @@ class CollectorStore:
                 ORDER BY team, cost_usd DESC, developer""", args)
         return [dict(r) for r in rows]
 
-    def daily(self, since: str | None, until: str | None, developer: str | None = None) -> list[dict[str, Any]]:
-        where, args = self._where(since, until, developer=developer)
+    def daily(self, since: str | None, until: str | None, developer: str | None = None,
+              team: str | None = None) -> list[dict[str, Any]]:
+        where, args = self._where(since, until, developer=developer, team=team)
         rows = self.conn.execute(f"SELECT day, COALESCE(SUM(cost_usd), 0.0) AS cost_usd FROM agg_developer_day "
                                  f"{where} GROUP BY day ORDER BY day", args)
         return [dict(r) for r in rows]
 
-    def focus_source(self, since: str | None = None, until: str | None = None) -> Iterator[dict[str, Any]]:
-        where, args = self._where(since, until)
+    def focus_source(self, since: str | None = None, until: str | None = None,
+                     team: str | None = None) -> Iterator[dict[str, Any]]:
+        where, args = self._where(since, until, team=team)
         for r in self.db.stream(f"SELECT * FROM rollups {where} ORDER BY day, developer, item_key", args):
             yield dict(r)
 

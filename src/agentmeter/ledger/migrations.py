@@ -253,4 +253,34 @@ def m006_price_tier(db: Database) -> None:
 
 
 
+@migrations()
+def m009_chargeback(db: Database) -> None:
+    # Issue 20 item 7: the git commit (HEAD) the session's repository was on when the session ended, so spend
+    # can be attributed to a commit or a range of them (`report --by commit`, `--commits A..B`). Sub-agent ids
+    # are already per request (requests.agent_id) and tags per session (sessions.tags).
+    db.execute("ALTER TABLE sessions ADD COLUMN end_commit TEXT")
+    db.execute("CREATE INDEX requests_agent_id ON requests(agent_id) WHERE agent_id IS NOT NULL")
+    _version(db, [m.name for m in migrations._migrations].index("m009_chargeback") + 1)
+
+
+@migrations()
+def m010_audit(db: Database) -> None:
+    # Issue 20 item 6: who changed which cap, snooze or key, when, from what to what (ledger/audit.py).
+    db.execute(
+        """
+CREATE TABLE audit (
+    id INTEGER PRIMARY KEY,
+    at INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL DEFAULT '',
+    old TEXT,
+    new TEXT,
+    detail TEXT NOT NULL DEFAULT ''
+) STRICT"""
+    )
+    db.execute("CREATE INDEX audit_at ON audit(at)")
+    _version(db, [m.name for m in migrations._migrations].index("m010_audit") + 1)
+
+
 assert len(migrations._migrations) == SCHEMA_VERSION, "bump schema.SCHEMA_VERSION with each migration"

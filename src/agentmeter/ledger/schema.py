@@ -1,7 +1,7 @@
 """Schema facts the read path needs without importing sqlite-utils (which costs ~70 ms at start-up) or
 building the dataclasses in `models` (a few ms)."""
 
-SCHEMA_VERSION = 8  # = the number of migrations; each migration sets PRAGMA user_version to its number
+SCHEMA_VERSION = 10  # = the number of migrations; each migration sets PRAGMA user_version to its number
 
 # The contract's token buckets (DESIGN section 6): the fields of `models.Usage`, less web searches.
 BUCKETS = (

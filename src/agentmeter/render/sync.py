@@ -48,12 +48,12 @@ def collector_token(t: dict[str, Any], as_json: bool) -> None:
         return
     if t.get("dry_run"):
         line(f"dry run: would issue a token for {t['developer']}" + (f" (team {t['team']})" if t.get("team") else "")
-             + (" [admin]" if t["admin"] else ""))
+             + f" [{t.get('role') or ('admin' if t['admin'] else 'developer')}]")
         return
     line(t["token"])
     who = (t["developer"] + (f" (team {t['team']})" if t.get("team") else "")
            + (f" (cost centre {t['cost_center']})" if t.get("cost_center") else "")
-           + (" [admin]" if t["admin"] else ""))
+           + f" [{t.get('role') or ('admin' if t['admin'] else 'developer')}]")
     info(f"token {t['id']} for {who}. It is shown only this once; on the developer's machine run:\n"
          f"  agentmeter keys set collector   (or export AGENTMETER_COLLECTOR_TOKEN=…)")
 
@@ -67,7 +67,8 @@ def collector_tokens(rows: list[dict[str, Any]], as_json: bool) -> None:
         return
     for t in rows:
         state = "revoked" if t["revoked_at"] else "active"
-        line(f"{t['id']}  {t['developer']:<28} {t['team'] or '—':<14} {'admin' if t['admin'] else '':<5} {state}")
+        role = t.get("role") or ("admin" if t["admin"] else "developer")
+        line(f"{t['id']}  {t['developer']:<28} {t['team'] or '—':<14} {role:<9} {state}")
 
 
 def revoked(payload: dict[str, Any], as_json: bool) -> None:

@@ -206,6 +206,7 @@ def sync_once(access, config: Config, clock: Clock, *, tz=None, target_: Target 
             q.LAST_PUSH_AT: now, q.LAST_ATTEMPT_AT: now, q.FAILURES: 0, q.FAILING_SINCE: None,
             q.NEXT_ATTEMPT_AT: None, q.LAST_ERROR: None, q.PENDING: 0,
             q.TEAM_CAPS: json.dumps(team_caps, sort_keys=True)}))
+        access.write(lambda c: audit_team_caps(c, state.get(q.TEAM_CAPS), team_caps, tgt.url, now))
         result["ok"] = True
     except SyncFailure as exc:
         now = clock.now_ms()
@@ -361,3 +362,18 @@ def sync_now(config: Config, clock: Clock, ledger_path: Path | None = None) -> d
     result["effective_caps"] = {k: v for k, v in vars(eff).items() if v is not None}
     result["cap_sources"] = cap_sources(config, caps)
     return result
+
+
+def audit_team_caps(conn, old_json: str | None, new: dict[str, Any], url: str, now_ms: int) -> None:
+    """The caps the collector hands out changed since the last sync: an audit entry on this machine too (the
+    collector's own audit trail says who changed them)."""
+    from ..ledger.audit import record
+
+    try:
+        old = json.loads(old_json) if old_json else {}
+    except ValueError:
+        old = {}
+    if old == new or (not old_json and not any(new.values())):
+        return
+    record(conn, at_ms=now_ms, actor="collector " + url, action="team_caps.changed", target="team caps",
+           old=old, new=new)

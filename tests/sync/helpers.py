@@ -62,10 +62,11 @@ class Collector:
         return f"http://127.0.0.1:{self.port}"
 
     def token(self, developer: str, team: str | None = None, admin: bool = False,
-              cost_center: str | None = None) -> str:
+              cost_center: str | None = None, role: str | None = None) -> str:
         store = open_store(self.db)
         try:
-            return store.add_token(developer, team, admin, SystemClock().now_ms(), cost_center=cost_center)[1]
+            return store.add_token(developer, team, admin or role == "admin", SystemClock().now_ms(),
+                                   cost_center=cost_center, role=role)[1]
         finally:
             store.close()
 

@@ -401,7 +401,11 @@ def dashboard_data(store: CollectorStore, today: date, month: str | None = None,
             "chargeback": store.chargeback(since, until, team=only_team), "daily": daily, "burndown": burn,
             "by_agent": store.report("agent", since, until, team=only_team),
             "by_repo": store.report("repo", since, until, team=only_team),
+<<<<<<< HEAD
             "totals": store.totals(since, until, team=only_team), "plan_windows": store.plan_windows(now_s or 0)}
+=======
+            "totals": store.totals(since, until, team=only_team)}
+>>>>>>> 20848f6 (tests: roles per token through the real collector over HTTP (developer, lead limited to its team, finance read-only, admin; every route has a rule; --admin synonym), audit of CLI and HTTP cap changes and tokens with export, agentmeter audit of budget set/snooze/keys and of team caps arriving by sync; dashboard_data's team filter no longer shadowed by the burndown loop; completions regenerated for audit)
 
 
 async def dashboard_page(request: web.Request) -> web.Response:

@@ -19,7 +19,7 @@ from ..ledger import Ledger
 from ..ledger import reports as sql
 from .views import CONTRACT_BUCKETS, cache_hit_rate
 
-GROUPINGS = tuple(sql.GROUPS)
+GROUPINGS = (*(g for g in sql.GROUPS if g != "tag"), "tag:KEY")
 EXTRA_BUCKETS = ("cache_write_5m_tokens", "cache_write_1h_tokens", "web_search_requests")
 REPORT_COLUMNS = ("key", "start", "end", "provider", "agent", "repo", "branch", "first_at", "last_at", "requests",
                   *CONTRACT_BUCKETS, *EXTRA_BUCKETS, "cost_usd", "billed_cost_usd", "subscription_cost_usd",
@@ -110,22 +110,39 @@ def same_zone(a: tzinfo | None, b: tzinfo | None) -> bool:
     return zone_name(a) == zone_name(b)
 
 
-def grouped_rows(ledger: Ledger, by: str, window: Window, rollup_tz: tzinfo) -> tuple[list[dict], str]:
-    """(rows, source). The rollup's days are local to `rollup_tz` (the configured budget zone); another
-    zone regroups from `requests`, which is exact but scans the window's requests."""
+def split_by(by: str) -> tuple[str, str | None]:
+    """`tag:KEY` → ("tag", KEY); any other grouping → (by, None)."""
+    group, _, tag = by.partition(":")
+    if group == "tag":
+        if not tag.strip():
+            raise UsageError("--by tag needs the tag's key", "e.g. --by tag:ticket (tags come from run --tag K=V)")
+        return "tag", tag.strip()
     if by not in sql.GROUPS:
         raise UsageError(f"cannot group by {by!r}", "use one of: " + ", ".join(GROUPINGS))
-    if by in sql.ROLLUP_GROUPS and same_zone(window.tz, rollup_tz):
-        return [report_row(by, r) for r in sql.totals_by_rollup(ledger, by, *window.day_bounds())], "rollup"
-    rows = sql.totals_by_requests(ledger, by, *window.ms_bounds(), window.tz)
-    return [report_row(by, r) for r in rows], "requests"
+    return by, None
 
 
-def build_report(ledger: Ledger, by: str, window: Window, rollup_tz: tzinfo) -> dict[str, Any]:
-    rows, source = grouped_rows(ledger, by, window, rollup_tz)
+def grouped_rows(ledger: Ledger, by: str, window: Window, rollup_tz: tzinfo,
+                 commits: list[str] | None = None) -> tuple[list[dict], str]:
+    """(rows, source). The rollup's days are local to `rollup_tz` (the configured budget zone); another
+    zone regroups from `requests`, which is exact but scans the window's requests. `commits`: only sessions
+    that ended on one of these commits (requests only)."""
+    group, tag = split_by(by)
+    if group in sql.ROLLUP_GROUPS and same_zone(window.tz, rollup_tz) and commits is None:
+        return [report_row(group, r) for r in sql.totals_by_rollup(ledger, group, *window.day_bounds())], "rollup"
+    rows = sql.totals_by_requests(ledger, group, *window.ms_bounds(), window.tz, tag=tag, commits=commits)
+    return [report_row(group, r) for r in rows], "requests"
+
+
+def build_report(ledger: Ledger, by: str, window: Window, rollup_tz: tzinfo,
+                 commits: list[str] | None = None) -> dict[str, Any]:
+    rows, source = grouped_rows(ledger, by, window, rollup_tz, commits)
     first, end = window.day_bounds()
-    return {"by": by, "since": first, "until": end, "timezone": window.zone_name, "source": source,
-            "rows": rows, "totals": totals(rows)}
+    out = {"by": by, "since": first, "until": end, "timezone": window.zone_name, "source": source,
+           "rows": rows, "totals": totals(rows)}
+    if commits is not None:
+        out["commits"] = commits
+    return out
 
 
 def report_row(by: str, r: dict[str, Any]) -> dict[str, Any]:
@@ -141,7 +158,7 @@ def report_row(by: str, r: dict[str, Any]) -> dict[str, Any]:
     for extra in ("provider", "agent", "repo", "branch"):
         if extra in r:
             out[extra] = r[extra]
-    if by == "session":
+    if by in ("session", "commit"):
         out.update(first_at=ms_to_iso(r["first_at"]), last_at=ms_to_iso(r["last_at"]))
     out.update(_sums(r))
     return out

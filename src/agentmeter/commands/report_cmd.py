@@ -13,9 +13,14 @@ from ..ledger import open_ledger
 from ..render import report as render_report
 from . import report as reports
 
+<<<<<<< HEAD
+=======
+BY = ("day", "week", "month", "agent", "model", "repo", "branch", "session", "subagent", "commit")
+
+>>>>>>> a1f4563 (Chargeback dimensions (issue 20 item 7), local part: report --by tag:KEY (session tags), --by subagent (x-claude-code-agent-id per request), --by commit and --commits A..B (the commit each session ended on: run sends git HEAD at session end, the daemon records sessions.end_commit); e2e test with real runs through the daemon in a git repo)
 
 def run_report(by: str, since: str | None, until: str | None, tz: str | None, fmt: str, chart: bool,
-               html: Path | None) -> None:
+               html: Path | None, commits: str | None = None) -> None:
     config = load_config()
     rollup_tz = resolve_tz(config.budget.timezone)
     now = SystemClock().now()
@@ -30,7 +35,13 @@ def run_report(by: str, since: str | None, until: str | None, tz: str | None, fm
                                      f"agentmeter report {window.day_bounds()[0] or ''} .. {window.day_bounds()[1]}")
         render_html.write_html(html, page)
         return
-    payload = reports.build_report(ledger, by, window, rollup_tz)
+    if commits is not None:
+        from ..home.attribution import commit_range
+
+        payload = reports.build_report(ledger, by, window, rollup_tz, commit_range(commits))
+        payload["commit_range"] = commits
+    else:
+        payload = reports.build_report(ledger, by, window, rollup_tz)
     if fmt == "json":  # subscription plan windows (issue 18): now, and each window's daily peak in the period
         from ..ledger.plan import daily_peaks, plan_section
 

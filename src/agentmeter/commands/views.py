@@ -38,6 +38,7 @@ def session_view(row: dict[str, Any]) -> dict[str, Any]:
         "started_at": ms_to_iso(row.get("started_at")),
         "ended_at": ms_to_iso(row.get("ended_at")),
         "exit_code": row.get("exit_code"),
+        "end_commit": row.get("end_commit"),
         "requests": row.get("requests", 0),
     }
     for b in (*CONTRACT_BUCKETS, "cache_write_5m_tokens", "cache_write_1h_tokens"):

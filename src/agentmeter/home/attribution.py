@@ -53,3 +53,31 @@ def detect(cwd: str | None = None, developer: str | None = None) -> Attribution:
     # symbolic-ref also names the branch of a repo with no commits yet; detached HEAD gives None.
     branch = _git(cwd, "symbolic-ref", "--short", "-q", "HEAD")
     return Attribution(developer=dev, repo=repo, branch=branch, cwd=cwd)
+
+
+def head_commit(cwd: str | None) -> str | None:
+    """The commit HEAD names in the repository at `cwd` (None outside a repository or before a first commit)."""
+    if not cwd or not Path(cwd).is_dir():
+        return None
+    return _git(cwd, "rev-parse", "--verify", "-q", "HEAD^{commit}")
+
+
+def commit_range(spec: str, cwd: str | None = None) -> list[str]:
+    """The commits of a git range (`A..B`: reachable from B and not from A) or one commit, as full ids, read
+    from the repository at `cwd` (default: here)."""
+    from ..core.errors import UsageError
+
+    where = str(Path(cwd or Path.cwd()))
+    spec = spec.strip()
+    if not spec or spec.startswith("-"):
+        raise UsageError(f"bad commit range {spec!r}", "e.g. --commits main..feature or --commits v1.2..HEAD")
+    if ".." in spec:
+        out = _git(where, "rev-list", spec, "--")
+        if out is None and _git(where, "rev-parse", "--verify", "-q", spec.split("..")[0] or "HEAD") is None:
+            raise UsageError(f"{spec!r} is not a commit range in {where}",
+                             "run it inside the repository, with branch, tag or commit names it knows")
+        return out.split() if out else []
+    one = _git(where, "rev-parse", "--verify", "-q", spec + "^{commit}")
+    if one is None:
+        raise UsageError(f"{spec!r} is not a commit in {where}", "run it inside the repository, or give A..B")
+    return [one]

@@ -214,10 +214,24 @@ def end_session(session: SessionEnv, exit_code: int, *, discard_if_empty: bool =
         info, _ = daemon.ensure_running()
     try:
         got = daemon.control(f"/_agentmeter/v1/sessions/{session.session_id}/end",
-                             {"exit_code": exit_code, "discard_if_empty": discard_if_empty}, info)
+                             {"exit_code": exit_code, "discard_if_empty": discard_if_empty,
+                              "commit": _head_commit()}, info)
     except Exception:
         return False  # the session still has all its requests; only ended_at is missing
     return bool(isinstance(got, dict) and got.get("discarded"))
+
+
+def _head_commit() -> str | None:
+    """The commit the session's repository is on now, at its end (issue 20 item 7: spend by commit range). The
+    session ran here: `run` never changes its own directory."""
+    import os
+
+    from ..home.attribution import head_commit
+
+    try:
+        return head_commit(os.getcwd())
+    except OSError:  # the directory was removed under us
+        return None
 
 
 def session_summary(session_id: str) -> dict | None:

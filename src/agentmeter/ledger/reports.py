@@ -8,6 +8,7 @@ the rollup was written in, read `requests`, bounded by `started_at` through its 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import tzinfo
 from typing import Any
@@ -29,6 +30,11 @@ GROUPS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
     "branch": ("branch", ("repo",), ()),
     "session": ("session", (), ("MAX(agent) AS agent", "MAX(repo) AS repo", "MAX(branch) AS branch",
                                 "MIN(started_at) AS first_at", "MAX(started_at) AS last_at")),
+    # Issue 20 item 7 (chargeback): a session tag's value (`tag:KEY`), a Claude Code sub-agent (its
+    # x-claude-code-agent-id; '' is the main agent), the commit the session ended on.
+    "tag": ("tag", (), ()),
+    "subagent": ("subagent", (), ("MAX(agent) AS agent",)),
+    "commit": ("end_commit", ("repo",), ("MIN(started_at) AS first_at", "MAX(started_at) AS last_at")),
 }
 ROLLUP_GROUPS = ("day", "week", "month", "agent", "model", "repo")
 TIME_GROUPS = ("day", "week", "month")
@@ -65,22 +71,37 @@ def totals_by_rollup(ledger: Ledger, by: str, first_day: str | None, end_day: st
 
 
 def totals_by_requests(ledger: Ledger, by: str, since_ms: int | None, until_ms: int | None,
-                       tz: tzinfo | None) -> list[dict[str, Any]]:
-    """Totals per `by` group over [since_ms, until_ms), from `requests`, with days local to `tz`."""
+                       tz: tzinfo | None, *, tag: str | None = None,
+                       commits: list[str] | None = None) -> list[dict[str, Any]]:
+    """Totals per `by` group over [since_ms, until_ms), from `requests`, with days local to `tz`. `tag`: the
+    session tag `by="tag"` groups on; `commits`: only sessions that ended on one of these commits."""
     if by not in GROUPS:
         raise ValueError(f"unknown grouping {by!r}")
     ledger.conn.create_function(_DAY_FN, 1, lambda ms: local_day(ms, tz), deterministic=True)
-    tokens = ", ".join(TOKEN_COLUMNS)
+    tokens = ", ".join(f"r.{c} AS {c}" for c in TOKEN_COLUMNS)
+    # Tags are per session (sessions.tags, a JSON object); the key is a bound JSON path, never SQL text.
     source = f"""
-        SELECT {_DAY_FN}(started_at) AS day, COALESCE(agent, '') AS agent, provider,
-               COALESCE(NULLIF(model_used, ''), NULLIF(model_requested, ''), '') AS model,
-               COALESCE(repo, '') AS repo, COALESCE(branch, '') AS branch,
-               COALESCE(session_id, '') AS session, subscription, started_at, 1 AS requests, {tokens},
-               COALESCE(cost_usd, 0) AS cost_usd, unpriced AS unpriced_requests
-        FROM requests
-        WHERE started_at >= ? AND started_at < ? AND {_BILLABLE}"""
-    args = (since_ms if since_ms is not None else -(2**62), until_ms if until_ms is not None else 2**62)
+        SELECT {_DAY_FN}(r.started_at) AS day, COALESCE(r.agent, '') AS agent, r.provider AS provider,
+               COALESCE(NULLIF(r.model_used, ''), NULLIF(r.model_requested, ''), '') AS model,
+               COALESCE(r.repo, '') AS repo, COALESCE(r.branch, '') AS branch,
+               COALESCE(r.session_id, '') AS session, r.subscription AS subscription, r.started_at AS started_at,
+               1 AS requests, {tokens}, COALESCE(r.cost_usd, 0) AS cost_usd, r.unpriced AS unpriced_requests,
+               COALESCE(r.agent_id, '') AS subagent, COALESCE(s.end_commit, '') AS end_commit,
+               COALESCE(CAST(json_extract(s.tags, ?) AS TEXT), '') AS tag
+        FROM requests r LEFT JOIN sessions s ON s.id = r.session_id
+        WHERE r.started_at >= ? AND r.started_at < ? AND {_BILLABLE.replace("status", "r.status")}"""
+    args: list[Any] = [_tag_path(tag or ""), since_ms if since_ms is not None else -(2**62),
+                       until_ms if until_ms is not None else 2**62]
+    if commits is not None:
+        source += " AND s.end_commit IN (SELECT value FROM json_each(?))"
+        args.append(json.dumps(commits))
     return [dict(r) for r in ledger.conn.execute(_aggregate_sql(source, by), args)]
+
+
+def _tag_path(key: str) -> str:
+    """A JSON path naming one object member, whatever characters the key has."""
+    return "$." + json.dumps(key)
+
 
 
 def iter_rollup(ledger: Ledger, first_day: str | None, end_day: str | None) -> Iterator[dict[str, Any]]:

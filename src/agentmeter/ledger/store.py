@@ -184,10 +184,11 @@ class Ledger:
             row = _utf8(row)
             self.conn.execute(sql, [row[c] for c in cols])
 
-    def end_session(self, session_id: str, ended_at_ms: int, exit_code: int | None) -> bool:
+    def end_session(self, session_id: str, ended_at_ms: int, exit_code: int | None,
+                    end_commit: str | None = None) -> bool:
         cur = self.conn.execute(
-            "UPDATE sessions SET ended_at = ?, exit_code = ? WHERE id = ?", (ended_at_ms, exit_code, session_id)
-        )
+            "UPDATE sessions SET ended_at = ?, exit_code = ?, end_commit = COALESCE(?, end_commit) WHERE id = ?",
+            (ended_at_ms, exit_code, end_commit, session_id))
         return cur.rowcount == 1
 
     def discard_empty_session(self, session_id: str) -> bool:

@@ -142,7 +142,9 @@ async def end_session(request: web.Request) -> web.Response:
             state.writer.submit(lambda lg: lg.discard_empty_session(sid))):
         state.sessions.forget(sid)
         return web.json_response({"ended": True, "discarded": True})
-    ok = await asyncio.wrap_future(state.writer.submit(lambda lg: lg.end_session(sid, now, code)))
+    commit = spec.get("commit") if isinstance(spec.get("commit"), str) else None
+    commit = commit if commit and len(commit) in (40, 64) and all(c in "0123456789abcdef" for c in commit) else None
+    ok = await asyncio.wrap_future(state.writer.submit(lambda lg: lg.end_session(sid, now, code, commit)))
     state.sessions.forget(sid)  # the next lookup reads it back, ended
     return web.json_response({"ended": bool(ok)}, status=200 if ok else 404)
 

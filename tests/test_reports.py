@@ -139,7 +139,7 @@ def assert_totals(got: dict, want: dict) -> None:
 @pytest.mark.parametrize("by", reports.GROUPINGS)
 def test_every_grouping_adds_up_to_the_requests_table(history, by):
     got = report_json("--by", by, *WHOLE)
-    assert got["source"] == ("requests" if by in ("branch", "session") else "rollup")
+    assert got["source"] == ("rollup" if by in ("day", "week", "month", "agent", "model", "repo") else "requests")
     assert_totals(got["totals"], ledger_sums(history))
     # the rows themselves, not just the totals line, add up
     summed = {k: sum(r[k] for r in got["rows"]) for k in ("requests", *TOKEN_COLUMNS, "cost_usd")}

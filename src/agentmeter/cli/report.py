@@ -56,10 +56,15 @@ Until = Annotated[str | None, typer.Option(help="End, exclusive: a date or a dur
 
 def report(
 <<<<<<< HEAD
+<<<<<<< HEAD
     ctx: typer.Context,
     by: Annotated[By, typer.Option(help="Group rows by this.")] = By.day,
 =======
     by: Annotated[str, typer.Option(help="Group rows by: day, week, month, agent, model, repo, branch, session, "
+=======
+    by: Annotated[str, typer.Option(autocompletion=lambda: [*By, "tag:"], metavar="BY",
+                                    help="Group rows by: day, week, month, agent, model, repo, branch, session, "
+>>>>>>> 3abf80b (report --by accepts tag:KEY beside the fixed groupings (typer has no open choice type: a str option whose completion list the generator reads from its autocompletion); grouping test knows which groupings read requests)
                                     "subagent (Claude Code sub-agents; empty: the main agent), commit (the commit "
                                     "each session ended on), or tag:KEY (a --tag given to run).")] = By.day.value,
 >>>>>>> a1f4563 (Chargeback dimensions (issue 20 item 7), local part: report --by tag:KEY (session tags), --by subagent (x-claude-code-agent-id per request), --by commit and --commits A..B (the commit each session ended on: run sends git HEAD at session end, the daemon records sessions.end_commit); e2e test with real runs through the daemon in a git repo)

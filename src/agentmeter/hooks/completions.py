@@ -52,6 +52,9 @@ def _one_line(text: str | None, limit: int = 70) -> str:
 
 
 def _value_of(param) -> Value:
+    custom = getattr(param, "_custom_shell_complete", None)
+    if custom is not None:  # an option whose values are open (report --by tag:KEY) but has a list to offer
+        return Value(tuple(str(getattr(c, "value", c)) for c in custom(None, param, "")))
     desc = getattr(param, "type_descriptor", None)
     if desc is not None:
         if desc.choices is not None:

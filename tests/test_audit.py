@@ -6,7 +6,7 @@ from __future__ import annotations
 import getpass
 import json
 
-from agentmeter.paths import get_paths
+from agentmeter.home.paths import get_paths
 from conftest import run_cli
 from sync.helpers import Client, Collector, request
 

@@ -50,11 +50,11 @@ def audit(
     """Cap changes, snoozes and key changes on this machine (who, when, old and new), oldest first; also the team
     caps the collector handed out whenever they changed."""
     from .. import render
-    from ..render import audit as render_audit
     from ..core.clock import SystemClock
+    from ..home.paths import get_paths
     from ..ledger import open_ledger
     from ..ledger.audit import ACTIONS, entries
-    from ..home.paths import get_paths
+    from ..render import audit as render_audit
 
     now = SystemClock().now_ms()
     since_ms, until_ms = point_ms(since, now, "--since"), point_ms(until, now, "--until")

@@ -325,8 +325,8 @@ def audit_cmd(
 ) -> None:
     """Who changed which cap and who issued or revoked which token, when, old and new value: on this command
     line (the OS user) and through the HTTP API (the token and its developer), oldest first."""
-    from ..render import audit as render_audit
     from ..collector import audit
+    from ..render import audit as render_audit
     from .audit import point_ms
 
     now = SystemClock().now_ms()
@@ -340,8 +340,8 @@ def audit_cmd(
 
 
 def _export_audit(db: Path, since: str | None, until: str | None, output: str | None, as_json: bool) -> None:
-    from ..render import audit as render_audit
     from ..collector import audit
+    from ..render import audit as render_audit
     from .audit import point_ms
 
     now = SystemClock().now_ms()

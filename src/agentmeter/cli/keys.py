@@ -56,9 +56,9 @@ def rm(provider: Annotated[str, typer.Argument(help="anthropic, openai, gemini o
 def _audit(action: str, provider: str, before, where: str | None, detail: str = "") -> None:
     """Who set or removed which key, when, and where it lived: never the key itself, nor a masked form."""
     from ..core.clock import SystemClock
+    from ..home.paths import get_paths
     from ..ledger import open_ledger
     from ..ledger.audit import os_user, record
-    from ..home.paths import get_paths
 
     ledger = open_ledger(get_paths().ledger)
     try:

@@ -32,7 +32,7 @@ def audit_log(schema: str, payload: dict[str, Any], as_json: bool) -> None:
             col("new", shrink=True), col("note", drop=1, shrink=True)]
     body = [[render.local_time(r["at"], seconds=True), r["actor"], r["action"], r.get("target") or "",
              _value(r.get("old")), _value(r.get("new")), r.get("detail") or ""] for r in rows]
-    console = render._console()
+    console = render.get_console()
     console.print(render.fit_table(cols, body, console.width))
 
 

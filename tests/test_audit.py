@@ -54,9 +54,9 @@ def test_budget_set_snooze_and_keys_are_audited():
     assert r.returncode == 2 and "budget.set" in r.stderr
 
 
-def test_a_cap_made_on_the_collector_shows_in_the_local_audit(tmp_path):
+def test_a_cap_made_on_the_collector_shows_in_the_local_audit(collector_db):
     """The done-means line: the log shows a cap change made through the CLI and one made on the collector."""
-    c = Collector(tmp_path / "team.db").start()
+    c = Collector(collector_db).start()
     try:
         client = Client(get_paths().ledger.parent, "alice@example.com", "payments",
                         c.token("alice@example.com", "payments"))

@@ -20,14 +20,14 @@ def cli(*args: str) -> dict:
     return json.loads(r.stdout)
 
 
-def test_cli_and_http_cap_changes_and_tokens_are_audited(tmp_path):
-    db = str(tmp_path / "team.db")
+def test_cli_and_http_cap_changes_and_tokens_are_audited(tmp_path, collector_db):
+    db = str(collector_db)
     lead = cli("collector", "token", "add", "--db", db, "--developer", "lena@example.com", "--role", "lead",
                "--team", "payments")
     cli("collector", "caps", "set", "--db", db, "--team", "payments", "--monthly", "500")
     dev = cli("collector", "token", "add", "--db", db, "--developer", "alice@example.com", "--team", "payments")
 
-    c = Collector(tmp_path / "team.db").start()
+    c = Collector(collector_db).start()
     try:
         status, body, _ = request(f"{c.url}/v1/caps", method="PUT", token=lead["token"],
                                   body={"scope": "team", "name": "payments", "monthly_usd": 400, "daily_usd": 30})
@@ -74,9 +74,8 @@ def test_cli_and_http_cap_changes_and_tokens_are_audited(tmp_path):
     assert len(list(csv.DictReader(out.open()))) == 5
 
 
-def test_audit_over_http_and_its_export(tmp_path):
-    db = tmp_path / "team.db"
-    c = Collector(db).start()
+def test_audit_over_http_and_its_export(collector_db):
+    c = Collector(collector_db).start()
     try:
         admin = c.token("root@example.com", role="admin")
         request(f"{c.url}/v1/caps", method="PUT", token=admin, body={"scope": "developer", "name": "bob",

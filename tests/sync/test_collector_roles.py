@@ -17,9 +17,9 @@ from .test_dashboard import month_of_fixture
 
 
 @pytest.fixture
-def team(tmp_path):
-    """Two teams with usage, and one token of each role."""
-    c = Collector(tmp_path / "team.db").start()
+def team(tmp_path, collector_db):
+    """Two teams with usage, and one token of each role, on each engine."""
+    c = Collector(collector_db).start()
     alice = Client(tmp_path / "a", "alice@example.com", "payments", c.token("alice@example.com", "payments"))
     bob = Client(tmp_path / "b", "bob@example.com", "search", c.token("bob@example.com", "search"))
     alice.add_usage(4, day=0, cost=1.5)
@@ -108,8 +108,8 @@ def test_every_route_has_a_role_rule(tmp_path):
     assert not missing, f"routes without a role rule in collector/roles.py ROUTES: {sorted(missing)}"
 
 
-def test_token_add_role_and_admin_synonym_through_the_cli(tmp_path):
-    db = tmp_path / "team.db"
+def test_token_add_role_and_admin_synonym_through_the_cli(collector_db):
+    db = collector_db
 
     def add(*args):
         r = run_cli("collector", "token", "add", "--db", str(db), "--json", *args)

@@ -110,10 +110,10 @@ def may_set_caps(store, grant, scope: str, name: str) -> bool:
 
 def set_caps(store, actor: dict[str, Any], scope: str, name: str, caps: dict[str, Any], now_ms: int) -> dict:
     """store.set_caps, and an audit entry with the caps before and after (None: no caps)."""
-    old = store.caps(scope, name)
-    got = store.set_caps(scope, name, caps, now_ms)
-    team = name if scope == "team" else _team_of(store.conn, name)
-    with store._tx():
+    with store._tx():  # the change and its entry commit together (the store's own transaction joins this one)
+        old = store.caps(scope, name)
+        got = store.set_caps(scope, name, caps, now_ms)
+        team = name if scope == "team" else _team_of(store.conn, name)
         record(store.conn, actor, at_ms=now_ms, action="caps.set", team=team, target=f"{scope} {name}",
                old=_caps_value(old), new=_caps_value(got))
     return got
@@ -121,8 +121,9 @@ def set_caps(store, actor: dict[str, Any], scope: str, name: str, caps: dict[str
 
 def add_token(store, actor: dict[str, Any], developer: str, team: str | None, role: str, now_ms: int,
               cost_center: str | None = None) -> tuple[str, str]:
-    token_id, token = store.add_token(developer, team, role == "admin", now_ms, cost_center=cost_center, role=role)
     with store._tx():
+        token_id, token = store.add_token(developer, team, role == "admin", now_ms, cost_center=cost_center,
+                                          role=role)
         record(store.conn, actor, at_ms=now_ms, action="token.add", team=team, target=token_id, old=None,
                new={"developer": developer, "team": team or None, "role": role, "cost_center": cost_center or None})
     return token_id, token
@@ -130,11 +131,11 @@ def add_token(store, actor: dict[str, Any], developer: str, team: str | None, ro
 
 def revoke(store, actor: dict[str, Any], now_ms: int, token_id: str | None = None,
            developer: str | None = None) -> int:
-    active = [t for t in store.tokens() if t.get("revoked_at") is None
-              and (t["id"] == token_id if token_id is not None else t["developer"] == developer)]
-    n = store.revoke(now_ms, token_id=token_id, developer=developer)
-    if n:
-        with store._tx():
+    with store._tx():
+        active = [t for t in store.tokens() if t.get("revoked_at") is None
+                  and (t["id"] == token_id if token_id is not None else t["developer"] == developer)]
+        n = store.revoke(now_ms, token_id=token_id, developer=developer)
+        if n:
             for t in active:
                 record(store.conn, actor, at_ms=now_ms, action="token.revoke", team=t.get("team"), target=t["id"],
                        old={"developer": t["developer"], "role": t.get("role"), "active": True},

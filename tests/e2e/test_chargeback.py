@@ -107,3 +107,44 @@ def test_bad_groupings_and_ranges_are_one_line_errors(user, tmp_path):  # noqa: 
     r = subprocess.run([*AGENTMETER, "report", "--commits", "nope..HEAD"], env=user.env, cwd=tmp_path,
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "commit range" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_tags_and_commits_reach_the_collector_report(user, tmp_path, collector_db):  # noqa: F811
+    """The tags and end commit ride the session line items of a real `agentmeter sync`; `collector report --by
+    tag:KEY` (CLI and HTTP) groups them, on SQLite and PostgreSQL."""
+    from sync.helpers import Collector, request
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    c1 = commit(repo, "one")
+    script = tmp_path / "agent.py"
+    script.write_text(AGENT)
+    assert user.run("--tag", "ticket=T-1", "--", sys.executable, str(script), "10", cwd=repo).returncode == 0
+    assert user.run("--", sys.executable, str(script), "20", cwd=repo).returncode == 0
+
+    c = Collector(collector_db).start()
+    try:
+        token = c.token("alice@example.com", "payments")
+        env = {**user.env, "AGENTMETER_COLLECTOR_URL": c.url, "AGENTMETER_COLLECTOR_TOKEN": token}
+        r = subprocess.run([*AGENTMETER, "sync", "--json"], env=env, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0 and json.loads(r.stdout)["ok"], r.stdout + r.stderr
+        lead = c.token("lena@example.com", "payments", role="lead")
+        status, body, _ = request(f"{c.url}/v1/report?by=tag:ticket", token=lead)
+        assert status == 200, body
+        rows = {row["key"]: row for row in body["rows"]}
+        assert set(rows) == {"T-1", ""} and rows["T-1"]["requests"] == 2 and rows["T-1"]["output_tokens"] == 20
+        assert rows[""]["output_tokens"] == 40
+    finally:
+        c.close()
+    r = subprocess.run([*AGENTMETER, "collector", "report", "--db", str(collector_db), "--by", "tag:ticket",
+                        "--json"], env=user.env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert {row["key"]: row["sessions"] for row in json.loads(r.stdout)["rows"]} == {"T-1": 1, "": 1}
+    from agentmeter.collector import engine
+
+    db = engine.connect(collector_db)
+    try:
+        assert {row[0] for row in db.execute("SELECT end_commit FROM sessions")} == {c1}
+    finally:
+        db.close()

@@ -189,18 +189,23 @@ def token_list(db: Db, as_json: JsonOpt = False) -> None:
 @app.command()
 def report(
     db: Db,
-    by: Annotated[By, typer.Option(help="Group by.")] = By.developer,
+    by: Annotated[str, typer.Option(autocompletion=lambda: [*By, "tag:"], metavar="BY",
+                                    help="Group by: developer, team, agent, repo, model, day, or tag:KEY (a tag "
+                                    "developers give `agentmeter run --tag KEY=V`; from session line items).")]
+    = By.developer.value,
     since: Annotated[str | None, typer.Option(help="First day, YYYY-MM-DD.")] = None,
     until: Annotated[str | None, typer.Option(help="Last day, YYYY-MM-DD.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Spend across developers, teams, agents, repos, models or days."""
+    """Spend across developers, teams, agents, repos, models, days or a tag."""
     from ..collector.app import build_report
 
+    if by not in set(By) and not (by.startswith("tag:") and len(by) > 4):
+        raise UsageError(f"cannot group by {by!r}", "use one of: " + ", ".join(By) + ", tag:KEY")
     _check_days(since, until)
     store = _store(db)
     try:
-        payload = build_report(store, by.value, since, until)
+        payload = build_report(store, by, since, until)
     finally:
         store.close()
     render_sync.collector_report(payload, as_json)

@@ -9,6 +9,7 @@ rows (reports, the dashboard, the export) on `read`, so a long report never hold
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +21,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
 from ..core.clock import Clock, SystemClock
-from . import audit, dashboard, engine, focus, metrics, roles, streaming, validate, wallet
+from . import audit, chargeback, dashboard, engine, focus, metrics, roles, streaming, validate, wallet
 from .store import REPORT_BY, CollectorStore, open_store
 from .webhooks import AlertRunner
 
@@ -276,8 +277,9 @@ def _period(request: web.Request) -> tuple[str | None, str | None, web.Response 
 def build_report(store: CollectorStore, by: str, since: str | None, until: str | None,
                  team: str | None = None) -> dict[str, Any]:
     """`team`: only that team's rows (a lead's view); None: every team."""
-    out = {"by": by, "since": since, "until": until, "rows": store.report(by, since, until, team=team),
-           "totals": store.totals(since, until, team=team)}
+    rows = (chargeback.report_by_tag(store, by[4:], since, until, team=team) if by.startswith("tag:")
+            else store.report(by, since, until, team=team))
+    out = {"by": by, "since": since, "until": until, "rows": rows, "totals": store.totals(since, until, team=team)}
     if team is not None:
         out["team"] = team
     return out
@@ -288,8 +290,8 @@ async def report(request: web.Request) -> web.Response:
     if denied:
         return denied
     by = request.query.get("by", "developer")
-    if by not in REPORT_BY:
-        return error(400, "bad_query", f"by must be one of: {', '.join(REPORT_BY)}", "by")
+    if by not in REPORT_BY and not (by.startswith("tag:") and len(by) > 4):
+        return error(400, "bad_query", f"by must be one of: {', '.join(REPORT_BY)}, tag:KEY", "by")
     since, until, bad = _period(request)
     if bad:
         return bad
@@ -401,11 +403,7 @@ def dashboard_data(store: CollectorStore, today: date, month: str | None = None,
             "chargeback": store.chargeback(since, until, team=only_team), "daily": daily, "burndown": burn,
             "by_agent": store.report("agent", since, until, team=only_team),
             "by_repo": store.report("repo", since, until, team=only_team),
-<<<<<<< HEAD
             "totals": store.totals(since, until, team=only_team), "plan_windows": store.plan_windows(now_s or 0)}
-=======
-            "totals": store.totals(since, until, team=only_team)}
->>>>>>> 20848f6 (tests: roles per token through the real collector over HTTP (developer, lead limited to its team, finance read-only, admin; every route has a rule; --admin synonym), audit of CLI and HTTP cap changes and tokens with export, agentmeter audit of budget set/snooze/keys and of team caps arriving by sync; dashboard_data's team filter no longer shadowed by the burndown loop; completions regenerated for audit)
 
 
 async def dashboard_page(request: web.Request) -> web.Response:

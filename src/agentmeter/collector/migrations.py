@@ -279,3 +279,22 @@ CREATE TABLE audit (
 ) STRICT"""
     )
     db.execute("CREATE INDEX audit_at ON audit(at)")
+
+
+@migrations()
+def c022_chargeback(db: Database) -> None:
+    """Issue 20 item 7: session line items carry their tags (run --tag K=V) and the commit the session ended on;
+    `session_tags` holds one row per tag so reports group by a tag with a plain join (collector/chargeback.py)."""
+    db.execute("ALTER TABLE sessions ADD COLUMN tags TEXT NOT NULL DEFAULT '{}'")
+    db.execute("ALTER TABLE sessions ADD COLUMN end_commit TEXT")
+    db.execute(
+        """
+CREATE TABLE session_tags (
+    developer TEXT NOT NULL,
+    item_key TEXT NOT NULL,
+    tag TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (developer, item_key, tag)
+) STRICT"""
+    )
+    db.execute("CREATE INDEX session_tags_tag ON session_tags(tag, value)")

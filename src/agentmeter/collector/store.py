@@ -17,7 +17,7 @@ from typing import Any
 
 from ..home.paths import make_private
 from ..ledger.schema import TOKEN_COLUMNS
-from . import aggregates, engine
+from . import aggregates, chargeback, engine
 from . import plan_windows as plan_store
 
 CAP_FIELDS = ("daily_usd", "weekly_usd", "monthly_usd", "daily_tokens", "weekly_tokens", "monthly_tokens")
@@ -163,6 +163,7 @@ class CollectorStore:
                                               (dev, key)).rowcount
                 gone += plan_store.delete(self.conn, dev, key)
             aggregates.refresh(self.db, dev, days)
+            chargeback.store_sessions(self.conn, dev, sessions, deleted)  # tags, end commit (issue 20 item 7)
         return {"rollups": len(rrows), "sessions": len(srows), "deleted": gone, "plan_windows": windows}
 
     def plan_windows(self, now_s: int) -> list[dict[str, Any]]:

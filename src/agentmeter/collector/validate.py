@@ -27,6 +27,8 @@ MAX_ITEM_USD = MAX_PUSH_USD
 MAX_TIME_MS = 2**53  # Unix milliseconds: any real date
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _KEY = re.compile(r"^[0-9a-f]{64}$")
+_COMMIT = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
+MAX_TAGS = 20
 _DEVICE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 # The token types of a rollup's `cost_by_type` (pricing.focus: 1-hour cache writes and web searches since
 # issue 20; older clients send the first four, with those folded in).
@@ -127,7 +129,22 @@ def session(item: Any, where: str) -> dict[str, Any]:
     if not isinstance(models, list) or not all(isinstance(m, str) for m in models):
         raise Invalid(f"{where}models", "must be a list of model names")
     out["models"] = [clip(m) for m in models[:50]]
+    out["tags"] = _tags(item.get("tags", {}), f"{where}tags")
+    commit = item.get("end_commit")
+    if commit is not None and not (isinstance(commit, str) and _COMMIT.match(commit)):
+        raise Invalid(f"{where}end_commit", "must be a git commit id (40 or 64 lowercase hex characters)")
+    out["end_commit"] = commit
     return out
+
+
+def _tags(value: Any, field: str) -> dict[str, str]:
+    """run --tag K=V labels: at most MAX_TAGS, keys and values as strings (cut to MAX_TEXT)."""
+    if not isinstance(value, dict) or not all(isinstance(k, str) and k and isinstance(v, str)
+                                              for k, v in value.items()):
+        raise Invalid(field, "must be an object of tag names to string values")
+    if len(value) > MAX_TAGS:
+        raise Invalid(field, f"at most {MAX_TAGS} tags per session")
+    return {clip(k): clip(v) for k, v in value.items()}
 
 
 def push(body: Any) -> dict[str, Any]:

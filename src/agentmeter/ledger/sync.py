@@ -107,10 +107,12 @@ def rollup(conn: sqlite3.Connection) -> list[dict[str, Any]]:
 
 
 def session_totals(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-    """Per-session line items: attribution and sums only (never cwd, tags or anything from a request body)."""
+    """Per-session line items: attribution, the chargeback tags given to `run --tag` and the commit the session
+    ended on, and sums (never cwd or anything from a request body)."""
     sums = ", ".join(f"COALESCE(SUM(r.{c}), 0) AS {c}" for c in TOKEN_COLUMNS)
     rows = conn.execute(
-        f"""SELECT s.id, s.agent, s.repo, s.branch, s.team, s.cost_center, s.started_at, s.ended_at,
+        f"""SELECT s.id, s.agent, s.repo, s.branch, s.team, s.cost_center, s.started_at, s.ended_at, s.tags,
+                   s.end_commit,
                    COUNT(r.request_id) AS requests, {sums}, COALESCE(SUM(r.cost_usd), 0) AS cost_usd,
                    COALESCE(SUM(r.unpriced), 0) AS unpriced_requests,
                    GROUP_CONCAT(DISTINCT COALESCE(r.model_used, r.model_requested)) AS models

@@ -6,8 +6,9 @@ the sha256 of its dimensions and the device id, so pushing the same row again re
 instead of adding to it, and two machines of one developer add up. Identity is an attribute, not part of
 the key: correcting `[identity]` re-attributes the rows already pushed rather than duplicating them.
 
-Never included: prompts or completions (the ledger has none), cwd or any local path, session tags,
-request paths, ids of upstream requests.
+Never included: prompts or completions (the ledger has none), cwd or any local path, request paths, ids of
+upstream requests. Session line items carry the session's `run --tag K=V` labels (chargeback: ticket,
+feature, cost centre; at most 20) and the commit it ended on.
 """
 
 from __future__ import annotations
@@ -50,6 +51,42 @@ def _t(value: str | None) -> str | None:
     return clip_text(value)
 
 
+<<<<<<< HEAD
+=======
+def _tags(raw: str | dict | None) -> dict[str, str]:
+    """A session's tags (JSON text in the ledger) as the collector accepts them: at most 20, text clipped."""
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            return {}
+    if not isinstance(raw, dict):
+        return {}
+    items = sorted((str(k), str(v)) for k, v in raw.items() if k)[:20]
+    return {clip_text(k) or "": clip_text(v) or "" for k, v in items}
+
+
+class Rates:
+    """List rates per provider:model, from the same pricing that priced the ledger (genai-prices + overrides)."""
+
+    def __init__(self, config: Any) -> None:
+        self.config = config
+        self._cache: dict[tuple[str, str], Any] = {}
+
+    def get(self, provider: str, model: str) -> Any:
+        if (provider, model) not in self._cache:
+            try:
+                from .. import pricing
+
+                got = pricing.explain(provider, model or "unknown", overrides=self.config.prices,
+                                      unknown_model=self.config.unknown_model_price)
+            except Exception:  # no rates: the cost is split by token counts instead
+                got = None
+            self._cache[(provider, model)] = got
+        return self._cache[(provider, model)]
+
+
+>>>>>>> 14fcba6 (Chargeback on the collector (issue 20 item 7): session line items carry their run --tag labels and end commit (c022_chargeback: sessions.tags/end_commit, session_tags one row per tag, portable join in collector/chargeback.py); collector report --by tag:KEY (CLI and HTTP, lead-scoped); e2e: real runs, real sync, both engines)
 def cost_by_type(row: dict[str, Any], rate: Any) -> dict[str, float]:
     """The row's recorded cost per token type (`pricing.focus.split_cost`, the split the local FOCUS export
     makes), so the collector's FOCUS rows are the client's. Rounded to 9 places; the parts still add up to the
@@ -93,6 +130,7 @@ def session_items(rows: list[dict[str, Any]], device_id: str, identity: dict[str
             "started_at": int(s["started_at"]), "ended_at": s["ended_at"],
             "requests": _n(s["requests"]), **_tokens(s), "cost_usd": _usd(s["cost_usd"]),
             "unpriced_requests": _n(s["unpriced_requests"]), "models": models,
+            "tags": _tags(s.get("tags")), "end_commit": s.get("end_commit"),
         })
     return out
 

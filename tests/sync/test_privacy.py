@@ -1,5 +1,6 @@
-"""Privacy line: a marker planted in prompts (and in the session's working directory and tags) reaches
-the provider, but appears nowhere in what is pushed to the collector, nor anywhere on the collector's disk."""
+"""Privacy line: a marker planted in prompts (and in the session's working directory) reaches the provider,
+but appears nowhere in what is pushed to the collector, nor anywhere on the collector's disk. Tags given to
+`run --tag` are chargeback labels and are pushed (issue 20 item 7)."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ def test_marker_in_prompts_never_leaves_the_machine(tmp_path, collector_db):
     stack, close = make_stack(tmp_path)
     try:
         s = stack.open_session(agent="claude", repo="github.com/acme/app", branch="main",
-                               cwd=f"/home/dev/{MARKER}/app", tags={"ticket": MARKER})
+                               cwd=f"/home/dev/{MARKER}/app", tags={"ticket": "T-4242"})
         client = anthropic.Anthropic(base_url=s["anthropic"], api_key="sk-ant-test-client-0000", max_retries=0)
         client.messages.create(model="claude-sonnet-4-6", max_tokens=20, system=f"system {MARKER}",
                                messages=[{"role": "user", "content": f"please remember {MARKER}"}])
@@ -58,5 +59,6 @@ def test_marker_in_prompts_never_leaves_the_machine(tmp_path, collector_db):
     assert b'"rollups"' in pushed and b"github.com/acme/app" in pushed  # the capture saw the real pushes
     assert MARKER.encode() not in pushed
     assert b"/home/dev" not in pushed  # no working directory, only the repo's identity
+    assert b'"tags":{"ticket":"T-4242"}' in pushed  # the chargeback label, as given
     on_disk = stored_bytes(collector_db)
     assert on_disk and MARKER.encode() not in on_disk

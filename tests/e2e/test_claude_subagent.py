@@ -121,8 +121,8 @@ def test_claude_code_subagent_requests_roll_up(claude_bin, tmp_path):
         se = daemon.session_env("claude")
         work = tmp_path / "work"
         work.mkdir()
-        r = run_group([claude_bin, "-p", "Use a sub-agent to check the repo, then say finished.",
-                       ], env=daemon.agent_env(se["env"]), cwd=work)
+        r = run_group([claude_bin, "-p", "Use a sub-agent to check the repo, then say finished."],
+                      env=daemon.agent_env(se["env"]), cwd=work)
         assert r.returncode == 0, f"claude exited {r.returncode}\n{r.stdout}\n{r.stderr}"
         assert seen.main >= 1, "Claude Code sent no request with its agent tool"
         assert seen.agent_ids, f"no request carried x-claude-code-agent-id ({r.stdout!r})"

@@ -155,7 +155,8 @@ async def authorize(request: web.Request, *, admin: bool = False, allow_query: b
     if who is None:
         return None, error(401, "unauthorized", "unknown or revoked token", headers={"WWW-Authenticate": "Bearer"})
     route = request.match_info.route
-    permission = roles.ROUTES.get((request.method, getattr(route.resource, "canonical", "")),
+    method = "GET" if request.method == "HEAD" else request.method  # aiohttp serves HEAD with each GET
+    permission = roles.ROUTES.get((method, getattr(route.resource, "canonical", "")),
                                   "admin" if admin else "unlisted")
     try:
         who["grant"] = roles.check(who, permission or "admin")

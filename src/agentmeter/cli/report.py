@@ -16,32 +16,10 @@ from ..home.config import load_config
 from ..home.paths import get_paths
 from ..ledger import open_ledger
 from ..render import report as render_report
-from . import fast
-from .args import REPORT_FORMATS, ReportArgs, report_by
+from .args import REPORT_FORMATS, report_by
 
-<<<<<<< HEAD
-By = StrEnum("By", {name: name for name in report_by()})  # type: ignore[misc]
+By = StrEnum("By", {name: name for name in report_by() if name != "tag"})  # type: ignore[misc]
 ReportFormat = StrEnum("ReportFormat", {name: name for name in REPORT_FORMATS})  # type: ignore[misc]
-=======
-
-class By(StrEnum):
-    day = "day"
-    week = "week"
-    month = "month"
-    agent = "agent"
-    model = "model"
-    repo = "repo"
-    branch = "branch"
-    session = "session"
-    subagent = "subagent"
-    commit = "commit"
-
-
-class ReportFormat(StrEnum):
-    table = "table"
-    json = "json"
-    csv = "csv"
->>>>>>> a1f4563 (Chargeback dimensions (issue 20 item 7), local part: report --by tag:KEY (session tags), --by subagent (x-claude-code-agent-id per request), --by commit and --commits A..B (the commit each session ended on: run sends git HEAD at session end, the daemon records sessions.end_commit); e2e test with real runs through the daemon in a git repo)
 
 
 class ExportFormat(StrEnum):
@@ -55,19 +33,10 @@ Until = Annotated[str | None, typer.Option(help="End, exclusive: a date or a dur
 
 
 def report(
-<<<<<<< HEAD
-<<<<<<< HEAD
-    ctx: typer.Context,
-    by: Annotated[By, typer.Option(help="Group rows by this.")] = By.day,
-=======
-    by: Annotated[str, typer.Option(help="Group rows by: day, week, month, agent, model, repo, branch, session, "
-=======
     by: Annotated[str, typer.Option(autocompletion=lambda: [*By, "tag:"], metavar="BY",
                                     help="Group rows by: day, week, month, agent, model, repo, branch, session, "
->>>>>>> 3abf80b (report --by accepts tag:KEY beside the fixed groupings (typer has no open choice type: a str option whose completion list the generator reads from its autocompletion); grouping test knows which groupings read requests)
                                     "subagent (Claude Code sub-agents; empty: the main agent), commit (the commit "
-                                    "each session ended on), or tag:KEY (a --tag given to run).")] = By.day.value,
->>>>>>> a1f4563 (Chargeback dimensions (issue 20 item 7), local part: report --by tag:KEY (session tags), --by subagent (x-claude-code-agent-id per request), --by commit and --commits A..B (the commit each session ended on: run sends git HEAD at session end, the daemon records sessions.end_commit); e2e test with real runs through the daemon in a git repo)
+                                    "each session ended on), or tag:KEY (a --tag given to run).")] = "day",
     since: Since = "30d",
     until: Until = None,
     tz: Annotated[str | None, typer.Option(help="Time zone for days (default: the budget timezone in config).")] = None,
@@ -79,19 +48,12 @@ def report(
                                                 "this git range (of the repository here), e.g. main..feature "
                                                 "or v1.2..HEAD; one commit alone is that commit.")] = None,
 ) -> None:
-<<<<<<< HEAD
-    fast.run_report(ReportArgs.of(**ctx.params))
-
-
-report.__doc__ = f"Spend and tokens by {', '.join(report_by()[:-1])} or {report_by()[-1]}."
-=======
     """Spend and tokens by day, week, month, agent, model, repo, branch, session, sub-agent, commit or tag."""
     from ..commands.report import split_by
     from ..commands.report_cmd import run_report
 
     split_by(by)  # a bad grouping fails before anything is read
     run_report(by, since, until, tz, "json" if as_json else fmt.value, chart, html, commits=commits)
->>>>>>> a1f4563 (Chargeback dimensions (issue 20 item 7), local part: report --by tag:KEY (session tags), --by subagent (x-claude-code-agent-id per request), --by commit and --commits A..B (the commit each session ended on: run sends git HEAD at session end, the daemon records sessions.end_commit); e2e test with real runs through the daemon in a git repo)
 
 
 def export(

@@ -13,11 +13,6 @@ from ..ledger import open_ledger
 from ..render import report as render_report
 from . import report as reports
 
-<<<<<<< HEAD
-=======
-BY = ("day", "week", "month", "agent", "model", "repo", "branch", "session", "subagent", "commit")
-
->>>>>>> a1f4563 (Chargeback dimensions (issue 20 item 7), local part: report --by tag:KEY (session tags), --by subagent (x-claude-code-agent-id per request), --by commit and --commits A..B (the commit each session ended on: run sends git HEAD at session end, the daemon records sessions.end_commit); e2e test with real runs through the daemon in a git repo)
 
 def run_report(by: str, since: str | None, until: str | None, tz: str | None, fmt: str, chart: bool,
                html: Path | None, commits: str | None = None) -> None:

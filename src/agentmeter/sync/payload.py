@@ -51,8 +51,6 @@ def _t(value: str | None) -> str | None:
     return clip_text(value)
 
 
-<<<<<<< HEAD
-=======
 def _tags(raw: str | dict | None) -> dict[str, str]:
     """A session's tags (JSON text in the ledger) as the collector accepts them: at most 20, text clipped."""
     if isinstance(raw, str):
@@ -66,27 +64,7 @@ def _tags(raw: str | dict | None) -> dict[str, str]:
     return {clip_text(k) or "": clip_text(v) or "" for k, v in items}
 
 
-class Rates:
-    """List rates per provider:model, from the same pricing that priced the ledger (genai-prices + overrides)."""
 
-    def __init__(self, config: Any) -> None:
-        self.config = config
-        self._cache: dict[tuple[str, str], Any] = {}
-
-    def get(self, provider: str, model: str) -> Any:
-        if (provider, model) not in self._cache:
-            try:
-                from .. import pricing
-
-                got = pricing.explain(provider, model or "unknown", overrides=self.config.prices,
-                                      unknown_model=self.config.unknown_model_price)
-            except Exception:  # no rates: the cost is split by token counts instead
-                got = None
-            self._cache[(provider, model)] = got
-        return self._cache[(provider, model)]
-
-
->>>>>>> 14fcba6 (Chargeback on the collector (issue 20 item 7): session line items carry their run --tag labels and end commit (c022_chargeback: sessions.tags/end_commit, session_tags one row per tag, portable join in collector/chargeback.py); collector report --by tag:KEY (CLI and HTTP, lead-scoped); e2e: real runs, real sync, both engines)
 def cost_by_type(row: dict[str, Any], rate: Any) -> dict[str, float]:
     """The row's recorded cost per token type (`pricing.focus.split_cost`, the split the local FOCUS export
     makes), so the collector's FOCUS rows are the client's. Rounded to 9 places; the parts still add up to the

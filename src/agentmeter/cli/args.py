@@ -97,6 +97,7 @@ class ReportArgs(NamedTuple):
     chart: bool = False
     html: Path | None = None
     as_json: bool = False
+    commits: str | None = None  # A..B: only sessions that ended on a commit of this git range
 
     @classmethod
     def of(cls, *, by: Any = "day", fmt: Any = "table", html: Any = None, **rest: Any) -> ReportArgs:
@@ -118,13 +119,14 @@ def report_by() -> tuple[str, ...]:
 
 def parse_report(argv: list[str]) -> ReportArgs | None:
     got = _options(argv, {"--json": ("as_json", True), "--chart": ("chart", True), "--no-chart": ("chart", False)},
-                   ("--by", "--since", "--until", "--tz", "--format", "--html"))
+                   ("--by", "--since", "--until", "--tz", "--format", "--html", "--commits"))
     if got is None:
         return None
     seen = got[0]
     if "format" in seen:
         seen["fmt"] = seen.pop("format")
     if seen.get("fmt", "table") not in REPORT_FORMATS or seen.get("by", "day") not in report_by() \
+            or seen.get("by") == "tag" \
             or seen.get("html") == "":
         return None
     return ReportArgs.of(**seen)

@@ -51,7 +51,7 @@ def machine_report(argv: list[str]) -> a.ReportArgs | None:
 def run_report(args: a.ReportArgs) -> int:
     from ..commands.report_cmd import run_report as report
 
-    report(args.by, args.since, args.until, args.tz, args.output, args.chart, args.html)
+    report(args.by, args.since, args.until, args.tz, args.output, args.chart, args.html, commits=args.commits)
     return 0
 
 

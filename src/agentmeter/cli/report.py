@@ -16,10 +16,18 @@ from ..home.config import load_config
 from ..home.paths import get_paths
 from ..ledger import open_ledger
 from ..render import report as render_report
-from .args import REPORT_FORMATS, report_by
+from . import fast
+from .args import REPORT_FORMATS, ReportArgs, report_by
 
-By = StrEnum("By", {name: name for name in report_by() if name != "tag"})  # type: ignore[misc]
+By = StrEnum("By", {name: name for name in report_by()})  # type: ignore[misc]
 ReportFormat = StrEnum("ReportFormat", {name: name for name in REPORT_FORMATS})  # type: ignore[misc]
+
+
+def _check_by(value: str) -> str:
+    """One of report_by(), or tag:KEY (any KEY): typer has no open choice type, so --by is checked here."""
+    if (value in report_by() and value != "tag") or (value.startswith("tag:") and value[4:].strip()):
+        return value
+    raise typer.BadParameter(f"{value!r} is not one of {', '.join(b for b in report_by() if b != 'tag')}, tag:KEY")
 
 
 class ExportFormat(StrEnum):
@@ -33,7 +41,8 @@ Until = Annotated[str | None, typer.Option(help="End, exclusive: a date or a dur
 
 
 def report(
-    by: Annotated[str, typer.Option(autocompletion=lambda: [*By, "tag:"], metavar="BY",
+    ctx: typer.Context,
+    by: Annotated[str, typer.Option(autocompletion=report_by, metavar="BY", callback=_check_by,
                                     help="Group rows by: day, week, month, agent, model, repo, branch, session, "
                                     "subagent (Claude Code sub-agents; empty: the main agent), commit (the commit "
                                     "each session ended on), or tag:KEY (a --tag given to run).")] = "day",
@@ -48,12 +57,8 @@ def report(
                                                 "this git range (of the repository here), e.g. main..feature "
                                                 "or v1.2..HEAD; one commit alone is that commit.")] = None,
 ) -> None:
-    """Spend and tokens by day, week, month, agent, model, repo, branch, session, sub-agent, commit or tag."""
-    from ..commands.report import split_by
-    from ..commands.report_cmd import run_report
-
-    split_by(by)  # a bad grouping fails before anything is read
-    run_report(by, since, until, tz, "json" if as_json else fmt.value, chart, html, commits=commits)
+    """Spend and tokens by day, week, month, agent, model, repo, branch, session, subagent, commit or tag:KEY."""
+    fast.run_report(ReportArgs.of(**ctx.params))
 
 
 def export(

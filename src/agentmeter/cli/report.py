@@ -27,7 +27,8 @@ def _check_by(value: str) -> str:
     """One of report_by(), or tag:KEY (any KEY): typer has no open choice type, so --by is checked here."""
     if (value in report_by() and value != "tag") or (value.startswith("tag:") and value[4:].strip()):
         return value
-    raise typer.BadParameter(f"{value!r} is not one of {', '.join(b for b in report_by() if b != 'tag')}, tag:KEY")
+    raise typer.BadParameter(f"{value!r} is not one of {', '.join(b for b in report_by() if b != 'tag')}, "
+                             "tag:KEY (e.g. tag:ticket)")
 
 
 class ExportFormat(StrEnum):

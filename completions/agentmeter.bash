@@ -3,12 +3,13 @@
 
 _agentmeter_spec() {
     case $1 in
-    '') cmds='run sessions agents env report export reprice reconcile sync shell-init prompt statusline version demo doctor status top session proxy budget prices import collector keys config completions' opts='--version -V --debug --help -h' valued='' stop=0 ;;
+    '') cmds='run sessions agents env audit report export reprice reconcile sync shell-init prompt statusline version demo doctor status top session proxy budget prices import collector keys config completions' opts='--version -V --debug --help -h' valued='' stop=0 ;;
     'run') cmds='' opts='--budget --tag --quiet -q --no-downgrade --help -h' valued='--budget --tag' stop=1 ;;
     'sessions') cmds='' opts='--since --json --help -h' valued='--since' stop=0 ;;
     'agents') cmds='' opts='--json --help -h' valued='' stop=0 ;;
     'env') cmds='' opts='--agent --tag --json --help -h' valued='--agent --tag' stop=0 ;;
-    'report') cmds='' opts='--by --since --until --tz --format --chart --no-chart --html --json --help -h' valued='--by --since --until --tz --format --html' stop=0 ;;
+    'audit') cmds='' opts='--since --until --action --json --help -h' valued='--since --until --action' stop=0 ;;
+    'report') cmds='' opts='--by --since --until --tz --format --chart --no-chart --html --json --commits --help -h' valued='--by --since --until --tz --format --html --commits' stop=0 ;;
     'export') cmds='' opts='--format --output --since --until --json --help -h' valued='--format --output --since --until' stop=0 ;;
     'reprice') cmds='' opts='--since --dry-run --json --help -h' valued='--since' stop=0 ;;
     'reconcile') cmds='' opts='--session --since --json --help -h' valued='--session --since' stop=0 ;;
@@ -42,13 +43,14 @@ _agentmeter_spec() {
     'import gemini') cmds='' opts='--dry-run --json --help -h' valued='' stop=0 ;;
     'import copilot') cmds='' opts='--dry-run --json --help -h' valued='' stop=0 ;;
     'import cursor') cmds='' opts='--api --since --dry-run --json --help -h' valued='--since' stop=0 ;;
-    'collector') cmds='serve report export token caps budget alerts' opts='--help -h' valued='' stop=0 ;;
+    'collector') cmds='serve report export audit token caps budget alerts' opts='--help -h' valued='' stop=0 ;;
     'collector serve') cmds='' opts='--db --host --port --rate --metrics-network --help -h' valued='--db --host --port --rate --metrics-network' stop=0 ;;
     'collector report') cmds='' opts='--db --by --since --until --json --help -h' valued='--db --by --since --until' stop=0 ;;
     'collector export') cmds='' opts='--db --format --output --since --until --json --help -h' valued='--db --format --output --since --until' stop=0 ;;
-    'collector token') cmds='add rm list' opts='--help -h' valued='' stop=0 ;;
-    'collector token add') cmds='' opts='--db --developer --team --cost-center --admin --dry-run --json --help -h' valued='--db --developer --team --cost-center' stop=0 ;;
-    'collector token rm') cmds='' opts='--db --developer --dry-run --json --help -h' valued='--db --developer' stop=0 ;;
+    'collector audit') cmds='' opts='--db --since --until --team --action --json --help -h' valued='--db --since --until --team --action' stop=0 ;;
+    'collector token') cmds='add revoke list' opts='--help -h' valued='' stop=0 ;;
+    'collector token add') cmds='' opts='--db --developer --team --cost-center --role --admin --dry-run --json --help -h' valued='--db --developer --team --cost-center --role' stop=0 ;;
+    'collector token revoke') cmds='' opts='--db --developer --dry-run --json --help -h' valued='--db --developer' stop=0 ;;
     'collector token list') cmds='' opts='--db --json --help -h' valued='--db' stop=0 ;;
     'collector caps') cmds='set show' opts='--help -h' valued='' stop=0 ;;
     'collector caps set') cmds='' opts='--db --team --developer --daily --weekly --monthly --daily-tokens --weekly-tokens --monthly-tokens --allow-snooze --pooled --member --dry-run --json --help -h' valued='--db --team --developer --daily --weekly --monthly --daily-tokens --weekly-tokens --monthly-tokens --member' stop=0 ;;
@@ -79,15 +81,16 @@ _agentmeter_spec() {
 _agentmeter_values() {
     case "$1|$2" in
     'run|#0') COMPREPLY=($(compgen -W 'claude codex gemini copilot opencode qwen aider crush cline kilo droid goose cursor amp' -- "$cur")) ;;
-    'report|--by') COMPREPLY=($(compgen -W 'day week month agent model repo branch session' -- "$cur")) ;;
+    'report|--by') COMPREPLY=($(compgen -W 'day week month agent model repo branch session tag subagent commit' -- "$cur")) ;;
     'report|--format') COMPREPLY=($(compgen -W 'table json csv' -- "$cur")) ;;
     'report|--html') COMPREPLY=($(compgen -f -- "$cur")) ;;
     'export|--format') COMPREPLY=($(compgen -W 'focus csv jsonl' -- "$cur")) ;;
     'export|--output') COMPREPLY=($(compgen -f -- "$cur")) ;;
     'shell-init|#0') COMPREPLY=($(compgen -W 'bash zsh fish' -- "$cur")) ;;
     'prompt|--shell') COMPREPLY=($(compgen -W 'bash zsh plain' -- "$cur")) ;;
-    'collector report|--by') COMPREPLY=($(compgen -W 'developer team agent repo model day' -- "$cur")) ;;
-    'collector export|--format') COMPREPLY=($(compgen -W 'focus' -- "$cur")) ;;
+    'collector report|--by') COMPREPLY=($(compgen -W 'developer team agent repo model day tag:' -- "$cur")) ;;
+    'collector export|--format') COMPREPLY=($(compgen -W 'focus audit' -- "$cur")) ;;
+    'collector token add|--role') COMPREPLY=($(compgen -W 'developer lead finance admin' -- "$cur")) ;;
     'collector alerts set|--format') COMPREPLY=($(compgen -W 'slack json' -- "$cur")) ;;
     'completions generate|--output') COMPREPLY=($(compgen -f -- "$cur")) ;;
     'completions show|#0') COMPREPLY=($(compgen -W 'bash zsh fish' -- "$cur")) ;;

@@ -6,7 +6,7 @@ function __agentmeter_values --argument-names key cur
         case 'run|#0'
             printf '%s\n' 'claude' 'codex' 'gemini' 'copilot' 'opencode' 'qwen' 'aider' 'crush' 'cline' 'kilo' 'droid' 'goose' 'cursor' 'amp'
         case 'report|--by'
-            printf '%s\n' 'day' 'week' 'month' 'agent' 'model' 'repo' 'branch' 'session'
+            printf '%s\n' 'day' 'week' 'month' 'agent' 'model' 'repo' 'branch' 'session' 'tag' 'subagent' 'commit'
         case 'report|--format'
             printf '%s\n' 'table' 'json' 'csv'
         case 'report|--html'
@@ -20,9 +20,11 @@ function __agentmeter_values --argument-names key cur
         case 'prompt|--shell'
             printf '%s\n' 'bash' 'zsh' 'plain'
         case 'collector report|--by'
-            printf '%s\n' 'developer' 'team' 'agent' 'repo' 'model' 'day'
+            printf '%s\n' 'developer' 'team' 'agent' 'repo' 'model' 'day' 'tag:'
         case 'collector export|--format'
-            printf '%s\n' 'focus'
+            printf '%s\n' 'focus' 'audit'
+        case 'collector token add|--role'
+            printf '%s\n' 'developer' 'lead' 'finance' 'admin'
         case 'collector alerts set|--format'
             printf '%s\n' 'slack' 'json'
         case 'completions generate|--output'
@@ -55,8 +57,8 @@ function __agentmeter_complete
         set names; set cmds; set opts; set valued; set stop 0
         switch $path
         case ''
-            set names run sessions agents env report export reprice reconcile sync shell-init prompt statusline version demo doctor status top session proxy budget prices import collector keys config completions
-            set cmds 'run	Run an agent with every request metered in a session: agentmeter run…' 'sessions	Sessions with their requests, tokens by bucket and cost.' 'agents	List the agents agentmeter can run, whether each is installed and how…' 'env	Open a session and print the environment a tool needs to use it: eval…' 'report	Spend and tokens by day, week, month, agent, model, repo, branch or s…' 'export	Export the ledger: FOCUS 1.2 (one row per day × model × token type) o…' 'reprice	Recompute requests'\'' costs from their tokens, each at its own date and…' 'reconcile	Proxy figures against the agents'\'' own logs, per session and day, with…' 'sync	Push daily summaries and session line items (never prompts) to the co…' 'shell-init	Print the shell hook that runs your agents through agentmeter: eval "…' 'prompt	A short budget segment for your prompt ($4.20/$20 21%), coloured by s…' 'statusline	Claude Code'\''s status line: this session'\''s cost, today'\''s budget, and t…' 'version	The version of agentmeter, and the Python it runs on.' 'demo	A complete tour with no agent, no key and no network: simulated provi…' 'doctor	Check the proxy, keys and keyring, agents on PATH, config, ledger int…' 'status	Day, week and month against your caps, with the forecast; today'\''s ses…' 'top	A live view: running sessions and their burn, today and the month aga…' 'session	One session, turn by turn.' 'proxy	The per-user metering proxy on 127.0.0.1.' 'budget	Personal caps: alert at 80 %, cheaper model at 95 %, refusal at 110 %.' 'prices	Where a price comes from, and fresh price data.' 'import	Usage that did not pass through agentmeter: agents'\'' logs, Cursor'\''s ex…' 'collector	The team collector: tokens, reports, caps, FOCUS export, dashboard.' 'keys	Real provider keys for key mode (never shown to the agent).' 'config	The configuration file.' 'completions	Tab completion for bash, zsh and fish.'
+            set names run sessions agents env audit report export reprice reconcile sync shell-init prompt statusline version demo doctor status top session proxy budget prices import collector keys config completions
+            set cmds 'run	Run an agent with every request metered in a session: agentmeter run…' 'sessions	Sessions with their requests, tokens by bucket and cost.' 'agents	List the agents agentmeter can run, whether each is installed and how…' 'env	Open a session and print the environment a tool needs to use it: eval…' 'audit	Cap changes, snoozes and key changes on this machine (who, when, old…' 'report	Spend and tokens by day, week, month, agent, model, repo, branch, ses…' 'export	Export the ledger: FOCUS 1.2 (one row per day × model × token type) o…' 'reprice	Recompute requests'\'' costs from their tokens, each at its own date and…' 'reconcile	Proxy figures against the agents'\'' own logs, per session and day, with…' 'sync	Push daily summaries and session line items (never prompts) to the co…' 'shell-init	Print the shell hook that runs your agents through agentmeter: eval "…' 'prompt	A short budget segment for your prompt ($4.20/$20 21%), coloured by s…' 'statusline	Claude Code'\''s status line: this session'\''s cost, today'\''s budget, and t…' 'version	The version of agentmeter, and the Python it runs on.' 'demo	A complete tour with no agent, no key and no network: simulated provi…' 'doctor	Check the proxy, keys and keyring, agents on PATH, config, ledger int…' 'status	Day, week and month against your caps, with the forecast; today'\''s ses…' 'top	A live view: running sessions and their burn, today and the month aga…' 'session	One session, turn by turn.' 'proxy	The per-user metering proxy on 127.0.0.1.' 'budget	Personal caps: alert at 80 %, cheaper model at 95 %, refusal at 110 %.' 'prices	Where a price comes from, and fresh price data.' 'import	Usage that did not pass through agentmeter: agents'\'' logs, Cursor'\''s ex…' 'collector	The team collector: tokens, reports, caps, FOCUS export, dashboard.' 'keys	Real provider keys for key mode (never shown to the agent).' 'config	The configuration file.' 'completions	Tab completion for bash, zsh and fish.'
             set opts '--version	Print the version and exit.' '-V	Print the version and exit.' '--debug	On an internal error, show the traceback (also AGENTMETER_DEBUG=1). W…' '--help	Show this message and exit.' '-h	Show this message and exit.'
             set valued 
             set stop 0
@@ -84,11 +86,17 @@ function __agentmeter_complete
             set opts '--agent	Only this agent'\''s variables (claude, codex, …).' '--tag	Attach K=V to the session (repeatable).' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
             set valued --agent --tag
             set stop 0
+        case 'audit'
+            set names 
+            set cmds 
+            set opts '--since	From: a date (2026-03-01), an ISO time, or a duration back from now (…' '--until	Up to (exclusive): a date, an ISO time or a duration back.' '--action	Only this action or family: budget, budget.set, budget.snooze, key, k…' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
+            set valued --since --until --action
+            set stop 0
         case 'report'
             set names 
             set cmds 
-            set opts '--by	Group rows by this.' '--since	Start: a date (2025-03-01), today, or 30d / 2w (whole local days).' '--until	End, exclusive: a date or a duration back from today.' '--tz	Time zone for days (default: the budget timezone in config).' '--format	Output format.' '--chart	Also draw daily spend with the daily cap (table format).' '--no-chart	Also draw daily spend with the daily cap (table format).' '--html	Write a self-contained HTML report to this file.' '--json	Print JSON (the same as --format json).' '--help	Show this message and exit.' '-h	Show this message and exit.'
-            set valued --by --since --until --tz --format --html
+            set opts '--by	Group rows by: day, week, month, agent, model, repo, branch, session,…' '--since	Start: a date (2025-03-01), today, or 30d / 2w (whole local days).' '--until	End, exclusive: a date or a duration back from today.' '--tz	Time zone for days (default: the budget timezone in config).' '--format	Output format.' '--chart	Also draw daily spend with the daily cap (table format).' '--no-chart	Also draw daily spend with the daily cap (table format).' '--html	Write a self-contained HTML report to this file.' '--json	Print JSON (the same as --format json).' '--commits	Only sessions that ended on a commit in this git range (of the reposi…' '--help	Show this message and exit.' '-h	Show this message and exit.'
+            set valued --by --since --until --tz --format --html --commits
             set stop 0
         case 'export'
             set names 
@@ -289,8 +297,8 @@ function __agentmeter_complete
             set valued --since
             set stop 0
         case 'collector'
-            set names serve report export token caps budget alerts
-            set cmds 'serve	Run the collector in the foreground.' 'report	Spend across developers, teams, agents, repos, models or days.' 'export	Every developer'\''s usage as FOCUS 1.2 rows, for the finance tools.' 'token	Bearer tokens, one per developer (stored hashed).' 'caps	Team and developer caps that clients merge with their own.' 'budget	Team wallets: replay a team'\''s history through pooled caps.' 'alerts	Per-team alert webhooks (Slack or generic JSON) and the daily digest.'
+            set names serve report export audit token caps budget alerts
+            set cmds 'serve	Run the collector in the foreground.' 'report	Spend across developers, teams, agents, repos, models, days or a tag.' 'export	Every developer'\''s usage as FOCUS 1.2 rows, for the finance tools; or…' 'audit	Who changed which cap and who issued or revoked which token, when, ol…' 'token	Bearer tokens, one per developer (stored hashed).' 'caps	Team and developer caps that clients merge with their own.' 'budget	Team wallets: replay a team'\''s history through pooled caps.' 'alerts	Per-team alert webhooks (Slack or generic JSON) and the daily digest.'
             set opts '--help	Show this message and exit.' '-h	Show this message and exit.'
             set valued 
             set stop 0
@@ -303,28 +311,34 @@ function __agentmeter_complete
         case 'collector report'
             set names 
             set cmds 
-            set opts '--db	The collector'\''s database: a SQLite file (serve, token add and caps se…' '--by	Group by.' '--since	First day, YYYY-MM-DD.' '--until	Last day, YYYY-MM-DD.' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
+            set opts '--db	The collector'\''s database: a SQLite file (serve, token add and caps se…' '--by	Group by: developer, team, agent, repo, model, day, or tag:KEY (a tag…' '--since	First day, YYYY-MM-DD.' '--until	Last day, YYYY-MM-DD.' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
             set valued --db --by --since --until
             set stop 0
         case 'collector export'
             set names 
             set cmds 
-            set opts '--db	The collector'\''s database: a SQLite file (serve, token add and caps se…' '--format	FOCUS 1.2 CSV.' '--output	Write to this file instead of stdout.' '--since	First day, YYYY-MM-DD.' '--until	Last day, YYYY-MM-DD.' '--json	The FOCUS rows as one JSON document {schema, rows}.' '--help	Show this message and exit.' '-h	Show this message and exit.'
+            set opts '--db	The collector'\''s database: a SQLite file (serve, token add and caps se…' '--format	focus: FOCUS 1.2 CSV; audit: the audit trail (cap changes, tokens iss…' '--output	Write to this file instead of stdout.' '--since	First day, YYYY-MM-DD.' '--until	Last day, YYYY-MM-DD.' '--json	The FOCUS rows as one JSON document {schema, rows}.' '--help	Show this message and exit.' '-h	Show this message and exit.'
             set valued --db --format --output --since --until
             set stop 0
+        case 'collector audit'
+            set names 
+            set cmds 
+            set opts '--db	The collector'\''s database: a SQLite file (serve, token add and caps se…' '--since	From: a date (2026-03-01), an ISO time, or a duration back from now (…' '--until	Up to (exclusive): a date, an ISO time or a duration back.' '--team	Only this team'\''s entries.' '--action	Only this action or family: caps, caps.set, token, token.add, token.r…' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
+            set valued --db --since --until --team --action
+            set stop 0
         case 'collector token'
-            set names add rm list
-            set cmds 'add	Issue a token and print it (once: only its hash is kept).' 'rm	Revoke a token; the collector refuses it from the next request on.' 'list	Tokens with their developer, team and state (never the tokens themsel…'
+            set names add revoke list
+            set cmds 'add	Issue a token and print it (once: only its hash is kept).' 'revoke	Revoke a token; the collector refuses it from the next request on.' 'list	Tokens with their developer, team and state (never the tokens themsel…'
             set opts '--help	Show this message and exit.' '-h	Show this message and exit.'
             set valued 
             set stop 0
         case 'collector token add'
             set names 
             set cmds 
-            set opts '--db	The collector'\''s database: a SQLite file (serve, token add and caps se…' '--developer	Who the token belongs to (their pushes are filed under it).' '--team	The developer'\''s team (for chargeback and team caps). Pushes are filed…' '--cost-center	The cost centre this token'\''s spend is charged to (set here only, neve…' '--admin	May read reports, the dashboard, and set caps.' '--dry-run	Say what would change; write nothing.' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
-            set valued --db --developer --team --cost-center
+            set opts '--db	The collector'\''s database: a SQLite file (serve, token add and caps se…' '--developer	Who the token belongs to (their pushes are filed under it).' '--team	The developer'\''s team (for chargeback and team caps). Pushes are filed…' '--cost-center	The cost centre this token'\''s spend is charged to (set here only, neve…' '--role	developer: push only (the default); lead: also their team'\''s reports,…' '--admin	The same as --role admin.' '--dry-run	Say what would change; write nothing.' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
+            set valued --db --developer --team --cost-center --role
             set stop 0
-        case 'collector token rm'
+        case 'collector token revoke'
             set names 
             set cmds 
             set opts '--db	The collector'\''s database: a SQLite file (serve, token add and caps se…' '--developer	Revoke every token of this developer.' '--dry-run	Say what would change; write nothing.' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'

@@ -37,8 +37,12 @@ SERVED = web.AppKey("served", dict)
 def usage_for(body_bytes: int, deltas: int) -> FakeUsage:
     prompt = max(100, body_bytes // 4)
     uncached = max(10, prompt // 50)
-    return FakeUsage(input_tokens=uncached, cache_read_tokens=prompt - prompt // 10 - uncached,
-                     cache_write_tokens=prompt // 10, output_tokens=max(1, deltas * 3))
+    return FakeUsage(
+        input_tokens=uncached,
+        cache_read_tokens=prompt - prompt // 10 - uncached,
+        cache_write_tokens=prompt // 10,
+        output_tokens=max(1, deltas * 3),
+    )
 
 
 def _sse(event: str, data: dict) -> bytes:
@@ -47,33 +51,58 @@ def _sse(event: str, data: dict) -> bytes:
 
 @lru_cache(maxsize=512)
 def _delta(delta_bytes: int) -> bytes:
-    return _sse("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                        "delta": {"type": "text_delta", "text": "x" * max(1, delta_bytes)}})
+    return _sse(
+        "content_block_delta",
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "x" * max(1, delta_bytes)}},
+    )
 
 
 @lru_cache(maxsize=1)
 def _fixed() -> tuple[bytes, bytes, bytes, bytes]:
-    return (_sse("content_block_start", {"type": "content_block_start", "index": 0,
-                                         "content_block": {"type": "text", "text": ""}}),
-            _sse("ping", {"type": "ping"}),
-            _sse("content_block_stop", {"type": "content_block_stop", "index": 0}),
-            _sse("message_stop", {"type": "message_stop"}))
+    return (
+        _sse(
+            "content_block_start",
+            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        ),
+        _sse("ping", {"type": "ping"}),
+        _sse("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        _sse("message_stop", {"type": "message_stop"}),
+    )
 
 
 def events(model: str, deltas: int, delta_bytes: int, body_bytes: int) -> list[bytes]:
     """The Anthropic stream (same shape as agentmeter.testing.fake_provider.anthropic_events), cheaply."""
     u = usage_for(body_bytes, deltas)
-    usage = {"input_tokens": u.input_tokens, "cache_creation_input_tokens": u.cache_write_tokens,
-             "cache_read_input_tokens": u.cache_read_tokens,
-             "cache_creation": {"ephemeral_5m_input_tokens": u.cache_write_tokens, "ephemeral_1h_input_tokens": 0},
-             "output_tokens": 1, "service_tier": "standard"}
-    start = _sse("message_start", {"type": "message_start", "message": {
-        "id": "msg_bench" + uuid.uuid4().hex[:16], "type": "message", "role": "assistant", "model": model,
-        "content": [], "stop_reason": None, "stop_sequence": None, "usage": usage}})
+    usage = {
+        "input_tokens": u.input_tokens,
+        "cache_creation_input_tokens": u.cache_write_tokens,
+        "cache_read_input_tokens": u.cache_read_tokens,
+        "cache_creation": {"ephemeral_5m_input_tokens": u.cache_write_tokens, "ephemeral_1h_input_tokens": 0},
+        "output_tokens": 1,
+        "service_tier": "standard",
+    }
+    start = _sse(
+        "message_start",
+        {
+            "type": "message_start",
+            "message": {
+                "id": "msg_bench" + uuid.uuid4().hex[:16],
+                "type": "message",
+                "role": "assistant",
+                "model": model,
+                "content": [],
+                "stop_reason": None,
+                "stop_sequence": None,
+                "usage": usage,
+            },
+        },
+    )
     final = {k: v for k, v in usage.items() if k not in ("cache_creation", "service_tier")}
     final["output_tokens"] = u.output_tokens
-    md = _sse("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                                "usage": final})
+    md = _sse(
+        "message_delta",
+        {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None}, "usage": final},
+    )
     block_start, ping, block_stop, stop = _fixed()
     return [start, block_start, ping, *([_delta(delta_bytes)] * deltas), block_stop, md, stop]
 
@@ -94,8 +123,14 @@ async def messages(request: web.Request) -> web.StreamResponse:
         cfg = FakeConfig(usage=usage_for(len(body), deltas), text="x" * deltas)
         return web.json_response(anthropic_json(model, cfg), headers={"request-id": "req_bench_json"})
     evs = events(model, deltas, delta_bytes, len(body))
-    resp = web.StreamResponse(status=200, headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
-                                                   "request-id": "req_bench" + uuid.uuid4().hex[:10]})
+    resp = web.StreamResponse(
+        status=200,
+        headers={
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-cache",
+            "request-id": "req_bench" + uuid.uuid4().hex[:10],
+        },
+    )
     resp.enable_chunked_encoding()
     await resp.prepare(request)
     # Event k leaves at start + k * pace (a clock-driven generator): jitter does not accumulate, so a

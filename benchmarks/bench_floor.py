@@ -13,15 +13,29 @@ import aiohttp
 from aiohttp import web
 
 UP = os.environ["UPSTREAM"]
-HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "trailers",
-       "transfer-encoding", "upgrade", "host", "content-length", "content-encoding"}
+HOP = {
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "trailers",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+    "content-length",
+    "content-encoding",
+}
 
 
 async def main():
     session = aiohttp.ClientSession(
-        auto_decompress=False, connector=aiohttp.TCPConnector(limit=256, limit_per_host=128, keepalive_timeout=60),
+        auto_decompress=False,
+        connector=aiohttp.TCPConnector(limit=256, limit_per_host=128, keepalive_timeout=60),
         timeout=aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=600),
-        skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"))
+        skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
+    )
 
     async def handle(request):
         body = await request.read()
@@ -29,13 +43,15 @@ async def main():
         tail = request.match_info["tail"]
         url = UP + "/" + tail + ("?" + request.query_string if request.query_string else "")
         async with session.request(request.method, url, data=body, headers=hdrs) as up:
-            out = web.StreamResponse(status=up.status,
-                                     headers={k: v for k, v in up.headers.items() if k.lower() not in HOP})
+            out = web.StreamResponse(
+                status=up.status, headers={k: v for k, v in up.headers.items() if k.lower() not in HOP}
+            )
             await out.prepare(request)
             async for chunk in up.content.iter_any():
                 await out.write(chunk)
             await out.write_eof()
             return out
+
     app = web.Application(client_max_size=64 * 1024**2, handler_args={"auto_decompress": False})
     app.router.add_route("*", "/s/{token}/anthropic/{tail:.*}", handle)
     runner = web.AppRunner(app, access_log=None)

@@ -26,14 +26,37 @@ def _records(n: int, start_ms: int, tag: str) -> list:
     models = ["claude-sonnet-4-5", "claude-opus-4-8", "claude-haiku-4-5"]
     out = []
     for i in range(n):
-        out.append(RequestRecord(
-            request_id=f"amr_{tag}{i:08d}", session_id="bench-session", started_at_ms=start_ms + i,
-            provider="anthropic", api="messages", method="POST", path="/v1/messages",
-            model_requested=models[i % 3], model_used=models[i % 3], stream=True, status="ok", http_status=200,
-            usage=Usage(input_tokens=300 + i % 500, cache_read_tokens=24_000 + i % 9000,
-                        cache_write_tokens=1500, cache_write_5m_tokens=1500, output_tokens=200 + i % 700),
-            upstream_request_id=f"req_{i}", response_id=f"msg_{tag}{i}", agent_session_id="bench-0000",
-            ttft_ms=900.0, duration_ms=4200.0, agent="claude", repo="github.com/acme/api", branch="main"))
+        out.append(
+            RequestRecord(
+                request_id=f"amr_{tag}{i:08d}",
+                session_id="bench-session",
+                started_at_ms=start_ms + i,
+                provider="anthropic",
+                api="messages",
+                method="POST",
+                path="/v1/messages",
+                model_requested=models[i % 3],
+                model_used=models[i % 3],
+                stream=True,
+                status="ok",
+                http_status=200,
+                usage=Usage(
+                    input_tokens=300 + i % 500,
+                    cache_read_tokens=24_000 + i % 9000,
+                    cache_write_tokens=1500,
+                    cache_write_5m_tokens=1500,
+                    output_tokens=200 + i % 700,
+                ),
+                upstream_request_id=f"req_{i}",
+                response_id=f"msg_{tag}{i}",
+                agent_session_id="bench-0000",
+                ttft_ms=900.0,
+                duration_ms=4200.0,
+                agent="claude",
+                repo="github.com/acme/api",
+                branch="main",
+            )
+        )
     return out
 
 
@@ -80,10 +103,18 @@ def measure(rows: int = 50_000, single: int = 500) -> dict:
         priced = conn.execute("SELECT COUNT(*) FROM requests WHERE cost_usd > 0").fetchone()[0]
         conn.close()
     lat.sort()
-    return {"rows": rows, "bulk_s": round(bulk_s, 3), "rows_per_s": round(rows / bulk_s),
-            "stored": stored, "failed": failed, "priced_rows": priced, "pricing": prepare is not None,
-            "single_commit_p50_ms": round(lat[len(lat) // 2], 3),
-            "single_commit_p99_ms": round(lat[min(len(lat) - 1, int(len(lat) * 0.99))], 3), "single_n": single}
+    return {
+        "rows": rows,
+        "bulk_s": round(bulk_s, 3),
+        "rows_per_s": round(rows / bulk_s),
+        "stored": stored,
+        "failed": failed,
+        "priced_rows": priced,
+        "pricing": prepare is not None,
+        "single_commit_p50_ms": round(lat[len(lat) // 2], 3),
+        "single_commit_p99_ms": round(lat[min(len(lat) - 1, int(len(lat) * 0.99))], 3),
+        "single_n": single,
+    }
 
 
 def main() -> int:

@@ -46,8 +46,12 @@ def installed_version() -> str | None:
     py = _bin("python")
     if not py.exists():
         return None
-    r = subprocess.run([str(py), "-c", "import importlib.metadata as m; print(m.version('litellm'))"],
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [str(py), "-c", "import importlib.metadata as m; print(m.version('litellm'))"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     return r.stdout.strip() if r.returncode == 0 else None
 
 
@@ -60,8 +64,15 @@ def ensure_installed(log=print) -> tuple[bool, str]:
     try:
         if not _bin("python").exists():
             subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True, capture_output=True, timeout=300)
-        cmd = [str(_bin("python")), "-m", "pip", "install", "-q", "--disable-pip-version-check",
-               f"litellm[proxy]=={VERSION}"]
+        cmd = [
+            str(_bin("python")),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            f"litellm[proxy]=={VERSION}",
+        ]
         if CONSTRAINTS.exists():
             cmd[5:5] = ["-c", str(CONSTRAINTS)]
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
@@ -95,13 +106,19 @@ general_settings:
 
 def env(base: dict) -> dict:
     e = dict(base)
-    e.update({
-        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-        "HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9",
-        "http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9",
-        "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost",
-        "DO_NOT_TRACK": "1", "DISABLE_SCHEMA_UPDATE": "true",
-    })
+    e.update(
+        {
+            "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+            "HTTP_PROXY": "http://127.0.0.1:9",
+            "HTTPS_PROXY": "http://127.0.0.1:9",
+            "http_proxy": "http://127.0.0.1:9",
+            "https_proxy": "http://127.0.0.1:9",
+            "NO_PROXY": "127.0.0.1,localhost",
+            "no_proxy": "127.0.0.1,localhost",
+            "DO_NOT_TRACK": "1",
+            "DISABLE_SCHEMA_UPDATE": "true",
+        }
+    )
     for k in ("DATABASE_URL", "DIRECT_URL", "REDIS_HOST", "REDIS_URL", "LITELLM_LOG"):
         e.pop(k, None)
     return e
@@ -110,15 +127,26 @@ def env(base: dict) -> dict:
 def start(procs, workdir: Path, upstream: str, port: int, base_env: dict, timeout: float = 90):
     """Start the proxy; returns the Popen once /health/liveliness answers."""
     cfg = write_config(workdir, upstream)
-    cmd = [str(_bin("litellm")), "--config", str(cfg), "--host", "127.0.0.1", "--port", str(port),
-           "--telemetry", "False"]
+    cmd = [
+        str(_bin("litellm")),
+        "--config",
+        str(cfg),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--telemetry",
+        "False",
+    ]
     p = procs.start("litellm", cmd, env(base_env))
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if p.poll() is not None:
             raise RuntimeError(f"litellm exited (code {p.returncode}):\n{procs.log('litellm')}")
-        with contextlib.suppress(OSError), \
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/health/liveliness", timeout=2) as r:
+        with (
+            contextlib.suppress(OSError),
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health/liveliness", timeout=2) as r,
+        ):
             if r.status == 200:
                 return p
         time.sleep(0.25)
@@ -151,9 +179,9 @@ def _addr(hexaddr: str, v6: bool) -> str | None:
     host, _, port = hexaddr.partition(":")
     try:
         if not v6:
-            ip = ".".join(str(int(host[i:i + 2], 16)) for i in (6, 4, 2, 0))
+            ip = ".".join(str(int(host[i : i + 2], 16)) for i in (6, 4, 2, 0))
         else:
-            words = [host[i:i + 8] for i in range(0, 32, 8)]
+            words = [host[i : i + 8] for i in range(0, 32, 8)]
             raw = b"".join(bytes.fromhex(w)[::-1] for w in words)
             import ipaddress
 

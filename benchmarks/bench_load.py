@@ -28,12 +28,76 @@ import aiohttp
 PLACEHOLDER = b"@@BENCH-MARKER@@"
 
 _WORDS = [
-    'the', 'a', 'to', 'of', 'and', 'in', 'is', 'for', 'on', 'that', 'with', 'as', 'it', 'be', 'this', 'are', 'by',
-    'from', 'or', 'at', 'an', 'not', 'was', 'but', 'if', 'all', 'can', 'will', 'file', 'function', 'return',
-    'value', 'error', 'test', 'proxy', 'request', 'response', 'stream', 'token', 'model', 'budget', 'ledger',
-    'session', 'import', 'class', 'def', 'self', 'async', 'await', 'None', 'True', 'False', 'raise', 'except',
-    'try', 'path', 'config', 'user', 'agent', 'tool', 'result', 'src/agentmeter/proxy/app.py',
-    'tests/test_ledger.py', 'README.md', '{"key":', '"value"}', 'x', '=', 'foo(bar,', 'baz=1)',
+    "the",
+    "a",
+    "to",
+    "of",
+    "and",
+    "in",
+    "is",
+    "for",
+    "on",
+    "that",
+    "with",
+    "as",
+    "it",
+    "be",
+    "this",
+    "are",
+    "by",
+    "from",
+    "or",
+    "at",
+    "an",
+    "not",
+    "was",
+    "but",
+    "if",
+    "all",
+    "can",
+    "will",
+    "file",
+    "function",
+    "return",
+    "value",
+    "error",
+    "test",
+    "proxy",
+    "request",
+    "response",
+    "stream",
+    "token",
+    "model",
+    "budget",
+    "ledger",
+    "session",
+    "import",
+    "class",
+    "def",
+    "self",
+    "async",
+    "await",
+    "None",
+    "True",
+    "False",
+    "raise",
+    "except",
+    "try",
+    "path",
+    "config",
+    "user",
+    "agent",
+    "tool",
+    "result",
+    "src/agentmeter/proxy/app.py",
+    "tests/test_ledger.py",
+    "README.md",
+    '{"key":',
+    '"value"}',
+    "x",
+    "=",
+    "foo(bar,",
+    "baz=1)",
 ]
 
 
@@ -56,16 +120,46 @@ def _fixed_parts() -> tuple[list, list]:
         {"type": "text", "text": "You are Claude Code, Anthropic's official CLI for Claude."},
         {"type": "text", "text": _prose(rng, 10_000), "cache_control": {"type": "ephemeral"}},
     ]
-    names = ["Task", "Bash", "Glob", "Grep", "ExitPlanMode", "Read", "Edit", "Write", "NotebookEdit", "WebFetch",
-             "TodoWrite", "WebSearch", "BashOutput", "KillShell", "SlashCommand", "MultiEdit"]
+    names = [
+        "Task",
+        "Bash",
+        "Glob",
+        "Grep",
+        "ExitPlanMode",
+        "Read",
+        "Edit",
+        "Write",
+        "NotebookEdit",
+        "WebFetch",
+        "TodoWrite",
+        "WebSearch",
+        "BashOutput",
+        "KillShell",
+        "SlashCommand",
+        "MultiEdit",
+    ]
     tools = []
     for name in names:
-        props = {f"param_{i}": {"type": rng.choice(["string", "number", "boolean"]),
-                                "description": _prose(rng, rng.randrange(60, 240))} for i in range(rng.randrange(2, 7))}
-        tools.append({"name": name, "description": _prose(rng, rng.randrange(300, 1800)),
-                      "input_schema": {"type": "object", "properties": props, "required": sorted(props)[:2],
-                                       "additionalProperties": False,
-                                       "$schema": "http://json-schema.org/draft-07/schema#"}})
+        props = {
+            f"param_{i}": {
+                "type": rng.choice(["string", "number", "boolean"]),
+                "description": _prose(rng, rng.randrange(60, 240)),
+            }
+            for i in range(rng.randrange(2, 7))
+        }
+        tools.append(
+            {
+                "name": name,
+                "description": _prose(rng, rng.randrange(300, 1800)),
+                "input_schema": {
+                    "type": "object",
+                    "properties": props,
+                    "required": sorted(props)[:2],
+                    "additionalProperties": False,
+                    "$schema": "http://json-schema.org/draft-07/schema#",
+                },
+            }
+        )
     return system, tools
 
 
@@ -74,30 +168,61 @@ def body_template(kb: int) -> bytes:
     """A Claude Code-like /v1/messages body of exactly `kb` KiB (with the placeholder in the first user text)."""
     rng = random.Random(kb)
     system, tools = _fixed_parts()
-    messages: list[dict] = [{"role": "user", "content": [
-        {"type": "text", "text": PLACEHOLDER.decode() + " <system-reminder>\nAs you answer the user's questions, "
-                                                         "you can use the following context:\n" + _prose(rng, 1500)
-         + "\n</system-reminder>"},
-        {"type": "text", "text": "the test in tests/test_ledger.py fails after the last change; find out why",
-         "cache_control": {"type": "ephemeral"}},
-    ]}]
+    messages: list[dict] = [
+        {
+            "role": "user",
+            "content": [
+                {
+                    "type": "text",
+                    "text": PLACEHOLDER.decode() + " <system-reminder>\nAs you answer the user's questions, "
+                    "you can use the following context:\n" + _prose(rng, 1500) + "\n</system-reminder>",
+                },
+                {
+                    "type": "text",
+                    "text": "the test in tests/test_ledger.py fails after the last change; find out why",
+                    "cache_control": {"type": "ephemeral"},
+                },
+            ],
+        }
+    ]
 
     def doc() -> dict:
-        return {"model": "claude-sonnet-4-5", "messages": messages, "temperature": 1, "system": system,
-                "tools": tools, "metadata": {"user_id": "user_0f3e_account__session_5b2a"}, "max_tokens": 32000,
-                "stream": True}
+        return {
+            "model": "claude-sonnet-4-5",
+            "messages": messages,
+            "temperature": 1,
+            "system": system,
+            "tools": tools,
+            "metadata": {"user_id": "user_0f3e_account__session_5b2a"},
+            "max_tokens": 32000,
+            "stream": True,
+        }
 
     target = kb * 1024
     size = len(json.dumps(doc()))  # grown incrementally: each message adds its own length and ", "
     i = 0
     while size < target - 6000:
         tid = f"toolu_{kb:03d}{i:05d}"
-        pair = [{"role": "assistant", "content": [
+        pair = [
+            {
+                "role": "assistant",
+                "content": [
                     {"type": "text", "text": _prose(rng, rng.randrange(40, 400))},
-                    {"type": "tool_use", "id": tid, "name": rng.choice(["Read", "Bash", "Grep", "Edit"]),
-                     "input": {"file_path": f"/home/dev/src/module_{i}.py", "limit": 400}}]},
-                {"role": "user", "content": [
-                    {"type": "tool_result", "tool_use_id": tid, "content": _prose(rng, rng.randrange(1500, 5000))}]}]
+                    {
+                        "type": "tool_use",
+                        "id": tid,
+                        "name": rng.choice(["Read", "Bash", "Grep", "Edit"]),
+                        "input": {"file_path": f"/home/dev/src/module_{i}.py", "limit": 400},
+                    },
+                ],
+            },
+            {
+                "role": "user",
+                "content": [
+                    {"type": "tool_result", "tool_use_id": tid, "content": _prose(rng, rng.randrange(1500, 5000))}
+                ],
+            },
+        ]
         messages.extend(pair)
         size += sum(len(json.dumps(m)) + 2 for m in pair)
         i += 1
@@ -142,8 +267,7 @@ class Workload:
         lo, hi = self.events
         events = round(math.exp(rng.uniform(math.log(lo), math.log(hi))))
         pace = self.pace_ms * rng.uniform(0.5, 1.5)
-        return Spec(rng.randint(*self.body_kb), max(1, events - 6), rng.randint(*self.delta_bytes),
-                    int(pace * 1000))
+        return Spec(rng.randint(*self.body_kb), max(1, events - 6), rng.randint(*self.delta_bytes), int(pace * 1000))
 
 
 _nonce = 0
@@ -192,13 +316,21 @@ class Stats:
         return len(self.total)
 
     def summary(self) -> dict:
-        return {"n": self.n, "errors": len(self.errors), "ttfb_p50_ms": pct(self.ttfb, 50),
-                "ttfb_p99_ms": pct(self.ttfb, 99), "total_p50_ms": pct(self.total, 50),
-                "total_p99_ms": pct(self.total, 99), "excess_p50_ms": pct(self.excess, 50),
-                "excess_p99_ms": pct(self.excess, 99), "gap_p50_ms": pct(self.gaps, 50),
-                "gap_p99_ms": pct(self.gaps, 99), "rps": self.n / self.busy_s if self.busy_s else float("nan"),
-                "events_per_s": self.events / self.busy_s if self.busy_s else float("nan"),
-                "first_errors": self.errors[:3]}
+        return {
+            "n": self.n,
+            "errors": len(self.errors),
+            "ttfb_p50_ms": pct(self.ttfb, 50),
+            "ttfb_p99_ms": pct(self.ttfb, 99),
+            "total_p50_ms": pct(self.total, 50),
+            "total_p99_ms": pct(self.total, 99),
+            "excess_p50_ms": pct(self.excess, 50),
+            "excess_p99_ms": pct(self.excess, 99),
+            "gap_p50_ms": pct(self.gaps, 50),
+            "gap_p99_ms": pct(self.gaps, 99),
+            "rps": self.n / self.busy_s if self.busy_s else float("nan"),
+            "events_per_s": self.events / self.busy_s if self.busy_s else float("nan"),
+            "first_errors": self.errors[:3],
+        }
 
 
 def pct(values, p: float) -> float:
@@ -235,7 +367,7 @@ async def one(http: aiohttp.ClientSession, t: Target, spec: Spec, st: Stats | No
                 last = now
                 window = carry + chunk
                 deltas += window.count(DELTA)
-                carry = window[-(len(DELTA) - 1):]
+                carry = window[-(len(DELTA) - 1) :]
                 tail = (tail + chunk)[-64:]
             t1 = time.perf_counter()
             if r.status != 200 or deltas != spec.deltas or b"message_stop" not in tail:
@@ -258,8 +390,7 @@ async def one(http: aiohttp.ClientSession, t: Target, spec: Spec, st: Stats | No
     return True
 
 
-async def closed_loop(http, t: Target, work: Workload, conc: int, seconds: float, seed: int,
-                      st: Stats | None) -> int:
+async def closed_loop(http, t: Target, work: Workload, conc: int, seconds: float, seed: int, st: Stats | None) -> int:
     """`conc` workers, each sending requests back to back until `seconds` pass; returns requests completed."""
     deadline = time.perf_counter() + seconds
     done = 0
@@ -279,8 +410,17 @@ async def closed_loop(http, t: Target, work: Workload, conc: int, seconds: float
     return done
 
 
-async def interleaved(http, targets: list[Target], work: Workload, conc: int, slices: int, seconds: float,
-                      seed: int, between=None, label: str = "") -> dict[str, Stats]:
+async def interleaved(
+    http,
+    targets: list[Target],
+    work: Workload,
+    conc: int,
+    slices: int,
+    seconds: float,
+    seed: int,
+    between=None,
+    label: str = "",
+) -> dict[str, Stats]:
     """`slices` rounds; each runs every target for `seconds`, in rotated order."""
     stats = {t.name: Stats() for t in targets}
     k = len(targets)
@@ -299,7 +439,8 @@ async def interleaved(http, targets: list[Target], work: Workload, conc: int, sl
 def new_session(conc_limit: int = 0) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=conc_limit, keepalive_timeout=30),
-        auto_decompress=False, timeout=aiohttp.ClientTimeout(total=300, sock_connect=10),
+        auto_decompress=False,
+        timeout=aiohttp.ClientTimeout(total=300, sock_connect=10),
         skip_auto_headers=("User-Agent",),
     )
 

@@ -42,8 +42,14 @@ def vm(pid: int, field: str) -> float:
 def start_daemon(procs: Procs, home: Path, upstream: str, src: str | None) -> tuple[int, int]:
     import urllib.request
 
-    env = child_env({"AGENTMETER_HOME": str(home), "AGENTMETER_UPSTREAM_ANTHROPIC": upstream,
-                     "AGENTMETER_UPSTREAM_OPENAI": upstream, "AGENTMETER_PORT": "0"})
+    env = child_env(
+        {
+            "AGENTMETER_HOME": str(home),
+            "AGENTMETER_UPSTREAM_ANTHROPIC": upstream,
+            "AGENTMETER_UPSTREAM_OPENAI": upstream,
+            "AGENTMETER_PORT": "0",
+        }
+    )
     if src:
         env["PYTHONPATH"] = src
     p = procs.start("proxy", [sys.executable, "-m", "agentmeter", "proxy", "serve", "--port", "0", "--quiet"], env)
@@ -60,8 +66,14 @@ def start_daemon(procs: Procs, home: Path, upstream: str, src: str | None) -> tu
 
 
 def body(i: int, mib: float, text: str = "x") -> bytes:
-    return json.dumps({"model": "claude-haiku-4-5", "max_tokens": 10, "stream": False,
-                       "messages": [{"role": "user", "content": f"req {i} " + text * int(mib * 2**20)}]}).encode()
+    return json.dumps(
+        {
+            "model": "claude-haiku-4-5",
+            "max_tokens": 10,
+            "stream": False,
+            "messages": [{"role": "user", "content": f"req {i} " + text * int(mib * 2**20)}],
+        }
+    ).encode()
 
 
 USAGE = json.dumps({"input_tokens": 10, "cache_read_tokens": 0, "cache_write_tokens": 0, "output_tokens": 5})
@@ -69,9 +81,17 @@ USAGE = json.dumps({"input_tokens": 10, "cache_read_tokens": 0, "cache_write_tok
 
 async def post(http: aiohttp.ClientSession, url: str, data: bytes, extra: dict | None = None) -> tuple[int, float]:
     t0 = time.perf_counter()
-    async with http.post(url, data=data, headers={"content-type": "application/json", "x-api-key": "sk-ant-test-x",
-                                                  "x-fake-usage": USAGE, "x-fake-skip-decode": "1",
-                                                  **(extra or {})}) as r:
+    async with http.post(
+        url,
+        data=data,
+        headers={
+            "content-type": "application/json",
+            "x-api-key": "sk-ant-test-x",
+            "x-fake-usage": USAGE,
+            "x-fake-skip-decode": "1",
+            **(extra or {}),
+        },
+    ) as r:
         await r.read()
         return r.status, (time.perf_counter() - t0) * 1000
 
@@ -90,12 +110,16 @@ async def scenario(base: str, big_tok: str, other_tok: str, n: int, mib: float, 
         quiet = [await post(http, url_other, s) for s in small[:20]]
         filler = "A" * (120 * 2**20)
         cctx = zstandard.ZstdCompressor(level=1)
-        bomb_bodies = [cctx.compress(f'{{"model":"claude-haiku-4-5","max_tokens":10,"messages":[{{"role":"user",'
-                                     f'"content":"bomb {i} {filler}"}}]}}'.encode()) for i in range(bombs)]
+        bomb_bodies = [
+            cctx.compress(
+                f'{{"model":"claude-haiku-4-5","max_tokens":10,"messages":[{{"role":"user",'
+                f'"content":"bomb {i} {filler}"}}]}}'.encode()
+            )
+            for i in range(bombs)
+        ]
         del filler
         out["bomb_kb"] = round(len(bomb_bodies[0]) / 1024, 1)
-        bomb_tasks = [asyncio.ensure_future(post(http, url_big, b, {"content-encoding": "zstd"}))
-                      for b in bomb_bodies]
+        bomb_tasks = [asyncio.ensure_future(post(http, url_big, b, {"content-encoding": "zstd"})) for b in bomb_bodies]
         await asyncio.sleep(0.02)
         during = []
         for s in small[20:]:
@@ -136,9 +160,11 @@ def main() -> int:
     print(f"daemon from {src}")
     print(f"{args.n} parallel bodies of {args.mib:g} MiB: daemon RSS idle {idle:.0f} MB, peak {peak:.0f} MB")
     q, d = res["small_quiet_ms"], res["small_during_ms"]
-    print(f"another session's small requests: p50 {statistics.median(q):.1f} ms quiet, "
-          f"{statistics.median(d):.1f} ms (max {max(d):.1f} ms) during {args.bombs} zstd bombs "
-          f"of {res['bomb_kb']} KB → 120 MiB ({len(d)} requests)")
+    print(
+        f"another session's small requests: p50 {statistics.median(q):.1f} ms quiet, "
+        f"{statistics.median(d):.1f} ms (max {max(d):.1f} ms) during {args.bombs} zstd bombs "
+        f"of {res['bomb_kb']} KB → 120 MiB ({len(d)} requests)"
+    )
     if bad:
         print(f"FAILED: {len(bad)} answers were not 200: {sorted(set(bad))}", file=sys.stderr)
         return 1

@@ -19,9 +19,13 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
-PAIRS = [("claude", "anthropic", "claude-sonnet-4-5"), ("claude", "anthropic", "claude-opus-4-8"),
-         ("codex", "openai", "gpt-5.1-codex"), ("codex", "openai", "gpt-5.1-mini"),
-         ("gemini", "gemini", "gemini-2.5-pro")]
+PAIRS = [
+    ("claude", "anthropic", "claude-sonnet-4-5"),
+    ("claude", "anthropic", "claude-opus-4-8"),
+    ("codex", "openai", "gpt-5.1-codex"),
+    ("codex", "openai", "gpt-5.1-mini"),
+    ("gemini", "gemini", "gemini-2.5-pro"),
+]
 TODAY = date(2026, 11, 28)
 
 
@@ -29,9 +33,25 @@ def build(store, developers: int, days: int, pairs_per_day: int) -> int:
     from agentmeter.ledger.schema import TOKEN_COLUMNS
 
     rng = random.Random(7)
-    cols = ["developer", "item_key", "device_id", "team", "cost_center", "day", "agent", "provider", "model", "repo",
-            "subscription", "requests", *TOKEN_COLUMNS, "cost_usd", "unpriced_requests", "cost_by_type",
-            "received_at"]
+    cols = [
+        "developer",
+        "item_key",
+        "device_id",
+        "team",
+        "cost_center",
+        "day",
+        "agent",
+        "provider",
+        "model",
+        "repo",
+        "subscription",
+        "requests",
+        *TOKEN_COLUMNS,
+        "cost_usd",
+        "unpriced_requests",
+        "cost_by_type",
+        "received_at",
+    ]
     sql = f"INSERT INTO rollups ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
     n, batch = 0, []
     first = TODAY - timedelta(days=days - 1)
@@ -41,9 +61,27 @@ def build(store, developers: int, days: int, pairs_per_day: int) -> int:
             day = (first + timedelta(days=i)).isoformat()
             for agent, provider, model in rng.sample(PAIRS, pairs_per_day):
                 tokens = [rng.randrange(1000, 90000) for _ in TOKEN_COLUMNS]
-                batch.append([dev, f"{day}|{agent}|{model}", "dev-1", team, "CC-1", day, agent, provider, model,
-                              "github.com/acme/app", 0, rng.randrange(1, 200), *tokens,
-                              round(rng.uniform(0.1, 30), 4), 0, "{}", 1_795_000_000_000 + i * 86_400_000])
+                batch.append(
+                    [
+                        dev,
+                        f"{day}|{agent}|{model}",
+                        "dev-1",
+                        team,
+                        "CC-1",
+                        day,
+                        agent,
+                        provider,
+                        model,
+                        "github.com/acme/app",
+                        0,
+                        rng.randrange(1, 200),
+                        *tokens,
+                        round(rng.uniform(0.1, 30), 4),
+                        0,
+                        "{}",
+                        1_795_000_000_000 + i * 86_400_000,
+                    ]
+                )
                 n += 1
             if len(batch) >= 20000:
                 _insert(store, sql, batch)
@@ -75,8 +113,10 @@ def main() -> int:
     store = open_store(args.db or Path(tmp.name) / "collector.db")
     t0 = time.perf_counter()
     rows = build(store, args.developers, args.days, args.pairs)
-    print(f"built {rows:,} rollup rows ({args.developers} developers × {args.days} days × {args.pairs} pairs) "
-          f"in {time.perf_counter() - t0:.1f} s")
+    print(
+        f"built {rows:,} rollup rows ({args.developers} developers × {args.days} days × {args.pairs} pairs) "
+        f"in {time.perf_counter() - t0:.1f} s"
+    )
 
     since, until = metrics.month_of(TODAY)
     scrape_s, report_s, body = [], [], b""

@@ -47,14 +47,49 @@ from agentmeter.collector.store import REPORT_BY, open_store  # noqa: E402
 from agentmeter.ledger.schema import TOKEN_COLUMNS  # noqa: E402
 
 LAST_DAY = date(2026, 11, 30)
-AGENTS = [("claude", "anthropic", ("claude-sonnet-4-5", "claude-opus-4-8")),
-          ("codex", "openai", ("gpt-5.1-codex", "gpt-5.1-codex-mini"))]
-ROLLUP_COLS = ["developer", "item_key", "device_id", "team", "cost_center", "day", "agent", "provider", "model",
-               "repo", "subscription", "requests", *TOKEN_COLUMNS, "cost_usd", "unpriced_requests", "cost_by_type",
-               "received_at"]
-SESSION_COLS = ["developer", "item_key", "device_id", "session_id", "team", "cost_center", "agent", "repo",
-                "branch", "day", "started_at", "ended_at", "requests", *TOKEN_COLUMNS, "cost_usd",
-                "unpriced_requests", "models", "received_at"]
+AGENTS = [
+    ("claude", "anthropic", ("claude-sonnet-4-5", "claude-opus-4-8")),
+    ("codex", "openai", ("gpt-5.1-codex", "gpt-5.1-codex-mini")),
+]
+ROLLUP_COLS = [
+    "developer",
+    "item_key",
+    "device_id",
+    "team",
+    "cost_center",
+    "day",
+    "agent",
+    "provider",
+    "model",
+    "repo",
+    "subscription",
+    "requests",
+    *TOKEN_COLUMNS,
+    "cost_usd",
+    "unpriced_requests",
+    "cost_by_type",
+    "received_at",
+]
+SESSION_COLS = [
+    "developer",
+    "item_key",
+    "device_id",
+    "session_id",
+    "team",
+    "cost_center",
+    "agent",
+    "repo",
+    "branch",
+    "day",
+    "started_at",
+    "ended_at",
+    "requests",
+    *TOKEN_COLUMNS,
+    "cost_usd",
+    "unpriced_requests",
+    "models",
+    "received_at",
+]
 
 
 def key(*parts) -> str:
@@ -81,15 +116,60 @@ def generate(devs: int, days: int, seed: int = 20):
                         inp, out = rng.randint(1_000, 400_000), rng.randint(100, 40_000)
                         cost = round(inp * 3e-6 + out * 15e-6, 6)
                         total += cost
-                        tokens = {"input_tokens": inp, "cache_read_tokens": inp * 4, "cache_write_tokens": inp // 10,
-                                  "cache_write_5m_tokens": inp // 10, "cache_write_1h_tokens": 0,
-                                  "output_tokens": out, "reasoning_tokens": out // 5, "web_search_requests": 0}
+                        tokens = {
+                            "input_tokens": inp,
+                            "cache_read_tokens": inp * 4,
+                            "cache_write_tokens": inp // 10,
+                            "cache_write_5m_tokens": inp // 10,
+                            "cache_write_1h_tokens": 0,
+                            "output_tokens": out,
+                            "reasoning_tokens": out // 5,
+                            "web_search_requests": 0,
+                        }
                         split = json.dumps({"input": round(cost * 0.4, 6), "output": round(cost * 0.6, 6)})
-                        rollups.append((dev, key(dev, day, agent, model, repo), device, team, cc, day, agent,
-                                        provider, model, repo, int(sub), rng.randint(1, 80),
-                                        *(tokens[c] for c in TOKEN_COLUMNS), cost, 0, split, 1))
-            sessions.append((dev, key(dev, day, "session"), device, f"s-{d}-{i}", team, cc, "claude", repos[0],
-                             "main", day, 1, 2, 10, *(0 for _ in TOKEN_COLUMNS), round(total, 6), 0, "[]", 1))
+                        rollups.append(
+                            (
+                                dev,
+                                key(dev, day, agent, model, repo),
+                                device,
+                                team,
+                                cc,
+                                day,
+                                agent,
+                                provider,
+                                model,
+                                repo,
+                                int(sub),
+                                rng.randint(1, 80),
+                                *(tokens[c] for c in TOKEN_COLUMNS),
+                                cost,
+                                0,
+                                split,
+                                1,
+                            )
+                        )
+            sessions.append(
+                (
+                    dev,
+                    key(dev, day, "session"),
+                    device,
+                    f"s-{d}-{i}",
+                    team,
+                    cc,
+                    "claude",
+                    repos[0],
+                    "main",
+                    day,
+                    1,
+                    2,
+                    10,
+                    *(0 for _ in TOKEN_COLUMNS),
+                    round(total, 6),
+                    0,
+                    "[]",
+                    1,
+                )
+            )
         yield rollups, sessions
 
 
@@ -140,17 +220,23 @@ def load(target, devs: int, days: int) -> tuple[float, int]:
 
 def raw_report(db: engine.Database, col: str | None, since: str, until: str) -> None:
     sums = ", ".join(f"COALESCE(SUM({c}), 0)" for c in (*TOKEN_COLUMNS, "requests", "cost_usd", "unpriced_requests"))
-    db.execute(f"SELECT {col + ', ' if col else ''}{sums}, COUNT(DISTINCT developer) FROM rollups "
-               f"WHERE day >= ? AND day <= ? {'GROUP BY ' + col if col else ''}", (since, until)).fetchall()
+    db.execute(
+        f"SELECT {col + ', ' if col else ''}{sums}, COUNT(DISTINCT developer) FROM rollups "
+        f"WHERE day >= ? AND day <= ? {'GROUP BY ' + col if col else ''}",
+        (since, until),
+    ).fetchall()
 
 
 def raw_dashboard(db: engine.Database, since: str, until: str) -> None:
     """The six scans of the rollups the dashboard made before (without its per-developer cap lookups)."""
     raw_report(db, "day", since, until)
     raw_report(db, "developer", since, until)
-    db.execute("SELECT team, developer, cost_center, SUM(requests), SUM(input_tokens + output_tokens), "
-               "SUM(CASE WHEN subscription = 0 THEN cost_usd ELSE 0 END), COUNT(DISTINCT device_id) FROM rollups "
-               "WHERE day >= ? AND day <= ? GROUP BY team, developer, cost_center", (since, until)).fetchall()
+    db.execute(
+        "SELECT team, developer, cost_center, SUM(requests), SUM(input_tokens + output_tokens), "
+        "SUM(CASE WHEN subscription = 0 THEN cost_usd ELSE 0 END), COUNT(DISTINCT device_id) FROM rollups "
+        "WHERE day >= ? AND day <= ? GROUP BY team, developer, cost_center",
+        (since, until),
+    ).fetchall()
     raw_report(db, "agent", since, until)
     raw_report(db, "repo", since, until)
     raw_report(db, None, since, until)
@@ -171,9 +257,23 @@ class Served:
         self.url = f"http://127.0.0.1:{self.port}"
         self.home = tempfile.mkdtemp(prefix="agentmeter-bench-home-")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "agentmeter", "collector", "serve", "--db", str(target), "--port", str(self.port),
-             "--rate", "1000000"], env={**os.environ, "AGENTMETER_HOME": self.home},
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                sys.executable,
+                "-m",
+                "agentmeter",
+                "collector",
+                "serve",
+                "--db",
+                str(target),
+                "--port",
+                str(self.port),
+                "--rate",
+                "1000000",
+            ],
+            env={**os.environ, "AGENTMETER_HOME": self.home},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             try:
@@ -217,15 +317,29 @@ def timed(fn, runs: int = 3) -> float:
     return best
 
 
-async def pushes(url: str, tokens: list[str], day: str, with_reads: str | None = None,
-                 admin: str | None = None) -> dict:
+async def pushes(
+    url: str, tokens: list[str], day: str, with_reads: str | None = None, admin: str | None = None
+) -> dict:
     import aiohttp
 
     async def one(session, i: int, token: str):
-        items = [{"key": key("bench", day, i, j), "day": day, "agent": "claude", "provider": "anthropic",
-                  "model": "claude-sonnet-4-5", "repo": f"github.com/acme/p{j}", "subscription": False,
-                  "requests": 3, "input_tokens": 1000, "output_tokens": 100, "cost_usd": 0.01,
-                  "cost_by_type": {"input": 0.004, "output": 0.006}} for j in range(8)]
+        items = [
+            {
+                "key": key("bench", day, i, j),
+                "day": day,
+                "agent": "claude",
+                "provider": "anthropic",
+                "model": "claude-sonnet-4-5",
+                "repo": f"github.com/acme/p{j}",
+                "subscription": False,
+                "requests": 3,
+                "input_tokens": 1000,
+                "output_tokens": 100,
+                "cost_usd": 0.01,
+                "cost_by_type": {"input": 0.004, "output": 0.006},
+            }
+            for j in range(8)
+        ]
         body = {"schema": "agentmeter.push/1", "device_id": f"device-bench-{i:04d}", "rollups": items}
         t0 = time.perf_counter()
         try:
@@ -256,8 +370,14 @@ async def pushes(url: str, tokens: list[str], day: str, with_reads: str | None =
         n_reads = await reader if reader else 0
     lat = sorted(t for _s, t in got)
     errors = [s for s, _t in got if s != 200]
-    return {"n": len(got), "errors": errors, "wall_s": wall, "p50_s": statistics.median(lat),
-            "p99_s": lat[min(len(lat) - 1, int(len(lat) * 0.99))], "reads_done": n_reads}
+    return {
+        "n": len(got),
+        "errors": errors,
+        "wall_s": wall,
+        "p50_s": statistics.median(lat),
+        "p99_s": lat[min(len(lat) - 1, int(len(lat) * 0.99))],
+        "reads_done": n_reads,
+    }
 
 
 def totals(target) -> dict:
@@ -277,8 +397,9 @@ def run_engine(name: str, target, devs: int, days: int) -> dict:
     store = open_store(target)
     try:
         admin = store.add_token("lead@example.com", None, True, 1)[1]
-        push_tokens = [store.add_token(f"pusher{i:03d}@example.com", f"team-{i % 40:02d}", False, 1)[1]
-                       for i in range(200)]
+        push_tokens = [
+            store.add_token(f"pusher{i:03d}@example.com", f"team-{i % 40:02d}", False, 1)[1] for i in range(200)
+        ]
         out["raw_dashboard_s"] = timed(lambda: raw_dashboard(store.db, since, until))
         out["raw_report_s"] = timed(lambda: raw_report(store.db, "developer", since, until))
     finally:
@@ -290,8 +411,10 @@ def run_engine(name: str, target, devs: int, days: int) -> dict:
         status, size = get(f"{served.url}/dashboard?month={month}", admin)
         assert status == 200 and size > 10_000, (status, size)
         out["dashboard_s"] = timed(lambda: get(f"{served.url}/dashboard?month={month}", admin))
-        out["reports_s"] = {by: timed(lambda by=by: get(f"{served.url}/v1/report?by={by}&since={since}&until={until}",
-                                                        admin)) for by in REPORT_BY}
+        out["reports_s"] = {
+            by: timed(lambda by=by: get(f"{served.url}/v1/report?by={by}&since={since}&until={until}", admin))
+            for by in REPORT_BY
+        }
         before = totals(target)
         alone = asyncio.run(pushes(served.url, push_tokens, "2026-12-01"))
         busy = asyncio.run(pushes(served.url, push_tokens, "2026-12-02", f"/dashboard?month={month}", admin))
@@ -317,8 +440,13 @@ def run_export(out: dict, target, since: str, week: str, until: str) -> None:
             idle = served.peak_rss_mb()
             t0 = time.perf_counter()
             status, size = get(f"{served.url}/v1/export/focus?since={first}&until={until}", admin)
-            out[f"export_{label}"] = {"status": status, "mb": size / 1e6, "s": time.perf_counter() - t0,
-                                      "idle_rss_mb": idle, "peak_rss_mb": served.peak_rss_mb()}
+            out[f"export_{label}"] = {
+                "status": status,
+                "mb": size / 1e6,
+                "s": time.perf_counter() - t0,
+                "idle_rss_mb": idle,
+                "peak_rss_mb": served.peak_rss_mb(),
+            }
         finally:
             served.stop()
 
@@ -336,22 +464,26 @@ def report(r: dict) -> list[str]:
         f"| slowest report (by {worst_by}) | {worst * 1000:,.0f} ms | {r['raw_report_s'] * 1000:,.0f} ms (by "
         f"developer, SQL only) | {r['raw_report_s'] / worst:.1f}× | ≤ 500 ms |",
         "",
-        "Reports over the month (HTTP, best of 3): " + ", ".join(f"{k} {v * 1000:,.0f} ms"
-                                                                   for k, v in r["reports_s"].items()),
+        "Reports over the month (HTTP, best of 3): "
+        + ", ".join(f"{k} {v * 1000:,.0f} ms" for k, v in r["reports_s"].items()),
         "",
         f"| FOCUS export over HTTP ({r.get('export_devs', r['devs']):,} developers) | body | time | "
         "server RSS idle | server peak RSS |",
         "|---|---|---|---|---|",
-        *(f"| {label} | {e['mb']:,.0f} MB | {e['s']:.1f} s | {e['idle_rss_mb']:.0f} MB | {e['peak_rss_mb']:.0f} MB |"
-          for label, e in (("one week", wk), ("one month", mo))),
+        *(
+            f"| {label} | {e['mb']:,.0f} MB | {e['s']:.1f} s | {e['idle_rss_mb']:.0f} MB | {e['peak_rss_mb']:.0f} MB |"
+            for label, e in (("one week", wk), ("one month", mo))
+        ),
         f"| month ÷ week | {mo['mb'] / wk['mb']:.1f}× | | | **{mo['peak_rss_mb'] / wk['peak_rss_mb']:.2f}×** |",
         "",
         "| 200 concurrent pushes (8 rollups each) | errors | wall | p50 | p99 | dashboards read meanwhile |",
         "|---|---|---|---|---|---|",
     ]
     for label, p in (("alone", r["pushes_alone"]), ("while dashboards are read", r["pushes_with_reads"])):
-        lines.append(f"| {label} | {len(p['errors'])} | {p['wall_s']:.2f} s | {p['p50_s'] * 1000:,.0f} ms | "
-                     f"{p['p99_s'] * 1000:,.0f} ms | {p['reads_done']} |")
+        lines.append(
+            f"| {label} | {len(p['errors'])} | {p['wall_s']:.2f} s | {p['p50_s'] * 1000:,.0f} ms | "
+            f"{p['p99_s'] * 1000:,.0f} ms | {p['reads_done']} |"
+        )
     return lines
 
 
@@ -372,8 +504,12 @@ def main() -> None:
     ap.add_argument("--devs", type=int)
     ap.add_argument("--days", type=int)
     ap.add_argument("--pg-url", help="an empty PostgreSQL database to fill (default: a throw-away cluster)")
-    ap.add_argument("--export-devs", type=int, help="measure the FOCUS export on a database of this many developers "
-                    "(same days; default: 200 at full scale, where a month is ~2M FOCUS rows and Python maps each)")
+    ap.add_argument(
+        "--export-devs",
+        type=int,
+        help="measure the FOCUS export on a database of this many developers "
+        "(same days; default: 200 at full scale, where a month is ~2M FOCUS rows and Python maps each)",
+    )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     devs = args.devs or (200 if args.quick else 2000)
@@ -385,7 +521,7 @@ def main() -> None:
     results, cluster = [], None
     t0 = time.perf_counter()
     try:
-        for name in (["sqlite", "postgresql"] if args.engine == "both" else [args.engine]):
+        for name in ["sqlite", "postgresql"] if args.engine == "both" else [args.engine]:
             if name == "postgresql" and args.pg_url:
                 target = args.pg_url
             else:
@@ -412,14 +548,27 @@ def main() -> None:
             shutil.rmtree(d, ignore_errors=True)
     if args.json:
         print(json.dumps(results, indent=2))
-    print(f"# Collector at scale: {devs:,} developers × {days} days × 2 agents × 2 models × 2 repos "
-          f"({time.perf_counter() - t0:.0f} s; shared 2-CPU machine under other load)\n")
-    failed = [f"{r['engine']}: {len(p['errors'])} push(es) not 200: {p['errors'][:3]}"
-              for r in results for p in (r["pushes_alone"], r["pushes_with_reads"]) if p["errors"]]
-    failed += [f"{r['engine']}: the collector's totals did not grow by exactly what was pushed"
-               for r in results if not r["pushed_requests_ok"]]
-    failed += [f"{r['engine']}: FOCUS export answered {r[k]['status']}" for r in results
-               for k in ("export_week", "export_month") if r[k]["status"] != 200]
+    print(
+        f"# Collector at scale: {devs:,} developers × {days} days × 2 agents × 2 models × 2 repos "
+        f"({time.perf_counter() - t0:.0f} s; shared 2-CPU machine under other load)\n"
+    )
+    failed = [
+        f"{r['engine']}: {len(p['errors'])} push(es) not 200: {p['errors'][:3]}"
+        for r in results
+        for p in (r["pushes_alone"], r["pushes_with_reads"])
+        if p["errors"]
+    ]
+    failed += [
+        f"{r['engine']}: the collector's totals did not grow by exactly what was pushed"
+        for r in results
+        if not r["pushed_requests_ok"]
+    ]
+    failed += [
+        f"{r['engine']}: FOCUS export answered {r[k]['status']}"
+        for r in results
+        for k in ("export_week", "export_month")
+        if r[k]["status"] != 200
+    ]
     if failed:
         raise SystemExit("FAIL: " + "; ".join(failed))
 

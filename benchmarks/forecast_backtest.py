@@ -66,8 +66,7 @@ def trending(rng: random.Random, start: date) -> Series:
 
 
 def spiky(rng: random.Random, start: date) -> Series:
-    return {start + timedelta(days=i): 10 * _noise(rng, 0.3) * (10 if rng.random() < 0.05 else 1)
-            for i in range(DAYS)}
+    return {start + timedelta(days=i): 10 * _noise(rng, 0.3) * (10 if rng.random() < 0.05 else 1) for i in range(DAYS)}
 
 
 def mixed(rng: random.Random, start: date) -> Series:
@@ -95,22 +94,44 @@ def mixed(rng: random.Random, start: date) -> Series:
 
 
 SCENARIOS: dict[str, Callable[[random.Random, date], Series]] = {
-    "steady": steady, "weekly": weekly, "trending": trending, "spiky": spiky, "ledger (synthetic mix)": mixed,
+    "steady": steady,
+    "weekly": weekly,
+    "trending": trending,
+    "spiky": spiky,
+    "ledger (synthetic mix)": mixed,
 }
 
 # "before": the first cut, the brief's example (same weekday x3, every other day x1; run-rate bands 0.4x / 2x)
 # with plain day resampling (no level uncertainty). "current": the module's constants.
 VARIANTS: dict[str, dict[str, float]] = {
     "current": {},
-    "before": {"WEIGHT_SAME_WEEKDAY": 3.0, "WEIGHT_SAME_KIND": 1.0, "WEIGHT_OTHER": 1.0, "LEVEL_ERROR_SCALE": 0.0,
-               "RUN_RATE_P90": 2.0, "TREND_WEEKS": 0, "RUN_RATE_MIN_DAYS": 10**6},
+    "before": {
+        "WEIGHT_SAME_WEEKDAY": 3.0,
+        "WEIGHT_SAME_KIND": 1.0,
+        "WEIGHT_OTHER": 1.0,
+        "LEVEL_ERROR_SCALE": 0.0,
+        "RUN_RATE_P90": 2.0,
+        "TREND_WEEKS": 0,
+        "RUN_RATE_MIN_DAYS": 10**6,
+    },
     "round-2": {"TREND_WEEKS": 0, "RUN_RATE_MIN_DAYS": 10**6},  # as on main before issue 18
     "no-trend": {"TREND_WEEKS": 0},
     "trend-8w": {"TREND_WEEKS": 8},
 }
-TUNABLES = ("WEIGHT_SAME_WEEKDAY", "WEIGHT_SAME_KIND", "WEIGHT_OTHER", "LEVEL_ERROR_SCALE", "RUN_RATE_P10",
-            "RUN_RATE_P90", "TREND_WEEKS", "TREND_SHRINK", "DRIFT_NET", "RUN_RATE_MIN_DAYS", "RUN_RATE_PRIOR_CV",
-            "RUN_RATE_PRIOR_CV_UP")
+TUNABLES = (
+    "WEIGHT_SAME_WEEKDAY",
+    "WEIGHT_SAME_KIND",
+    "WEIGHT_OTHER",
+    "LEVEL_ERROR_SCALE",
+    "RUN_RATE_P10",
+    "RUN_RATE_P90",
+    "TREND_WEEKS",
+    "TREND_SHRINK",
+    "DRIFT_NET",
+    "RUN_RATE_MIN_DAYS",
+    "RUN_RATE_PRIOR_CV",
+    "RUN_RATE_PRIOR_CV_UP",
+)
 
 
 def read_ledger(path: str) -> Series:
@@ -181,8 +202,15 @@ def backtest(series: Series, tally: Tally, rng: random.Random, draws: int, cold:
             history = {d: series[d] for d in (today - timedelta(days=k) for k in range(1, keep + 1)) if d in series}
             spent = sum(series[d] for d in month if began <= d < today) + frac * series[today]
             actual = sum(series[d] for d in month if d >= began)
-            f = fc.forecast(history, today=today, window_first=first, window_last=last,
-                            spent_in_window=spent, today_fraction=frac, draws=draws)
+            f = fc.forecast(
+                history,
+                today=today,
+                window_first=first,
+                window_last=last,
+                spent_in_window=spent,
+                today_fraction=frac,
+                draws=draws,
+            )
             tally.add(f, actual, today.day)
 
 
@@ -190,8 +218,9 @@ def pct(part: int, whole: int) -> str:
     return f"{100 * part / whole:.1f} %" if whole else "-"
 
 
-def run(variant: str, seeds: int, draws: int, ledger: Series | None, first_seed: int = 0,
-        only: str | None = None) -> tuple[str, list[tuple[str, Tally]]]:
+def run(
+    variant: str, seeds: int, draws: int, ledger: Series | None, first_seed: int = 0, only: str | None = None
+) -> tuple[str, list[tuple[str, Tally]]]:
     """Backtest every scenario with the variant's constants patched into the module (restored after)."""
     saved = {name: getattr(fc, name) for name in VARIANTS[variant]}
     for name, value in VARIANTS[variant].items():
@@ -220,16 +249,21 @@ def run(variant: str, seeds: int, draws: int, ledger: Series | None, first_seed:
 
 
 def markdown(title: str, rows: list[tuple[str, Tally]]) -> str:
-    lines = [f"**{title}**", "",
-             "| scenario | forecasts | method | in [P10, P90] | below P10 | above P90 "
-             "| in band on days 1-10 / 11-20 / 21+ (%) | in band from day 10 on | day-10 median abs P50 error |",
-             "|---|---:|---|---:|---:|---:|---|---:|---:|"]
+    lines = [
+        f"**{title}**",
+        "",
+        "| scenario | forecasts | method | in [P10, P90] | below P10 | above P90 "
+        "| in band on days 1-10 / 11-20 / 21+ (%) | in band from day 10 on | day-10 median abs P50 error |",
+        "|---|---:|---|---:|---:|---:|---|---:|---:|",
+    ]
     for name, t in rows:
         methods = ", ".join(f"{m} {pct(c, t.n)}" for m, c in sorted(t.methods.items(), key=lambda kv: -kv[1]))
         parts = " / ".join(f"{100 * i / n:.0f}" if n else "-" for i, n in t.by_part)
         err = f"{100 * statistics.median(t.day10_errors):.1f} %" if t.day10_errors else "-"
-        lines.append(f"| {name} | {t.n} | {methods} | {pct(t.inside, t.n)} | {pct(t.below, t.n)} "
-                     f"| {pct(t.above, t.n)} | {parts} | {pct(*t.from_day10)} | {err} |")
+        lines.append(
+            f"| {name} | {t.n} | {methods} | {pct(t.inside, t.n)} | {pct(t.below, t.n)} "
+            f"| {pct(t.above, t.n)} | {parts} | {pct(*t.from_day10)} | {err} |"
+        )
     return "\n".join(lines)
 
 
@@ -237,13 +271,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="2 seeds, 500 draws")
     ap.add_argument("--ledger", metavar="PATH", help="an agentmeter ledger (sqlite) to replay")
-    ap.add_argument("--variant", choices=sorted(VARIANTS), action="append",
-                    help="weights to test (repeatable; default: current)")
+    ap.add_argument(
+        "--variant", choices=sorted(VARIANTS), action="append", help="weights to test (repeatable; default: current)"
+    )
     ap.add_argument("--draws", type=int, help="bootstrap draws per forecast (default 2000, quick 500)")
     ap.add_argument("--seeds", type=int, help="synthetic histories per scenario (default 12, quick 2)")
-    ap.add_argument("--first-seed", type=int, default=100,
-                    help="first synthetic history (default 100: the held-out seeds the results are reported on; "
-                         "tune on others, e.g. --first-seed 0)")
+    ap.add_argument(
+        "--first-seed",
+        type=int,
+        default=100,
+        help="first synthetic history (default 100: the held-out seeds the results are reported on; "
+        "tune on others, e.g. --first-seed 0)",
+    )
     ap.add_argument("--only", metavar="TEXT", help="only the scenarios whose name contains TEXT (e.g. 'cold')")
     args = ap.parse_args()
     seeds = args.seeds or (2 if args.quick else 12)
@@ -252,8 +291,11 @@ def main() -> None:
     if ledger is not None and len(ledger) < WARMUP_DAYS + 28:
         print(f"ledger has {len(ledger)} days; need {WARMUP_DAYS + 28}+ to backtest a month", file=sys.stderr)
         ledger = None
-    source = f"ledger row replayed from {args.ledger}" if ledger is not None else (
-        "no ledger replayed (no --ledger, or too short): the 'ledger' row is a synthetic mix of the patterns")
+    source = (
+        f"ledger row replayed from {args.ledger}"
+        if ledger is not None
+        else ("no ledger replayed (no --ledger, or too short): the 'ledger' row is a synthetic mix of the patterns")
+    )
     out = []
     for variant in args.variant or ["current"]:
         t0 = time.perf_counter()

@@ -54,10 +54,13 @@ def measure(runs: int = 20) -> dict:
             subprocess.run(stop, env=env, capture_output=True)
     b = statistics.median(base)
     return {
-        "runs": runs, "cold_runs": max(3, runs // 4),
+        "runs": runs,
+        "cold_runs": max(3, runs // 4),
         "true_ms": round(b, 1),
-        "warm_ms": round(statistics.median(warm), 1), "warm_added_ms": round(statistics.median(warm) - b, 1),
-        "cold_ms": round(statistics.median(cold), 1), "cold_added_ms": round(statistics.median(cold) - b, 1),
+        "warm_ms": round(statistics.median(warm), 1),
+        "warm_added_ms": round(statistics.median(warm) - b, 1),
+        "cold_ms": round(statistics.median(cold), 1),
+        "cold_added_ms": round(statistics.median(cold) - b, 1),
     }
 
 
@@ -72,10 +75,12 @@ def main() -> int:
         print(json.dumps(res))
         return 0
     verdict = "PASS" if res["warm_added_ms"] <= TARGET_WARM_MS else "MISS"
-    print(f"| | median ms | added vs `true` |\n|---|---|---|\n| `true` | {res['true_ms']} | |\n"
-          f"| `agentmeter run -- true`, warm daemon | {res['warm_ms']} | +{res['warm_added_ms']} ms "
-          f"(target ≤ 150: {verdict}) |\n| `agentmeter run -- true`, cold (starts the daemon) | {res['cold_ms']} | "
-          f"+{res['cold_added_ms']} ms |")
+    print(
+        f"| | median ms | added vs `true` |\n|---|---|---|\n| `true` | {res['true_ms']} | |\n"
+        f"| `agentmeter run -- true`, warm daemon | {res['warm_ms']} | +{res['warm_added_ms']} ms "
+        f"(target ≤ 150: {verdict}) |\n| `agentmeter run -- true`, cold (starts the daemon) | {res['cold_ms']} | "
+        f"+{res['cold_added_ms']} ms |"
+    )
     return 0 if verdict == "PASS" else 1
 
 

@@ -89,8 +89,12 @@ def run(kind: str, windows: int, tally: Tally, seed: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--first-seed", type=int, default=7,
-                    help="seed of the first scenario (default 7, the reported run; tune on others)")
+    ap.add_argument(
+        "--first-seed",
+        type=int,
+        default=7,
+        help="seed of the first scenario (default 7, the reported run; tune on others)",
+    )
     args = ap.parse_args()
     windows = 15 if args.quick else 60
     print("| scenario | forecasts | band held the outcome | verdict right | median P50 run-out error |")
@@ -99,8 +103,10 @@ def main() -> None:
         t = Tally()
         run(kind, windows, t, args.first_seed + k)
         err = f"{statistics.median(t.p50_errors_min):.0f} min" if t.p50_errors_min else "-"
-        print(f"| {kind} | {t.n} | {100 * t.inside / max(t.n, 1):.1f} % | {100 * t.verdict_right / max(t.n, 1):.1f} % "
-              f"| {err} |")
+        print(
+            f"| {kind} | {t.n} | {100 * t.inside / max(t.n, 1):.1f} % | {100 * t.verdict_right / max(t.n, 1):.1f} % "
+            f"| {err} |"
+        )
 
 
 if __name__ == "__main__":

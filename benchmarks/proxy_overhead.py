@@ -168,8 +168,9 @@ def start_fake(procs: Procs, name: str, pace_ms: float = 0.0) -> int:
     return int(wait_for_file(port_file, p, procs, name))
 
 
-def start_proxy(procs: Procs, home: Path, upstream: str, profile: str | None, extra: dict | None = None,
-                name: str = "proxy") -> int:
+def start_proxy(
+    procs: Procs, home: Path, upstream: str, profile: str | None, extra: dict | None = None, name: str = "proxy"
+) -> int:
     """A real daemon (`agentmeter proxy serve`); `extra` env, e.g. PYTHONPATH of another source tree."""
     env = child_env(
         {
@@ -177,8 +178,11 @@ def start_proxy(procs: Procs, home: Path, upstream: str, profile: str | None, ex
             "AGENTMETER_UPSTREAM_ANTHROPIC": upstream,
             "AGENTMETER_UPSTREAM_OPENAI": upstream,
             "AGENTMETER_PORT": "0",
-            **({"AGENTMETER_EVENT_LOOP": os.environ["AGENTMETER_EVENT_LOOP"]}
-               if "AGENTMETER_EVENT_LOOP" in os.environ else {}),
+            **(
+                {"AGENTMETER_EVENT_LOOP": os.environ["AGENTMETER_EVENT_LOOP"]}
+                if "AGENTMETER_EVENT_LOOP" in os.environ
+                else {}
+            ),
             **(extra or {}),
         }
     )

@@ -95,10 +95,22 @@ class Plan:
 
 def make_plan(args) -> Plan:
     if args.quick:
-        return Plan(True, 0.7, {1: 1, 16: 1, 64: 1}, {1: 1.2, 16: 1.2, 64: 1.5}, 600, 200, 3_000, 20_000, 3, 2,
-                    args.pace_ms)
-    return Plan(False, 2.0, {1: 10, 16: 6, 64: 6}, {1: 5.0, 16: 5.0, 64: 5.0}, 10_000, 1_000, 50_000,
-                1_000_000, 15, 20, args.pace_ms)
+        return Plan(
+            True, 0.7, {1: 1, 16: 1, 64: 1}, {1: 1.2, 16: 1.2, 64: 1.5}, 600, 200, 3_000, 20_000, 3, 2, args.pace_ms
+        )
+    return Plan(
+        False,
+        2.0,
+        {1: 10, 16: 6, 64: 6},
+        {1: 5.0, 16: 5.0, 64: 5.0},
+        10_000,
+        1_000,
+        50_000,
+        1_000_000,
+        15,
+        20,
+        args.pace_ms,
+    )
 
 
 def log(msg: str) -> None:
@@ -153,27 +165,42 @@ def machine() -> dict:
                 os_name = line.split("=", 1)[1].strip('"')
     rev = "unknown"
     with contextlib.suppress(OSError, subprocess.SubprocessError):
-        r = subprocess.run(["git", "-C", str(HERE.parent), "rev-parse", "--short", "HEAD"], capture_output=True,
-                           text=True, timeout=10)
+        r = subprocess.run(
+            ["git", "-C", str(HERE.parent), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10
+        )
         if r.returncode == 0:
             rev = r.stdout.strip()
-            d = subprocess.run(["git", "-C", str(HERE.parent), "status", "--porcelain", "--", "src"],
-                               capture_output=True, text=True, timeout=10)
+            d = subprocess.run(
+                ["git", "-C", str(HERE.parent), "status", "--porcelain", "--", "src"],
+                capture_output=True,
+                text=True,
+                timeout=10,
+            )
             if d.stdout.strip():
                 rev += " + uncommitted changes in src/"
     from agentmeter import __version__
 
-    return {"cpu": cpu, "cpus": os.cpu_count(), "mem_gib": round(mem_gib, 1), "os": os_name,
-            "kernel": platform.release(), "python": sys.version.split()[0], "aiohttp": aiohttp.__version__,
-            "sqlite": sqlite3.sqlite_version, "agentmeter": __version__, "git": rev}
+    return {
+        "cpu": cpu,
+        "cpus": os.cpu_count(),
+        "mem_gib": round(mem_gib, 1),
+        "os": os_name,
+        "kernel": platform.release(),
+        "python": sys.version.split()[0],
+        "aiohttp": aiohttp.__version__,
+        "sqlite": sqlite3.sqlite_version,
+        "agentmeter": __version__,
+        "git": rev,
+    }
 
 
 # -- streams ------------------------------------------------------------------------------------------
 
 
 class Servers:
-    def __init__(self, procs: po.Procs, work: Path, want_litellm: bool, want_floor: bool = False,
-                 baseline: str | None = None) -> None:
+    def __init__(
+        self, procs: po.Procs, work: Path, want_litellm: bool, want_floor: bool = False, baseline: str | None = None
+    ) -> None:
         self.procs, self.work = procs, work
         self.baseline = baseline  # another source tree's src/ (e.g. a worktree of main): its daemon as a contender
         self.base_port = self.base_pid = 0
@@ -190,15 +217,17 @@ class Servers:
 
     def start(self) -> None:
         pf = self.work / "fake.port"
-        p = self.procs.start("fake", [sys.executable, str(HERE / "bench_fake.py"), "--port-file", str(pf)],
-                             po.child_env({}))
+        p = self.procs.start(
+            "fake", [sys.executable, str(HERE / "bench_fake.py"), "--port-file", str(pf)], po.child_env({})
+        )
         self.fake_port = int(po.wait_for_file(pf, p, self.procs, "fake"))
         self.fake_pid = p.pid
         upstream = f"http://{HOST}:{self.fake_port}"
         if self.want_floor:
             ff = self.work / "floor.port"
-            fp = self.procs.start("floor", [sys.executable, str(HERE / "bench_floor.py"), str(ff)],
-                                  po.child_env({"UPSTREAM": upstream}))
+            fp = self.procs.start(
+                "floor", [sys.executable, str(HERE / "bench_floor.py"), str(ff)], po.child_env({"UPSTREAM": upstream})
+            )
             self.floor_port = int(po.wait_for_file(ff, fp, self.procs, "floor"))
             self.floor_pid = fp.pid
         self.am_port = po.start_proxy(self.procs, self.home, upstream, None)
@@ -206,8 +235,9 @@ class Servers:
         self.token = po.open_session(self.home, self.am_port)
         if self.baseline:
             home = self.work / "home-baseline"
-            self.base_port = po.start_proxy(self.procs, home, upstream, None, {"PYTHONPATH": self.baseline},
-                                            name="baseline")
+            self.base_port = po.start_proxy(
+                self.procs, home, upstream, None, {"PYTHONPATH": self.baseline}, name="baseline"
+            )
             self.base_pid = self.procs.procs[-1][1].pid
             self.base_token = po.open_session(home, self.base_port)
         if self.want_litellm:
@@ -220,30 +250,45 @@ class Servers:
                     self.lt_pid = lp.pid
                     self.litellm_ok = True
                 except RuntimeError as exc:
-                    self.litellm_note = f"LiteLLM {bench_litellm.VERSION} installed but did not start: " + \
-                        str(exc).splitlines()[0]
+                    self.litellm_note = (
+                        f"LiteLLM {bench_litellm.VERSION} installed but did not start: " + str(exc).splitlines()[0]
+                    )
             if not self.litellm_ok:
                 log(f"LiteLLM unavailable: {self.litellm_note}; measuring direct vs agentmeter only")
 
     def targets(self) -> list[bl.Target]:
         claude = {**bl.CLAUDE_HEADERS, "x-api-key": "sk-ant-bench-not-a-key"}
-        out = [bl.Target("direct", f"http://{HOST}:{self.fake_port}/v1/messages?beta=true", claude),
-               bl.Target("agentmeter", f"http://{HOST}:{self.am_port}/s/{self.token}/anthropic/v1/messages?beta=true",
-                         claude)]
+        out = [
+            bl.Target("direct", f"http://{HOST}:{self.fake_port}/v1/messages?beta=true", claude),
+            bl.Target(
+                "agentmeter", f"http://{HOST}:{self.am_port}/s/{self.token}/anthropic/v1/messages?beta=true", claude
+            ),
+        ]
         if self.base_port:
-            out.append(bl.Target(BASELINE, f"http://{HOST}:{self.base_port}/s/{self.base_token}/anthropic/v1/messages"
-                                 "?beta=true", claude))
+            out.append(
+                bl.Target(
+                    BASELINE,
+                    f"http://{HOST}:{self.base_port}/s/{self.base_token}/anthropic/v1/messages?beta=true",
+                    claude,
+                )
+            )
         if self.floor_port:
-            out.insert(1, bl.Target("bare relay", f"http://{HOST}:{self.floor_port}/s/x/anthropic/v1/messages?beta=true",
-                                    claude))
+            out.insert(
+                1,
+                bl.Target("bare relay", f"http://{HOST}:{self.floor_port}/s/x/anthropic/v1/messages?beta=true", claude),
+            )
         if self.litellm_ok:
             lt = {**bl.CLAUDE_HEADERS, "Authorization": f"Bearer {bench_litellm.MASTER_KEY}"}
             out.append(bl.Target("LiteLLM", f"http://{HOST}:{self.lt_port}/v1/messages?beta=true", lt))
         return out
 
     def pid_of(self, name: str) -> int:
-        return {"agentmeter": self.am_pid, "LiteLLM": self.lt_pid, "bare relay": self.floor_pid,
-                BASELINE: self.base_pid}.get(name, 0)
+        return {
+            "agentmeter": self.am_pid,
+            "LiteLLM": self.lt_pid,
+            "bare relay": self.floor_pid,
+            BASELINE: self.base_pid,
+        }.get(name, 0)
 
     def pids(self) -> list[int]:
         return [p for p in (self.fake_pid, self.am_pid, self.lt_pid, self.floor_pid, self.base_pid) if p]
@@ -329,8 +374,12 @@ class Background:
         wall = time.monotonic() - self.t0
         busy = self._busy() - self.busy0
         ours = self._ours() - self.ours0
-        return {"wall_s": round(wall, 1), "busy_cores": round(busy / wall, 2), "suite_cores": round(ours / wall, 2),
-                "other_cores": round(max(0.0, busy - ours) / wall, 2)}
+        return {
+            "wall_s": round(wall, 1),
+            "busy_cores": round(busy / wall, 2),
+            "suite_cores": round(ours / wall, 2),
+            "other_cores": round(max(0.0, busy - ours) / wall, 2),
+        }
 
 
 async def run_streams(plan: Plan, srv: Servers, levels: tuple[int, ...] = LEVELS) -> dict:
@@ -354,8 +403,17 @@ async def run_streams(plan: Plan, srv: Servers, levels: tuple[int, ...] = LEVELS
         for conc in levels:
             mon = LevelMonitor(srv, targets).start()
             try:
-                stats = await bl.interleaved(http, targets, work, conc, plan.slices[conc], plan.slice_s[conc],
-                                             seed=conc * 7919, between=mon.between, label=f"{conc} stream(s)")
+                stats = await bl.interleaved(
+                    http,
+                    targets,
+                    work,
+                    conc,
+                    plan.slices[conc],
+                    plan.slice_s[conc],
+                    seed=conc * 7919,
+                    between=mon.between,
+                    label=f"{conc} stream(s)",
+                )
             finally:
                 await mon.close()
             foreign |= mon.foreign
@@ -418,8 +476,9 @@ def wrong_work(s: dict) -> list[str]:
         for name, x in level.items():
             done[name] = done.get(name, 0) + x["n"]
             if x["errors"]:
-                problems.append(f"{name} at {conc} stream(s): {x['errors']} failed requests "
-                                f"(first: {'; '.join(x['first_errors'])})")
+                problems.append(
+                    f"{name} at {conc} stream(s): {x['errors']} failed requests (first: {'; '.join(x['first_errors'])})"
+                )
     if s["memory"].get("soak_error_count"):
         problems.append(f"soak: {s['memory']['soak_error_count']} failed requests")
     served = s.get("fake_served", {})
@@ -497,37 +556,71 @@ def verdicts(r: dict) -> list[tuple[str, str, bool | None]]:
         def floor(v):
             return f" (bare aiohttp relay: {fmt(v, sign=True)} ms)" if v is not None else ""
 
-        out.append((f"added {label} latency p50 ≤ {T_ADDED_P50_MS:g} ms at 16 streams",
-                    f"{fmt(a50, sign=True)} ms{floor(f50)}", None if a50 is None else a50 <= T_ADDED_P50_MS))
-        out.append((f"added {label} latency p99 ≤ {T_ADDED_P99_MS:g} ms at 16 streams",
-                    f"{fmt(a99, sign=True)} ms{floor(f99)}", None if a99 is None else a99 <= T_ADDED_P99_MS))
+        out.append(
+            (
+                f"added {label} latency p50 ≤ {T_ADDED_P50_MS:g} ms at 16 streams",
+                f"{fmt(a50, sign=True)} ms{floor(f50)}",
+                None if a50 is None else a50 <= T_ADDED_P50_MS,
+            )
+        )
+        out.append(
+            (
+                f"added {label} latency p99 ≤ {T_ADDED_P99_MS:g} ms at 16 streams",
+                f"{fmt(a99, sign=True)} ms{floor(f99)}",
+                None if a99 is None else a99 <= T_ADDED_P99_MS,
+            )
+        )
     for key, label in (("ttfb", "TTFB"), ("excess", "total")):
         for p in ("p50", "p99"):
             ratio = vs_ratio(added(lv16, "LiteLLM", f"{key}_{p}_ms"), added(lv16, "agentmeter", f"{key}_{p}_ms"))
-            out.append((f"LiteLLM's added {label} {p} ≥ {T_VS_LITELLM:g}× agentmeter's (16 streams)",
-                        f"{fmt(ratio, 1)}×" if ratio is not None else "LiteLLM not measured",
-                        None if ratio is None else ratio >= T_VS_LITELLM))
+            out.append(
+                (
+                    f"LiteLLM's added {label} {p} ≥ {T_VS_LITELLM:g}× agentmeter's (16 streams)",
+                    f"{fmt(ratio, 1)}×" if ratio is not None else "LiteLLM not measured",
+                    None if ratio is None else ratio >= T_VS_LITELLM,
+                )
+            )
     lv1 = (s.get("levels") or {}).get("1") or {}
     a1 = added(lv1, "agentmeter", "ttfb_p50_ms")
     if a1 is not None:
-        out.append((f"(issue 17) added TTFB p50 ≤ {T_ADDED_P50_1_MS:g} ms at 1 stream", f"{fmt(a1, sign=True)} ms",
-                    a1 <= T_ADDED_P50_1_MS))
+        out.append(
+            (
+                f"(issue 17) added TTFB p50 ≤ {T_ADDED_P50_1_MS:g} ms at 1 stream",
+                f"{fmt(a1, sign=True)} ms",
+                a1 <= T_ADDED_P50_1_MS,
+            )
+        )
     lv64 = (s.get("levels") or {}).get("64") or {}
     if "agentmeter" in lv64:
         tr = lv64["agentmeter"]["rps"] / lv64["direct"]["rps"]
         out.append((f"throughput ≥ {T_THROUGHPUT:.0%} of direct at 64 streams", f"{tr:.1%}", tr >= T_THROUGHPUT))
     m = s.get("memory") or {}
     if m.get("rss_peak_64_mb"):
-        out.append((f"daemon RSS ≤ {T_RSS_MB:g} MB at 64 streams", f"{m['rss_peak_64_mb']:.1f} MB",
-                    m["rss_peak_64_mb"] <= T_RSS_MB))
+        out.append(
+            (
+                f"daemon RSS ≤ {T_RSS_MB:g} MB at 64 streams",
+                f"{m['rss_peak_64_mb']:.1f} MB",
+                m["rss_peak_64_mb"] <= T_RSS_MB,
+            )
+        )
     if m.get("rss_after_warmup_mb"):
-        out.append((f"(issue 17) daemon RSS ≤ {T_RSS_17_MB:g} MB after warm-up", f"{m['rss_after_warmup_mb']:.1f} MB",
-                    m["rss_after_warmup_mb"] <= T_RSS_17_MB))
+        out.append(
+            (
+                f"(issue 17) daemon RSS ≤ {T_RSS_17_MB:g} MB after warm-up",
+                f"{m['rss_after_warmup_mb']:.1f} MB",
+                m["rss_after_warmup_mb"] <= T_RSS_17_MB,
+            )
+        )
     g = growth(m)
     if g is not None:
         lo, hi, d = g
-        out.append((f"no RSS growth over {hi - lo:,} more requests at 64 streams (at rest, ≤ {T_GROWTH_MB:g} MB)",
-                    f"{d:+.1f} MB ({lo:,} → {hi:,} served)", d <= T_GROWTH_MB))
+        out.append(
+            (
+                f"no RSS growth over {hi - lo:,} more requests at 64 streams (at rest, ≤ {T_GROWTH_MB:g} MB)",
+                f"{d:+.1f} MB ({lo:,} → {hi:,} served)",
+                d <= T_GROWTH_MB,
+            )
+        )
     st = r.get("status_report") or {}
     res = st.get("results") or {}
     if status_scale.STATUS in res:
@@ -550,43 +643,60 @@ def markdown(r: dict, plan: Plan) -> str:
     L: list[str] = []
     title = "agentmeter benchmarks" + (" (QUICK smoke run: not results)" if plan.quick else "")
     L += [f"# {title}", ""]
-    L += [f"Machine: {mc['cpu']}, {mc['cpus']} CPUs, {mc['mem_gib']} GiB RAM, {mc['os']} (Linux {mc['kernel']}); "
-          f"Python {mc['python']}, aiohttp {mc['aiohttp']}, SQLite {mc['sqlite']}; agentmeter {mc['agentmeter']} "
-          f"(git {mc['git']}); {r.get('litellm_note', '')}.",
-          f"Run {r['started']} with `{r.get('command', 'python benchmarks/run.py')}`, "
-          f"{r['wall_s'] / 60:.1f} min. The load generator, the fake provider and the proxies share the CPUs.", ""]
+    L += [
+        f"Machine: {mc['cpu']}, {mc['cpus']} CPUs, {mc['mem_gib']} GiB RAM, {mc['os']} (Linux {mc['kernel']}); "
+        f"Python {mc['python']}, aiohttp {mc['aiohttp']}, SQLite {mc['sqlite']}; agentmeter {mc['agentmeter']} "
+        f"(git {mc['git']}); {r.get('litellm_note', '')}.",
+        f"Run {r['started']} with `{r.get('command', 'python benchmarks/run.py')}`, "
+        f"{r['wall_s'] / 60:.1f} min. The load generator, the fake provider and the proxies share the CPUs.",
+        "",
+    ]
     s = r.get("streams")
     if s:
         names = s["contenders"]
         lv = s["levels"]
         load = s.get("load") or {}
-        L += ["## Streams", "",
-              f"Claude Code-like requests of 50–200 KB, streamed answers of 40–400 SSE events (8–64 bytes of text "
-              f"each), one event per write, {plan.pace_ms * 0.5:g}–{plan.pace_ms * 1.5:g} ms apart (about 10× a "
-              "real Claude stream's event rate); closed loop; contenders interleaved in "
-              f"{max(plan.slice_s.values()):g} s slices. TTFB: request sent → first body byte. Gap: time between "
-              "consecutive body chunks at the client. CPU: the proxy process's CPU time per request."
-              + (f" During these slices the suite's processes used {load['suite_cores']:.2f} cores on average and "
-                 f"other processes {load['other_cores']:.2f}." if load else ""), "",
-              "| streams | contender | requests | TTFB p50 | TTFB p99 | total p50 | total p99 | beyond schedule p50 "
-              "| beyond schedule p99 | gap p99 | req/s | proxy CPU/req | errors |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        L += [
+            "## Streams",
+            "",
+            f"Claude Code-like requests of 50–200 KB, streamed answers of 40–400 SSE events (8–64 bytes of text "
+            f"each), one event per write, {plan.pace_ms * 0.5:g}–{plan.pace_ms * 1.5:g} ms apart (about 10× a "
+            "real Claude stream's event rate); closed loop; contenders interleaved in "
+            f"{max(plan.slice_s.values()):g} s slices. TTFB: request sent → first body byte. Gap: time between "
+            "consecutive body chunks at the client. CPU: the proxy process's CPU time per request."
+            + (
+                f" During these slices the suite's processes used {load['suite_cores']:.2f} cores on average and "
+                f"other processes {load['other_cores']:.2f}."
+                if load
+                else ""
+            ),
+            "",
+            "| streams | contender | requests | TTFB p50 | TTFB p99 | total p50 | total p99 | beyond schedule p50 "
+            "| beyond schedule p99 | gap p99 | req/s | proxy CPU/req | errors |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
         for conc in LEVELS:
             level = lv.get(str(conc)) or {}
             for name in names:
                 x = level.get(name)
                 if not x:
                     continue
-                L.append(f"| {conc} | {name} | {x['n']:,} | {fmt(x['ttfb_p50_ms'])} | {fmt(x['ttfb_p99_ms'])} | "
-                         f"{fmt(x['total_p50_ms'], 1)} | {fmt(x['total_p99_ms'], 1)} | {fmt(x['excess_p50_ms'])} | "
-                         f"{fmt(x['excess_p99_ms'])} | {fmt(x['gap_p99_ms'])} | "
-                         f"{fmt(x['rps'], 1)} | {fmt(x['proxy_cpu_ms_per_req'])} | {x['errors']} |")
-        L += ["", "All times in ms. *Beyond schedule*: total time minus the stream's own schedule (the fake writes "
-              "event k at k × gap), so the mix of short and long streams does not move it. *Added* = the "
-              "contender's percentile − direct's; added total latency is measured beyond schedule. Ratios ÷ "
-              "direct are of the raw times.", "",
-              "| streams | | TTFB p50 | TTFB p99 | total p50 | total p99 | gap p99 | req/s |",
-              "|---|---|---|---|---|---|---|---|"]
+                L.append(
+                    f"| {conc} | {name} | {x['n']:,} | {fmt(x['ttfb_p50_ms'])} | {fmt(x['ttfb_p99_ms'])} | "
+                    f"{fmt(x['total_p50_ms'], 1)} | {fmt(x['total_p99_ms'], 1)} | {fmt(x['excess_p50_ms'])} | "
+                    f"{fmt(x['excess_p99_ms'])} | {fmt(x['gap_p99_ms'])} | "
+                    f"{fmt(x['rps'], 1)} | {fmt(x['proxy_cpu_ms_per_req'])} | {x['errors']} |"
+                )
+        L += [
+            "",
+            "All times in ms. *Beyond schedule*: total time minus the stream's own schedule (the fake writes "
+            "event k at k × gap), so the mix of short and long streams does not move it. *Added* = the "
+            "contender's percentile − direct's; added total latency is measured beyond schedule. Ratios ÷ "
+            "direct are of the raw times.",
+            "",
+            "| streams | | TTFB p50 | TTFB p99 | total p50 | total p99 | gap p99 | req/s |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
         keys = ["ttfb_p50_ms", "ttfb_p99_ms", "excess_p50_ms", "excess_p99_ms", "gap_p99_ms"]
         rkeys = ["ttfb_p50_ms", "ttfb_p99_ms", "total_p50_ms", "total_p99_ms", "gap_p99_ms"]
         for conc in LEVELS:
@@ -596,15 +706,23 @@ def markdown(r: dict, plan: Plan) -> str:
             d, a = level["direct"], level["agentmeter"]
             for name in [n for n in names if n != "direct"]:
                 x = level[name]
-                L.append(f"| {conc} | {name} added | " + " | ".join(fmt(x[k] - d[k], sign=True) for k in keys)
-                         + f" | {fmt(x['rps'] / d['rps'])}× direct |")
-            L.append(f"| {conc} | **agentmeter ÷ direct** | " + " | ".join(f"{fmt(a[k] / d[k])}×" for k in rkeys)
-                     + f" | {fmt(a['rps'] / d['rps'])}× |")
+                L.append(
+                    f"| {conc} | {name} added | "
+                    + " | ".join(fmt(x[k] - d[k], sign=True) for k in keys)
+                    + f" | {fmt(x['rps'] / d['rps'])}× direct |"
+                )
+            L.append(
+                f"| {conc} | **agentmeter ÷ direct** | "
+                + " | ".join(f"{fmt(a[k] / d[k])}×" for k in rkeys)
+                + f" | {fmt(a['rps'] / d['rps'])}× |"
+            )
             if "LiteLLM" in level:
                 lt = level["LiteLLM"]
-                L.append(f"| {conc} | **LiteLLM ÷ agentmeter** (added) | "
-                         + " | ".join(f"{fmt(vs_ratio(lt[k] - d[k], a[k] - d[k]), 1)}×" for k in keys)
-                         + f" | {fmt(lt['rps'] / a['rps'])}× |")
+                L.append(
+                    f"| {conc} | **LiteLLM ÷ agentmeter** (added) | "
+                    + " | ".join(f"{fmt(vs_ratio(lt[k] - d[k], a[k] - d[k]), 1)}×" for k in keys)
+                    + f" | {fmt(lt['rps'] / a['rps'])}× |"
+                )
         errs = [e for level in lv.values() for x in level.values() for e in x["first_errors"]]
         if errs:
             L += ["", "First errors: " + "; ".join(errs[:4])]
@@ -612,40 +730,57 @@ def markdown(r: dict, plan: Plan) -> str:
             L += ["", f"**LiteLLM opened non-loopback connections: {', '.join(s['litellm_foreign_peers'])}**"]
         m = s["memory"]
         series = m.get("rss_at_rest_mb") or {}
-        L += ["", "## Daemon memory (VmRSS)", "",
-              f"After warm-up {fmt(m.get('rss_after_warmup_mb'), 1)} MB; peak during the 64-stream slices "
-              f"{fmt(m.get('rss_peak_64_mb'), 1)} MB"
-              + (f" (LiteLLM's proxy, same slices: {fmt(m['litellm_rss_peak_64_mb'], 1)} MB)"
-                 if m.get("litellm_rss_peak_64_mb") else "")
-              + f". Then agentmeter alone at 64 streams for {plan.soak_total:,} more requests "
-              f"({m.get('soak_s', 0):g} s), RSS read at rest (nothing in flight) every {plan.checkpoint:,}; "
-              "the first column is where the comparison above left it:", "",
-              "| requests served | " + " | ".join(f"{int(k):,}" for k in series) + " |",
-              "|---|" + "---|" * len(series),
-              "| RSS MB | " + " | ".join(f"{v:.1f}" for v in series.values()) + " |"]
+        L += [
+            "",
+            "## Daemon memory (VmRSS)",
+            "",
+            f"After warm-up {fmt(m.get('rss_after_warmup_mb'), 1)} MB; peak during the 64-stream slices "
+            f"{fmt(m.get('rss_peak_64_mb'), 1)} MB"
+            + (
+                f" (LiteLLM's proxy, same slices: {fmt(m['litellm_rss_peak_64_mb'], 1)} MB)"
+                if m.get("litellm_rss_peak_64_mb")
+                else ""
+            )
+            + f". Then agentmeter alone at 64 streams for {plan.soak_total:,} more requests "
+            f"({m.get('soak_s', 0):g} s), RSS read at rest (nothing in flight) every {plan.checkpoint:,}; "
+            "the first column is where the comparison above left it:",
+            "",
+            "| requests served | " + " | ".join(f"{int(k):,}" for k in series) + " |",
+            "|---|" + "---|" * len(series),
+            "| RSS MB | " + " | ".join(f"{v:.1f}" for v in series.values()) + " |",
+        ]
         if m.get("soak_error_count"):
             L += ["", f"Soak errors: {m['soak_error_count']} (first: {'; '.join(m['soak_errors'])})"]
         if "ledger_ok_rows" in s:
-            L += ["", f"Ledger: {s['ledger_ok_rows']:,} `ok` rows for {s['am_completed']:,} proxied requests "
-                      "completed (warm-up included)."]
+            L += [
+                "",
+                f"Ledger: {s['ledger_ok_rows']:,} `ok` rows for {s['am_completed']:,} proxied requests "
+                "completed (warm-up included).",
+            ]
     elif r.get("streams_error"):
         L += ["## Streams", "", f"FAILED: {r['streams_error']}"]
     ing = r.get("ingest")
     L += ["", "## Ledger ingest", ""]
     if ing:
-        L += [f"{ing['rows']:,} `RequestRecord`s submitted at once to `LedgerWriter.record(rec, prepare=priced)` "
-              f"(the daemon's path: priced on the writer thread, batched transactions, spend totals kept): "
-              f"**{ing['rows_per_s']:,} rows/s** ({ing['stored']:,} stored, {ing['failed']} failed). One at a "
-              f"time (what a stream's last event waits for): commit p50 {ing['single_commit_p50_ms']} ms, "
-              f"p99 {ing['single_commit_p99_ms']} ms ({ing['single_n']} rows)."]
+        L += [
+            f"{ing['rows']:,} `RequestRecord`s submitted at once to `LedgerWriter.record(rec, prepare=priced)` "
+            f"(the daemon's path: priced on the writer thread, batched transactions, spend totals kept): "
+            f"**{ing['rows_per_s']:,} rows/s** ({ing['stored']:,} stored, {ing['failed']} failed). One at a "
+            f"time (what a stream's last event waits for): commit p50 {ing['single_commit_p50_ms']} ms, "
+            f"p99 {ing['single_commit_p99_ms']} ms ({ing['single_n']} rows)."
+        ]
     else:
         L += [f"FAILED: {r.get('ingest_error')}"]
     st = r.get("status_report")
     L += ["", "## `status` and `report` on a large ledger", ""]
     if st:
-        L += [f"{st['rows']:,} requests over {st['days']} days ({st['ledger_mb']:.0f} MB), {st['runs']} cold runs "
-              "each, interleaved with `python -c pass`:", "",
-              "| command | median ms | p90 ms | beyond interpreter start |", "|---|---|---|---|"]
+        L += [
+            f"{st['rows']:,} requests over {st['days']} days ({st['ledger_mb']:.0f} MB), {st['runs']} cold runs "
+            "each, interleaved with `python -c pass`:",
+            "",
+            "| command | median ms | p90 ms | beyond interpreter start |",
+            "|---|---|---|---|",
+        ]
         for k, v in st["results"].items():
             beyond = "" if k == "python -c pass" else f"+{v['beyond_interpreter_ms']}"
             L.append(f"| `{k}` | {v['median_ms']} | {v['p90_ms']} | {beyond} |")
@@ -654,56 +789,77 @@ def markdown(r: dict, plan: Plan) -> str:
     la = r.get("launch")
     L += ["", "## `agentmeter run` launch overhead", ""]
     if la:
-        L += ["| | median ms | added over `true` |", "|---|---|---|",
-              f"| `true` | {la['true_ms']} | |",
-              f"| `agentmeter run -- true`, daemon running ({la['runs']} runs) | {la['warm_ms']} | "
-              f"+{la['warm_added_ms']} |",
-              f"| `agentmeter run -- true`, cold: starts the daemon ({la['cold_runs']} runs) | {la['cold_ms']} | "
-              f"+{la['cold_added_ms']} |"]
+        L += [
+            "| | median ms | added over `true` |",
+            "|---|---|---|",
+            f"| `true` | {la['true_ms']} | |",
+            f"| `agentmeter run -- true`, daemon running ({la['runs']} runs) | {la['warm_ms']} | "
+            f"+{la['warm_added_ms']} |",
+            f"| `agentmeter run -- true`, cold: starts the daemon ({la['cold_runs']} runs) | {la['cold_ms']} | "
+            f"+{la['cold_added_ms']} |",
+        ]
     else:
         L += [f"FAILED: {r.get('launch_error')}"]
     L += ["", "## Targets", "", "| target | measured | result |", "|---|---|---|"]
     for target, measured, ok in verdicts(r):
         L.append(f"| {target} | {measured} | {'–' if ok is None else 'PASS' if ok else '**MISS**'} |")
     if la:
-        L.append(f"| (issue 3) `run` warm ≤ {T_LAUNCH_MS:g} ms added | +{la['warm_added_ms']} ms | "
-                 f"{'PASS' if la['warm_added_ms'] <= T_LAUNCH_MS else '**MISS**'} |")
+        L.append(
+            f"| (issue 3) `run` warm ≤ {T_LAUNCH_MS:g} ms added | +{la['warm_added_ms']} ms | "
+            f"{'PASS' if la['warm_added_ms'] <= T_LAUNCH_MS else '**MISS**'} |"
+        )
     if st and status_scale.REPORT in st["results"]:
         b = st["results"][status_scale.REPORT]["beyond_interpreter_ms"]
-        L.append(f"| (issue 5) `report` ≤ {T_REPORT_MS:g} ms beyond interpreter start | +{b} ms | "
-                 f"{'PASS' if b <= T_REPORT_MS else '**MISS**'} |")
+        L.append(
+            f"| (issue 5) `report` ≤ {T_REPORT_MS:g} ms beyond interpreter start | +{b} ms | "
+            f"{'PASS' if b <= T_REPORT_MS else '**MISS**'} |"
+        )
     if plan.quick:
-        L += ["", f"Quick run: {plan.soak_total:,}-request soak, {plan.ledger_rows:,}-row ledger, one short slice per "
-                  "level; it checks that the suite runs, its numbers are not results."]
+        L += [
+            "",
+            f"Quick run: {plan.soak_total:,}-request soak, {plan.ledger_rows:,}-row ledger, one short slice per "
+            "level; it checks that the suite runs, its numbers are not results.",
+        ]
     return "\n".join(L) + "\n"
 
 
 def ab_table(s: dict) -> str:
     """--streams-only: each contender's added latency over direct, per level (no targets, no file)."""
-    L = ["| streams | contender | n | TTFB p50 | TTFB p99 | beyond schedule p50 | p99 | gap p99 | req/s ÷ direct "
-         "| CPU ms/req |", "|---|---|---|---|---|---|---|---|---|---|"]
+    L = [
+        "| streams | contender | n | TTFB p50 | TTFB p99 | beyond schedule p50 | p99 | gap p99 | req/s ÷ direct "
+        "| CPU ms/req |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for conc, level in s.get("levels", {}).items():
         d = level["direct"]
         for name, x in level.items():
             if name == "direct":
                 continue
-            L.append(f"| {conc} | {name} | {x['n']} | {fmt(x['ttfb_p50_ms'] - d['ttfb_p50_ms'], sign=True)} | "
-                     f"{fmt(x['ttfb_p99_ms'] - d['ttfb_p99_ms'], sign=True)} | "
-                     f"{fmt(x['excess_p50_ms'] - d['excess_p50_ms'], sign=True)} | "
-                     f"{fmt(x['excess_p99_ms'] - d['excess_p99_ms'], sign=True)} | "
-                     f"{fmt(x['gap_p99_ms'] - d['gap_p99_ms'], sign=True)} | {fmt(x['rps'] / d['rps'])} | "
-                     f"{fmt(x.get('proxy_cpu_ms_per_req'))} |")
+            L.append(
+                f"| {conc} | {name} | {x['n']} | {fmt(x['ttfb_p50_ms'] - d['ttfb_p50_ms'], sign=True)} | "
+                f"{fmt(x['ttfb_p99_ms'] - d['ttfb_p99_ms'], sign=True)} | "
+                f"{fmt(x['excess_p50_ms'] - d['excess_p50_ms'], sign=True)} | "
+                f"{fmt(x['excess_p99_ms'] - d['excess_p99_ms'], sign=True)} | "
+                f"{fmt(x['gap_p99_ms'] - d['gap_p99_ms'], sign=True)} | {fmt(x['rps'] / d['rps'])} | "
+                f"{fmt(x.get('proxy_cpu_ms_per_req'))} |"
+            )
     mem = s.get("memory", {})
-    L.append(f"\nagentmeter RSS: after warm-up {fmt(mem.get('rss_after_warmup_mb'), 1)} MB, "
-             f"peak at 64 streams {fmt(mem.get('rss_peak_64_mb'), 1)} MB")
+    L.append(
+        f"\nagentmeter RSS: after warm-up {fmt(mem.get('rss_after_warmup_mb'), 1)} MB, "
+        f"peak at 64 streams {fmt(mem.get('rss_peak_64_mb'), 1)} MB"
+    )
     if mem.get("baseline_rss_after_warmup_mb") is not None:
-        L.append(f"baseline RSS: after warm-up {fmt(mem.get('baseline_rss_after_warmup_mb'), 1)} MB, "
-                 f"peak at 64 streams {fmt(mem.get('baseline_rss_peak_64_mb'), 1)} MB")
+        L.append(
+            f"baseline RSS: after warm-up {fmt(mem.get('baseline_rss_after_warmup_mb'), 1)} MB, "
+            f"peak at 64 streams {fmt(mem.get('baseline_rss_peak_64_mb'), 1)} MB"
+        )
     load = s.get("load")
     if load:
-        L.append(f"machine during the slices: {load['busy_cores']} cores busy, of which the suite "
-                 f"{load['suite_cores']} and other processes {load['other_cores']} (os.getloadavg: "
-                 f"{', '.join(f'{x:.1f}' for x in os.getloadavg())})")
+        L.append(
+            f"machine during the slices: {load['busy_cores']} cores busy, of which the suite "
+            f"{load['suite_cores']} and other processes {load['other_cores']} (os.getloadavg: "
+            f"{', '.join(f'{x:.1f}' for x in os.getloadavg())})"
+        )
     return "\n".join(L)
 
 
@@ -714,19 +870,29 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="smoke run (< 60 s without LiteLLM); writes nothing")
     ap.add_argument("--no-litellm", action="store_true", help="skip LiteLLM (no install, no contender)")
-    ap.add_argument("--floor", action="store_true",
-                    help="also measure a bare aiohttp relay (bench_floor.py): what any Python proxy costs here")
+    ap.add_argument(
+        "--floor",
+        action="store_true",
+        help="also measure a bare aiohttp relay (bench_floor.py): what any Python proxy costs here",
+    )
     ap.add_argument("--pace-ms", type=float, default=2.0, help="mean gap between streamed events (default 2)")
     ap.add_argument("--json", action="store_true", help="print raw results as JSON")
-    ap.add_argument("--streams-only", action="store_true",
-                    help="only the stream slices (no soak, ingest, status, launch); for quick A/B work, writes nothing")
+    ap.add_argument(
+        "--streams-only",
+        action="store_true",
+        help="only the stream slices (no soak, ingest, status, launch); for quick A/B work, writes nothing",
+    )
     ap.add_argument("--levels", default=None, help="concurrency levels for --streams-only, e.g. 16 or 1,16")
     ap.add_argument("--slices", type=int, default=None, help="slices per contender and level (default: the plan's)")
     ap.add_argument("--out", default=str(HERE / "RESULTS.md"), help="where a full run writes its Markdown")
     ap.add_argument("--no-write", action="store_true", help="full run without writing --out")
-    ap.add_argument("--baseline", default=None, metavar="SRC",
-                    help="also measure the daemon built from another source tree's src/ (e.g. a git worktree of "
-                         "main), interleaved with this one: before/after in one run")
+    ap.add_argument(
+        "--baseline",
+        default=None,
+        metavar="SRC",
+        help="also measure the daemon built from another source tree's src/ (e.g. a git worktree of "
+        "main), interleaved with this one: before/after in one run",
+    )
     args = ap.parse_args()
     plan = make_plan(args)
     if args.slices:
@@ -736,23 +902,34 @@ def main() -> int:
         plan.soak_total = 0
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     started = time.monotonic()
-    r: dict = {"started": time.strftime("%Y-%m-%d %H:%M %Z"), "machine": machine(),
-               "command": " ".join(["python benchmarks/run.py", *sys.argv[1:]]),
-               "plan": asdict(plan)}
+    r: dict = {
+        "started": time.strftime("%Y-%m-%d %H:%M %Z"),
+        "machine": machine(),
+        "command": " ".join(["python benchmarks/run.py", *sys.argv[1:]]),
+        "plan": asdict(plan),
+    }
     tmp = tempfile.TemporaryDirectory(prefix="agentmeter-suite-")
     work = Path(tmp.name)
     procs = po.Procs(work)
     failed = False
     try:
-        srv = Servers(procs, work, want_litellm=not args.no_litellm, want_floor=args.floor,
-                      baseline=str(Path(args.baseline).resolve()) if args.baseline else None)
+        srv = Servers(
+            procs,
+            work,
+            want_litellm=not args.no_litellm,
+            want_floor=args.floor,
+            baseline=str(Path(args.baseline).resolve()) if args.baseline else None,
+        )
         try:
             log("starting the fake provider and the agentmeter daemon…")
             srv.start()
-            r["litellm_note"] = srv.litellm_note if srv.litellm_ok or args.no_litellm else \
-                f"LiteLLM NOT measured: {srv.litellm_note}"
-            log(f"fake :{srv.fake_port}, agentmeter :{srv.am_port} (pid {srv.am_pid})"
-                + (f", LiteLLM :{srv.lt_port} (pid {srv.lt_pid})" if srv.litellm_ok else ""))
+            r["litellm_note"] = (
+                srv.litellm_note if srv.litellm_ok or args.no_litellm else f"LiteLLM NOT measured: {srv.litellm_note}"
+            )
+            log(
+                f"fake :{srv.fake_port}, agentmeter :{srv.am_port} (pid {srv.am_pid})"
+                + (f", LiteLLM :{srv.lt_port} (pid {srv.lt_pid})" if srv.litellm_ok else "")
+            )
             s = asyncio.run(run_streams(plan, srv, levels))
             s["am_completed"] = s["memory"]["requests_served"]
             s["ledger"] = po.ledger_statuses(srv.home)

@@ -21,8 +21,11 @@ import time
 from pathlib import Path
 
 RC = {"bash": ".bashrc", "zsh": ".zshrc", "fish": ".config/fish/config.fish"}
-EVAL = {"bash": 'eval "$(agentmeter shell-init bash)"', "zsh": 'eval "$(agentmeter shell-init zsh)"',
-        "fish": "agentmeter shell-init fish | source"}
+EVAL = {
+    "bash": 'eval "$(agentmeter shell-init bash)"',
+    "zsh": 'eval "$(agentmeter shell-init zsh)"',
+    "fish": "agentmeter shell-init fish | source",
+}
 
 
 def agentmeter_bin() -> str:
@@ -39,8 +42,12 @@ def homes(root: Path, shell: str, env: dict[str, str]) -> dict[str, Path]:
         rc.parent.mkdir(parents=True, exist_ok=True)
         rc.write_text("" if variant != "eval" else EVAL[shell] + "\n")
         if variant == "installed":
-            subprocess.run([agentmeter_bin(), "shell-init", shell, "--install"], env={**env, "HOME": str(home)},
-                           check=True, capture_output=True)
+            subprocess.run(
+                [agentmeter_bin(), "shell-init", shell, "--install"],
+                env={**env, "HOME": str(home)},
+                check=True,
+                capture_output=True,
+            )
         out[variant] = home
     return out
 
@@ -48,8 +55,14 @@ def homes(root: Path, shell: str, env: dict[str, str]) -> dict[str, Path]:
 def time_start(shell: str, home: Path, env: dict[str, str]) -> float:
     cmd = [shell, "-i", "-c", "exit"]
     t0 = time.perf_counter()
-    subprocess.run(cmd, env={**env, "HOME": str(home)}, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL, check=False)
+    subprocess.run(
+        cmd,
+        env={**env, "HOME": str(home)},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        check=False,
+    )
     return (time.perf_counter() - t0) * 1000
 
 
@@ -61,9 +74,14 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="agentmeter-shell-bench-") as tmp:
         root = Path(tmp)
         bindir = str(Path(agentmeter_bin()).parent)
-        env = {"PATH": os.pathsep.join([bindir, os.environ.get("PATH", "/usr/bin:/bin")]),
-               "AGENTMETER_HOME": str(root / "agentmeter"), "TERM": "dumb", "LANG": "C.UTF-8",
-               "XDG_CONFIG_HOME": "", "ZDOTDIR": ""}
+        env = {
+            "PATH": os.pathsep.join([bindir, os.environ.get("PATH", "/usr/bin:/bin")]),
+            "AGENTMETER_HOME": str(root / "agentmeter"),
+            "TERM": "dumb",
+            "LANG": "C.UTF-8",
+            "XDG_CONFIG_HOME": "",
+            "ZDOTDIR": "",
+        }
         env = {k: v for k, v in env.items() if v}
         print(f"{'shell':<6} {'no hook':>9} {'eval line':>10} {'installed':>10}   eval adds   installed adds")
         for shell in args.shells.split(","):
@@ -78,9 +96,11 @@ def main() -> int:
                 for variant, home in variants.items():
                     samples[variant].append(time_start(shell, home, env))
             med = {v: statistics.median(s) for v, s in samples.items()}
-            print(f"{shell:<6} {med['none']:>7.1f}ms {med['eval']:>8.1f}ms {med['installed']:>8.1f}ms   "
-                  f"{med['eval'] - med['none']:+6.1f}ms ×{med['eval'] / med['none']:.2f}   "
-                  f"{med['installed'] - med['none']:+6.1f}ms ×{med['installed'] / med['none']:.2f}")
+            print(
+                f"{shell:<6} {med['none']:>7.1f}ms {med['eval']:>8.1f}ms {med['installed']:>8.1f}ms   "
+                f"{med['eval'] - med['none']:+6.1f}ms ×{med['eval'] / med['none']:.2f}   "
+                f"{med['installed'] - med['none']:+6.1f}ms ×{med['installed'] / med['none']:.2f}"
+            )
     return 0
 
 

@@ -23,8 +23,12 @@ import time
 from pathlib import Path
 
 AGENTS = ["claude", "codex", "aider"]
-MODELS = [("anthropic", "claude-sonnet-4-5", 3.0, 15.0), ("anthropic", "claude-opus-4-8", 5.0, 25.0),
-          ("anthropic", "claude-haiku-4-5", 1.0, 5.0), ("openai", "gpt-5.1-codex", 1.25, 10.0)]
+MODELS = [
+    ("anthropic", "claude-sonnet-4-5", 3.0, 15.0),
+    ("anthropic", "claude-opus-4-8", 5.0, 25.0),
+    ("anthropic", "claude-haiku-4-5", 1.0, 5.0),
+    ("openai", "gpt-5.1-codex", 1.25, 10.0),
+]
 REPOS = ["github.com/acme/api", "github.com/acme/web", "github.com/acme/infra", "github.com/oss/lib"]
 
 
@@ -48,8 +52,11 @@ def build(home: Path, rows: int, days: int) -> float:
     sessions = max(1, rows // 40)
     conn.executemany(
         "INSERT INTO sessions (id, token_hash, agent, repo, branch, started_at) VALUES (?, ?, ?, ?, ?, ?)",
-        [(f"s{i}", f"h{i}", AGENTS[i % 3], REPOS[i % 4], "main", start + i * (days * 86_400_000 // sessions))
-         for i in range(sessions)])
+        [
+            (f"s{i}", f"h{i}", AGENTS[i % 3], REPOS[i % 4], "main", start + i * (days * 86_400_000 // sessions))
+            for i in range(sessions)
+        ],
+    )
     batch = []
     for i in range(rows):
         ts = start + int(i * (days * 86_400_000 / rows))
@@ -59,9 +66,35 @@ def build(home: Path, rows: int, days: int) -> float:
         cost = (inp * pin + cr * pin * 0.1 + cw * pin * 1.25 + out * pout) / 1e6
         sid = i * sessions // rows
         day = time.strftime("%Y-%m-%d", time.localtime(ts / 1000))
-        batch.append((f"r{i}", f"s{sid}", ts, day, provider, "messages", "POST", "/v1/messages", model, model, 1,
-                      "ok", 200, inp, cr, cw, cw, 0, out, 0, cost, "genai-prices", AGENTS[sid % 3], REPOS[sid % 4],
-                      "main"))
+        batch.append(
+            (
+                f"r{i}",
+                f"s{sid}",
+                ts,
+                day,
+                provider,
+                "messages",
+                "POST",
+                "/v1/messages",
+                model,
+                model,
+                1,
+                "ok",
+                200,
+                inp,
+                cr,
+                cw,
+                cw,
+                0,
+                out,
+                0,
+                cost,
+                "genai-prices",
+                AGENTS[sid % 3],
+                REPOS[sid % 4],
+                "main",
+            )
+        )
         if len(batch) == 50_000:
             _flush(conn, batch)
     _flush(conn, batch)
@@ -86,7 +119,9 @@ def _flush(conn, batch) -> None:
         "INSERT INTO requests (request_id, session_id, started_at, day, provider, api, method, path, model_requested,"
         " model_used, stream, status, http_status, input_tokens, cache_read_tokens, cache_write_tokens,"
         " cache_write_5m_tokens, cache_write_1h_tokens, output_tokens, reasoning_tokens, cost_usd, price_source,"
-        " agent, repo, branch) VALUES (" + ",".join("?" * 25) + ")", batch)
+        " agent, repo, branch) VALUES (" + ",".join("?" * 25) + ")",
+        batch,
+    )
     batch.clear()
 
 
@@ -148,10 +183,23 @@ def measure(rows: int = 1_000_000, days: int = 180, runs: int = 15, log=None) ->
         status = json.loads(out.stdout)
         size_mb = (home / "ledger.db").stat().st_size / 1e6
     base = statistics.median(samples["python -c pass"])
-    results = {k: {"median_ms": round(statistics.median(v), 1), "p90_ms": round(sorted(v)[int(0.9 * (len(v) - 1))], 1),
-                   "beyond_interpreter_ms": round(statistics.median(v) - base, 1)} for k, v in samples.items()}
-    return {"rows": rows, "days": days, "runs": runs, "ledger_mb": round(size_mb, 1), "built_s": round(built, 1),
-            "results": results, "month_spend_usd": status["windows"][2]["spent_usd"]}
+    results = {
+        k: {
+            "median_ms": round(statistics.median(v), 1),
+            "p90_ms": round(sorted(v)[int(0.9 * (len(v) - 1))], 1),
+            "beyond_interpreter_ms": round(statistics.median(v) - base, 1),
+        }
+        for k, v in samples.items()
+    }
+    return {
+        "rows": rows,
+        "days": days,
+        "runs": runs,
+        "ledger_mb": round(size_mb, 1),
+        "built_s": round(built, 1),
+        "results": results,
+        "month_spend_usd": status["windows"][2]["spent_usd"],
+    }
 
 
 def main() -> int:
@@ -169,9 +217,11 @@ def main() -> int:
     if args.json:
         print(json.dumps({"rows": args.rows, "days": args.days, "ledger_mb": m["ledger_mb"], "results": results}))
         return 0
-    print(f"Ledger: {args.rows:,} requests over {args.days} days, {m['ledger_mb']:.0f} MB "
-          f"(built in {m['built_s']:.1f} s); "
-          f"{args.runs} cold runs each, interleaved\n")
+    print(
+        f"Ledger: {args.rows:,} requests over {args.days} days, {m['ledger_mb']:.0f} MB "
+        f"(built in {m['built_s']:.1f} s); "
+        f"{args.runs} cold runs each, interleaved\n"
+    )
     print("| command | median ms | p90 ms | beyond interpreter start | target | result |")
     print("|---|---|---|---|---|---|")
     ok = True

@@ -41,16 +41,34 @@ def main() -> int:
     for d in range(40):
         at = int((now - timedelta(days=d)).timestamp() * 1000)
         for i in range(20):
-            ledger.insert_request(RequestRecord(
-                request_id=f"r{d}-{i}", session_id=None, started_at_ms=at - i, provider="anthropic", api="messages",
-                method="POST", path="/v1/messages", model_requested="claude-sonnet-4-6",
-                model_used="claude-sonnet-4-6", stream=False, status="ok", http_status=200,
-                usage=Usage(input_tokens=100, output_tokens=10), cost_usd=0.05, agent="claude"))
+            ledger.insert_request(
+                RequestRecord(
+                    request_id=f"r{d}-{i}",
+                    session_id=None,
+                    started_at_ms=at - i,
+                    provider="anthropic",
+                    api="messages",
+                    method="POST",
+                    path="/v1/messages",
+                    model_requested="claude-sonnet-4-6",
+                    model_used="claude-sonnet-4-6",
+                    stream=False,
+                    status="ok",
+                    http_status=200,
+                    usage=Usage(input_tokens=100, output_tokens=10),
+                    cost_usd=0.05,
+                    agent="claude",
+                )
+            )
     ledger.close()
     days = {(now - timedelta(days=d)).date().isoformat(): [30.0, 30000, 3.0, 3000, 1.0, 1000] for d in range(40)}
-    wallet = {"team": "payments", "caps": {"daily_usd": 50.0, "weekly_usd": 300.0, "monthly_usd": 1000.0},
-              "member_caps": {"daily_usd": 10.0, "weekly_usd": 60.0, "monthly_usd": 200.0},
-              "days": days, "fetched_at_ms": clock.now_ms()}
+    wallet = {
+        "team": "payments",
+        "caps": {"daily_usd": 50.0, "weekly_usd": 300.0, "monthly_usd": 1000.0},
+        "member_caps": {"daily_usd": 10.0, "weekly_usd": 60.0, "monthly_usd": 200.0},
+        "days": days,
+        "fetched_at_ms": clock.now_ms(),
+    }
     config = Config(budget=Budget(timezone="UTC", caps=Caps(daily_usd=20.0, weekly_usd=80.0, monthly_usd=300.0)))
     reader = open_ledger(path, readonly=True, tz=UTC)
     plain = Enforcer(config, reader, SpendTotals(UTC), UTC, clock)

@@ -1,7 +1,7 @@
 """Regenerate the module tree at the end of docs/architecture.md from each module's docstring.
 
-    python scripts/gen_architecture.py           # rewrite it
-    python scripts/gen_architecture.py --check   # exit 1 if it is stale (tests/test_architecture.py does this)
+python scripts/gen_architecture.py           # rewrite it
+python scripts/gen_architecture.py --check   # exit 1 if it is stale (tests/test_architecture.py does this)
 """
 
 from __future__ import annotations

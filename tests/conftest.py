@@ -28,11 +28,23 @@ def home(tmp_path, monkeypatch):
     """One variable isolates all state (config, ledger, runtime files, logs)."""
     h = tmp_path / "home"
     monkeypatch.setenv("AGENTMETER_HOME", str(h))
-    for var in ("AGENTMETER_ANTHROPIC_API_KEY", "AGENTMETER_OPENAI_API_KEY", "AGENTMETER_GEMINI_API_KEY",
-                "AGENTMETER_UPSTREAM_GEMINI", "GEMINI_API_KEY", "GOOGLE_GEMINI_BASE_URL", "AGENTMETER_PORT",
-                "AGENTMETER_SESSION_ID", "AGENTMETER_UPSTREAM_ANTHROPIC", "AGENTMETER_UPSTREAM_OPENAI",
-                "AGENTMETER_UPSTREAM_CHATGPT", "ANTHROPIC_API_KEY", "OPENAI_API_KEY", "ANTHROPIC_BASE_URL",
-                "OPENAI_BASE_URL"):
+    for var in (
+        "AGENTMETER_ANTHROPIC_API_KEY",
+        "AGENTMETER_OPENAI_API_KEY",
+        "AGENTMETER_GEMINI_API_KEY",
+        "AGENTMETER_UPSTREAM_GEMINI",
+        "GEMINI_API_KEY",
+        "GOOGLE_GEMINI_BASE_URL",
+        "AGENTMETER_PORT",
+        "AGENTMETER_SESSION_ID",
+        "AGENTMETER_UPSTREAM_ANTHROPIC",
+        "AGENTMETER_UPSTREAM_OPENAI",
+        "AGENTMETER_UPSTREAM_CHATGPT",
+        "ANTHROPIC_API_KEY",
+        "OPENAI_API_KEY",
+        "ANTHROPIC_BASE_URL",
+        "OPENAI_BASE_URL",
+    ):
         monkeypatch.delenv(var, raising=False)
     # keyring must never touch a real desktop keyring from tests
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
@@ -94,8 +106,9 @@ class Stack:
             ledger.close()
 
 
-def make_stack(tmp_path: Path, keys: dict | None = None, config: Config | None = None,
-               clock=None) -> tuple[Stack, callable]:
+def make_stack(
+    tmp_path: Path, keys: dict | None = None, config: Config | None = None, clock=None
+) -> tuple[Stack, callable]:
     from aiohttp import web
 
     from agentmeter.proxy.app import ProxyState, create_app
@@ -104,10 +117,19 @@ def make_stack(tmp_path: Path, keys: dict | None = None, config: Config | None =
     lt = LoopThread()
     runner, fake_url, fake_app = lt.run(start_fake())
     base = config or Config()
-    cfg = Config(**{**base.__dict__, "upstreams": {"anthropic": fake_url, "openai": fake_url,
-                                                   "chatgpt": fake_url + "/backend-api/codex",
-                                                   "gemini": fake_url}})
+    cfg = Config(
+        **{
+            **base.__dict__,
+            "upstreams": {
+                "anthropic": fake_url,
+                "openai": fake_url,
+                "chatgpt": fake_url + "/backend-api/codex",
+                "gemini": fake_url,
+            },
+        }
+    )
     ledger_path = tmp_path / "ledger.db"
+
     async def start_proxy():
         state = ProxyState(cfg, ledger_path, clock or SystemClock(), control_token="test-control", keys=keys or {})
         app = create_app(state)
@@ -139,8 +161,9 @@ def stack(tmp_path):
 
 @pytest.fixture
 def key_stack(tmp_path):
-    s, close = make_stack(tmp_path, keys={"anthropic": "sk-ant-test-REALKEY000000000000",
-                                          "openai": "sk-test-REALOPENAIKEY0000000000"})
+    s, close = make_stack(
+        tmp_path, keys={"anthropic": "sk-ant-test-REALKEY000000000000", "openai": "sk-test-REALOPENAIKEY0000000000"}
+    )
     yield s
     close()
 
@@ -148,12 +171,22 @@ def key_stack(tmp_path):
 def run_cli(*args: str, env: dict | None = None, input: str | None = None, timeout: float = 60):
     """The real console entry point in a subprocess."""
     full_env = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "agentmeter", *args], capture_output=True, text=True,
-                          env=full_env, input=input, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "agentmeter", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        input=input,
+        timeout=timeout,
+    )
 
 
 def http_json(url: str, data: dict | None = None, headers: dict | None = None, method: str | None = None):
-    req = urllib.request.Request(url, data=json.dumps(data).encode() if data is not None else None,
-                                 headers={"Content-Type": "application/json", **(headers or {})}, method=method)
+    req = urllib.request.Request(
+        url,
+        data=json.dumps(data).encode() if data is not None else None,
+        headers={"Content-Type": "application/json", **(headers or {})},
+        method=method,
+    )
     with urllib.request.urlopen(req, timeout=10) as r:
         return r.status, json.loads(r.read() or b"null")

@@ -47,8 +47,10 @@ def _run_as() -> pwd.struct_passwd | None:
             return pwd.getpwnam(name)
         except KeyError:
             continue
-    raise RuntimeError("running as root and neither a `postgres` nor an `amother` user exists to run PostgreSQL "
-                       "(set AGENTMETER_PG_USER)")
+    raise RuntimeError(
+        "running as root and neither a `postgres` nor an `amother` user exists to run PostgreSQL "
+        "(set AGENTMETER_PG_USER)"
+    )
 
 
 class PgCluster:
@@ -68,8 +70,7 @@ class PgCluster:
         kw = {}
         if self.user is not None:
             kw = {"user": self.user.pw_uid, "group": self.user.pw_gid, "extra_groups": []}
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C",
-               "HOME": str(self.base)}
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C", "HOME": str(self.base)}
         r = subprocess.run(args, capture_output=True, text=True, env=env, cwd=self.base, timeout=120, **kw)
         if r.returncode:
             log = (self.base / "log").read_text() if (self.base / "log").exists() else ""
@@ -100,12 +101,35 @@ class PgCluster:
 
     def start(self) -> PgCluster:
         (self.base / "owner.pid").write_text(str(os.getpid()))
-        self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", self.ROLE, "--auth=trust", "--no-sync",
-                  "-E", "UTF8", "--locale=C")
-        opts = (f"-k {self.base} -p {self.port} -c listen_addresses='' -c fsync=off -c synchronous_commit=off "
-                "-c full_page_writes=off -c max_connections=300 -c shared_buffers=32MB")
-        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.base / "log"), "-o", opts, "-w",
-                  "-t", "60", "start")
+        self._run(
+            str(self.bin / "initdb"),
+            "-D",
+            str(self.data),
+            "-U",
+            self.ROLE,
+            "--auth=trust",
+            "--no-sync",
+            "-E",
+            "UTF8",
+            "--locale=C",
+        )
+        opts = (
+            f"-k {self.base} -p {self.port} -c listen_addresses='' -c fsync=off -c synchronous_commit=off "
+            "-c full_page_writes=off -c max_connections=300 -c shared_buffers=32MB"
+        )
+        self._run(
+            str(self.bin / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.base / "log"),
+            "-o",
+            opts,
+            "-w",
+            "-t",
+            "60",
+            "start",
+        )
         return self
 
     def stop(self) -> None:
@@ -128,16 +152,22 @@ class PgCluster:
     def dump(self, url: str) -> bytes:
         """Every byte the database holds, as pg_dump writes it (schema and data)."""
         dbname = url.split("/", 3)[3].split("?", 1)[0]
-        return subprocess.run([str(self.bin / "pg_dump"), "-h", str(self.base), "-p", str(self.port), "-U",
-                               self.ROLE, "-d", dbname], capture_output=True, check=True, timeout=120).stdout
+        return subprocess.run(
+            [str(self.bin / "pg_dump"), "-h", str(self.base), "-p", str(self.port), "-U", self.ROLE, "-d", dbname],
+            capture_output=True,
+            check=True,
+            timeout=120,
+        ).stdout
 
 
 @pytest.fixture(scope="session")
 def pg_cluster():
     bin_dir = pg_bin()
     if bin_dir is None or not (bin_dir / "pg_ctl").exists():
-        pytest.skip("PostgreSQL server binaries not found (/usr/lib/postgresql/*/bin; apt-get install postgresql, "
-                    "or set AGENTMETER_PG_BIN)")
+        pytest.skip(
+            "PostgreSQL server binaries not found (/usr/lib/postgresql/*/bin; apt-get install postgresql, "
+            "or set AGENTMETER_PG_BIN)"
+        )
     try:
         import psycopg  # noqa: F401
         import psycopg_pool  # noqa: F401

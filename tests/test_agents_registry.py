@@ -14,10 +14,19 @@ from agentmeter.agents.session_env import SessionEnv
 from agentmeter.core.errors import UsageError
 from conftest import run_cli
 
-REAL = {"AGENTMETER_ANTHROPIC_API_KEY": "sk-ant-test-REAL", "AGENTMETER_OPENAI_API_KEY": "sk-test-REAL",
-        "AGENTMETER_GEMINI_API_KEY": "AIza-test-REAL", "AGENTMETER_COLLECTOR_TOKEN": "amc_test_REAL"}
-SESSION = SessionEnv("s1", "http://127.0.0.1:9/s/tok/anthropic", "http://127.0.0.1:9/s/tok/openai/v1",
-                     "amk_virtual", ("anthropic", "openai", "gemini"))
+REAL = {
+    "AGENTMETER_ANTHROPIC_API_KEY": "sk-ant-test-REAL",
+    "AGENTMETER_OPENAI_API_KEY": "sk-test-REAL",
+    "AGENTMETER_GEMINI_API_KEY": "AIza-test-REAL",
+    "AGENTMETER_COLLECTOR_TOKEN": "amc_test_REAL",
+}
+SESSION = SessionEnv(
+    "s1",
+    "http://127.0.0.1:9/s/tok/anthropic",
+    "http://127.0.0.1:9/s/tok/openai/v1",
+    "amk_virtual",
+    ("anthropic", "openai", "gemini"),
+)
 
 
 def test_every_module_is_registered_with_its_metering():
@@ -91,13 +100,16 @@ def test_agents_command_json(tmp_path):
     assert by["claude"]["installed"] is False
 
 
-@pytest.mark.parametrize(("agent", "path", "status", "kind"), [
-    ("claude", "anthropic/v1/messages", 429, "rate_limit_error"),
-    ("opencode", "anthropic/v1/messages", 402, "billing_error"),
-    ("qwen", "openai/v1/chat/completions", 402, "insufficient_quota"),
-    ("aider", "openai/v1/chat/completions", 400, "insufficient_quota"),
-    ("copilot", "openai/v1/chat/completions", 429, "insufficient_quota"),
-])
+@pytest.mark.parametrize(
+    ("agent", "path", "status", "kind"),
+    [
+        ("claude", "anthropic/v1/messages", 429, "rate_limit_error"),
+        ("opencode", "anthropic/v1/messages", 402, "billing_error"),
+        ("qwen", "openai/v1/chat/completions", 402, "insufficient_quota"),
+        ("aider", "openai/v1/chat/completions", 400, "insufficient_quota"),
+        ("copilot", "openai/v1/chat/completions", 429, "insufficient_quota"),
+    ],
+)
 def test_refusal_status_follows_the_agents_registry_entry(tmp_path, agent, path, status, kind):
     """Agents measured to retry every 429 (OpenCode, Qwen Code) are refused with 402 instead."""
     import urllib.error
@@ -106,14 +118,20 @@ def test_refusal_status_follows_the_agents_registry_entry(tmp_path, agent, path,
     from agentmeter.home.config import Budget, Caps, Config
     from conftest import make_stack
 
-    s, close = make_stack(tmp_path, keys={"anthropic": "sk-ant-test-REAL", "openai": "sk-test-REAL"},
-                          config=Config(budget=Budget(caps=Caps(daily_tokens=1))))
+    s, close = make_stack(
+        tmp_path,
+        keys={"anthropic": "sk-ant-test-REAL", "openai": "sk-test-REAL"},
+        config=Config(budget=Budget(caps=Caps(daily_tokens=1))),
+    )
     try:
         sess = s.open_session(agent=agent)
         url = f"{s.proxy_url}/s/{sess['token']}/{path}"
         body = {"model": "claude-sonnet-4-5", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}
-        hdr = {"content-type": "application/json", "x-api-key": sess["virtual_key"],
-               "authorization": f"Bearer {sess['virtual_key']}"}
+        hdr = {
+            "content-type": "application/json",
+            "x-api-key": sess["virtual_key"],
+            "authorization": f"Bearer {sess['virtual_key']}",
+        }
         for _ in range(2):  # the first spends past the 1-token cap, the second is refused
             req = urllib.request.Request(url, data=json.dumps(body).encode(), headers=hdr, method="POST")
             try:

@@ -18,18 +18,18 @@ SRC = Path(__file__).resolve().parent.parent / "src"
 
 # Lowest first. A package may import any package of a lower layer and the packages of its own layer.
 LAYERS: list[set[str]] = [
-    {"core"},                                   # value types, errors, the clock, parsing: no I/O
-    {"home"},                                   # where files live, config.toml, secrets, who/where (attribution)
-    {"pricing"},                                # list prices and tiers
-    {"providers"},                              # sans-io wire meters per provider
-    {"budget", "plan"},                         # the pure policy: windows, stages, forecasts, plan windows
-    {"ledger"},                                 # the local SQLite ledger: the only SQL on the client
-    {"agents"},                                 # the agent registry: how each agent is pointed at the proxy
-    {"importers", "sync", "collector"},         # log import, team sync client, the team collector
-    {"proxy"},                                  # the sidecar: route → preflight → relay → metering → alerts
-    {"commands", "launch", "hooks"},            # use cases returning payloads; `run`; shell/Claude Code hooks
-    {"render"},                                 # the only printers
-    {"cli", "__main__"},                        # argument parsing, typer and the fast paths
+    {"core"},  # value types, errors, the clock, parsing: no I/O
+    {"home"},  # where files live, config.toml, secrets, who/where (attribution)
+    {"pricing"},  # list prices and tiers
+    {"providers"},  # sans-io wire meters per provider
+    {"budget", "plan"},  # the pure policy: windows, stages, forecasts, plan windows
+    {"ledger"},  # the local SQLite ledger: the only SQL on the client
+    {"agents"},  # the agent registry: how each agent is pointed at the proxy
+    {"importers", "sync", "collector"},  # log import, team sync client, the team collector
+    {"proxy"},  # the sidecar: route → preflight → relay → metering → alerts
+    {"commands", "launch", "hooks"},  # use cases returning payloads; `run`; shell/Claude Code hooks
+    {"render"},  # the only printers
+    {"cli", "__main__"},  # argument parsing, typer and the fast paths
 ]
 LAYER_OF = {pkg: i for i, layer in enumerate(LAYERS) for pkg in layer}
 TEST_SUPPORT = {"testing"}  # the fake provider and scripted agent: imported by tests and the demo only
@@ -108,8 +108,10 @@ def test_no_layer_imports_upwards():
             if (name, dst) in EXCEPTIONS:
                 used.add((name, dst))
             else:
-                wrong.append(f"{name} imports {target} ({src} is layer {LAYER_OF.get(src)}, {dst} is "
-                             f"{LAYER_OF.get(dst, 'test support')})")
+                wrong.append(
+                    f"{name} imports {target} ({src} is layer {LAYER_OF.get(src)}, {dst} is "
+                    f"{LAYER_OF.get(dst, 'test support')})"
+                )
     assert not wrong, "upward imports (see docs/architecture.md):\n" + "\n".join(sorted(set(wrong)))
     assert not set(EXCEPTIONS) - used, f"exceptions no longer needed, remove them: {sorted(set(EXCEPTIONS) - used)}"
 
@@ -130,6 +132,10 @@ def test_the_architecture_document_lists_every_layer(layer):
 
 
 def test_the_module_tree_in_the_document_is_current():
-    r = subprocess.run([sys.executable, str(SRC.parent / "scripts" / "gen_architecture.py"), "--check"],
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [sys.executable, str(SRC.parent / "scripts" / "gen_architecture.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 0, r.stderr

@@ -38,8 +38,10 @@ def test_budget_set_snooze_and_keys_are_audited():
     snooze = log["entries"][3]
     assert snooze["action"] == "budget.snooze" and snooze["old"] == {"snoozed_until": None}
     assert snooze["new"]["snoozed_until"].endswith("Z") and snooze["detail"] == "1h"
-    assert got[4:] == [("key.set", "anthropic", {"set": False}, {"set": True, "where": "file"}),
-                       ("key.rm", "anthropic", {"set": True, "where": "file"}, {"set": False})]
+    assert got[4:] == [
+        ("key.set", "anthropic", {"set": False}, {"set": True, "where": "file"}),
+        ("key.rm", "anthropic", {"set": True, "where": "file"}, {"set": False}),
+    ]
     assert {e["actor"] for e in log["entries"]} == {me}
     # the key itself is nowhere in the ledger, not even masked
     raw = b"".join(p.read_bytes() for p in get_paths().ledger.parent.glob(get_paths().ledger.name + "*"))
@@ -58,14 +60,19 @@ def test_a_cap_made_on_the_collector_shows_in_the_local_audit(collector_db):
     """The done-means line: the log shows a cap change made through the CLI and one made on the collector."""
     c = Collector(collector_db).start()
     try:
-        client = Client(get_paths().ledger.parent, "alice@example.com", "payments",
-                        c.token("alice@example.com", "payments"))
+        client = Client(
+            get_paths().ledger.parent, "alice@example.com", "payments", c.token("alice@example.com", "payments")
+        )
         assert client.path == get_paths().ledger
         admin = c.token("root@example.com", role="admin")
         assert run_cli("budget", "set", "--monthly", "300").returncode == 0
         assert client.sync(c.url)["ok"]  # no team caps yet: nothing to record
-        status, _body, _ = request(f"{c.url}/v1/caps", method="PUT", token=admin,
-                                   body={"scope": "team", "name": "payments", "monthly_usd": 200})
+        status, _body, _ = request(
+            f"{c.url}/v1/caps",
+            method="PUT",
+            token=admin,
+            body={"scope": "team", "name": "payments", "monthly_usd": 200},
+        )
         assert status == 200
         assert client.sync(c.url)["ok"]
         assert client.sync(c.url)["ok"]  # unchanged: recorded once

@@ -19,13 +19,24 @@ RUN = ROOT / "benchmarks" / "run.py"
 @pytest.mark.benchmark_smoke
 def test_benchmark_suite_quick_runs():
     env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTMETER_")}
-    proc = subprocess.run([sys.executable, str(RUN), "--quick", "--no-litellm"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=180)
+    proc = subprocess.run(
+        [sys.executable, str(RUN), "--quick", "--no-litellm"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     out = proc.stdout
-    for header in ("| streams | contender | requests | TTFB p50 | TTFB p99 |", "## Daemon memory (VmRSS)",
-                   "## Ledger ingest", "## `status` and `report` on a large ledger",
-                   "## `agentmeter run` launch overhead", "| target | measured | result |"):
+    for header in (
+        "| streams | contender | requests | TTFB p50 | TTFB p99 |",
+        "## Daemon memory (VmRSS)",
+        "## Ledger ingest",
+        "## `status` and `report` on a large ledger",
+        "## `agentmeter run` launch overhead",
+        "| target | measured | result |",
+    ):
         assert header in out, f"missing {header!r} in:\n{out[-3000:]}"
     assert "| 64 | agentmeter |" in out
     assert "FAILED" not in out

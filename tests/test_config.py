@@ -9,7 +9,7 @@ import pytest
 from agentmeter.core.errors import ConfigError
 from agentmeter.home.config import Config, load_config, update_config
 
-FULL = '''
+FULL = """
 [identity]
 developer = "alice@example.com"
 team = "payments"
@@ -55,7 +55,7 @@ chatgpt = "https://chatgpt.com/backend-api/codex"
 [sync]
 collector = ""
 otlp_endpoint = ""
-'''
+"""
 
 
 def write(home, text):
@@ -81,15 +81,18 @@ def test_full_contract_config_loads(home):
     assert c.budget.timezone == "Europe/Berlin"
 
 
-@pytest.mark.parametrize(("text", "where", "what"), [
-    ('[budget]\ndaily_usd = "20"\n', "line 2: budget.daily_usd", "must be a number"),
-    ('[budget]\n\n\nretry_cap = 2.5\n', "line 4: budget.retry_cap", "whole number"),
-    ('[budget]\ntimezone = "Mars/Olympus"\n', "line 2: budget.timezone", "unknown time zone"),
-    ('[budget]\nalert_at = 1.5\nblock_at = 1.0\n', "line 2: budget.alert_at", "above block_at"),
-    ('[upstreams]\nanthropic = "ftp://x"\n', "line 2: upstreams.anthropic", "not an http"),
-    ('[prices."anthropic:x"]\ninput = 1\n', 'line 1: prices."anthropic:x"', "missing output"),
-    ('[cascade]\nanthropic = "claude"\n', "line 2: cascade.anthropic", "list of model names"),
-])
+@pytest.mark.parametrize(
+    ("text", "where", "what"),
+    [
+        ('[budget]\ndaily_usd = "20"\n', "line 2: budget.daily_usd", "must be a number"),
+        ("[budget]\n\n\nretry_cap = 2.5\n", "line 4: budget.retry_cap", "whole number"),
+        ('[budget]\ntimezone = "Mars/Olympus"\n', "line 2: budget.timezone", "unknown time zone"),
+        ("[budget]\nalert_at = 1.5\nblock_at = 1.0\n", "line 2: budget.alert_at", "above block_at"),
+        ('[upstreams]\nanthropic = "ftp://x"\n', "line 2: upstreams.anthropic", "not an http"),
+        ('[prices."anthropic:x"]\ninput = 1\n', 'line 1: prices."anthropic:x"', "missing output"),
+        ('[cascade]\nanthropic = "claude"\n', "line 2: cascade.anthropic", "list of model names"),
+    ],
+)
 def test_errors_name_file_line_and_key(home, text, where, what):
     path = write(home, text)
     with pytest.raises(ConfigError) as exc:

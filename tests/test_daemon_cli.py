@@ -50,10 +50,18 @@ _turn = iter(range(10**9))
 
 def anthropic_call(base: str, key: str = "sk-ant-test-client") -> dict:
     # Each call is a new user turn: identical bodies re-sent would (rightly) trip the loop brake.
-    req = urllib.request.Request(base + "/v1/messages", data=json.dumps(
-        {"model": "claude-sonnet-4-5", "max_tokens": 10, "stream": True,
-         "messages": [{"role": "user", "content": f"hi {next(_turn)}"}]}).encode(),
-        headers={"Content-Type": "application/json", "x-api-key": key})
+    req = urllib.request.Request(
+        base + "/v1/messages",
+        data=json.dumps(
+            {
+                "model": "claude-sonnet-4-5",
+                "max_tokens": 10,
+                "stream": True,
+                "messages": [{"role": "user", "content": f"hi {next(_turn)}"}],
+            }
+        ).encode(),
+        headers={"Content-Type": "application/json", "x-api-key": key},
+    )
     with urllib.request.urlopen(req, timeout=15) as r:
         return {"status": r.status, "body": r.read()}
 
@@ -77,10 +85,30 @@ def test_start_status_env_sessions_stop(env, home):
     sessions = cli_json("sessions", "--json")
     assert sessions["schema"] == "agentmeter.sessions/1"
     (s,) = sessions["sessions"]
-    for field in ("id", "agent", "agent_session_id", "repo", "branch", "cwd", "developer", "started_at",
-                  "ended_at", "exit_code", "requests", "input_tokens", "cache_read_tokens",
-                  "cache_write_tokens", "output_tokens", "reasoning_tokens", "cost_usd", "cache_hit_rate",
-                  "retries", "downgrades", "refusals", "models"):
+    for field in (
+        "id",
+        "agent",
+        "agent_session_id",
+        "repo",
+        "branch",
+        "cwd",
+        "developer",
+        "started_at",
+        "ended_at",
+        "exit_code",
+        "requests",
+        "input_tokens",
+        "cache_read_tokens",
+        "cache_write_tokens",
+        "output_tokens",
+        "reasoning_tokens",
+        "cost_usd",
+        "cache_hit_rate",
+        "retries",
+        "downgrades",
+        "refusals",
+        "models",
+    ):
         assert field in s, field
     assert s["id"] == e["session_id"] and s["requests"] == 1 and s["output_tokens"] == 58
     assert s["models"] == ["claude-sonnet-4-5"]
@@ -88,9 +116,23 @@ def test_start_status_env_sessions_stop(env, home):
     show = cli_json("session", "show", s["id"][:6], "--json")
     assert show["schema"] == "agentmeter.session/1" and show["id"] == s["id"]
     (r,) = show["requests"]
-    for field in ("started_at", "provider", "api", "model_requested", "model_used", "stream", "status",
-                  "input_tokens", "cost_usd", "price_source", "decision", "reason", "partial", "ttft_ms",
-                  "duration_ms"):
+    for field in (
+        "started_at",
+        "provider",
+        "api",
+        "model_requested",
+        "model_used",
+        "stream",
+        "status",
+        "input_tokens",
+        "cost_usd",
+        "price_source",
+        "decision",
+        "reason",
+        "partial",
+        "ttft_ms",
+        "duration_ms",
+    ):
         assert field in r, field
     assert r["status"] == "ok" and r["decision"] == "allow" and r["stream"] is True
 
@@ -105,15 +147,22 @@ def test_start_status_env_sessions_stop(env, home):
 def test_env_prints_exports_that_a_shell_can_eval(env):
     r = run_cli("env", "--agent", "claude")
     assert r.returncode == 0, r.stderr
-    out = subprocess.run(["bash", "-c", r.stdout + '\necho "$ANTHROPIC_BASE_URL|${OPENAI_BASE_URL:-none}"'],
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        ["bash", "-c", r.stdout + '\necho "$ANTHROPIC_BASE_URL|${OPENAI_BASE_URL:-none}"'],
+        capture_output=True,
+        text=True,
+    )
     base, openai_url = out.stdout.strip().split("|")
     assert "/s/" in base and base.endswith("/anthropic") and openai_url == "none"
 
 
 def test_two_simultaneous_starts_make_one_daemon(env):
-    procs = [subprocess.Popen([sys.executable, "-m", "agentmeter", "proxy", "start", "--json"],
-                              stdout=subprocess.PIPE, text=True) for _ in range(3)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "agentmeter", "proxy", "start", "--json"], stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(3)
+    ]
     outs = [json.loads(p.communicate(timeout=30)[0]) for p in procs]
     assert len({o["pid"] for o in outs}) == 1
     assert sum(o["started"] for o in outs) == 1
@@ -188,8 +237,9 @@ def test_unknown_session_is_a_clear_error(env):
 
 def test_control_api_requires_the_control_token(env, home):
     st = cli_json("proxy", "start", "--json")
-    req = urllib.request.Request(st["url"] + "/_agentmeter/v1/sessions", data=b"{}", method="POST",
-                                 headers={"Authorization": "Bearer wrong"})
+    req = urllib.request.Request(
+        st["url"] + "/_agentmeter/v1/sessions", data=b"{}", method="POST", headers={"Authorization": "Bearer wrong"}
+    )
     with pytest.raises(urllib.error.HTTPError) as exc:
         urllib.request.urlopen(req, timeout=5)
     assert exc.value.code == 401
@@ -211,8 +261,6 @@ def test_prices_explain_and_reprice(env, home):
     after = cli_json("session", "show", e["session_id"], "--json")
     assert after["cost_usd"] > before * 5
     assert after["requests"][0]["price_source"] == "override"
-
-
 
 
 def test_daemon_event_loop_is_uvloop_unless_asked_for_asyncio(monkeypatch):

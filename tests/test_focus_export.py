@@ -39,7 +39,8 @@ def validator() -> Path | None:
 needs_validator = pytest.mark.skipif(
     validator() is None,
     reason="focus-validator (the FinOps Foundation's FOCUS validator, PyPI, Python >= 3.12) not installed: "
-           ".ci/run installs it into .venv-focus; or set AGENTMETER_FOCUS_VALIDATOR")
+    ".ci/run installs it into .venv-focus; or set AGENTMETER_FOCUS_VALIDATOR",
+)
 
 
 def validate(csv_path: Path, *extra: str) -> tuple[dict[str, int], str]:
@@ -52,12 +53,32 @@ def validate(csv_path: Path, *extra: str) -> tuple[dict[str, int], str]:
     exe = validator()
     assert exe is not None
     # focus-validator 2.2.1 opens its currency list by a path relative to its own site-packages directory.
-    where = subprocess.run([str(exe.parent / "python"), "-c", "import focus_validator, os; "
-                            "print(os.path.dirname(os.path.dirname(focus_validator.__file__)))"],
-                           capture_output=True, text=True, check=True).stdout.strip()
-    got = subprocess.run([str(exe), "--data-file", str(csv_path), "--validate-version", focus.FOCUS_VERSION,
-                          "--block-download", "--show-violations", *extra],
-                         capture_output=True, text=True, cwd=where, timeout=300)
+    where = subprocess.run(
+        [
+            str(exe.parent / "python"),
+            "-c",
+            "import focus_validator, os; print(os.path.dirname(os.path.dirname(focus_validator.__file__)))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    got = subprocess.run(
+        [
+            str(exe),
+            "--data-file",
+            str(csv_path),
+            "--validate-version",
+            focus.FOCUS_VERSION,
+            "--block-download",
+            "--show-violations",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=where,
+        timeout=300,
+    )
     report = got.stdout + got.stderr
     m = SUMMARY.search(report)
     assert m, report[-3000:]
@@ -100,8 +121,12 @@ def exports(history, tmp_path, collector) -> tuple[Path, Path, str]:  # noqa: F8
     local = tmp_path / "local.csv"
     got = run_cli("export", "--format", "focus", "--output", str(local), *WHOLE)
     assert got.returncode == 0, got.stderr
-    dev = Client(history.parent, "dev@example.com", "payments",
-                 collector.token("dev@example.com", team="payments", cost_center="CC-1"))
+    dev = Client(
+        history.parent,
+        "dev@example.com",
+        "payments",
+        collector.token("dev@example.com", team="payments", cost_center="CC-1"),
+    )
     assert dev.sync(collector.url)["ok"]
     team = tmp_path / "team.csv"
     got = run_cli("collector", "export", "--db", str(collector.db), "--format", "focus", "--output", str(team))
@@ -124,7 +149,7 @@ def test_local_and_collector_exports_are_one_mapping(history, tmp_path, collecto
     assert tuple(team.read_text().splitlines()[0].split(",")) == focus.COLUMNS
     assert read(over_http) == team_rows
     assert {"ChargeFrequency", "InvoiceId", "ServiceSubcategory"} <= set(focus.COLUMNS)
-    assert all(c.startswith("x_") for c in focus.COLUMNS[len(focus.FOCUS_COLUMNS):])
+    assert all(c.startswith("x_") for c in focus.COLUMNS[len(focus.FOCUS_COLUMNS) :])
 
     def by_sku(rows):
         out = defaultdict(lambda: [0.0, 0.0, 0])
@@ -145,8 +170,12 @@ def test_local_and_collector_exports_are_one_mapping(history, tmp_path, collecto
     for r in team_rows:
         assert r["ChargeFrequency"] == "Usage-Based" and r["InvoiceId"] == ""
         assert (r["x_Developer"], r["x_Team"], r["x_CostCenter"]) == ("dev@example.com", "payments", "CC-1")
-        assert math.isclose(float(r["ListCost"]), float(r["ListUnitPrice"] or 0) * float(r["PricingQuantity"]),
-                            rel_tol=1e-6, abs_tol=1e-12)
+        assert math.isclose(
+            float(r["ListCost"]),
+            float(r["ListUnitPrice"] or 0) * float(r["PricingQuantity"]),
+            rel_tol=1e-6,
+            abs_tol=1e-12,
+        )
 
 
 @needs_validator
@@ -162,10 +191,21 @@ def test_both_exports_pass_the_focus_validator(history, tmp_path, collector):  #
 def test_the_validator_catches_a_missing_recommended_column(tmp_path):
     """The check above can fail: the export as it was before (no ChargeFrequency, no InvoiceId) does."""
     row = {"input_tokens": 1000, "output_tokens": 10, "cost_usd": 0.0031}
-    charge = focus.Charge(day=date(2025, 4, 1), provider="anthropic",
-                          model="claude-sonnet-4-5", agent="claude", repo="acme/api", subscription=False,
-                          developer="dev@example.com", team="payments", cost_center=None, requests=1,
-                          unpriced_requests=0, quantities=focus.quantities(row), costs=focus.split_cost(row, None))
+    charge = focus.Charge(
+        day=date(2025, 4, 1),
+        provider="anthropic",
+        model="claude-sonnet-4-5",
+        agent="claude",
+        repo="acme/api",
+        subscription=False,
+        developer="dev@example.com",
+        team="payments",
+        cost_center=None,
+        requests=1,
+        unpriced_requests=0,
+        quantities=focus.quantities(row),
+        costs=focus.split_cost(row, None),
+    )
     rows = list(focus.focus_rows(charge))
     old = [c for c in focus.COLUMNS if c not in ("ChargeFrequency", "InvoiceId")]
     path = tmp_path / "old.csv"
@@ -182,13 +222,29 @@ def test_a_push_from_an_older_client_keeps_its_four_type_split(collector):
     """Clients before issue 20 split the cost over four types (1-hour writes inside cache_write, web searches
     spread over the tokens): the collector's rows keep that shape and still add up to the pushed cost."""
     token = collector.token("old@example.com", team="web")
-    item = {"key": "c" * 64, "day": "2026-11-18", "agent": "claude", "provider": "anthropic",
-            "model": "claude-sonnet-4-5", "repo": "acme/web", "subscription": False, "requests": 2,
-            "input_tokens": 100, "cache_write_tokens": 3000, "cache_write_1h_tokens": 1000, "output_tokens": 50,
-            "web_search_requests": 2, "cost_usd": 0.05,
-            "cost_by_type": {"input": 0.001, "cache_write": 0.045, "output": 0.004}}
-    status, got, _ = request(f"{collector.url}/v1/push", method="POST", token=token,
-                             body={"schema": "agentmeter.push/1", "device_id": "device-0002", "rollups": [item]})
+    item = {
+        "key": "c" * 64,
+        "day": "2026-11-18",
+        "agent": "claude",
+        "provider": "anthropic",
+        "model": "claude-sonnet-4-5",
+        "repo": "acme/web",
+        "subscription": False,
+        "requests": 2,
+        "input_tokens": 100,
+        "cache_write_tokens": 3000,
+        "cache_write_1h_tokens": 1000,
+        "output_tokens": 50,
+        "web_search_requests": 2,
+        "cost_usd": 0.05,
+        "cost_by_type": {"input": 0.001, "cache_write": 0.045, "output": 0.004},
+    }
+    status, got, _ = request(
+        f"{collector.url}/v1/push",
+        method="POST",
+        token=token,
+        body={"schema": "agentmeter.push/1", "device_id": "device-0002", "rollups": [item]},
+    )
     assert status == 200 and got["accepted"]["rollups"] == 1, got
     admin = collector.token("finance@example.com", admin=True)
     status, body, _ = request(f"{collector.url}/v1/export/focus?format=json", token=admin)

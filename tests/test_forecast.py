@@ -34,8 +34,14 @@ def workweek(d: date) -> float:
 
 def test_steady_spend_projects_rate_times_remaining_days():
     today = date(2025, 5, 10)
-    f = forecast(daily(today, 60, lambda d: 10.0), today=today, window_first=date(2025, 5, 1),
-                 window_last=date(2025, 5, 31), spent_in_window=95.0, today_fraction=0.5)
+    f = forecast(
+        daily(today, 60, lambda d: 10.0),
+        today=today,
+        window_first=date(2025, 5, 1),
+        window_last=date(2025, 5, 31),
+        spent_in_window=95.0,
+        today_fraction=0.5,
+    )
     assert f.method == "bootstrap"
     assert f.burn_rate_per_day == pytest.approx(10.0)
     assert f.p50 == pytest.approx(95.0 + 10.0 * 21.5)  # rest of today + 21 days
@@ -45,8 +51,14 @@ def test_steady_spend_projects_rate_times_remaining_days():
 
 def test_noisy_steady_spend_has_ordered_bands_around_the_rate():
     today = date(2025, 5, 10)
-    f = forecast(daily(today, 90, noisy(1)), today=today, window_first=date(2025, 5, 1),
-                 window_last=date(2025, 5, 31), spent_in_window=95.0, today_fraction=0.5)
+    f = forecast(
+        daily(today, 90, noisy(1)),
+        today=today,
+        window_first=date(2025, 5, 1),
+        window_last=date(2025, 5, 31),
+        spent_in_window=95.0,
+        today_fraction=0.5,
+    )
     expected = 95.0 + f.burn_rate_per_day * 21.5
     assert f.p50 == pytest.approx(expected, rel=0.05)
     assert 95.0 < f.p10 < f.p50 < f.p90
@@ -56,8 +68,14 @@ def test_noisy_steady_spend_has_ordered_bands_around_the_rate():
 def test_friday_forecast_for_a_week_ending_sunday_expects_no_weekend_spend():
     # Weekdays $10, weekends idle: on Friday at noon, $45 spent this week. A flat run-rate (~$7/day)
     # would add ~$17, a weekday-blind one $25; only the rest of Friday (~$5) should be added.
-    f = forecast(daily(FRIDAY, 8 * 7, workweek), today=FRIDAY, window_first=MONDAY, window_last=SUNDAY,
-                 spent_in_window=45.0, today_fraction=0.5)
+    f = forecast(
+        daily(FRIDAY, 8 * 7, workweek),
+        today=FRIDAY,
+        window_first=MONDAY,
+        window_last=SUNDAY,
+        spent_in_window=45.0,
+        today_fraction=0.5,
+    )
     assert f.method == "bootstrap"
     assert f.p50 == pytest.approx(50.0, abs=0.5)
     assert f.p90 < 55.0
@@ -70,8 +88,9 @@ def test_recent_doubling_pulls_the_projection_towards_the_new_level():
     today = date(2025, 5, 10)
     history = daily(today, 90, lambda d: 20.0 if (today - d).days <= 14 else 10.0)
     plain_mean = sum(history.values()) / len(history)  # ~11.6/day
-    kwargs = dict(today=today, window_first=today, window_last=today + timedelta(days=13), spent_in_window=0.0,
-                  today_fraction=0.0)
+    kwargs = dict(
+        today=today, window_first=today, window_last=today + timedelta(days=13), spent_in_window=0.0, today_fraction=0.0
+    )
     f = forecast(history, **kwargs)
     assert f.burn_rate_per_day == pytest.approx(15.0, abs=0.2)
     # Half way by the recency weights alone. A two-week step is a level shift, not a trend: the robust
@@ -90,22 +109,28 @@ def test_no_history_extrapolates_todays_pace():
     assert f.burn_rate_per_day == pytest.approx(12.0)
     assert f.p50 == pytest.approx(12.0)  # $6 in half a day -> $6 more
     assert (f.p10, f.p90) == pytest.approx((6.0 + RUN_RATE_P10 * 6.0, 6.0 + RUN_RATE_P90 * 6.0))
-    month = forecast({}, today=today, window_first=date(2025, 5, 1), window_last=date(2025, 5, 31),
-                     spent_in_window=6.0, today_fraction=0.5)
+    month = forecast(
+        {},
+        today=today,
+        window_first=date(2025, 5, 1),
+        window_last=date(2025, 5, 31),
+        spent_in_window=6.0,
+        today_fraction=0.5,
+    )
     assert month.p50 == pytest.approx(6.0 + 12.0 * 21.5)
 
 
 def test_todays_pace_is_not_extrapolated_from_the_first_minutes():
     today = date(2025, 5, 10)
-    f = forecast({}, today=today, window_first=today, window_last=today, spent_in_window=2.0,
-                 today_fraction=0.01)
+    f = forecast({}, today=today, window_first=today, window_last=today, spent_in_window=2.0, today_fraction=0.01)
     assert f.burn_rate_per_day == pytest.approx(8.0)  # $2 over at least a quarter day, not $200/day
 
 
 def test_short_history_uses_a_run_rate_as_wide_as_its_days_vary():
     today = date(2025, 5, 10)
-    kw = dict(today=today, window_first=today, window_last=today + timedelta(days=9), spent_in_window=0.0,
-              today_fraction=0.0)
+    kw = dict(
+        today=today, window_first=today, window_last=today + timedelta(days=9), spent_in_window=0.0, today_fraction=0.0
+    )
     f = forecast(daily(today, 5, lambda d: 10.0), **kw)
     assert f.method == "run-rate"
     assert f.days_of_history == 5
@@ -137,10 +162,18 @@ def test_a_noisy_rising_spend_is_extrapolated_and_the_outcome_stays_inside_the_b
     ratios, inside = [], 0
     for seed in range(10):
         rng = random.Random(seed)
-        history = {d: level(d) * rng.lognormvariate(-0.35**2 / 2, 0.35)
-                   for d in (start + timedelta(days=k) for k in range(90))}
-        f = forecast(history, today=today, window_first=today, window_last=date(2025, 5, 31), spent_in_window=0.0,
-                     today_fraction=0.0)
+        history = {
+            d: level(d) * rng.lognormvariate(-(0.35**2) / 2, 0.35)
+            for d in (start + timedelta(days=k) for k in range(90))
+        }
+        f = forecast(
+            history,
+            today=today,
+            window_first=today,
+            window_last=date(2025, 5, 31),
+            spent_in_window=0.0,
+            today_fraction=0.0,
+        )
         ratios.append(f.p50 / expected)
         inside += f.p10 < expected < f.p90
     assert 0.93 < sorted(ratios)[5] < 1.07
@@ -150,15 +183,28 @@ def test_a_noisy_rising_spend_is_extrapolated_and_the_outcome_stays_inside_the_b
 def test_one_spike_week_is_not_read_as_a_trend():
     today = date(2025, 5, 1)
     history = daily(today, 84, lambda d: 100.0 if 7 < (today - d).days <= 14 else 10.0)
-    f = forecast(history, today=today, window_first=today, window_last=today + timedelta(days=13),
-                 spent_in_window=0.0, today_fraction=0.0)
+    f = forecast(
+        history,
+        today=today,
+        window_first=today,
+        window_last=today + timedelta(days=13),
+        spent_in_window=0.0,
+        today_fraction=0.0,
+    )
     assert f.p50 / 14 < 25.0  # the recency-weighted mean (~22/day), not a rise extrapolated from the spike
 
 
 def test_nothing_at_all_forecasts_nothing():
     today = date(2025, 5, 10)
-    f = forecast({}, today=today, window_first=date(2025, 5, 1), window_last=date(2025, 5, 31),
-                 spent_in_window=0.0, today_fraction=0.3, cap=100.0)
+    f = forecast(
+        {},
+        today=today,
+        window_first=date(2025, 5, 1),
+        window_last=date(2025, 5, 31),
+        spent_in_window=0.0,
+        today_fraction=0.3,
+        cap=100.0,
+    )
     assert f.method == "none"
     assert (f.p10, f.p50, f.p90, f.burn_rate_per_day, f.time_to_cap_days) == (0.0, 0.0, 0.0, 0.0, None)
 
@@ -169,10 +215,12 @@ def test_idle_days_missing_from_the_history_count_as_zero():
     every_other_day = {d: v for d, v in every_day.items() if (today - d).days % 2 == 0}
     first = min(every_day)
     every_other_day[first] = 10.0  # the history starts on the same day
-    full = forecast(every_day, today=today, window_first=today, window_last=today, spent_in_window=0.0,
-                    today_fraction=0.0)
-    gappy = forecast(every_other_day, today=today, window_first=today, window_last=today, spent_in_window=0.0,
-                     today_fraction=0.0)
+    full = forecast(
+        every_day, today=today, window_first=today, window_last=today, spent_in_window=0.0, today_fraction=0.0
+    )
+    gappy = forecast(
+        every_other_day, today=today, window_first=today, window_last=today, spent_in_window=0.0, today_fraction=0.0
+    )
     assert gappy.days_of_history == full.days_of_history == 60
     assert gappy.burn_rate_per_day == pytest.approx(5.0, rel=0.1)
 
@@ -192,16 +240,28 @@ def test_zero_filled_days_before_the_first_spend_are_not_history():
 
 def test_month_window_on_its_first_day():
     today = date(2025, 5, 1)
-    f = forecast(daily(today, 60, lambda d: 10.0), today=today, window_first=today, window_last=date(2025, 5, 31),
-                 spent_in_window=0.0, today_fraction=0.0)
+    f = forecast(
+        daily(today, 60, lambda d: 10.0),
+        today=today,
+        window_first=today,
+        window_last=date(2025, 5, 31),
+        spent_in_window=0.0,
+        today_fraction=0.0,
+    )
     assert f.p50 == pytest.approx(310.0)
 
 
 @pytest.mark.parametrize("fraction", [1.0, 0.999])
 def test_month_window_on_its_last_day_projects_what_is_spent(fraction):
     today = date(2025, 5, 31)
-    f = forecast(daily(today, 90, noisy(2)), today=today, window_first=date(2025, 5, 1), window_last=today,
-                 spent_in_window=300.0, today_fraction=fraction)
+    f = forecast(
+        daily(today, 90, noisy(2)),
+        today=today,
+        window_first=date(2025, 5, 1),
+        window_last=today,
+        spent_in_window=300.0,
+        today_fraction=fraction,
+    )
     assert f.p10 == pytest.approx(300.0, abs=0.05)
     assert f.p90 == pytest.approx(300.0, abs=0.05)
     if fraction == 1.0:
@@ -217,18 +277,37 @@ def test_dst_week_is_just_seven_dates():
     assert dst_week.end - dst_week.start == timedelta(hours=167)
     history = daily(date(2025, 3, 27), 70, noisy(3))
     shifted = {d - timedelta(days=7): v for d, v in history.items()}
-    a = forecast(history, today=date(2025, 3, 27), window_first=dst_week.first_day, window_last=dst_week.last_day,
-                 spent_in_window=40.0, today_fraction=0.5, cap=100.0)
-    b = forecast(shifted, today=date(2025, 3, 20), window_first=week_before.first_day,
-                 window_last=week_before.last_day, spent_in_window=40.0, today_fraction=0.5, cap=100.0)
+    a = forecast(
+        history,
+        today=date(2025, 3, 27),
+        window_first=dst_week.first_day,
+        window_last=dst_week.last_day,
+        spent_in_window=40.0,
+        today_fraction=0.5,
+        cap=100.0,
+    )
+    b = forecast(
+        shifted,
+        today=date(2025, 3, 20),
+        window_first=week_before.first_day,
+        window_last=week_before.last_day,
+        spent_in_window=40.0,
+        today_fraction=0.5,
+        cap=100.0,
+    )
     assert a == b
 
 
 def test_same_seed_same_forecast_other_seed_other_draws():
     today = date(2025, 5, 10)
     history = daily(today, 90, noisy(4))
-    kwargs = dict(today=today, window_first=date(2025, 5, 1), window_last=date(2025, 5, 31),
-                  spent_in_window=95.0, today_fraction=0.5)
+    kwargs = dict(
+        today=today,
+        window_first=date(2025, 5, 1),
+        window_last=date(2025, 5, 31),
+        spent_in_window=95.0,
+        today_fraction=0.5,
+    )
     assert forecast(history, **kwargs, seed=7) == forecast(dict(history), **kwargs, seed=7)
     assert forecast(history, **kwargs, seed=7).p50 != forecast(history, **kwargs, seed=8).p50
 
@@ -246,27 +325,49 @@ def test_time_to_cap_follows_the_p50_path():
 
 def test_time_to_cap_skips_idle_weekends():
     # Friday noon, weekdays $10: $15 more is the rest of Friday ($5), an idle weekend, Monday ($10).
-    f = forecast(daily(FRIDAY, 8 * 7, workweek), today=FRIDAY, window_first=MONDAY, window_last=SUNDAY,
-                 spent_in_window=45.0, today_fraction=0.5, cap=60.0)
+    f = forecast(
+        daily(FRIDAY, 8 * 7, workweek),
+        today=FRIDAY,
+        window_first=MONDAY,
+        window_last=SUNDAY,
+        spent_in_window=45.0,
+        today_fraction=0.5,
+        cap=60.0,
+    )
     assert f.time_to_cap_days == pytest.approx(3.5, abs=0.1)
 
 
 def test_run_rate_time_to_cap():
     today = date(2025, 5, 10)
-    f = forecast({}, today=today, window_first=today, window_last=today, spent_in_window=6.0, today_fraction=0.5,
-                 cap=30.0)
+    f = forecast(
+        {}, today=today, window_first=today, window_last=today, spent_in_window=6.0, today_fraction=0.5, cap=30.0
+    )
     assert f.time_to_cap_days == pytest.approx(2.0)  # $24 more at $12/day
 
 
 @settings(max_examples=60, deadline=None)
-@given(values=st.lists(st.floats(0, 500), min_size=0, max_size=120), day=st.integers(1, 31),
-       fraction=st.floats(0, 1), earlier=st.floats(0, 1000), seed=st.integers(0, 3))
+@given(
+    values=st.lists(st.floats(0, 500), min_size=0, max_size=120),
+    day=st.integers(1, 31),
+    fraction=st.floats(0, 1),
+    earlier=st.floats(0, 1000),
+    seed=st.integers(0, 3),
+)
 def test_bands_are_ordered_and_never_below_what_is_spent(values, day, fraction, earlier, seed):
     today = date(2025, 1, day)
     history = {today - timedelta(days=k + 1): v for k, v in enumerate(values)}
     spent = earlier + 3.0 * fraction
-    f = forecast(history, today=today, window_first=date(2025, 1, 1), window_last=date(2025, 1, 31),
-                 spent_in_window=spent, today_fraction=fraction, cap=500.0, draws=200, seed=seed)
+    f = forecast(
+        history,
+        today=today,
+        window_first=date(2025, 1, 1),
+        window_last=date(2025, 1, 31),
+        spent_in_window=spent,
+        today_fraction=fraction,
+        cap=500.0,
+        draws=200,
+        seed=seed,
+    )
     assert spent <= f.p10 <= f.p50 <= f.p90
     assert f.method in ("bootstrap", "run-rate", "none")
     assert f.time_to_cap_days is None or f.time_to_cap_days >= 0

@@ -14,8 +14,14 @@ from agentmeter.home.config import Config
 from conftest import make_stack
 
 REAL = "AIza-test-REALGEMINIKEY000000000000"
-USAGE = {"input_tokens": 700, "cache_read_tokens": 300, "cache_write_tokens": 0, "output_tokens": 90,
-         "reasoning_tokens": 40, "tool_use_prompt_tokens": 5}
+USAGE = {
+    "input_tokens": 700,
+    "cache_read_tokens": 300,
+    "cache_write_tokens": 0,
+    "output_tokens": 90,
+    "reasoning_tokens": 40,
+    "tool_use_prompt_tokens": 5,
+}
 
 
 @pytest.fixture
@@ -27,8 +33,12 @@ def gstack(tmp_path):
 
 
 def post(url: str, body: dict, headers: dict | None = None) -> tuple[int, bytes, dict]:
-    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                 headers={"Content-Type": "application/json", **(headers or {})})
+    req = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
     try:
         with urllib.request.urlopen(req, timeout=15) as r:
             return r.status, r.read(), dict(r.headers)
@@ -41,8 +51,13 @@ BODY = {"contents": [{"role": "user", "parts": [{"text": "say hello"}]}]}
 
 def expect_buckets(row: dict) -> None:
     # promptTokenCount 1000 includes 300 cached; +5 tool-use prompt; output = candidates 50 + thoughts 40.
-    assert (row["input_tokens"], row["cache_read_tokens"], row["cache_write_tokens"], row["output_tokens"],
-            row["reasoning_tokens"]) == (705, 300, 0, 90, 40)
+    assert (
+        row["input_tokens"],
+        row["cache_read_tokens"],
+        row["cache_write_tokens"],
+        row["output_tokens"],
+        row["reasoning_tokens"],
+    ) == (705, 300, 0, 90, 40)
     assert row["provider"] == "gemini" and row["api"] == "generate_content"
     assert row["status"] == "ok" and row["cost_usd"] > 0 and row["price_source"] == "genai-prices"
 
@@ -50,8 +65,9 @@ def expect_buckets(row: dict) -> None:
 @pytest.mark.parametrize("path", [":streamGenerateContent?alt=sse", ":streamGenerateContent", ":generateContent"])
 def test_each_response_shape_is_metered_and_the_key_swapped(gstack, path):
     s = gstack.open_session(agent="gemini")
-    status, raw, _ = post(f"{s['gemini']}/v1beta/models/gemini-2.5-flash{path}", BODY,
-                          {"x-goog-api-key": s["virtual_key"]})
+    status, raw, _ = post(
+        f"{s['gemini']}/v1beta/models/gemini-2.5-flash{path}", BODY, {"x-goog-api-key": s["virtual_key"]}
+    )
     assert status == 200 and b"Hello" in raw
     got = gstack.received()[-1]
     assert got.headers["x-goog-api-key"] == REAL
@@ -65,8 +81,9 @@ def test_each_response_shape_is_metered_and_the_key_swapped(gstack, path):
 
 def test_key_in_query_parameter_is_swapped_into_the_header(gstack):
     s = gstack.open_session(agent="gemini")
-    status, _, _ = post(f"{s['gemini']}/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse&key="
-                        f"{s['virtual_key']}", BODY)
+    status, _, _ = post(
+        f"{s['gemini']}/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse&key={s['virtual_key']}", BODY
+    )
     assert status == 200
     got = gstack.received()[-1]
     assert got.headers["x-goog-api-key"] == REAL
@@ -135,7 +152,10 @@ def test_downgrade_moves_down_the_gemini_cascade_in_the_url(tmp_path):
         assert s.received()[-1].path == "/v1beta/models/gemini-2.5-flash:streamGenerateContent"
         row = s.rows(sess["session_id"])[-1]
         assert (row["decision"], row["model_requested"], row["model_used"]) == (
-            "downgrade", "gemini-2.5-pro", "gemini-2.5-flash")
+            "downgrade",
+            "gemini-2.5-pro",
+            "gemini-2.5-flash",
+        )
     finally:
         close()
 

@@ -21,11 +21,24 @@ BASE_MS = 1_763_900_000_000  # 2025-11-23
 
 def rec(i: int, **kw) -> RequestRecord:
     fields = dict(
-        request_id=f"r{i}", session_id="s1", started_at_ms=BASE_MS + i * 3_600_000, provider="anthropic",
-        api="messages", method="POST", path="/v1/messages", model_requested="claude-sonnet-4-5",
-        model_used="claude-sonnet-4-5", stream=True, status="ok", http_status=200,
-        usage=Usage(input_tokens=10 + i, cache_read_tokens=100, cache_write_tokens=5, cache_write_5m_tokens=5,
-                    output_tokens=7), cost_usd=0.01 * (i + 1), price_source="genai-prices", agent="claude",
+        request_id=f"r{i}",
+        session_id="s1",
+        started_at_ms=BASE_MS + i * 3_600_000,
+        provider="anthropic",
+        api="messages",
+        method="POST",
+        path="/v1/messages",
+        model_requested="claude-sonnet-4-5",
+        model_used="claude-sonnet-4-5",
+        stream=True,
+        status="ok",
+        http_status=200,
+        usage=Usage(
+            input_tokens=10 + i, cache_read_tokens=100, cache_write_tokens=5, cache_write_5m_tokens=5, output_tokens=7
+        ),
+        cost_usd=0.01 * (i + 1),
+        price_source="genai-prices",
+        agent="claude",
         repo="github.com/acme/w",
     )
     fields.update(kw)
@@ -66,13 +79,25 @@ def test_same_request_id_counts_once(tmp_path):
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 500), st.integers(0, 10_000), st.sampled_from(["ok", "partial", "error"])),
-                min_size=1, max_size=40))
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 500), st.integers(0, 10_000), st.sampled_from(["ok", "partial", "error"])),
+        min_size=1,
+        max_size=40,
+    )
+)
 def test_rollup_equals_requests(tmp_path_factory, rows):
     lg = open_ledger(tmp_path_factory.mktemp("l") / "l.db")
     for i, (hour, out, status) in enumerate(rows):
-        lg.insert_request(rec(i, started_at_ms=BASE_MS + hour * 3_600_000, status=status,
-                              usage=Usage(input_tokens=i, output_tokens=out), cost_usd=out / 1e6))
+        lg.insert_request(
+            rec(
+                i,
+                started_at_ms=BASE_MS + hour * 3_600_000,
+                status=status,
+                usage=Usage(input_tokens=i, output_tokens=out),
+                cost_usd=out / 1e6,
+            )
+        )
     totals = lg.totals_from_requests()
     roll = lg.rollup()
     for col in ("input_tokens", "output_tokens"):

@@ -33,9 +33,11 @@ def test_distribution_is_agentmeter_proxy_with_the_agentmeter_command_and_packag
 
 def test_windows_is_refused_with_a_pointer_to_wsl():
     # sys.platform is what the check reads; everything else is the real entry point in a real process.
-    code = ("import sys; sys.platform = 'win32'\n"
-            "from agentmeter.__main__ import main\n"
-            "raise SystemExit(main(['run', '--', 'true']))")
+    code = (
+        "import sys; sys.platform = 'win32'\n"
+        "from agentmeter.__main__ import main\n"
+        "raise SystemExit(main(['run', '--', 'true']))"
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
     assert r.returncode != 0
     assert "WSL" in r.stderr and "Windows" in r.stderr, r.stderr

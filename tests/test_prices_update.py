@@ -23,15 +23,31 @@ def price_data(zephyr_input: float = 2.0) -> list[dict]:
     """genai-prices' data format (the provider array of prices/new_data/v2/data.json), trimmed to a few models;
     `claude-zephyr-9` is a model genai-prices 0.2.3 does not know."""
     return [
-        {"id": "anthropic", "name": "Anthropic", "api_pattern": r"https://api\.anthropic\.com", "models": [
-            {"id": "claude-sonnet-4-5", "match": {"starts_with": "claude-sonnet-4-5"},
-             "prices": {"input_mtok": 3, "output_mtok": 15, "cache_read_mtok": 0.3, "cache_write_mtok": 3.75}},
-            {"id": "claude-zephyr-9", "match": {"starts_with": "claude-zephyr-9"},
-             "prices": {"input_mtok": zephyr_input, "output_mtok": 10}},
-        ]},
-        {"id": "openai", "name": "OpenAI", "api_pattern": r"https://api\.openai\.com", "models": [
-            {"id": "gpt-5", "match": {"equals": "gpt-5"}, "prices": {"input_mtok": 1.25, "output_mtok": 10}},
-        ]},
+        {
+            "id": "anthropic",
+            "name": "Anthropic",
+            "api_pattern": r"https://api\.anthropic\.com",
+            "models": [
+                {
+                    "id": "claude-sonnet-4-5",
+                    "match": {"starts_with": "claude-sonnet-4-5"},
+                    "prices": {"input_mtok": 3, "output_mtok": 15, "cache_read_mtok": 0.3, "cache_write_mtok": 3.75},
+                },
+                {
+                    "id": "claude-zephyr-9",
+                    "match": {"starts_with": "claude-zephyr-9"},
+                    "prices": {"input_mtok": zephyr_input, "output_mtok": 10},
+                },
+            ],
+        },
+        {
+            "id": "openai",
+            "name": "OpenAI",
+            "api_pattern": r"https://api\.openai\.com",
+            "models": [
+                {"id": "gpt-5", "match": {"equals": "gpt-5"}, "prices": {"input_mtok": 1.25, "output_mtok": 10}},
+            ],
+        },
         {"id": "somewhere-else", "name": "Not kept", "api_pattern": "x", "models": []},
     ]
 
@@ -89,8 +105,9 @@ def explain(model: str) -> dict:
 def test_update_from_local_http_server_prices_new_model_and_reprices_old_rows(stack, server):
     # A request for a model the bundled data does not know: flagged, estimated.
     s = stack.open_session()
-    stack.configure(usage={"input_tokens": 100_000, "cache_read_tokens": 0, "cache_write_tokens": 0,
-                           "output_tokens": 10_000})
+    stack.configure(
+        usage={"input_tokens": 100_000, "cache_read_tokens": 0, "cache_write_tokens": 0, "output_tokens": 10_000}
+    )
     client = anthropic.Anthropic(base_url=s["anthropic"], api_key=FAKE_KEY, max_retries=0)
     client.messages.create(model="claude-zephyr-9", max_tokens=10, messages=[{"role": "user", "content": "x"}])
     before = stack.rows(s["session_id"])[0]
@@ -138,15 +155,24 @@ def test_update_from_local_http_server_prices_new_model_and_reprices_old_rows(st
     assert run(False)["changed"] == 0
 
 
-@pytest.mark.parametrize(("body", "says"), [
-    (b"<html>captive portal</html>", "not JSON"),
-    (json.dumps({"providers": []}).encode(), "provider array"),
-    (json.dumps(price_data()[2:]).encode(), "no anthropic or openai prices"),
-    (json.dumps([{**price_data()[0], "models": [{"id": "x", "prices": {"input_mtok": "cheap"}}]},
-                 price_data()[1]]).encode(), "does not validate"),
-    (json.dumps([{**price_data()[0], "models": price_data()[0]["models"][1:]}, price_data()[1]]).encode(),
-     "cannot price anthropic:claude-sonnet-4-5"),
-])
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (b"<html>captive portal</html>", "not JSON"),
+        (json.dumps({"providers": []}).encode(), "provider array"),
+        (json.dumps(price_data()[2:]).encode(), "no anthropic or openai prices"),
+        (
+            json.dumps(
+                [{**price_data()[0], "models": [{"id": "x", "prices": {"input_mtok": "cheap"}}]}, price_data()[1]]
+            ).encode(),
+            "does not validate",
+        ),
+        (
+            json.dumps([{**price_data()[0], "models": price_data()[0]["models"][1:]}, price_data()[1]]).encode(),
+            "cannot price anthropic:claude-sonnet-4-5",
+        ),
+    ],
+)
 def test_bad_data_is_refused_and_the_old_data_kept(tmp_path, body, says):
     good = tmp_path / "good.json"
     good.write_text(json.dumps(price_data(zephyr_input=2.0)))

@@ -53,12 +53,22 @@ def test_sonnet_45_with_5m_and_1h_writes_and_reads() -> None:
 
 def test_unsplit_writes_count_as_5m_and_split_total_is_repaired() -> None:
     # No 5m figure reported: writes not marked 1h are 5-minute writes.
-    no_5m = Usage(input_tokens=1200, cache_read_tokens=90000, cache_write_tokens=30000,
-                  cache_write_1h_tokens=10000, output_tokens=850)
+    no_5m = Usage(
+        input_tokens=1200,
+        cache_read_tokens=90000,
+        cache_write_tokens=30000,
+        cache_write_1h_tokens=10000,
+        output_tokens=850,
+    )
     assert usd("anthropic", "claude-sonnet-4-5", no_5m) == pytest.approx(0.17835, abs=1e-9)
     # Split reported but total missing: the total is at least 5m + 1h.
-    no_total = Usage(input_tokens=1200, cache_read_tokens=90000, cache_write_5m_tokens=20000,
-                     cache_write_1h_tokens=10000, output_tokens=850)
+    no_total = Usage(
+        input_tokens=1200,
+        cache_read_tokens=90000,
+        cache_write_5m_tokens=20000,
+        cache_write_1h_tokens=10000,
+        output_tokens=850,
+    )
     assert usd("anthropic", "claude-sonnet-4-5", no_total) == pytest.approx(0.17835, abs=1e-9)
 
 
@@ -117,8 +127,9 @@ def test_request_time_selects_the_price_then_in_force() -> None:
 
 def test_web_searches_are_charged() -> None:
     # $10 per 1,000 searches on top of the tokens.
-    assert usd("anthropic", "claude-sonnet-4-5", Usage(input_tokens=1000, web_search_requests=3)) == \
-        pytest.approx(1000 * 3 / 1e6 + 0.03)
+    assert usd("anthropic", "claude-sonnet-4-5", Usage(input_tokens=1000, web_search_requests=3)) == pytest.approx(
+        1000 * 3 / 1e6 + 0.03
+    )
 
 
 def test_zero_usage_is_zero_and_never_negative() -> None:
@@ -263,9 +274,14 @@ def test_explain_known_model_with_long_context_tier() -> None:
     ex = explain("anthropic", "claude-sonnet-4-5-20250929")
     assert isinstance(ex, PriceExplanation)
     assert (ex.source, ex.matched_model, ex.price_version, ex.unpriced) == (
-        "genai-prices", "claude-sonnet-4-5", GP_VERSION, False)
+        "genai-prices",
+        "claude-sonnet-4-5",
+        GP_VERSION,
+        False,
+    )
     assert (ex.input, ex.output, ex.cache_read, ex.cache_write, ex.cache_write_1h) == pytest.approx(
-        (3.0, 15.0, 0.3, 3.75, 6.0))
+        (3.0, 15.0, 0.3, 3.75, 6.0)
+    )
     assert ex.long_context_threshold == 200_000
     assert ex.long_context is not None and (ex.long_context.input, ex.long_context.output) == (6.0, 22.5)
     assert "claude-sonnet-4-5" in ex.why and "200,000" in ex.why
@@ -283,7 +299,8 @@ def test_explain_overridden_model() -> None:
     ex = explain("anthropic", "claude-opus-4-8", overrides=overrides)
     assert (ex.source, ex.matched_model, ex.unpriced) == ("override", "claude-opus-4-8", False)
     assert (ex.input, ex.output, ex.cache_read, ex.cache_write, ex.cache_write_1h) == pytest.approx(
-        (4.0, 20.0, 0.4, 5.0, 8.0))
+        (4.0, 20.0, 0.4, 5.0, 8.0)
+    )
     assert 'prices."anthropic:claude-opus-4-8"' in ex.why
 
 
@@ -330,17 +347,32 @@ CARD_MODELS = [
 # Prompt sizes around every tier threshold in CARD_MODELS, so both sides of each are drawn often.
 EDGES = [0, 1, 199_999, 200_000, 200_001, 271_999, 272_000, 272_001, 10**12, 10**12 + 1]
 counts = st.one_of(st.integers(0, 3_000), st.integers(0, 300_000), st.sampled_from(EDGES), st.integers(-5, 0))
-usages = st.builds(Usage, input_tokens=counts, cache_read_tokens=counts, cache_write_tokens=counts,
-                   cache_write_5m_tokens=counts, cache_write_1h_tokens=counts, output_tokens=counts,
-                   web_search_requests=st.one_of(st.integers(0, 3), st.sampled_from([0, 1000, 10**12 + 1])))
-rates = st.builds(PriceRate, input=st.sampled_from([0.1, 3.0, 7.7]), output=st.sampled_from([1.0, 15.0]),
-                  cache_read=st.sampled_from([None, 0.3]))
+usages = st.builds(
+    Usage,
+    input_tokens=counts,
+    cache_read_tokens=counts,
+    cache_write_tokens=counts,
+    cache_write_5m_tokens=counts,
+    cache_write_1h_tokens=counts,
+    output_tokens=counts,
+    web_search_requests=st.one_of(st.integers(0, 3), st.sampled_from([0, 1000, 10**12 + 1])),
+)
+rates = st.builds(
+    PriceRate,
+    input=st.sampled_from([0.1, 3.0, 7.7]),
+    output=st.sampled_from([1.0, 15.0]),
+    cache_read=st.sampled_from([None, 0.3]),
+)
 
 
 @pytest.mark.parametrize(("provider", "model"), CARD_MODELS)
 @settings(max_examples=150, deadline=None)
-@given(usage=usages, override=st.sampled_from([None, "requested", "matched", "other"]),
-       unknown_model=st.one_of(st.none(), rates), rate=rates)
+@given(
+    usage=usages,
+    override=st.sampled_from([None, "requested", "matched", "other"]),
+    unknown_model=st.one_of(st.none(), rates),
+    rate=rates,
+)
 def test_cached_price_equals_genai_prices(provider, model, usage, override, unknown_model, rate) -> None:
     matched = price(provider, model, Usage()).matched_model or model
     key = {None: None, "requested": model, "matched": matched, "other": "claude-nothing-9"}[override]
@@ -416,7 +448,8 @@ def test_replaced_genai_prices_data_is_not_answered_from_old_cards() -> None:
     sonnet = next(m for m in anthropic.models if m.id == "claude-sonnet-4-5")
     cheaper = replace(sonnet, prices=ModelPrice(input_mtok=Decimal(1), output_mtok=Decimal(2)))
     data_snapshot.set_custom_snapshot(
-        data_snapshot.DataSnapshot(providers=[replace(anthropic, models=[cheaper])], from_auto_update=True))
+        data_snapshot.DataSnapshot(providers=[replace(anthropic, models=[cheaper])], from_auto_update=True)
+    )
     try:
         assert usd("anthropic", "claude-sonnet-4-5", usage) == pytest.approx(0.1)
     finally:

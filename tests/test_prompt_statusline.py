@@ -29,19 +29,49 @@ ASID = PAYLOAD["session_id"]
 HEAVY = ("typer", "rich", "aiohttp", "genai_prices")
 
 
-def seed(rows: list[tuple[int, float]], *, tz: str = "UTC", session: str = "s1", asid: str | None = ASID,
-         tokens: int = 150, first: int = 0) -> None:
+def seed(
+    rows: list[tuple[int, float]],
+    *,
+    tz: str = "UTC",
+    session: str = "s1",
+    asid: str | None = ASID,
+    tokens: int = 150,
+    first: int = 0,
+) -> None:
     """Requests of `usd` each at `ms`, in one agentmeter session that saw Claude Code session `asid`."""
     ledger = open_ledger(get_paths().ensure().ledger, tz=resolve_tz(tz))
     if ledger.get_session(session) is None:
-        ledger.create_session({"id": session, "token_hash": f"h-{session}", "agent": "claude",
-                               "agent_session_id": asid, "started_at": rows[0][0] if rows else 0})
+        ledger.create_session(
+            {
+                "id": session,
+                "token_hash": f"h-{session}",
+                "agent": "claude",
+                "agent_session_id": asid,
+                "started_at": rows[0][0] if rows else 0,
+            }
+        )
     for i, (ms, usd) in enumerate(rows, first):
-        ledger.insert_request(RequestRecord(
-            request_id=f"{session}-r{i}", session_id=session, started_at_ms=ms, provider="anthropic", api="messages",
-            method="POST", path="/v1/messages", model_requested="claude-sonnet-4-5", model_used="claude-sonnet-4-5",
-            stream=True, status="ok", http_status=200, usage=Usage(input_tokens=tokens - 50, output_tokens=50),
-            cost_usd=usd, price_source="genai-prices", agent="claude", agent_session_id=asid))
+        ledger.insert_request(
+            RequestRecord(
+                request_id=f"{session}-r{i}",
+                session_id=session,
+                started_at_ms=ms,
+                provider="anthropic",
+                api="messages",
+                method="POST",
+                path="/v1/messages",
+                model_requested="claude-sonnet-4-5",
+                model_used="claude-sonnet-4-5",
+                stream=True,
+                status="ok",
+                http_status=200,
+                usage=Usage(input_tokens=tokens - 50, output_tokens=50),
+                cost_usd=usd,
+                price_source="genai-prices",
+                agent="claude",
+                agent_session_id=asid,
+            )
+        )
     ledger.close()
 
 
@@ -56,8 +86,9 @@ def config(**caps) -> Config:
 def segment(cfg: Config, *, color: bool = False, shell: str | None = None, clock=None) -> str:
     conn = prompt.connect(get_paths().ledger)
     try:
-        return prompt.segment(prompt.pick(prompt.window_use(cfg, clock or FixedClock(NOW), conn)),
-                              color=color, shell=shell)
+        return prompt.segment(
+            prompt.pick(prompt.window_use(cfg, clock or FixedClock(NOW), conn)), color=color, shell=shell
+        )
     finally:
         if conn is not None:
             conn.close()
@@ -83,12 +114,15 @@ def test_prompt_shows_todays_spend_without_a_cap():
     assert segment(config()) == "$1.23"
 
 
-@pytest.mark.parametrize(("spent", "text", "stage", "sgr"), [
-    (4.2, "$4.20/$20 21%", "ok", "32"),  # green
-    (17.0, "$17.00/$20 85%", "alert", "33"),  # yellow
-    (19.5, "$19.50/$20 98%", "downgrade", "35"),  # magenta
-    (23.0, "$23.00/$20 115%", "blocked", "31"),  # red
-])
+@pytest.mark.parametrize(
+    ("spent", "text", "stage", "sgr"),
+    [
+        (4.2, "$4.20/$20 21%", "ok", "32"),  # green
+        (17.0, "$17.00/$20 85%", "alert", "33"),  # yellow
+        (19.5, "$19.50/$20 98%", "downgrade", "35"),  # magenta
+        (23.0, "$23.00/$20 115%", "blocked", "31"),  # red
+    ],
+)
 def test_prompt_day_cap_coloured_by_stage(spent, text, stage, sgr):
     seed([(ms(NOW.replace(hour=9)), spent)])
     conn = prompt.connect(get_paths().ledger)
@@ -125,8 +159,9 @@ def test_prompt_token_cap_and_zero_cap():
 def test_prompt_applies_stricter_team_caps(home):
     seed([(ms(NOW.replace(hour=9)), 4.0)])
     ledger = open_ledger(get_paths().ledger)
-    ledger_sync.write_state(ledger.conn, {ledger_sync.TEAM_CAPS: json.dumps({"team": {"name": "payments",
-                                                                                     "daily_usd": 5.0}})})
+    ledger_sync.write_state(
+        ledger.conn, {ledger_sync.TEAM_CAPS: json.dumps({"team": {"name": "payments", "daily_usd": 5.0}})}
+    )
     ledger.close()
     assert segment(config(daily_usd=20)) == "$4.00/$5 80%"
 
@@ -163,10 +198,12 @@ def test_prompt_cache_hit_reads_no_config_and_no_ledger():
     write_config("[budget]\ndaily_usd = 20\n")
     seed([(SystemClock().now_ms(), 4.2)], tz="local")
     run_cli("prompt")
-    code = ("import sys\nfrom agentmeter.__main__ import main\nrc = main(['prompt', '--no-color'])\n"
-            "heavy = ('agentmeter.home.config', 'agentmeter.budget.policy', 'tomllib')\n"
-            "loaded = [m for m in heavy if m in sys.modules]\n"
-            "sys.stderr.write(f'rc={rc} loaded={loaded}\\n')\n")
+    code = (
+        "import sys\nfrom agentmeter.__main__ import main\nrc = main(['prompt', '--no-color'])\n"
+        "heavy = ('agentmeter.home.config', 'agentmeter.budget.policy', 'tomllib')\n"
+        "loaded = [m for m in heavy if m in sys.modules]\n"
+        "sys.stderr.write(f'rc={rc} loaded={loaded}\\n')\n"
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.stdout == "$4.20/$20 21%\n" and "rc=0 loaded=[]" in r.stderr, r.stderr
 
@@ -175,12 +212,14 @@ def test_prompt_cache_hit_reads_no_config_and_no_ledger():
 def test_fast_paths_import_nothing_heavy(argv):
     write_config("[budget]\ndaily_usd = 20\n")
     seed([(SystemClock().now_ms(), 1.0)], tz="local")
-    code = ("import sys, io\n"
-            "sys.stdin = io.StringIO('{}')\n"
-            "from agentmeter.__main__ import main\n"
-            f"rc = main({argv!r})\n"
-            f"heavy = [m for m in {HEAVY!r} if m in sys.modules]\n"
-            "sys.stderr.write(f'rc={rc} heavy={heavy}\\n')\n")
+    code = (
+        "import sys, io\n"
+        "sys.stdin = io.StringIO('{}')\n"
+        "from agentmeter.__main__ import main\n"
+        f"rc = main({argv!r})\n"
+        f"heavy = [m for m in {HEAVY!r} if m in sys.modules]\n"
+        "sys.stderr.write(f'rc={rc} heavy={heavy}\\n')\n"
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert "rc=0 heavy=[]" in r.stderr, r.stderr
 
@@ -214,8 +253,13 @@ def test_statusline_falls_back_to_claude_codes_estimate_and_omits_absent_plan_li
 
 def test_statusline_colours_the_budget_and_plan_use():
     seed([(ms(NOW.replace(hour=9)), 19.0)])
-    payload = {**PAYLOAD, "rate_limits": {"five_hour": {"used_percentage": 85.0, "resets_at": 1},
-                                          "seven_day": {"used_percentage": 100, "resets_at": 2}}}
+    payload = {
+        **PAYLOAD,
+        "rate_limits": {
+            "five_hour": {"used_percentage": 85.0, "resets_at": 1},
+            "seven_day": {"used_percentage": 100, "resets_at": 2},
+        },
+    }
     line = line_for(payload, config(daily_usd=20), color=True)
     assert "\033[35mtoday $19.00/$20 95%\033[0m" in line  # downgrade: magenta
     assert "\033[33m5h 85%\033[0m" in line and "\033[31m7d 100%\033[0m" in line

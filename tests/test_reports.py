@@ -37,36 +37,165 @@ WHOLE = ["--since", "2025-03-01", "--until", "2025-05-01"]
 
 # (local New York time, provider, model, agent, repo, branch, session, usage, subscription, status)
 HISTORY = [
-    ((2025, 3, 24, 10), "anthropic", "claude-sonnet-4-5", "claude", "acme/api", "main", "s1",
-     {"input_tokens": 1200, "cache_read_tokens": 18000, "cache_write_tokens": 1204, "cache_write_5m_tokens": 1204,
-      "output_tokens": 580}, False, "ok"),
-    ((2025, 3, 24, 11), "anthropic", "claude-sonnet-4-5", "cursor", "acme/api", "main", "s4",
-     {"input_tokens": 300, "output_tokens": 90}, False, "ok"),
-    ((2025, 3, 24, 12), "openai", "gpt-5.1", "codex", "acme/api", "feat-x", "s2",
-     {"input_tokens": 5000, "cache_read_tokens": 40000, "output_tokens": 2100, "reasoning_tokens": 900}, False, "ok"),
-    ((2025, 3, 26, 9), "anthropic", "claude-haiku-4-5", "claude", "acme/web", "main", "s3",
-     {"input_tokens": 800, "cache_read_tokens": 9000, "output_tokens": 400}, False, "ok"),
-    ((2025, 3, 28, 15), "anthropic", "claude-sonnet-4-5", "claude", "acme/web", "main", "s3",
-     {"input_tokens": 2000, "cache_read_tokens": 30000, "cache_write_tokens": 500, "cache_write_5m_tokens": 500,
-      "output_tokens": 1500}, True, "ok"),
+    (
+        (2025, 3, 24, 10),
+        "anthropic",
+        "claude-sonnet-4-5",
+        "claude",
+        "acme/api",
+        "main",
+        "s1",
+        {
+            "input_tokens": 1200,
+            "cache_read_tokens": 18000,
+            "cache_write_tokens": 1204,
+            "cache_write_5m_tokens": 1204,
+            "output_tokens": 580,
+        },
+        False,
+        "ok",
+    ),
+    (
+        (2025, 3, 24, 11),
+        "anthropic",
+        "claude-sonnet-4-5",
+        "cursor",
+        "acme/api",
+        "main",
+        "s4",
+        {"input_tokens": 300, "output_tokens": 90},
+        False,
+        "ok",
+    ),
+    (
+        (2025, 3, 24, 12),
+        "openai",
+        "gpt-5.1",
+        "codex",
+        "acme/api",
+        "feat-x",
+        "s2",
+        {"input_tokens": 5000, "cache_read_tokens": 40000, "output_tokens": 2100, "reasoning_tokens": 900},
+        False,
+        "ok",
+    ),
+    (
+        (2025, 3, 26, 9),
+        "anthropic",
+        "claude-haiku-4-5",
+        "claude",
+        "acme/web",
+        "main",
+        "s3",
+        {"input_tokens": 800, "cache_read_tokens": 9000, "output_tokens": 400},
+        False,
+        "ok",
+    ),
+    (
+        (2025, 3, 28, 15),
+        "anthropic",
+        "claude-sonnet-4-5",
+        "claude",
+        "acme/web",
+        "main",
+        "s3",
+        {
+            "input_tokens": 2000,
+            "cache_read_tokens": 30000,
+            "cache_write_tokens": 500,
+            "cache_write_5m_tokens": 500,
+            "output_tokens": 1500,
+        },
+        True,
+        "ok",
+    ),
     # Sunday 23:00 and Monday 00:30 in New York: ISO weeks 13 and 14.
-    ((2025, 3, 30, 23), "anthropic", "claude-sonnet-4-5", "claude", "acme/api", "main", "s1",
-     {"input_tokens": 100, "cache_read_tokens": 20000, "output_tokens": 50}, False, "ok"),
-    ((2025, 3, 31, 0, 30), "openai", "gpt-5.1", "codex", "acme/api", "feat-x", "s2",
-     {"input_tokens": 700, "output_tokens": 300}, False, "ok"),
+    (
+        (2025, 3, 30, 23),
+        "anthropic",
+        "claude-sonnet-4-5",
+        "claude",
+        "acme/api",
+        "main",
+        "s1",
+        {"input_tokens": 100, "cache_read_tokens": 20000, "output_tokens": 50},
+        False,
+        "ok",
+    ),
+    (
+        (2025, 3, 31, 0, 30),
+        "openai",
+        "gpt-5.1",
+        "codex",
+        "acme/api",
+        "feat-x",
+        "s2",
+        {"input_tokens": 700, "output_tokens": 300},
+        False,
+        "ok",
+    ),
     # 23:30 on 31 March in New York is 03:30 on 1 April in UTC.
-    ((2025, 3, 31, 23, 30), "anthropic", "claude-sonnet-4-5", "claude", "acme/api", "main", "s1",
-     {"input_tokens": 400, "cache_read_tokens": 21000, "output_tokens": 120}, False, "ok"),
-    ((2025, 4, 1, 8), "anthropic", "mystery-model-9", "claude", "acme/web", "main", "s3",
-     {"input_tokens": 1000, "output_tokens": 100}, False, "ok"),
-    ((2025, 4, 2, 10), "openai", "gpt-5.1", "codex", "acme/web", "main", "s2",
-     {"input_tokens": 900, "output_tokens": 200, "web_search_requests": 3}, False, "ok"),
+    (
+        (2025, 3, 31, 23, 30),
+        "anthropic",
+        "claude-sonnet-4-5",
+        "claude",
+        "acme/api",
+        "main",
+        "s1",
+        {"input_tokens": 400, "cache_read_tokens": 21000, "output_tokens": 120},
+        False,
+        "ok",
+    ),
+    (
+        (2025, 4, 1, 8),
+        "anthropic",
+        "mystery-model-9",
+        "claude",
+        "acme/web",
+        "main",
+        "s3",
+        {"input_tokens": 1000, "output_tokens": 100},
+        False,
+        "ok",
+    ),
+    (
+        (2025, 4, 2, 10),
+        "openai",
+        "gpt-5.1",
+        "codex",
+        "acme/web",
+        "main",
+        "s2",
+        {"input_tokens": 900, "output_tokens": 200, "web_search_requests": 3},
+        False,
+        "ok",
+    ),
     ((2025, 4, 2, 11), "openai", "gpt-5.1", "codex", "acme/web", "main", "s2", {}, False, "refused"),
-    ((2025, 4, 3, 9), "anthropic", "claude-sonnet-4-5", "claude", "acme/api", "main", "s1",
-     {"input_tokens": 50, "cache_write_tokens": 3000, "cache_write_1h_tokens": 3000, "output_tokens": 75}, False,
-     "ok"),
-    ((2025, 4, 3, 10), "anthropic", "claude-haiku-4-5", None, None, None, None,
-     {"input_tokens": 10, "output_tokens": 10}, False, "ok"),
+    (
+        (2025, 4, 3, 9),
+        "anthropic",
+        "claude-sonnet-4-5",
+        "claude",
+        "acme/api",
+        "main",
+        "s1",
+        {"input_tokens": 50, "cache_write_tokens": 3000, "cache_write_1h_tokens": 3000, "output_tokens": 75},
+        False,
+        "ok",
+    ),
+    (
+        (2025, 4, 3, 10),
+        "anthropic",
+        "claude-haiku-4-5",
+        None,
+        None,
+        None,
+        None,
+        {"input_tokens": 10, "output_tokens": 10},
+        False,
+        "ok",
+    ),
 ]
 
 
@@ -78,7 +207,8 @@ def write_config(home: Path, extra: str = "") -> None:
     home.mkdir(parents=True, exist_ok=True)
     (home / "config.toml").write_text(
         f'[identity]\ndeveloper = "dev@example.com"\nteam = "payments"\n\n'
-        f'[budget]\ntimezone = "America/New_York"\ndaily_usd = {CAP}\n{extra}')
+        f'[budget]\ntimezone = "America/New_York"\ndaily_usd = {CAP}\n{extra}'
+    )
 
 
 @pytest.fixture
@@ -88,19 +218,43 @@ def history(home) -> Path:
     path = get_paths().ledger
     lg = open_ledger(path, tz=NY)
     for sid, agent in (("s1", "claude"), ("s2", "codex"), ("s3", "claude"), ("s4", "cursor")):
-        lg.create_session({"id": sid, "token_hash": "h" + sid, "agent": agent, "developer": "dev@example.com",
-                           "started_at": ms(2025, 3, 20, 0)})
+        lg.create_session(
+            {
+                "id": sid,
+                "token_hash": "h" + sid,
+                "agent": agent,
+                "developer": "dev@example.com",
+                "started_at": ms(2025, 3, 20, 0),
+            }
+        )
     for i, (when, provider, model, agent, repo, branch, sid, usage, sub, status) in enumerate(HISTORY):
         u = Usage(**usage)
         cost = price(provider, model, u) if status == "ok" else None
-        lg.insert_request(RequestRecord(
-            request_id=f"r{i}", session_id=sid, started_at_ms=ms(*when), provider=provider,
-            api="messages" if provider == "anthropic" else "responses", method="POST", path="/v1/x",
-            model_requested=model, model_used=model if status == "ok" else None, stream=True, status=status,
-            http_status=200 if status == "ok" else 429, usage=u, cost_usd=cost.usd if cost else None,
-            price_source=cost.source if cost else "none", unpriced=bool(cost and cost.unpriced),
-            subscription=sub, agent=agent, repo=repo, branch=branch,
-            decision="allow" if status == "ok" else "refuse"))
+        lg.insert_request(
+            RequestRecord(
+                request_id=f"r{i}",
+                session_id=sid,
+                started_at_ms=ms(*when),
+                provider=provider,
+                api="messages" if provider == "anthropic" else "responses",
+                method="POST",
+                path="/v1/x",
+                model_requested=model,
+                model_used=model if status == "ok" else None,
+                stream=True,
+                status=status,
+                http_status=200 if status == "ok" else 429,
+                usage=u,
+                cost_usd=cost.usd if cost else None,
+                price_source=cost.source if cost else "none",
+                unpriced=bool(cost and cost.unpriced),
+                subscription=sub,
+                agent=agent,
+                repo=repo,
+                branch=branch,
+                decision="allow" if status == "ok" else "refuse",
+            )
+        )
     lg.close()
     return path
 
@@ -113,7 +267,8 @@ def ledger_sums(path: Path, where: str = "1") -> dict:
         row = lg.conn.execute(
             f"SELECT COUNT(*) AS requests, {sums}, COALESCE(SUM(cost_usd), 0) AS cost_usd, "
             f"COALESCE(SUM(CASE WHEN subscription = 1 THEN cost_usd ELSE 0 END), 0) AS subscription_cost_usd, "
-            f"COALESCE(SUM(unpriced), 0) AS unpriced_requests FROM requests WHERE {BILLABLE} AND {where}").fetchone()
+            f"COALESCE(SUM(unpriced), 0) AS unpriced_requests FROM requests WHERE {BILLABLE} AND {where}"
+        ).fetchone()
         return dict(row)
     finally:
         lg.close()
@@ -149,8 +304,12 @@ def test_every_grouping_adds_up_to_the_requests_table(history, by):
 
 def test_rollup_rows_match_requests_per_group(history):
     by_model = {(r["provider"], r["key"]): r for r in report_json("--by", "model", *WHOLE)["rows"]}
-    assert set(by_model) == {("anthropic", "claude-sonnet-4-5"), ("anthropic", "claude-haiku-4-5"),
-                             ("openai", "gpt-5.1"), ("anthropic", "mystery-model-9")}
+    assert set(by_model) == {
+        ("anthropic", "claude-sonnet-4-5"),
+        ("anthropic", "claude-haiku-4-5"),
+        ("openai", "gpt-5.1"),
+        ("anthropic", "mystery-model-9"),
+    }
     for (provider, model), row in by_model.items():
         assert_totals(row, ledger_sums(history, f"provider = '{provider}' AND model_used = '{model}'"))
     assert by_model[("anthropic", "mystery-model-9")]["unpriced_requests"] == 1
@@ -168,15 +327,18 @@ def test_subscription_cost_is_split_out(history):
     total = report_json("--by", "month", *WHOLE)["totals"]
     want = ledger_sums(history, "subscription = 1")["cost_usd"]
     assert want > 0 and math.isclose(total["subscription_cost_usd"], want, abs_tol=1e-12)
-    assert total["cache_hit_rate"] == round(total["cache_read_tokens"] / (
-        total["input_tokens"] + total["cache_read_tokens"] + total["cache_write_tokens"]), 4)
+    assert total["cache_hit_rate"] == round(
+        total["cache_read_tokens"] / (total["input_tokens"] + total["cache_read_tokens"] + total["cache_write_tokens"]),
+        4,
+    )
 
 
 def test_since_until_bound_the_window(history):
     got = report_json("--by", "day", "--since", "2025-03-26", "--until", "2025-03-31")
     assert [r["key"] for r in got["rows"]] == ["2025-03-26", "2025-03-28", "2025-03-30"]
-    assert_totals(got["totals"], ledger_sums(history, f"started_at >= {ms(2025, 3, 26)} AND "
-                                                      f"started_at < {ms(2025, 3, 31)}"))
+    assert_totals(
+        got["totals"], ledger_sums(history, f"started_at >= {ms(2025, 3, 26)} AND started_at < {ms(2025, 3, 31)}")
+    )
     # branch (from requests) covers the same window as day (from the rollup)
     branch = report_json("--by", "branch", "--since", "2025-03-26", "--until", "2025-03-31")
     assert_totals(branch["totals"], got["totals"])
@@ -212,17 +374,22 @@ def test_another_zone_regroups_from_requests(history):
 def test_fast_path_takes_option_equals_value_and_imports_nothing_heavy(history):
     spaced = report_json("--by", "day", "--since", "2025-03-26", "--until", "2025-03-31")
     assert report_json("--by=day", "--since=2025-03-26", "--until=2025-03-31") == spaced
-    code = ("import sys, io, contextlib\nfrom agentmeter.__main__ import main\n"
-            "with contextlib.redirect_stdout(io.StringIO()):\n    main(['report', '--format', 'json'])\n"
-            "print(sorted(m for m in ('typer', 'click', 'rich', 'aiohttp', 'genai_prices', 'sqlite_utils', 'argparse', "
-            "'logging', 'agentmeter.core.models', 'agentmeter.ledger.writer') if m in sys.modules))")
+    code = (
+        "import sys, io, contextlib\nfrom agentmeter.__main__ import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n    main(['report', '--format', 'json'])\n"
+        "print(sorted(m for m in ('typer', 'click', 'rich', 'aiohttp', 'genai_prices', 'sqlite_utils', 'argparse', "
+        "'logging', 'agentmeter.core.models', 'agentmeter.ledger.writer') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout
 
 
 def test_bad_window_and_zone_are_usage_errors(history):
-    for args in (["--since", "yesterday-ish"], ["--tz", "Mars/Olympus"], ["--since", "2025-04-02", "--until",
-                                                                              "2025-04-01"]):
+    for args in (
+        ["--since", "yesterday-ish"],
+        ["--tz", "Mars/Olympus"],
+        ["--since", "2025-04-02", "--until", "2025-04-01"],
+    ):
         got = run_cli("report", *args)
         assert got.returncode == 2, (args, got.stderr)
         assert got.stderr.startswith("agentmeter: ") and "hint:" in got.stderr and "Traceback" not in got.stderr
@@ -235,10 +402,24 @@ def test_report_json_schema(history):
     got = report_json("--by", "week", *WHOLE)
     assert set(got) == {"schema", "by", "since", "until", "timezone", "source", "rows", "totals", "plan", "plan_daily"}
     assert got["schema"] == "agentmeter.report/1"
-    assert (got["by"], got["since"], got["until"], got["timezone"]) == ("week", "2025-03-01", "2025-05-01",
-                                                                      "America/New_York")
-    sums = {"requests", *BUCKETS, "cache_write_5m_tokens", "cache_write_1h_tokens", "web_search_requests",
-            "cost_usd", "billed_cost_usd", "subscription_cost_usd", "unpriced_requests", "cache_hit_rate"}
+    assert (got["by"], got["since"], got["until"], got["timezone"]) == (
+        "week",
+        "2025-03-01",
+        "2025-05-01",
+        "America/New_York",
+    )
+    sums = {
+        "requests",
+        *BUCKETS,
+        "cache_write_5m_tokens",
+        "cache_write_1h_tokens",
+        "web_search_requests",
+        "cost_usd",
+        "billed_cost_usd",
+        "subscription_cost_usd",
+        "unpriced_requests",
+        "cache_hit_rate",
+    }
     assert set(got["totals"]) == sums
     assert all(set(r) == {"key", "start", "end", *sums} for r in got["rows"])
     day_row = report_json("--by", "day", *WHOLE)["rows"][0]
@@ -286,10 +467,29 @@ def test_export_jsonl_round_trip_to_stdout(history):
 
 # --- FOCUS ----------------------------------------------------------------------------------------------
 
-MANDATORY = ("BilledCost", "EffectiveCost", "ListCost", "ContractedCost", "BillingCurrency", "BillingAccountId",
-             "BillingAccountName", "BillingPeriodStart", "BillingPeriodEnd", "ChargePeriodStart", "ChargePeriodEnd",
-             "ChargeCategory", "ChargeClass", "ChargeDescription", "InvoiceIssuerName", "ProviderName",
-             "PublisherName", "ServiceCategory", "ServiceName", "PricingQuantity", "PricingUnit")
+MANDATORY = (
+    "BilledCost",
+    "EffectiveCost",
+    "ListCost",
+    "ContractedCost",
+    "BillingCurrency",
+    "BillingAccountId",
+    "BillingAccountName",
+    "BillingPeriodStart",
+    "BillingPeriodEnd",
+    "ChargePeriodStart",
+    "ChargePeriodEnd",
+    "ChargeCategory",
+    "ChargeClass",
+    "ChargeDescription",
+    "InvoiceIssuerName",
+    "ProviderName",
+    "PublisherName",
+    "ServiceCategory",
+    "ServiceName",
+    "PricingQuantity",
+    "PricingUnit",
+)
 
 
 def focus_export(tmp_path, *args: str) -> list[dict]:
@@ -305,8 +505,13 @@ def test_focus_round_trip(history, tmp_path):
     assert set(MANDATORY) <= set(rows[0])
     for r in rows:
         assert all(r[c] != "" for c in MANDATORY if c != "ChargeClass") and r["ChargeClass"] == ""
-        assert (r["BillingCurrency"], r["ChargeCategory"], r["ServiceCategory"], r["ServiceSubcategory"],
-                r["PricingCategory"]) == ("USD", "Usage", "AI and Machine Learning", "Generative AI", "Standard")
+        assert (
+            r["BillingCurrency"],
+            r["ChargeCategory"],
+            r["ServiceCategory"],
+            r["ServiceSubcategory"],
+            r["PricingCategory"],
+        ) == ("USD", "Usage", "AI and Machine Learning", "Generative AI", "Standard")
         assert r["BillingAccountName"] == "payments" and r["SubAccountId"] == "dev@example.com"
         assert json.loads(r["Tags"])["team"] == "payments"
     billed = sum(float(r["BilledCost"]) for r in rows)
@@ -319,8 +524,10 @@ def test_focus_round_trip(history, tmp_path):
         else:
             assert r["BilledCost"] == r["EffectiveCost"] == r["ListCost"] == r["ContractedCost"]
     # one row per day × model × token type (agent, repo and subscription keep their own rows)
-    keys = [(r["ChargePeriodStart"], r["SkuId"], r["x_TokenType"], r["x_Agent"], r["x_Repo"], r["x_Subscription"])
-            for r in rows]
+    keys = [
+        (r["ChargePeriodStart"], r["SkuId"], r["x_TokenType"], r["x_Agent"], r["x_Repo"], r["x_Subscription"])
+        for r in rows
+    ]
     assert len(keys) == len(set(keys))
     day_model_types = {(r["ChargePeriodStart"], r["SkuId"], r["x_TokenType"]) for r in rows}
     assert ("2025-03-24T04:00:00Z", "claude-sonnet-4-5", "cache_read") in day_model_types
@@ -332,16 +539,15 @@ def test_focus_round_trip(history, tmp_path):
 def test_focus_periods_and_per_bucket_costs(history, tmp_path):
     rows = focus_export(tmp_path, "--since", "2025-03-31", "--until", "2025-04-01")
     # 31 March is EDT (UTC-4); its billing month began in EST (UTC-5)
-    assert {(r["ChargePeriodStart"], r["ChargePeriodEnd"], r["BillingPeriodStart"], r["BillingPeriodEnd"])
-            for r in rows} == {("2025-03-31T04:00:00Z", "2025-04-01T04:00:00Z", "2025-03-01T05:00:00Z",
-                                "2025-04-01T04:00:00Z")}
+    assert {
+        (r["ChargePeriodStart"], r["ChargePeriodEnd"], r["BillingPeriodStart"], r["BillingPeriodEnd"]) for r in rows
+    } == {("2025-03-31T04:00:00Z", "2025-04-01T04:00:00Z", "2025-03-01T05:00:00Z", "2025-04-01T04:00:00Z")}
     sonnet = {r["x_TokenType"]: r for r in rows if r["SkuId"] == "claude-sonnet-4-5"}
     assert set(sonnet) == {"input", "cache_read", "output"}
     assert sonnet["cache_read"]["ConsumedQuantity"] == "21000" and sonnet["cache_read"]["ConsumedUnit"] == "Tokens"
     assert sonnet["cache_read"]["PricingUnit"] == "1000000 Tokens"
     for r in sonnet.values():  # a plain genai-prices row: each bucket is its tokens at its list rate
-        assert math.isclose(float(r["ListCost"]), float(r["ListUnitPrice"]) * float(r["PricingQuantity"]),
-                            rel_tol=1e-6)
+        assert math.isclose(float(r["ListCost"]), float(r["ListUnitPrice"]) * float(r["PricingQuantity"]), rel_tol=1e-6)
         assert float(r["PricingQuantity"]) == int(r["ConsumedQuantity"]) / 1e6
 
 
@@ -356,8 +562,11 @@ def test_allocate_sums_exactly():
 
 
 def _post(url: str, body: dict, usage: dict, headers: dict) -> None:
-    req = urllib.request.Request(url, data=json.dumps(body).encode(), headers={
-        "Content-Type": "application/json", "x-fake-usage": json.dumps(usage), **headers})
+    req = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", "x-fake-usage": json.dumps(usage), **headers},
+    )
     with urllib.request.urlopen(req, timeout=30) as r:
         r.read()
 
@@ -366,22 +575,42 @@ def test_through_the_real_stack(home, tmp_path):
     home.mkdir(parents=True, exist_ok=True)
     stack, close = make_stack(home)  # its ledger is the one the CLI reads: $AGENTMETER_HOME/ledger.db
     try:
-        for agent, repo, branch, turns in (("claude", "acme/api", "main", 3), ("codex", "acme/web", "feat", 2),
-                                           ("cursor", "acme/api", "fix", 1)):
+        for agent, repo, branch, turns in (
+            ("claude", "acme/api", "main", 3),
+            ("codex", "acme/web", "feat", 2),
+            ("cursor", "acme/api", "fix", 1),
+        ):
             s = stack.open_session(agent=agent, repo=repo, branch=branch)
             for i in range(turns):
-                usage = {"input_tokens": 100 * (i + 1), "cache_read_tokens": 5000 * i, "cache_write_tokens": 700,
-                         "output_tokens": 40 + i, "reasoning_tokens": 10 if agent == "codex" else 0}
+                usage = {
+                    "input_tokens": 100 * (i + 1),
+                    "cache_read_tokens": 5000 * i,
+                    "cache_write_tokens": 700,
+                    "output_tokens": 40 + i,
+                    "reasoning_tokens": 10 if agent == "codex" else 0,
+                }
                 if agent == "codex":
-                    _post(s["openai"] + "/responses", {"model": "gpt-5.1", "stream": True, "input": "x"}, usage,
-                          {"Authorization": "Bearer sk-test"})
+                    _post(
+                        s["openai"] + "/responses",
+                        {"model": "gpt-5.1", "stream": True, "input": "x"},
+                        usage,
+                        {"Authorization": "Bearer sk-test"},
+                    )
                 else:
                     model = "claude-haiku-4-5" if agent == "cursor" else "claude-sonnet-4-5"
                     # claude logs in with a subscription (OAuth): passthrough, API-equivalent cost
                     auth = {"Authorization": "Bearer sk-ant-oat-x"} if agent == "claude" else {"x-api-key": "sk-a"}
-                    _post(s["anthropic"] + "/v1/messages", {"model": model, "max_tokens": 10, "stream": True,
-                                                            "messages": [{"role": "user", "content": "x"}]},
-                          usage, {"anthropic-version": "2023-06-01", **auth})
+                    _post(
+                        s["anthropic"] + "/v1/messages",
+                        {
+                            "model": model,
+                            "max_tokens": 10,
+                            "stream": True,
+                            "messages": [{"role": "user", "content": "x"}],
+                        },
+                        usage,
+                        {"anthropic-version": "2023-06-01", **auth},
+                    )
     finally:
         close()
     want = ledger_sums(home / "ledger.db")
@@ -391,7 +620,10 @@ def test_through_the_real_stack(home, tmp_path):
         assert_totals(got["totals"], want)
     assert {r["key"] for r in report_json("--by", "agent")["rows"]} == {"claude", "codex", "cursor"}
     assert {(r["repo"], r["key"]) for r in report_json("--by", "branch")["rows"]} == {
-        ("acme/api", "main"), ("acme/web", "feat"), ("acme/api", "fix")}
+        ("acme/api", "main"),
+        ("acme/web", "feat"),
+        ("acme/api", "fix"),
+    }
     rows = focus_export(tmp_path)
     billed = sum(float(r["BilledCost"]) for r in rows)
     sub_list = sum(float(r["ListCost"]) for r in rows if r["x_Subscription"] == "true")
@@ -404,8 +636,7 @@ def test_through_the_real_stack(home, tmp_path):
 
 @pytest.mark.parametrize("columns", [80, 120])
 def test_chart_fits_the_terminal(history, columns):
-    got = run_cli("report", "--chart", "--since", "2025-03-24", "--until", "2025-04-04",
-                  env={"COLUMNS": str(columns)})
+    got = run_cli("report", "--chart", "--since", "2025-03-24", "--until", "2025-04-04", env={"COLUMNS": str(columns)})
     assert got.returncode == 0, got.stderr
     lines = got.stdout.splitlines()
     assert all(len(line) <= columns for line in lines), [line for line in lines if len(line) > columns]
@@ -465,9 +696,23 @@ def test_html_report_in_headless_chromium(history, tmp_path):
         pytest.skip("chromium not installed (Debian: apt-get install -y chromium)")
     profile = tmp_path / "profile"
     dom = subprocess.run(
-        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
-         "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=60).stdout
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            f"--user-data-dir={profile}",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
     parsed = _Dom()
     parsed.feed(dom)
     assert parsed.svg and parsed.bars == 11 and parsed.cap
@@ -481,17 +726,34 @@ def test_html_forecast_band_for_today(home, tmp_path):
     lg = open_ledger(get_paths().ledger, tz=NY)
     now_ms = SystemClock().now_ms()
     for i in range(21):  # one request a day for three weeks, the last a minute ago
-        lg.insert_request(RequestRecord(
-            request_id=f"f{i}", session_id=None, started_at_ms=now_ms - 60_000 - i * 86_400_000,
-            provider="anthropic", api="messages", method="POST", path="/v1/messages", model_requested="m",
-            model_used="m", stream=False, status="ok", http_status=200, usage=Usage(input_tokens=10),
-            cost_usd=0.2 + 0.01 * (i % 5), agent="claude"))
+        lg.insert_request(
+            RequestRecord(
+                request_id=f"f{i}",
+                session_id=None,
+                started_at_ms=now_ms - 60_000 - i * 86_400_000,
+                provider="anthropic",
+                api="messages",
+                method="POST",
+                path="/v1/messages",
+                model_requested="m",
+                model_used="m",
+                stream=False,
+                status="ok",
+                http_status=200,
+                usage=Usage(input_tokens=10),
+                cost_usd=0.2 + 0.01 * (i % 5),
+                agent="claude",
+            )
+        )
     lg.close()
     page = tmp_path / "today.html"
     got = run_cli("report", "--html", str(page))
     assert got.returncode == 0, got.stderr
-    band = re.search(r"<rect id='forecast-band' class='band' data-day='([\d-]+)' data-p10='([\d.]+)' "
-                     r"data-p50='([\d.]+)' data-p90='([\d.]+)'", page.read_text())
+    band = re.search(
+        r"<rect id='forecast-band' class='band' data-day='([\d-]+)' data-p10='([\d.]+)' "
+        r"data-p50='([\d.]+)' data-p90='([\d.]+)'",
+        page.read_text(),
+    )
     assert band, "no forecast band"
     today = SystemClock().now().astimezone(NY).date().isoformat()
     p10, p50, p90 = map(float, band.groups()[1:])
@@ -520,11 +782,13 @@ def test_a_month_by_day_reads_only_the_rollup(tmp_path):
                    'anthropic', 'messages', 'POST', '/v1/messages',
                    CASE i % 3 WHEN 0 THEN '{models[0]}' WHEN 1 THEN '{models[1]}' ELSE '{models[2]}' END,
                    'ok', 100 + i % 1000, 50, 0.001, CASE i % 7 WHEN 0 THEN '{agents[1]}' WHEN 1 THEN '{agents[2]}'
-                   ELSE '{agents[0]}' END, 'repo' || (i % {repos}) FROM seq""")
+                   ELSE '{agents[0]}' END, 'repo' || (i % {repos}) FROM seq"""
+    )
     lg.conn.execute(
         "INSERT INTO usage_daily (day, agent, provider, model, repo, subscription, requests, input_tokens, "
         "output_tokens, cost_usd) SELECT day, agent, provider, model_used, repo, 0, COUNT(*), SUM(input_tokens), "
-        "SUM(output_tokens), SUM(cost_usd) FROM requests GROUP BY day, agent, provider, model_used, repo")
+        "SUM(output_tokens), SUM(cost_usd) FROM requests GROUP BY day, agent, provider, model_used, repo"
+    )
     # If the report scanned requests it would now find nothing.
     lg.conn.execute("DELETE FROM requests")
     lg.conn.execute("COMMIT")

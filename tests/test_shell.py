@@ -52,11 +52,16 @@ class Box:
         self.bin = tmp / "bin"  # the agent
         self.am_bin = tmp / "ambin"  # a stand-in agentmeter
         self.log = tmp / "agentmeter.log"
-        stub(self.bin / "claude", "printf 'REAL claude'; printf ' [%s]' \"$@\"; "
-                                  "printf ' session=%s\\n' \"${AGENTMETER_SESSION_ID:-}\"\n")
-        stub(self.am_bin / "agentmeter", f"printf '%s|' \"$@\" >> {self.log}; printf '\\n' >> {self.log}\n"
-                                         "printf 'AGENTMETER'; printf ' [%s]' \"$@\"; printf '\\n'\n"
-                                         "exit ${AM_EXIT:-0}\n")
+        stub(
+            self.bin / "claude",
+            "printf 'REAL claude'; printf ' [%s]' \"$@\"; printf ' session=%s\\n' \"${AGENTMETER_SESSION_ID:-}\"\n",
+        )
+        stub(
+            self.am_bin / "agentmeter",
+            f"printf '%s|' \"$@\" >> {self.log}; printf '\\n' >> {self.log}\n"
+            "printf 'AGENTMETER'; printf ' [%s]' \"$@\"; printf '\\n'\n"
+            "exit ${AM_EXIT:-0}\n",
+        )
         self.hook = tmp / f"hook.{shell}"
         r = run_cli("shell-init", shell)
         assert r.returncode == 0, r.stderr
@@ -64,17 +69,30 @@ class Box:
 
     def env(self, path: list[Path | str] | None = None, **extra: str) -> dict[str, str]:
         dirs = [self.am_bin, self.bin] if path is None else path
-        return {"PATH": os.pathsep.join([*map(str, dirs), "/usr/bin", "/bin"]), "HOME": str(self.home),
-                "AGENTMETER_HOME": os.environ["AGENTMETER_HOME"], "LANG": "C.UTF-8", "TERM": "dumb",
-                "XDG_CONFIG_HOME": str(self.home / ".config"), "ZDOTDIR": str(self.home), **extra}
+        return {
+            "PATH": os.pathsep.join([*map(str, dirs), "/usr/bin", "/bin"]),
+            "HOME": str(self.home),
+            "AGENTMETER_HOME": os.environ["AGENTMETER_HOME"],
+            "LANG": "C.UTF-8",
+            "TERM": "dumb",
+            "XDG_CONFIG_HOME": str(self.home / ".config"),
+            "ZDOTDIR": str(self.home),
+            **extra,
+        }
 
     def source(self) -> str:
         """The documented way to load the hook: eval the output of shell-init (fish: pipe it to source)."""
         return f"cat {self.hook} | source" if self.shell == "fish" else f'eval "$(cat {self.hook})"'
 
     def run(self, script: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-        return subprocess.run([self.shell, "-c", f"{self.source()}\n{script}"], env=env or self.env(),
-                              capture_output=True, text=True, timeout=30, cwd=self.tmp)
+        return subprocess.run(
+            [self.shell, "-c", f"{self.source()}\n{script}"],
+            env=env or self.env(),
+            capture_output=True,
+            text=True,
+            timeout=30,
+            cwd=self.tmp,
+        )
 
     def calls(self) -> list[str]:
         return self.log.read_text().splitlines() if self.log.exists() else []
@@ -107,10 +125,12 @@ def test_the_agents_exit_code_comes_back(box):
 
 
 def test_sourcing_twice_changes_nothing(box):
-    show = {"bash": "declare -f; declare -p | grep '^declare -[-a-z]* __agentmeter'",
-            "zsh": "functions; typeset -m '__agentmeter*'",
-            "fish": "functions claude codex cursor __agentmeter_wrap __agentmeter_usable __agentmeter_disabled; "
-                    "set | grep '^__agentmeter'"}[box.shell]
+    show = {
+        "bash": "declare -f; declare -p | grep '^declare -[-a-z]* __agentmeter'",
+        "zsh": "functions; typeset -m '__agentmeter*'",
+        "fish": "functions claude codex cursor __agentmeter_wrap __agentmeter_usable __agentmeter_disabled; "
+        "set | grep '^__agentmeter'",
+    }[box.shell]
     once = box.run(show)
     twice = box.run(f"{box.source()}\n{show}")
     assert once.returncode == 0 and once.stdout == twice.stdout and "claude" in once.stdout
@@ -177,8 +197,15 @@ RC = {"bash": ".bashrc", "zsh": ".zshrc", "fish": ".config/fish/config.fish"}
 
 
 def interactive(box: Box, script: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([box.shell, "-i", "-c", script], env=env, capture_output=True, text=True, timeout=30,
-                          stdin=subprocess.DEVNULL, cwd=box.tmp)
+    return subprocess.run(
+        [box.shell, "-i", "-c", script],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        stdin=subprocess.DEVNULL,
+        cwd=box.tmp,
+    )
 
 
 def test_install_adds_the_block_once_with_a_backup(box):
@@ -229,37 +256,53 @@ def test_install_picks_the_rc_file_from_shell(tmp_path):
 
 
 def test_completions_are_current():
-    r = subprocess.run([sys.executable, str(REPO / "scripts" / "gen_completions.py"), "--check"],
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "gen_completions.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, f"completions are stale — run: python scripts/gen_completions.py\n{r.stderr}"
 
 
 def test_bash_completion():
     need("bash")
-    script = (f". {REPO}/completions/agentmeter.bash\n"
-              't() { COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); _agentmeter; '
-              'echo "${COMPREPLY[*]}"; }\n'
-              "t agentmeter pro; t agentmeter proxy st; t agentmeter run --budget 5 c; t agentmeter run claude -\n"
-              "t agentmeter report --by mon; t agentmeter shell-init ''; t agentmeter prompt --no")
+    script = (
+        f". {REPO}/completions/agentmeter.bash\n"
+        't() { COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); _agentmeter; '
+        'echo "${COMPREPLY[*]}"; }\n'
+        "t agentmeter pro; t agentmeter proxy st; t agentmeter run --budget 5 c; t agentmeter run claude -\n"
+        "t agentmeter report --by mon; t agentmeter shell-init ''; t agentmeter prompt --no"
+    )
     r = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=30)
-    assert r.stdout.splitlines() == ["prompt proxy", "start stop status", "claude codex copilot crush cline cursor",
-                                     "", "month", "bash zsh fish", "--no-color"], r.stderr
+    assert r.stdout.splitlines() == [
+        "prompt proxy",
+        "start stop status",
+        "claude codex copilot crush cline cursor",
+        "",
+        "month",
+        "bash zsh fish",
+        "--no-color",
+    ], r.stderr
 
 
 def test_zsh_completion():
     need("zsh")
     # the completion system's builtins, replaced by functions that print what they were given
-    script = (f"source {REPO}/completions/_agentmeter 2>/dev/null\n"
-              "_describe() { print -l -- ${(P)${@[-1]}} }; compadd() { shift; print -l -- \"$@\" }\n"
-              "_default() { print _default }; _files() { print _files }\n"
-              "t() { words=(\"$@\"); CURRENT=$#words; print -- \"== $*\"; _agentmeter }\n"
-              "t agentmeter pro; t agentmeter proxy st; t agentmeter run --budget 5 c; t agentmeter run claude -\n"
-              "t agentmeter export --output x")
+    script = (
+        f"source {REPO}/completions/_agentmeter 2>/dev/null\n"
+        '_describe() { print -l -- ${(P)${@[-1]}} }; compadd() { shift; print -l -- "$@" }\n'
+        "_default() { print _default }; _files() { print _files }\n"
+        't() { words=("$@"); CURRENT=$#words; print -- "== $*"; _agentmeter }\n'
+        "t agentmeter pro; t agentmeter proxy st; t agentmeter run --budget 5 c; t agentmeter run claude -\n"
+        "t agentmeter export --output x"
+    )
     r = subprocess.run(["zsh", "-f", "-c", script], capture_output=True, text=True, timeout=30)
     blocks = {b.split("\n", 1)[0]: b.split("\n")[1:] for b in r.stdout.split("== ")[1:]}
     assert "proxy:The per-user metering proxy on 127.0.0.1." in blocks["agentmeter pro"], r.stdout + r.stderr
-    assert "start:Start the proxy in the background (no-op when it is already running)." in blocks[
-        "agentmeter proxy st"]
+    assert (
+        "start:Start the proxy in the background (no-op when it is already running)." in blocks["agentmeter proxy st"]
+    )
     assert "claude" in blocks["agentmeter run --budget 5 c"] and "--budget" not in blocks["agentmeter run claude -"]
     assert blocks["agentmeter run claude -"][0] == "_default" and blocks["agentmeter export --output x"][0] == "_files"
 
@@ -268,9 +311,13 @@ def test_fish_completion(tmp_path):
     need("fish")
 
     def complete(line: str) -> list[str]:
-        r = subprocess.run(["fish", "-c", f"source {REPO}/completions/agentmeter.fish; complete -C {line!r}"],
-                           capture_output=True, text=True, timeout=30,
-                           env={**os.environ, "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path)})
+        r = subprocess.run(
+            ["fish", "-c", f"source {REPO}/completions/agentmeter.fish; complete -C {line!r}"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env={**os.environ, "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path)},
+        )
         return [ln.split("\t")[0] for ln in r.stdout.splitlines()]
 
     assert complete("agentmeter pro") == ["prompt", "proxy"]
@@ -281,9 +328,11 @@ def test_fish_completion(tmp_path):
 
 def test_completions_install_writes_where_each_shell_looks(tmp_path):
     env = {"HOME": str(tmp_path), "XDG_DATA_HOME": "", "XDG_CONFIG_HOME": ""}
-    targets = {"bash": tmp_path / ".local/share/bash-completion/completions/agentmeter",
-               "zsh": tmp_path / ".local/share/zsh/site-functions/_agentmeter",
-               "fish": tmp_path / ".config/fish/completions/agentmeter.fish"}
+    targets = {
+        "bash": tmp_path / ".local/share/bash-completion/completions/agentmeter",
+        "zsh": tmp_path / ".local/share/zsh/site-functions/_agentmeter",
+        "fish": tmp_path / ".config/fish/completions/agentmeter.fish",
+    }
     for sh, target in targets.items():
         r = run_cli("completions", "install", sh, env=env)
         assert r.returncode == 0, r.stderr

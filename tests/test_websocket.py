@@ -11,8 +11,15 @@ async def _ws_turns(url: str, headers: dict, turns: int) -> list[list[dict]]:
     out = []
     async with aiohttp.ClientSession() as http, http.ws_connect(url, headers=headers) as ws:
         for i in range(turns):
-            await ws.send_str(json.dumps({"type": "response.create", "model": "gpt-5.1-codex",
-                                          "input": [{"role": "user", "content": f"turn {i}"}]}))
+            await ws.send_str(
+                json.dumps(
+                    {
+                        "type": "response.create",
+                        "model": "gpt-5.1-codex",
+                        "input": [{"role": "user", "content": f"turn {i}"}],
+                    }
+                )
+            )
             events = []
             while True:
                 msg = await ws.receive(timeout=10)
@@ -27,8 +34,9 @@ async def _ws_turns(url: str, headers: dict, turns: int) -> list[list[dict]]:
 def test_websocket_frames_relayed_and_each_response_metered(stack):
     s = stack.open_session()
     url = s["openai"].replace("http://", "ws://") + "/responses"
-    turns = stack.loop.run(_ws_turns(url, {"Authorization": "Bearer sk-test-client",
-                                           "session-id": "codex-thread-1"}, 3))
+    turns = stack.loop.run(
+        _ws_turns(url, {"Authorization": "Bearer sk-test-client", "session-id": "codex-thread-1"}, 3)
+    )
     assert [t[-1]["type"] for t in turns] == ["response.completed"] * 3
     assert [e["type"] for e in turns[0]][:2] == ["response.created", "response.in_progress"]
     frames = [r for r in stack.received() if r.method == "WS-FRAME"]
@@ -77,12 +85,21 @@ def test_websocket_turns_are_capped_like_http(tmp_path):
         url = sess["openai"].replace("http://", "ws://") + "/responses"
 
         async def two_turns():
-            async with aiohttp.ClientSession() as http, http.ws_connect(url, headers={
-                    "Authorization": "Bearer sk-test-client"}) as ws:
+            async with (
+                aiohttp.ClientSession() as http,
+                http.ws_connect(url, headers={"Authorization": "Bearer sk-test-client"}) as ws,
+            ):
                 seen = []
                 for i in range(2):
-                    await ws.send_str(json.dumps({"type": "response.create", "model": "gpt-5.1-codex",
-                                                  "input": [{"role": "user", "content": f"turn {i}"}]}))
+                    await ws.send_str(
+                        json.dumps(
+                            {
+                                "type": "response.create",
+                                "model": "gpt-5.1-codex",
+                                "input": [{"role": "user", "content": f"turn {i}"}],
+                            }
+                        )
+                    )
                     while True:
                         ev = json.loads((await ws.receive(timeout=10)).data)
                         if ev["type"] in ("response.completed", "error"):
@@ -118,8 +135,10 @@ def test_websocket_escaped_create_is_still_checked_and_metered(tmp_path):
         doubled = '{"type": "response.create", "model": "gpt-5.1-codex", "input": "turn 1", "type": "x"}'
 
         async def two():
-            async with aiohttp.ClientSession() as http, http.ws_connect(url, headers={
-                    "Authorization": "Bearer sk-test-client"}) as ws:
+            async with (
+                aiohttp.ClientSession() as http,
+                http.ws_connect(url, headers={"Authorization": "Bearer sk-test-client"}) as ws,
+            ):
                 seen = []
                 for frame in (plain, escaped, doubled):
                     await ws.send_str(frame)
@@ -143,11 +162,22 @@ def test_websocket_pipelined_creates_are_each_metered(stack):
     url = s["openai"].replace("http://", "ws://") + "/responses"
 
     async def pipelined():
-        async with aiohttp.ClientSession() as http, http.ws_connect(url, headers={
-                "Authorization": "Bearer sk-test-client", "x-claude-code-session-id": "thread-9"}) as ws:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.ws_connect(
+                url, headers={"Authorization": "Bearer sk-test-client", "x-claude-code-session-id": "thread-9"}
+            ) as ws,
+        ):
             for i in range(5):
-                await ws.send_str(json.dumps({"type": "response.create", "model": "gpt-5.1-codex",
-                                              "input": [{"role": "user", "content": f"turn {i}"}]}))
+                await ws.send_str(
+                    json.dumps(
+                        {
+                            "type": "response.create",
+                            "model": "gpt-5.1-codex",
+                            "input": [{"role": "user", "content": f"turn {i}"}],
+                        }
+                    )
+                )
             done = 0
             while done < 5:
                 ev = json.loads((await ws.receive(timeout=10)).data)

@@ -49,15 +49,19 @@ def main(argv: list[str] | None = None) -> int:
         from .home.secrets import redact
 
         if _ledger_damaged(exc):
-            render.error(f"the ledger file is damaged ({exc})",
-                         "run: agentmeter doctor --repair (it keeps the damaged file and saves every readable row)")
+            render.error(
+                f"the ledger file is damaged ({exc})",
+                "run: agentmeter doctor --repair (it keeps the damaged file and saves every readable row)",
+            )
             return 1
         if (known := as_storage_error(exc)) is not None:  # a home or output path we cannot write: not a bug
             render.error(known.message, known.hint)
             return int(known.exit_code)
 
-        render.error(f"internal error: {type(exc).__name__}: {redact(str(exc))}",
-                     "run again with --debug for the traceback, and please report it")
+        render.error(
+            f"internal error: {type(exc).__name__}: {redact(str(exc))}",
+            "run again with --debug for the traceback, and please report it",
+        )
         return 1
     return 0
 
@@ -79,8 +83,10 @@ def platform_refusal(platform: str, argv: list[str]):
         return None
     from .core.errors import AgentmeterError
 
-    return AgentmeterError("agentmeter runs on Linux and macOS, not natively on Windows",
-                           "use it inside WSL: https://learn.microsoft.com/windows/wsl/install")
+    return AgentmeterError(
+        "agentmeter runs on Linux and macOS, not natively on Windows",
+        "use it inside WSL: https://learn.microsoft.com/windows/wsl/install",
+    )
 
 
 if __name__ == "__main__":

@@ -29,8 +29,14 @@ def test_set_writes_config_and_off_removes():
     r = run_cli("budget", "set", "--daily", "20", "--monthly", "300")
     assert r.returncode == 0, r.stderr
     assert "day" in r.stdout and "$20.00" in r.stdout
-    assert caps() == {"daily_usd": 20.0, "weekly_usd": None, "monthly_usd": 300.0, "daily_tokens": None,
-                      "weekly_tokens": None, "monthly_tokens": None}
+    assert caps() == {
+        "daily_usd": 20.0,
+        "weekly_usd": None,
+        "monthly_usd": 300.0,
+        "daily_tokens": None,
+        "weekly_tokens": None,
+        "monthly_tokens": None,
+    }
     assert get_paths().config_file.exists()
 
     r = run_cli("budget", "set", "--daily", "off", "--weekly-tokens", "500000")
@@ -45,13 +51,16 @@ def test_set_writes_config_and_off_removes():
     assert caps()["monthly_usd"] == 300.0  # the other keys survive
 
 
-@pytest.mark.parametrize(("args", "hint"), [
-    (("--daily", "abc"), "e.g. --daily 20"),
-    (("--daily", "0"), "off"),
-    (("--monthly=-5",), "off"),
-    (("--daily-tokens", "1.5"), "e.g. --daily-tokens 500000"),
-    ((), "agentmeter budget set --daily"),
-])
+@pytest.mark.parametrize(
+    ("args", "hint"),
+    [
+        (("--daily", "abc"), "e.g. --daily 20"),
+        (("--daily", "0"), "off"),
+        (("--monthly=-5",), "off"),
+        (("--daily-tokens", "1.5"), "e.g. --daily-tokens 500000"),
+        ((), "agentmeter budget set --daily"),
+    ],
+)
 def test_bad_values_exit_2_with_a_hint(args, hint):
     path = get_paths().config_file
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -85,14 +94,21 @@ def _fill_ledger(home, n: int = 5) -> None:
     try:
         assert stack.ledger_path == get_paths().ledger
         s = stack.open_session(agent="claude")
-        use = json.dumps({"input_tokens": 1_000_000, "cache_read_tokens": 0, "cache_write_tokens": 0,
-                          "output_tokens": 0})
+        use = json.dumps(
+            {"input_tokens": 1_000_000, "cache_read_tokens": 0, "cache_write_tokens": 0, "output_tokens": 0}
+        )
         for i in range(n):
-            body = {"model": "claude-haiku-4-5", "max_tokens": 100,
-                    "messages": [{"role": "user", "content": f"task {i}"}]}
-            req = urllib.request.Request(s["anthropic"] + "/v1/messages", data=json.dumps(body).encode(),
-                                         headers={"content-type": "application/json", "x-api-key": "k",
-                                                  "x-fake-usage": use}, method="POST")
+            body = {
+                "model": "claude-haiku-4-5",
+                "max_tokens": 100,
+                "messages": [{"role": "user", "content": f"task {i}"}],
+            }
+            req = urllib.request.Request(
+                s["anthropic"] + "/v1/messages",
+                data=json.dumps(body).encode(),
+                headers={"content-type": "application/json", "x-api-key": "k", "x-fake-usage": use},
+                method="POST",
+            )
             with urllib.request.urlopen(req, timeout=10) as r:
                 r.read()
         rows = stack.rows()

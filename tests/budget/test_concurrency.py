@@ -26,26 +26,40 @@ BLOCK_AT = 1.1
 
 
 def config(cap: float = CAP) -> Config:
-    return Config(budget=Budget(caps=Caps(daily_usd=cap), block_at=BLOCK_AT),
-                  prices={f"anthropic:{MODEL}": RATE}, alerts=Alerts(desktop=False))
+    return Config(
+        budget=Budget(caps=Caps(daily_usd=cap), block_at=BLOCK_AT),
+        prices={f"anthropic:{MODEL}": RATE},
+        alerts=Alerts(desktop=False),
+    )
 
 
 def body(i: int, text_bytes: int = 4000, max_tokens: int = 800, stream: bool = True) -> bytes:
-    raw = json.dumps({"model": MODEL, "max_tokens": max_tokens, "stream": stream,
-                      "messages": [{"role": "user", "content": f"request {i} "}]})
+    raw = json.dumps(
+        {
+            "model": MODEL,
+            "max_tokens": max_tokens,
+            "stream": stream,
+            "messages": [{"role": "user", "content": f"request {i} "}],
+        }
+    )
     # pad the text so the body is exactly text_bytes long: the reservation estimates len(body) // 4 tokens
     pad = text_bytes - len(raw)
     return raw.replace(f"request {i} ", f"request {i} " + "x" * pad).encode()
 
 
 def usage_header(input_tokens: int, output_tokens: int) -> str:
-    return json.dumps({"input_tokens": input_tokens, "cache_read_tokens": 0, "cache_write_tokens": 0,
-                       "output_tokens": output_tokens})
+    return json.dumps(
+        {"input_tokens": input_tokens, "cache_read_tokens": 0, "cache_write_tokens": 0, "output_tokens": output_tokens}
+    )
 
 
 def post(url: str, data: bytes, usage: str) -> tuple[int, dict, bytes]:
-    req = urllib.request.Request(url, data=data, method="POST", headers={
-        "content-type": "application/json", "x-api-key": "sk-ant-test-client", "x-fake-usage": usage})
+    req = urllib.request.Request(
+        url,
+        data=data,
+        method="POST",
+        headers={"content-type": "application/json", "x-api-key": "sk-ant-test-client", "x-fake-usage": usage},
+    )
     try:
         with urllib.request.urlopen(req, timeout=15) as r:
             return r.status, dict(r.headers), r.read()
@@ -81,9 +95,11 @@ def test_parallel_streams_never_overshoot_the_cap(near_full):
     usage = usage_header(1000, 800)
 
     async def one(http: aiohttp.ClientSession, data: bytes):
-        async with http.post(url, data=data, headers={"content-type": "application/json",
-                                                       "x-api-key": "sk-ant-test-client",
-                                                       "x-fake-usage": usage}) as r:
+        async with http.post(
+            url,
+            data=data,
+            headers={"content-type": "application/json", "x-api-key": "sk-ant-test-client", "x-fake-usage": usage},
+        ) as r:
             return r.status, dict(r.headers), await r.read()
 
     async def burst():
@@ -131,8 +147,17 @@ def test_leaked_reservation_expires_and_never_blocks_later_requests(tmp_path, mo
             # a request whose handler died after the check: its reservation is never released
             plain = body(999, text_bytes=100_000, max_tokens=8192, stream=False)
             chk = stack.state.enforcer.check(
-                request_id="amr_leaked", session=session, provider="anthropic", api="messages", model=MODEL,
-                body=read_body(plain), body_len=len(plain), subscription=False, agent_session=None, billable=True)
+                request_id="amr_leaked",
+                session=session,
+                provider="anthropic",
+                api="messages",
+                model=MODEL,
+                body=read_body(plain),
+                body_len=len(plain),
+                subscription=False,
+                agent_session=None,
+                billable=True,
+            )
             return chk.decision.action, stack.state.enforcer.in_flight
 
         action, in_flight = stack.loop.run(leak())
@@ -175,9 +200,17 @@ def test_reservation_ttl_outlives_a_long_stream(tmp_path):
         result: dict = {}
 
         def slow():
-            req = urllib.request.Request(url, data=body(1), method="POST", headers={
-                "content-type": "application/json", "x-api-key": "k", "x-fake-usage": usage_header(1000, 800),
-                "x-fake-scenario": "stall:1.0"})
+            req = urllib.request.Request(
+                url,
+                data=body(1),
+                method="POST",
+                headers={
+                    "content-type": "application/json",
+                    "x-api-key": "k",
+                    "x-fake-usage": usage_header(1000, 800),
+                    "x-fake-scenario": "stall:1.0",
+                },
+            )
             with urllib.request.urlopen(req, timeout=15) as r:
                 result["status"] = r.status
                 r.read()
@@ -204,9 +237,17 @@ def test_every_ending_releases_its_reservation(tmp_path, scenario):
     try:
         s = stack.open_session()
         url = s["anthropic"] + "/v1/messages"
-        req = urllib.request.Request(url, data=body(1), method="POST", headers={
-            "content-type": "application/json", "x-api-key": "k", "x-fake-usage": usage_header(1000, 800),
-            "x-fake-scenario": scenario})
+        req = urllib.request.Request(
+            url,
+            data=body(1),
+            method="POST",
+            headers={
+                "content-type": "application/json",
+                "x-api-key": "k",
+                "x-fake-usage": usage_header(1000, 800),
+                "x-fake-scenario": scenario,
+            },
+        )
         try:
             with urllib.request.urlopen(req, timeout=15) as r:
                 r.read()
@@ -228,8 +269,12 @@ def test_client_disconnect_releases_its_reservation(tmp_path):
         port = int(stack.proxy_url.rsplit(":", 1)[1])
         path = s["anthropic"].split(f":{port}", 1)[1] + "/v1/messages"
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        conn.request("POST", path, body=body(1), headers={"content-type": "application/json", "x-api-key": "k",
-                                                          "x-fake-usage": usage_header(1000, 800)})
+        conn.request(
+            "POST",
+            path,
+            body=body(1),
+            headers={"content-type": "application/json", "x-api-key": "k", "x-fake-usage": usage_header(1000, 800)},
+        )
         resp = conn.getresponse()
         assert resp.status == 200
         resp.read1(64)
@@ -271,9 +316,11 @@ def test_long_answers_in_parallel_overshoot_by_at_most_one_request(tmp_path):
         usage = usage_header(1000, 32_000)
 
         async def one(http: aiohttp.ClientSession, data: bytes):
-            async with http.post(url, data=data, headers={"content-type": "application/json",
-                                                           "x-api-key": "sk-ant-test-client",
-                                                           "x-fake-usage": usage}) as r:
+            async with http.post(
+                url,
+                data=data,
+                headers={"content-type": "application/json", "x-api-key": "sk-ant-test-client", "x-fake-usage": usage},
+            ) as r:
                 return r.status, await r.read()
 
         async def burst():
@@ -323,19 +370,46 @@ def test_reservation_expiry_follows_the_enforcers_clock(tmp_path):
         enforcer = Enforcer(config(cap=0.05), ledger, SpendTotals(tz), tz, clock)
         session = Session(id="s1", agent="test", started_at_ms=0)
         plain = body(1, text_bytes=100_000, max_tokens=8192, stream=False)
-        first = enforcer.check(request_id="r1", session=session, provider="anthropic", api="messages",
-                               model=MODEL, body=read_body(plain), body_len=len(plain), subscription=False,
-                               agent_session=None, billable=True)
+        first = enforcer.check(
+            request_id="r1",
+            session=session,
+            provider="anthropic",
+            api="messages",
+            model=MODEL,
+            body=read_body(plain),
+            body_len=len(plain),
+            subscription=False,
+            agent_session=None,
+            billable=True,
+        )
         assert first.decision.action == "allow" and enforcer.in_flight == 1
         small = body(2, text_bytes=200, max_tokens=10, stream=False)
-        again = enforcer.check(request_id="r2", session=session, provider="anthropic", api="messages",
-                               model=MODEL, body=read_body(small), body_len=len(small), subscription=False,
-                               agent_session=None, billable=True)
+        again = enforcer.check(
+            request_id="r2",
+            session=session,
+            provider="anthropic",
+            api="messages",
+            model=MODEL,
+            body=read_body(small),
+            body_len=len(small),
+            subscription=False,
+            agent_session=None,
+            billable=True,
+        )
         assert again.decision.action == "refuse"  # r1's reservation counts
         clock.advance(RESERVATION_TTL_S + 1)  # only the injected clock moves
-        later = enforcer.check(request_id="r3", session=session, provider="anthropic", api="messages",
-                               model=MODEL, body=read_body(small), body_len=len(small), subscription=False,
-                               agent_session=None, billable=True)
+        later = enforcer.check(
+            request_id="r3",
+            session=session,
+            provider="anthropic",
+            api="messages",
+            model=MODEL,
+            body=read_body(small),
+            body_len=len(small),
+            subscription=False,
+            agent_session=None,
+            billable=True,
+        )
         assert later.decision.action == "allow", "the expired reservation still counted"
     finally:
         ledger.close()

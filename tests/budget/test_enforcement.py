@@ -31,18 +31,27 @@ TINY = {"input_tokens": 10, "cache_read_tokens": 0, "cache_write_tokens": 0, "ou
 
 
 def usage(input_tokens: int, output_tokens: int = 0) -> dict:
-    return {"input_tokens": input_tokens, "cache_read_tokens": 0, "cache_write_tokens": 0,
-            "output_tokens": output_tokens}
+    return {
+        "input_tokens": input_tokens,
+        "cache_read_tokens": 0,
+        "cache_write_tokens": 0,
+        "output_tokens": output_tokens,
+    }
 
 
 def cfg(daily: float | None = None, **budget) -> Config:
     return Config(budget=Budget(caps=Caps(daily_usd=daily), **budget), prices=PRICES, alerts=Alerts(desktop=False))
 
 
-def call(url: str, body: dict | None = None, *, use: dict | None = None, headers: dict | None = None,
-         method: str = "POST") -> tuple[int, dict, bytes]:
-    hdrs = {"content-type": "application/json", "x-api-key": "sk-ant-test-client",
-            "authorization": "Bearer sk-test-client", **(headers or {})}
+def call(
+    url: str, body: dict | None = None, *, use: dict | None = None, headers: dict | None = None, method: str = "POST"
+) -> tuple[int, dict, bytes]:
+    hdrs = {
+        "content-type": "application/json",
+        "x-api-key": "sk-ant-test-client",
+        "authorization": "Bearer sk-test-client",
+        **(headers or {}),
+    }
     if use is not None:
         hdrs["x-fake-usage"] = json.dumps(use)
     data = json.dumps(body).encode() if body is not None else None
@@ -55,23 +64,47 @@ def call(url: str, body: dict | None = None, *, use: dict | None = None, headers
 
 
 def text_turn(text: str, model: str = "claude-opus-4-8", stream: bool = False, **extra) -> dict:
-    return {"model": model, "max_tokens": 512, "stream": stream,
-            "messages": [{"role": "user", "content": text}], **extra}
+    return {
+        "model": model,
+        "max_tokens": 512,
+        "stream": stream,
+        "messages": [{"role": "user", "content": text}],
+        **extra,
+    }
 
 
 def tool_turn(n: int, *, is_error: bool, model: str = "claude-opus-4-8") -> dict:
-    return {"model": model, "max_tokens": 512, "messages": [
-        {"role": "user", "content": "run the tests"},
-        {"role": "assistant", "content": [{"type": "tool_use", "id": f"toolu_{n}", "name": "bash",
-                                           "input": {"command": f"make test #{n}"}}]},
-        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": f"toolu_{n}",
-                                      "content": f"attempt {n}: exit 1", "is_error": is_error}]}]}
+    return {
+        "model": model,
+        "max_tokens": 512,
+        "messages": [
+            {"role": "user", "content": "run the tests"},
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "tool_use", "id": f"toolu_{n}", "name": "bash", "input": {"command": f"make test #{n}"}}
+                ],
+            },
+            {
+                "role": "user",
+                "content": [
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": f"toolu_{n}",
+                        "content": f"attempt {n}: exit 1",
+                        "is_error": is_error,
+                    }
+                ],
+            },
+        ],
+    }
 
 
 def spend(stack, session: dict, usd: float, model: str = "claude-opus-4-8") -> None:
     """Spend `usd` with one request: input tokens at $10/M (opus)."""
-    status, _, raw = call(session["anthropic"] + "/v1/messages", text_turn(f"spend {usd}", model=model),
-                          use=usage(round(usd * 100_000)))
+    status, _, raw = call(
+        session["anthropic"] + "/v1/messages", text_turn(f"spend {usd}", model=model), use=usage(round(usd * 100_000))
+    )
     assert status == 200, raw
 
 
@@ -119,8 +152,11 @@ def test_anthropic_refusal_shape(blocked):
 def test_responses_refusal_shape(blocked):
     stack, s = blocked
     before = len(stack.received())
-    body = {"model": "gpt-5.1", "stream": True, "input": [{"type": "message", "role": "user",
-                                                            "content": [{"type": "input_text", "text": "hi"}]}]}
+    body = {
+        "model": "gpt-5.1",
+        "stream": True,
+        "input": [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]}],
+    }
     status, headers, raw = call(s["openai"] + "/responses", body)
     assert status == 429
     err = json.loads(raw)["error"]
@@ -137,8 +173,9 @@ def test_responses_refusal_shape(blocked):
 def test_chat_refusal_shape(blocked):
     stack, s = blocked
     before = len(stack.received())
-    status, headers, raw = call(s["openai"] + "/chat/completions",
-                                {"model": "gpt-5.1", "messages": [{"role": "user", "content": "hi"}]})
+    status, headers, raw = call(
+        s["openai"] + "/chat/completions", {"model": "gpt-5.1", "messages": [{"role": "user", "content": "hi"}]}
+    )
     assert status == 429
     err = json.loads(raw)["error"]
     assert err["type"] == "insufficient_quota" and err["code"] == "agentmeter_budget_exceeded"
@@ -161,8 +198,10 @@ def test_sdk_makes_exactly_one_attempt(blocked):
 
 def test_count_tokens_and_models_pass_when_blocked(blocked):
     stack, s = blocked
-    status, _, raw = call(s["anthropic"] + "/v1/messages/count_tokens",
-                          {"model": "claude-opus-4-8", "messages": [{"role": "user", "content": "count me"}]})
+    status, _, raw = call(
+        s["anthropic"] + "/v1/messages/count_tokens",
+        {"model": "claude-opus-4-8", "messages": [{"role": "user", "content": "count me"}]},
+    )
     assert status == 200 and json.loads(raw)["input_tokens"] > 0
     assert posts(stack, "/v1/messages/count_tokens")
     status, _, raw = call(s["anthropic"] + "/v1/models", method="GET")
@@ -190,21 +229,33 @@ def test_fresh_easy_turn_is_downgraded_tool_continuation_is_not(in_band):
     body = text_turn("summarise the diff", stream=True)
     body["messages"] = [
         {"role": "user", "content": "earlier question"},
-        {"role": "assistant", "content": [{"type": "thinking", "thinking": "hmm", "signature": "sig-opus"},
-                                          {"type": "text", "text": "earlier answer"}]},
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "thinking", "thinking": "hmm", "signature": "sig-opus"},
+                {"type": "text", "text": "earlier answer"},
+            ],
+        },
         {"role": "user", "content": "summarise the diff"},
     ]
     status, _, raw = call(url, body, use=TINY, headers={"anthropic-beta": "context-1m-2025-08-07"})
     assert status == 200, raw
     got = posts(stack, "/v1/messages")[-1]
     assert got.json["model"] == "claude-sonnet-4-6"
-    assert not any(b.get("type") == "thinking" for m in got.json["messages"] if isinstance(m["content"], list)
-                   for b in m["content"])
+    assert not any(
+        b.get("type") == "thinking"
+        for m in got.json["messages"]
+        if isinstance(m["content"], list)
+        for b in m["content"]
+    )
     assert got.json["messages"][-1] == body["messages"][-1]
     assert got.headers.get("anthropic-beta") == "context-1m-2025-08-07"  # sonnet accepts it: kept
     row = stack.rows(s["session_id"])[-1]
     assert (row["model_requested"], row["model_used"], row["decision"]) == (
-        "claude-opus-4-8", "claude-sonnet-4-6", "downgrade")
+        "claude-opus-4-8",
+        "claude-sonnet-4-6",
+        "downgrade",
+    )
     assert row["reason"].startswith("budget") and "thinking blocks" in row["reason"]
 
     status, _, raw = call(url, tool_turn(1, is_error=False), use=TINY)
@@ -212,15 +263,24 @@ def test_fresh_easy_turn_is_downgraded_tool_continuation_is_not(in_band):
     assert posts(stack, "/v1/messages")[-1].json["model"] == "claude-opus-4-8"
     row = stack.rows(s["session_id"])[-1]
     assert (row["model_requested"], row["model_used"], row["decision"]) == (
-        "claude-opus-4-8", "claude-opus-4-8", "allow")
+        "claude-opus-4-8",
+        "claude-opus-4-8",
+        "allow",
+    )
 
 
 def test_plain_downgrade_is_byte_identical_apart_from_the_model(in_band):
     stack, s = in_band
-    raw_body = (b'{"model": "claude-sonnet-4-6", "max_tokens": 300,\n "messages": '
-                b'[{"role": "user", "content": "list the files \\u2713"}], "metadata": {"user_id": "u-1"}}')
-    req = urllib.request.Request(s["anthropic"] + "/v1/messages", data=raw_body, method="POST", headers={
-        "content-type": "application/json", "x-api-key": "k", "x-fake-usage": json.dumps(TINY)})
+    raw_body = (
+        b'{"model": "claude-sonnet-4-6", "max_tokens": 300,\n "messages": '
+        b'[{"role": "user", "content": "list the files \\u2713"}], "metadata": {"user_id": "u-1"}}'
+    )
+    req = urllib.request.Request(
+        s["anthropic"] + "/v1/messages",
+        data=raw_body,
+        method="POST",
+        headers={"content-type": "application/json", "x-api-key": "k", "x-fake-usage": json.dumps(TINY)},
+    )
     with urllib.request.urlopen(req, timeout=10) as r:
         assert r.status == 200
     got = posts(stack, "/v1/messages")[-1]
@@ -231,8 +291,12 @@ def test_plain_downgrade_is_byte_identical_apart_from_the_model(in_band):
 def test_downgrade_to_haiku_drops_the_1m_context_beta_on_the_wire(in_band):
     stack, s = in_band
     beta = "context-1m-2025-08-07,interleaved-thinking-2025-05-14"
-    status, _, raw = call(s["anthropic"] + "/v1/messages", text_turn("quick one", model="claude-sonnet-4-6"),
-                          use=TINY, headers={"anthropic-beta": beta})
+    status, _, raw = call(
+        s["anthropic"] + "/v1/messages",
+        text_turn("quick one", model="claude-sonnet-4-6"),
+        use=TINY,
+        headers={"anthropic-beta": beta},
+    )
     assert status == 200, raw
     got = posts(stack, "/v1/messages")[-1]
     assert got.json["model"] == "claude-haiku-4-5"
@@ -251,11 +315,16 @@ def test_big_turn_keeps_the_model(in_band):
 
 def test_responses_downgrade_drops_reasoning_items(in_band):
     stack, s = in_band
-    body = {"model": "gpt-5.1", "stream": True, "input": [
-        {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "first"}]},
-        {"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": "gAAAAB-opaque"},
-        {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "done"}]},
-        {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "now the docs"}]}]}
+    body = {
+        "model": "gpt-5.1",
+        "stream": True,
+        "input": [
+            {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "first"}]},
+            {"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": "gAAAAB-opaque"},
+            {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "done"}]},
+            {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "now the docs"}]},
+        ],
+    }
     status, _, raw = call(s["openai"] + "/responses", body, use=TINY)
     assert status == 200, raw
     got = posts(stack, "/v1/responses")[-1]
@@ -346,8 +415,7 @@ def wait_for(pred, timeout: float = 5.0) -> bool:
 
 def test_webhook_alert_fires_once_across_restarts(tmp_path, webhook):
     url, got = webhook
-    config = Config(budget=Budget(caps=Caps(daily_usd=1.0)), prices=PRICES,
-                    alerts=Alerts(desktop=False, webhook=url))
+    config = Config(budget=Budget(caps=Caps(daily_usd=1.0)), prices=PRICES, alerts=Alerts(desktop=False, webhook=url))
     stack, close = make_stack(tmp_path, config=config)
     try:
         s = stack.open_session(developer="dev@example.com", agent="claude")
@@ -397,8 +465,11 @@ def test_webhook_alert_fires_once_across_restarts(tmp_path, webhook):
 
 
 def snooze(stack, until_ms: int, token: str = "test-control") -> tuple[int, dict, bytes]:
-    return call(stack.proxy_url + "/_agentmeter/v1/snooze", {"until_ms": until_ms, "detail": "test"},
-                headers={"authorization": f"Bearer {token}"})
+    return call(
+        stack.proxy_url + "/_agentmeter/v1/snooze",
+        {"until_ms": until_ms, "detail": "test"},
+        headers={"authorization": f"Bearer {token}"},
+    )
 
 
 def test_snooze_lets_blocked_requests_through(blocked):
@@ -483,8 +554,10 @@ def test_agent_sub_cap_refusal_names_the_agent_and_its_override(tmp_path):
         claude = stack.open_session(agent="claude")
         spend(stack, codex, 0.06)
         assert call(claude["anthropic"] + "/v1/messages", text_turn("claude is fine"), use=TINY)[0] == 200
-        body = {"model": "gpt-5.1", "input": [{"type": "message", "role": "user",
-                                               "content": [{"type": "input_text", "text": "codex again"}]}]}
+        body = {
+            "model": "gpt-5.1",
+            "input": [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": "codex again"}]}],
+        }
         status, _, raw = call(codex["openai"] + "/responses", body)
         assert status == 429
         err = json.loads(raw)["error"]
@@ -501,9 +574,16 @@ def test_cheapest_model_is_not_downgraded(in_band):
     stack, s = in_band
     for model, url, body in (
         ("claude-haiku-4-5", s["anthropic"] + "/v1/messages", text_turn("cheap already", model="claude-haiku-4-5")),
-        ("gpt-5.1-mini", s["openai"] + "/responses",
-         {"model": "gpt-5.1-mini", "input": [{"type": "message", "role": "user",
-                                              "content": [{"type": "input_text", "text": "cheap already"}]}]}),
+        (
+            "gpt-5.1-mini",
+            s["openai"] + "/responses",
+            {
+                "model": "gpt-5.1-mini",
+                "input": [
+                    {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "cheap already"}]}
+                ],
+            },
+        ),
     ):
         status, _, raw = call(url, body, use=TINY)
         assert status == 200, raw

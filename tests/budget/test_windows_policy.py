@@ -78,10 +78,17 @@ def test_month_end_and_december_to_january():
     assert (wk.first_day, wk.last_day) == (date(2026, 12, 28), date(2027, 1, 3))
 
 
-@pytest.mark.parametrize(("tz", "day", "hours"), [
-    (BERLIN, date(2026, 3, 29), 23), (BERLIN, date(2026, 10, 25), 25), (BERLIN, date(2026, 3, 28), 24),
-    (NEW_YORK, date(2026, 3, 8), 23), (NEW_YORK, date(2026, 11, 1), 25), (NEW_YORK, date(2026, 3, 29), 24),
-])
+@pytest.mark.parametrize(
+    ("tz", "day", "hours"),
+    [
+        (BERLIN, date(2026, 3, 29), 23),
+        (BERLIN, date(2026, 10, 25), 25),
+        (BERLIN, date(2026, 3, 28), 24),
+        (NEW_YORK, date(2026, 3, 8), 23),
+        (NEW_YORK, date(2026, 11, 1), 25),
+        (NEW_YORK, date(2026, 3, 29), 24),
+    ],
+)
 def test_dst_days_are_23_or_25_hours(tz, day, hours):
     w = window("day", local(tz, day.year, day.month, day.day, 12), tz)
     assert w.end - w.start == timedelta(hours=hours)
@@ -114,11 +121,18 @@ def test_time_zones_one_instant_two_local_days():
 # -- the policy: stages ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("spent", "stage", "action"), [
-    (7.99, "ok", "allow"), (8.0, "alert", "allow"), (9.49, "alert", "allow"),
-    (9.5, "downgrade", "downgrade"), (10.99, "downgrade", "downgrade"),
-    (11.0, "blocked", "refuse"), (50.0, "blocked", "refuse"),
-])
+@pytest.mark.parametrize(
+    ("spent", "stage", "action"),
+    [
+        (7.99, "ok", "allow"),
+        (8.0, "alert", "allow"),
+        (9.49, "alert", "allow"),
+        (9.5, "downgrade", "downgrade"),
+        (10.99, "downgrade", "downgrade"),
+        (11.0, "blocked", "refuse"),
+        (50.0, "blocked", "refuse"),
+    ],
+)
 def test_stages_exactly_at_the_thresholds(spent, stage, action):
     d = decide(EASY, [day_at(spent)], T)
     assert (d.stage, d.action) == (stage, action)
@@ -153,9 +167,16 @@ def test_usd_and_token_caps_together_worst_fraction_wins():
 
 def _windows(budget: Budget, agent: str, spend: dict, *, session_spent=0.0, session_budget=None, sid="s1"):
     now = datetime(2026, 3, 10, 12, tzinfo=UTC)
-    return spend_windows(now, BERLIN, budget, agent=agent, session_id=sid, session_budget_usd=session_budget,
-                         day_spend=lambda day, who: (spend.get(who, 0.0) if day == "2026-03-10" else 0.0, 0),
-                         session_spend=lambda s: (session_spent, 0))
+    return spend_windows(
+        now,
+        BERLIN,
+        budget,
+        agent=agent,
+        session_id=sid,
+        session_budget_usd=session_budget,
+        day_spend=lambda day, who: (spend.get(who, 0.0) if day == "2026-03-10" else 0.0, 0),
+        session_spend=lambda s: (session_spent, 0),
+    )
 
 
 def test_per_agent_caps():
@@ -177,9 +198,16 @@ def test_per_agent_caps():
 def test_per_agent_caps_sum_whole_window():
     budget = Budget(agents={"codex": Caps(weekly_usd=5.0)})
     now = datetime(2026, 3, 12, 12, tzinfo=UTC)  # Thursday
-    ws = spend_windows(now, BERLIN, budget, agent="codex", session_id=None, session_budget_usd=None,
-                       day_spend=lambda day, who: (2.0, 10) if who == "codex" else (0.0, 0),
-                       session_spend=lambda s: (0.0, 0))
+    ws = spend_windows(
+        now,
+        BERLIN,
+        budget,
+        agent="codex",
+        session_id=None,
+        session_budget_usd=None,
+        day_spend=lambda day, who: (2.0, 10) if who == "codex" else (0.0, 0),
+        session_spend=lambda s: (0.0, 0),
+    )
     assert [w.name for w in ws] == ["codex week"]
     assert ws[0].spent_usd == pytest.approx(14.0) and ws[0].spent_tokens == 70  # Mon..Sun, 7 days
     assert decide(PolicyRequest(), ws, T).action == "refuse"
@@ -190,8 +218,10 @@ def test_session_cap():
     assert [w.name for w in ws] == ["session"] and ws[0].end is None
     d = decide(PolicyRequest(), ws, T)
     assert d.action == "refuse" and d.window.name == "session"
-    assert decide(PolicyRequest(), _windows(Budget(), "claude", {}, session_spent=5.4, session_budget=5),
-                  T).action == "allow"
+    assert (
+        decide(PolicyRequest(), _windows(Budget(), "claude", {}, session_spent=5.4, session_budget=5), T).action
+        == "allow"
+    )
     # no session id, or no --budget: no session window at all
     assert _windows(Budget(), "claude", {}, session_spent=99, session_budget=5, sid=None) == []
     assert _windows(Budget(), "claude", {}, session_spent=99, session_budget=None) == []
@@ -270,32 +300,35 @@ def test_loop_brake_retry_cap():
 # -- the cascade ----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("provider", "model", "cheaper"), [
-    ("anthropic", "claude-opus-4-8", "claude-sonnet-4-6"),
-    ("anthropic", "claude-sonnet-4-6", "claude-haiku-4-5"),
-    ("anthropic", "claude-haiku-4-5", None),
-    ("anthropic", "claude-opus-4-8-20260115", "claude-sonnet-4-6"),
-    ("anthropic", "claude-sonnet-4-6-20260201", "claude-haiku-4-5"),
-    ("anthropic", "claude-haiku-4-5-20251001", None),
-    ("anthropic", "Claude-Opus-4-8", "claude-sonnet-4-6"),
-    ("anthropic", "claude-opus-4-1-20250805", "claude-sonnet-4-6"),
-    ("anthropic", "claude-3-opus-20240229", "claude-sonnet-4-6"),
-    ("anthropic", "claude-sonnet-4-5-20250929", "claude-haiku-4-5"),
-    ("anthropic", "claude-3-5-haiku-20241022", None),
-    ("anthropic", "claude-zeta-9", None),
-    ("anthropic", None, None),
-    ("openai", "gpt-5.1", "gpt-5-mini"),
-    ("openai", "gpt-5.1-2025-11-13", "gpt-5-mini"),
-    ("openai", "gpt-5.1-codex", "gpt-5.1-codex-mini"),
-    ("openai", "gpt-5.1-codex-max", "gpt-5.1-codex-mini"),
-    ("openai", "gpt-5-mini", None),
-    ("openai", "gpt-5.1-mini", None),
-    ("openai", "gpt-5-mini", None),
-    ("openai", "gpt-5-nano", None),
-    ("openai", "gpt-5.1-codex-mini", None),
-    ("openai", "gpt-5.1-nano", None),
-    ("other", "llama-3", None),
-])
+@pytest.mark.parametrize(
+    ("provider", "model", "cheaper"),
+    [
+        ("anthropic", "claude-opus-4-8", "claude-sonnet-4-6"),
+        ("anthropic", "claude-sonnet-4-6", "claude-haiku-4-5"),
+        ("anthropic", "claude-haiku-4-5", None),
+        ("anthropic", "claude-opus-4-8-20260115", "claude-sonnet-4-6"),
+        ("anthropic", "claude-sonnet-4-6-20260201", "claude-haiku-4-5"),
+        ("anthropic", "claude-haiku-4-5-20251001", None),
+        ("anthropic", "Claude-Opus-4-8", "claude-sonnet-4-6"),
+        ("anthropic", "claude-opus-4-1-20250805", "claude-sonnet-4-6"),
+        ("anthropic", "claude-3-opus-20240229", "claude-sonnet-4-6"),
+        ("anthropic", "claude-sonnet-4-5-20250929", "claude-haiku-4-5"),
+        ("anthropic", "claude-3-5-haiku-20241022", None),
+        ("anthropic", "claude-zeta-9", None),
+        ("anthropic", None, None),
+        ("openai", "gpt-5.1", "gpt-5-mini"),
+        ("openai", "gpt-5.1-2025-11-13", "gpt-5-mini"),
+        ("openai", "gpt-5.1-codex", "gpt-5.1-codex-mini"),
+        ("openai", "gpt-5.1-codex-max", "gpt-5.1-codex-mini"),
+        ("openai", "gpt-5-mini", None),
+        ("openai", "gpt-5.1-mini", None),
+        ("openai", "gpt-5-mini", None),
+        ("openai", "gpt-5-nano", None),
+        ("openai", "gpt-5.1-codex-mini", None),
+        ("openai", "gpt-5.1-nano", None),
+        ("other", "llama-3", None),
+    ],
+)
 def test_next_cheaper(provider, model, cheaper):
     assert cascade.next_cheaper(provider, model) == cheaper
 
@@ -313,8 +346,10 @@ def test_configured_ladder_wins():
 
 
 def anth_body(last: dict) -> dict:
-    return {"model": "claude-sonnet-4-6", "messages": [{"role": "user", "content": "start"},
-                                                      {"role": "assistant", "content": "ok"}, last]}
+    return {
+        "model": "claude-sonnet-4-6",
+        "messages": [{"role": "user", "content": "start"}, {"role": "assistant", "content": "ok"}, last],
+    }
 
 
 def tool_result(is_error: bool | None, n: int = 0) -> dict:
@@ -343,20 +378,27 @@ def test_turn_facts_anthropic():
 
 
 def codex_body(output) -> dict:
-    return {"model": "gpt-5.1-codex", "input": [
-        {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "run tests"}]},
-        {"type": "function_call", "call_id": "c1", "name": "shell", "arguments": "{}"},
-        {"type": "function_call_output", "call_id": "c1", "output": output}]}
+    return {
+        "model": "gpt-5.1-codex",
+        "input": [
+            {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "run tests"}]},
+            {"type": "function_call", "call_id": "c1", "name": "shell", "arguments": "{}"},
+            {"type": "function_call_output", "call_id": "c1", "output": output},
+        ],
+    }
 
 
-@pytest.mark.parametrize(("output", "failed"), [
-    (json.dumps({"output": "boom", "metadata": {"exit_code": 1, "duration_seconds": 0.1}}), True),
-    (json.dumps({"output": "fine", "metadata": {"exit_code": 0, "duration_seconds": 0.1}}), False),
-    ("Exit code: 1\nWall time: 0.2 seconds\nOutput:\nFAILED", True),
-    ("Exit code: 0\nWall time: 0.2 seconds\nOutput:\nok", False),
-    ("Process exited with exit code 2", True),
-    ("plain output", False),
-])
+@pytest.mark.parametrize(
+    ("output", "failed"),
+    [
+        (json.dumps({"output": "boom", "metadata": {"exit_code": 1, "duration_seconds": 0.1}}), True),
+        (json.dumps({"output": "fine", "metadata": {"exit_code": 0, "duration_seconds": 0.1}}), False),
+        ("Exit code: 1\nWall time: 0.2 seconds\nOutput:\nFAILED", True),
+        ("Exit code: 0\nWall time: 0.2 seconds\nOutput:\nok", False),
+        ("Process exited with exit code 2", True),
+        ("plain output", False),
+    ],
+)
 def test_turn_facts_codex_function_call_output(output, failed):
     f = facts("openai", codex_body(output))
     assert f.failed_tool_result is failed and f.fresh_user_turn is False
@@ -419,9 +461,11 @@ def test_identical_failed_tool_result_after_error_keeps_streak():
 
 
 def test_rewrite_swaps_only_the_model_bytes():
-    raw = (b'{ "model" : "claude-opus-4-8",\n  "max_tokens": 1024, "stream": true,\n'
-           b'  "messages": [{"role": "user", "content": "h\\u00e9llo \xe2\x9c\x93"}],\n'
-           b'  "metadata": {"user_id": "u1"}  }')
+    raw = (
+        b'{ "model" : "claude-opus-4-8",\n  "max_tokens": 1024, "stream": true,\n'
+        b'  "messages": [{"role": "user", "content": "h\\u00e9llo \xe2\x9c\x93"}],\n'
+        b'  "metadata": {"user_id": "u1"}  }'
+    )
     rw = downgrade.rewrite("anthropic", raw, json.loads(raw), "claude-sonnet-4-6")
     assert rw.body == raw.replace(b'"claude-opus-4-8"', b'"claude-sonnet-4-6"')
     assert rw.changed == () and rw.beta is None
@@ -435,14 +479,23 @@ def test_rewrite_leaves_nested_model_fields_alone():
 
 
 def test_rewrite_drops_thinking_blocks():
-    body = {"model": "claude-opus-4-8", "max_tokens": 2000, "thinking": {"type": "enabled", "budget_tokens": 1024},
-            "messages": [
-                {"role": "user", "content": "one"},
-                {"role": "assistant", "content": [
+    body = {
+        "model": "claude-opus-4-8",
+        "max_tokens": 2000,
+        "thinking": {"type": "enabled", "budget_tokens": 1024},
+        "messages": [
+            {"role": "user", "content": "one"},
+            {
+                "role": "assistant",
+                "content": [
                     {"type": "thinking", "thinking": "hmm", "signature": "sig"},
                     {"type": "redacted_thinking", "data": "xx"},
-                    {"type": "text", "text": "answer"}]},
-                {"role": "user", "content": "two"}]}
+                    {"type": "text", "text": "answer"},
+                ],
+            },
+            {"role": "user", "content": "two"},
+        ],
+    }
     rw = downgrade.rewrite("anthropic", json.dumps(body).encode(), body, "claude-sonnet-4-6")
     out = json.loads(rw.body)
     assert out["model"] == "claude-sonnet-4-6"
@@ -476,8 +529,13 @@ def test_rewrite_drops_context_1m_beta_for_haiku_only():
 
 
 def test_rewrite_drops_adaptive_thinking_and_effort_for_haiku():
-    body = {"model": "claude-sonnet-4-6", "max_tokens": 100, "thinking": {"type": "adaptive"},
-            "output_config": {"effort": "high"}, "messages": [{"role": "user", "content": "x"}]}
+    body = {
+        "model": "claude-sonnet-4-6",
+        "max_tokens": 100,
+        "thinking": {"type": "adaptive"},
+        "output_config": {"effort": "high"},
+        "messages": [{"role": "user", "content": "x"}],
+    }
     rw = downgrade.rewrite("anthropic", json.dumps(body).encode(), body, "claude-haiku-4-5")
     out = json.loads(rw.body)
     assert "thinking" not in out and "output_config" not in out
@@ -485,11 +543,16 @@ def test_rewrite_drops_adaptive_thinking_and_effort_for_haiku():
 
 
 def test_rewrite_removes_openai_reasoning_items():
-    body = {"model": "gpt-5.1", "stream": True, "input": [
-        {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "first"}]},
-        {"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": "gAAAA..."},
-        {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "done"}]},
-        {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "next"}]}]}
+    body = {
+        "model": "gpt-5.1",
+        "stream": True,
+        "input": [
+            {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "first"}]},
+            {"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": "gAAAA..."},
+            {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "done"}]},
+            {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "next"}]},
+        ],
+    }
     rw = downgrade.rewrite("openai", json.dumps(body).encode(), body, "gpt-5.1-mini")
     out = json.loads(rw.body)
     assert out["model"] == "gpt-5.1-mini" and "reasoning items" in rw.changed

@@ -67,10 +67,16 @@ def crash_trials(workdir: Path, trials: int, streams: int, seed: int = 1, max_de
         fake.stop()
     v = verify(home / "ledger.db", run.log)
     return {
-        "trials": trials, "streams": streams, "seed": seed, "duration_s": round(time.monotonic() - t0, 1),
-        "run_exit_code": code, "agent_counts": run.stdout.strip().splitlines()[-1] if run.stdout.strip() else None,
-        "restart_s": {"median": round(statistics.median(restarts), 3) if restarts else None,
-                      "max": round(max(restarts), 3) if restarts else None},
+        "trials": trials,
+        "streams": streams,
+        "seed": seed,
+        "duration_s": round(time.monotonic() - t0, 1),
+        "run_exit_code": code,
+        "agent_counts": run.stdout.strip().splitlines()[-1] if run.stdout.strip() else None,
+        "restart_s": {
+            "median": round(statistics.median(restarts), 3) if restarts else None,
+            "max": round(max(restarts), 3) if restarts else None,
+        },
         "recovered_partial_last_start": final.get("recovered_partial"),
         **v.as_dict(),
         "lost_examples": (v.complete_without_row + v.interrupted_without_row)[:5],

@@ -31,8 +31,9 @@ class Fake:
     proc: subprocess.Popen
 
     def configure(self, **cfg) -> None:
-        req = urllib.request.Request(self.url + "/_fake/config", data=json.dumps(cfg).encode(),
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            self.url + "/_fake/config", data=json.dumps(cfg).encode(), headers={"Content-Type": "application/json"}
+        )
         urllib.request.urlopen(req, timeout=10).read()
 
     def stop(self) -> None:
@@ -47,8 +48,20 @@ class Fake:
 def start_fake(workdir: Path, pace_ms: float = 0.0) -> Fake:
     port_file = workdir / "fake.port"
     log = open(workdir / "fake.log", "wb")  # noqa: SIM115 (the child keeps it)
-    proc = subprocess.Popen([sys.executable, "-m", "agentmeter.testing.fake_provider", "--port-file", str(port_file),
-                             "--pace-ms", str(pace_ms)], stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "agentmeter.testing.fake_provider",
+            "--port-file",
+            str(port_file),
+            "--pace-ms",
+            str(pace_ms),
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=log,
+    )
     log.close()
     deadline = time.monotonic() + 20
     while not (port_file.exists() and port_file.read_text().strip().isdigit()):
@@ -60,10 +73,20 @@ def start_fake(workdir: Path, pace_ms: float = 0.0) -> Fake:
 
 def user_env(home: Path, fake: Fake, key_mode: bool = True) -> dict[str, str]:
     """The developer's shell: real key in AGENTMETER_ANTHROPIC_API_KEY, everything else isolated."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("AGENTMETER_", "ANTHROPIC_", "OPENAI_", "CLAUDE_", "CODEX_"))}
-    env.update({"AGENTMETER_HOME": str(home), "AGENTMETER_PORT": "0", "AGENTMETER_UPSTREAM_ANTHROPIC": fake.url,
-                "AGENTMETER_UPSTREAM_OPENAI": fake.url, "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"})
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AGENTMETER_", "ANTHROPIC_", "OPENAI_", "CLAUDE_", "CODEX_"))
+    }
+    env.update(
+        {
+            "AGENTMETER_HOME": str(home),
+            "AGENTMETER_PORT": "0",
+            "AGENTMETER_UPSTREAM_ANTHROPIC": fake.url,
+            "AGENTMETER_UPSTREAM_OPENAI": fake.url,
+            "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
+        }
+    )
     if key_mode:
         env["AGENTMETER_ANTHROPIC_API_KEY"] = REAL_KEY
     return env
@@ -81,8 +104,9 @@ def daemon_health(home: Path) -> dict | None:
     port, token = _read(home / "run" / "proxy.port"), _read(home / "run" / "control.token")
     if not port or not token:
         return None
-    req = urllib.request.Request(f"http://127.0.0.1:{port}/_agentmeter/v1/health",
-                                 headers={"Authorization": f"Bearer {token}"})
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}/_agentmeter/v1/health", headers={"Authorization": f"Bearer {token}"}
+    )
     try:
         with urllib.request.urlopen(req, timeout=2) as r:
             h = json.loads(r.read())
@@ -105,8 +129,11 @@ def proc_stats(pid: int) -> dict:
     """Resident memory (KiB), open descriptors and threads of a process, from /proc."""
     status = Path(f"/proc/{pid}/status").read_text()
     vals = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-    return {"rss_kib": int(vals["VmRSS"].split()[0]), "fds": len(os.listdir(f"/proc/{pid}/fd")),
-            "threads": int(vals["Threads"].strip())}
+    return {
+        "rss_kib": int(vals["VmRSS"].split()[0]),
+        "fds": len(os.listdir(f"/proc/{pid}/fd")),
+        "threads": int(vals["Threads"].strip()),
+    }
 
 
 @dataclass
@@ -122,10 +149,32 @@ class Run:
     stderr: str = ""
 
     def start(self, streams: int, extra: tuple[str, ...] = ()) -> Run:
-        cmd = [sys.executable, "-m", "agentmeter", "run", "--quiet", "--", sys.executable, str(AGENT),
-               "--streams", str(streams), "--log", str(self.log), "--stop-file", str(self.stop_file), *extra]
-        self.proc = subprocess.Popen(cmd, env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True, start_new_session=True)
+        cmd = [
+            sys.executable,
+            "-m",
+            "agentmeter",
+            "run",
+            "--quiet",
+            "--",
+            sys.executable,
+            str(AGENT),
+            "--streams",
+            str(streams),
+            "--log",
+            str(self.log),
+            "--stop-file",
+            str(self.stop_file),
+            *extra,
+        ]
+        self.proc = subprocess.Popen(
+            cmd,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
         return self
 
     def finish(self, timeout: float = 180) -> int:
@@ -171,14 +220,23 @@ class Verdict:
         return len(self.complete_without_row) + len(self.interrupted_without_row)
 
     def as_dict(self) -> dict:
-        return {"attempts": dict(self.attempts), "errors_by_kind": dict(self.errors_by_kind),
-                "complete": self.complete, "complete_without_row": len(self.complete_without_row),
-                "interrupted": self.interrupted, "interrupted_rows": dict(self.interrupted_rows),
-                "interrupted_without_row": len(self.interrupted_without_row),
-                "no_response_with_row": self.no_response_with_row, "duplicate_rows": self.duplicate_rows,
-                "rows": self.rows, "rows_by_status": dict(self.rows_by_status), "rows_lost": self.rows_lost,
-                "sessions": self.sessions, "session_ended": self.session_ended,
-                "session_exit_code": self.session_exit_code}
+        return {
+            "attempts": dict(self.attempts),
+            "errors_by_kind": dict(self.errors_by_kind),
+            "complete": self.complete,
+            "complete_without_row": len(self.complete_without_row),
+            "interrupted": self.interrupted,
+            "interrupted_rows": dict(self.interrupted_rows),
+            "interrupted_without_row": len(self.interrupted_without_row),
+            "no_response_with_row": self.no_response_with_row,
+            "duplicate_rows": self.duplicate_rows,
+            "rows": self.rows,
+            "rows_by_status": dict(self.rows_by_status),
+            "rows_lost": self.rows_lost,
+            "sessions": self.sessions,
+            "session_ended": self.session_ended,
+            "session_exit_code": self.session_exit_code,
+        }
 
 
 def verify(ledger: Path, log: Path) -> Verdict:

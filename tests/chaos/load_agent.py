@@ -32,8 +32,12 @@ def request_for(api: str, turn: str) -> tuple[str, str, dict, bytes]:
     """(family, path, headers, body) for one streamed turn."""
     if api == "messages":
         base, key = os.environ["ANTHROPIC_BASE_URL"], os.environ.get("ANTHROPIC_API_KEY", "sk-ant-client-load")
-        body = {"model": "claude-sonnet-4-5", "max_tokens": 64, "stream": True,
-                "messages": [{"role": "user", "content": f"turn {turn}"}]}
+        body = {
+            "model": "claude-sonnet-4-5",
+            "max_tokens": 64,
+            "stream": True,
+            "messages": [{"role": "user", "content": f"turn {turn}"}],
+        }
         return base, "/v1/messages", {"x-api-key": key, "anthropic-version": "2023-06-01"}, json.dumps(body).encode()
     base, key = os.environ["OPENAI_BASE_URL"], os.environ.get("OPENAI_API_KEY", "sk-client-load")
     hdrs = {"Authorization": f"Bearer {key}"}
@@ -50,8 +54,12 @@ def attempt(api: str, turn: str, attempt_id: str, timeout: float) -> dict:
     out = {"id": attempt_id, "api": api, "outcome": "no_response", "status": None, "rid": None}
     conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
     try:
-        conn.request("POST", u.path.rstrip("/") + path, body=body, headers={
-            **hdrs, "Content-Type": "application/json", "x-claude-code-agent-id": attempt_id})
+        conn.request(
+            "POST",
+            u.path.rstrip("/") + path,
+            body=body,
+            headers={**hdrs, "Content-Type": "application/json", "x-claude-code-agent-id": attempt_id},
+        )
         resp = conn.getresponse()
         out["status"] = resp.status
         if resp.status != 200:
@@ -126,8 +134,10 @@ def main() -> None:
     lock = threading.Lock()
     counts: dict = {}
     with open(args.log, "a") as log:
-        threads = [threading.Thread(target=client, args=(i, args, log, lock, stop, counts), daemon=True)
-                   for i in range(args.streams)]
+        threads = [
+            threading.Thread(target=client, args=(i, args, log, lock, stop, counts), daemon=True)
+            for i in range(args.streams)
+        ]
         for t in threads:
             t.start()
         while not os.path.exists(args.stop_file):

@@ -37,16 +37,29 @@ TERMINAL = {"messages": b"event: message_stop", "responses": b"event: response.c
 def _request(api: str, urls: dict, n: int) -> tuple[str, dict, bytes]:
     turn = uuid.uuid4().hex
     if api == "messages":
-        body = {"model": "claude-sonnet-4-5", "max_tokens": 64, "stream": True,
-                "messages": [{"role": "user", "content": f"turn {turn}"}]}
-        return urls["anthropic"] + "/v1/messages", {"x-api-key": urls["key"], "session_id": f"agent-{n}"}, \
-            json.dumps(body).encode()
+        body = {
+            "model": "claude-sonnet-4-5",
+            "max_tokens": 64,
+            "stream": True,
+            "messages": [{"role": "user", "content": f"turn {turn}"}],
+        }
+        return (
+            urls["anthropic"] + "/v1/messages",
+            {"x-api-key": urls["key"], "session_id": f"agent-{n}"},
+            json.dumps(body).encode(),
+        )
     hdrs = {"Authorization": f"Bearer {urls['okey']}", "session_id": f"agent-{n}"}
     if api == "responses":
-        return urls["openai"] + "/responses", hdrs, json.dumps({"model": "gpt-5.1", "stream": True,
-                                                                "input": f"turn {turn}"}).encode()
-    return urls["openai"] + "/chat/completions", hdrs, json.dumps(
-        {"model": "gpt-4.1", "stream": True, "messages": [{"role": "user", "content": turn}]}).encode()
+        return (
+            urls["openai"] + "/responses",
+            hdrs,
+            json.dumps({"model": "gpt-5.1", "stream": True, "input": f"turn {turn}"}).encode(),
+        )
+    return (
+        urls["openai"] + "/chat/completions",
+        hdrs,
+        json.dumps({"model": "gpt-4.1", "stream": True, "messages": [{"role": "user", "content": turn}]}).encode(),
+    )
 
 
 async def _client(n: int, http: aiohttp.ClientSession, urls: dict, stop: asyncio.Event, counts: dict) -> None:
@@ -70,8 +83,9 @@ async def _drive(seconds: float, streams: int, sessions: list[dict], pid: int, s
     stop = asyncio.Event()
     conn = aiohttp.TCPConnector(limit=streams * 2)
     async with aiohttp.ClientSession(connector=conn, timeout=aiohttp.ClientTimeout(total=120)) as http:
-        tasks = [asyncio.ensure_future(_client(i, http, sessions[i % len(sessions)], stop, counts))
-                 for i in range(streams)]
+        tasks = [
+            asyncio.ensure_future(_client(i, http, sessions[i % len(sessions)], stop, counts)) for i in range(streams)
+        ]
         t0 = time.monotonic()
         while time.monotonic() - t0 < seconds:
             await asyncio.sleep(1.0)
@@ -88,17 +102,31 @@ def soak(workdir: Path, seconds: float, streams: int) -> dict:
     env = user_env(home, fake)
     samples: list[dict] = []
     try:
-        subprocess.run([sys.executable, "-m", "agentmeter", "proxy", "start"], env=env, check=True,
-                       capture_output=True, timeout=60)
+        subprocess.run(
+            [sys.executable, "-m", "agentmeter", "proxy", "start"], env=env, check=True, capture_output=True, timeout=60
+        )
         h = wait_healthy(home)
         pid = h["pid"]
         sessions = []
         for _ in range(4):
-            e = json.loads(subprocess.run([sys.executable, "-m", "agentmeter", "env", "--json"], env=env, check=True,
-                                          capture_output=True, text=True, timeout=60).stdout)["env"]
-            sessions.append({"anthropic": e["ANTHROPIC_BASE_URL"], "openai": e["OPENAI_BASE_URL"],
-                             "key": e.get("ANTHROPIC_API_KEY", "sk-ant-client"),
-                             "okey": e.get("OPENAI_API_KEY", "sk-client")})
+            e = json.loads(
+                subprocess.run(
+                    [sys.executable, "-m", "agentmeter", "env", "--json"],
+                    env=env,
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                    timeout=60,
+                ).stdout
+            )["env"]
+            sessions.append(
+                {
+                    "anthropic": e["ANTHROPIC_BASE_URL"],
+                    "openai": e["OPENAI_BASE_URL"],
+                    "key": e.get("ANTHROPIC_API_KEY", "sk-ant-client"),
+                    "okey": e.get("OPENAI_API_KEY", "sk-client"),
+                }
+            )
         idle_before = proc_stats(pid)
         counts = asyncio.run(_drive(seconds, streams, sessions, pid, samples))
         time.sleep(1.0)
@@ -113,18 +141,33 @@ def soak(workdir: Path, seconds: float, streams: int) -> dict:
     by_status = dict(conn.execute("SELECT status, COUNT(*) FROM requests GROUP BY status").fetchall())
     conn.close()
     warm = next(s for s in samples if s["t"] >= seconds / 5)
-    tail = samples[-max(1, len(samples) // 10):]
+    tail = samples[-max(1, len(samples) // 10) :]
     rss_end = statistics.median(s["rss_kib"] for s in tail)
     return {
-        "seconds": seconds, "streams": streams, "client": counts, "rows_by_status": by_status,
-        "rows": sum(by_status.values()), "responses_per_s": round(counts.get("complete", 0) / seconds, 1),
-        "rss_kib": {"idle_before": idle_before["rss_kib"], "baseline": warm["rss_kib"], "end": rss_end,
-                    "max": max(s["rss_kib"] for s in samples), "idle_after": idle_after["rss_kib"]},
+        "seconds": seconds,
+        "streams": streams,
+        "client": counts,
+        "rows_by_status": by_status,
+        "rows": sum(by_status.values()),
+        "responses_per_s": round(counts.get("complete", 0) / seconds, 1),
+        "rss_kib": {
+            "idle_before": idle_before["rss_kib"],
+            "baseline": warm["rss_kib"],
+            "end": rss_end,
+            "max": max(s["rss_kib"] for s in samples),
+            "idle_after": idle_after["rss_kib"],
+        },
         "rss_growth_pct": round(100 * (rss_end - warm["rss_kib"]) / warm["rss_kib"], 2),
-        "fds": {"idle_before": idle_before["fds"], "baseline": warm["fds"], "end": tail[-1]["fds"],
-                "max": max(s["fds"] for s in samples), "idle_after": idle_after["fds"]},
+        "fds": {
+            "idle_before": idle_before["fds"],
+            "baseline": warm["fds"],
+            "end": tail[-1]["fds"],
+            "max": max(s["fds"] for s in samples),
+            "idle_after": idle_after["fds"],
+        },
         "threads": {"baseline": warm["threads"], "end": tail[-1]["threads"]},
-        "ledger_backlog": final.get("ledger_backlog"), "ledger_dropped": final.get("ledger_dropped"),
+        "ledger_backlog": final.get("ledger_backlog"),
+        "ledger_dropped": final.get("ledger_dropped"),
         "samples": samples,
     }
 
@@ -140,8 +183,11 @@ def main() -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(r, indent=2))
     print(json.dumps({k: v for k, v in r.items() if k != "samples"}, indent=2))
-    ok = r["rss_growth_pct"] < 10 and r["fds"]["idle_after"] <= r["fds"]["idle_before"] + 2 * args.streams \
+    ok = (
+        r["rss_growth_pct"] < 10
+        and r["fds"]["idle_after"] <= r["fds"]["idle_before"] + 2 * args.streams
         and r["rows_by_status"].get("ok", 0) == r["client"].get("complete", 0)
+    )
     return 0 if ok else 1
 
 

@@ -17,8 +17,10 @@ def config_text() -> str:
     return path.read_text() if path.exists() else ""
 
 
-@pytest.mark.parametrize(("flag", "value", "key"), [("--daily", "$10", "daily_usd"), ("--weekly", "10$", "weekly_usd"),
-                                                     ("--monthly", "1,234", "monthly_usd")])
+@pytest.mark.parametrize(
+    ("flag", "value", "key"),
+    [("--daily", "$10", "daily_usd"), ("--weekly", "10$", "weekly_usd"), ("--monthly", "1,234", "monthly_usd")],
+)
 def test_dollar_amounts_are_accepted(flag, value, key):
     r = run_cli("budget", "set", flag, value)
     assert r.returncode == 0, r.stderr

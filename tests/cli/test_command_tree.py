@@ -82,9 +82,28 @@ def test_exemptions_name_real_commands():
 
 
 # Commands that need no argument and touch nothing outside AGENTMETER_HOME: each --json answers with the envelope.
-SAFE = ["status", "sessions", "report", "export", "doctor", "version", "config show", "config path", "budget show",
-        "keys list", "proxy status", "reconcile", "env", "prompt", "reprice --dry-run", "budget snooze 1h --dry-run",
-        "budget set --daily 5 --dry-run", "budget test", "prices explain claude-opus-4-8", "sync --dry-run"]
+SAFE = [
+    "status",
+    "sessions",
+    "report",
+    "export",
+    "doctor",
+    "version",
+    "config show",
+    "config path",
+    "budget show",
+    "keys list",
+    "proxy status",
+    "reconcile",
+    "env",
+    "prompt",
+    "reprice --dry-run",
+    "budget snooze 1h --dry-run",
+    "budget set --daily 5 --dry-run",
+    "budget test",
+    "prices explain claude-opus-4-8",
+    "sync --dry-run",
+]
 
 
 @pytest.mark.parametrize("cmd", SAFE)
@@ -103,8 +122,9 @@ def test_dry_runs_write_nothing(home, tmp_path):
     assert out["dry_run"] is True
     assert json.loads(run_cli("budget", "show", "--json").stdout)["snoozed_until"] is None
     db = tmp_path / "team.db"
-    assert run_cli("collector", "caps", "set", "--db", str(db), "--team", "t", "--daily", "3",
-                   "--dry-run").returncode == 0
+    assert (
+        run_cli("collector", "caps", "set", "--db", str(db), "--team", "t", "--daily", "3", "--dry-run").returncode == 0
+    )
     assert not db.exists()
     assert run_cli("collector", "token", "add", "--db", str(db), "--developer", "a@x", "--dry-run").returncode == 0
     assert not db.exists()
@@ -119,10 +139,25 @@ def test_reprice_dry_run_changes_no_cost(home):
     ledger = open_ledger(get_paths().ensure().ledger)
     now = SystemClock().now_ms()
     ledger.create_session({"id": "s1", "token_hash": "h", "agent": "claude", "started_at": now, "cwd": "/x"})
-    ledger.insert_request(RequestRecord(
-        request_id="r1", session_id="s1", started_at_ms=now, provider="anthropic", api="messages", method="POST",
-        path="/v1/messages", model_requested="claude-opus-4-8", model_used="claude-opus-4-8", stream=False,
-        status="ok", http_status=200, usage=Usage(input_tokens=1_000_000), cost_usd=123.0, agent="claude"))
+    ledger.insert_request(
+        RequestRecord(
+            request_id="r1",
+            session_id="s1",
+            started_at_ms=now,
+            provider="anthropic",
+            api="messages",
+            method="POST",
+            path="/v1/messages",
+            model_requested="claude-opus-4-8",
+            model_used="claude-opus-4-8",
+            stream=False,
+            status="ok",
+            http_status=200,
+            usage=Usage(input_tokens=1_000_000),
+            cost_usd=123.0,
+            agent="claude",
+        )
+    )
     ledger.close()
     r = json.loads(run_cli("reprice", "--dry-run", "--json").stdout)
     assert r["dry_run"] is True and r["changed"] == 1 and r["before_usd"] == 123.0 and r["after_usd"] != 123.0
@@ -173,8 +208,12 @@ def test_doctor_exit_code_and_config_show_environment(home):
 
 def test_collector_report_on_a_missing_db_is_an_error(tmp_path):
     missing = tmp_path / "missing.db"
-    for cmd in (["collector", "report"], ["collector", "token", "list"], ["collector", "caps", "show"],
-                ["collector", "export"]):
+    for cmd in (
+        ["collector", "report"],
+        ["collector", "token", "list"],
+        ["collector", "caps", "show"],
+        ["collector", "export"],
+    ):
         r = run_cli(*cmd, "--db", str(missing))
         assert r.returncode != 0 and "no such collector database" in r.stderr, cmd
     assert not missing.exists()

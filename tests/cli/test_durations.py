@@ -14,8 +14,15 @@ from agentmeter.core.parsing import parse_since
 NOW = datetime(2025, 4, 2, 15, 30, tzinfo=UTC)
 
 
-@pytest.mark.parametrize(("text", "delta"), [("30m", timedelta(minutes=30)), (" 12h ", timedelta(hours=12)),
-                                             ("7d", timedelta(days=7)), ("2 w", timedelta(weeks=2))])
+@pytest.mark.parametrize(
+    ("text", "delta"),
+    [
+        ("30m", timedelta(minutes=30)),
+        (" 12h ", timedelta(hours=12)),
+        ("7d", timedelta(days=7)),
+        ("2 w", timedelta(weeks=2)),
+    ],
+)
 def test_a_duration_reads_the_same_everywhere(text, delta):
     assert parse_since(text) == delta
     window = reports.report_window(text, None, UTC, NOW)

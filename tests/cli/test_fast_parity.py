@@ -154,23 +154,27 @@ def test_run_reads_the_same_through_typer(rest):
 
 def test_run_parse():
     assert a.parse_run(["--budget", "5", "--tag", "t=1", "-q", "codex", "exec", "-q", "--tag", "u=2"]) == a.RunArgs(
-        "codex", ("exec", "-q"), 5.0, {"t": "1", "u": "2"}, True, False)
+        "codex", ("exec", "-q"), 5.0, {"t": "1", "u": "2"}, True, False
+    )
     assert a.parse_run(["claude", "--", "--budget", "3"]) == a.RunArgs("claude", ("--", "--budget", "3"))
     assert a.parse_run(["--", "make", "--budget", "3"]) == a.RunArgs(None, ("make", "--budget", "3"))
     assert a.parse_run(["claude", "--no-downgrade"]).tags == {"no_downgrade": "1"}
 
 
-@pytest.mark.parametrize(("rest", "message"), [
-    ([], "nothing to run"),
-    (["--"], "no command after --"),
-    (["--budget"], "--budget needs a value"),
-    (["claude", "--tag"], "--tag needs a value"),
-    (["--budget", "five", "claude"], "is not a number"),
-    (["claude", "--budget=0"], "above 0"),
-    (["--tag", "novalue", "claude"], "bad tag"),
-    (["--model", "x", "claude"], "unknown option --model"),
-    (["--budgetx", "claude"], "unknown option --budgetx"),
-])
+@pytest.mark.parametrize(
+    ("rest", "message"),
+    [
+        ([], "nothing to run"),
+        (["--"], "no command after --"),
+        (["--budget"], "--budget needs a value"),
+        (["claude", "--tag"], "--tag needs a value"),
+        (["--budget", "five", "claude"], "is not a number"),
+        (["claude", "--budget=0"], "above 0"),
+        (["--tag", "novalue", "claude"], "bad tag"),
+        (["--model", "x", "claude"], "unknown option --model"),
+        (["--budgetx", "claude"], "unknown option --budgetx"),
+    ],
+)
 def test_run_errors_are_agentmeters_own(rest, message):
     from agentmeter.core.errors import UsageError
 
@@ -195,14 +199,17 @@ def test_run_called_in_process_keeps_its_options(monkeypatch):
     """typer's `run`, called in-process with another process argv (here `python -c`), used to re-read
     sys.argv: `--`, --budget and --tag were lost. It reads the arguments it was given."""
     monkeypatch.setenv("AGENTMETER_PORT", "0")  # any free port: the machine may run other proxies
-    code = ("import sys\nfrom agentmeter.cli.main import app\n"
-            "app(['run', '--quiet', '--budget', '5', '--tag', 'ticket=A-1', '--', sys.executable, '-c', 'pass'], "
-            "prog_name='agentmeter')\n")
+    code = (
+        "import sys\nfrom agentmeter.cli.main import app\n"
+        "app(['run', '--quiet', '--budget', '5', '--tag', 'ticket=A-1', '--', sys.executable, '-c', 'pass'], "
+        "prog_name='agentmeter')\n"
+    )
     try:
         r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
         assert r.returncode == 0, r.stderr
-        got = subprocess.run([sys.executable, "-m", "agentmeter", "sessions", "--json"], capture_output=True,
-                             text=True, timeout=60)
+        got = subprocess.run(
+            [sys.executable, "-m", "agentmeter", "sessions", "--json"], capture_output=True, text=True, timeout=60
+        )
         sessions = json.loads(got.stdout)["sessions"]
         assert [(s["agent"], s["tags"]) for s in sessions] == [("other", {"ticket": "A-1"})], sessions
     finally:
@@ -213,8 +220,10 @@ def test_run_called_in_process_keeps_its_options(monkeypatch):
 
 
 def test_fast_modules_import_without_typer():
-    code = ("import sys\nimport agentmeter.cli, agentmeter.cli.args, agentmeter.cli.fast\n"
-            "print([m for m in ('typer', 'click', 'rich', 'agentmeter.cli.main') if m in sys.modules])")
+    code = (
+        "import sys\nimport agentmeter.cli, agentmeter.cli.args, agentmeter.cli.fast\n"
+        "print([m for m in ('typer', 'click', 'rich', 'agentmeter.cli.main') if m in sys.modules])"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout
 
@@ -235,5 +244,3 @@ def test_report_by_choices_have_one_home():
     assert tuple(b.value for b in By) == a.report_by() == tuple(GROUPS)
     for by in a.report_by():
         assert by in (app.registered_commands and typer.main.get_command(app).commands["report"].help)
-
-

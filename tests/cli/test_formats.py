@@ -20,11 +20,26 @@ def seed(costs: list[float]) -> None:
     now = SystemClock().now_ms()
     ledger.create_session({"id": "s1", "token_hash": "h", "agent": "claude", "started_at": now, "cwd": "/x"})
     for i, cost in enumerate(costs):
-        ledger.insert_request(RequestRecord(
-            request_id=f"r{i}", session_id="s1", started_at_ms=now + i, provider="anthropic", api="messages",
-            method="POST", path="/v1/messages", model_requested="claude-opus-4-8", model_used="claude-opus-4-8",
-            stream=False, status="ok", http_status=200, usage=Usage(input_tokens=10, output_tokens=1),
-            cost_usd=cost, agent="claude", subscription=i == 0))
+        ledger.insert_request(
+            RequestRecord(
+                request_id=f"r{i}",
+                session_id="s1",
+                started_at_ms=now + i,
+                provider="anthropic",
+                api="messages",
+                method="POST",
+                path="/v1/messages",
+                model_requested="claude-opus-4-8",
+                model_used="claude-opus-4-8",
+                stream=False,
+                status="ok",
+                http_status=200,
+                usage=Usage(input_tokens=10, output_tokens=1),
+                cost_usd=cost,
+                agent="claude",
+                subscription=i == 0,
+            )
+        )
     ledger.close()
 
 

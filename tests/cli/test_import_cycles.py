@@ -82,8 +82,14 @@ def test_the_graph_sees_the_imports_it_must():
 
 def test_nothing_imports_main_and_only_the_cli_imports_the_cli():
     assert [m for m, deps in GRAPH.items() if "agentmeter.__main__" in deps] == []
-    assert sorted(m for m, deps in GRAPH.items() if not is_cli(m) and m != "agentmeter.__main__"
-                  and any(is_cli(d) for d in deps)) == []
+    assert (
+        sorted(
+            m
+            for m, deps in GRAPH.items()
+            if not is_cli(m) and m != "agentmeter.__main__" and any(is_cli(d) for d in deps)
+        )
+        == []
+    )
 
 
 def test_no_cycle_through_the_cli_or_the_completions():
@@ -91,8 +97,9 @@ def test_no_cycle_through_the_cli_or_the_completions():
     assert cycles_through(targets) == []
 
 
-@pytest.mark.parametrize("name", sorted(m for m in MODULES if is_cli(m) or m in ("agentmeter.__main__",
-                                                                                  "agentmeter.hooks.completions")))
+@pytest.mark.parametrize(
+    "name", sorted(m for m in MODULES if is_cli(m) or m in ("agentmeter.__main__", "agentmeter.hooks.completions"))
+)
 def test_imports_alone_in_a_fresh_interpreter(name):
     r = subprocess.run([sys.executable, "-c", f"import {name}"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr

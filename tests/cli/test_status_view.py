@@ -22,8 +22,13 @@ def in_a_terminal(*args: str, env: dict | None = None) -> str:
     """The real command with its stdout on a pseudo-terminal, as a person runs it."""
     main, sub = pty.openpty()
     try:
-        p = subprocess.run([sys.executable, "-m", "agentmeter", *args], stdout=sub, stderr=subprocess.PIPE,
-                           env={**os.environ, "COLUMNS": "100", **(env or {})}, timeout=60)
+        p = subprocess.run(
+            [sys.executable, "-m", "agentmeter", *args],
+            stdout=sub,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "COLUMNS": "100", **(env or {})},
+            timeout=60,
+        )
         os.close(sub)
         sub = -1
         chunks = []
@@ -47,17 +52,36 @@ def seed(sessions: list[dict], days_back: int = 0, cost: float = 0.1) -> None:
     ledger = open_ledger(get_paths().ensure().ledger)
     now = SystemClock().now_ms()
     for i, s in enumerate(sessions):
-        ledger.create_session({"token_hash": f"h{s['id']}", "agent": "claude", "started_at": now, "cwd": "/tmp/x",
-                               **{k: v for k, v in s.items() if k not in ("status", "n")}})
+        ledger.create_session(
+            {
+                "token_hash": f"h{s['id']}",
+                "agent": "claude",
+                "started_at": now,
+                "cwd": "/tmp/x",
+                **{k: v for k, v in s.items() if k not in ("status", "n")},
+            }
+        )
         for j in range(s.get("n", 1)):
             started = now - days_back * DAY_MS + i * 10 + j
-            ledger.insert_request(RequestRecord(
-                request_id=f"r{s['id']}-{j}-{days_back}", session_id=s["id"], started_at_ms=started,
-                provider="anthropic", api="messages", method="POST", path="/v1/messages",
-                model_requested="claude-opus-4-8", model_used="claude-opus-4-8", stream=False,
-                status=s.get("status", "ok"), http_status=429 if s.get("status") == "refused" else 200,
-                usage=Usage() if s.get("status") == "refused" else Usage(input_tokens=100, output_tokens=10),
-                cost_usd=0.0 if s.get("status") == "refused" else cost, agent="claude"))
+            ledger.insert_request(
+                RequestRecord(
+                    request_id=f"r{s['id']}-{j}-{days_back}",
+                    session_id=s["id"],
+                    started_at_ms=started,
+                    provider="anthropic",
+                    api="messages",
+                    method="POST",
+                    path="/v1/messages",
+                    model_requested="claude-opus-4-8",
+                    model_used="claude-opus-4-8",
+                    stream=False,
+                    status=s.get("status", "ok"),
+                    http_status=429 if s.get("status") == "refused" else 200,
+                    usage=Usage() if s.get("status") == "refused" else Usage(input_tokens=100, output_tokens=10),
+                    cost_usd=0.0 if s.get("status") == "refused" else cost,
+                    agent="claude",
+                )
+            )
     ledger.close()
 
 
@@ -76,8 +100,10 @@ def test_empty_ledger_says_what_to_do_next(home):
 
 
 def test_sessions_running_refused_and_more(home):
-    seed([{"id": f"old{i:02d}", "ended_at": 1} for i in range(9)]
-         + [{"id": "live1", "pid": os.getpid(), "n": 3}, {"id": "denied", "status": "refused", "n": 2, "ended_at": 1}])
+    seed(
+        [{"id": f"old{i:02d}", "ended_at": 1} for i in range(9)]
+        + [{"id": "live1", "pid": os.getpid(), "n": 3}, {"id": "denied", "status": "refused", "n": 2, "ended_at": 1}]
+    )
     out = run_cli("status").stdout
     live = next(line for line in out.splitlines() if "live1" in line)
     assert live.lstrip().startswith("●live1") and "● running now" in out

@@ -21,21 +21,37 @@ def seed_spend(usd: float) -> None:
     ledger = open_ledger(get_paths().ensure().ledger)
     now = SystemClock().now_ms()
     ledger.create_session({"id": "s0", "token_hash": "h0", "agent": "claude", "started_at": now, "cwd": "/tmp/x"})
-    ledger.insert_request(RequestRecord(
-        request_id=f"r{now}", session_id="s0", started_at_ms=now, provider="anthropic", api="messages",
-        method="POST", path="/v1/messages", model_requested="claude-opus-4-8", model_used="claude-opus-4-8",
-        stream=False, status="ok", http_status=200, usage=Usage(input_tokens=1000, output_tokens=200),
-        cost_usd=usd, agent="claude"))
+    ledger.insert_request(
+        RequestRecord(
+            request_id=f"r{now}",
+            session_id="s0",
+            started_at_ms=now,
+            provider="anthropic",
+            api="messages",
+            method="POST",
+            path="/v1/messages",
+            model_requested="claude-opus-4-8",
+            model_used="claude-opus-4-8",
+            stream=False,
+            status="ok",
+            http_status=200,
+            usage=Usage(input_tokens=1000, output_tokens=200),
+            cost_usd=usd,
+            agent="claude",
+        )
+    )
     ledger.close()
 
 
 @pytest.fixture
 def team(tmp_path, home, make_collector_db):
     """A collector whose lead set a $1 daily cap for team payments; alice has spent $2 today and synced."""
+
     def make(allow_snooze: bool):
         db = make_collector_db("team")
-        token = run_cli("collector", "token", "add", "--developer", "alice@example.com", "--team", "payments",
-                        "--db", str(db)).stdout.strip()
+        token = run_cli(
+            "collector", "token", "add", "--developer", "alice@example.com", "--team", "payments", "--db", str(db)
+        ).stdout.strip()
         args = ["collector", "caps", "set", "--team", "payments", "--daily", "1", "--db", str(db)]
         r = run_cli(*args, *(["--allow-snooze"] if allow_snooze else []))
         assert r.returncode == 0, r.stderr
@@ -46,6 +62,7 @@ def team(tmp_path, home, make_collector_db):
         r = run_cli("sync", env=env)
         assert r.returncode == 0, r.stdout + r.stderr
         collector.close()
+
     return make
 
 
@@ -58,9 +75,12 @@ def _refused_message(stack) -> tuple[int, str]:
 def _snooze_live(stack) -> None:
     import urllib.request
 
-    req = urllib.request.Request(f"{stack.proxy_url}/_agentmeter/v1/snooze", method="POST",
-                                 data=json.dumps({"until_ms": SystemClock().now_ms() + 3_600_000}).encode(),
-                                 headers={"Authorization": "Bearer test-control", "Content-Type": "application/json"})
+    req = urllib.request.Request(
+        f"{stack.proxy_url}/_agentmeter/v1/snooze",
+        method="POST",
+        data=json.dumps({"until_ms": SystemClock().now_ms() + 3_600_000}).encode(),
+        headers={"Authorization": "Bearer test-control", "Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(req, timeout=10) as r:
         assert r.status == 200
 
@@ -106,12 +126,12 @@ def test_a_team_that_allows_snoozing_can_be_snoozed(tmp_path, team):
 def test_personal_refusal_still_offers_raising_it(tmp_path, home):
     seed_spend(2.0)
     home.mkdir(parents=True, exist_ok=True)
-    stack, close = make_stack(get_paths().ledger.parent, config=Config(
-        prices=PRICES, alerts=Alerts(desktop=False), budget=Budget(
-            caps=Caps(daily_usd=1.0))))
+    stack, close = make_stack(
+        get_paths().ledger.parent,
+        config=Config(prices=PRICES, alerts=Alerts(desktop=False), budget=Budget(caps=Caps(daily_usd=1.0))),
+    )
     try:
         status, message = _refused_message(stack)
         assert status == 429 and "budget set --daily" in message and "team" not in message
     finally:
         close()
-

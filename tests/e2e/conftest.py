@@ -65,8 +65,10 @@ def install_hint(name: str) -> str:
     spec = f"{pin['package']}@{pin['version']}" if pin["registry"] == "npm" else pin["package"]
     spec = spec if pin["registry"] == "npm" or not pin["version"] else f"{pin['package']}=={pin['version']}"
     tool = "npm i" if pin["registry"] == "npm" else f"pip install (into <dir>/{pin.get('venv')})"
-    return (f"{pin['label']} {pin['version'] or ''} binary not found: set AGENTMETER_E2E_BIN or "
-            f"{tool} {spec} (pinned in .ci/agents.json)").replace("  ", " ")
+    return (
+        f"{pin['label']} {pin['version'] or ''} binary not found: set AGENTMETER_E2E_BIN or "
+        f"{tool} {spec} (pinned in .ci/agents.json)"
+    ).replace("  ", " ")
 
 
 def require_agent(name: str) -> str:
@@ -86,11 +88,20 @@ def codex_bin() -> str:
     return require_agent("codex")
 
 
-def run_group(cmd: list[str], *, env: dict, cwd: str | Path | None = None,
-              timeout: float = AGENT_TIMEOUT) -> subprocess.CompletedProcess:
+def run_group(
+    cmd: list[str], *, env: dict, cwd: str | Path | None = None, timeout: float = AGENT_TIMEOUT
+) -> subprocess.CompletedProcess:
     """Run in its own process group; on timeout kill that group (the agents spawn helpers)."""
-    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        cmd,
+        env=env,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -122,8 +133,12 @@ class FakeProvider:
 def fake_provider(tmp_path) -> FakeProvider:
     port_file = tmp_path / "fake.port"
     log = open(tmp_path / "fake.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen([sys.executable, "-m", "agentmeter.testing.fake_provider", "--port-file", str(port_file)],
-                            stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "agentmeter.testing.fake_provider", "--port-file", str(port_file)],
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=log,
+    )
     log.close()
     try:
         deadline = time.monotonic() + 15
@@ -158,8 +173,15 @@ class Daemon:
     keys: dict[str, str] = field(default_factory=dict)
 
     def cli(self, *args: str, cwd: str | Path | None = None, check: bool = True) -> subprocess.CompletedProcess:
-        r = subprocess.run([sys.executable, "-m", "agentmeter", *args], env=self.env, cwd=cwd,
-                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+        r = subprocess.run(
+            [sys.executable, "-m", "agentmeter", *args],
+            env=self.env,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         if check:
             assert r.returncode == 0, f"agentmeter {' '.join(args)} exited {r.returncode}\n{r.stdout}\n{r.stderr}"
         return r
@@ -199,18 +221,35 @@ def _make_daemon(tmp_path: Path, fake: FakeProvider, keys: dict[str, str]) -> Da
     fakehome = tmp_path / "fakehome"
     (fakehome / ".codex").mkdir(parents=True, exist_ok=True)
     (fakehome / ".config").mkdir(parents=True, exist_ok=True)
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("AGENTMETER_", "ANTHROPIC_", "OPENAI_", "CLAUDE_", "CODEX_", "GEMINI_", "GOOGLE_",
-                                "COPILOT_", "QWEN_", "OPENCODE_"))}
-    env.update({
-        "AGENTMETER_HOME": os.environ["AGENTMETER_HOME"],  # set per test by the autouse `home` fixture
-        "AGENTMETER_PORT": "0",
-        "AGENTMETER_UPSTREAM_ANTHROPIC": fake.url,
-        "AGENTMETER_UPSTREAM_OPENAI": fake.url,
-        "AGENTMETER_UPSTREAM_GEMINI": fake.url,
-        "AGENTMETER_UPSTREAM_CHATGPT": fake.url + "/backend-api/codex",  # ChatGPT-login Codex traffic
-        "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
-    })
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(
+            (
+                "AGENTMETER_",
+                "ANTHROPIC_",
+                "OPENAI_",
+                "CLAUDE_",
+                "CODEX_",
+                "GEMINI_",
+                "GOOGLE_",
+                "COPILOT_",
+                "QWEN_",
+                "OPENCODE_",
+            )
+        )
+    }
+    env.update(
+        {
+            "AGENTMETER_HOME": os.environ["AGENTMETER_HOME"],  # set per test by the autouse `home` fixture
+            "AGENTMETER_PORT": "0",
+            "AGENTMETER_UPSTREAM_ANTHROPIC": fake.url,
+            "AGENTMETER_UPSTREAM_OPENAI": fake.url,
+            "AGENTMETER_UPSTREAM_GEMINI": fake.url,
+            "AGENTMETER_UPSTREAM_CHATGPT": fake.url + "/backend-api/codex",  # ChatGPT-login Codex traffic
+            "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
+        }
+    )
     if "anthropic" in keys:
         env["AGENTMETER_ANTHROPIC_API_KEY"] = keys["anthropic"]
     if "openai" in keys:

@@ -37,8 +37,13 @@ pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not sys.platform.startswith("l
 AGENTMETER = [sys.executable, "-m", "agentmeter"]
 FAKE_TEXT = FakeConfig().text
 # Distinct numbers in every bucket, so a mix-up between buckets shows.
-USAGE = {"input_tokens": 1234, "cache_read_tokens": 5000, "cache_write_tokens": 0, "output_tokens": 77,
-         "reasoning_tokens": 21}
+USAGE = {
+    "input_tokens": 1234,
+    "cache_read_tokens": 5000,
+    "cache_write_tokens": 0,
+    "output_tokens": 77,
+    "reasoning_tokens": 21,
+}
 BIG = {"input_tokens": 900_000, "cache_read_tokens": 0, "cache_write_tokens": 0, "output_tokens": 1000}
 REAL_KEYS = {"anthropic": REAL_ANTHROPIC_KEY, "openai": REAL_OPENAI_KEY, "gemini": REAL_GEMINI_KEY}
 
@@ -62,8 +67,11 @@ class Shell:
         return json.loads(r.stdout)
 
     def fake(self, path: str, data: dict | None = None):
-        req = urllib.request.Request(self.fake_url + path, data=json.dumps(data).encode() if data else None,
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            self.fake_url + path,
+            data=json.dumps(data).encode() if data else None,
+            headers={"Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(req, timeout=10) as r:
             return json.loads(r.read())
 
@@ -71,8 +79,13 @@ class Shell:
         return self.fake("/_fake/received")
 
     def billable(self) -> list[dict]:
-        return [r for r in self.received() if r["method"] == "POST" and not r["path"].endswith(":countTokens")
-                and not r["path"].endswith("count_tokens")]
+        return [
+            r
+            for r in self.received()
+            if r["method"] == "POST"
+            and not r["path"].endswith(":countTokens")
+            and not r["path"].endswith("count_tokens")
+        ]
 
     def last_session(self) -> dict:
         sessions = self.cli_json("sessions")["sessions"]
@@ -131,14 +144,25 @@ def assert_key_only_at_provider(shell: Shell, session: dict, header: str, real: 
     assert real not in text
 
 
-def assert_exact_rows(rows: list[dict], posts: int, *, cache_read: int = USAGE["cache_read_tokens"],
-                      input_tokens: int = USAGE["input_tokens"], reasoning: int = USAGE["reasoning_tokens"]) -> None:
+def assert_exact_rows(
+    rows: list[dict],
+    posts: int,
+    *,
+    cache_read: int = USAGE["cache_read_tokens"],
+    input_tokens: int = USAGE["input_tokens"],
+    reasoning: int = USAGE["reasoning_tokens"],
+) -> None:
     billed = [r for r in rows if r["status"] != "passthrough"]
     assert len(billed) == posts, rows
     for r in billed:
         assert r["status"] == "ok", r
-        assert (r["input_tokens"], r["cache_read_tokens"], r["cache_write_tokens"], r["output_tokens"],
-                r["reasoning_tokens"]) == (input_tokens, cache_read, 0, USAGE["output_tokens"], reasoning), r
+        assert (
+            r["input_tokens"],
+            r["cache_read_tokens"],
+            r["cache_write_tokens"],
+            r["output_tokens"],
+            r["reasoning_tokens"],
+        ) == (input_tokens, cache_read, 0, USAGE["output_tokens"], reasoning), r
         assert r["cost_usd"] > 0
 
 
@@ -201,16 +225,51 @@ class Case:
 
 
 CASES = [
-    Case("copilot", ("copilot", "-p", "say hello"),
-         (("COPILOT_PROVIDER_TYPE", "openai"), ("COPILOT_MODEL", "gpt-5.1"), ("COPILOT_OFFLINE", "true")),
-         "authorization", REAL_OPENAI_KEY, "/v1/chat/completions"),
-    Case("qwen", ("qwen", "-p", "say hello"), (("OPENAI_MODEL", "gpt-4.1"),),
-         "authorization", REAL_OPENAI_KEY, "/v1/chat/completions"),
-    Case("opencode", ("opencode", "run", "-m", "anthropic/claude-sonnet-4-5", "say hello"), (),
-         "x-api-key", REAL_ANTHROPIC_KEY, "/v1/messages", refused=2),  # thinking tokens count as reasoning
-    Case("aider", ("aider", "--model", "openai/gpt-4.1", "--no-git", "--yes-always", "--no-check-update",
-                   "--no-show-model-warnings", "--no-analytics", "--no-pretty", "--message", "say hello"), (),
-         "authorization", REAL_OPENAI_KEY, "/v1/chat/completions"),
+    Case(
+        "copilot",
+        ("copilot", "-p", "say hello"),
+        (("COPILOT_PROVIDER_TYPE", "openai"), ("COPILOT_MODEL", "gpt-5.1"), ("COPILOT_OFFLINE", "true")),
+        "authorization",
+        REAL_OPENAI_KEY,
+        "/v1/chat/completions",
+    ),
+    Case(
+        "qwen",
+        ("qwen", "-p", "say hello"),
+        (("OPENAI_MODEL", "gpt-4.1"),),
+        "authorization",
+        REAL_OPENAI_KEY,
+        "/v1/chat/completions",
+    ),
+    Case(
+        "opencode",
+        ("opencode", "run", "-m", "anthropic/claude-sonnet-4-5", "say hello"),
+        (),
+        "x-api-key",
+        REAL_ANTHROPIC_KEY,
+        "/v1/messages",
+        refused=2,
+    ),  # thinking tokens count as reasoning
+    Case(
+        "aider",
+        (
+            "aider",
+            "--model",
+            "openai/gpt-4.1",
+            "--no-git",
+            "--yes-always",
+            "--no-check-update",
+            "--no-show-model-warnings",
+            "--no-analytics",
+            "--no-pretty",
+            "--message",
+            "say hello",
+        ),
+        (),
+        "authorization",
+        REAL_OPENAI_KEY,
+        "/v1/chat/completions",
+    ),
 ]
 
 
@@ -232,9 +291,15 @@ def overspend_direct(shell: Shell) -> None:
     """One request through a session of its own (as any tool would) whose usage blows the $0.01 cap."""
     se = shell.cli_json("env", "--agent", "codex")
     body = {"model": "gpt-4.1", "messages": [{"role": "user", "content": "spend"}]}
-    req = urllib.request.Request(se["env"]["OPENAI_BASE_URL"] + "/chat/completions", data=json.dumps(body).encode(),
-                                 headers={"content-type": "application/json", "x-fake-usage": json.dumps(BIG),
-                                          "authorization": f"Bearer {se['env']['OPENAI_API_KEY']}"})
+    req = urllib.request.Request(
+        se["env"]["OPENAI_BASE_URL"] + "/chat/completions",
+        data=json.dumps(body).encode(),
+        headers={
+            "content-type": "application/json",
+            "x-fake-usage": json.dumps(BIG),
+            "authorization": f"Bearer {se['env']['OPENAI_API_KEY']}",
+        },
+    )
     with urllib.request.urlopen(req, timeout=15) as r:
         assert r.status == 200
     assert shell.cli_json("budget", "show")["windows"][0]["stage"] == "blocked"
@@ -278,11 +343,21 @@ def test_import_gemini_log_matches_live_rows_and_adds_the_rest(shell, tmp_path):
     assert (first["matched_proxy"], first["added"]) == (len(live), 0), first
     # A session the proxy never saw (say, run before agentmeter): its response is added, once.
     other = logs[0].with_name("session-2026-12-01T10-00-00000000.jsonl")
-    other.write_text(json.dumps({"sessionId": "offline-1", "startTime": "2026-12-01T10:00:00Z", "kind": "main"})
-                     + "\n" + json.dumps({"id": "m1", "timestamp": "2026-12-01T10:00:05Z", "type": "gemini",
-                                          "content": "x", "model": "gemini-2.5-flash",
-                                          "tokens": {"input": 900, "output": 30, "cached": 400, "thoughts": 10,
-                                                     "tool": 0, "total": 940}}) + "\n")
+    other.write_text(
+        json.dumps({"sessionId": "offline-1", "startTime": "2026-12-01T10:00:00Z", "kind": "main"})
+        + "\n"
+        + json.dumps(
+            {
+                "id": "m1",
+                "timestamp": "2026-12-01T10:00:05Z",
+                "type": "gemini",
+                "content": "x",
+                "model": "gemini-2.5-flash",
+                "tokens": {"input": 900, "output": 30, "cached": 400, "thoughts": 10, "tool": 0, "total": 940},
+            }
+        )
+        + "\n"
+    )
     second = import_json(shell, "gemini")
     assert second["added"] == 1 and second["added_tokens"]["input_tokens"] == 500, second
     assert second["added_tokens"]["output_tokens"] == 40 and second["added_tokens"]["reasoning_tokens"] == 10

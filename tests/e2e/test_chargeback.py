@@ -40,10 +40,14 @@ AGENT = textwrap.dedent("""
 
 
 def git(repo, *args: str) -> str:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@example.com"}
-    return subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True,
-                          text=True).stdout.strip()
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.com",
+    }
+    return subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True, text=True).stdout.strip()
 
 
 def commit(repo, name: str) -> str:
@@ -54,8 +58,14 @@ def commit(repo, name: str) -> str:
 
 
 def report(u: User, repo, *args: str) -> dict:
-    r = subprocess.run([*AGENTMETER, "report", "--since", "1d", "--json", *args], env=u.env, cwd=repo,
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [*AGENTMETER, "report", "--since", "1d", "--json", *args],
+        env=u.env,
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout)
 
@@ -68,8 +78,18 @@ def test_tags_subagents_and_commits_through_real_runs(user, tmp_path):  # noqa: 
     script = tmp_path / "agent.py"
     script.write_text(AGENT)
 
-    r = user.run("--tag", "ticket=T-1", "--tag", "feature=search", "--", sys.executable, str(script), "10",
-                 "agent-7f3a", cwd=repo)
+    r = user.run(
+        "--tag",
+        "ticket=T-1",
+        "--tag",
+        "feature=search",
+        "--",
+        sys.executable,
+        str(script),
+        "10",
+        "agent-7f3a",
+        cwd=repo,
+    )
     assert r.returncode == 0, r.stderr
     c2 = commit(repo, "two")
     c3 = commit(repo, "three")
@@ -95,17 +115,27 @@ def test_tags_subagents_and_commits_through_real_runs(user, tmp_path):  # noqa: 
     assert sorted(ranged["commits"]) == sorted([c2, c3])
     assert report(user, repo, "--by", "day", "--commits", c1)["totals"]["requests"] == 3
 
-    sessions = json.loads(subprocess.run([*AGENTMETER, "sessions", "--json"], env=user.env, capture_output=True,
-                                         text=True, timeout=60).stdout)["sessions"]
+    sessions = json.loads(
+        subprocess.run(
+            [*AGENTMETER, "sessions", "--json"], env=user.env, capture_output=True, text=True, timeout=60
+        ).stdout
+    )["sessions"]
     assert sorted(s["end_commit"] for s in sessions) == sorted([c1, c3])
 
 
 def test_bad_groupings_and_ranges_are_one_line_errors(user, tmp_path):  # noqa: F811
-    r = subprocess.run([*AGENTMETER, "report", "--by", "tag:"], env=user.env, capture_output=True, text=True,
-                       timeout=60)
+    r = subprocess.run(
+        [*AGENTMETER, "report", "--by", "tag:"], env=user.env, capture_output=True, text=True, timeout=60
+    )
     assert r.returncode == 2 and "tag:ticket" in r.stderr and "Traceback" not in r.stderr
-    r = subprocess.run([*AGENTMETER, "report", "--commits", "nope..HEAD"], env=user.env, cwd=tmp_path,
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [*AGENTMETER, "report", "--commits", "nope..HEAD"],
+        env=user.env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 2 and "commit range" in r.stderr and "Traceback" not in r.stderr
 
 
@@ -137,8 +167,13 @@ def test_tags_and_commits_reach_the_collector_report(user, tmp_path, collector_d
         assert rows[""]["output_tokens"] == 40
     finally:
         c.close()
-    r = subprocess.run([*AGENTMETER, "collector", "report", "--db", str(collector_db), "--by", "tag:ticket",
-                        "--json"], env=user.env, capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [*AGENTMETER, "collector", "report", "--db", str(collector_db), "--by", "tag:ticket", "--json"],
+        env=user.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 0, r.stderr
     assert {row["key"]: row["sessions"] for row in json.loads(r.stdout)["rows"]} == {"T-1": 1, "": 1}
     from agentmeter.collector import engine

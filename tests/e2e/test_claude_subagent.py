@@ -32,8 +32,10 @@ def _agent_tool(body: dict) -> str | None:
 
 
 def _has_tool_result(body: dict) -> bool:
-    return any(isinstance(m.get("content"), list) and any(b.get("type") == "tool_result" for b in m["content"])
-               for m in body.get("messages") or [])
+    return any(
+        isinstance(m.get("content"), list) and any(b.get("type") == "tool_result" for b in m["content"])
+        for m in body.get("messages") or []
+    )
 
 
 @dataclass
@@ -47,8 +49,12 @@ def scripted_app(seen: Seen) -> web.Application:
         body = await request.json()
         agent_id = request.headers.get("x-claude-code-agent-id")
         tool = _agent_tool(body)
-        usage = {"input_tokens": 100, "cache_read_input_tokens": 0, "cache_creation_input_tokens": 0,
-                 "output_tokens": 1}
+        usage = {
+            "input_tokens": 100,
+            "cache_read_input_tokens": 0,
+            "cache_creation_input_tokens": 0,
+            "output_tokens": 1,
+        }
         if agent_id:
             seen.agent_ids.append(agent_id)
             out, blocks = 700, [{"type": "text", "text": "sub-agent: all good"}]
@@ -59,28 +65,65 @@ def scripted_app(seen: Seen) -> web.Application:
         else:
             out, blocks = 30, [{"type": "text", "text": "finished"}]
         stop = "tool_use" if blocks[0]["type"] == "tool_use" else "end_turn"
-        msg = {"id": "msg_01AM", "type": "message", "role": "assistant", "model": body.get("model"), "content": [],
-               "stop_reason": None, "stop_sequence": None, "usage": usage}
+        msg = {
+            "id": "msg_01AM",
+            "type": "message",
+            "role": "assistant",
+            "model": body.get("model"),
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": usage,
+        }
         if not body.get("stream"):
-            return web.json_response({**msg, "content": blocks, "stop_reason": stop,
-                                      "usage": {**usage, "output_tokens": out}})
+            return web.json_response(
+                {**msg, "content": blocks, "stop_reason": stop, "usage": {**usage, "output_tokens": out}}
+            )
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await resp.prepare(request)
         await resp.write(_sse("message_start", {"type": "message_start", "message": msg}))
         b = blocks[0]
         if b["type"] == "tool_use":
-            await resp.write(_sse("content_block_start", {"type": "content_block_start", "index": 0,
-                                                          "content_block": {**b, "input": {}}}))
-            await resp.write(_sse("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": {
-                "type": "input_json_delta", "partial_json": json.dumps(b["input"])}}))
+            await resp.write(
+                _sse(
+                    "content_block_start",
+                    {"type": "content_block_start", "index": 0, "content_block": {**b, "input": {}}},
+                )
+            )
+            await resp.write(
+                _sse(
+                    "content_block_delta",
+                    {
+                        "type": "content_block_delta",
+                        "index": 0,
+                        "delta": {"type": "input_json_delta", "partial_json": json.dumps(b["input"])},
+                    },
+                )
+            )
         else:
-            await resp.write(_sse("content_block_start", {"type": "content_block_start", "index": 0,
-                                                          "content_block": {"type": "text", "text": ""}}))
-            await resp.write(_sse("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                                          "delta": {"type": "text_delta", "text": b["text"]}}))
+            await resp.write(
+                _sse(
+                    "content_block_start",
+                    {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+                )
+            )
+            await resp.write(
+                _sse(
+                    "content_block_delta",
+                    {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": b["text"]}},
+                )
+            )
         await resp.write(_sse("content_block_stop", {"type": "content_block_stop", "index": 0}))
-        await resp.write(_sse("message_delta", {"type": "message_delta", "delta": {"stop_reason": stop,
-                                                "stop_sequence": None}, "usage": {"output_tokens": out}}))
+        await resp.write(
+            _sse(
+                "message_delta",
+                {
+                    "type": "message_delta",
+                    "delta": {"stop_reason": stop, "stop_sequence": None},
+                    "usage": {"output_tokens": out},
+                },
+            )
+        )
         await resp.write(_sse("message_stop", {"type": "message_stop"}))
         await resp.write_eof()
         return resp
@@ -121,8 +164,11 @@ def test_claude_code_subagent_requests_roll_up(claude_bin, tmp_path):
         se = daemon.session_env("claude")
         work = tmp_path / "work"
         work.mkdir()
-        r = run_group([claude_bin, "-p", "Use a sub-agent to check the repo, then say finished."],
-                      env=daemon.agent_env(se["env"]), cwd=work)
+        r = run_group(
+            [claude_bin, "-p", "Use a sub-agent to check the repo, then say finished."],
+            env=daemon.agent_env(se["env"]),
+            cwd=work,
+        )
         assert r.returncode == 0, f"claude exited {r.returncode}\n{r.stdout}\n{r.stderr}"
         assert seen.main >= 1, "Claude Code sent no request with its agent tool"
         assert seen.agent_ids, f"no request carried x-claude-code-agent-id ({r.stdout!r})"

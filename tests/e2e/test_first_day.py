@@ -36,9 +36,15 @@ STALLED_STREAM = textwrap.dedent("""
 
 
 def test_ctrl_c_mid_stream_counts_the_request_as_partial(user):
-    proc = subprocess.Popen([*AGENTMETER, "run", "--", sys.executable, "-c", STALLED_STREAM], env=user.env,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [*AGENTMETER, "run", "--", sys.executable, "-c", STALLED_STREAM],
+        env=user.env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         assert proc.stdout.readline().strip() == "STREAMING", proc.stderr.read()
         os.killpg(proc.pid, signal.SIGINT)  # what the terminal does on Ctrl-C: the whole foreground group
@@ -120,8 +126,9 @@ def test_route_follows_the_credential_when_openai_and_chatgpt_share_a_gateway(us
     env = {**user.env, "AGENTMETER_UPSTREAM_CHATGPT": user.env["AGENTMETER_UPSTREAM_OPENAI"]}
     r = user.run("--", sys.executable, "-c", ONE_GATEWAY_CLIENT, env=env)
     assert r.returncode == 0, f"stdout:\n{r.stdout}\nstderr:\n{r.stderr}"
-    paths = [(q["path"], q["headers"].get("authorization", "")[:12]) for q in user.fake.received()
-             if q["method"] == "POST"]
+    paths = [
+        (q["path"], q["headers"].get("authorization", "")[:12]) for q in user.fake.received() if q["method"] == "POST"
+    ]
     # The key-mode request keeps its /v1 (and carries the real key); the ChatGPT-login one loses it.
     assert paths == [("/v1/chat/completions", "Bearer sk-te"), ("/responses", "Bearer eyJhb")], paths
     rows = user.session(summary_of(r.stderr)["id"])["requests"]
@@ -130,9 +137,11 @@ def test_route_follows_the_credential_when_openai_and_chatgpt_share_a_gateway(us
 
 # 5 — a home agentmeter cannot write, an output path that does not exist
 
+
 def _am(*args: str, env: dict, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
-    return subprocess.run([*prefix, *AGENTMETER, *args], env=env, capture_output=True, text=True, timeout=60,
-                          stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [*prefix, *AGENTMETER, *args], env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
+    )
 
 
 def _assert_home_error(r: subprocess.CompletedProcess, path) -> None:
@@ -163,8 +172,11 @@ def _read_only_prefix(tmp_path) -> tuple[tuple[str, ...], object]:
     if os.geteuid() != 0:
         ro.chmod(0o500)
         return (), ro
-    probe = subprocess.run(["unshare", "-m", "sh", "-c", f"mount -t tmpfs -o ro none {ro} && ! touch {ro}/x"],
-                           capture_output=True, text=True)
+    probe = subprocess.run(
+        ["unshare", "-m", "sh", "-c", f"mount -t tmpfs -o ro none {ro} && ! touch {ro}/x"],
+        capture_output=True,
+        text=True,
+    )
     if probe.returncode != 0:
         pytest.skip(f"running as root without a way to make a read-only directory (unshare -m: {probe.stderr})")
     return ("unshare", "-m", "sh", "-c", f'mount -t tmpfs -o ro none {ro} && exec "$@"', "sh"), ro
@@ -201,8 +213,9 @@ def test_shell_hook_starts_the_agent_unmetered_when_the_home_is_broken(user, tmp
     bad = tmp_path / "home-is-a-file"
     bad.write_text("")
     env = {**user.env, "AGENTMETER_HOME": str(bad), "PATH": f"{bin_dir}{os.pathsep}{user.env['PATH']}"}
-    r = subprocess.run(["bash", "--norc", "-c", hook.stdout + "\nclaude -p hi"], env=env, capture_output=True,
-                       text=True, timeout=60)
+    r = subprocess.run(
+        ["bash", "--norc", "-c", hook.stdout + "\nclaude -p hi"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == ["claude ran: -p hi", "key=none"], r.stdout
     [line] = r.stderr.strip().splitlines()  # said once, in one line

@@ -83,8 +83,13 @@ def test_run_codex_puts_no_secret_in_any_argv(user, tmp_path):  # noqa: F811
     token = session_url.split("/s/", 1)[1].split("/", 1)[0]  # the session's own URL, as a nested run gets it
     assert len(token) >= 32 and virtual_key.startswith("amk_"), envs
     control_token = (user.home / "run" / "control.token").read_text().strip()
-    secrets = {"session token": token, "virtual key": virtual_key, "real OpenAI key": REAL_OPENAI_KEY,
-               "real Anthropic key": REAL_ANTHROPIC_KEY, "control token": control_token}
+    secrets = {
+        "session token": token,
+        "virtual key": virtual_key,
+        "real OpenAI key": REAL_OPENAI_KEY,
+        "real Anthropic key": REAL_ANTHROPIC_KEY,
+        "control token": control_token,
+    }
     assert any("proxy serve" in c for c in cmdlines), "the daemon's cmdline was not sampled"
     for what, value in secrets.items():
         leaks = [c for c in [*argv, *cmdlines] if value in c]

@@ -28,16 +28,20 @@ def write_plan_line() -> None:
 
 
 def set_plan(daemon: Daemon, five_hour_pct: float) -> None:
-    req = urllib.request.Request(daemon.fake.url + "/_fake/config", method="POST",
-                                 data=json.dumps({"plan": {"five_hour_pct": five_hour_pct, "step_pct": 0.0}}).encode(),
-                                 headers={"content-type": "application/json"})
+    req = urllib.request.Request(
+        daemon.fake.url + "/_fake/config",
+        method="POST",
+        data=json.dumps({"plan": {"five_hour_pct": five_hour_pct, "step_pct": 0.0}}).encode(),
+        headers={"content-type": "application/json"},
+    )
     urllib.request.urlopen(req, timeout=10).read()
 
 
 def prime(url: str, body: dict, headers: dict) -> dict:
     """One request as the logged-in agent would send it: its response carries the window reading."""
-    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                 headers={"content-type": "application/json", **headers})
+    req = urllib.request.Request(
+        url, data=json.dumps(body).encode(), method="POST", headers={"content-type": "application/json", **headers}
+    )
     with urllib.request.urlopen(req, timeout=15) as r:
         r.read()
         return {k.lower(): v for k, v in r.headers.items()}
@@ -59,18 +63,24 @@ def test_claude_subscription_stops_at_the_plan_line(claude_bin, plan_daemon, tmp
     se = daemon.session_env("claude")
     env = {k: v for k, v in se["env"].items() if k != "ANTHROPIC_API_KEY"}
     base = env["ANTHROPIC_BASE_URL"].rstrip("/")
-    got = prime(base + "/v1/messages",
-                {"model": "claude-sonnet-4-5", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]},
-                {"authorization": f"Bearer {OAUTH_TOKEN}", "anthropic-beta": "oauth-2025-04-20",
-                 "anthropic-version": "2023-06-01"})
+    got = prime(
+        base + "/v1/messages",
+        {"model": "claude-sonnet-4-5", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]},
+        {
+            "authorization": f"Bearer {OAUTH_TOKEN}",
+            "anthropic-beta": "oauth-2025-04-20",
+            "anthropic-version": "2023-06-01",
+        },
+    )
     assert got["anthropic-ratelimit-unified-5h-utilization"] == "0.9300"
     seen_before = len(daemon.fake.received())
     rows_before = len(daemon.session(se["session_id"])["requests"])
 
     work = tmp_path / "work"
     work.mkdir()
-    r = run_group([claude_bin, "-p", "say hello"],
-                  env=daemon.agent_env(env, CLAUDE_CODE_OAUTH_TOKEN=OAUTH_TOKEN), cwd=work)
+    r = run_group(
+        [claude_bin, "-p", "say hello"], env=daemon.agent_env(env, CLAUDE_CODE_OAUTH_TOKEN=OAUTH_TOKEN), cwd=work
+    )
     out = r.stdout + r.stderr
     assert r.returncode != 0, out
     # agentmeter's own line, not Claude Code's "temporarily limiting requests (not your usage limit)".
@@ -78,8 +88,9 @@ def test_claude_subscription_stops_at_the_plan_line(claude_bin, plan_daemon, tmp
     assert "not your usage limit" not in out
     assert "It resets " in out
 
-    posts = [x for x in daemon.fake.received()[seen_before:] if x["method"] == "POST"
-             and x["path"].endswith("/v1/messages")]
+    posts = [
+        x for x in daemon.fake.received()[seen_before:] if x["method"] == "POST" and x["path"].endswith("/v1/messages")
+    ]
     assert posts == [], posts
     new = _refused(daemon, se["session_id"], rows_before)
     refused = [row for row in new if row["decision"] == "refuse"]
@@ -96,16 +107,29 @@ def _jwt(claims: dict) -> str:
 
 def write_chatgpt_login(codex_home: Path, account: str) -> None:
     """auth.json as `codex login` writes it for a ChatGPT account (fake tokens, far-future expiry)."""
-    auth = {"https://api.openai.com/auth": {"chatgpt_plan_type": "plus", "chatgpt_account_id": account,
-                                            "chatgpt_user_id": "user-test"}}
+    auth = {
+        "https://api.openai.com/auth": {
+            "chatgpt_plan_type": "plus",
+            "chatgpt_account_id": account,
+            "chatgpt_user_id": "user-test",
+        }
+    }
     claims = {"email": "dev@example.com", "exp": 4102444800, "iat": 1700000000, **auth}
     codex_home.mkdir(parents=True, exist_ok=True)
-    (codex_home / "auth.json").write_text(json.dumps({
-        "OPENAI_API_KEY": None,
-        "tokens": {"id_token": _jwt(claims), "access_token": _jwt(claims), "refresh_token": "rt-test",
-                   "account_id": account},
-        "last_refresh": "2099-01-01T00:00:00Z",
-    }))
+    (codex_home / "auth.json").write_text(
+        json.dumps(
+            {
+                "OPENAI_API_KEY": None,
+                "tokens": {
+                    "id_token": _jwt(claims),
+                    "access_token": _jwt(claims),
+                    "refresh_token": "rt-test",
+                    "account_id": account,
+                },
+                "last_refresh": "2099-01-01T00:00:00Z",
+            }
+        )
+    )
 
 
 def test_codex_chatgpt_login_stops_at_the_plan_line(codex_bin, plan_daemon, tmp_path):
@@ -115,10 +139,14 @@ def test_codex_chatgpt_login_stops_at_the_plan_line(codex_bin, plan_daemon, tmp_
     env = {k: v for k, v in se["env"].items() if k != "OPENAI_API_KEY"}
     base_url = env["OPENAI_BASE_URL"]
     account = "acct-e2e-1"
-    got = prime(base_url.rstrip("/") + "/responses",
-                {"model": "gpt-5.1", "input": [{"type": "message", "role": "user",
-                                                "content": [{"type": "input_text", "text": "hi"}]}]},
-                {"authorization": f"Bearer {_jwt({'sub': 'x'})}", "chatgpt-account-id": account})
+    got = prime(
+        base_url.rstrip("/") + "/responses",
+        {
+            "model": "gpt-5.1",
+            "input": [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]}],
+        },
+        {"authorization": f"Bearer {_jwt({'sub': 'x'})}", "chatgpt-account-id": account},
+    )
     assert got["x-codex-primary-used-percent"] == "95"
     write_chatgpt_login(daemon.fakehome / ".codex", account)
     seen_before = len(daemon.fake.received())
@@ -126,10 +154,20 @@ def test_codex_chatgpt_login_stops_at_the_plan_line(codex_bin, plan_daemon, tmp_
 
     work = tmp_path / "work"
     work.mkdir()
-    provider = (f'{{name="OpenAI",base_url="{base_url}",wire_api="responses",requires_openai_auth=true,'
-                f"supports_websockets=false}}")
-    cmd = [codex_bin, "exec", "--skip-git-repo-check", "-c", 'model_provider="agentmeter"',
-           "-c", f"model_providers.agentmeter={provider}", "say hello"]
+    provider = (
+        f'{{name="OpenAI",base_url="{base_url}",wire_api="responses",requires_openai_auth=true,'
+        f"supports_websockets=false}}"
+    )
+    cmd = [
+        codex_bin,
+        "exec",
+        "--skip-git-repo-check",
+        "-c",
+        'model_provider="agentmeter"',
+        "-c",
+        f"model_providers.agentmeter={provider}",
+        "say hello",
+    ]
     r = run_group(cmd, env=daemon.agent_env(env), cwd=work)
     out = r.stdout + r.stderr
     assert "usage limit" in out.lower(), out

@@ -111,8 +111,9 @@ def other_uid() -> pwd.struct_passwd:
         return pwd.getpwnam(OTHER_USER)
     except KeyError:
         pass
-    made = subprocess.run(["useradd", "-M", "-r", "-s", "/usr/sbin/nologin", OTHER_USER], capture_output=True,
-                          text=True)
+    made = subprocess.run(
+        ["useradd", "-M", "-r", "-s", "/usr/sbin/nologin", OTHER_USER], capture_output=True, text=True
+    )
     try:
         return pwd.getpwnam(OTHER_USER)
     except KeyError:
@@ -127,9 +128,24 @@ class Racer:
         os.chmod(self.dir, 0o1777)
         self.stop_file = self.dir / "stop"
         self.proc = subprocess.Popen(
-            ["setpriv", f"--reuid={who.pw_uid}", f"--regid={who.pw_gid}", "--clear-groups", "--",
-             _system_python(), "-c", RACER, str(port), str(self.stop_file)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd="/")
+            [
+                "setpriv",
+                f"--reuid={who.pw_uid}",
+                f"--regid={who.pw_gid}",
+                "--clear-groups",
+                "--",
+                _system_python(),
+                "-c",
+                RACER,
+                str(port),
+                str(self.stop_file),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd="/",
+        )
         assert self.proc.stdout.readline().strip() == "READY"
 
     def finish(self) -> str:
@@ -142,9 +158,15 @@ class Racer:
 def _start_run(user, tmp_path: Path) -> tuple[subprocess.Popen, Path]:  # noqa: F811
     go = tmp_path / "go"
     env = {**user.env, "TEST_GO": str(go)}
-    proc = subprocess.Popen([*AGENTMETER, "run", "--", sys.executable, "-c", AGENT], env=env,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [*AGENTMETER, "run", "--", sys.executable, "-c", AGENT],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     line = proc.stdout.readline()
     if line.strip() != "FIRST ok":
         proc.kill()

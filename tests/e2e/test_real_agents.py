@@ -29,22 +29,34 @@ FAKE_TEXT = FakeConfig().text
 USAGE = FakeUsage()
 
 
-def run_claude(claude_bin: str, daemon: Daemon, exports: dict, cwd: Path, prompt: str = "say hello",
-               **extra: str) -> subprocess.CompletedProcess:
+def run_claude(
+    claude_bin: str, daemon: Daemon, exports: dict, cwd: Path, prompt: str = "say hello", **extra: str
+) -> subprocess.CompletedProcess:
     cwd.mkdir(parents=True, exist_ok=True)
     r = run_group([claude_bin, "-p", prompt], env=daemon.agent_env(exports, **extra), cwd=cwd)
     assert r.returncode == 0, f"claude exited {r.returncode}\nstdout:\n{r.stdout}\nstderr:\n{r.stderr}"
     return r
 
 
-def run_codex(codex_bin: str, daemon: Daemon, exports: dict, cwd: Path,
-              prompt: str = "say hello") -> subprocess.CompletedProcess:
+def run_codex(
+    codex_bin: str, daemon: Daemon, exports: dict, cwd: Path, prompt: str = "say hello"
+) -> subprocess.CompletedProcess:
     cwd.mkdir(parents=True, exist_ok=True)
     base_url = exports["OPENAI_BASE_URL"]
-    provider = (f'{{name="OpenAI",base_url="{base_url}",wire_api="responses",env_key="OPENAI_API_KEY",'
-                f"supports_websockets=false}}")
-    cmd = [codex_bin, "exec", "--skip-git-repo-check", "-c", 'model_provider="agentmeter"',
-           "-c", f"model_providers.agentmeter={provider}", prompt]
+    provider = (
+        f'{{name="OpenAI",base_url="{base_url}",wire_api="responses",env_key="OPENAI_API_KEY",'
+        f"supports_websockets=false}}"
+    )
+    cmd = [
+        codex_bin,
+        "exec",
+        "--skip-git-repo-check",
+        "-c",
+        'model_provider="agentmeter"',
+        "-c",
+        f"model_providers.agentmeter={provider}",
+        prompt,
+    ]
     r = run_group(cmd, env=daemon.agent_env(exports), cwd=cwd)
     assert r.returncode == 0, f"codex exited {r.returncode}\nstdout:\n{r.stdout}\nstderr:\n{r.stderr}"
     return r
@@ -84,7 +96,11 @@ def test_claude_key_mode_swaps_key_and_meters(claude_bin, daemon, tmp_path):
         assert row["provider"] == "anthropic" and row["path"] == "/v1/messages"
         assert row["status"] == "ok" and row["http_status"] == 200
         assert (row["input_tokens"], row["cache_read_tokens"], row["cache_write_tokens"], row["output_tokens"]) == (
-            USAGE.input_tokens, USAGE.cache_read_tokens, USAGE.cache_write_tokens, USAGE.output_tokens)
+            USAGE.input_tokens,
+            USAGE.cache_read_tokens,
+            USAGE.cache_write_tokens,
+            USAGE.output_tokens,
+        )
         assert row["cost_usd"] > 0
         assert row["agent_session_id"] == p["headers"]["x-claude-code-session-id"]
     assert sess["agent_session_id"] == header_session
@@ -135,7 +151,11 @@ def test_codex_key_mode_custom_provider(codex_bin, daemon, tmp_path):
         assert row["status"] == "ok"
         # Responses reports input including cached tokens; the ledger keeps the uncached part only
         assert (row["input_tokens"], row["cache_read_tokens"], row["cache_write_tokens"], row["output_tokens"]) == (
-            USAGE.input_tokens, USAGE.cache_read_tokens, 0, USAGE.output_tokens)
+            USAGE.input_tokens,
+            USAGE.cache_read_tokens,
+            0,
+            USAGE.output_tokens,
+        )
         assert row["cost_usd"] > 0
         header_session = p["headers"].get("session-id") or p["headers"].get("session_id")
         assert header_session and row["agent_session_id"] == header_session
@@ -152,14 +172,15 @@ def test_agent_environment_never_contains_real_keys(daemon):
     exports = {}
     for line in printed.splitlines():
         if line.startswith("export "):
-            name, _, value = line[len("export "):].partition("=")
+            name, _, value = line[len("export ") :].partition("=")
             exports[name] = shlex.split(value)[0] if value else ""
     virtual = exports.get("ANTHROPIC_API_KEY")
     assert virtual and exports.get("OPENAI_API_KEY") == virtual, printed
 
     # what an agent launched from that shell sees
-    seen = subprocess.run(["sh", "-c", printed + "\nexec env\n"], env=daemon.agent_env({}),
-                          capture_output=True, text=True, timeout=30)
+    seen = subprocess.run(
+        ["sh", "-c", printed + "\nexec env\n"], env=daemon.agent_env({}), capture_output=True, text=True, timeout=30
+    )
     assert seen.returncode == 0, seen.stderr
     assert REAL_ANTHROPIC_KEY not in seen.stdout and REAL_OPENAI_KEY not in seen.stdout
     lines = seen.stdout.splitlines()

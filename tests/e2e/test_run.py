@@ -42,8 +42,9 @@ from .conftest import (
 FAKE_TEXT = FakeConfig().text
 USAGE = FakeUsage()
 AGENTMETER = [sys.executable, "-m", "agentmeter"]
-SUMMARY = re.compile(r"^agentmeter · (?P<agent>\S+) · (?P<requests>\d+) requests? · .*session (?P<id>[0-9a-f]+)$",
-                     re.MULTILINE)
+SUMMARY = re.compile(
+    r"^agentmeter · (?P<agent>\S+) · (?P<requests>\d+) requests? · .*session (?P<id>[0-9a-f]+)$", re.MULTILINE
+)
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses /proc and ptys (Linux)")
 
@@ -75,8 +76,9 @@ class User:
     env: dict[str, str]
     fake: FakeProvider
 
-    def run(self, *args: str, cwd: str | Path | None = None, timeout: float = 60,
-            env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    def run(
+        self, *args: str, cwd: str | Path | None = None, timeout: float = 60, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess:
         return run_group([*AGENTMETER, "run", *args], env=env or self.env, cwd=cwd, timeout=timeout)
 
     def cli_json(self, *args: str):
@@ -189,9 +191,15 @@ def test_sigterm_and_sighup_are_forwarded(user, tmp_path):
         time.sleep(30)
     """)
     for sig in (signal.SIGTERM, signal.SIGHUP):
-        proc = subprocess.Popen([*AGENTMETER, "run", "--quiet", "--", sys.executable, "-c", script], env=user.env,
-                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            [*AGENTMETER, "run", "--quiet", "--", sys.executable, "-c", script],
+            env=user.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
         try:
             assert proc.stdout.readline() == "ready\n"
             proc.send_signal(sig)  # to the wrapper only, not the group
@@ -235,8 +243,16 @@ class Pty:
         self.master, slave = os.openpty()
         self.resize(rows, cols)
         self.proc = subprocess.Popen(
-            argv, env=env, cwd=cwd, stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
-            preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0), close_fds=True)
+            argv,
+            env=env,
+            cwd=cwd,
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            start_new_session=True,
+            preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0),
+            close_fds=True,
+        )
         os.close(slave)
         self.raw = b""
         self.eof = False
@@ -276,8 +292,7 @@ class Pty:
             if at >= 0:
                 return at + len(needle)
             if time.monotonic() > deadline or (self.eof and self.proc.poll() is not None):
-                pytest.fail(f"{needle!r} did not appear within {timeout:.0f} s; screen so far:\n"
-                            f"{self.screen[-3000:]}")
+                pytest.fail(f"{needle!r} did not appear within {timeout:.0f} s; screen so far:\n{self.screen[-3000:]}")
             self._pump(0.1)
 
     def send(self, text: str) -> None:
@@ -325,11 +340,15 @@ def test_run_claude_interactive_tui(claude_bin, user, pty_spawn, tmp_path):
     # that skips Claude Code's "use this API key?" question, is known before the session opens.
     work = (tmp_path / "work").resolve()
     work.mkdir()
-    (user.daemon.fakehome / ".claude.json").write_text(json.dumps({
-        "hasCompletedOnboarding": True,
-        "customApiKeyResponses": {"approved": [CLIENT_ANTHROPIC_KEY[-20:]], "rejected": []},
-        "projects": {str(work): {"hasTrustDialogAccepted": True}},
-    }))
+    (user.daemon.fakehome / ".claude.json").write_text(
+        json.dumps(
+            {
+                "hasCompletedOnboarding": True,
+                "customApiKeyResponses": {"approved": [CLIENT_ANTHROPIC_KEY[-20:]], "rejected": []},
+                "projects": {str(work): {"hasTrustDialogAccepted": True}},
+            }
+        )
+    )
     env = {k: v for k, v in user.env.items() if k not in ("AGENTMETER_ANTHROPIC_API_KEY", "NO_COLOR")}
     env.update(ANTHROPIC_API_KEY=CLIENT_ANTHROPIC_KEY, TERM="xterm-256color")
 
@@ -355,7 +374,6 @@ def test_run_claude_interactive_tui(claude_bin, user, pty_spawn, tmp_path):
     assert posts and all(p["headers"].get("x-api-key") == CLIENT_ANTHROPIC_KEY for p in posts)
 
 
-
 def _claude_tui_turn(t, prompt: str) -> str:
     """One turn in Claude Code's TUI, then /exit; returns the screen after the reply."""
     at = t.expect("for shortcuts", timeout=30)  # the input prompt's footer
@@ -378,10 +396,14 @@ def test_run_claude_interactive_key_mode_asks_nothing_and_leaves_no_trace(claude
     work = (tmp_path / "work").resolve()
     work.mkdir()
     claude_json = user.daemon.fakehome / ".claude.json"
-    claude_json.write_text(json.dumps({
-        "hasCompletedOnboarding": True,
-        "projects": {str(work): {"hasTrustDialogAccepted": True}},
-    }))
+    claude_json.write_text(
+        json.dumps(
+            {
+                "hasCompletedOnboarding": True,
+                "projects": {str(work): {"hasTrustDialogAccepted": True}},
+            }
+        )
+    )
     env = {k: v for k, v in user.env.items() if k != "NO_COLOR"}
     env.update(ANTHROPIC_API_KEY=CLIENT_ANTHROPIC_KEY, TERM="xterm-256color")
 
@@ -397,15 +419,18 @@ def test_run_claude_interactive_key_mode_asks_nothing_and_leaves_no_trace(claude
         state = json.loads(claude_json.read_text())
         seen.append((state.get("customApiKeyResponses"), state.get("primaryApiKey")))
     # Claude Code writes its own counters each start; what must not appear is an entry per virtual key.
-    assert seen[0] == seen[1] and all(not (c or {}).get("approved") and not (c or {}).get("rejected") and not k
-                                      for c, k in seen), seen
+    assert seen[0] == seen[1] and all(
+        not (c or {}).get("approved") and not (c or {}).get("rejected") and not k for c, k in seen
+    ), seen
     for f in user.daemon.fakehome.rglob("*"):
         if f.is_file():
             assert b"amk_" not in f.read_bytes(), f"a virtual key was written to {f}"
     posts = user.fake.posts("/v1/messages")
-    assert len(posts) >= 2 and all(p["headers"].get("x-api-key") == REAL_ANTHROPIC_KEY for p in posts), \
-        [p["headers"].get("x-api-key") for p in posts]
+    assert len(posts) >= 2 and all(p["headers"].get("x-api-key") == REAL_ANTHROPIC_KEY for p in posts), [
+        p["headers"].get("x-api-key") for p in posts
+    ]
     assert all("authorization" not in {h.lower() for h in p["headers"]} for p in posts)
+
 
 def test_pty_child_sees_tty_and_window_size_changes(user, pty_spawn):
     script = textwrap.dedent("""
@@ -419,8 +444,7 @@ def test_pty_child_sees_tty_and_window_size_changes(user, pty_spawn):
         print("READY", flush=True)
         print("GOT " + sys.stdin.readline().strip(), flush=True)
     """)
-    t = pty_spawn([*AGENTMETER, "run", "--quiet", "--", sys.executable, "-c", script], env=user.env,
-                  rows=30, cols=100)
+    t = pty_spawn([*AGENTMETER, "run", "--quiet", "--", sys.executable, "-c", script], env=user.env, rows=30, cols=100)
     at = t.expect("READY", timeout=20)
     assert "TTY True True 100x30" in t.screen, t.screen
     t.resize(33, 111)  # the terminal window is resized: the kernel sends SIGWINCH to the foreground group
@@ -465,8 +489,16 @@ DAEMON_KILLER = textwrap.dedent("""
 
 
 def test_daemon_killed_mid_session_is_restarted_on_same_port(user):
-    started = json.loads(subprocess.run([*AGENTMETER, "proxy", "start", "--json"], env=user.env, capture_output=True,
-                                        text=True, timeout=30, check=True).stdout)
+    started = json.loads(
+        subprocess.run(
+            [*AGENTMETER, "proxy", "start", "--json"],
+            env=user.env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout
+    )
     old_pid, port = started["pid"], started["port"]
 
     r = user.run("--", sys.executable, "-c", DAEMON_KILLER, timeout=40)
@@ -487,8 +519,17 @@ def test_daemon_killed_mid_session_is_restarted_on_same_port(user):
 
 def test_simultaneous_runs_start_one_daemon(user):
     assert daemon_pids(user.home) == []
-    procs = [subprocess.Popen([*AGENTMETER, "run", "--", "true"], env=user.env, stdin=subprocess.DEVNULL,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            [*AGENTMETER, "run", "--", "true"],
+            env=user.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     results = [(p.wait(30), p.stderr.read()) for p in procs]
     for p in procs:
         p.stdout.close()
@@ -531,7 +572,7 @@ def test_unknown_agent_missing_binary_bad_budget(user, tmp_path):
 
 def test_nested_run_joins_outer_session(user):
     inner = f"{shlex.join(AGENTMETER)} run -- sh -c 'echo $AGENTMETER_SESSION_ID'"
-    r = user.run("--", "sh", "-c", f'{inner}; echo outer=$AGENTMETER_SESSION_ID')
+    r = user.run("--", "sh", "-c", f"{inner}; echo outer=$AGENTMETER_SESSION_ID")
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     assert len(lines) == 2 and lines[0] and lines[1] == f"outer={lines[0]}", r.stdout
@@ -544,12 +585,13 @@ def test_nested_run_joins_outer_session(user):
 
 def test_demo_is_self_contained(user):
     user_home = user.home
-    r = subprocess.run([*AGENTMETER, "demo"], env=user.env, stdin=subprocess.DEVNULL, capture_output=True,
-                       text=True, timeout=45)
+    r = subprocess.run(
+        [*AGENTMETER, "demo"], env=user.env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=45
+    )
     assert r.returncode == 0, f"stdout:\n{r.stdout}\nstderr:\n{r.stderr}"
     summaries = {m["agent"]: m for m in SUMMARY.finditer(r.stdout)}
     assert set(summaries) == {"claude", "codex"}, r.stdout
-    table = r.stdout[r.stdout.index("$ agentmeter sessions"):]
+    table = r.stdout[r.stdout.index("$ agentmeter sessions") :]
     for agent, m in summaries.items():
         assert int(m["requests"]) > 0
         assert re.search(rf"^{m['id']}\s+{agent}\s", table, re.MULTILINE), table

@@ -23,12 +23,15 @@ from agentmeter.testing.fake_provider import FakeConfig
 
 from .conftest import CLIENT_ANTHROPIC_KEY, REAL_ANTHROPIC_KEY, Daemon, run_group
 
-pytestmark = [pytest.mark.e2e,
-              pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ptys and the agents' Linux builds")]
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ptys and the agents' Linux builds"),
+]
 
 FAKE_TEXT = FakeConfig().text
-SUMMARY = re.compile(r"^agentmeter · (?P<agent>\S+) · (?P<requests>\d+) requests? · .*session (?P<id>[0-9a-f]+)$",
-                     re.MULTILINE)
+SUMMARY = re.compile(
+    r"^agentmeter · (?P<agent>\S+) · (?P<requests>\d+) requests? · .*session (?P<id>[0-9a-f]+)$", re.MULTILINE
+)
 SHELLS = ("bash", "zsh", "fish")
 WARNING = "agentmeter: not on PATH or broken"
 
@@ -111,8 +114,11 @@ def test_nested_claude_joins_the_wrapping_session(claude_bin, daemon, tmp_path):
     work.mkdir()
     before = {s["id"] for s in daemon.cli_json("sessions")["sessions"]}
     inner = f"{hook_line('bash')}\nclaude -p 'say hello'"
-    r = run_group([sys.executable, "-m", "agentmeter", "run", "--", "bash", "-c", inner],
-                  env=user_env(daemon, claude_bin), cwd=work)
+    r = run_group(
+        [sys.executable, "-m", "agentmeter", "run", "--", "bash", "-c", inner],
+        env=user_env(daemon, claude_bin),
+        cwd=work,
+    )
     assert r.returncode == 0 and FAKE_TEXT in r.stdout, f"{r.stdout}\n{r.stderr}"
     assert len(SUMMARY.findall(r.stderr)) == 1, r.stderr
     [outer] = new_sessions(daemon, before)
@@ -126,12 +132,19 @@ def test_nested_claude_joins_the_wrapping_session(claude_bin, daemon, tmp_path):
 def seed_claude_home(home: Path, work: Path, statusline: str) -> None:
     """Skip the first-run screens (onboarding, folder trust, "use this API key?") and set the statusLine."""
     (home / ".claude").mkdir(parents=True, exist_ok=True)
-    (home / ".claude" / "settings.json").write_text(json.dumps(
-        {"statusLine": {"type": "command", "command": statusline, "padding": 0}}))
-    (home / ".claude.json").write_text(json.dumps({
-        "hasCompletedOnboarding": True, "theme": "dark",
-        "customApiKeyResponses": {"approved": [CLIENT_ANTHROPIC_KEY[-20:]], "rejected": []},
-        "projects": {str(work): {"hasTrustDialogAccepted": True, "allowedTools": []}}}))
+    (home / ".claude" / "settings.json").write_text(
+        json.dumps({"statusLine": {"type": "command", "command": statusline, "padding": 0}})
+    )
+    (home / ".claude.json").write_text(
+        json.dumps(
+            {
+                "hasCompletedOnboarding": True,
+                "theme": "dark",
+                "customApiKeyResponses": {"approved": [CLIENT_ANTHROPIC_KEY[-20:]], "rejected": []},
+                "projects": {str(work): {"hasTrustDialogAccepted": True, "allowedTools": []}},
+            }
+        )
+    )
 
 
 class Pty:

@@ -37,10 +37,16 @@ def events_for(api: str, fake: FakeConfig) -> list[bytes]:
 def error_body(api: str, status: int) -> bytes:
     if api == "messages":
         kind = {529: "overloaded_error", 500: "api_error", 503: "api_error", 502: "api_error"}.get(status, "api_error")
-        return json.dumps({"type": "error", "error": {"type": kind, "message": f"upstream says {status}"},
-                           "request_id": "req_upstream"}).encode()
-    return json.dumps({"error": {"message": f"upstream says {status}", "type": "server_error", "param": None,
-                                 "code": "server_error"}}).encode()
+        return json.dumps(
+            {
+                "type": "error",
+                "error": {"type": kind, "message": f"upstream says {status}"},
+                "request_id": "req_upstream",
+            }
+        ).encode()
+    return json.dumps(
+        {"error": {"message": f"upstream says {status}", "type": "server_error", "param": None, "code": "server_error"}}
+    ).encode()
 
 
 async def scripted(request: web.Request) -> web.StreamResponse:
@@ -55,8 +61,12 @@ async def scripted(request: web.Request) -> web.StreamResponse:
         code = int(fault.split(":")[1])
         body = error_body(api, code)
         sent[rid] = body
-        return web.Response(status=code, body=body, content_type="application/json",
-                            headers={"retry-after": "3", "x-should-retry": "true", "request-id": "req_upstream"})
+        return web.Response(
+            status=code,
+            body=body,
+            content_type="application/json",
+            headers={"retry-after": "3", "x-should-retry": "true", "request-id": "req_upstream"},
+        )
     if fault == "html":
         body = b"<html><body>Gateway says hello</body></html>"
         sent[rid] = body
@@ -88,8 +98,10 @@ async def scripted(request: web.Request) -> web.StreamResponse:
                 await resp.write_eof()
                 return resp
             if fault == "error-event":
-                err = (b'event: error\ndata: {"type":"error","error":{"type":"overloaded_error",'
-                       b'"message":"Overloaded"}}\n\n')
+                err = (
+                    b'event: error\ndata: {"type":"error","error":{"type":"overloaded_error",'
+                    b'"message":"Overloaded"}}\n\n'
+                )
                 out += err
                 await resp.write(err)
                 await resp.write_eof()
@@ -151,8 +163,12 @@ def start_stack(tmp_path: Path, upstream_url: str | None = None) -> tuple[FaultS
         await usite.start()
         uurl = f"http://127.0.0.1:{usite._server.sockets[0].getsockname()[1]}"
         target = upstream_url or uurl
-        cfg = Config(**{**Config().__dict__, "upstreams": {"anthropic": target, "openai": target,
-                                                         "chatgpt": target + "/backend-api/codex"}})
+        cfg = Config(
+            **{
+                **Config().__dict__,
+                "upstreams": {"anthropic": target, "openai": target, "chatgpt": target + "/backend-api/codex"},
+            }
+        )
         state = ProxyState(cfg, tmp_path / "ledger.db", SystemClock(), control_token="ctl")
         prunner = web.AppRunner(create_app(state), access_log=None)
         await prunner.setup()

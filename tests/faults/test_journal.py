@@ -56,9 +56,18 @@ class Stream:
         self.status: int | None = None
         u = urlsplit(stack.base("messages"))
         self._conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
-        self._conn.request("POST", u.path + "/v1/messages", body=json.dumps(BODY), headers={
-            "Content-Type": "application/json", "x-api-key": "sk-ant-test-client", "x-fault": fault,
-            "x-test-id": self.id, "x-claude-code-agent-id": self.id})
+        self._conn.request(
+            "POST",
+            u.path + "/v1/messages",
+            body=json.dumps(BODY),
+            headers={
+                "Content-Type": "application/json",
+                "x-api-key": "sk-ant-test-client",
+                "x-fault": fault,
+                "x-test-id": self.id,
+                "x-claude-code-agent-id": self.id,
+            },
+        )
         self._thread = threading.Thread(target=self._read, daemon=True)
         self._thread.start()
 
@@ -84,8 +93,12 @@ class Stream:
 
 
 def journal_lines(ledger: Path) -> list[dict]:
-    return [json.loads(line) for seg in sorted(ledger.parent.glob(ledger.name + ".journal.*"))
-            for line in seg.read_text().splitlines() if line]
+    return [
+        json.loads(line)
+        for seg in sorted(ledger.parent.glob(ledger.name + ".journal.*"))
+        for line in seg.read_text().splitlines()
+        if line
+    ]
 
 
 def test_the_first_byte_does_not_wait_for_the_ledger_writer_and_the_row_still_precedes_the_last(faults):
@@ -155,9 +168,22 @@ def test_journal_segments_roll_over_and_are_removed_once_their_rows_are_in(tmp_p
     j = journal.Journal(ledger, segment_bytes=2000)
     ids = [f"amr_{i}" for i in range(12)]
     for rid in ids:
-        j.begin(RequestRecord(request_id=rid, session_id="s", started_at_ms=1, provider="anthropic", api="messages",
-                              method="POST", path="/v1/messages", model_requested="m", model_used=None, stream=True,
-                              status="partial", http_status=None))
+        j.begin(
+            RequestRecord(
+                request_id=rid,
+                session_id="s",
+                started_at_ms=1,
+                provider="anthropic",
+                api="messages",
+                method="POST",
+                path="/v1/messages",
+                model_requested="m",
+                model_used=None,
+                stream=True,
+                status="partial",
+                http_status=None,
+            )
+        )
     assert len(list(tmp_path.glob("ledger.db.journal.*"))) >= 3
     assert [e["request_id"] for e in journal_lines(ledger)] == ids
     for rid in ids[:-1]:

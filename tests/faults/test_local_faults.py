@@ -31,8 +31,12 @@ def use(input_tokens: int) -> dict:
 
 
 def call(base: str, *, stream: bool = True, use: dict | None = None, agent_id: str | None = None) -> tuple[int, bytes]:
-    body = {"model": MODEL, "max_tokens": 64, "stream": stream,
-            "messages": [{"role": "user", "content": f"turn {uuid.uuid4().hex}"}]}
+    body = {
+        "model": MODEL,
+        "max_tokens": 64,
+        "stream": stream,
+        "messages": [{"role": "user", "content": f"turn {uuid.uuid4().hex}"}],
+    }
     hdrs = {"content-type": "application/json", "x-api-key": "sk-ant-test-client"}
     if use:
         hdrs["x-fake-usage"] = json.dumps(use)
@@ -47,8 +51,9 @@ def call(base: str, *, stream: bool = True, use: dict | None = None, agent_id: s
 
 
 def health(stack) -> dict:
-    req = urllib.request.Request(stack.proxy_url + "/_agentmeter/v1/health",
-                                 headers={"Authorization": "Bearer test-control"})
+    req = urllib.request.Request(
+        stack.proxy_url + "/_agentmeter/v1/health", headers={"Authorization": "Bearer test-control"}
+    )
     with urllib.request.urlopen(req, timeout=5) as r:
         return json.loads(r.read())
 
@@ -174,11 +179,24 @@ def build_ledger(path, n: int) -> None:
     lg = open_ledger(path)
     lg.create_session({"id": "s1", "token_hash": "h1", "agent": "claude", "started_at": 1})
     for i in range(n):
-        lg.insert_request(RequestRecord(
-            request_id=f"r{i:05d}", session_id="s1", started_at_ms=1_760_000_000_000 + i * 1000,
-            provider="anthropic", api="messages", method="POST", path="/v1/messages", model_requested=MODEL,
-            model_used=MODEL, stream=True, status="ok", http_status=200,
-            usage=Usage(input_tokens=100, output_tokens=10), cost_usd=0.01))
+        lg.insert_request(
+            RequestRecord(
+                request_id=f"r{i:05d}",
+                session_id="s1",
+                started_at_ms=1_760_000_000_000 + i * 1000,
+                provider="anthropic",
+                api="messages",
+                method="POST",
+                path="/v1/messages",
+                model_requested=MODEL,
+                model_used=MODEL,
+                stream=True,
+                status="ok",
+                http_status=200,
+                usage=Usage(input_tokens=100, output_tokens=10),
+                cost_usd=0.01,
+            )
+        )
     lg.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     lg.close()
 
@@ -194,7 +212,7 @@ def test_corrupt_ledger_detected_kept_rebuilt_and_loss_reported(home):
     build_ledger(path, 3000)
     data = bytearray(path.read_bytes())
     for page in (40, 41, 90):  # three leaf pages of the requests table
-        data[page * 4096:(page + 1) * 4096] = os.urandom(4096)
+        data[page * 4096 : (page + 1) * 4096] = os.urandom(4096)
     path.write_bytes(bytes(data))
     damaged = bytes(data)
 
@@ -248,17 +266,30 @@ def test_inflight_rows_left_by_a_dead_daemon_become_partial(tmp_path):
     """What a SIGKILL leaves behind, without the SIGKILL: a journal entry and no final row."""
     path = tmp_path / "ledger.db"
     lg = open_ledger(path)
-    rec = RequestRecord(request_id="amr_dead", session_id="s1", started_at_ms=1_760_000_000_000, provider="anthropic",
-                        api="messages", method="POST", path="/v1/messages", model_requested=MODEL, model_used=MODEL,
-                        stream=True, status="partial", http_status=None, agent_id="a1")
+    rec = RequestRecord(
+        request_id="amr_dead",
+        session_id="s1",
+        started_at_ms=1_760_000_000_000,
+        provider="anthropic",
+        api="messages",
+        method="POST",
+        path="/v1/messages",
+        model_requested=MODEL,
+        model_used=MODEL,
+        stream=True,
+        status="partial",
+        http_status=None,
+        agent_id="a1",
+    )
     lg.begin_request(rec)
     lg.close()
     from agentmeter.ledger import LedgerWriter
 
     w = LedgerWriter(path).start()
     assert w.recovered == 1
-    late = rec.with_(status="ok", http_status=200, usage=Usage(input_tokens=5, output_tokens=5), cost_usd=0.1,
-                     reason=None)
+    late = rec.with_(
+        status="ok", http_status=200, usage=Usage(input_tokens=5, output_tokens=5), cost_usd=0.1, reason=None
+    )
     assert w.record(late).result(5) is not None  # the real row, if it still arrives, replaces the placeholder
     w.close()
     lg = open_ledger(path, readonly=True)
@@ -361,8 +392,14 @@ def test_a_working_directory_whose_name_is_not_utf8_still_gets_a_session(home, t
     monkeypatch.setenv("AGENTMETER_PORT", "0")
     env = {**os.environ}
     try:
-        r = subprocess.run([sys.executable, "-m", "agentmeter", "env", "--json"], cwd=odd, env=env,
-                           capture_output=True, text=True, timeout=60)
+        r = subprocess.run(
+            [sys.executable, "-m", "agentmeter", "env", "--json"],
+            cwd=odd,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert r.returncode == 0, r.stderr
         sid = json.loads(r.stdout)["session_id"]
         (s,) = json.loads(run_cli("sessions", "--json").stdout)["sessions"]
@@ -381,9 +418,20 @@ def test_a_caller_that_gives_up_on_a_write_does_not_kill_the_writer(tmp_path):
     w = LedgerWriter(tmp_path / "l.db").start()
     gate = threading.Event()
     w.submit(lambda lg: gate.wait(5))  # hold the writer while the next item's caller gives up
-    rec = RequestRecord(request_id="amr_gaveup", session_id="s1", started_at_ms=1_760_000_000_000,
-                        provider="anthropic", api="messages", method="POST", path="/v1/messages",
-                        model_requested=MODEL, model_used=MODEL, stream=True, status="ok", http_status=200)
+    rec = RequestRecord(
+        request_id="amr_gaveup",
+        session_id="s1",
+        started_at_ms=1_760_000_000_000,
+        provider="anthropic",
+        api="messages",
+        method="POST",
+        path="/v1/messages",
+        model_requested=MODEL,
+        model_used=MODEL,
+        stream=True,
+        status="ok",
+        http_status=200,
+    )
     fut = w.record(rec)
     assert fut.cancel()
     gate.set()

@@ -16,12 +16,25 @@ import pytest
 from .conftest import start_stack
 
 BODIES = {
-    "messages": ("/v1/messages", {"model": "claude-sonnet-4-5", "max_tokens": 64, "stream": True,
-                                  "messages": [{"role": "user", "content": "hi"}]}),
+    "messages": (
+        "/v1/messages",
+        {
+            "model": "claude-sonnet-4-5",
+            "max_tokens": 64,
+            "stream": True,
+            "messages": [{"role": "user", "content": "hi"}],
+        },
+    ),
     "responses": ("/responses", {"model": "gpt-5.1", "stream": True, "input": "hi"}),
-    "chat": ("/chat/completions", {"model": "gpt-4.1", "stream": True,
-                                   "stream_options": {"include_usage": True},
-                                   "messages": [{"role": "user", "content": "hi"}]}),
+    "chat": (
+        "/chat/completions",
+        {
+            "model": "gpt-4.1",
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "messages": [{"role": "user", "content": "hi"}],
+        },
+    ),
 }
 
 
@@ -33,9 +46,18 @@ def call(stack, api: str, fault: str = "ok", timeout: float = 30) -> dict:
     conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
     out = {"id": test_id, "status": None, "headers": {}, "body": b"", "error": None}
     try:
-        conn.request("POST", u.path + path, body=json.dumps({**body, "metadata": {"n": test_id}}), headers={
-            "Content-Type": "application/json", "x-api-key": "sk-ant-client", "x-fault": fault,
-            "x-test-id": test_id, "x-claude-code-agent-id": test_id})
+        conn.request(
+            "POST",
+            u.path + path,
+            body=json.dumps({**body, "metadata": {"n": test_id}}),
+            headers={
+                "Content-Type": "application/json",
+                "x-api-key": "sk-ant-client",
+                "x-fault": fault,
+                "x-test-id": test_id,
+                "x-claude-code-agent-id": test_id,
+            },
+        )
         resp = conn.getresponse()
         out["status"], out["headers"] = resp.status, {k.lower(): v for k, v in resp.getheaders()}
         chunks = []
@@ -100,8 +122,9 @@ def test_5xx_and_overloaded_pass_through_byte_for_byte(faults, api, code):
     assert got["headers"]["retry-after"] == "3" and got["headers"]["x-should-retry"] == "true"
     row = faults.row(got["id"])
     assert row["status"] == "error" and row["http_status"] == code
-    assert row["reason"] == ("overloaded_error" if (api, code) == ("messages", 529) else
-                             "api_error" if api == "messages" else "server_error")
+    assert row["reason"] == (
+        "overloaded_error" if (api, code) == ("messages", 529) else "api_error" if api == "messages" else "server_error"
+    )
     assert row["cost_usd"] == 0
     assert_healthy(faults)
 
@@ -176,9 +199,12 @@ def test_slow_client_gets_backpressure_not_a_buffer(faults):
     s = socket.create_connection((u.hostname, u.port))
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
     payload = json.dumps(body).encode()
-    s.sendall(f"POST {u.path}{path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nx-fault: flood:{total}"
-              f"\r\nx-test-id: {test_id}\r\nx-claude-code-agent-id: {test_id}\r\nContent-Length: {len(payload)}\r\n"
-              f"Connection: close\r\n\r\n".encode() + payload)
+    s.sendall(
+        f"POST {u.path}{path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nx-fault: flood:{total}"
+        f"\r\nx-test-id: {test_id}\r\nx-claude-code-agent-id: {test_id}\r\nContent-Length: {len(payload)}\r\n"
+        f"Connection: close\r\n\r\n".encode()
+        + payload
+    )
     first = s.recv(4096)
     assert first.startswith(b"HTTP/1.1 200")
     time.sleep(1.5)  # not reading
@@ -203,9 +229,12 @@ def test_client_that_hangs_up_mid_stream(faults):
     u = urlsplit(faults.base("messages"))
     payload = json.dumps(body).encode()
     with socket.create_connection((u.hostname, u.port)) as s:
-        s.sendall(f"POST {u.path}{path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                  f"x-fault: stall:0.5\r\nx-test-id: {test_id}\r\nx-claude-code-agent-id: {test_id}\r\n"
-                  f"Content-Length: {len(payload)}\r\n\r\n".encode() + payload)
+        s.sendall(
+            f"POST {u.path}{path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"x-fault: stall:0.5\r\nx-test-id: {test_id}\r\nx-claude-code-agent-id: {test_id}\r\n"
+            f"Content-Length: {len(payload)}\r\n\r\n".encode()
+            + payload
+        )
         assert s.recv(4096).startswith(b"HTTP/1.1 200")
     time.sleep(1.0)
     row = faults.row(test_id)

@@ -14,9 +14,13 @@ from hypothesis import HealthCheck, settings
 LONG = os.environ.get("AGENTMETER_LONG") == "1"
 TRIED: collections.Counter = collections.Counter()
 
-settings.register_profile("fuzz", deadline=2000, derandomize=not LONG, print_blob=True,
-                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                                 HealthCheck.function_scoped_fixture])
+settings.register_profile(
+    "fuzz",
+    deadline=2000,
+    derandomize=not LONG,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture],
+)
 
 
 def examples(quick: int, long: int) -> settings:

@@ -16,9 +16,23 @@ from .conftest import TRIED, examples
 
 SECTIONS = {
     "identity": ["developer", "team", "cost_center"],
-    "budget": ["timezone", "daily_usd", "weekly_usd", "monthly_usd", "daily_tokens", "weekly_tokens",
-               "monthly_tokens", "alert_at", "downgrade_at", "block_at", "easy_turn_tokens", "retry_cap",
-               "enforce_subscription", "pinned", "agents"],
+    "budget": [
+        "timezone",
+        "daily_usd",
+        "weekly_usd",
+        "monthly_usd",
+        "daily_tokens",
+        "weekly_tokens",
+        "monthly_tokens",
+        "alert_at",
+        "downgrade_at",
+        "block_at",
+        "easy_turn_tokens",
+        "retry_cap",
+        "enforce_subscription",
+        "pinned",
+        "agents",
+    ],
     "cascade": ["anthropic", "openai"],
     "alerts": ["desktop", "webhook"],
     "prices": ["anthropic:claude-opus-4-8", "unknown_model", "nocolon", "openai:gpt-5.1"],
@@ -28,14 +42,21 @@ SECTIONS = {
     "shell": ["agents"],
 }
 values = st.recursive(
-    st.one_of(st.booleans(), st.integers(-(2**63), 2**63 - 1), st.floats(allow_nan=True),
-              st.text(max_size=30), st.sampled_from(["local", "UTC", "Europe/Berlin", "../../etc/passwd",
-                                                     "x" * 300, "https://a", "Mars/Olympus"]),
-              st.datetimes(max_value=dt.datetime(9999, 1, 1)), st.dates()),
-    lambda inner: st.one_of(st.lists(inner, max_size=3),
-                            st.dictionaries(st.sampled_from(["input", "output", "cache_read", "daily_usd", "x"]),
-                                            inner, max_size=4)),
-    max_leaves=10)
+    st.one_of(
+        st.booleans(),
+        st.integers(-(2**63), 2**63 - 1),
+        st.floats(allow_nan=True),
+        st.text(max_size=30),
+        st.sampled_from(["local", "UTC", "Europe/Berlin", "../../etc/passwd", "x" * 300, "https://a", "Mars/Olympus"]),
+        st.datetimes(max_value=dt.datetime(9999, 1, 1)),
+        st.dates(),
+    ),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.dictionaries(st.sampled_from(["input", "output", "cache_read", "daily_usd", "x"]), inner, max_size=4),
+    ),
+    max_leaves=10,
+)
 
 
 @st.composite
@@ -72,9 +93,12 @@ def test_structured_configs_load_or_say_why(tmp_path_factory, doc):
 
 
 @examples(100, 5000)
-@given(st.one_of(st.binary(max_size=200),
-                 st.text(alphabet=st.sampled_from('[]="\'.,:#\n\\ abcdeu0123456789_-+etruflsinf'), max_size=120)
-                 .map(str.encode)))
+@given(
+    st.one_of(
+        st.binary(max_size=200),
+        st.text(alphabet=st.sampled_from("[]=\"'.,:#\n\\ abcdeu0123456789_-+etruflsinf"), max_size=120).map(str.encode),
+    )
+)
 def test_arbitrary_bytes_load_or_say_why(tmp_path_factory, raw):
     TRIED["config files (raw)"] += 1
     load(tmp_path_factory.mktemp("c") / "config.toml", raw)

@@ -22,11 +22,25 @@ from faults.conftest import start_stack
 from .conftest import TRIED, examples
 from .test_parsers import json_values
 
-TAILS = ["anthropic/v1/messages", "anthropic/v1/messages/count_tokens", "anthropic/v1/models", "openai/v1/responses",
-         "openai/v1/chat/completions", "openai/v1/models", "openai/v1/files", "anthropic/../../_agentmeter/v1/health",
-         "anthropic/%2e%2e/%2e%2e/x", "anthropic/v1/..%2f..%2fx", "anthropic/./v1/messages", "anthropic//v1/messages",
-         "anthropic/v1/messages%3Fbeta=true", "openai/v1/responses%23frag", "anthropic/v1/%00", "anthropic/%C3%A9",
-         "anthropic/%ED%B3%B9"]
+TAILS = [
+    "anthropic/v1/messages",
+    "anthropic/v1/messages/count_tokens",
+    "anthropic/v1/models",
+    "openai/v1/responses",
+    "openai/v1/chat/completions",
+    "openai/v1/models",
+    "openai/v1/files",
+    "anthropic/../../_agentmeter/v1/health",
+    "anthropic/%2e%2e/%2e%2e/x",
+    "anthropic/v1/..%2f..%2fx",
+    "anthropic/./v1/messages",
+    "anthropic//v1/messages",
+    "anthropic/v1/messages%3Fbeta=true",
+    "openai/v1/responses%23frag",
+    "anthropic/v1/%00",
+    "anthropic/%C3%A9",
+    "anthropic/%ED%B3%B9",
+]
 
 
 class Crashes(logging.Handler):
@@ -79,30 +93,56 @@ def check(status: int, headers: dict, body: bytes) -> None:
         assert 400 <= status < 600
 
 
-bodies = st.one_of(json_values.map(lambda v: json.dumps(v).encode()), st.binary(max_size=200),
-                   st.fixed_dictionaries({"model": st.one_of(st.text(max_size=10), json_values),
-                                          "stream": json_values, "max_tokens": json_values,
-                                          "stream_options": json_values, "messages": json_values,
-                                          "input": json_values}).map(lambda v: json.dumps(v).encode()))
-odd_header_values = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="\x7f"),
-                            max_size=40)
+bodies = st.one_of(
+    json_values.map(lambda v: json.dumps(v).encode()),
+    st.binary(max_size=200),
+    st.fixed_dictionaries(
+        {
+            "model": st.one_of(st.text(max_size=10), json_values),
+            "stream": json_values,
+            "max_tokens": json_values,
+            "stream_options": json_values,
+            "messages": json_values,
+            "input": json_values,
+        }
+    ).map(lambda v: json.dumps(v).encode()),
+)
+odd_header_values = st.text(
+    alphabet=st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="\x7f"), max_size=40
+)
 
 
 @examples(100, 3000)
-@given(method=st.sampled_from(["POST", "GET", "PUT", "DELETE", "PATCH", "OPTIONS", "FOO"]),
-       tail=st.sampled_from(TAILS), body=bodies,
-       encoding=st.sampled_from([None, "gzip", "zstd", "deflate", "br", "identity, gzip"]),
-       extra=st.dictionaries(st.sampled_from(["x-api-key", "authorization", "anthropic-beta", "session_id",
-                                              "x-claude-code-session-id", "content-type", "x-stainless-retry-count"]),
-                             odd_header_values, max_size=3))
+@given(
+    method=st.sampled_from(["POST", "GET", "PUT", "DELETE", "PATCH", "OPTIONS", "FOO"]),
+    tail=st.sampled_from(TAILS),
+    body=bodies,
+    encoding=st.sampled_from([None, "gzip", "zstd", "deflate", "br", "identity, gzip"]),
+    extra=st.dictionaries(
+        st.sampled_from(
+            [
+                "x-api-key",
+                "authorization",
+                "anthropic-beta",
+                "session_id",
+                "x-claude-code-session-id",
+                "content-type",
+                "x-stainless-retry-count",
+            ]
+        ),
+        odd_header_values,
+        max_size=3,
+    ),
+)
 def test_random_requests_never_make_agentmeter_fail(target, method, tail, body, encoding, extra):
     stack, crashes = target
     TRIED["HTTP requests"] += 1
     headers = {"Content-Type": "application/json", **extra}
     if encoding:
         headers["Content-Encoding"] = encoding
-    status, hdrs, out = send(stack, method, tail, body, {k: v.encode("latin-1").decode("latin-1")
-                                                         for k, v in headers.items()})
+    status, hdrs, out = send(
+        stack, method, tail, body, {k: v.encode("latin-1").decode("latin-1") for k, v in headers.items()}
+    )
     check(status, hdrs, out)
     assert crashes.records == [], [r.getMessage() for r in crashes.records]
 
@@ -167,9 +207,21 @@ def test_control_api_rejects_junk_without_a_500(target):
     stack, crashes = target
     auth = {"Authorization": "Bearer ctl", "Content-Type": "application/json"}
     sid = stack.loop.run(stack.state.sessions.open({"agent": "junk"}))["session_id"]  # this one gets ended
-    junk = [b"[" * 100_000, b"{{{", b"[]", b'"x"', b"\xff", b'{"budget_usd":"abc"}', b'{"budget_usd":true}',
-            b'{"until_ms":"x"}', b'{"until_ms":1e999}', b'{"until_ms":' + b"9" * 30 + b"}", b'{"exit_code":"x"}',
-            b'{"exit_code":99999999999999999999}', b'{"tags":[1,2,3],"agent":{"a":1}}']
+    junk = [
+        b"[" * 100_000,
+        b"{{{",
+        b"[]",
+        b'"x"',
+        b"\xff",
+        b'{"budget_usd":"abc"}',
+        b'{"budget_usd":true}',
+        b'{"until_ms":"x"}',
+        b'{"until_ms":1e999}',
+        b'{"until_ms":' + b"9" * 30 + b"}",
+        b'{"exit_code":"x"}',
+        b'{"exit_code":99999999999999999999}',
+        b'{"tags":[1,2,3],"agent":{"a":1}}',
+    ]
     for path in ("/_agentmeter/v1/sessions", f"/_agentmeter/v1/sessions/{sid}/end", "/_agentmeter/v1/snooze"):
         for body in junk:
             TRIED["control API requests"] += 1
@@ -189,8 +241,14 @@ def test_websocket_junk_frames(target):
         async with aiohttp.ClientSession() as http:
             try:
                 async with http.ws_connect(url) as ws:
-                    for frame in ("{", "[" * 50_000, '["response.create"]', '{"type":"response.create","model":5}',
-                                  '{"type":"response.create","response":[1]}', "\x00\xff"):
+                    for frame in (
+                        "{",
+                        "[" * 50_000,
+                        '["response.create"]',
+                        '{"type":"response.create","model":5}',
+                        '{"type":"response.create","response":[1]}',
+                        "\x00\xff",
+                    ):
                         TRIED["WebSocket frames"] += 1
                         await ws.send_str(frame)
                     await ws.send_bytes(b"\xff\x00 garbage")

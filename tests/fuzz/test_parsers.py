@@ -18,21 +18,75 @@ from agentmeter.proxy.websocket import _any_create, _json_or_none, _model_of
 from .conftest import TRIED, examples
 
 METERS = (anth.AnthropicStreamMeter, oai.ResponsesStreamMeter, oai.ChatStreamMeter)
-KEYS = ["type", "usage", "message", "response", "model", "id", "input_tokens", "output_tokens",
-        "cache_read_input_tokens", "cache_creation_input_tokens", "cache_creation", "ephemeral_1h_input_tokens",
-        "prompt_tokens", "completion_tokens", "input_tokens_details", "cached_tokens", "output_tokens_details",
-        "reasoning_tokens", "choices", "delta", "error", "code", "status", "incomplete_details", "stop_reason",
-        "finish_reason", "server_tool_use", "messages", "input", "stream", "stream_options", "include_usage",
-        "max_tokens", "role", "content", "tool_result", "is_error", "system", "tools"]
-EVENTS = [b"message_start", b"message_delta", b"message_stop", b"content_block_delta", b"ping", b"error",
-          b"response.created", b"response.completed", b"response.incomplete", b"response.failed",
-          b"response.output_text.delta", b"x"]
+KEYS = [
+    "type",
+    "usage",
+    "message",
+    "response",
+    "model",
+    "id",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+    "cache_creation",
+    "ephemeral_1h_input_tokens",
+    "prompt_tokens",
+    "completion_tokens",
+    "input_tokens_details",
+    "cached_tokens",
+    "output_tokens_details",
+    "reasoning_tokens",
+    "choices",
+    "delta",
+    "error",
+    "code",
+    "status",
+    "incomplete_details",
+    "stop_reason",
+    "finish_reason",
+    "server_tool_use",
+    "messages",
+    "input",
+    "stream",
+    "stream_options",
+    "include_usage",
+    "max_tokens",
+    "role",
+    "content",
+    "tool_result",
+    "is_error",
+    "system",
+    "tools",
+]
+EVENTS = [
+    b"message_start",
+    b"message_delta",
+    b"message_stop",
+    b"content_block_delta",
+    b"ping",
+    b"error",
+    b"response.created",
+    b"response.completed",
+    b"response.incomplete",
+    b"response.failed",
+    b"response.output_text.delta",
+    b"x",
+]
 
-scalars = st.one_of(st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
-                    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=20),
-                    st.sampled_from(["message_start", "message_delta", "response.completed", "[DONE]", "error"]))
-json_values = st.recursive(scalars, lambda inner: st.one_of(
-    st.lists(inner, max_size=4), st.dictionaries(st.sampled_from(KEYS), inner, max_size=6)), max_leaves=25)
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=20),
+    st.sampled_from(["message_start", "message_delta", "response.completed", "[DONE]", "error"]),
+)
+json_values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.sampled_from(KEYS), inner, max_size=6)),
+    max_leaves=25,
+)
 
 
 @st.composite
@@ -52,8 +106,17 @@ def sse_streams(draw) -> bytes:
             head = b"event: " + name + eol if name else b""
             parts.append(head + b"data: " + data + eol + eol)
     if draw(st.booleans()):
-        parts.append(draw(st.sampled_from([b"data: [DONE]\n\n", b"event: message_stop\ndata: {}\n\n",
-                                           b'event: response.completed\ndata: {"type":"response.completed"}\n\n'])))
+        parts.append(
+            draw(
+                st.sampled_from(
+                    [
+                        b"data: [DONE]\n\n",
+                        b"event: message_stop\ndata: {}\n\n",
+                        b'event: response.completed\ndata: {"type":"response.completed"}\n\n',
+                    ]
+                )
+            )
+        )
     return b"".join(parts)
 
 
@@ -118,9 +181,11 @@ def test_whole_body_parsers_never_raise(body):
 
 
 @examples(150, 10000)
-@given(st.one_of(st.binary(max_size=300), json_values.map(lambda v: json.dumps(v).encode())),
-       st.sampled_from([None, "identity", "gzip", "deflate", "zstd", "br", "gzip, gzip", "", "GZIP "]),
-       st.text(max_size=40))
+@given(
+    st.one_of(st.binary(max_size=300), json_values.map(lambda v: json.dumps(v).encode())),
+    st.sampled_from([None, "identity", "gzip", "deflate", "zstd", "br", "gzip, gzip", "", "GZIP "]),
+    st.text(max_size=40),
+)
 def test_request_readers_never_raise(body, encoding, tail):
     TRIED["request readers"] += 1
     plain = decode_body(body, encoding)
@@ -135,8 +200,18 @@ def test_request_readers_never_raise(body, encoding, tail):
     _any_create(text)
 
 
-_FACT_KEYS = ["model", "stream", "stream_options", "max_tokens", "max_output_tokens", "max_completion_tokens",
-              "messages", "input", "system", "tools"]
+_FACT_KEYS = [
+    "model",
+    "stream",
+    "stream_options",
+    "max_tokens",
+    "max_output_tokens",
+    "max_completion_tokens",
+    "messages",
+    "input",
+    "system",
+    "tools",
+]
 request_objects = st.dictionaries(st.sampled_from(_FACT_KEYS) | st.text(max_size=8), json_values, max_size=8)
 
 
@@ -149,8 +224,17 @@ def test_partial_decoder_reads_what_a_full_parse_reads(obj, spaced):
     plain = json.dumps(obj, separators=(", ", ": ") if spaced else (",", ":")).encode()
     fast = read_body(plain)
     full = BodyFacts(plain, json.loads(plain))
-    for name in ("ok", "model", "stream", "include_usage", "has_stream_options", "max_tokens", "items",
-                 "input_is_text", "n_items"):
+    for name in (
+        "ok",
+        "model",
+        "stream",
+        "include_usage",
+        "has_stream_options",
+        "max_tokens",
+        "items",
+        "input_is_text",
+        "n_items",
+    ):
         assert getattr(fast, name) == getattr(full, name), name
     if fast.input_is_text:
         assert fast.last_item == full.last_item
@@ -165,11 +249,11 @@ def _meter_all(data: bytes) -> float:
     for meter_cls in METERS:
         m = meter_cls()
         for i in range(0, len(data), 65536):
-            m.feed(data[i:i + 65536])
+            m.feed(data[i : i + 65536])
         m.result()
     s = oai.ChatUsageStripper()
     for i in range(0, len(data), 65536):
-        s.process(data[i:i + 65536])
+        s.process(data[i : i + 65536])
     s.flush()
     return time.thread_time() - t0
 

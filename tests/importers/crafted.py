@@ -6,21 +6,54 @@ import json
 from pathlib import Path
 
 
-def claude_line(mid: str | None, rid: str | None, *, session: str = "sess-1", out: int = 10, inp: int = 100,
-                cache_read: int = 0, cw5: int = 0, cw1: int = 0, ts: str = "2026-01-01T00:00:00.000Z",
-                sidechain: bool = False, model: str = "claude-sonnet-4-5", cwd: str | None = "/nowhere/proj",
-                branch: str = "main", uuid: str | None = None, agent_id: str | None = None) -> str:
-    message = {"id": mid, "type": "message", "role": "assistant", "model": model,
-               "content": [{"type": "text", "text": "hi"}], "stop_reason": "end_turn",
-               "usage": {"input_tokens": inp, "cache_creation_input_tokens": cw5 + cw1,
-                         "cache_read_input_tokens": cache_read, "output_tokens": out,
-                         "cache_creation": {"ephemeral_5m_input_tokens": cw5, "ephemeral_1h_input_tokens": cw1},
-                         "service_tier": "standard"}}
+def claude_line(
+    mid: str | None,
+    rid: str | None,
+    *,
+    session: str = "sess-1",
+    out: int = 10,
+    inp: int = 100,
+    cache_read: int = 0,
+    cw5: int = 0,
+    cw1: int = 0,
+    ts: str = "2026-01-01T00:00:00.000Z",
+    sidechain: bool = False,
+    model: str = "claude-sonnet-4-5",
+    cwd: str | None = "/nowhere/proj",
+    branch: str = "main",
+    uuid: str | None = None,
+    agent_id: str | None = None,
+) -> str:
+    message = {
+        "id": mid,
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [{"type": "text", "text": "hi"}],
+        "stop_reason": "end_turn",
+        "usage": {
+            "input_tokens": inp,
+            "cache_creation_input_tokens": cw5 + cw1,
+            "cache_read_input_tokens": cache_read,
+            "output_tokens": out,
+            "cache_creation": {"ephemeral_5m_input_tokens": cw5, "ephemeral_1h_input_tokens": cw1},
+            "service_tier": "standard",
+        },
+    }
     if mid is None:
         del message["id"]
-    d = {"parentUuid": None, "isSidechain": sidechain, "message": message, "type": "assistant",
-         "uuid": uuid or f"u-{mid}-{rid}-{out}", "timestamp": ts, "cwd": cwd, "sessionId": session,
-         "version": "2.1.197", "gitBranch": branch}
+    d = {
+        "parentUuid": None,
+        "isSidechain": sidechain,
+        "message": message,
+        "type": "assistant",
+        "uuid": uuid or f"u-{mid}-{rid}-{out}",
+        "timestamp": ts,
+        "cwd": cwd,
+        "sessionId": session,
+        "version": "2.1.197",
+        "gitBranch": branch,
+    }
     if rid is not None:
         d["requestId"] = rid
     if agent_id:
@@ -29,19 +62,44 @@ def claude_line(mid: str | None, rid: str | None, *, session: str = "sess-1", ou
 
 
 def claude_user(text: str = "hello", session: str = "sess-1", ts: str = "2026-01-01T00:00:00.000Z") -> str:
-    return json.dumps({"type": "user", "message": {"role": "user", "content": text}, "timestamp": ts,
-                       "sessionId": session, "uuid": "u-user"}, separators=(",", ":"))
+    return json.dumps(
+        {
+            "type": "user",
+            "message": {"role": "user", "content": text},
+            "timestamp": ts,
+            "sessionId": session,
+            "uuid": "u-user",
+        },
+        separators=(",", ":"),
+    )
 
 
 def counts(inp: int, cached: int = 0, out: int = 0, reasoning: int = 0) -> dict:
-    return {"input_tokens": inp, "cached_input_tokens": cached, "cache_write_input_tokens": 0,
-            "output_tokens": out, "reasoning_output_tokens": reasoning, "total_tokens": inp + out}
+    return {
+        "input_tokens": inp,
+        "cached_input_tokens": cached,
+        "cache_write_input_tokens": 0,
+        "output_tokens": out,
+        "reasoning_output_tokens": reasoning,
+        "total_tokens": inp + out,
+    }
 
 
 def codex_meta(sid: str, ts: str = "2026-01-01T00:00:00.000Z", **extra) -> str:
-    return json.dumps({"timestamp": ts, "type": "session_meta",
-                       "payload": {"id": sid, "session_id": sid, "timestamp": ts, "cwd": "/nowhere/proj",
-                                   "cli_version": "0.169.0", **extra}})
+    return json.dumps(
+        {
+            "timestamp": ts,
+            "type": "session_meta",
+            "payload": {
+                "id": sid,
+                "session_id": sid,
+                "timestamp": ts,
+                "cwd": "/nowhere/proj",
+                "cli_version": "0.169.0",
+                **extra,
+            },
+        }
+    )
 
 
 def codex_turn(model: str = "gpt-5", ts: str = "2026-01-01T00:00:01.000Z") -> str:
@@ -49,8 +107,13 @@ def codex_turn(model: str = "gpt-5", ts: str = "2026-01-01T00:00:01.000Z") -> st
 
 
 def codex_task(started_s: int, ts: str = "2026-01-01T00:00:01.000Z") -> str:
-    return json.dumps({"timestamp": ts, "type": "event_msg",
-                       "payload": {"type": "task_started", "turn_id": "t", "started_at": started_s}})
+    return json.dumps(
+        {
+            "timestamp": ts,
+            "type": "event_msg",
+            "payload": {"type": "task_started", "turn_id": "t", "started_at": started_s},
+        }
+    )
 
 
 def codex_count(total: dict | None, last: dict | None, ts: str = "2026-01-01T00:00:02.000Z") -> str:
@@ -63,9 +126,13 @@ def codex_count(total: dict | None, last: dict | None, ts: str = "2026-01-01T00:
 
 
 def codex_record(sid: str, rid: str, usage: dict, ts: str = "2026-01-01T00:00:02.000Z") -> str:
-    return json.dumps({"timestamp": ts, "type": "token_usage_record",
-                       "payload": {"thread_id": sid, "session_id": sid, "turn_id": "t", "response_id": rid,
-                                   "usage": usage}})
+    return json.dumps(
+        {
+            "timestamp": ts,
+            "type": "token_usage_record",
+            "payload": {"thread_id": sid, "session_id": sid, "turn_id": "t", "response_id": rid, "usage": usage},
+        }
+    )
 
 
 def write(path: Path, lines: list[str]) -> Path:

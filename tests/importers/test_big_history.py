@@ -26,9 +26,20 @@ FILLER = 32 * 1024  # a tool result; most of a real history's bytes are these
 def generate(root: Path, total_bytes: int, files: int = 8) -> int:
     """Transcripts of about `total_bytes`: each turn a large tool result, then a response in two streamed
     copies. Returns the number of distinct responses."""
-    user = json.dumps({"type": "user", "message": {"role": "user", "content": [
-        {"type": "tool_result", "tool_use_id": "t", "content": "x" * FILLER}]}, "sessionId": "s",
-        "timestamp": "2026-01-01T00:00:00.000Z"}).encode() + b"\n"
+    user = (
+        json.dumps(
+            {
+                "type": "user",
+                "message": {
+                    "role": "user",
+                    "content": [{"type": "tool_result", "tool_use_id": "t", "content": "x" * FILLER}],
+                },
+                "sessionId": "s",
+                "timestamp": "2026-01-01T00:00:00.000Z",
+            }
+        ).encode()
+        + b"\n"
+    )
     turn = len(user) + 2 * len(claude_line("msg_00000000", "req_00000000")) + 2
     turns = total_bytes // turn // files
     n = 0
@@ -39,19 +50,34 @@ def generate(root: Path, total_bytes: int, files: int = 8) -> int:
             for _ in range(turns):
                 out.write(user)
                 for copy_out in (1, 57):
-                    out.write(claude_line(f"msg_{n:08d}", f"req_{n:08d}", session=f"session-{f}", out=copy_out,
-                                          ts=f"2026-01-{1 + f:02d}T00:00:00.000Z").encode() + b"\n")
+                    out.write(
+                        claude_line(
+                            f"msg_{n:08d}",
+                            f"req_{n:08d}",
+                            session=f"session-{f}",
+                            out=copy_out,
+                            ts=f"2026-01-{1 + f:02d}T00:00:00.000Z",
+                        ).encode()
+                        + b"\n"
+                    )
                 n += 1
     return n
 
 
 def _import_cli(home: Path) -> tuple[dict, float]:
     """`agentmeter import claude --json` in a subprocess: its result and its peak resident memory (MB)."""
-    script = ("import resource, sys; from agentmeter.__main__ import main; rc = main(sys.argv[1:]); "
-              "sys.stderr.write(f'maxrss_kb={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}\\n'); sys.exit(rc)")
+    script = (
+        "import resource, sys; from agentmeter.__main__ import main; rc = main(sys.argv[1:]); "
+        "sys.stderr.write(f'maxrss_kb={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}\\n'); sys.exit(rc)"
+    )
     env = {**os.environ, "HOME": str(home), "CLAUDE_CONFIG_DIR": ""}
-    r = subprocess.run([sys.executable, "-c", script, "import", "claude", "--json"], env=env, capture_output=True,
-                       text=True, timeout=1200)
+    r = subprocess.run(
+        [sys.executable, "-c", script, "import", "claude", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout), int(r.stderr.rsplit("maxrss_kb=", 1)[1].split()[0]) / 1024
 

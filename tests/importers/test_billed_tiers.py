@@ -40,28 +40,40 @@ def _rows():
 
 def test_import_bills_fast_mode_priority_and_dated_history(tmp_path, monkeypatch):
     env = {"HOME": str(tmp_path), "CLAUDE_CONFIG_DIR": ""}
-    write(tmp_path / ".claude" / "projects" / "-w" / "s1.jsonl", [
-        claude_user(),
-        # Opus 4.6 fast mode: $30 in / $150 out.
-        _fast(claude_line("msg_f", "req_f", inp=10_000, out=2000, model="claude-opus-4-6",
-                          ts="2026-04-01T10:00:00.000Z")),
-        # The same model at standard speed: $5 / $25.
-        claude_line("msg_s", "req_s", inp=10_000, out=2000, model="claude-opus-4-6", ts="2026-04-01T10:01:00.000Z"),
-    ])
+    write(
+        tmp_path / ".claude" / "projects" / "-w" / "s1.jsonl",
+        [
+            claude_user(),
+            # Opus 4.6 fast mode: $30 in / $150 out.
+            _fast(
+                claude_line(
+                    "msg_f", "req_f", inp=10_000, out=2000, model="claude-opus-4-6", ts="2026-04-01T10:00:00.000Z"
+                )
+            ),
+            # The same model at standard speed: $5 / $25.
+            claude_line("msg_s", "req_s", inp=10_000, out=2000, model="claude-opus-4-6", ts="2026-04-01T10:01:00.000Z"),
+        ],
+    )
     codex_home = tmp_path / "codex"
     env["CODEX_HOME"] = str(codex_home)
-    write(codex_home / "sessions" / "2025" / "05" / "15" / "rollout-old.jsonl", [
-        codex_meta("old", ts="2025-05-15T09:00:00.000Z"),
-        _codex_turn("o3", None, "2025-05-15T09:00:01.000Z"),
-        # o3 in May 2025: $10 in / $40 out (before the 2025-06-10 cut to $2 / $8).
-        codex_record("old", "resp_old", counts(10_000, out=1000), ts="2025-05-15T09:00:02.000Z"),
-    ])
-    write(codex_home / "sessions" / "2026" / "04" / "01" / "rollout-fast.jsonl", [
-        codex_meta("fast", ts="2026-04-01T09:00:00.000Z"),
-        # Codex's "fast" setting is priority processing: gpt-5 at $2.50 in / $0.25 cached / $20 out.
-        _codex_turn("gpt-5", "fast", "2026-04-01T09:00:01.000Z"),
-        codex_record("fast", "resp_fast", counts(100_000, cached=90_000, out=5000), ts="2026-04-01T09:00:02.000Z"),
-    ])
+    write(
+        codex_home / "sessions" / "2025" / "05" / "15" / "rollout-old.jsonl",
+        [
+            codex_meta("old", ts="2025-05-15T09:00:00.000Z"),
+            _codex_turn("o3", None, "2025-05-15T09:00:01.000Z"),
+            # o3 in May 2025: $10 in / $40 out (before the 2025-06-10 cut to $2 / $8).
+            codex_record("old", "resp_old", counts(10_000, out=1000), ts="2025-05-15T09:00:02.000Z"),
+        ],
+    )
+    write(
+        codex_home / "sessions" / "2026" / "04" / "01" / "rollout-fast.jsonl",
+        [
+            codex_meta("fast", ts="2026-04-01T09:00:00.000Z"),
+            # Codex's "fast" setting is priority processing: gpt-5 at $2.50 in / $0.25 cached / $20 out.
+            _codex_turn("gpt-5", "fast", "2026-04-01T09:00:01.000Z"),
+            codex_record("fast", "resp_fast", counts(100_000, cached=90_000, out=5000), ts="2026-04-01T09:00:02.000Z"),
+        ],
+    )
     for agent in ("claude", "codex"):
         r = run_cli("import", agent, "--json", env=env)
         assert r.returncode == 0, r.stderr

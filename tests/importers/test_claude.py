@@ -22,13 +22,16 @@ def rows(ledger) -> list[dict]:
 
 
 def test_streamed_copies_keep_the_largest(ledger, tmp_path):
-    f = write(tmp_path / "p" / "s.jsonl", [
-        claude_user(),
-        claude_line("msg_1", "req_1", out=1),
-        claude_line("msg_1", "req_1", out=30),
-        claude_line("msg_1", "req_1", out=58),
-        claude_line("msg_1", "req_1", out=12),  # a later block copy that reports less must not win
-    ])
+    f = write(
+        tmp_path / "p" / "s.jsonl",
+        [
+            claude_user(),
+            claude_line("msg_1", "req_1", out=1),
+            claude_line("msg_1", "req_1", out=30),
+            claude_line("msg_1", "req_1", out=58),
+            claude_line("msg_1", "req_1", out=12),  # a later block copy that reports less must not win
+        ],
+    )
     s = import_logs("claude", ledger, [f.parent])
     [row] = rows(ledger)
     assert (s.responses, s.added, row["output_tokens"]) == (1, 1, 58)
@@ -51,25 +54,34 @@ def test_streamed_copy_split_across_batches_and_imports_is_replaced(ledger, tmp_
 
 
 def test_missing_request_ids(ledger, tmp_path):
-    f = write(tmp_path / "p" / "s.jsonl", [
-        claude_line("msg_1", None, out=20),  # an older copy without its request id
-        claude_line("msg_1", "req_1", out=20),
-        claude_line("msg_2", None, out=7),  # only ever written without one
-        claude_line(None, None, out=3, uuid="no-id-at-all"),
-    ])
+    f = write(
+        tmp_path / "p" / "s.jsonl",
+        [
+            claude_line("msg_1", None, out=20),  # an older copy without its request id
+            claude_line("msg_1", "req_1", out=20),
+            claude_line("msg_2", None, out=7),  # only ever written without one
+            claude_line(None, None, out=3, uuid="no-id-at-all"),
+        ],
+    )
     s = import_logs("claude", ledger, [f])
-    assert sorted(r["import_key"] for r in rows(ledger)) == ["claude:msg_1:req_1", "claude:msg_2:",
-                                                             "claude:uuid:no-id-at-all"]
+    assert sorted(r["import_key"] for r in rows(ledger)) == [
+        "claude:msg_1:req_1",
+        "claude:msg_2:",
+        "claude:uuid:no-id-at-all",
+    ]
     assert s.replayed == 1
 
 
 def test_side_chain_replay_dropped_but_real_side_chain_counted(ledger, tmp_path):
-    f = write(tmp_path / "p" / "s.jsonl", [
-        claude_line("msg_parent", "req_a", out=40),
-        # /btw and sub-agents can replay the parent's message under a new request id
-        claude_line("msg_parent", "req_b", out=40, sidechain=True, ts="2026-01-01T00:00:05.000Z"),
-        claude_line("msg_side", "req_c", out=9, sidechain=True, ts="2026-01-01T00:00:06.000Z"),
-    ])
+    f = write(
+        tmp_path / "p" / "s.jsonl",
+        [
+            claude_line("msg_parent", "req_a", out=40),
+            # /btw and sub-agents can replay the parent's message under a new request id
+            claude_line("msg_parent", "req_b", out=40, sidechain=True, ts="2026-01-01T00:00:05.000Z"),
+            claude_line("msg_side", "req_c", out=9, sidechain=True, ts="2026-01-01T00:00:06.000Z"),
+        ],
+    )
     s = import_logs("claude", ledger, [f])
     assert sorted(r["import_key"] for r in rows(ledger)) == ["claude:msg_parent:req_a", "claude:msg_side:req_c"]
     assert s.replayed == 1
@@ -84,13 +96,21 @@ def test_side_chain_replay_in_a_later_import_is_dropped(ledger, tmp_path):
 
 def test_sub_agent_files_included_and_attributed_to_the_parent_session(ledger, tmp_path):
     proj = tmp_path / "projects" / "-work-proj"
-    write(proj / "sess-1.jsonl", [claude_line("msg_main", "req_1", ts="2026-01-01T00:00:00.000Z"),
-                                  # Claude Code also logs the sub-agent's message in the parent file
-                                  claude_line("msg_sub", "req_2", sidechain=True, ts="2026-01-01T00:00:03.000Z")])
-    write(proj / "sess-1" / "subagents" / "agent-a1b2.jsonl", [
-        claude_line("msg_sub", "req_2", sidechain=True, ts="2026-01-01T00:00:03.000Z"),
-        claude_line("msg_sub2", "req_3", sidechain=True, ts="2026-01-01T00:00:04.000Z"),
-    ])
+    write(
+        proj / "sess-1.jsonl",
+        [
+            claude_line("msg_main", "req_1", ts="2026-01-01T00:00:00.000Z"),
+            # Claude Code also logs the sub-agent's message in the parent file
+            claude_line("msg_sub", "req_2", sidechain=True, ts="2026-01-01T00:00:03.000Z"),
+        ],
+    )
+    write(
+        proj / "sess-1" / "subagents" / "agent-a1b2.jsonl",
+        [
+            claude_line("msg_sub", "req_2", sidechain=True, ts="2026-01-01T00:00:03.000Z"),
+            claude_line("msg_sub2", "req_3", sidechain=True, ts="2026-01-01T00:00:04.000Z"),
+        ],
+    )
     s = import_logs("claude", ledger, [tmp_path / "projects"])
     got = {r["import_key"]: r for r in rows(ledger)}
     assert set(got) == {"claude:msg_main:req_1", "claude:msg_sub:req_2", "claude:msg_sub2:req_3"}
@@ -103,23 +123,30 @@ def test_fork_session_replay_counts_once_under_the_original(ledger, tmp_path):
     write(proj / "orig.jsonl", [claude_line("msg_1", "req_1", session="orig", ts="2026-01-01T00:00:00.000Z")])
     # `--resume orig --fork-session` starts the new file with its own queue operations, then copies the
     # parent's lines under the new session id with their original timestamps (seen with 2.1.197)
-    write(proj / "fork.jsonl", [
-        '{"type":"mode","mode":"normal","sessionId":"fork"}',
-        '{"type":"queue-operation","operation":"enqueue","timestamp":"2026-01-01T00:59:00.000Z","sessionId":"fork"}',
-        claude_line("msg_1", "req_1", session="fork", ts="2026-01-01T00:00:00.000Z"),
-        claude_line("msg_2", "req_2", session="fork", ts="2026-01-01T01:00:00.000Z"),
-    ])
+    write(
+        proj / "fork.jsonl",
+        [
+            '{"type":"mode","mode":"normal","sessionId":"fork"}',
+            '{"type":"queue-operation","operation":"enqueue","timestamp":"2026-01-01T00:59:00.000Z","sessionId":"fork"}',
+            claude_line("msg_1", "req_1", session="fork", ts="2026-01-01T00:00:00.000Z"),
+            claude_line("msg_2", "req_2", session="fork", ts="2026-01-01T01:00:00.000Z"),
+        ],
+    )
     import_logs("claude", ledger, [tmp_path / "projects"])
     got = {r["import_key"]: r["agent_session_id"] for r in rows(ledger)}
     assert got == {"claude:msg_1:req_1": "orig", "claude:msg_2:req_2": "fork"}
 
 
 def test_cache_write_split_repo_branch_cwd_and_session(ledger, tmp_path):
-    f = write(tmp_path / "p" / "s.jsonl", [
-        claude_line("msg_1", "req_1", cw5=300, cw1=700, cache_read=5000, session="abc", cwd="/gone/repo",
-                    branch="feature/x"),
-        claude_line("msg_2", "req_2", session="abc", branch="HEAD", ts="2026-01-02T00:00:00.000Z"),
-    ])
+    f = write(
+        tmp_path / "p" / "s.jsonl",
+        [
+            claude_line(
+                "msg_1", "req_1", cw5=300, cw1=700, cache_read=5000, session="abc", cwd="/gone/repo", branch="feature/x"
+            ),
+            claude_line("msg_2", "req_2", session="abc", branch="HEAD", ts="2026-01-02T00:00:00.000Z"),
+        ],
+    )
     import_logs("claude", ledger, [f])
     r1, r2 = rows(ledger)
     assert (r1["cache_write_tokens"], r1["cache_write_5m_tokens"], r1["cache_write_1h_tokens"]) == (1000, 300, 700)
@@ -193,8 +220,10 @@ def test_default_locations_under_home(ledger, tmp_path, monkeypatch):
 
 
 def test_synthetic_and_zero_usage_messages_are_not_billed(ledger, tmp_path):
-    f = write(tmp_path / "p" / "s.jsonl", [claude_line("msg_1", "req_1", model="<synthetic>"),
-                                           claude_line("msg_2", "req_2", inp=0, out=0)])
+    f = write(
+        tmp_path / "p" / "s.jsonl",
+        [claude_line("msg_1", "req_1", model="<synthetic>"), claude_line("msg_2", "req_2", inp=0, out=0)],
+    )
     assert import_logs("claude", ledger, [f]).responses == 0
 
 
@@ -207,8 +236,10 @@ def test_unknown_model_is_unpriced_not_free(ledger, tmp_path):
 
 
 def test_dry_run_writes_nothing(tmp_path):
-    f = write(tmp_path / "p" / "s.jsonl", [claude_line("msg_1", "req_1"), claude_line("msg_1", "req_1", out=99),
-                                           claude_line("msg_2", "req_2")])
+    f = write(
+        tmp_path / "p" / "s.jsonl",
+        [claude_line("msg_1", "req_1"), claude_line("msg_1", "req_1", out=99), claude_line("msg_2", "req_2")],
+    )
     path = tmp_path / "ledger.db"
     open_ledger(path).close()
     ro = open_ledger(path, readonly=True)
@@ -226,8 +257,13 @@ def test_files_in_path_order_do_not_matter(tmp_path):
     for name_a, name_b in (("a", "b"), ("b", "a")):
         root = tmp_path / f"r{name_a}"
         write(root / f"{name_a}.jsonl", [claude_line("msg_1", "req_1", session="first", ts="2026-01-01T00:00:00Z")])
-        write(root / f"{name_b}.jsonl", [claude_line("msg_1", "req_1", session="second", ts="2026-01-01T00:00:00Z"),
-                                         claude_line("msg_2", "req_2", session="second", ts="2026-01-01T00:10:00Z")])
+        write(
+            root / f"{name_b}.jsonl",
+            [
+                claude_line("msg_1", "req_1", session="second", ts="2026-01-01T00:00:00Z"),
+                claude_line("msg_2", "req_2", session="second", ts="2026-01-01T00:10:00Z"),
+            ],
+        )
         lg = open_ledger(tmp_path / f"{name_a}.db")
         import_logs("claude", lg, [root])
         results.append(sorted((r["import_key"], r["output_tokens"]) for r in rows(lg)))
@@ -238,8 +274,6 @@ def test_files_in_path_order_do_not_matter(tmp_path):
 def test_only_jsonl_files(ledger, tmp_path):
     write(tmp_path / "p" / "notes.txt", [claude_line("msg_1", "req_1")])
     assert import_logs("claude", ledger, [tmp_path / "p"]).responses == 0
-
-
 
 
 def test_progress_gets_the_bytes_to_read(ledger, tmp_path):

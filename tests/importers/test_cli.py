@@ -12,12 +12,20 @@ from .crafted import claude_line, claude_user, write
 
 
 def _transcripts(root):
-    write(root / ".claude" / "projects" / "-w" / "s1.jsonl",
-          [claude_user(), claude_line("msg_1", "req_1", out=3), claude_line("msg_1", "req_1", out=40),
-           claude_line("msg_2", "req_2", ts="2026-01-01T00:01:00.000Z")])
+    write(
+        root / ".claude" / "projects" / "-w" / "s1.jsonl",
+        [
+            claude_user(),
+            claude_line("msg_1", "req_1", out=3),
+            claude_line("msg_1", "req_1", out=40),
+            claude_line("msg_2", "req_2", ts="2026-01-01T00:01:00.000Z"),
+        ],
+    )
     bad = claude_line("msg_4", "req_4", ts="2026-01-01T00:03:00.000Z")
-    write(root / ".claude" / "projects" / "-w" / "s2.jsonl",
-          [claude_line("msg_3", "req_3", session="sess-2"), bad[:-40], claude_line("msg_5", "req_5", session="sess-2")])
+    write(
+        root / ".claude" / "projects" / "-w" / "s2.jsonl",
+        [claude_line("msg_3", "req_3", session="sess-2"), bad[:-40], claude_line("msg_5", "req_5", session="sess-2")],
+    )
     # a transcript that cannot be read: a dangling link (permissions do not stop root, which CI may be)
     os.symlink(root / "gone.jsonl", root / ".claude" / "projects" / "-w" / "lost.jsonl")
 
@@ -68,8 +76,10 @@ def test_cursor_csv_with_the_wrong_columns_names_the_expected_ones(tmp_path):
 
 def test_reconcile_json_envelope(tmp_path):
     env = {"HOME": str(tmp_path), "CLAUDE_CONFIG_DIR": "", "CODEX_HOME": str(tmp_path / "no-codex")}
-    write(tmp_path / ".claude" / "projects" / "-w" / "s1.jsonl", [claude_line("msg_1", "req_1",
-                                                                             ts="2099-01-01T00:00:00.000Z")])
+    write(
+        tmp_path / ".claude" / "projects" / "-w" / "s1.jsonl",
+        [claude_line("msg_1", "req_1", ts="2099-01-01T00:00:00.000Z")],
+    )
     r = run_cli("reconcile", "--json", "--since", "1d", env=env)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)

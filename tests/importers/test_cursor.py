@@ -14,10 +14,14 @@ from agentmeter.importers import cursor, import_cursor
 from agentmeter.importers.base import parse_ts
 from agentmeter.ledger import open_ledger
 
-V3 = ("Date,Cloud Agent ID,Automation ID,Kind,Model,Max Mode,Input (w/ Cache Write),Input (w/o Cache Write),"
-      "Cache Read,Output Tokens,Total Tokens,Cost\n")
-TEAM = ("Date,User,Kind,Model,Max Mode,Input (w/ Cache Write),Input (w/o Cache Write),Cache Read,Output Tokens,"
-        "Total Tokens,Cost\n")
+V3 = (
+    "Date,Cloud Agent ID,Automation ID,Kind,Model,Max Mode,Input (w/ Cache Write),Input (w/o Cache Write),"
+    "Cache Read,Output Tokens,Total Tokens,Cost\n"
+)
+TEAM = (
+    "Date,User,Kind,Model,Max Mode,Input (w/ Cache Write),Input (w/o Cache Write),Cache Read,Output Tokens,"
+    "Total Tokens,Cost\n"
+)
 
 
 @pytest.fixture
@@ -33,16 +37,22 @@ def rows(ledger) -> list[dict]:
 
 def test_v3_export_buckets_cost_and_reimport(ledger, tmp_path):
     f = tmp_path / "usage-events.csv"
-    f.write_text(V3 +
-                 # w/ = the cache write alone: 1,000 + 200 + 5000 + 300 = 6500
-                 '2026-08-20T10:00:00.000Z,,,"Included",claude-4-sonnet,No,"1,000",200,5000,300,6500,Included\n'
-                 '2026-08-20T11:00:00.000Z,,,"Usage-based",gpt-5,No,0,100,0,50,150,$0.01\n'
-                 '2026-08-19T09:00:00.000Z,,,"Errored, Not Charged",claude-4-sonnet,No,0,0,0,0,0,$0.00\n')
+    f.write_text(
+        V3 +
+        # w/ = the cache write alone: 1,000 + 200 + 5000 + 300 = 6500
+        '2026-08-20T10:00:00.000Z,,,"Included",claude-4-sonnet,No,"1,000",200,5000,300,6500,Included\n'
+        '2026-08-20T11:00:00.000Z,,,"Usage-based",gpt-5,No,0,100,0,50,150,$0.01\n'
+        '2026-08-19T09:00:00.000Z,,,"Errored, Not Charged",claude-4-sonnet,No,0,0,0,0,0,$0.00\n'
+    )
     s = import_cursor(ledger, [f])
     assert (s.added, s.files_read, s.sessions_created) == (2, 1, 1)
     a, b = rows(ledger)
-    assert (a["input_tokens"], a["cache_write_tokens"], a["cache_read_tokens"], a["output_tokens"]) == (200, 1000, 5000,
-                                                                                                        300)
+    assert (a["input_tokens"], a["cache_write_tokens"], a["cache_read_tokens"], a["output_tokens"]) == (
+        200,
+        1000,
+        5000,
+        300,
+    )
     assert a["subscription"] == 1 and a["cost_usd"] > 0 and a["provider"] == "anthropic"  # API-equivalent
     assert (b["cost_usd"], b["price_source"], b["subscription"], b["provider"]) == (0.01, "cursor-export", 0, "openai")
     assert {r["agent"] for r in rows(ledger)} == {"cursor"} and {r["source"] for r in rows(ledger)} == {"cursor-export"}
@@ -53,25 +63,41 @@ def test_v3_export_buckets_cost_and_reimport(ledger, tmp_path):
 def test_input_with_cache_write_meaning_input_plus_write(ledger, tmp_path):
     f = tmp_path / "old.csv"
     # an older layout, where "w/ cache write" is input plus the write: 1200 + 5000 + 300 = 6500
-    f.write_text("Date,Kind,Model,Max Mode,Input (w/ Cache Write),Input (w/o Cache Write),Cache Read,Output Tokens,"
-                 "Total Tokens,Cost\n"
-                 '"2026-10-01T10:00:00.000Z","Included","claude-4-sonnet","No","1200","1000","5000","300","6500",'
-                 '"0.12"\n')
+    f.write_text(
+        "Date,Kind,Model,Max Mode,Input (w/ Cache Write),Input (w/o Cache Write),Cache Read,Output Tokens,"
+        "Total Tokens,Cost\n"
+        '"2026-10-01T10:00:00.000Z","Included","claude-4-sonnet","No","1200","1000","5000","300","6500",'
+        '"0.12"\n'
+    )
     import_cursor(ledger, [f])
     [r] = rows(ledger)
-    assert (r["input_tokens"], r["cache_write_tokens"], r["cache_read_tokens"], r["output_tokens"]) == (1000, 200, 5000,
-                                                                                                        300)
+    assert (r["input_tokens"], r["cache_write_tokens"], r["cache_read_tokens"], r["output_tokens"]) == (
+        1000,
+        200,
+        5000,
+        300,
+    )
 
 
 def test_attributed_to_the_run_cursor_session_by_time_and_developer(ledger, tmp_path):
     start, end = parse_ts("2026-08-20T09:00:00Z"), parse_ts("2026-08-20T12:00:00Z")
-    ledger.create_session({"id": "cur1", "token_hash": "h", "agent": "cursor", "developer": "ana@acme.test",
-                           "repo": "github.com/acme/app", "started_at": start, "ended_at": end})
+    ledger.create_session(
+        {
+            "id": "cur1",
+            "token_hash": "h",
+            "agent": "cursor",
+            "developer": "ana@acme.test",
+            "repo": "github.com/acme/app",
+            "started_at": start,
+            "ended_at": end,
+        }
+    )
     f = tmp_path / "team.csv"
-    f.write_text(TEAM +
-                 "2026-08-20T10:00:00.000Z,ana@acme.test,Included,gpt-5,No,0,100,0,50,150,$0.01\n"
-                 "2026-08-20T10:05:00.000Z,bob@acme.test,Included,gpt-5,No,0,100,0,50,150,$0.01\n"
-                 "2026-08-20T15:00:00.000Z,ana@acme.test,Included,gpt-5,No,0,100,0,50,150,$0.01\n")
+    f.write_text(
+        TEAM + "2026-08-20T10:00:00.000Z,ana@acme.test,Included,gpt-5,No,0,100,0,50,150,$0.01\n"
+        "2026-08-20T10:05:00.000Z,bob@acme.test,Included,gpt-5,No,0,100,0,50,150,$0.01\n"
+        "2026-08-20T15:00:00.000Z,ana@acme.test,Included,gpt-5,No,0,100,0,50,150,$0.01\n"
+    )
     s = import_cursor(ledger, [f])
     got = [(r["session_id"], r["repo"]) for r in rows(ledger)]
     assert got[0] == ("cur1", "github.com/acme/app")
@@ -134,14 +160,22 @@ def _event(ts: str, inp: int, cents: float | None = 1.5):
     tu = {"inputTokens": inp, "outputTokens": 20, "cacheWriteTokens": 5, "cacheReadTokens": 300}
     if cents is not None:
         tu["totalCents"] = cents
-    return {"timestamp": str(parse_ts(ts)), "model": "claude-4-sonnet", "kindLabel": "Usage-based",
-            "userEmail": "ana@acme.test", "isTokenBasedCall": True, "tokenUsage": tu}
+    return {
+        "timestamp": str(parse_ts(ts)),
+        "model": "claude-4-sonnet",
+        "kindLabel": "Usage-based",
+        "userEmail": "ana@acme.test",
+        "isTokenBasedCall": True,
+        "tokenUsage": tu,
+    }
 
 
 def test_admin_api_pages_into_rows(ledger, admin_api, monkeypatch):
     _FakeAdmin.pages = {
-        1: {"usageEvents": [_event("2026-08-20T10:00:00Z", 100), {"timestamp": "1", "model": "x"}],
-            "pagination": {"hasNextPage": True}},
+        1: {
+            "usageEvents": [_event("2026-08-20T10:00:00Z", 100), {"timestamp": "1", "model": "x"}],
+            "pagination": {"hasNextPage": True},
+        },
         2: {"usageEvents": [_event("2026-08-20T10:01:00Z", 200, None)], "pagination": {"hasNextPage": False}},
     }
     monkeypatch.setenv("AGENTMETER_CURSOR_API_URL", admin_api)

@@ -23,15 +23,37 @@ def gemini_file(path, lines):
 
 
 def gemini_line(mid, tokens, at=T0):
-    return {"id": mid, "timestamp": at, "type": "gemini", "content": "Hello", "thoughts": [], "tokens": tokens,
-            "model": "gemini-2.5-flash"}
+    return {
+        "id": mid,
+        "timestamp": at,
+        "type": "gemini",
+        "content": "Hello",
+        "thoughts": [],
+        "tokens": tokens,
+        "model": "gemini-2.5-flash",
+    }
 
 
 def copilot_line(call_id, *, byok=True, at=T0, inp=19200, cached=18000, out=58, reasoning=0):
-    return {"type": "session.usage_record", "id": "e-" + call_id, "timestamp": at, "data": {"usage": {
-        "model": "gpt-5.1", "inputTokens": inp, "outputTokens": out, "cacheReadTokens": cached,
-        "cacheWriteTokens": 0, "reasoningTokens": reasoning, "apiCallId": call_id, "isByok": byok,
-        "providerType": "openai" if byok else None, "apiEndpoint": "/chat/completions"}}}
+    return {
+        "type": "session.usage_record",
+        "id": "e-" + call_id,
+        "timestamp": at,
+        "data": {
+            "usage": {
+                "model": "gpt-5.1",
+                "inputTokens": inp,
+                "outputTokens": out,
+                "cacheReadTokens": cached,
+                "cacheWriteTokens": 0,
+                "reasoningTokens": reasoning,
+                "apiCallId": call_id,
+                "isByok": byok,
+                "providerType": "openai" if byok else None,
+                "apiEndpoint": "/chat/completions",
+            }
+        },
+    }
 
 
 @pytest.fixture
@@ -43,19 +65,36 @@ def ledger(tmp_path):
 
 
 def proxy_row(ledger, rid, usage, *, agent="gemini", provider="gemini", response_id=None, at=T0):
-    ledger.insert_request(RequestRecord(
-        request_id=rid, session_id="run1", started_at_ms=parse_ts(at) - 2000, provider=provider,
-        api="generate_content", method="POST", path="/v1beta/models/gemini-2.5-flash:streamGenerateContent",
-        model_requested="gemini-2.5-flash", model_used="gemini-2.5-flash", stream=True, status="ok",
-        http_status=200, usage=usage, cost_usd=0.001, response_id=response_id, agent=agent))
+    ledger.insert_request(
+        RequestRecord(
+            request_id=rid,
+            session_id="run1",
+            started_at_ms=parse_ts(at) - 2000,
+            provider=provider,
+            api="generate_content",
+            method="POST",
+            path="/v1beta/models/gemini-2.5-flash:streamGenerateContent",
+            model_requested="gemini-2.5-flash",
+            model_used="gemini-2.5-flash",
+            stream=True,
+            status="ok",
+            http_status=200,
+            usage=usage,
+            cost_usd=0.001,
+            response_id=response_id,
+            agent=agent,
+        )
+    )
 
 
 def test_gemini_buckets_and_live_match(ledger, tmp_path):
     tokens = {"input": 19200, "output": 58, "cached": 18000, "thoughts": 7, "tool": 3, "total": 19268}
     live = Usage(input_tokens=1203, cache_read_tokens=18000, output_tokens=65, reasoning_tokens=7)
     proxy_row(ledger, "amr_1", live)
-    f = gemini_file(tmp_path / "tmp" / "proj" / "chats" / "session-a.jsonl",
-                    [gemini_line("m1", tokens), gemini_line("m2", {**tokens, "output": 99}, "2026-12-04T12:10:00Z")])
+    f = gemini_file(
+        tmp_path / "tmp" / "proj" / "chats" / "session-a.jsonl",
+        [gemini_line("m1", tokens), gemini_line("m2", {**tokens, "output": 99}, "2026-12-04T12:10:00Z")],
+    )
     s = import_logs("gemini", ledger, [tmp_path / "tmp"])
     assert (s.responses, s.matched_proxy, s.added) == (2, 1, 1)
     assert s.added_usage == Usage(input_tokens=1203, cache_read_tokens=18000, output_tokens=106, reasoning_tokens=7)
@@ -71,16 +110,31 @@ def test_gemini_live_row_of_another_agent_is_not_a_match(ledger, tmp_path):
 
 
 def test_copilot_byok_matched_by_response_id_and_hosted_added_as_subscription(ledger, tmp_path):
-    proxy_row(ledger, "amr_1", Usage(input_tokens=1200, cache_read_tokens=18000, output_tokens=58),
-              agent="copilot", provider="openai", response_id="chatcmpl-live")
+    proxy_row(
+        ledger,
+        "amr_1",
+        Usage(input_tokens=1200, cache_read_tokens=18000, output_tokens=58),
+        agent="copilot",
+        provider="openai",
+        response_id="chatcmpl-live",
+    )
     f = tmp_path / "session-state" / "43c4" / "events.jsonl"
     f.parent.mkdir(parents=True)
-    f.write_text("\n".join(json.dumps(x) for x in [
-        {"type": "system.message", "data": {"role": "system", "content": "…"}},
-        copilot_line("chatcmpl-live"), copilot_line("hosted-1", byok=False, out=70, reasoning=20)]) + "\n")
+    f.write_text(
+        "\n".join(
+            json.dumps(x)
+            for x in [
+                {"type": "system.message", "data": {"role": "system", "content": "…"}},
+                copilot_line("chatcmpl-live"),
+                copilot_line("hosted-1", byok=False, out=70, reasoning=20),
+            ]
+        )
+        + "\n"
+    )
     s = import_logs("copilot", ledger, [tmp_path / "session-state"])
     assert (s.responses, s.matched_proxy, s.added) == (2, 1, 1)
     assert s.added_usage == Usage(input_tokens=1200, cache_read_tokens=18000, output_tokens=70, reasoning_tokens=20)
-    row = ledger.conn.execute("SELECT subscription, agent, agent_session_id FROM requests "
-                              "WHERE response_id = 'hosted-1'").fetchone()
+    row = ledger.conn.execute(
+        "SELECT subscription, agent, agent_session_id FROM requests WHERE response_id = 'hosted-1'"
+    ).fetchone()
     assert tuple(row) == (1, "copilot", "43c4")

@@ -26,8 +26,15 @@ from .conftest import daemon as _daemon  # noqa: F401  (fixtures come through co
 
 pytestmark = pytest.mark.e2e
 
-BUCKETS = ("input_tokens", "cache_read_tokens", "cache_write_tokens", "cache_write_5m_tokens",
-           "cache_write_1h_tokens", "output_tokens", "reasoning_tokens")
+BUCKETS = (
+    "input_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "cache_write_5m_tokens",
+    "cache_write_1h_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+)
 
 
 def _run(cmd: list[str], env: dict, cwd: Path) -> subprocess.CompletedProcess:
@@ -43,8 +50,14 @@ def _agentmeter(daemon, *args: str, home: Path | None = None, check: bool = True
     env = {**daemon.env, "HOME": str(daemon.fakehome)}
     if home is not None:
         env["AGENTMETER_HOME"] = str(home)
-    r = subprocess.run([sys.executable, "-m", "agentmeter", *args], env=env, stdin=subprocess.DEVNULL,
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "agentmeter", *args],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     if check:
         assert r.returncode == 0, f"agentmeter {' '.join(args)} exited {r.returncode}\n{r.stdout}\n{r.stderr}"
     return r
@@ -60,15 +73,23 @@ def _rows(ledger: Path, agent: str) -> list[dict]:
     conn = sqlite3.connect(f"file:{ledger}?mode=ro", uri=True)
     conn.row_factory = sqlite3.Row
     try:
-        return [dict(r) for r in conn.execute("SELECT * FROM requests WHERE agent = ? AND status = 'ok' "
-                                              "ORDER BY started_at", (agent,))]
+        return [
+            dict(r)
+            for r in conn.execute(
+                "SELECT * FROM requests WHERE agent = ? AND status = 'ok' ORDER BY started_at", (agent,)
+            )
+        ]
     finally:
         conn.close()
 
 
 def _configure_fake(daemon, **cfg) -> None:
-    req = urllib.request.Request(daemon.fake.url + "/_fake/config", data=json.dumps(cfg).encode(), method="POST",
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        daemon.fake.url + "/_fake/config",
+        data=json.dumps(cfg).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
     urllib.request.urlopen(req, timeout=10).read()
 
 
@@ -87,8 +108,16 @@ def _assert_same_responses(proxy: list[dict], imported: list[dict]) -> None:
 
 def test_claude_code_transcripts(claude_bin, daemon, tmp_path):
     # A 1-hour cache write too, so the 5-minute/1-hour split is checked on what Claude Code writes.
-    _configure_fake(daemon, usage={"input_tokens": 1200, "cache_read_tokens": 18000, "cache_write_tokens": 1204,
-                                   "cache_write_1h_tokens": 400, "output_tokens": 58})
+    _configure_fake(
+        daemon,
+        usage={
+            "input_tokens": 1200,
+            "cache_read_tokens": 18000,
+            "cache_write_tokens": 1204,
+            "cache_write_1h_tokens": 400,
+            "output_tokens": 58,
+        },
+    )
     se = daemon.session_env("claude")
     work = tmp_path / "work"
     env = daemon.agent_env(se["env"])
@@ -138,15 +167,33 @@ def test_claude_code_transcripts(claude_bin, daemon, tmp_path):
 
 
 def _codex(codex_bin: str, base_url: str, *args: str) -> list[str]:
-    provider = (f'{{name="OpenAI",base_url="{base_url}",wire_api="responses",env_key="OPENAI_API_KEY",'
-                f"supports_websockets=false}}")
-    return [codex_bin, "exec", "--skip-git-repo-check", "-c", 'model_provider="agentmeter"',
-            "-c", f"model_providers.agentmeter={provider}", *args]
+    provider = (
+        f'{{name="OpenAI",base_url="{base_url}",wire_api="responses",env_key="OPENAI_API_KEY",'
+        f"supports_websockets=false}}"
+    )
+    return [
+        codex_bin,
+        "exec",
+        "--skip-git-repo-check",
+        "-c",
+        'model_provider="agentmeter"',
+        "-c",
+        f"model_providers.agentmeter={provider}",
+        *args,
+    ]
 
 
 def test_codex_rollouts(codex_bin, daemon, tmp_path):
-    _configure_fake(daemon, usage={"input_tokens": 1200, "cache_read_tokens": 18000, "cache_write_tokens": 0,
-                                   "output_tokens": 58, "reasoning_tokens": 20})
+    _configure_fake(
+        daemon,
+        usage={
+            "input_tokens": 1200,
+            "cache_read_tokens": 18000,
+            "cache_write_tokens": 0,
+            "output_tokens": 58,
+            "reasoning_tokens": 20,
+        },
+    )
     se = daemon.session_env("codex")
     base = se["env"]["OPENAI_BASE_URL"]
     env, work = daemon.agent_env(se["env"]), tmp_path / "work"
@@ -179,8 +226,13 @@ def test_codex_rollouts(codex_bin, daemon, tmp_path):
     for p in rollouts:
         dst = legacy / p.name
         dst.parent.mkdir(parents=True, exist_ok=True)
-        dst.write_text("".join(line for line in p.read_text().splitlines(keepends=True)
-                               if '"type":"token_usage_record"' not in line.replace(" ", "")))
+        dst.write_text(
+            "".join(
+                line
+                for line in p.read_text().splitlines(keepends=True)
+                if '"type":"token_usage_record"' not in line.replace(" ", "")
+            )
+        )
     old_home = tmp_path / "legacy-home"
     got = _import(daemon, "codex", legacy, home=old_home)
     assert got["added"] == 4, got

@@ -12,12 +12,25 @@ _turns = itertools.count()  # each turn says something new: identical re-sends t
 CHATGPT_JWT = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ0ZXN0In0.fake"  # the shape of a ChatGPT login token (fake)
 
 
-def claude_turn(base: str, session_header: str | None = None, step: float | None = None,
-                stream: bool = True, scenario: str | None = None) -> tuple[int, dict, bytes]:
-    body = {"model": "claude-sonnet-4-5", "max_tokens": 64, "stream": stream,
-            "messages": [{"role": "user", "content": f"hi {next(_turns)}"}]}
-    headers = {"content-type": "application/json", "authorization": OAUTH, "anthropic-version": "2023-06-01",
-               "anthropic-beta": "oauth-2025-04-20"}
+def claude_turn(
+    base: str,
+    session_header: str | None = None,
+    step: float | None = None,
+    stream: bool = True,
+    scenario: str | None = None,
+) -> tuple[int, dict, bytes]:
+    body = {
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 64,
+        "stream": stream,
+        "messages": [{"role": "user", "content": f"hi {next(_turns)}"}],
+    }
+    headers = {
+        "content-type": "application/json",
+        "authorization": OAUTH,
+        "anthropic-version": "2023-06-01",
+        "anthropic-beta": "oauth-2025-04-20",
+    }
     if session_header:
         headers["x-claude-code-session-id"] = session_header
     if step is not None:
@@ -28,11 +41,18 @@ def claude_turn(base: str, session_header: str | None = None, step: float | None
 
 
 def codex_turn(base: str, step: float | None = None) -> tuple[int, dict, bytes]:
-    body = {"model": "gpt-5.1", "stream": True,
-            "input": [{"type": "message", "role": "user",
-                       "content": [{"type": "input_text", "text": f"hi {next(_turns)}"}]}]}
-    headers = {"content-type": "application/json", "authorization": f"Bearer {CHATGPT_JWT}",
-               "chatgpt-account-id": "acct-test-1"}
+    body = {
+        "model": "gpt-5.1",
+        "stream": True,
+        "input": [
+            {"type": "message", "role": "user", "content": [{"type": "input_text", "text": f"hi {next(_turns)}"}]}
+        ],
+    }
+    headers = {
+        "content-type": "application/json",
+        "authorization": f"Bearer {CHATGPT_JWT}",
+        "chatgpt-account-id": "acct-test-1",
+    }
     if step is not None:
         headers["x-fake-plan-step"] = str(step)
     return _post(base.rstrip("/") + "/responses", body, headers)

@@ -24,8 +24,10 @@ def _config(text: str):
 
 @pytest.fixture
 def plan_stack(tmp_path):
-    cfg = _config("[budget.plan]\nfive_hour = 0.9\nseven_day = 0.95\n\n[budget.agents.codex.plan]\n"
-                  "five_hour = 0.5\n\n[alerts]\ndesktop = false\n")
+    cfg = _config(
+        "[budget.plan]\nfive_hour = 0.9\nseven_day = 0.95\n\n[budget.agents.codex.plan]\n"
+        "five_hour = 0.5\n\n[alerts]\ndesktop = false\n"
+    )
     s, close = make_stack(tmp_path, config=cfg)
     yield s
     close()
@@ -51,7 +53,8 @@ def test_claude_subscription_is_refused_at_the_five_hour_line(plan_stack):
     assert "It resets " in msg and "[budget.plan]" in msg and '"' not in msg
     assert headers.get("x-should-retry") == "false"
     assert [k for k in headers if k.startswith("anthropic-ratelimit-unified")] == [
-        "anthropic-ratelimit-unified-overage-disabled-reason"]  # so Claude Code shows our message alone
+        "anthropic-ratelimit-unified-overage-disabled-reason"
+    ]  # so Claude Code shows our message alone
     rows = stack.rows(s["session_id"])
     assert rows[-1]["decision"] == "refuse" and rows[-1]["reason"] == "plan"
 
@@ -121,8 +124,13 @@ def test_budget_test_replays_window_caps_over_stored_snapshots(stack):
     # model from 0.8 × 0.95/1.1 = 69 % used, and from the 80 % reading on every request would be refused.
     assert got["plan_lines"] == {"five_hour": 0.8}
     assert [(d["action"], d["reason"]) for d in got["decisions"]] == [
-        ("allow", None), ("downgrade", "plan"), ("downgrade", "plan"), ("refuse", "plan"), ("refuse", "plan"),
-        ("refuse", "plan")]
+        ("allow", None),
+        ("downgrade", "plan"),
+        ("downgrade", "plan"),
+        ("refuse", "plan"),
+        ("refuse", "plan"),
+        ("refuse", "plan"),
+    ]
     assert got["refused"] == 3 and got["refused_sessions"] == {s["session_id"]: 3}
     (key,) = [k for k in got["stages"] if k.startswith("plan five_hour resetting")]
     assert set(got["stages"][key]) == {"alert", "downgrade", "blocked"}

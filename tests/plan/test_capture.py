@@ -46,11 +46,18 @@ def test_anthropic_unified_headers_parse_to_windows_and_keep_unknowns():
 
 
 def test_codex_headers_parse_by_window_minutes_and_named_families():
-    headers = [("x-codex-primary-used-percent", "42.5"), ("x-codex-primary-window-minutes", "300"),
-               ("x-codex-primary-reset-at", "1764870000"), ("x-codex-secondary-used-percent", "13"),
-               ("x-codex-secondary-window-minutes", "10080"), ("x-codex-secondary-reset-after-seconds", "600"),
-               ("x-codex-bengalfox-primary-used-percent", "80"), ("x-codex-bengalfox-primary-window-minutes", "300"),
-               ("x-codex-credits-has-credits", "false"), ("x-codex-something-new", "1")]
+    headers = [
+        ("x-codex-primary-used-percent", "42.5"),
+        ("x-codex-primary-window-minutes", "300"),
+        ("x-codex-primary-reset-at", "1764870000"),
+        ("x-codex-secondary-used-percent", "13"),
+        ("x-codex-secondary-window-minutes", "10080"),
+        ("x-codex-secondary-reset-after-seconds", "600"),
+        ("x-codex-bengalfox-primary-used-percent", "80"),
+        ("x-codex-bengalfox-primary-window-minutes", "300"),
+        ("x-codex-credits-has-credits", "false"),
+        ("x-codex-something-new", "1"),
+    ]
     snap = ratelimits.capture("openai", headers, now_s=1_000_000)
     by = {w.name: w for w in snap.windows}
     assert by["five_hour"].used_pct == 42.5 and by["five_hour"].resets_at == 1764870000
@@ -62,9 +69,15 @@ def test_codex_headers_parse_by_window_minutes_and_named_families():
 
 
 def test_codex_rate_limits_stream_event():
-    snap = ratelimits.from_codex_event({"type": "codex.rate_limits", "rate_limits": {
-        "primary": {"used_percent": 12.5, "window_minutes": 300, "reset_at": 1704069000},
-        "secondary": {"used_percent": 87.4, "window_minutes": 10080, "reset_at": 1704672000}}})
+    snap = ratelimits.from_codex_event(
+        {
+            "type": "codex.rate_limits",
+            "rate_limits": {
+                "primary": {"used_percent": 12.5, "window_minutes": 300, "reset_at": 1704069000},
+                "secondary": {"used_percent": 87.4, "window_minutes": 10080, "reset_at": 1704672000},
+            },
+        }
+    )
     assert {w.name: w.used_pct for w in snap.windows} == {"five_hour": 12.5, "seven_day": 87.4}
     assert ratelimits.from_codex_event({"type": "response.completed"}) is None
 
@@ -80,8 +93,11 @@ def _ledger_rows(stack):
 
 
 def test_proxy_captures_claude_subscription_windows_as_status_climbs(stack):
-    stack.configure(plan=FakePlan(five_hour_pct=70.0, step_pct=6.0, extra={
-        "anthropic-ratelimit-unified-future-window-utilization-x": "0.5"}))
+    stack.configure(
+        plan=FakePlan(
+            five_hour_pct=70.0, step_pct=6.0, extra={"anthropic-ratelimit-unified-future-window-utilization-x": "0.5"}
+        )
+    )
     s = stack.open_session(agent="claude")
     statuses = []
     for _ in range(7):

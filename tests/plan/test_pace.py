@@ -28,4 +28,3 @@ def test_a_rising_pace_brings_the_early_end_of_the_band_forward():
     assert abs(rising.runs_out_at - steady.runs_out_at) < 120
     faster_half_out = NOW + (100 - 50) / 45 * 3600  # 50 % used, 45 points an hour
     assert rising.early < faster_half_out < steady.early
-

@@ -97,8 +97,14 @@ def test_session_show_says_what_share_of_the_window_it_used(stack):
     r = run_cli("session", "show", a["session_id"], "--json")
     assert r.returncode == 0, r.stderr
     shares = json.loads(r.stdout)["plan_shares"]
-    assert shares[0] == {"provider": "anthropic", "account": "claude.ai", "window": "five_hour", "label": "5-hour",
-                         "used_pct": 12.0, "error_pct": 0.0}
+    assert shares[0] == {
+        "provider": "anthropic",
+        "account": "claude.ai",
+        "window": "five_hour",
+        "label": "5-hour",
+        "used_pct": 12.0,
+        "error_pct": 0.0,
+    }
     assert shares[1]["window"] == "seven_day" and abs(shares[1]["used_pct"] - 1.2) < 1e-6  # the fake's week: step/10
     r = run_cli("session", "show", a["session_id"])
     assert "this session used 12.0 % of your 5-hour plan window" in r.stdout, r.stdout

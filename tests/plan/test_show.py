@@ -18,8 +18,15 @@ from conftest import run_cli
 from .helpers import claude_turn
 
 
-def seed_readings(now_s: int, *, five: list[float], every_s: int = 300, resets_in_s: int = 3 * 3600,
-                  session_id: str = "s-seeded", line: str | None = None) -> None:
+def seed_readings(
+    now_s: int,
+    *,
+    five: list[float],
+    every_s: int = 300,
+    resets_in_s: int = 3 * 3600,
+    session_id: str = "s-seeded",
+    line: str | None = None,
+) -> None:
     """Readings a Claude login produced over the last len(five) × every_s seconds, written by the same
     ledger code the proxy uses."""
     path = get_paths().ledger
@@ -29,13 +36,22 @@ def seed_readings(now_s: int, *, five: list[float], every_s: int = 300, resets_i
         n = len(five)
         for i, used in enumerate(five):
             at = now_s - (n - 1 - i) * every_s
-            windows = (PlanWindow("five_hour", used, now_s + resets_in_s),
-                       PlanWindow("seven_day", used / 40, now_s + 4 * 86400))
+            windows = (
+                PlanWindow("five_hour", used, now_s + resets_in_s),
+                PlanWindow("seven_day", used / 40, now_s + 4 * 86400),
+            )
             snap = PlanSnapshot("anthropic", "allowed", "five_hour", windows)
             lg.conn.execute("BEGIN")
-            ledger_plan.insert_snapshot(lg, at_ms=at * 1000, request_id=f"r{i}", session_id=session_id,
-                                        provider="anthropic", account="claude.ai", snap=snap,
-                                        raw={"anthropic-ratelimit-unified-new-thing": "kept"})
+            ledger_plan.insert_snapshot(
+                lg,
+                at_ms=at * 1000,
+                request_id=f"r{i}",
+                session_id=session_id,
+                provider="anthropic",
+                account="claude.ai",
+                snap=snap,
+                raw={"anthropic-ratelimit-unified-new-thing": "kept"},
+            )
             lg.conn.execute("COMMIT")
     finally:
         lg.close()
@@ -115,8 +131,13 @@ def test_statusline_shows_wire_plan_when_claude_codes_rate_limits_is_missing(hom
     payload = {"session_id": "cc-1", "model": {"id": "claude-sonnet-4-5"}}  # rate_limits left out
     line = render_statusline(payload, load_config(), SystemClock(), get_paths().ledger, color=False, environ={})
     assert line.endswith("│ plan 5h 41% · 7d 1% (wire)"), line
-    official = {**payload, "rate_limits": {"five_hour": {"used_percentage": 24, "resets_at": now + 60},
-                                           "seven_day": {"used_percentage": 41, "resets_at": now + 600}}}
+    official = {
+        **payload,
+        "rate_limits": {
+            "five_hour": {"used_percentage": 24, "resets_at": now + 60},
+            "seven_day": {"used_percentage": 41, "resets_at": now + 600},
+        },
+    }
     line = render_statusline(official, load_config(), SystemClock(), get_paths().ledger, color=False, environ={})
     assert line.endswith("│ plan 5h 24% · 7d 41% (official)") and "(wire)" not in line
     r = run_cli("statusline", "--no-color", input=json.dumps(payload))
@@ -150,8 +171,16 @@ def test_proxy_alerts_once_per_window_before_it_runs_out(tmp_path):
     for i, used in enumerate([40, 50, 60, 70]):
         snap = PlanSnapshot("anthropic", "allowed", None, (PlanWindow("five_hour", used, resets),))
         lg.conn.execute("BEGIN")
-        ledger_plan.insert_snapshot(lg, at_ms=(now - 1800 + i * 600) * 1000, request_id=None, session_id=None,
-                                    provider="anthropic", account="claude.ai", snap=snap, raw={})
+        ledger_plan.insert_snapshot(
+            lg,
+            at_ms=(now - 1800 + i * 600) * 1000,
+            request_id=None,
+            session_id=None,
+            provider="anthropic",
+            account="claude.ai",
+            snap=snap,
+            raw={},
+        )
         lg.conn.execute("COMMIT")
     lg.close()
     stack, close = make_stack(tmp_path, config=Config(alerts=Alerts(desktop=False)))

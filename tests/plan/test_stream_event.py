@@ -18,37 +18,59 @@ from conftest import make_stack
 from .helpers import codex_turn
 from .test_brake import _config
 
-EVENT = {"type": "codex.rate_limits", "plan_type": "pro",
-         "rate_limits": {"allowed": True, "limit_reached": False,
-                         "primary": {"used_percent": 7, "window_minutes": 300, "reset_after_seconds": 13168,
-                                     "reset_at": 1779398785},
-                         "secondary": {"used_percent": 29, "window_minutes": 10080, "reset_after_seconds": 434962,
-                                       "reset_at": 1779820580}},
-         "code_review_rate_limits": None}
+EVENT = {
+    "type": "codex.rate_limits",
+    "plan_type": "pro",
+    "rate_limits": {
+        "allowed": True,
+        "limit_reached": False,
+        "primary": {"used_percent": 7, "window_minutes": 300, "reset_after_seconds": 13168, "reset_at": 1779398785},
+        "secondary": {
+            "used_percent": 29,
+            "window_minutes": 10080,
+            "reset_after_seconds": 434962,
+            "reset_at": 1779820580,
+        },
+    },
+    "code_review_rate_limits": None,
+}
 
 
 def _sse(event: dict) -> bytes:
     return f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode()
 
 
-STREAM = b"".join([
-    _sse(EVENT),
-    _sse({"type": "response.created", "response": {"id": "resp_1", "model": "gpt-5.1", "usage": None}}),
-    _sse({"type": "response.output_text.delta", "delta": "hi"}),
-    _sse({"type": "response.completed", "response": {"id": "resp_1", "model": "gpt-5.1", "status": "completed",
-                                                     "usage": {"input_tokens": 10, "output_tokens": 2}}}),
-])
+STREAM = b"".join(
+    [
+        _sse(EVENT),
+        _sse({"type": "response.created", "response": {"id": "resp_1", "model": "gpt-5.1", "usage": None}}),
+        _sse({"type": "response.output_text.delta", "delta": "hi"}),
+        _sse(
+            {
+                "type": "response.completed",
+                "response": {
+                    "id": "resp_1",
+                    "model": "gpt-5.1",
+                    "status": "completed",
+                    "usage": {"input_tokens": 10, "output_tokens": 2},
+                },
+            }
+        ),
+    ]
+)
 
 
 @pytest.mark.parametrize("size", [1, 7, 64, len(STREAM)])
 def test_the_responses_meter_reads_the_event_in_any_chunking(size):
     meter = ResponsesStreamMeter()
     for i in range(0, len(STREAM), size):
-        meter.feed(STREAM[i:i + size])
+        meter.feed(STREAM[i : i + size])
     got = meter.result()
     assert got.complete and got.usage.output_tokens == 2
     assert {w.name: (w.used_pct, w.resets_at, w.window_minutes) for w in got.plan.windows} == {
-        "five_hour": (7.0, 1779398785, 300), "seven_day": (29.0, 1779820580, 10080)}
+        "five_hour": (7.0, 1779398785, 300),
+        "seven_day": (29.0, 1779820580, 10080),
+    }
     assert got.plan.status == "allowed"
     reached = {**EVENT, "rate_limits": {**EVENT["rate_limits"], "allowed": False, "limit_reached": True}}
     meter = ResponsesStreamMeter()
@@ -65,8 +87,9 @@ def _snapshots(stack) -> list[dict]:
 
 
 def test_the_proxy_records_windows_read_only_from_the_stream(stack):
-    stack.configure(plan=FakePlan(five_hour_pct=10.0, seven_day_pct=5.0, step_pct=2.0, codex_event=True,
-                                  codex_headers=False))
+    stack.configure(
+        plan=FakePlan(five_hour_pct=10.0, seven_day_pct=5.0, step_pct=2.0, codex_event=True, codex_headers=False)
+    )
     s = stack.open_session(agent="codex")
     for _ in range(3):
         code, headers, body = codex_turn(s["openai"])

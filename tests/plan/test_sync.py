@@ -51,8 +51,9 @@ def test_windows_from_the_wire_reach_the_team_dashboard(tmp_path, collector, pus
         s = stack.open_session(agent="codex")
         for _ in range(2):
             assert codex_turn(s["openai"])[0] == 200
-        alice = Client(tmp_path / "alice", "alice@example.com", "payments",
-                       collector.token("alice@example.com", team="payments"))
+        alice = Client(
+            tmp_path / "alice", "alice@example.com", "payments", collector.token("alice@example.com", team="payments")
+        )
         first = alice.sync(collector.url)
         assert first["ok"] and first["pushed"]["plan_windows"] == 2, first  # five_hour and seven_day
         got = {w["window"]: w for w in windows(collector)}
@@ -85,9 +86,18 @@ def test_windows_from_the_wire_reach_the_team_dashboard(tmp_path, collector, pus
 
 def test_a_bad_window_is_refused_alone_and_the_team_is_the_tokens(collector):
     token = collector.token("bob@example.com", team="platform")
-    good = {"key": "a" * 64, "provider": "anthropic", "account": "claude.ai", "window": "five_hour",
-            "used_pct": 41.5, "resets_at": 1_900_000_000, "status": "allowed", "seen_at": 1_800_000_000,
-            "runs_out_at": None, "team": "someone-elses-team"}
+    good = {
+        "key": "a" * 64,
+        "provider": "anthropic",
+        "account": "claude.ai",
+        "window": "five_hour",
+        "used_pct": 41.5,
+        "resets_at": 1_900_000_000,
+        "status": "allowed",
+        "seen_at": 1_800_000_000,
+        "runs_out_at": None,
+        "team": "someone-elses-team",
+    }
     bad = {**good, "key": "b" * 64, "used_pct": "lots"}
     body = {"schema": "agentmeter.push/1", "device_id": "dev-bob-123", "plan_windows": [good, bad]}
     status, got, _ = request(f"{collector.url}/v1/push", method="POST", token=token, body=body)
@@ -95,8 +105,9 @@ def test_a_bad_window_is_refused_alone_and_the_team_is_the_tokens(collector):
     assert [r["field"] for r in got["rejected"]] == ["plan_windows[1].used_pct"]
     rows = windows(collector)
     assert [(r["developer"], r["team"], r["used_pct"]) for r in rows] == [("bob@example.com", "platform", 41.5)]
-    status, got, _ = request(f"{collector.url}/v1/push", method="POST", token=token,
-                             body={**body, "plan_windows": [], "deleted": ["a" * 64]})
+    status, got, _ = request(
+        f"{collector.url}/v1/push", method="POST", token=token, body={**body, "plan_windows": [], "deleted": ["a" * 64]}
+    )
     assert status == 200 and got["accepted"]["deleted"] == 1 and windows(collector) == []
 
 

@@ -54,9 +54,7 @@ STOP = ev("message_stop", {"type": "message_stop"})
 
 
 def delta(usage, stop_reason=None) -> bytes:
-    return ev(
-        "message_delta", {"type": "message_delta", "delta": {"stop_reason": stop_reason}, "usage": usage}
-    )
+    return ev("message_delta", {"type": "message_delta", "delta": {"stop_reason": stop_reason}, "usage": usage})
 
 
 def test_claude_code_turn_exact_buckets():
@@ -154,9 +152,7 @@ def test_ping_comments_unknown_events_and_multiline_data_ignored_or_joined():
 
 
 def test_stream_without_event_lines_is_sniffed():
-    b = b"".join(
-        line + b"\n" for line in load("anthropic_tool_use.sse").split(b"\n") if not line.startswith(b"event:")
-    )
+    b = b"".join(line + b"\n" for line in load("anthropic_tool_use.sse").split(b"\n") if not line.startswith(b"event:"))
     assert run([b])[0] == run([load("anthropic_tool_use.sse")])[0]
 
 
@@ -251,9 +247,7 @@ def test_parse_non_streamed_message():
 
 
 def test_parse_error_body():
-    body = (
-        b'{"type":"error","error":{"type":"rate_limit_error","message":"slow down"},"request_id":"req_011C"}'
-    )
+    body = b'{"type":"error","error":{"type":"rate_limit_error","message":"slow down"},"request_id":"req_011C"}'
     r = parse_anthropic_json(body)
     assert (r.error_type, r.error_message, r.usage, r.fault) == ("rate_limit_error", "slow down", None, None)
 

@@ -17,13 +17,27 @@ from agentmeter.providers.gemini import (
     with_model,
 )
 
-META = {"promptTokenCount": 1000, "cachedContentTokenCount": 300, "candidatesTokenCount": 50,
-        "thoughtsTokenCount": 40, "toolUsePromptTokenCount": 5, "totalTokenCount": 1095}
+META = {
+    "promptTokenCount": 1000,
+    "cachedContentTokenCount": 300,
+    "candidatesTokenCount": 50,
+    "thoughtsTokenCount": 40,
+    "toolUsePromptTokenCount": 5,
+    "totalTokenCount": 1095,
+}
 CHUNKS = [
-    {"candidates": [{"content": {"parts": [{"text": 'He said "{[' }], "role": "model"}}],
-     "usageMetadata": {"promptTokenCount": 1000}, "modelVersion": "gemini-2.5-flash", "responseId": "r1"},
-    {"candidates": [{"content": {"parts": [{"text": "llo"}], "role": "model"}, "finishReason": "STOP"}],
-     "usageMetadata": META, "modelVersion": "gemini-2.5-flash", "responseId": "r1"},
+    {
+        "candidates": [{"content": {"parts": [{"text": 'He said "{['}], "role": "model"}}],
+        "usageMetadata": {"promptTokenCount": 1000},
+        "modelVersion": "gemini-2.5-flash",
+        "responseId": "r1",
+    },
+    {
+        "candidates": [{"content": {"parts": [{"text": "llo"}], "role": "model"}, "finishReason": "STOP"}],
+        "usageMetadata": META,
+        "modelVersion": "gemini-2.5-flash",
+        "responseId": "r1",
+    },
 ]
 SSE = b"".join(b"data: " + json.dumps(c).encode() + b"\r\n\r\n" for c in CHUNKS)
 ARRAY = b"[" + b"\r\n,".join(json.dumps(c).encode() for c in CHUNKS) + b"]"
@@ -32,17 +46,26 @@ ARRAY = b"[" + b"\r\n,".join(json.dumps(c).encode() for c in CHUNKS) + b"]"
 def test_buckets():
     u = usage_from_gemini(META)
     assert (u.input_tokens, u.cache_read_tokens, u.cache_write_tokens, u.output_tokens, u.reasoning_tokens) == (
-        705, 300, 0, 90, 40)
+        705,
+        300,
+        0,
+        90,
+        40,
+    )
 
 
 def test_paths():
     assert parse_path("v1beta/models/gemini-2.5-pro:streamGenerateContent") == (
-        "generate_content", "gemini-2.5-pro", True)
+        "generate_content",
+        "gemini-2.5-pro",
+        True,
+    )
     assert parse_path("v1beta/models/gemini-2.5-pro:generateContent") == ("generate_content", "gemini-2.5-pro", False)
     assert parse_path("v1beta/models/gemini-2.5-pro:countTokens")[0] == "count_tokens"
     assert parse_path("v1beta/models")[0] == "models"
     assert with_model("v1beta/models/gemini-2.5-pro:generateContent", "gemini-2.5-flash") == (
-        "v1beta/models/gemini-2.5-flash:generateContent")
+        "v1beta/models/gemini-2.5-flash:generateContent"
+    )
 
 
 @given(st.lists(st.integers(min_value=1, max_value=len(SSE) - 1), max_size=12))

@@ -94,9 +94,7 @@ def test_usage_missing_and_null_fields():
 def test_codex_turn_exact_buckets():
     r, flags = run(ResponsesStreamMeter, [load("responses_codex.sse")])
     assert flags == [True]
-    assert r.usage == Usage(
-        input_tokens=1034, cache_read_tokens=11776, output_tokens=214, reasoning_tokens=192
-    )
+    assert r.usage == Usage(input_tokens=1034, cache_read_tokens=11776, output_tokens=214, reasoning_tokens=192)
     assert (r.model, r.response_id, r.stop_reason) == ("gpt-5-codex", "resp_68b0c1d2e3f4a5b6", "completed")
     assert r.complete and r.fault is None and r.error_type is None and r.estimated_output_tokens == 0
 
@@ -146,9 +144,7 @@ def test_completed_without_usage_is_a_fault():
 
 
 def test_responses_without_event_lines_are_sniffed():
-    b = b"".join(
-        line + b"\n" for line in load("responses_codex.sse").split(b"\n") if not line.startswith(b"event:")
-    )
+    b = b"".join(line + b"\n" for line in load("responses_codex.sse").split(b"\n") if not line.startswith(b"event:"))
     assert run(ResponsesStreamMeter, [b])[0] == run(ResponsesStreamMeter, [load("responses_codex.sse")])[0]
 
 
@@ -207,9 +203,7 @@ def test_chat_usage_on_last_content_chunk():
 def test_chat_without_include_usage_completes_with_estimate():
     stream = (
         chat_chunk(choices=[{"index": 0, "delta": {"role": "assistant", "content": ""}}])
-        + b"".join(
-            chat_chunk(choices=[{"index": 0, "delta": {"content": w}}]) for w in ["Hel", "lo", " there"]
-        )
+        + b"".join(chat_chunk(choices=[{"index": 0, "delta": {"content": w}}]) for w in ["Hel", "lo", " there"])
         + DONE
     )
     r, flags = run(ChatStreamMeter, [stream])
@@ -365,9 +359,7 @@ def test_parse_chat_json():
             "id": "chatcmpl-9",
             "object": "chat.completion",
             "model": "gpt-4.1",
-            "choices": [
-                {"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}
-            ],
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
             "usage": {"prompt_tokens": 12, "completion_tokens": 2},
         }
     ).encode()

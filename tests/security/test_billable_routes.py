@@ -36,21 +36,43 @@ def blown(tmp_path):
     cfg = Config(budget=Budget(caps=Caps(daily_usd=0.10)), prices=PRICES, alerts=Alerts(desktop=False))
     stack, close = make_stack(tmp_path, config=cfg)
     s = stack.open_session()
-    status, raw = call(s["anthropic"] + "/v1/messages",
-                       {"model": "claude-haiku-4-5", "max_tokens": 10, "messages": [{"role": "user", "content": "x"}]},
-                       {"x-api-key": "sk-ant-test-client", "x-fake-usage": json.dumps(
-                           {"input_tokens": 100_000, "cache_read_tokens": 0, "cache_write_tokens": 0,
-                            "output_tokens": 0})})
+    status, raw = call(
+        s["anthropic"] + "/v1/messages",
+        {"model": "claude-haiku-4-5", "max_tokens": 10, "messages": [{"role": "user", "content": "x"}]},
+        {
+            "x-api-key": "sk-ant-test-client",
+            "x-fake-usage": json.dumps(
+                {"input_tokens": 100_000, "cache_read_tokens": 0, "cache_write_tokens": 0, "output_tokens": 0}
+            ),
+        },
+    )
     assert status == 200, raw
     yield stack, s
     close()
 
 
 SPENDING = [
-    ("anthropic", "/v1/messages/batches", {"requests": [{"custom_id": "a", "params": {
-        "model": "claude-haiku-4-5", "max_tokens": 10, "messages": [{"role": "user", "content": "x"}]}}]}),
-    ("anthropic", "/v1/complete", {"model": "claude-2.1", "prompt": "\n\nHuman: hi\n\nAssistant:",
-                                   "max_tokens_to_sample": 10}),
+    (
+        "anthropic",
+        "/v1/messages/batches",
+        {
+            "requests": [
+                {
+                    "custom_id": "a",
+                    "params": {
+                        "model": "claude-haiku-4-5",
+                        "max_tokens": 10,
+                        "messages": [{"role": "user", "content": "x"}],
+                    },
+                }
+            ]
+        },
+    ),
+    (
+        "anthropic",
+        "/v1/complete",
+        {"model": "claude-2.1", "prompt": "\n\nHuman: hi\n\nAssistant:", "max_tokens_to_sample": 10},
+    ),
     ("openai", "/completions", {"model": "gpt-3.5-turbo-instruct", "prompt": "hi"}),
     ("openai", "/embeddings", {"model": "text-embedding-3-small", "input": "hi"}),
     ("openai", "/batches", {"input_file_id": "file-x", "endpoint": "/v1/responses", "completion_window": "24h"}),
@@ -63,8 +85,9 @@ SPENDING = [
 def test_spending_routes_are_refused_at_a_blown_cap(blown, provider, path, body):
     stack, s = blown
     before = len(stack.received())
-    headers = {"x-api-key": "sk-ant-test-client"} if provider == "anthropic" else {
-        "authorization": "Bearer sk-test-client"}
+    headers = (
+        {"x-api-key": "sk-ant-test-client"} if provider == "anthropic" else {"authorization": "Bearer sk-test-client"}
+    )
     status, raw = call(s[provider] + path, body, headers)
     assert status == 429, raw
     err = json.loads(raw)
@@ -91,8 +114,9 @@ FREE = [
 @pytest.mark.parametrize(("provider", "method", "path", "body"), FREE, ids=[f"{m} {p}" for _, m, p, _ in FREE])
 def test_routes_that_cannot_spend_still_pass_at_a_blown_cap(blown, provider, method, path, body):
     stack, s = blown
-    headers = {"x-api-key": "sk-ant-test-client"} if provider == "anthropic" else {
-        "authorization": "Bearer sk-test-client"}
+    headers = (
+        {"x-api-key": "sk-ant-test-client"} if provider == "anthropic" else {"authorization": "Bearer sk-test-client"}
+    )
     status, raw = call(s[provider] + path, body, headers, method=method)
     assert status == 200, raw
     assert stack.received()[-1].path.endswith(path.split("?")[0])
@@ -103,8 +127,7 @@ def test_a_spending_route_under_the_cap_is_relayed_and_recorded_unmetered(tmp_pa
     stack, close = make_stack(tmp_path, config=cfg)
     try:
         s = stack.open_session()
-        status, raw = call(s["anthropic"] + "/v1/messages/batches", SPENDING[0][2],
-                           {"x-api-key": "sk-ant-test-client"})
+        status, raw = call(s["anthropic"] + "/v1/messages/batches", SPENDING[0][2], {"x-api-key": "sk-ant-test-client"})
         assert status == 200, raw
         assert stack.received()[-1].path == "/v1/messages/batches"
         # a route without a terminal event commits its row just after the answer: wait for it
@@ -122,21 +145,34 @@ def test_a_spending_route_under_the_cap_is_relayed_and_recorded_unmetered(tmp_pa
 def test_client_set_oauth_beta_does_not_make_api_key_traffic_alert_only(blown):
     stack, s = blown
     body = {"model": "claude-haiku-4-5", "max_tokens": 10, "messages": [{"role": "user", "content": "x"}]}
-    status, raw = call(s["anthropic"] + "/v1/messages", body,
-                       {"x-api-key": "sk-ant-api03-test-client", "anthropic-beta": "oauth-2025-04-20"})
+    status, raw = call(
+        s["anthropic"] + "/v1/messages",
+        body,
+        {"x-api-key": "sk-ant-api03-test-client", "anthropic-beta": "oauth-2025-04-20"},
+    )
     assert status == 429, raw
     row = stack.rows(s["session_id"])[-1]
     assert row["decision"] == "refuse" and not row["subscription"]
     # an API key as a bearer token, with the scheme in another case, is no subscription either
-    status, raw = call(s["anthropic"] + "/v1/messages", body,
-                       {"authorization": "bearer sk-ant-api03-test-client", "anthropic-beta": "oauth-2025-04-20"})
+    status, raw = call(
+        s["anthropic"] + "/v1/messages",
+        body,
+        {"authorization": "bearer sk-ant-api03-test-client", "anthropic-beta": "oauth-2025-04-20"},
+    )
     assert status == 429, raw
     assert not stack.rows(s["session_id"])[-1]["subscription"]
     # a real subscription login (OAuth bearer, no API key) stays alert-only by default
-    status, raw = call(s["anthropic"] + "/v1/messages", body,
-                       {"authorization": "Bearer sk-ant-oat01-test", "anthropic-beta": "oauth-2025-04-20",
-                        "x-fake-usage": json.dumps({"input_tokens": 1, "cache_read_tokens": 0,
-                                                    "cache_write_tokens": 0, "output_tokens": 1})})
+    status, raw = call(
+        s["anthropic"] + "/v1/messages",
+        body,
+        {
+            "authorization": "Bearer sk-ant-oat01-test",
+            "anthropic-beta": "oauth-2025-04-20",
+            "x-fake-usage": json.dumps(
+                {"input_tokens": 1, "cache_read_tokens": 0, "cache_write_tokens": 0, "output_tokens": 1}
+            ),
+        },
+    )
     assert status == 200, raw
     assert stack.rows(s["session_id"])[-1]["subscription"]
 
@@ -157,8 +193,7 @@ def test_key_mode_swaps_the_virtual_key_whatever_the_header_case(tmp_path, heade
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
         conn.putrequest("POST", url.split(f":{port}", 1)[1])
         data = json.dumps(body).encode()
-        for name, value in (("Content-Type", "application/json"), ("Content-Length", str(len(data))),
-                            (header, vkey)):
+        for name, value in (("Content-Type", "application/json"), ("Content-Length", str(len(data))), (header, vkey)):
             conn.putheader(name, value)
         conn.endheaders(data)
         resp = conn.getresponse()

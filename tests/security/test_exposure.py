@@ -27,8 +27,9 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="re
 
 
 def cli(env: dict, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
-    r = subprocess.run([sys.executable, "-m", "agentmeter", *args], env=env, capture_output=True, text=True,
-                       input=input, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "agentmeter", *args], env=env, capture_output=True, text=True, input=input, timeout=60
+    )
     if check:
         assert r.returncode == 0, f"agentmeter {' '.join(args)}: {r.returncode}\n{r.stdout}\n{r.stderr}"
     return r
@@ -74,8 +75,12 @@ def test_daemon_listens_on_loopback_only(home, fake):
 
 
 def status_of(url: str, method: str = "POST", headers: dict | None = None, data: bytes | None = b"{}") -> tuple:
-    req = urllib.request.Request(url, data=data if method not in ("GET", "HEAD") else None, method=method,
-                                 headers={"content-type": "application/json", **(headers or {})})
+    req = urllib.request.Request(
+        url,
+        data=data if method not in ("GET", "HEAD") else None,
+        method=method,
+        headers={"content-type": "application/json", **(headers or {})},
+    )
     try:
         with urllib.request.urlopen(req, timeout=10) as r:
             return r.status, r.read()
@@ -88,11 +93,30 @@ def test_every_route_needs_the_session_token(stack):
     token, sid = s["token"], s["session_id"]
     from agentmeter.proxy.app import token_hash
 
-    wrong = [secrets.token_urlsafe(24), token[:-1] + ("A" if token[-1] != "A" else "B"), token.upper(),
-             token_hash(token), sid, token + "x", "", "%00", "..", "x" * 5000]
-    tails = ["anthropic/v1/messages", "anthropic/v1/messages/count_tokens", "anthropic/v1/models",
-             "openai/v1/responses", "openai/v1/chat/completions", "openai/v1/models", "openai/v1/files/abc",
-             "anthropic/v1/anything/else", "anthropic", "openai"]
+    wrong = [
+        secrets.token_urlsafe(24),
+        token[:-1] + ("A" if token[-1] != "A" else "B"),
+        token.upper(),
+        token_hash(token),
+        sid,
+        token + "x",
+        "",
+        "%00",
+        "..",
+        "x" * 5000,
+    ]
+    tails = [
+        "anthropic/v1/messages",
+        "anthropic/v1/messages/count_tokens",
+        "anthropic/v1/models",
+        "openai/v1/responses",
+        "openai/v1/chat/completions",
+        "openai/v1/models",
+        "openai/v1/files/abc",
+        "anthropic/v1/anything/else",
+        "anthropic",
+        "openai",
+    ]
     for bad in wrong:
         for tail in tails:
             for method in ("POST", "GET", "DELETE", "PUT"):
@@ -119,15 +143,24 @@ def test_every_route_needs_the_session_token(stack):
     assert stack.received() == []  # nothing reached the provider
 
     # The control API takes the control token, and a session token is not one.
-    for path in ("/_agentmeter/v1/sessions", f"/_agentmeter/v1/sessions/{sid}/end", "/_agentmeter/v1/snooze",
-                 "/_agentmeter/v1/reload-totals"):
-        for auth in ({}, {"Authorization": f"Bearer {token}"}, {"Authorization": "Bearer test-contro"},
-                     {"Authorization": "test-control"}):
+    for path in (
+        "/_agentmeter/v1/sessions",
+        f"/_agentmeter/v1/sessions/{sid}/end",
+        "/_agentmeter/v1/snooze",
+        "/_agentmeter/v1/reload-totals",
+    ):
+        for auth in (
+            {},
+            {"Authorization": f"Bearer {token}"},
+            {"Authorization": "Bearer test-contro"},
+            {"Authorization": "test-control"},
+        ):
             assert status_of(stack.proxy_url + path, headers=auth)[0] == 401, (path, auth)
     # Health says it is up, and nothing more, to anyone else.
     assert json.loads(status_of(stack.proxy_url + "/_agentmeter/v1/health", "GET")[1]) == {"ok": True}
-    full = json.loads(status_of(stack.proxy_url + "/_agentmeter/v1/health", "GET",
-                                {"Authorization": "Bearer test-control"})[1])
+    full = json.loads(
+        status_of(stack.proxy_url + "/_agentmeter/v1/health", "GET", {"Authorization": "Bearer test-control"})[1]
+    )
     assert full["pid"] == os.getpid() and "ledger_backlog" in full
 
 
@@ -219,25 +252,38 @@ def test_keys_and_prompts_never_reach_disk_logs_env_or_output(home, fake, tmp_pa
         run("proxy start", "--debug", "proxy", "start", "--json")
         e = json.loads(run("env", "env", "--json").stdout)
         run("env text", "env")
-        vkey, a_url, o_url = (e["env"]["ANTHROPIC_API_KEY"], e["env"]["ANTHROPIC_BASE_URL"],
-                              e["env"]["OPENAI_BASE_URL"])
+        vkey, a_url, o_url = (
+            e["env"]["ANTHROPIC_API_KEY"],
+            e["env"]["ANTHROPIC_BASE_URL"],
+            e["env"]["OPENAI_BASE_URL"],
+        )
         token = a_url.split("/s/")[1].split("/")[0]
         hdrs = {"x-api-key": vkey, "Authorization": f"Bearer {vkey}"}
-        msg = {"model": "claude-sonnet-4-5", "max_tokens": 32, "system": f"system {prompt}",
-               "messages": [{"role": "user", "content": f"user {prompt}"}]}
+        msg = {
+            "model": "claude-sonnet-4-5",
+            "max_tokens": 32,
+            "system": f"system {prompt}",
+            "messages": [{"role": "user", "content": f"user {prompt}"}],
+        }
         for stream in (True, False):
-            assert status_of(a_url + "/v1/messages", headers=hdrs, data=json.dumps({**msg, "stream": stream})
-                             .encode())[0] == 200
+            assert (
+                status_of(a_url + "/v1/messages", headers=hdrs, data=json.dumps({**msg, "stream": stream}).encode())[0]
+                == 200
+            )
         for scenario in ("status:500", "status:400", "reset", "truncate", "error_event"):
             try:
-                status_of(a_url + "/v1/messages", headers={**hdrs, "x-fake-scenario": scenario},
-                          data=json.dumps({**msg, "stream": True}).encode())
+                status_of(
+                    a_url + "/v1/messages",
+                    headers={**hdrs, "x-fake-scenario": scenario},
+                    data=json.dumps({**msg, "stream": True}).encode(),
+                )
             except (OSError, http.client.HTTPException):
                 pass  # the reset and truncated streams end badly, as they should
         status_of(a_url + "/v1/messages/count_tokens", headers=hdrs, data=json.dumps(msg).encode())
         resp = {"model": "gpt-5.1", "input": f"input {prompt}", "instructions": f"instr {prompt}"}
-        assert status_of(o_url + "/responses", headers=hdrs, data=json.dumps({**resp, "stream": True})
-                         .encode())[0] == 200
+        assert (
+            status_of(o_url + "/responses", headers=hdrs, data=json.dumps({**resp, "stream": True}).encode())[0] == 200
+        )
         chat = {"model": "gpt-4.1", "stream": True, "messages": [{"role": "user", "content": prompt}]}
         assert status_of(o_url + "/chat/completions", headers=hdrs, data=json.dumps(chat).encode())[0] == 200
         status_of(a_url.replace(token, "badtoken") + "/v1/messages", headers=hdrs, data=json.dumps(msg).encode())
@@ -257,13 +303,19 @@ def test_keys_and_prompts_never_reach_disk_logs_env_or_output(home, fake, tmp_pa
 
         run("agent env", "run", "--quiet", "--", "env")
         assert "ANTHROPIC_API_KEY=amk_" in outputs["agent env"]
-        for name, args in {"sessions": ("sessions", "--json"), "show": ("session", "show", e["session_id"], "--json"),
-                           "status": ("status", "--json"), "keys list": ("keys", "list"),
-                           "config show": ("config", "show"), "doctor": ("doctor",),
-                           "proxy status": ("proxy", "status", "--json"), "report": ("report", "--by", "model"),
-                           "export": ("export", "--format", "jsonl"),
-                           "debug: failing lookup": ("--debug", "session", "show", "nope"),
-                           "debug: bad key input": ("--debug", "keys", "set", "anthropic")}.items():
+        for name, args in {
+            "sessions": ("sessions", "--json"),
+            "show": ("session", "show", e["session_id"], "--json"),
+            "status": ("status", "--json"),
+            "keys list": ("keys", "list"),
+            "config show": ("config", "show"),
+            "doctor": ("doctor",),
+            "proxy status": ("proxy", "status", "--json"),
+            "report": ("report", "--by", "model"),
+            "export": ("export", "--format", "jsonl"),
+            "debug: failing lookup": ("--debug", "session", "show", "nope"),
+            "debug: bad key input": ("--debug", "keys", "set", "anthropic"),
+        }.items():
             run(name, *args, input="" if "key input" in name else None)
         assert "Traceback" in outputs["debug: failing lookup"]  # --debug really printed its traceback
     finally:
@@ -275,13 +327,15 @@ def test_keys_and_prompts_never_reach_disk_logs_env_or_output(home, fake, tmp_pa
     run("crash at start", "--debug", "proxy", "start")
     assert "doctor --repair" in outputs["crash at start"]
 
-    secrets_ = {"real anthropic key": real_a, "real openai key": real_o, "virtual key": vkey,
-                "session token": token}
+    secrets_ = {"real anthropic key": real_a, "real openai key": real_o, "virtual key": vkey, "session token": token}
     on_disk = grep_tree(home, {**secrets_, "prompt": prompt})
     assert on_disk == [], on_disk
-    printed = [f"{n} in output of {cmd}" for cmd, out in outputs.items()
-               for n, v in {"real anthropic key": real_a, "real openai key": real_o, "prompt": prompt}.items()
-               if v in out]
+    printed = [
+        f"{n} in output of {cmd}"
+        for cmd, out in outputs.items()
+        for n, v in {"real anthropic key": real_a, "real openai key": real_o, "prompt": prompt}.items()
+        if v in out
+    ]
     assert printed == [], printed
     assert (home / "log" / "proxy.log").stat().st_size > 0  # the logs exist and were searched
 
@@ -290,8 +344,11 @@ def test_a_key_with_a_line_break_is_never_sent_and_never_a_500(tmp_path):
     stack, close = make_stack(tmp_path, keys={"anthropic": "sk-ant-real\r\nX-Injected: 1", "openai": "sk-real\n"})
     try:
         s = stack.open_session()
-        code, body = status_of(s["anthropic"] + "/v1/messages", headers={"x-api-key": s["virtual_key"]},
-                               data=b'{"model":"claude-haiku-4-5","max_tokens":1,"messages":[]}')
+        code, body = status_of(
+            s["anthropic"] + "/v1/messages",
+            headers={"x-api-key": s["virtual_key"]},
+            data=b'{"model":"claude-haiku-4-5","max_tokens":1,"messages":[]}',
+        )
         assert code == 401 and b"agentmeter keys set anthropic" in body and b"X-Injected" not in body
         assert stack.received() == []
     finally:
@@ -304,9 +361,11 @@ def test_keys_read_from_the_environment_with_a_trailing_newline_still_work(home,
     try:
         cli(env, "proxy", "start")
         e = json.loads(cli(env, "env", "--json").stdout)
-        code, _ = status_of(e["env"]["ANTHROPIC_BASE_URL"] + "/v1/messages",
-                            headers={"x-api-key": e["env"]["ANTHROPIC_API_KEY"]},
-                            data=b'{"model":"claude-haiku-4-5","max_tokens":1,"messages":[]}')
+        code, _ = status_of(
+            e["env"]["ANTHROPIC_BASE_URL"] + "/v1/messages",
+            headers={"x-api-key": e["env"]["ANTHROPIC_API_KEY"]},
+            data=b'{"model":"claude-haiku-4-5","max_tokens":1,"messages":[]}',
+        )
         assert code == 200
         received = json.loads(urllib.request.urlopen(fake.url + "/_fake/received", timeout=10).read())
         assert received[-1]["headers"]["x-api-key"] == "sk-ant-trailing-newline-000"
@@ -340,13 +399,15 @@ def test_no_port_is_opened_beyond_the_proxy(home, fake):
         cli(env, "proxy", "stop", check=False)
 
 
-
 def test_an_ended_sessions_token_opens_nothing(stack):
     s = stack.open_session()
     url = s["anthropic"] + "/v1/models"
     assert status_of(url, "GET", {"x-api-key": "sk-ant-test"})[0] == 200
-    code, body = status_of(f"{stack.proxy_url}/_agentmeter/v1/sessions/{s['session_id']}/end",
-                           headers={"Authorization": "Bearer test-control"}, data=b'{"exit_code": 0}')
+    code, body = status_of(
+        f"{stack.proxy_url}/_agentmeter/v1/sessions/{s['session_id']}/end",
+        headers={"Authorization": "Bearer test-control"},
+        data=b'{"exit_code": 0}',
+    )
     assert code == 200 and json.loads(body) == {"ended": True}
     code, body = status_of(url, "GET", {"x-api-key": "sk-ant-test"})
     assert code == 401 and b"session token" in body  # a token leaked from the agent's old environment is dead

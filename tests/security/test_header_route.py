@@ -8,14 +8,23 @@ import json
 import urllib.error
 import urllib.request
 
-BODY = json.dumps({"model": "claude-sonnet-4-5", "max_tokens": 16, "stream": False,
-                   "messages": [{"role": "user", "content": "hi"}]}).encode()
+BODY = json.dumps(
+    {"model": "claude-sonnet-4-5", "max_tokens": 16, "stream": False, "messages": [{"role": "user", "content": "hi"}]}
+).encode()
 
 
 def post(url: str, headers: dict[str, str]) -> tuple[int, bytes]:
-    req = urllib.request.Request(url, data=BODY, method="POST", headers={
-        "content-type": "application/json", "anthropic-version": "2023-06-01", "x-api-key": "sk-ant-test-client",
-        **headers})
+    req = urllib.request.Request(
+        url,
+        data=BODY,
+        method="POST",
+        headers={
+            "content-type": "application/json",
+            "anthropic-version": "2023-06-01",
+            "x-api-key": "sk-ant-test-client",
+            **headers,
+        },
+    )
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
         with opener.open(req, timeout=10) as r:
@@ -27,8 +36,12 @@ def post(url: str, headers: dict[str, str]) -> tuple[int, bytes]:
 def test_header_route_needs_the_token_and_never_relays_it(stack):
     s = stack.open_session()
     url = f"{stack.proxy_url}/h/anthropic/v1/messages"
-    for bad in ({}, {"X-Agentmeter-Session": ""}, {"X-Agentmeter-Session": s["token"] + "x"},
-                {"X-Agentmeter-Session": s["session_id"]}):
+    for bad in (
+        {},
+        {"X-Agentmeter-Session": ""},
+        {"X-Agentmeter-Session": s["token"] + "x"},
+        {"X-Agentmeter-Session": s["session_id"]},
+    ):
         code, body = post(url, bad)
         assert code == 401, (bad, code, body)
         assert "session token" in json.loads(body)["error"]["message"]

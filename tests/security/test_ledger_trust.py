@@ -67,8 +67,10 @@ _turn = iter(range(10**9))
 def call(base: str, *, usage: dict | None = None, api: str = "messages") -> tuple[int, dict | bytes]:
     n = next(_turn)
     if api == "messages":
-        url, body = base + "/v1/messages", {"model": MODEL, "max_tokens": 10,
-                                            "messages": [{"role": "user", "content": f"hi {n}"}]}
+        url, body = (
+            base + "/v1/messages",
+            {"model": MODEL, "max_tokens": 10, "messages": [{"role": "user", "content": f"hi {n}"}]},
+        )
         headers = {"x-api-key": "sk-ant-test-client"}
     else:
         url, body = base + "/responses", {"model": "gpt-5.1", "input": f"hi {n}"}
@@ -112,8 +114,13 @@ def test_absurd_usage_is_clamped_flagged_and_the_brake_survives_a_restart(env, h
     cli_json("proxy", "start", "--json")
     base = cli_json("env", "--json")["env"]["ANTHROPIC_BASE_URL"]
 
-    hostile = [{"output_tokens": 2**62}, {"output_tokens": 2**63}, {"input_tokens": -5, "output_tokens": 3},
-               {"cache_read_tokens": "lots", "output_tokens": 7}, {"output_tokens": 1.5e300}]
+    hostile = [
+        {"output_tokens": 2**62},
+        {"output_tokens": 2**63},
+        {"input_tokens": -5, "output_tokens": 3},
+        {"cache_read_tokens": "lots", "output_tokens": 7},
+        {"output_tokens": 1.5e300},
+    ]
     for usage in hostile:
         status, body = call(base, usage=usage)
         assert status == 200 and body["type"] == "message", body  # the agent gets its answer
@@ -157,15 +164,29 @@ def _poisoned_old_ledger(path: Path) -> None:
     lg.create_session({"id": "s1", "token_hash": "h1", "agent": "claude", "started_at": 1})
     now_ms = SystemClock().now_ms()
     for i, model in enumerate(("claude-sonnet-4-5", "claude-opus-4-1")):
-        row = {"request_id": f"r{i}", "session_id": "s1", "started_at": now_ms, "day": local_day(now_ms, None),
-               "provider": "anthropic", "api": "messages", "method": "POST", "path": "/v1/messages",
-               "model_used": model, "status": "ok", "output_tokens": 2**62, "cost_usd": 6.9e13, "agent": "claude",
-               "repo": ""}
+        row = {
+            "request_id": f"r{i}",
+            "session_id": "s1",
+            "started_at": now_ms,
+            "day": local_day(now_ms, None),
+            "provider": "anthropic",
+            "api": "messages",
+            "method": "POST",
+            "path": "/v1/messages",
+            "model_used": model,
+            "status": "ok",
+            "output_tokens": 2**62,
+            "cost_usd": 6.9e13,
+            "agent": "claude",
+            "repo": "",
+        }
         cols = ", ".join(row)
         lg.conn.execute(f"INSERT INTO requests ({cols}) VALUES ({', '.join('?' * len(row))})", list(row.values()))
-        lg.conn.execute("INSERT INTO usage_daily (day, agent, provider, model, repo, subscription, requests, "
-                        "output_tokens, cost_usd) VALUES (?, 'claude', 'anthropic', ?, '', 0, 1, ?, 6.9e13)",
-                        (row["day"], model, 2**62))
+        lg.conn.execute(
+            "INSERT INTO usage_daily (day, agent, provider, model, repo, subscription, requests, "
+            "output_tokens, cost_usd) VALUES (?, 'claude', 'anthropic', ?, '', 0, 1, ?, 6.9e13)",
+            (row["day"], model, 2**62),
+        )
     lg.conn.execute("DELETE FROM _sqlite_migrations WHERE name LIKE 'm008%'")
     lg.conn.execute("PRAGMA user_version = 5")
     lg.close()
@@ -198,7 +219,7 @@ def _smash(path: Path, pages: list[int], fill: bytes | None = None) -> None:
     size = 4096
     data = bytearray(path.read_bytes())
     for p in pages:
-        data[(p - 1) * size:p * size] = fill * size if fill is not None else os.urandom(size)
+        data[(p - 1) * size : p * size] = fill * size if fill is not None else os.urandom(size)
     path.write_bytes(bytes(data))
 
 
@@ -237,10 +258,21 @@ def _build(path: Path, n: int) -> dict[str, tuple]:
     want = {}
     for i in range(n):
         rec = RequestRecord(
-            request_id=f"r{i:05d}", session_id="s1", started_at_ms=1_760_000_000_000 + i * 1000,
-            provider="anthropic", api="messages", method="POST", path="/v1/messages", model_requested=MODEL,
-            model_used=MODEL, stream=True, status="ok", http_status=200,
-            usage=Usage(input_tokens=100 + i, output_tokens=10 + i % 7), cost_usd=0.01 + i / 1e5)
+            request_id=f"r{i:05d}",
+            session_id="s1",
+            started_at_ms=1_760_000_000_000 + i * 1000,
+            provider="anthropic",
+            api="messages",
+            method="POST",
+            path="/v1/messages",
+            model_requested=MODEL,
+            model_used=MODEL,
+            stream=True,
+            status="ok",
+            http_status=200,
+            usage=Usage(input_tokens=100 + i, output_tokens=10 + i % 7),
+            cost_usd=0.01 + i / 1e5,
+        )
         lg.insert_request(rec)
         want[rec.request_id] = (rec.started_at_ms, rec.usage.input_tokens, rec.usage.output_tokens)
     lg.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -274,8 +306,10 @@ def test_repair_keeps_every_readable_row_and_counts_honestly(home, damage):
     assert checks["ledger"]["status"] == "ok"
 
     lg = open_ledger(path, readonly=True)
-    got = {r["request_id"]: (r["started_at"], r["input_tokens"], r["output_tokens"])
-           for r in lg.conn.execute("SELECT * FROM requests")}
+    got = {
+        r["request_id"]: (r["started_at"], r["input_tokens"], r["output_tokens"])
+        for r in lg.conn.execute("SELECT * FROM requests")
+    }
     rollup = sum(r["requests"] for r in lg.rollup())
     lg.close()
     assert len(got) == kept and rollup == kept
@@ -287,8 +321,10 @@ def test_an_agent_log_with_absurd_usage_is_clamped_on_import(tmp_path):
     from agentmeter.importers import import_logs
     from importers.crafted import claude_line, claude_user, write
 
-    f = write(tmp_path / "p" / "s.jsonl", [claude_user(), claude_line("msg_1", "req_1", out=2**62, inp=-7),
-                                           claude_line("msg_2", "req_2", out=20)])
+    f = write(
+        tmp_path / "p" / "s.jsonl",
+        [claude_user(), claude_line("msg_1", "req_1", out=2**62, inp=-7), claude_line("msg_2", "req_2", out=20)],
+    )
     lg = open_ledger(tmp_path / "ledger.db")
     try:
         import_logs("claude", lg, [f.parent])

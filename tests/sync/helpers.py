@@ -61,12 +61,19 @@ class Collector:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def token(self, developer: str, team: str | None = None, admin: bool = False,
-              cost_center: str | None = None, role: str | None = None) -> str:
+    def token(
+        self,
+        developer: str,
+        team: str | None = None,
+        admin: bool = False,
+        cost_center: str | None = None,
+        role: str | None = None,
+    ) -> str:
         store = open_store(self.db)
         try:
-            return store.add_token(developer, team, admin or role == "admin", SystemClock().now_ms(),
-                                   cost_center=cost_center, role=role)[1]
+            return store.add_token(
+                developer, team, admin or role == "admin", SystemClock().now_ms(), cost_center=cost_center, role=role
+            )[1]
         finally:
             store.close()
 
@@ -78,8 +85,14 @@ class Collector:
             store.close()
 
 
-def request(url: str, *, method: str = "GET", token: str | None = None, body: bytes | dict | list | None = None,
-            headers: dict | None = None) -> tuple[int, dict | str, dict]:
+def request(
+    url: str,
+    *,
+    method: str = "GET",
+    token: str | None = None,
+    body: bytes | dict | list | None = None,
+    headers: dict | None = None,
+) -> tuple[int, dict | str, dict]:
     data = json.dumps(body).encode() if isinstance(body, dict | list) else body
     h = {"Content-Type": "application/json", **(headers or {})}
     if token:
@@ -108,25 +121,63 @@ class Client:
         ledger = open_ledger(self.path)
         ledger.close()
 
-    def add_usage(self, count: int, *, agent: str = "claude", repo: str = "github.com/acme/app", day: int = 0,
-                  model: str = "claude-sonnet-4-5", cost: float = 0.25, session: str | None = None,
-                  cwd: str = "/home/dev/src/app") -> None:
+    def add_usage(
+        self,
+        count: int,
+        *,
+        agent: str = "claude",
+        repo: str = "github.com/acme/app",
+        day: int = 0,
+        model: str = "claude-sonnet-4-5",
+        cost: float = 0.25,
+        session: str | None = None,
+        cwd: str = "/home/dev/src/app",
+    ) -> None:
         ledger = open_ledger(self.path)
         try:
             sid = session or f"s-{agent}-{day}"
             if ledger.get_session(sid) is None or ledger.get_session(sid)["id"] != sid:
-                ledger.create_session({"id": sid, "token_hash": f"h-{self.path}-{sid}", "agent": agent, "repo": repo,
-                                       "branch": "main", "cwd": cwd, "started_at": BASE_MS + day * DAY_MS,
-                                       "developer": self.config.identity.developer})
+                ledger.create_session(
+                    {
+                        "id": sid,
+                        "token_hash": f"h-{self.path}-{sid}",
+                        "agent": agent,
+                        "repo": repo,
+                        "branch": "main",
+                        "cwd": cwd,
+                        "started_at": BASE_MS + day * DAY_MS,
+                        "developer": self.config.identity.developer,
+                    }
+                )
             for _ in range(count):
                 self.n += 1
-                ledger.insert_request(RequestRecord(
-                    request_id=f"{self.path}-{self.n}", session_id=sid, started_at_ms=BASE_MS + day * DAY_MS + self.n,
-                    provider="anthropic", api="messages", method="POST", path="/v1/messages", model_requested=model,
-                    model_used=model, stream=True, status="ok", http_status=200,
-                    usage=Usage(input_tokens=100, cache_read_tokens=1000, cache_write_tokens=50,
-                                cache_write_5m_tokens=50, output_tokens=40),
-                    cost_usd=cost, price_source="genai-prices", agent=agent, repo=repo))
+                ledger.insert_request(
+                    RequestRecord(
+                        request_id=f"{self.path}-{self.n}",
+                        session_id=sid,
+                        started_at_ms=BASE_MS + day * DAY_MS + self.n,
+                        provider="anthropic",
+                        api="messages",
+                        method="POST",
+                        path="/v1/messages",
+                        model_requested=model,
+                        model_used=model,
+                        stream=True,
+                        status="ok",
+                        http_status=200,
+                        usage=Usage(
+                            input_tokens=100,
+                            cache_read_tokens=1000,
+                            cache_write_tokens=50,
+                            cache_write_5m_tokens=50,
+                            output_tokens=40,
+                        ),
+                        cost_usd=cost,
+                        price_source="genai-prices",
+                        agent=agent,
+                        repo=repo,
+                    )
+                )
         finally:
             ledger.close()
 
@@ -140,8 +191,10 @@ class Client:
     def totals(self) -> dict:
         ledger = open_ledger(self.path, readonly=True)
         try:
-            row = ledger.conn.execute("SELECT COALESCE(SUM(requests), 0), COALESCE(SUM(cost_usd), 0), "
-                                      "COALESCE(SUM(output_tokens), 0) FROM usage_daily").fetchone()
+            row = ledger.conn.execute(
+                "SELECT COALESCE(SUM(requests), 0), COALESCE(SUM(cost_usd), 0), "
+                "COALESCE(SUM(output_tokens), 0) FROM usage_daily"
+            ).fetchone()
             return {"requests": row[0], "cost_usd": row[1], "output_tokens": row[2]}
         finally:
             ledger.close()

@@ -20,8 +20,11 @@ def observed_collector(root: Path, db: Path | str, **app_kw) -> tuple[Collector,
     requests at $0.25 and 2 codex/gpt-5.1 at $0.50 this month, 1 at $5 last month. Bob (search): 4 claude
     requests at $1. A $100 monthly / 5M daily-token cap on payments."""
     c = Collector(db, clock=FixedClock(NOW), **app_kw).start()
-    tokens = {"admin": c.token("lead@example.com", admin=True), "alice": c.token("alice@example.com", "payments"),
-              "bob": c.token("bob@example.com", "search")}
+    tokens = {
+        "admin": c.token("lead@example.com", admin=True),
+        "alice": c.token("alice@example.com", "payments"),
+        "bob": c.token("bob@example.com", "search"),
+    }
     alice = Client(root / "alice", "alice@example.com", "payments", tokens["alice"])
     alice.add_usage(3, cost=0.25)
     alice.add_usage(2, agent="codex", model="gpt-5.1", cost=0.5, day=1)
@@ -30,8 +33,11 @@ def observed_collector(root: Path, db: Path | str, **app_kw) -> tuple[Collector,
     bob.add_usage(4, cost=1.0)
     for client in (alice, bob):
         assert client.sync(c.url)["ok"]
-    status, body, _ = request(f"{c.url}/v1/caps", method="PUT", token=tokens["admin"],
-                              body={"scope": "team", "name": "payments", "monthly_usd": 100,
-                                    "daily_tokens": 5_000_000})
+    status, body, _ = request(
+        f"{c.url}/v1/caps",
+        method="PUT",
+        token=tokens["admin"],
+        body={"scope": "team", "name": "payments", "monthly_usd": 100, "daily_tokens": 5_000_000},
+    )
     assert status == 200, body
     return c, tokens

@@ -23,14 +23,37 @@ from .helpers import Collector, request
 def seed_home(n: int, cost: float = 0.5) -> None:
     ledger = open_ledger(get_paths().ensure().ledger)
     now = SystemClock().now_ms()
-    ledger.create_session({"id": "s1", "token_hash": "h1", "agent": "codex", "repo": "github.com/acme/api",
-                           "started_at": now, "cwd": "/tmp/x"})
+    ledger.create_session(
+        {
+            "id": "s1",
+            "token_hash": "h1",
+            "agent": "codex",
+            "repo": "github.com/acme/api",
+            "started_at": now,
+            "cwd": "/tmp/x",
+        }
+    )
     for i in range(n):
-        ledger.insert_request(RequestRecord(
-            request_id=f"r{now}-{i}", session_id="s1", started_at_ms=now + i, provider="openai", api="responses",
-            method="POST", path="/v1/responses", model_requested="gpt-5.1", model_used="gpt-5.1", stream=True,
-            status="ok", http_status=200, usage=Usage(input_tokens=1000, cache_read_tokens=4000, output_tokens=200),
-            cost_usd=cost, agent="codex", repo="github.com/acme/api"))
+        ledger.insert_request(
+            RequestRecord(
+                request_id=f"r{now}-{i}",
+                session_id="s1",
+                started_at_ms=now + i,
+                provider="openai",
+                api="responses",
+                method="POST",
+                path="/v1/responses",
+                model_requested="gpt-5.1",
+                model_used="gpt-5.1",
+                stream=True,
+                status="ok",
+                http_status=200,
+                usage=Usage(input_tokens=1000, cache_read_tokens=4000, output_tokens=200),
+                cost_usd=cost,
+                agent="codex",
+                repo="github.com/acme/api",
+            )
+        )
     ledger.close()
 
 
@@ -57,8 +80,9 @@ def test_unreachable_collector_is_one_quiet_line_in_status(home):
 
 def test_team_lead_commands(tmp_path, home, collector_db):
     db = collector_db
-    add = run_cli("collector", "token", "add", "--developer", "alice@example.com", "--team", "payments",
-                  "--db", str(db))
+    add = run_cli(
+        "collector", "token", "add", "--developer", "alice@example.com", "--team", "payments", "--db", str(db)
+    )
     assert add.returncode == 0, add.stderr
     token = add.stdout.strip()
     assert token.startswith("amc_") and "shown only this once" in add.stderr
@@ -85,8 +109,13 @@ def test_team_lead_commands(tmp_path, home, collector_db):
         rows = list(csv.DictReader(io.StringIO(focus.stdout)))
         assert {r["x_TokenType"] for r in rows} == {"input", "cache_read", "output"}
         assert abs(sum(float(r["BilledCost"]) for r in rows) - 1.0) < 1e-9
-        assert all(r["ServiceCategory"] == "AI and Machine Learning" and r["PricingUnit"] == "1000000 Tokens"
-                   and r["ChargeCategory"] == "Usage" and r["BillingCurrency"] == "USD" for r in rows)
+        assert all(
+            r["ServiceCategory"] == "AI and Machine Learning"
+            and r["PricingUnit"] == "1000000 Tokens"
+            and r["ChargeCategory"] == "Usage"
+            and r["BillingCurrency"] == "USD"
+            for r in rows
+        )
         assert {r["x_Developer"] for r in rows} == {"alice@example.com"} and rows[0]["SkuId"] == "gpt-5.1"
         status, body, _ = request(f"{collector.url}/v1/export/focus?format=json", token=admin)
         assert status == 200 and len(body["rows"]) == len(rows)
@@ -98,15 +127,21 @@ def test_the_daemon_pushes_in_the_background(tmp_path, monkeypatch, collector_db
     collector = Collector(collector_db).start()
     monkeypatch.setenv("AGENTMETER_COLLECTOR_TOKEN", collector.token("alice@example.com"))
     monkeypatch.setattr(background, "FIRST_DELAY_S", 0.05)
-    config = Config(identity=Identity(developer="alice@example.com"),
-                    sync=Sync(collector=collector.url, interval_seconds=1))
+    config = Config(
+        identity=Identity(developer="alice@example.com"), sync=Sync(collector=collector.url, interval_seconds=1)
+    )
     stack, close = make_stack(tmp_path, config=config)
     try:
         s = stack.open_session(agent="claude", repo="github.com/acme/app")
         for _ in range(3):
-            req = urllib.request.Request(s["anthropic"] + "/v1/messages", method="POST", data=json.dumps(
-                {"model": "claude-sonnet-4-6", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}
-            ).encode(), headers={"content-type": "application/json", "x-api-key": "sk-ant-test-0000"})
+            req = urllib.request.Request(
+                s["anthropic"] + "/v1/messages",
+                method="POST",
+                data=json.dumps(
+                    {"model": "claude-sonnet-4-6", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}
+                ).encode(),
+                headers={"content-type": "application/json", "x-api-key": "sk-ant-test-0000"},
+            )
             urllib.request.urlopen(req, timeout=10).read()
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline and collector.totals()["requests"] < 3:

@@ -22,15 +22,30 @@ def cli(*args: str) -> dict:
 
 def test_cli_and_http_cap_changes_and_tokens_are_audited(tmp_path, collector_db):
     db = str(collector_db)
-    lead = cli("collector", "token", "add", "--db", db, "--developer", "lena@example.com", "--role", "lead",
-               "--team", "payments")
+    lead = cli(
+        "collector",
+        "token",
+        "add",
+        "--db",
+        db,
+        "--developer",
+        "lena@example.com",
+        "--role",
+        "lead",
+        "--team",
+        "payments",
+    )
     cli("collector", "caps", "set", "--db", db, "--team", "payments", "--monthly", "500")
     dev = cli("collector", "token", "add", "--db", db, "--developer", "alice@example.com", "--team", "payments")
 
     c = Collector(collector_db).start()
     try:
-        status, body, _ = request(f"{c.url}/v1/caps", method="PUT", token=lead["token"],
-                                  body={"scope": "team", "name": "payments", "monthly_usd": 400, "daily_usd": 30})
+        status, body, _ = request(
+            f"{c.url}/v1/caps",
+            method="PUT",
+            token=lead["token"],
+            body={"scope": "team", "name": "payments", "monthly_usd": 400, "daily_usd": 30},
+        )
         assert status == 200, body
     finally:
         c.close()
@@ -50,15 +65,21 @@ def test_cli_and_http_cap_changes_and_tokens_are_audited(tmp_path, collector_db)
     assert on_http["developer"] == "lena@example.com" and lead["id"] in on_http["actor"]
     assert on_http["old"]["monthly_usd"] == 500.0
     assert on_http["new"]["monthly_usd"] == 400.0 and on_http["new"]["daily_usd"] == 30.0
-    assert entries[0]["new"] == {"developer": "lena@example.com", "team": "payments", "role": "lead",
-                                 "cost_center": None}
+    assert entries[0]["new"] == {
+        "developer": "lena@example.com",
+        "team": "payments",
+        "role": "lead",
+        "cost_center": None,
+    }
     assert entries[4]["target"] == dev["id"] and entries[4]["old"]["developer"] == "alice@example.com"
     assert all(e["at"].endswith("Z") for e in entries)
     assert all(lead["token"] not in json.dumps(e) and dev["token"] not in json.dumps(e) for e in entries)
 
     # filters
-    assert [e["action"] for e in cli("collector", "audit", "--db", db, "--action", "caps")["entries"]] == \
-        ["caps.set", "caps.set"]
+    assert [e["action"] for e in cli("collector", "audit", "--db", db, "--action", "caps")["entries"]] == [
+        "caps.set",
+        "caps.set",
+    ]
     assert cli("collector", "audit", "--db", db, "--since", "2999-01-01")["entries"] == []
     assert len(cli("collector", "audit", "--db", db, "--since", "1h")["entries"]) == 5
 
@@ -78,8 +99,9 @@ def test_audit_over_http_and_its_export(collector_db):
     c = Collector(collector_db).start()
     try:
         admin = c.token("root@example.com", role="admin")
-        request(f"{c.url}/v1/caps", method="PUT", token=admin, body={"scope": "developer", "name": "bob",
-                                                                      "daily_usd": 5})
+        request(
+            f"{c.url}/v1/caps", method="PUT", token=admin, body={"scope": "developer", "name": "bob", "daily_usd": 5}
+        )
         status, body, _ = request(f"{c.url}/v1/audit?action=caps.set", token=admin)
         assert status == 200 and body["schema"] == "agentmeter.collector_audit/1"
         assert [(e["target"], e["new"]["daily_usd"]) for e in body["entries"]] == [("developer bob", 5.0)]

@@ -21,9 +21,19 @@ def collector(collector_db):
 
 
 def push_body(**over) -> dict:
-    item = {"key": "a" * 64, "day": "2026-11-18", "agent": "claude", "provider": "anthropic", "model": "m",
-            "repo": "github.com/acme/app", "subscription": False, "requests": 1, "input_tokens": 10,
-            "output_tokens": 5, "cost_usd": 0.5}
+    item = {
+        "key": "a" * 64,
+        "day": "2026-11-18",
+        "agent": "claude",
+        "provider": "anthropic",
+        "model": "m",
+        "repo": "github.com/acme/app",
+        "subscription": False,
+        "requests": 1,
+        "input_tokens": 10,
+        "output_tokens": 5,
+        "cost_usd": 0.5,
+    }
     item.update(over)
     return {"schema": "agentmeter.push/1", "device_id": "device-0001", "rollups": [item]}
 
@@ -146,14 +156,18 @@ def test_caps_put_validates(collector):
     assert request(url, method="PUT", token=dev, body={"scope": "team", "name": "payments"})[0] == 403
     status, body, _ = request(url, method="PUT", token=admin, body={"scope": "galaxy", "name": "x"})
     assert status == 422 and body["field"] == "scope"
-    status, body, _ = request(url, method="PUT", token=admin, body={"scope": "team", "name": "payments",
-                                                                    "daily_usd": -3})
+    status, body, _ = request(
+        url, method="PUT", token=admin, body={"scope": "team", "name": "payments", "daily_usd": -3}
+    )
     assert status == 422 and body["field"] == "daily_usd"
-    status, body, _ = request(url, method="PUT", token=admin, body={"scope": "team", "name": "payments",
-                                                                    "daily_usd": 3, "monthly_tokens": 1000})
+    status, body, _ = request(
+        url,
+        method="PUT",
+        token=admin,
+        body={"scope": "team", "name": "payments", "daily_usd": 3, "monthly_tokens": 1000},
+    )
     assert status == 200 and body["caps"]["daily_usd"] == 3
     status, body, _ = request(url, token=dev)
     assert status == 200 and body["team"] == "payments"
-    assert body["caps"]["team"] == {"daily_usd": 3.0, "monthly_tokens": 1000, "name": "payments",
-                                    "allow_snooze": False}
+    assert body["caps"]["team"] == {"daily_usd": 3.0, "monthly_tokens": 1000, "name": "payments", "allow_snooze": False}
     assert body["caps"]["developer"] is None

@@ -25,9 +25,12 @@ def team(tmp_path, collector_db):
     alice.add_usage(4, day=0, cost=1.5)
     bob.add_usage(3, day=1, cost=2.0)
     assert alice.sync(c.url)["ok"] and bob.sync(c.url)["ok"]
-    c.tokens = {"developer": alice.token, "lead": c.token("lena@example.com", "payments", role="lead"),
-                "finance": c.token("fin@example.com", role="finance"),
-                "admin": c.token("root@example.com", role="admin")}
+    c.tokens = {
+        "developer": alice.token,
+        "lead": c.token("lena@example.com", "payments", role="lead"),
+        "finance": c.token("fin@example.com", role="finance"),
+        "admin": c.token("root@example.com", role="admin"),
+    }
     c.alice = alice
     yield c
     c.close()
@@ -69,8 +72,7 @@ def test_lead_sees_and_caps_their_own_team_only(team):
     assert status == 403, body
 
     status, body, _ = get(team, "/v1/audit", "lead")
-    assert status == 200 and {e["target"] for e in body["entries"]} == {"team payments",
-                                                                         "developer alice@example.com"}
+    assert status == 200 and {e["target"] for e in body["entries"]} == {"team payments", "developer alice@example.com"}
     # a lead is a developer too: they read their own caps (and push)
     assert get(team, "/v1/caps", "lead")[0] == 200
 
@@ -83,8 +85,12 @@ def test_finance_reads_every_team_and_changes_nothing(team):
     assert get(team, "/v1/audit", "finance")[0] == 200
     status, body, _ = put_caps(team, "finance", {"scope": "team", "name": "payments", "monthly_usd": 1})
     assert status == 403 and "finance token may not change caps" in body["message"], body
-    status, body, _ = request(f"{team.url}/v1/push", method="POST", token=team.tokens["finance"],
-                              body={"schema": "agentmeter.sync/1", "device_id": "d", "rollups": [], "sessions": []})
+    status, body, _ = request(
+        f"{team.url}/v1/push",
+        method="POST",
+        token=team.tokens["finance"],
+        body={"schema": "agentmeter.sync/1", "device_id": "d", "rollups": [], "sessions": []},
+    )
     assert status == 403 and "push" in body["message"], body
 
 
@@ -124,7 +130,10 @@ def test_token_add_role_and_admin_synonym_through_the_cli(collector_db):
     assert r.returncode == 2 and "needs --team" in r.stderr
     r = run_cli("collector", "token", "list", "--db", str(db), "--json")
     assert {t["developer"]: t["role"] for t in json.loads(r.stdout)["tokens"]} == {
-        "root@example.com": "admin", "lena@example.com": "lead", "fin@example.com": "finance"}
+        "root@example.com": "admin",
+        "lena@example.com": "lead",
+        "fin@example.com": "finance",
+    }
     c = Collector(db).start()
     try:
         assert request(f"{c.url}/v1/report", token=fin["token"])[0] == 200

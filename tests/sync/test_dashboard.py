@@ -17,10 +17,24 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 def dump_dom(url: str, profile) -> str:
     out = subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
-         f"--user-data-dir={profile}", "--dump-dom", url],
-        capture_output=True, text=True, timeout=60)
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--disable-dev-shm-usage",
+            f"--user-data-dir={profile}",
+            "--dump-dom",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     return out.stdout
 
@@ -28,8 +42,9 @@ def dump_dom(url: str, profile) -> str:
 @pytest.fixture
 def filled(tmp_path, collector_db):
     c = Collector(collector_db).start()
-    alice = Client(tmp_path / "a", "alice@example.com", "payments",
-                   c.token("alice@example.com", "payments", cost_center="CC-1"))
+    alice = Client(
+        tmp_path / "a", "alice@example.com", "payments", c.token("alice@example.com", "payments", cost_center="CC-1")
+    )
     bob = Client(tmp_path / "b", "bob@example.com", "search", c.token("bob@example.com", "search", cost_center="CC-1"))
     alice.add_usage(4, day=0, cost=1.5)
     alice.add_usage(2, day=1, agent="codex", model="gpt-5.1", repo="github.com/acme/api", cost=0.5)

@@ -29,8 +29,29 @@ ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "docs" / "grafana-dashboard.json"
 SCHEMA = ROOT / "tests" / "fixtures" / "grafana-dashboard.schema.json"
 # PromQL words the dashboard may use that are not series names.
-PROMQL_WORDS = {"sum", "max", "min", "count", "avg", "by", "without", "topk", "bottomk", "time", "vector", "delta",
-                "rate", "increase", "clamp_min", "sort_desc", "sort", "or", "and", "unless", "label_values"}
+PROMQL_WORDS = {
+    "sum",
+    "max",
+    "min",
+    "count",
+    "avg",
+    "by",
+    "without",
+    "topk",
+    "bottomk",
+    "time",
+    "vector",
+    "delta",
+    "rate",
+    "increase",
+    "clamp_min",
+    "sort_desc",
+    "sort",
+    "or",
+    "and",
+    "unless",
+    "label_values",
+}
 
 
 def dashboard() -> dict:
@@ -62,8 +83,9 @@ def series_named(expr: str) -> set[str]:
 
 
 def metrics_labels(text: str, name: str) -> set[str]:
-    return {k for f in parser.text_string_to_metric_families(text) if f.name == name for s in f.samples
-            for k in s.labels}
+    return {
+        k for f in parser.text_string_to_metric_families(text) if f.name == name for s in f.samples for k in s.labels
+    }
 
 
 def test_the_dashboard_matches_grafanas_dashboard_schema():
@@ -81,8 +103,12 @@ def test_the_dashboard_matches_grafanas_dashboard_schema():
 
 def test_the_schema_is_not_vacuous():
     v, d = validator(), dashboard()
-    for breakage in (lambda x: x["panels"][0]["gridPos"].update(w=30), lambda x: x["panels"][0].pop("fieldConfig"),
-                     lambda x: x.update(graphTooltip=5), lambda x: x["panels"][0].update(type="")):
+    for breakage in (
+        lambda x: x["panels"][0]["gridPos"].update(w=30),
+        lambda x: x["panels"][0].pop("fieldConfig"),
+        lambda x: x.update(graphTooltip=5),
+        lambda x: x["panels"][0].update(type=""),
+    ):
         broken = copy.deepcopy(d)
         breakage(broken)
         assert list(v.iter_errors(broken))
@@ -119,5 +145,6 @@ def test_every_panel_names_only_series_that_metrics_exposes(tmp_path, collector_
 
 def test_the_series_check_catches_a_misspelt_series():
     assert series_named('sum by (team) (agentmeter_month_to_date_spend_usd{team=~"$team"})') == {
-        "agentmeter_month_to_date_spend_usd"}
+        "agentmeter_month_to_date_spend_usd"
+    }
     assert series_named("sum(agentmeter_spend_usd_total[5m])") == {"agentmeter_spend_usd_total"}

@@ -97,10 +97,12 @@ def test_metrics_need_the_admin_token(observed):
 
 
 def test_a_configured_network_scrapes_without_a_token(tmp_path, make_collector_db):
-    inside, _ = observed_collector(tmp_path / "in", make_collector_db("in"),
-                                   metrics_networks=metrics.parse_networks(["127.0.0.0/8"]))
-    outside, tokens = observed_collector(tmp_path / "out", make_collector_db("out"),
-                                         metrics_networks=metrics.parse_networks(["10.0.0.0/8"]))
+    inside, _ = observed_collector(
+        tmp_path / "in", make_collector_db("in"), metrics_networks=metrics.parse_networks(["127.0.0.0/8"])
+    )
+    outside, tokens = observed_collector(
+        tmp_path / "out", make_collector_db("out"), metrics_networks=metrics.parse_networks(["10.0.0.0/8"])
+    )
     try:
         status, text, _ = scrape(inside.url)
         assert status == 200 and "agentmeter_month_to_date_spend_usd" in text
@@ -138,8 +140,23 @@ def test_serve_takes_metrics_networks_from_the_command_line(tmp_path, collector_
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     db = str(collector_db)
-    proc = subprocess.Popen([sys.executable, "-m", "agentmeter", "collector", "serve", "--db", db, "--port", str(port),
-                             "--metrics-network", "127.0.0.1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "agentmeter",
+            "collector",
+            "serve",
+            "--db",
+            db,
+            "--port",
+            str(port),
+            "--metrics-network",
+            "127.0.0.1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         url, status = f"http://127.0.0.1:{port}", None
         for _ in range(200):  # until it listens (bounded; not a timing assertion)

@@ -21,10 +21,18 @@ pytest.importorskip("opentelemetry.sdk.metrics", reason="the [otel] extra is not
 metrics_service_pb2 = pytest.importorskip("opentelemetry.proto.collector.metrics.v1.metrics_service_pb2")
 
 
-OTEL_VARS = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "OTEL_EXPORTER_OTLP_HEADERS",
-             "OTEL_EXPORTER_OTLP_METRICS_HEADERS", "OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL",
-             "OTEL_EXPORTER_OTLP_TIMEOUT", "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", "OTEL_EXPORTER_OTLP_COMPRESSION",
-             "OTEL_EXPORTER_OTLP_METRICS_COMPRESSION")
+OTEL_VARS = (
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_HEADERS",
+    "OTEL_EXPORTER_OTLP_METRICS_HEADERS",
+    "OTEL_EXPORTER_OTLP_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_TIMEOUT",
+    "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT",
+    "OTEL_EXPORTER_OTLP_COMPRESSION",
+    "OTEL_EXPORTER_OTLP_METRICS_COMPRESSION",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -43,8 +51,10 @@ def receiver():
         msg = metrics_service_pb2.ExportMetricsServiceRequest()
         msg.ParseFromString(await request.read())
         got.append((request.headers.get("Content-Type"), msg, request.path, dict(request.headers)))
-        return web.Response(body=metrics_service_pb2.ExportMetricsServiceResponse().SerializeToString(),
-                            content_type="application/x-protobuf")
+        return web.Response(
+            body=metrics_service_pb2.ExportMetricsServiceResponse().SerializeToString(),
+            content_type="application/x-protobuf",
+        )
 
     async def start():
         app = web.Application()
@@ -90,8 +100,10 @@ def exported(tmp_path, config: Config, got: list) -> dict:
 
 
 def alice(url: str = "", **sync) -> Config:
-    return Config(identity=Identity(developer="alice@example.com", team="payments", cost_center="CC-9"),
-                  sync=Sync(otlp_endpoint=url, **sync))
+    return Config(
+        identity=Identity(developer="alice@example.com", team="payments", cost_center="CC-9"),
+        sync=Sync(otlp_endpoint=url, **sync),
+    )
 
 
 def test_the_export_uses_the_current_genai_token_metrics(tmp_path, receiver):
@@ -102,12 +114,15 @@ def test_the_export_uses_the_current_genai_token_metrics(tmp_path, receiver):
     resource = msg.resource_metrics[0].resource
     assert {a.key: a.value.string_value for a in resource.attributes}["service.name"] == "agentmeter"
     assert set(metrics) == {
-        "gen_ai.client.inference.usage.input_tokens", "gen_ai.client.inference.usage.output_tokens",
+        "gen_ai.client.inference.usage.input_tokens",
+        "gen_ai.client.inference.usage.output_tokens",
         "gen_ai.client.inference.usage.cache_read.input_tokens",
         "gen_ai.client.inference.usage.cache_write.input_tokens",
         "gen_ai.client.inference.usage.reasoning.output_tokens",
-        "gen_ai.client.inference.operation.input_tokens", "gen_ai.client.inference.operation.output_tokens",
-        "agentmeter.cost"}
+        "gen_ai.client.inference.operation.input_tokens",
+        "gen_ai.client.inference.operation.output_tokens",
+        "agentmeter.cost",
+    }
     assert "gen_ai.client.token.usage" not in metrics  # the old name only behind the setting
 
     def by_model(name) -> dict:
@@ -149,8 +164,10 @@ def test_developer_and_repo_stay_out_of_attributes_unless_configured(tmp_path, r
             assert not {"agentmeter.developer", "agentmeter.repo"} & set(attrs(p))
     got.clear()
     opted = exported(tmp_path / "b", alice(url, otel_attributes=("developer", "repo")), got)
-    repos = {(attrs(p)["agentmeter.developer"], attrs(p)["agentmeter.repo"])
-             for p in opted["gen_ai.client.inference.usage.input_tokens"].sum.data_points}
+    repos = {
+        (attrs(p)["agentmeter.developer"], attrs(p)["agentmeter.repo"])
+        for p in opted["gen_ai.client.inference.usage.input_tokens"].sum.data_points
+    }
     assert repos == {("alice@example.com", "github.com/acme/app"), ("alice@example.com", "github.com/acme/api")}
 
 
@@ -161,8 +178,12 @@ def test_the_legacy_names_stay_behind_the_setting(tmp_path, receiver):
     usage = metrics["gen_ai.client.token.usage"]
     assert usage.unit == "{token}"
     points = {(attrs(p)["gen_ai.request.model"], attrs(p)["gen_ai.token.type"]): p for p in usage.histogram.data_points}
-    assert set(points) == {("claude-sonnet-4-5", "input"), ("claude-sonnet-4-5", "output"),
-                           ("gpt-5.1", "input"), ("gpt-5.1", "output")}
+    assert set(points) == {
+        ("claude-sonnet-4-5", "input"),
+        ("claude-sonnet-4-5", "output"),
+        ("gpt-5.1", "input"),
+        ("gpt-5.1", "output"),
+    }
     assert points[("claude-sonnet-4-5", "input")].count == 3 and points[("claude-sonnet-4-5", "input")].sum == 3450
     got.clear()
     both = exported(tmp_path / "both", alice(url, otel_semconv="both"), got)
@@ -197,8 +218,9 @@ def test_the_variables_alone_turn_the_export_on(monkeypatch):
     assert otel.configured(alice())
     assert otel.target(alice()).endpoint == "http://otel.example.internal:4318/v1/metrics"
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")  # gRPC takes the endpoint as it is
-    assert otel.target(alice()) == otel.Target("http://otel.example.internal:4318/", "grpc",
-                                               "OTEL_EXPORTER_OTLP_ENDPOINT")
+    assert otel.target(alice()) == otel.Target(
+        "http://otel.example.internal:4318/", "grpc", "OTEL_EXPORTER_OTLP_ENDPOINT"
+    )
 
 
 def test_a_protocol_the_exporter_cannot_speak_is_skipped_with_a_reason(tmp_path, monkeypatch):
@@ -212,9 +234,14 @@ def test_a_protocol_the_exporter_cannot_speak_is_skipped_with_a_reason(tmp_path,
     assert r["status"] == "skipped" and "http/protobuf" in r["reason"]
 
 
-@pytest.mark.parametrize(("line", "problem"), [('otel_semconv = "newest"', "unknown value 'newest'"),
-                                               ('otel_attributes = ["session"]', "unknown value 'session'"),
-                                               ('otel_attributes = "repo"', "must be a list of strings")])
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        ('otel_semconv = "newest"', "unknown value 'newest'"),
+        ('otel_attributes = ["session"]', "unknown value 'session'"),
+        ('otel_attributes = "repo"', "must be a list of strings"),
+    ],
+)
 def test_otel_settings_are_checked(tmp_path, line, problem):
     path = tmp_path / "config.toml"
     path.write_text(f"[sync]\n{line}\n")
@@ -256,8 +283,10 @@ def test_without_the_sdk_sync_says_how_to_install(tmp_path, monkeypatch):
 def test_grpc_when_the_variables_ask_for_it(tmp_path, monkeypatch):
     """OTEL_EXPORTER_OTLP_PROTOCOL=grpc sends to a real gRPC MetricsService on loopback."""
     grpc = pytest.importorskip("grpc", reason="grpcio (opentelemetry-exporter-otlp-proto-grpc) is not installed")
-    pytest.importorskip("opentelemetry.exporter.otlp.proto.grpc.metric_exporter",
-                        reason="opentelemetry-exporter-otlp-proto-grpc is not installed")
+    pytest.importorskip(
+        "opentelemetry.exporter.otlp.proto.grpc.metric_exporter",
+        reason="opentelemetry-exporter-otlp-proto-grpc is not installed",
+    )
     from concurrent import futures
 
     from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2_grpc

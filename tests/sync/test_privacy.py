@@ -33,11 +33,20 @@ def test_marker_in_prompts_never_leaves_the_machine(tmp_path, collector_db):
     collector = Collector(collector_db, middlewares=[capture]).start()
     stack, close = make_stack(tmp_path)
     try:
-        s = stack.open_session(agent="claude", repo="github.com/acme/app", branch="main",
-                               cwd=f"/home/dev/{MARKER}/app", tags={"ticket": "T-4242"})
+        s = stack.open_session(
+            agent="claude",
+            repo="github.com/acme/app",
+            branch="main",
+            cwd=f"/home/dev/{MARKER}/app",
+            tags={"ticket": "T-4242"},
+        )
         client = anthropic.Anthropic(base_url=s["anthropic"], api_key="sk-ant-test-client-0000", max_retries=0)
-        client.messages.create(model="claude-sonnet-4-6", max_tokens=20, system=f"system {MARKER}",
-                               messages=[{"role": "user", "content": f"please remember {MARKER}"}])
+        client.messages.create(
+            model="claude-sonnet-4-6",
+            max_tokens=20,
+            system=f"system {MARKER}",
+            messages=[{"role": "user", "content": f"please remember {MARKER}"}],
+        )
         oa = openai.OpenAI(base_url=s["openai"], api_key="sk-test-client-0000", max_retries=0)
         oa.responses.create(model="gpt-5.1", input=f"and {MARKER} again")
         assert sum(MARKER in json.dumps(r.json) for r in stack.received()) == 2  # it did reach the provider
@@ -45,8 +54,9 @@ def test_marker_in_prompts_never_leaves_the_machine(tmp_path, collector_db):
         config = Config(identity=Identity(developer="alice@example.com", team="payments"))
         access = DirectAccess(stack.ledger_path)
         try:
-            result = sync_once(access, config, SystemClock(),
-                               target_=Target(collector.url, collector.token("alice@example.com")))
+            result = sync_once(
+                access, config, SystemClock(), target_=Target(collector.url, collector.token("alice@example.com"))
+            )
         finally:
             access.close()
         assert result["ok"] and result["pushed"]["rollups"] == 2 and result["pushed"]["sessions"] == 1, result

@@ -18,8 +18,9 @@ from .test_grafana_dashboard import dashboard, panels
 
 pytest.importorskip("prometheus_client", reason="prometheus-client (the [collector] extra)")
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
-pytestmark = pytest.mark.skipif(not shutil.which(PROMETHEUS),
-                                reason="prometheus is not installed (apt-get install prometheus)")
+pytestmark = pytest.mark.skipif(
+    not shutil.which(PROMETHEUS), reason="prometheus is not installed (apt-get install prometheus)"
+)
 
 
 def free_port() -> int:
@@ -73,9 +74,17 @@ scrape_configs:
 """)
     port, log = free_port(), tmp_path / "prometheus.log"
     with log.open("w") as out:
-        proc = subprocess.Popen([PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-                                 f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
-                                stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [
+                PROMETHEUS,
+                f"--config.file={config}",
+                f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--log.level=warn",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         yield f"http://127.0.0.1:{port}", proc, log
     finally:
@@ -92,11 +101,16 @@ def test_prometheus_scrapes_the_collector_with_the_admin_token(prometheus):
     base, proc, log = prometheus
     up = wait_for(base, 'up{job="agentmeter"} == 1', proc, log)
     assert up[0]["metric"]["instance"].startswith("127.0.0.1:")
-    spend = wait_for(base, 'sum by (team) (agentmeter_month_to_date_spend_usd)', proc, log)
+    spend = wait_for(base, "sum by (team) (agentmeter_month_to_date_spend_usd)", proc, log)
     assert {r["metric"]["team"]: round(float(r["value"][1]), 6) for r in spend} == {"payments": 1.75, "search": 4.0}
     tokens = query(base, 'sum by (type) (agentmeter_month_to_date_tokens{team="search"})')
     assert {r["metric"]["type"]: float(r["value"][1]) for r in tokens} == {
-        "input": 400, "cache_read": 4000, "cache_write": 200, "output": 160, "reasoning": 0}
+        "input": 400,
+        "cache_read": 4000,
+        "cache_write": 200,
+        "output": 160,
+        "reasoning": 0,
+    }
     cap = query(base, 'agentmeter_team_cap_usd{team="payments", window="month"}')
     assert float(cap[0]["value"][1]) == 100
     # Prometheus itself reports that it read the target without errors.

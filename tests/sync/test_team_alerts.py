@@ -68,12 +68,24 @@ def test_a_threshold_alert_reaches_the_team_webhook_once_with_the_projection(tmp
     try:
         db = str(collector.db)
         cli("caps", "set", "--db", db, "--team", "payments", "--pooled", "--daily", "10")
-        cli("alerts", "set", "--db", db, "--team", "payments", "--webhook", "-", "--thresholds", "0.8,1.0",
-            input=url + "\n")  # from stdin: the hook's secret path stays out of argv
+        cli(
+            "alerts",
+            "set",
+            "--db",
+            db,
+            "--team",
+            "payments",
+            "--webhook",
+            "-",
+            "--thresholds",
+            "0.8,1.0",
+            input=url + "\n",
+        )  # from stdin: the hook's secret path stays out of argv
         listed = cli("alerts", "list", "--db", db).stdout
         assert "secretpart" not in listed and "http://127.0.0.1" in listed
-        alice = Client(tmp_path / "alice", "alice@example.com",
-                       token=collector.token("alice@example.com", team="payments"))
+        alice = Client(
+            tmp_path / "alice", "alice@example.com", token=collector.token("alice@example.com", team="payments")
+        )
         bob = Client(tmp_path / "bob", "bob@example.com", token=collector.token("bob@example.com", team="payments"))
 
         alice.add_usage(12, day=TODAY, cost=0.25)  # $3: 30 % of the pooled $10
@@ -112,8 +124,9 @@ def test_forecast_alert_fires_before_the_spend_crosses(tmp_path, receiver, colle
         db = str(collector.db)
         cli("caps", "set", "--db", db, "--team", "payments", "--pooled", "--monthly", "100")
         cli("alerts", "set", "--db", db, "--team", "payments", "--webhook", url, "--thresholds", "0.8")
-        alice = Client(tmp_path / "alice", "alice@example.com",
-                       token=collector.token("alice@example.com", team="payments"))
+        alice = Client(
+            tmp_path / "alice", "alice@example.com", token=collector.token("alice@example.com", team="payments")
+        )
         # Three weeks at $4 a day: this month's P50 is far over $100 while the spend is well under it.
         start = TODAY - 20
         for day in range(start, TODAY + 1):
@@ -143,12 +156,25 @@ def test_daily_digest_in_slack_shape_once_a_day(tmp_path, receiver, collector_db
     cli("caps", "set", "--db", str(db), "--team", "payments", "--pooled", "--monthly", "500")
     collector = Collector(db).start()
     try:
-        alice = Client(tmp_path / "alice", "alice@example.com",
-                       token=collector.token("alice@example.com", team="payments"))
+        alice = Client(
+            tmp_path / "alice", "alice@example.com", token=collector.token("alice@example.com", team="payments")
+        )
         alice.add_usage(8, day=TODAY - 1, cost=0.5)
         assert alice.sync(collector.url)["ok"]
-        cli("alerts", "set", "--db", str(db), "--team", "payments", "--webhook", url, "--format", "slack",
-            "--digest-hour", "0")
+        cli(
+            "alerts",
+            "set",
+            "--db",
+            str(db),
+            "--team",
+            "payments",
+            "--webhook",
+            url,
+            "--format",
+            "slack",
+            "--digest-hour",
+            "0",
+        )
         # By hand: the digest now, through the CLI (not claimed: the scheduled one still goes out).
         out = json.loads(cli("alerts", "digest", "--db", str(db), "--team", "payments", "--json").stdout)
         assert out["delivered"] is True and "secretpart" not in json.dumps(out["webhook"])
@@ -174,9 +200,11 @@ def test_daily_digest_in_slack_shape_once_a_day(tmp_path, receiver, collector_db
 
 def test_routes_reject_bad_input_with_one_line(tmp_path, collector_db):
     db = str(collector_db)
-    for args, says in ((["--webhook", "ftp://x"], "not an http(s) URL"),
-                       (["--webhook", "https://h.example/x", "--thresholds", "lots"], "--thresholds"),
-                       (["--webhook", "https://h.example/x", "--digest-hour", "25"], "--digest-hour")):
+    for args, says in (
+        (["--webhook", "ftp://x"], "not an http(s) URL"),
+        (["--webhook", "https://h.example/x", "--thresholds", "lots"], "--thresholds"),
+        (["--webhook", "https://h.example/x", "--digest-hour", "25"], "--digest-hour"),
+    ):
         r = run_cli("collector", "alerts", "set", "--db", db, "--team", "payments", *args)
         assert r.returncode != 0 and says in r.stderr and "Traceback" not in r.stderr
     if isinstance(collector_db, Path):  # a mistyped SQLite path is not taken for an empty team
@@ -219,8 +247,9 @@ def test_a_hanging_webhook_never_holds_a_push_and_its_url_is_never_logged(tmp_pa
         db = str(collector.db)
         cli("caps", "set", "--db", db, "--team", "payments", "--pooled", "--daily", "1")
         cli("alerts", "set", "--db", db, "--team", "payments", "--webhook", url, "--thresholds", "0.5")
-        alice = Client(tmp_path / "alice", "alice@example.com",
-                       token=collector.token("alice@example.com", team="payments"))
+        alice = Client(
+            tmp_path / "alice", "alice@example.com", token=collector.token("alice@example.com", team="payments")
+        )
         alice.add_usage(4, day=TODAY, cost=0.25)
         assert alice.sync(collector.url)["ok"]  # answered while the webhook may be holding the alert
         assert wait_for(lambda: len(calls) == 1)

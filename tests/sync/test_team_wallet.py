@@ -21,8 +21,9 @@ from conftest import make_stack, run_cli
 from .helpers import Client, Collector
 
 ANTHROPIC = {"content-type": "application/json", "x-api-key": "sk-ant-test-0000", "anthropic-version": "2023-06-01"}
-BODY = json.dumps({"model": "claude-sonnet-4-6", "max_tokens": 10,
-                   "messages": [{"role": "user", "content": "hi"}]}).encode()
+BODY = json.dumps(
+    {"model": "claude-sonnet-4-6", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}
+).encode()
 
 
 def post(session: dict) -> tuple[int, dict, dict]:
@@ -37,8 +38,10 @@ def post(session: dict) -> tuple[int, dict, dict]:
 def member(tmp_path, name: str, collector: Collector):
     # No [sync] collector in the config: the daemons' periodic loop (first run after 5 s) would pick up the
     # other member's token from the process-wide environment. Each member syncs explicitly below instead.
-    config = Config(identity=Identity(developer=f"{name}@example.com", team="payments"),
-                    budget=Budget(timezone="UTC", caps=Caps(daily_usd=100.0)))  # personal caps far away
+    config = Config(
+        identity=Identity(developer=f"{name}@example.com", team="payments"),
+        budget=Budget(timezone="UTC", caps=Caps(daily_usd=100.0)),
+    )  # personal caps far away
     root = tmp_path / name
     root.mkdir()
     stack, close = make_stack(root, config=config)
@@ -76,8 +79,19 @@ def test_bob_fills_the_wallet_and_alices_next_request_is_refused(tmp_path, colle
         # Alice's own spend is a small part of it and her personal cap is $100 away.
         cap = round(bob_spend / 1.2, 6)
         assert alice_spend < cap
-        r = run_cli("collector", "caps", "set", "--db", str(collector.db), "--team", "payments", "--pooled",
-                    "--daily", str(cap), "--json")
+        r = run_cli(
+            "collector",
+            "caps",
+            "set",
+            "--db",
+            str(collector.db),
+            "--team",
+            "payments",
+            "--pooled",
+            "--daily",
+            str(cap),
+            "--json",
+        )
         assert r.returncode == 0, r.stderr
         assert json.loads(r.stdout)["wallets"][0]["daily_usd"] == cap
 
@@ -122,8 +136,19 @@ def test_member_sub_cap_refuses_within_a_roomy_wallet(tmp_path, collector_db):
         status, body, _ = post(a)
         assert status == 429 and "your daily share of the team wallet of payments" in body["error"]["message"]
         # A member's own sub-cap replaces the one for every member.
-        r = run_cli("collector", "caps", "set", "--db", str(collector.db), "--team", "payments", "--member",
-                    "alice@example.com", "--daily", "500")
+        r = run_cli(
+            "collector",
+            "caps",
+            "set",
+            "--db",
+            str(collector.db),
+            "--team",
+            "payments",
+            "--member",
+            "alice@example.com",
+            "--daily",
+            "500",
+        )
         assert r.returncode == 0, r.stderr
         sync(alice, alice_token, collector)
         assert post(a)[0] == 200
@@ -139,11 +164,25 @@ def _insert(home_ledger, cost: float) -> None:
 
     ledger = open_ledger(home_ledger)
     n = SystemClock().now_ms()
-    ledger.insert_request(RequestRecord(
-        request_id=f"r{n}-{cost}", session_id=None, started_at_ms=n, provider="anthropic", api="messages",
-        method="POST", path="/v1/messages", model_requested="claude-sonnet-4-6", model_used="claude-sonnet-4-6",
-        stream=False, status="ok", http_status=200, usage=Usage(input_tokens=10, output_tokens=10), cost_usd=cost,
-        agent="claude"))
+    ledger.insert_request(
+        RequestRecord(
+            request_id=f"r{n}-{cost}",
+            session_id=None,
+            started_at_ms=n,
+            provider="anthropic",
+            api="messages",
+            method="POST",
+            path="/v1/messages",
+            model_requested="claude-sonnet-4-6",
+            model_used="claude-sonnet-4-6",
+            stream=False,
+            status="ok",
+            http_status=200,
+            usage=Usage(input_tokens=10, output_tokens=10),
+            cost_usd=cost,
+            agent="claude",
+        )
+    )
     ledger.close()
 
 
@@ -154,16 +193,24 @@ def test_status_and_budget_show_carry_the_wallet_and_its_staleness(tmp_path, hom
     try:
         bob = collector.token("bob@example.com", team="payments")
         alice = collector.token("alice@example.com", team="payments")
-        assert run_cli("collector", "caps", "set", "--db", str(collector.db), "--team", "payments", "--pooled",
-                       "--daily", "10").returncode == 0
+        assert (
+            run_cli(
+                "collector", "caps", "set", "--db", str(collector.db), "--team", "payments", "--pooled", "--daily", "10"
+            ).returncode
+            == 0
+        )
         home.mkdir(parents=True, exist_ok=True)
-        (home / "config.toml").write_text('[identity]\ndeveloper = "alice@example.com"\n\n'
-                                          '[budget]\ntimezone = "UTC"\ndaily_usd = 50.0\n')
+        (home / "config.toml").write_text(
+            '[identity]\ndeveloper = "alice@example.com"\n\n[budget]\ntimezone = "UTC"\ndaily_usd = 50.0\n'
+        )
         ledger_path = get_paths().ensure().ledger
         # Bob's machine: another home, its own ledger, $6 pushed.
         bob_home = tmp_path / "bob-home"
-        env_b = {"AGENTMETER_HOME": str(bob_home), "AGENTMETER_COLLECTOR_URL": collector.url,
-                 "AGENTMETER_COLLECTOR_TOKEN": bob}
+        env_b = {
+            "AGENTMETER_HOME": str(bob_home),
+            "AGENTMETER_COLLECTOR_URL": collector.url,
+            "AGENTMETER_COLLECTOR_TOKEN": bob,
+        }
         bob_home.mkdir()
         (bob_home / "config.toml").write_text('[identity]\ndeveloper = "bob@example.com"\n')
         import os
@@ -217,8 +264,12 @@ def test_status_and_budget_show_carry_the_wallet_and_its_staleness(tmp_path, hom
 
 
 def test_wallet_windows_never_count_this_device_twice():
-    wallet = {"team": "t", "caps": {"daily_usd": 10.0}, "member_caps": {"daily_usd": 4.0},
-              "days": {"2026-12-04": [7.0, 700, 3.0, 300, 2.0, 200]}}
+    wallet = {
+        "team": "t",
+        "caps": {"daily_usd": 10.0},
+        "member_caps": {"daily_usd": 4.0},
+        "days": {"2026-12-04": [7.0, 700, 3.0, 300, 2.0, 200]},
+    }
     now = datetime(2026, 12, 4, 12, tzinfo=UTC)
     got = wallet_windows(wallet, now, UTC, lambda day: (2.5, 250) if day == "2026-12-04" else (0.0, 0), (0.1, 10))
     pooled, mine = got
@@ -232,11 +283,13 @@ def test_wallet_windows_never_count_this_device_twice():
 def test_collector_budget_test_replays_the_team_through_the_wallet(tmp_path, collector_db):
     collector = Collector(collector_db).start()
     try:
-        alice = Client(tmp_path / "alice", "alice@example.com", token=collector.token("alice@example.com",
-                                                                                     team="payments"))
+        alice = Client(
+            tmp_path / "alice", "alice@example.com", token=collector.token("alice@example.com", team="payments")
+        )
         bob = Client(tmp_path / "bob", "bob@example.com", token=collector.token("bob@example.com", team="payments"))
-        other = Client(tmp_path / "carol", "carol@example.com", token=collector.token("carol@example.com",
-                                                                                     team="search"))
+        other = Client(
+            tmp_path / "carol", "carol@example.com", token=collector.token("carol@example.com", team="search")
+        )
         for day in range(5):
             alice.add_usage(10, day=day, cost=0.25)
             bob.add_usage(20, day=day, cost=0.25)
@@ -244,8 +297,20 @@ def test_collector_budget_test_replays_the_team_through_the_wallet(tmp_path, col
         for c in (alice, bob, other):
             assert c.sync(collector.url)["ok"]
         db = str(collector.db)
-        r = run_cli("collector", "budget", "test", "--db", db, "--team", "payments", "--daily", "5",
-                    "--since", "2026-11-01", "--json")
+        r = run_cli(
+            "collector",
+            "budget",
+            "test",
+            "--db",
+            db,
+            "--team",
+            "payments",
+            "--daily",
+            "5",
+            "--since",
+            "2026-11-01",
+            "--json",
+        )
         assert r.returncode == 0, r.stderr
         out = json.loads(r.stdout)
         assert out["schema"] == "agentmeter.collector_budget_test/1"
@@ -257,12 +322,23 @@ def test_collector_budget_test_replays_the_team_through_the_wallet(tmp_path, col
         first_day = out["first_day"]
         assert out["stages"]["wallet day"] == {"alert": first_day, "downgrade": first_day, "blocked": first_day}
         # The wallet stored on the collector is used when no cap is given; a member sub-cap splits it.
-        assert run_cli("collector", "caps", "set", "--db", db, "--team", "payments", "--pooled", "--daily",
-                       "100").returncode == 0
-        assert run_cli("collector", "caps", "set", "--db", db, "--team", "payments", "--member", "*", "--daily",
-                       "2").returncode == 0
-        out = json.loads(run_cli("collector", "budget", "test", "--db", db, "--team", "payments", "--since",
-                                 "2026-11-01", "--json").stdout)
+        assert (
+            run_cli(
+                "collector", "caps", "set", "--db", db, "--team", "payments", "--pooled", "--daily", "100"
+            ).returncode
+            == 0
+        )
+        assert (
+            run_cli(
+                "collector", "caps", "set", "--db", db, "--team", "payments", "--member", "*", "--daily", "2"
+            ).returncode
+            == 0
+        )
+        out = json.loads(
+            run_cli(
+                "collector", "budget", "test", "--db", db, "--team", "payments", "--since", "2026-11-01", "--json"
+            ).stdout
+        )
         assert out["caps"] == {"daily_usd": 100.0} and out["member_caps"] == {"daily_usd": 2.0}
         # each member stops at $2.25 a day (9 requests, the 10th would pass 110 % of $2): alice 1, bob 11 refused
         assert out["refused_members"] == {"alice@example.com": 5, "bob@example.com": 55}

@@ -18,8 +18,22 @@ from ..core.errors import UsageError
 METERING = ("live", "byok", "import", "none")
 
 # Registry order is the order `agentmeter agents` and `doctor` list them in.
-MODULES = ("claude", "codex", "gemini", "copilot", "opencode", "qwen", "aider", "crush", "cline", "kilo",
-           "droid", "goose", "cursor", "amp")
+MODULES = (
+    "claude",
+    "codex",
+    "gemini",
+    "copilot",
+    "opencode",
+    "qwen",
+    "aider",
+    "crush",
+    "cline",
+    "kilo",
+    "droid",
+    "goose",
+    "cursor",
+    "amp",
+)
 
 
 @dataclass(frozen=True)

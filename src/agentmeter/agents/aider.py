@@ -19,8 +19,16 @@ def prepare(session, args: list[str], environ: dict[str, str], binary: str) -> L
     return Launch([binary, *args], env)
 
 
-SPEC = AgentSpec("aider", "aider", "pipx install aider-chat", prepare,
-                 label="aider", package="pypi:aider-chat", wire=("openai-chat", "anthropic-messages"),
-                 how="OPENAI_API_BASE / ANTHROPIC_API_BASE (litellm) + virtual keys",
-                 refusal="litellm.BadRequestError: OpenAIException - agentmeter: …, once", verified="e2e",
-                 refusal_status=400)
+SPEC = AgentSpec(
+    "aider",
+    "aider",
+    "pipx install aider-chat",
+    prepare,
+    label="aider",
+    package="pypi:aider-chat",
+    wire=("openai-chat", "anthropic-messages"),
+    how="OPENAI_API_BASE / ANTHROPIC_API_BASE (litellm) + virtual keys",
+    refusal="litellm.BadRequestError: OpenAIException - agentmeter: …, once",
+    verified="e2e",
+    refusal_status=400,
+)

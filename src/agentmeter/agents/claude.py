@@ -18,8 +18,17 @@ def prepare(session, args: list[str], environ: dict[str, str], binary: str) -> L
     return Launch([binary, *args], env)
 
 
-SPEC = AgentSpec("claude", "claude", "npm install -g @anthropic-ai/claude-code", prepare, ("anthropic",),
-                 label="Claude Code", package="npm:@anthropic-ai/claude-code", wire=("anthropic-messages",),
-                 how="ANTHROPIC_BASE_URL (+ ANTHROPIC_API_KEY virtual key in key mode)",
-                 refusal="API Error: Request rejected (429) · agentmeter: …, once", import_source="~/.claude/projects",
-                 verified="e2e")
+SPEC = AgentSpec(
+    "claude",
+    "claude",
+    "npm install -g @anthropic-ai/claude-code",
+    prepare,
+    ("anthropic",),
+    label="Claude Code",
+    package="npm:@anthropic-ai/claude-code",
+    wire=("anthropic-messages",),
+    how="ANTHROPIC_BASE_URL (+ ANTHROPIC_API_KEY virtual key in key mode)",
+    refusal="API Error: Request rejected (429) · agentmeter: …, once",
+    import_source="~/.claude/projects",
+    verified="e2e",
+)

@@ -7,8 +7,10 @@ from __future__ import annotations
 from . import AgentSpec, Launch
 from .common import base_env, families_env
 
-NOTE = ("agentmeter: Cline takes its base URL from `cline auth -p openai -b $OPENAI_BASE_URL -k $OPENAI_API_KEY`; "
-        "without that its requests are not metered.")
+NOTE = (
+    "agentmeter: Cline takes its base URL from `cline auth -p openai -b $OPENAI_BASE_URL -k $OPENAI_API_KEY`; "
+    "without that its requests are not metered."
+)
 
 
 def prepare(session, args: list[str], environ: dict[str, str], binary: str) -> Launch:
@@ -17,7 +19,14 @@ def prepare(session, args: list[str], environ: dict[str, str], binary: str) -> L
     return Launch([binary, *args], env, note=NOTE)
 
 
-SPEC = AgentSpec("cline", "cline", "npm install -g cline", prepare,
-                 label="Cline CLI", package="npm:cline", wire=("openai-chat", "anthropic-messages"),
-                 how="session variables; `cline auth … -b $OPENAI_BASE_URL` by hand",
-                 refusal="the provider error with agentmeter's message")
+SPEC = AgentSpec(
+    "cline",
+    "cline",
+    "npm install -g cline",
+    prepare,
+    label="Cline CLI",
+    package="npm:cline",
+    wire=("openai-chat", "anthropic-messages"),
+    how="session variables; `cline auth … -b $OPENAI_BASE_URL` by hand",
+    refusal="the provider error with agentmeter's message",
+)

@@ -28,8 +28,10 @@ def header_route(session_url: str) -> tuple[str, str]:
 
 def provider_overrides(base_url: str, env_key: str | None) -> list[str]:
     auth = f'env_key="{env_key}"' if env_key else "requires_openai_auth=true"
-    table = (f'{{name="OpenAI",base_url="{base_url}",wire_api="responses",{auth},'
-             f'env_http_headers={{"X-Agentmeter-Session"="{TOKEN_VAR}"}},supports_websockets=false}}')
+    table = (
+        f'{{name="OpenAI",base_url="{base_url}",wire_api="responses",{auth},'
+        f'env_http_headers={{"X-Agentmeter-Session"="{TOKEN_VAR}"}},supports_websockets=false}}'
+    )
     return ["-c", 'model_provider="agentmeter"', "-c", f"model_providers.agentmeter={table}"]
 
 
@@ -46,8 +48,17 @@ def prepare(session, args: list[str], environ: dict[str, str], binary: str) -> L
     return Launch([binary, *provider_overrides(base_url, env_key), *args], env)
 
 
-SPEC = AgentSpec("codex", "codex", "npm install -g @openai/codex", prepare, ("openai",),
-                 label="Codex CLI", package="npm:@openai/codex", wire=("openai-responses",),
-                 how="-c model_providers.agentmeter (base_url, env_key) for this run only",
-                 refusal="You've hit your usage limit. Try again at <time>., once", import_source="~/.codex/sessions",
-                 verified="e2e")
+SPEC = AgentSpec(
+    "codex",
+    "codex",
+    "npm install -g @openai/codex",
+    prepare,
+    ("openai",),
+    label="Codex CLI",
+    package="npm:@openai/codex",
+    wire=("openai-responses",),
+    how="-c model_providers.agentmeter (base_url, env_key) for this run only",
+    refusal="You've hit your usage limit. Try again at <time>., once",
+    import_source="~/.codex/sessions",
+    verified="e2e",
+)

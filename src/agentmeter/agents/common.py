@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 # Never handed to an agent: the real keys live only in the daemon.
-PRIVATE_VARS = ("AGENTMETER_ANTHROPIC_API_KEY", "AGENTMETER_OPENAI_API_KEY", "AGENTMETER_GEMINI_API_KEY",
-                "AGENTMETER_COLLECTOR_TOKEN")
+PRIVATE_VARS = (
+    "AGENTMETER_ANTHROPIC_API_KEY",
+    "AGENTMETER_OPENAI_API_KEY",
+    "AGENTMETER_GEMINI_API_KEY",
+    "AGENTMETER_COLLECTOR_TOKEN",
+)
 
 
 def base_env(environ: dict[str, str], session) -> dict[str, str]:

@@ -8,9 +8,11 @@ from __future__ import annotations
 from . import AgentSpec, Launch
 from .common import base_env
 
-NOTE_HOSTED = ("agentmeter: Copilot-hosted models go through GitHub's service and are not metered live; "
-               "agentmeter import copilot reads their usage from Copilot's logs afterwards. To meter and cap "
-               "live, use your own key: COPILOT_PROVIDER_TYPE=openai (or anthropic) and COPILOT_MODEL=<model>.")
+NOTE_HOSTED = (
+    "agentmeter: Copilot-hosted models go through GitHub's service and are not metered live; "
+    "agentmeter import copilot reads their usage from Copilot's logs afterwards. To meter and cap "
+    "live, use your own key: COPILOT_PROVIDER_TYPE=openai (or anthropic) and COPILOT_MODEL=<model>."
+)
 NOTE_AZURE = "agentmeter: Copilot CLI with an Azure provider is not metered (no Azure adapter); it runs as configured."
 
 
@@ -31,11 +33,17 @@ def prepare(session, args: list[str], environ: dict[str, str], binary: str) -> L
     return Launch([binary, *args], env)
 
 
-SPEC = AgentSpec("copilot", "copilot", "npm install -g @github/copilot", prepare,
-                 label="GitHub Copilot CLI", package="npm:@github/copilot",
-                 wire=("openai-chat", "openai-responses", "anthropic-messages"), metering="byok",
-                 how="COPILOT_PROVIDER_BASE_URL (+ COPILOT_PROVIDER_API_KEY virtual key) for BYOK; "
-                     "hosted models: not metered",
-                 refusal="the 429 with agentmeter's message, once",
-                 import_source="~/.copilot/session-state/*/events.jsonl (agentmeter import copilot)",
-                 verified="e2e")
+SPEC = AgentSpec(
+    "copilot",
+    "copilot",
+    "npm install -g @github/copilot",
+    prepare,
+    label="GitHub Copilot CLI",
+    package="npm:@github/copilot",
+    wire=("openai-chat", "openai-responses", "anthropic-messages"),
+    metering="byok",
+    how="COPILOT_PROVIDER_BASE_URL (+ COPILOT_PROVIDER_API_KEY virtual key) for BYOK; hosted models: not metered",
+    refusal="the 429 with agentmeter's message, once",
+    import_source="~/.copilot/session-state/*/events.jsonl (agentmeter import copilot)",
+    verified="e2e",
+)

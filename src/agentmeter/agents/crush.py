@@ -9,9 +9,11 @@ from __future__ import annotations
 from . import AgentSpec, Launch
 from .common import base_env, families_env
 
-NOTE = ("agentmeter: Crush reads its provider base URL only from crush.json; to meter it, set a provider's "
-        "base_url to $OPENAI_BASE_URL (or $ANTHROPIC_BASE_URL) and api_key to $OPENAI_API_KEY in your project's "
-        ".crush.json. Otherwise its requests are not metered.")
+NOTE = (
+    "agentmeter: Crush reads its provider base URL only from crush.json; to meter it, set a provider's "
+    "base_url to $OPENAI_BASE_URL (or $ANTHROPIC_BASE_URL) and api_key to $OPENAI_API_KEY in your project's "
+    ".crush.json. Otherwise its requests are not metered."
+)
 
 
 def prepare(session, args: list[str], environ: dict[str, str], binary: str) -> Launch:
@@ -20,7 +22,14 @@ def prepare(session, args: list[str], environ: dict[str, str], binary: str) -> L
     return Launch([binary, *args], env, note=NOTE)
 
 
-SPEC = AgentSpec("crush", "crush", "npm install -g @charmland/crush", prepare,
-                 label="Crush", package="npm:@charmland/crush", wire=("openai-chat", "anthropic-messages"),
-                 how="session variables; base_url $OPENAI_BASE_URL in crush.json (by hand)",
-                 refusal="the provider error with agentmeter's message")
+SPEC = AgentSpec(
+    "crush",
+    "crush",
+    "npm install -g @charmland/crush",
+    prepare,
+    label="Crush",
+    package="npm:@charmland/crush",
+    wire=("openai-chat", "anthropic-messages"),
+    how="session variables; base_url $OPENAI_BASE_URL in crush.json (by hand)",
+    refusal="the provider error with agentmeter's message",
+)

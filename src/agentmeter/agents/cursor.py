@@ -7,9 +7,11 @@ from __future__ import annotations
 from . import AgentSpec, Launch
 from .common import base_env, families_env
 
-NOTE = ("agentmeter: Cursor sends its model requests from Cursor's servers, so they are not metered or "
-        "capped live. This session records when and where you worked; usage from Cursor's export can be "
-        "attributed to it later. Terminals and tools inside Cursor are metered.")
+NOTE = (
+    "agentmeter: Cursor sends its model requests from Cursor's servers, so they are not metered or "
+    "capped live. This session records when and where you worked; usage from Cursor's export can be "
+    "attributed to it later. Terminals and tools inside Cursor are metered."
+)
 
 
 def prepare(session, args: list[str], environ: dict[str, str], binary: str) -> Launch:
@@ -18,8 +20,16 @@ def prepare(session, args: list[str], environ: dict[str, str], binary: str) -> L
     return Launch([binary, *args], env, note=NOTE)
 
 
-SPEC = AgentSpec("cursor", "cursor",
-                 "download Cursor from cursor.com, then Cmd/Ctrl+Shift+P > Install 'cursor' command", prepare,
-                 label="Cursor", package="cursor.com", wire=("vendor",), metering="import",
-                 how="traffic leaves from Cursor's servers; the session records time and repo",
-                 refusal="(not enforceable live)", import_source="Cursor usage export (agentmeter import cursor)")
+SPEC = AgentSpec(
+    "cursor",
+    "cursor",
+    "download Cursor from cursor.com, then Cmd/Ctrl+Shift+P > Install 'cursor' command",
+    prepare,
+    label="Cursor",
+    package="cursor.com",
+    wire=("vendor",),
+    metering="import",
+    how="traffic leaves from Cursor's servers; the session records time and repo",
+    refusal="(not enforceable live)",
+    import_source="Cursor usage export (agentmeter import cursor)",
+)

@@ -7,9 +7,11 @@ from __future__ import annotations
 from . import AgentSpec, Launch
 from .common import base_env, families_env
 
-NOTE = ("agentmeter: Droid meters only custom models whose baseUrl is ${OPENAI_BASE_URL} or ${ANTHROPIC_BASE_URL} "
-        "with apiKey ${OPENAI_API_KEY} / ${ANTHROPIC_API_KEY} in ~/.factory/settings.json; Factory-hosted models "
-        "are not metered.")
+NOTE = (
+    "agentmeter: Droid meters only custom models whose baseUrl is ${OPENAI_BASE_URL} or ${ANTHROPIC_BASE_URL} "
+    "with apiKey ${OPENAI_API_KEY} / ${ANTHROPIC_API_KEY} in ~/.factory/settings.json; Factory-hosted models "
+    "are not metered."
+)
 
 
 def prepare(session, args: list[str], environ: dict[str, str], binary: str) -> Launch:
@@ -18,7 +20,15 @@ def prepare(session, args: list[str], environ: dict[str, str], binary: str) -> L
     return Launch([binary, *args], env, note=NOTE)
 
 
-SPEC = AgentSpec("droid", "droid", "npm install -g droid", prepare,
-                 label="Factory Droid", package="npm:droid", wire=("anthropic-messages", "openai-responses"),
-                 metering="byok", how="session variables referenced from customModels[] (by hand)",
-                 refusal="the provider error with agentmeter's message")
+SPEC = AgentSpec(
+    "droid",
+    "droid",
+    "npm install -g droid",
+    prepare,
+    label="Factory Droid",
+    package="npm:droid",
+    wire=("anthropic-messages", "openai-responses"),
+    metering="byok",
+    how="session variables referenced from customModels[] (by hand)",
+    refusal="the provider error with agentmeter's message",
+)

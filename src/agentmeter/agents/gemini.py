@@ -23,9 +23,11 @@ from pathlib import Path
 from . import AgentSpec, Launch
 from .common import base_env
 
-NOTE_OAUTH = ("agentmeter: Gemini CLI signed in with Google talks to Google's Code Assist service, which a local "
-              "proxy cannot meter. Use an API key (agentmeter keys set gemini) to meter it live, or "
-              "agentmeter import gemini afterwards.")
+NOTE_OAUTH = (
+    "agentmeter: Gemini CLI signed in with Google talks to Google's Code Assist service, which a local "
+    "proxy cannot meter. Use an API key (agentmeter keys set gemini) to meter it live, or "
+    "agentmeter import gemini afterwards."
+)
 # Entries the CLI writes on first use: created in the real ~/.gemini (as the CLI itself would) so that
 # what it writes through the overlay stays the developer's.
 SHARED_DIRS = ("tmp", "history")
@@ -103,9 +105,17 @@ def prepare(session, args: list[str], environ: dict[str, str], binary: str) -> L
 
 
 SPEC = AgentSpec(
-    "gemini", "gemini", "npm install -g @google/gemini-cli", prepare, ("gemini",),
-    label="Gemini CLI", package="npm:@google/gemini-cli", wire=("gemini",), metering="live",
+    "gemini",
+    "gemini",
+    "npm install -g @google/gemini-cli",
+    prepare,
+    ("gemini",),
+    label="Gemini CLI",
+    package="npm:@google/gemini-cli",
+    wire=("gemini",),
+    metering="live",
     how="GOOGLE_GEMINI_BASE_URL + GEMINI_API_KEY; auth pinned to API key in a private GEMINI_CLI_HOME overlay",
     refusal="429 RESOURCE_EXHAUSTED: the CLI prints agentmeter's message once and exits",
-    import_source="~/.gemini/tmp/*/chats/session-*.jsonl (agentmeter import gemini)", verified="e2e",
+    import_source="~/.gemini/tmp/*/chats/session-*.jsonl (agentmeter import gemini)",
+    verified="e2e",
 )

@@ -19,7 +19,14 @@ def prepare(session, args: list[str], environ: dict[str, str], binary: str) -> L
     return Launch([binary, *args], env)
 
 
-SPEC = AgentSpec("goose", "goose", "see block.github.io/goose (installer script)", prepare,
-                 label="Goose", package="github:block/goose", wire=("openai-chat", "anthropic-messages"),
-                 how="OPENAI_HOST + OPENAI_BASE_PATH, ANTHROPIC_HOST",
-                 refusal="the provider error with agentmeter's message")
+SPEC = AgentSpec(
+    "goose",
+    "goose",
+    "see block.github.io/goose (installer script)",
+    prepare,
+    label="Goose",
+    package="github:block/goose",
+    wire=("openai-chat", "anthropic-messages"),
+    how="OPENAI_HOST + OPENAI_BASE_PATH, ANTHROPIC_HOST",
+    refusal="the provider error with agentmeter's message",
+)

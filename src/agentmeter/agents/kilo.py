@@ -15,7 +15,14 @@ def prepare(session, args: list[str], environ: dict[str, str], binary: str) -> L
     return Launch([binary, *args], env)
 
 
-SPEC = AgentSpec("kilo", "kilo", "npm install -g @kilocode/cli", prepare,
-                 label="Kilo CLI", package="npm:@kilocode/cli", wire=("anthropic-messages", "openai-chat"),
-                 how="KILO_CONFIG_CONTENT: provider.<id>.options.baseURL + apiKey",
-                 refusal="the provider error with agentmeter's message")
+SPEC = AgentSpec(
+    "kilo",
+    "kilo",
+    "npm install -g @kilocode/cli",
+    prepare,
+    label="Kilo CLI",
+    package="npm:@kilocode/cli",
+    wire=("anthropic-messages", "openai-chat"),
+    how="KILO_CONFIG_CONTENT: provider.<id>.options.baseURL + apiKey",
+    refusal="the provider error with agentmeter's message",
+)

@@ -19,11 +19,22 @@ def agent_rows() -> list[dict]:
     rows = []
     for spec in registry().values():
         path = shutil.which(spec.binary)
-        rows.append({
-            "name": spec.name, "label": spec.title, "binary": spec.binary, "installed": path is not None,
-            "path": path, "package": spec.package, "install": spec.install, "wire": list(spec.wire),
-            "metering": spec.metering, "metering_text": METERING_TEXT.get(spec.metering, spec.metering),
-            "how": spec.how, "refusal": spec.refusal, "import_source": spec.import_source,
-            "verified": spec.verified,
-        })
+        rows.append(
+            {
+                "name": spec.name,
+                "label": spec.title,
+                "binary": spec.binary,
+                "installed": path is not None,
+                "path": path,
+                "package": spec.package,
+                "install": spec.install,
+                "wire": list(spec.wire),
+                "metering": spec.metering,
+                "metering_text": METERING_TEXT.get(spec.metering, spec.metering),
+                "how": spec.how,
+                "refusal": spec.refusal,
+                "import_source": spec.import_source,
+                "verified": spec.verified,
+            }
+        )
     return rows

@@ -36,8 +36,16 @@ def prepare(session, args: list[str], environ: dict[str, str], binary: str) -> L
     return Launch([binary, *args], env)
 
 
-SPEC = AgentSpec("opencode", "opencode", "npm install -g opencode-ai", prepare,
-                 label="OpenCode", package="npm:opencode-ai", wire=("anthropic-messages", "openai-responses"),
-                 how="OPENCODE_CONFIG_CONTENT: provider.<id>.options.baseURL + apiKey (opencode.json untouched)",
-                 refusal="the provider error with agentmeter's message, once (a 429 it retries)",
-                 verified="e2e", refusal_status=402)
+SPEC = AgentSpec(
+    "opencode",
+    "opencode",
+    "npm install -g opencode-ai",
+    prepare,
+    label="OpenCode",
+    package="npm:opencode-ai",
+    wire=("anthropic-messages", "openai-responses"),
+    how="OPENCODE_CONFIG_CONTENT: provider.<id>.options.baseURL + apiKey (opencode.json untouched)",
+    refusal="the provider error with agentmeter's message, once (a 429 it retries)",
+    verified="e2e",
+    refusal_status=402,
+)

@@ -13,8 +13,17 @@ def prepare(session, args: list[str], environ: dict[str, str], binary: str) -> L
     return Launch([binary, *args], env)
 
 
-SPEC = AgentSpec("qwen", "qwen", "npm install -g @qwen-code/qwen-code", prepare, ("openai",),
-                 label="Qwen Code", package="npm:@qwen-code/qwen-code", wire=("openai-chat",),
-                 how="OPENAI_BASE_URL + OPENAI_API_KEY (virtual key); Qwen OAuth is not redirectable",
-                 refusal="[API Error: 402 …] with agentmeter's message, once (a 429 it retries for minutes)",
-                 verified="e2e", refusal_status=402)
+SPEC = AgentSpec(
+    "qwen",
+    "qwen",
+    "npm install -g @qwen-code/qwen-code",
+    prepare,
+    ("openai",),
+    label="Qwen Code",
+    package="npm:@qwen-code/qwen-code",
+    wire=("openai-chat",),
+    how="OPENAI_BASE_URL + OPENAI_API_KEY (virtual key); Qwen OAuth is not redirectable",
+    refusal="[API Error: 402 …] with agentmeter's message, once (a 429 it retries for minutes)",
+    verified="e2e",
+    refusal_status=402,
+)

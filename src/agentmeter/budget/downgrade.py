@@ -42,9 +42,12 @@ def rewrite(provider: str, raw: bytes, body: dict, target: str, beta: str | None
         msgs = data.get("messages") or []
         # Thinking blocks are signed by the model that wrote them; another model rejects the signature.
         # At a turn boundary earlier turns' thinking may be dropped (the API ignores it anyway).
-        if any(isinstance(m, dict) and isinstance(m.get("content"), list)
-               and any(isinstance(b, dict) and b.get("type") in ("thinking", "redacted_thinking") for b in m["content"])
-               for m in msgs):
+        if any(
+            isinstance(m, dict)
+            and isinstance(m.get("content"), list)
+            and any(isinstance(b, dict) and b.get("type") in ("thinking", "redacted_thinking") for b in m["content"])
+            for m in msgs
+        ):
             data["messages"] = [_without_thinking(m) for m in msgs]
             changed.append("thinking blocks")
         if "haiku" in target:
@@ -93,7 +96,7 @@ def _swap_model(raw: bytes, original: str, target: str) -> bytes | None:
     m = pattern.search(raw)
     if not m:
         return None
-    out = raw[: m.start()] + m.group(1) + json.dumps(target).encode() + raw[m.end():]
+    out = raw[: m.start()] + m.group(1) + json.dumps(target).encode() + raw[m.end() :]
     try:
         if json.loads(out).get("model") != target:
             return None
@@ -105,6 +108,9 @@ def _swap_model(raw: bytes, original: str, target: str) -> bytes | None:
 def _without_thinking(message):
     if not isinstance(message, dict) or not isinstance(message.get("content"), list):
         return message
-    content = [b for b in message["content"]
-               if not (isinstance(b, dict) and b.get("type") in ("thinking", "redacted_thinking"))]
+    content = [
+        b
+        for b in message["content"]
+        if not (isinstance(b, dict) and b.get("type") in ("thinking", "redacted_thinking"))
+    ]
     return {**message, "content": content or [{"type": "text", "text": ""}]}

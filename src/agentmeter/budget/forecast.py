@@ -66,7 +66,7 @@ TREND_MAX_RHO = 0.9
 _TIME_TO_CAP_HORIZON_DAYS = 366
 # Standard normal quantiles at (i + 0.5) / 256, by Tukey's lambda approximation (|error| < 0.03; importing
 # statistics for NormalDist would cost `status` ~10 ms of startup).
-_NORMAL_256 = tuple(4.91 * (p ** 0.14 - (1 - p) ** 0.14) for p in ((i + 0.5) / 256 for i in range(256)))
+_NORMAL_256 = tuple(4.91 * (p**0.14 - (1 - p) ** 0.14) for p in ((i + 0.5) / 256 for i in range(256)))
 # Sampling uses random uint16s: the high byte picks the source weekday (through a per-target 256-entry
 # map, applied in C by bytes.translate) and the low byte a day of that weekday (a 256-entry table,
 # decay-weighted). One table of 7 x 256 values serves every target weekday, so a draw costs one table
@@ -102,9 +102,19 @@ class _History:
         return self.weighted_total() / sum(self.decays)
 
 
-def forecast(history: Mapping[date, float], *, today: date, window_first: date, window_last: date,
-             spent_in_window: float, today_fraction: float, cap: float | None = None,
-             draws: int = 2000, seed: int = 0, half_life_days: float = 14.0) -> Forecast:
+def forecast(
+    history: Mapping[date, float],
+    *,
+    today: date,
+    window_first: date,
+    window_last: date,
+    spent_in_window: float,
+    today_fraction: float,
+    cap: float | None = None,
+    draws: int = 2000,
+    seed: int = 0,
+    half_life_days: float = 14.0,
+) -> Forecast:
     """Project the spend at the end of [window_first, window_last].
 
     `history` holds completed days before `today`; from its first day with spend on, days missing from
@@ -133,8 +143,10 @@ def forecast(history: Mapping[date, float], *, today: date, window_first: date, 
     if days_of_history < MIN_CALENDAR_DAYS or spend_days < MIN_SPEND_DAYS:
         # Today so far counts as a day weighted by its elapsed share (a new user's usage is ramping up).
         rate = (past.weighted_total() + spent_today) / (sum(past.decays) + frac)
-        spread = (_spread(past.values, remaining, RUN_RATE_PRIOR_CV),
-                  _spread(past.values, remaining, RUN_RATE_PRIOR_CV_UP))
+        spread = (
+            _spread(past.values, remaining, RUN_RATE_PRIOR_CV),
+            _spread(past.values, remaining, RUN_RATE_PRIOR_CV_UP),
+        )
         return _run_rate(spent, rate, remaining, cap, days_of_history, spread)
 
     sampler = _Sampler(past)
@@ -181,7 +193,7 @@ def _apportion(weights: list[float], slots: int) -> list[int]:
     total = sum(weights)
     exact = [w * slots / total for w in weights]
     counts = [int(x) for x in exact]
-    for i in sorted(range(len(exact)), key=lambda i: counts[i] - exact[i])[:slots - sum(counts)]:
+    for i in sorted(range(len(exact)), key=lambda i: counts[i] - exact[i])[: slots - sum(counts)]:
         counts[i] += 1
     return counts
 
@@ -200,8 +212,9 @@ class _Sampler:
         # (so a weekly pattern is not mistaken for noise). Resampling days alone treats the history's
         # average as known; with ~40 effective days that makes the bands too narrow (backtest: 62-69 %
         # of steady months inside P10-P90 instead of 80 %).
-        spread = sum((w * (v - self.mean[k])) ** 2 for v, k, w in zip(past.values, past.weekdays, past.decays,
-                                                                       strict=True))
+        spread = sum(
+            (w * (v - self.mean[k])) ** 2 for v, k, w in zip(past.values, past.weekdays, past.decays, strict=True)
+        )
         self.level_error = math.sqrt(spread) / sum(value) if sum(value) > 0 else 0.0
         self.growth, self.trend_error = _trend(past)
         # The sampled days sit, on average, this many days before today (recency weights).
@@ -239,8 +252,15 @@ class _Sampler:
             return 1.0, spread
         return sum(math.exp(self.growth * (self.age + k)) for k in ahead) / len(ahead), spread
 
-    def totals(self, targets: list[int], rest_of_today: float, spent: float, draws: int, seed: int,
-               growth: tuple[float, float] = (1.0, 0.0)) -> list[float]:
+    def totals(
+        self,
+        targets: list[int],
+        rest_of_today: float,
+        spent: float,
+        draws: int,
+        seed: int,
+        growth: tuple[float, float] = (1.0, 0.0),
+    ) -> list[float]:
         """Per draw: spent + a sampled day for each target (the first scaled when it is the rest of today).
 
         Whole weeks are drawn from a pool of sampled week totals (any 7 consecutive days hold each weekday
@@ -259,7 +279,7 @@ class _Sampler:
                 pool = list(map(add, pool, self.sample(rng, target, _WEEK_POOL)))
             for _ in range(weeks):
                 totals = list(map(add, totals, map(pool.__getitem__, _uint16(rng, draws, _POOL_HIGH))))
-        for target in targets[len(targets) - rest:]:
+        for target in targets[len(targets) - rest :]:
             totals = list(map(add, totals, self.sample(rng, target, draws)))
         # Each draw's future is scaled by an uncertain level: lognormal with median 1 (P50 stays the bootstrap's).
         factor, trend_spread = growth
@@ -284,12 +304,12 @@ def _trend(past: _History) -> tuple[float, float]:
     weeks = min(len(past.values) // 7, TREND_WEEKS)
     if weeks < 4:
         return 0.0, 0.0
-    values = past.values[-7 * weeks:]
-    totals = [sum(values[7 * j:7 * j + 7]) for j in range(weeks)]
+    values = past.values[-7 * weeks :]
+    totals = [sum(values[7 * j : 7 * j + 7]) for j in range(weeks)]
     if min(totals) <= 0:
         return 0.0, 0.0  # idle weeks: no log-linear trend to speak of
     points = [(7.0 * j, math.log(t)) for j, t in enumerate(totals)]
-    slope = _median([(y2 - y1) / (x2 - x1) for i, (x1, y1) in enumerate(points) for x2, y2 in points[i + 1:]])
+    slope = _median([(y2 - y1) / (x2 - x1) for i, (x1, y1) in enumerate(points) for x2, y2 in points[i + 1 :]])
     xs = [x for x, _ in points]
     mx = sum(xs) / len(xs)
     intercept = _median([y - slope * x for x, y in points])
@@ -317,14 +337,17 @@ def _level_drift(past: _History, weekday_means: list[float], growth: float = 0.0
     weeks = min(len(past.values) // 7, 12)
     if weeks < 3:
         return 0.0
-    values = past.values[-7 * weeks:]
-    totals = [sum(values[7 * j:7 * j + 7]) * math.exp(-growth * 7 * (j - weeks + 1)) for j in range(weeks)]
+    values = past.values[-7 * weeks :]
+    totals = [sum(values[7 * j : 7 * j + 7]) * math.exp(-growth * 7 * (j - weeks + 1)) for j in range(weeks)]
     mean = sum(totals) / weeks
     if mean <= 0:
         return 0.0
     between = sum((t - mean) ** 2 for t in totals) / (weeks - 1)
-    noise = 7 * sum((v - weekday_means[k]) ** 2 for v, k in zip(values, past.weekdays[-7 * weeks:], strict=True)) / (
-        len(values) - 7)
+    noise = (
+        7
+        * sum((v - weekday_means[k]) ** 2 for v, k in zip(values, past.weekdays[-7 * weeks :], strict=True))
+        / (len(values) - 7)
+    )
     return math.sqrt(max(between - noise, 0.0)) / mean
 
 
@@ -358,8 +381,14 @@ def _spread(values: list[float], remaining: float, prior_cv: float) -> float | N
     return RUN_RATE_SPREAD_SCALE * cv * math.sqrt(1 / n + 1 / max(remaining, 1.0))
 
 
-def _run_rate(spent: float, rate: float, remaining: float, cap: float | None, days_of_history: int,
-              spread: tuple[float | None, float | None] = (None, None)) -> Forecast:
+def _run_rate(
+    spent: float,
+    rate: float,
+    remaining: float,
+    cap: float | None,
+    days_of_history: int,
+    spread: tuple[float | None, float | None] = (None, None),
+) -> Forecast:
     more = rate * remaining
     ttc = _cap_reached(cap, spent)
     if cap is not None and ttc is None and rate > 0:
@@ -379,8 +408,15 @@ def _cap_reached(cap: float | None, spent: float) -> float | None:
     return 0.0 if cap is not None and spent >= cap else None
 
 
-def _time_to_cap(means: list[float], need: float, p50_more: float, today: date, rest_of_today: float,
-                 future: list[date], window_last: date) -> float | None:
+def _time_to_cap(
+    means: list[float],
+    need: float,
+    p50_more: float,
+    today: date,
+    rest_of_today: float,
+    future: list[date],
+    window_last: date,
+) -> float | None:
     """Walk the expected daily path: inside the window scaled so that it ends at P50, after the window end
     at the weekday means. Days from now; None if the cap is not reached within a year."""
     inside = [(rest_of_today, means[today.weekday()] * rest_of_today)] + [(1.0, means[d.weekday()]) for d in future]

@@ -76,8 +76,9 @@ class Decision:
 
 def thresholds_of(budget) -> Thresholds:
     """The thresholds a budget (home.config.Budget, or anything with the same fields) sets."""
-    return Thresholds(budget.alert_at, budget.downgrade_at, budget.block_at, budget.retry_cap,
-                      budget.enforce_subscription)
+    return Thresholds(
+        budget.alert_at, budget.downgrade_at, budget.block_at, budget.retry_cap, budget.enforce_subscription
+    )
 
 
 def standing(w: WindowSpend, t: Thresholds) -> tuple[float | None, str]:
@@ -122,8 +123,15 @@ def decide(req: PolicyRequest, windows: list[WindowSpend], t: Thresholds, *, sno
         if not enforce:
             return Decision("allow", stage, "subscription_alert_only", worst, alerts=alerts)
         return Decision("refuse", stage, _reason(worst), worst, alerts=alerts)
-    if (stage == "downgrade" and enforce and not snoozed and not req.pinned
-            and req.easy_turn and req.turn_boundary and req.downgrade_to):
+    if (
+        stage == "downgrade"
+        and enforce
+        and not snoozed
+        and not req.pinned
+        and req.easy_turn
+        and req.turn_boundary
+        and req.downgrade_to
+    ):
         return Decision("downgrade", stage, _reason(worst), worst, req.downgrade_to, alerts)
     return base
 

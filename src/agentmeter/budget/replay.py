@@ -37,13 +37,21 @@ class ReplayResult:
 
 
 def _tokens(row: dict) -> int:
-    return sum(int(row.get(c) or 0) for c in ("input_tokens", "cache_read_tokens", "cache_write_tokens",
-                                                 "output_tokens"))
+    return sum(
+        int(row.get(c) or 0) for c in ("input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens")
+    )
 
 
-def replay(rows: list[dict], budget: Budget, tz: tzinfo, *, cascade_target: Callable[[dict], str | None],
-           downgraded_cost: Callable[[dict, str], float], snoozes: Sequence[tuple[int, int]] = (),
-           plan_snapshots: Sequence[dict] = ()) -> ReplayResult:
+def replay(
+    rows: list[dict],
+    budget: Budget,
+    tz: tzinfo,
+    *,
+    cascade_target: Callable[[dict], str | None],
+    downgraded_cost: Callable[[dict, str], float],
+    snoozes: Sequence[tuple[int, int]] = (),
+    plan_snapshots: Sequence[dict] = (),
+) -> ReplayResult:
     """`rows` are ledger request rows in time order; `snoozes` are (from_ms, until_ms) overrides;
     `plan_snapshots` the stored plan-window readings in time order (ledger/plan.py), replayed against the
     [budget.plan] lines: each request sees the readings that had arrived before it started."""
@@ -60,24 +68,33 @@ def replay(rows: list[dict], budget: Budget, tz: tzinfo, *, cascade_target: Call
         now = datetime.fromtimestamp(row["started_at"] / 1000, UTC)
         agent = row.get("agent") or ""
         windows = spend_windows(
-            now, tz, budget, agent=agent, session_id=row.get("session_id"),
+            now,
+            tz,
+            budget,
+            agent=agent,
+            session_id=row.get("session_id"),
             session_budget_usd=row.get("session_budget_usd"),
-            day_spend=lambda day, who: tuple(days[(day, who)]), session_spend=lambda sid: tuple(sessions[sid]),
+            day_spend=lambda day, who: tuple(days[(day, who)]),
+            session_spend=lambda sid: tuple(sessions[sid]),
         )
         while pos < len(plan_snapshots) and plan_snapshots[pos]["at"] < row["started_at"]:
             tracker.observe_stored(plan_snapshots[pos])
             pos += 1
         if row.get("subscription"):
-            windows += policy_windows(tracker.for_provider(row["provider"], True), budget, agent,
-                                      row["started_at"] / 1000)
+            windows += policy_windows(
+                tracker.for_provider(row["provider"], True), budget, agent, row["started_at"] / 1000
+            )
         billable = row["api"] in BILLABLE
         target = row.get("downgrade_to") or (cascade_target(row) if billable else None)
         est = row.get("est_input_tokens")
         req = PolicyRequest(
-            billable=billable, subscription=bool(row.get("subscription")),
+            billable=billable,
+            subscription=bool(row.get("subscription")),
             easy_turn=est is not None and est < budget.easy_turn_tokens,
-            turn_boundary=bool(row.get("turn_boundary")), pinned=bool(row.get("pinned")),
-            downgrade_to=target, loop_streak=int(row.get("loop_streak") or 0),
+            turn_boundary=bool(row.get("turn_boundary")),
+            pinned=bool(row.get("pinned")),
+            downgrade_to=target,
+            loop_streak=int(row.get("loop_streak") or 0),
         )
         snoozed = any(a <= row["started_at"] < b for a, b in snoozes)
         d = decide(req, windows, t, snoozed=snoozed)
@@ -90,15 +107,21 @@ def replay(rows: list[dict], budget: Budget, tz: tzinfo, *, cascade_target: Call
             if w.kind == "plan" and w.end:
                 key = f"{w.name} resetting {w.end.astimezone(tz):%Y-%m-%d %H:%M}"
             else:
-                key = (f"{w.name} ending {w.end.astimezone(tz):%Y-%m-%d}" if w.end
-                       else f"session {row.get('session_id')}")
+                key = (
+                    f"{w.name} ending {w.end.astimezone(tz):%Y-%m-%d}" if w.end else f"session {row.get('session_id')}"
+                )
             seen = out.first_stage.setdefault(key, {})
             for s in STAGES[1:]:
                 if rank[stage] >= rank[s] and s not in seen:
                     seen[s] = now.astimezone(tz).isoformat(timespec="minutes")
             if w.fraction > out.worst.get("fraction", 0) and w.kind == "spend":
-                out.worst = {"window": key, "fraction": w.fraction, "used_pct": round(w.fraction * 100, 1),
-                             "spent_usd": round(w.spent_usd, 4), "cap_usd": w.cap_usd}
+                out.worst = {
+                    "window": key,
+                    "fraction": w.fraction,
+                    "used_pct": round(w.fraction * 100, 1),
+                    "spent_usd": round(w.spent_usd, 4),
+                    "cap_usd": w.cap_usd,
+                }
         sid = row.get("session_id") or ""
         if d.action == "refuse":
             out.refused_sessions[sid] = out.refused_sessions.get(sid, 0) + 1

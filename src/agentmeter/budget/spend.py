@@ -20,9 +20,17 @@ def caps_of(caps: Caps, name: str) -> tuple[float | None, int | None]:
 
 
 def spend_windows(
-    now: datetime, tz: tzinfo, budget: Budget, *, agent: str, session_id: str | None,
-    session_budget_usd: float | None, day_spend: Callable[[str, str], Sum], session_spend: Callable[[str], Sum],
-    reserved: Callable[[str], Sum] = lambda scope: (0.0, 0), full: bool = False,
+    now: datetime,
+    tz: tzinfo,
+    budget: Budget,
+    *,
+    agent: str,
+    session_id: str | None,
+    session_budget_usd: float | None,
+    day_spend: Callable[[str, str], Sum],
+    session_spend: Callable[[str], Sum],
+    reserved: Callable[[str], Sum] = lambda scope: (0.0, 0),
+    full: bool = False,
     sources: dict[str, str] | None = None,
 ) -> list[WindowSpend]:
     """Windows in order: day, week, month; then the agent's own caps; then the session's --budget.
@@ -44,13 +52,18 @@ def spend_windows(
                 u, t = day_spend(d.isoformat(), who)
                 usd, tok, d = usd + u, tok + t, d + timedelta(days=1)
             p = PREFIX[name]
-            source = ((sources or {}).get(f"{p}_usd" if cap_usd is not None else f"{p}_tokens", "personal")
-                      if who == "*" else "agent")
-            out.append(WindowSpend(f"{label}{name}", w.end, usd + res[0], tok + res[1], cap_usd, cap_tokens,
-                                   source=source))
+            source = (
+                (sources or {}).get(f"{p}_usd" if cap_usd is not None else f"{p}_tokens", "personal")
+                if who == "*"
+                else "agent"
+            )
+            out.append(
+                WindowSpend(f"{label}{name}", w.end, usd + res[0], tok + res[1], cap_usd, cap_tokens, source=source)
+            )
     if session_budget_usd and session_id:
         usd, tok = session_spend(session_id)
         res = reserved(f"session:{session_id}")
-        out.append(WindowSpend("session", None, usd + res[0], tok + res[1], float(session_budget_usd), None,
-                               source="run"))
+        out.append(
+            WindowSpend("session", None, usd + res[0], tok + res[1], float(session_budget_usd), None, source="run")
+        )
     return out

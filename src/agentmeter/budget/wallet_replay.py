@@ -60,8 +60,9 @@ def _interleave(rows: list[dict[str, Any]]):
                 queues.remove(q)
 
 
-def replay_team(rows: list[dict[str, Any]], pooled: dict[str, Any], member: dict[str, Any],
-                t: Thresholds | None = None) -> TeamReplay:
+def replay_team(
+    rows: list[dict[str, Any]], pooled: dict[str, Any], member: dict[str, Any], t: Thresholds | None = None
+) -> TeamReplay:
     """`rows`: {day, developer, cost_usd, tokens, requests} in day order (collector.wallet.team_days)."""
     t = t or Thresholds()
     out = TeamReplay()
@@ -84,8 +85,18 @@ def replay_team(rows: list[dict[str, Any]], pooled: dict[str, Any], member: dict
                         continue
                     key = (scope, name, _start(name, d), who if scope == "member" else "")
                     s = spent[key]
-                    windows.append(WindowSpend(f"{label} {name}", None, s[0], s[1], cap_usd, cap_tok, kind="wallet",
-                                               source=who if scope == "member" else "team"))
+                    windows.append(
+                        WindowSpend(
+                            f"{label} {name}",
+                            None,
+                            s[0],
+                            s[1],
+                            cap_usd,
+                            cap_tok,
+                            kind="wallet",
+                            source=who if scope == "member" else "team",
+                        )
+                    )
             decision = decide(req, windows, t)
             for w in windows:
                 stage = _stage(w.fraction, t)
@@ -107,9 +118,13 @@ def replay_team(rows: list[dict[str, Any]], pooled: dict[str, Any], member: dict
                 after = WindowSpend(w.name, None, s[0], s[1], w.cap_usd, w.cap_tokens).fraction
                 if after > worst_frac:
                     worst_frac = after
-                    out.worst = {"window": w.name if scope == "pooled" else f"{w.name} ({who})", "day": day,
-                                 "spent_usd": round(s[0], 6), "cap_usd": w.cap_usd,
-                                 "used_pct": round(after * 100, 1)}
+                    out.worst = {
+                        "window": w.name if scope == "pooled" else f"{w.name} ({who})",
+                        "day": day,
+                        "spent_usd": round(s[0], 6),
+                        "cap_usd": w.cap_usd,
+                        "used_pct": round(after * 100, 1),
+                    }
     return out
 
 

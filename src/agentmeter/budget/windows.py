@@ -40,8 +40,7 @@ def window(name: str, now: datetime, tz: tzinfo) -> Window:
         nxt = first + timedelta(days=7)
     elif name == "month":
         first = local.replace(day=1)
-        nxt = (first.replace(year=first.year + 1, month=1) if first.month == 12
-               else first.replace(month=first.month + 1))
+        nxt = first.replace(year=first.year + 1, month=1) if first.month == 12 else first.replace(month=first.month + 1)
     else:
         raise ValueError(f"unknown window {name!r}")
     return Window(name, _midnight(first, tz), _midnight(nxt, tz), first, nxt - timedelta(days=1))

@@ -41,8 +41,9 @@ def _plain(value: Any) -> Any:
 # --- the option walker shared by the parsers below ----------------------------------------------------------
 
 
-def _options(argv: list[str], flags: dict[str, tuple[str, bool]], valued: tuple[str, ...],
-             positionals: int = 0) -> tuple[dict[str, Any], list[str]] | None:
+def _options(
+    argv: list[str], flags: dict[str, tuple[str, bool]], valued: tuple[str, ...], positionals: int = 0
+) -> tuple[dict[str, Any], list[str]] | None:
     """click's reading of `argv` for a command with these options, or None where the parser gives up.
 
     `flags` maps `--name` to (field, value it sets); `valued` lists `--name` options taking one value, as
@@ -118,16 +119,22 @@ def report_by() -> tuple[str, ...]:
 
 
 def parse_report(argv: list[str]) -> ReportArgs | None:
-    got = _options(argv, {"--json": ("as_json", True), "--chart": ("chart", True), "--no-chart": ("chart", False)},
-                   ("--by", "--since", "--until", "--tz", "--format", "--html", "--commits"))
+    got = _options(
+        argv,
+        {"--json": ("as_json", True), "--chart": ("chart", True), "--no-chart": ("chart", False)},
+        ("--by", "--since", "--until", "--tz", "--format", "--html", "--commits"),
+    )
     if got is None:
         return None
     seen = got[0]
     if "format" in seen:
         seen["fmt"] = seen.pop("format")
-    if seen.get("fmt", "table") not in REPORT_FORMATS or seen.get("by", "day") not in report_by() \
-            or seen.get("by") == "tag" \
-            or seen.get("html") == "":
+    if (
+        seen.get("fmt", "table") not in REPORT_FORMATS
+        or seen.get("by", "day") not in report_by()
+        or seen.get("by") == "tag"
+        or seen.get("html") == ""
+    ):
         return None
     return ReportArgs.of(**seen)
 
@@ -176,8 +183,9 @@ class PromptArgs(NamedTuple):
 
 
 def parse_prompt(argv: list[str]) -> PromptArgs | None:
-    got = _options(argv, {"--no-color": ("no_color", True), "--json": ("as_json", True), "--plan": ("plan", True)},
-                   ("--shell",))
+    got = _options(
+        argv, {"--no-color": ("no_color", True), "--json": ("as_json", True), "--plan": ("plan", True)}, ("--shell",)
+    )
     if got is None or got[0].get("shell", "plain") not in PROMPT_SHELLS:
         return None
     return PromptArgs(**got[0])
@@ -190,8 +198,9 @@ class StatuslineArgs(NamedTuple):
 
 
 def parse_statusline(argv: list[str]) -> StatuslineArgs | None:
-    got = _options(argv, {"--install": ("install", True), "--force": ("force", True),
-                          "--no-color": ("no_color", True)}, ())
+    got = _options(
+        argv, {"--install": ("install", True), "--force": ("force", True), "--no-color": ("no_color", True)}, ()
+    )
     return None if got is None else StatuslineArgs(**got[0])
 
 

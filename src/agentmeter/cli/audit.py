@@ -9,8 +9,10 @@ import typer
 
 from ..core.errors import UsageError
 
-Since = Annotated[str | None, typer.Option(help="From: a date (2026-03-01), an ISO time, or a duration back "
-                                           "from now (30m, 12h, 7d, 2w).")]
+Since = Annotated[
+    str | None,
+    typer.Option(help="From: a date (2026-03-01), an ISO time, or a duration back from now (30m, 12h, 7d, 2w)."),
+]
 Until = Annotated[str | None, typer.Option(help="Up to (exclusive): a date, an ISO time or a duration back.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
@@ -35,16 +37,21 @@ def point_ms(text: str | None, now_ms: int, option: str) -> int | None:
             at = datetime.fromisoformat(text.replace("Z", "+00:00"))
             at = at if at.tzinfo else at.astimezone()
     except ValueError:
-        raise UsageError(f"bad {option} {text!r}", "use a date (2026-03-01), an ISO time or a duration (7d, 12h)") \
-            from None
+        raise UsageError(
+            f"bad {option} {text!r}", "use a date (2026-03-01), an ISO time or a duration (7d, 12h)"
+        ) from None
     return int(at.timestamp() * 1000)
 
 
 def audit(
     since: Since = None,
     until: Until = None,
-    action: Annotated[str | None, typer.Option(help="Only this action or family: budget, budget.set, budget.snooze, "
-                                               "key, key.set, key.rm, team_caps.")] = None,
+    action: Annotated[
+        str | None,
+        typer.Option(
+            help="Only this action or family: budget, budget.set, budget.snooze, key, key.set, key.rm, team_caps."
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Cap changes, snoozes and key changes on this machine (who, when, old and new), oldest first; also the team
@@ -66,7 +73,18 @@ def audit(
         rows = entries(ledger.conn, since_ms=since_ms, until_ms=until_ms, action=action)
     finally:
         ledger.close()
-    out = [{"at": render.iso(r["at"]), "actor": r["actor"], "action": r["action"], "target": r["target"],
-            "old": r["old"], "new": r["new"], "detail": r["detail"]} for r in rows]
-    render_audit.audit_log("audit", {"since": render.iso(since_ms), "until": render.iso(until_ms), "entries": out},
-                           as_json)
+    out = [
+        {
+            "at": render.iso(r["at"]),
+            "actor": r["actor"],
+            "action": r["action"],
+            "target": r["target"],
+            "old": r["old"],
+            "new": r["new"],
+            "detail": r["detail"],
+        }
+        for r in rows
+    ]
+    render_audit.audit_log(
+        "audit", {"since": render.iso(since_ms), "until": render.iso(until_ms), "entries": out}, as_json
+    )

@@ -36,8 +36,9 @@ def _parse(value: str | None, name: str, integer: bool):
     except ValueError:
         raise UsageError(f"--{name} {value!r} is not a number", f"e.g. --{name} {example}, or off") from None
     if number != number or number in (float("inf"), float("-inf")):  # NaN and inf parse as floats
-        raise UsageError(f"--{name} {value!r} is not a cap", f"give an amount, e.g. --{name} {example}; "
-                         "off removes the cap")
+        raise UsageError(
+            f"--{name} {value!r} is not a cap", f"give an amount, e.g. --{name} {example}; off removes the cap"
+        )
     if number <= 0:
         raise UsageError(f"--{name} must be above 0", "use off to remove a cap")
     return number, False
@@ -48,8 +49,10 @@ def _plan_changes(five_hour: str | None, seven_day: str | None) -> dict:
     for key, value in (("five_hour", five_hour), ("seven_day", seven_day)):
         number, off = _parse(value, key.replace("_", "-"), False)
         if number is not None and number > 1:
-            raise UsageError(f"--{key.replace('_', '-')} is a fraction of the provider's window",
-                             f"e.g. --{key.replace('_', '-')} 0.9 to keep 10 % in reserve")
+            raise UsageError(
+                f"--{key.replace('_', '-')} is a fraction of the provider's window",
+                f"e.g. --{key.replace('_', '-')} 0.9 to keep 10 % in reserve",
+            )
         if number is not None or off:
             changes[key] = number
     return changes
@@ -70,9 +73,14 @@ def _changes(daily, weekly, monthly, daily_tokens, weekly_tokens, monthly_tokens
 
 @app.command("set")
 def set_(
-    daily: Usd = None, weekly: Usd = None, monthly: Usd = None,
-    daily_tokens: Tok = None, weekly_tokens: Tok = None, monthly_tokens: Tok = None,
-    five_hour: Line = None, seven_day: Line = None,
+    daily: Usd = None,
+    weekly: Usd = None,
+    monthly: Usd = None,
+    daily_tokens: Tok = None,
+    weekly_tokens: Tok = None,
+    monthly_tokens: Tok = None,
+    five_hour: Line = None,
+    seven_day: Line = None,
     agent: Annotated[str | None, typer.Option(help="Set a sub-cap for one agent (claude, codex, …).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would change; write nothing.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
@@ -90,8 +98,10 @@ def set_(
         if as_json:
             render.emit_json("budget_set", payload)
         else:
-            render.line(f"would write to {path} [{section}]: " + ", ".join(
-                f"{k} = {v}" if v is not None else f"remove {k}" for k, v in {**changes, **plan}.items()))
+            render.line(
+                f"would write to {path} [{section}]: "
+                + ", ".join(f"{k} = {v}" if v is not None else f"remove {k}" for k, v in {**changes, **plan}.items())
+            )
         return
     by_section = {k: v for k, v in ((section, changes), (f"{section}.plan", plan)) if v}
     before = _values(path, by_section)
@@ -113,8 +123,10 @@ def _known_agent(name: str) -> str:
             return spec.name
     names = [s.name for s in specs]
     close = difflib.get_close_matches(name, names, n=1)
-    raise UsageError(f"unknown agent {name!r}", (f"did you mean {close[0]!r}? " if close else "")
-                     + f"known agents: {', '.join(names)}")
+    raise UsageError(
+        f"unknown agent {name!r}",
+        (f"did you mean {close[0]!r}? " if close else "") + f"known agents: {', '.join(names)}",
+    )
 
 
 @app.command("show")
@@ -125,18 +137,27 @@ def show(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = 
     config = load_config()
     rows, snoozed = window_rows(config, SystemClock())
     b = config.budget
-    payload = {"windows": rows, "thresholds": {"alert_at": b.alert_at, "downgrade_at": b.downgrade_at,
-                                                "block_at": b.block_at}, "timezone": b.timezone,
-               "snoozed_until": render.iso(snoozed), "config": str(get_paths().config_file),
-               "wallet": wallet_state(config, SystemClock())}
+    payload = {
+        "windows": rows,
+        "thresholds": {"alert_at": b.alert_at, "downgrade_at": b.downgrade_at, "block_at": b.block_at},
+        "timezone": b.timezone,
+        "snoozed_until": render.iso(snoozed),
+        "config": str(get_paths().config_file),
+        "wallet": wallet_state(config, SystemClock()),
+    }
     render_budget.budget_show(payload, as_json)
 
 
 @app.command("test")
 def test(
-    daily: Usd = None, weekly: Usd = None, monthly: Usd = None,
-    daily_tokens: Tok = None, weekly_tokens: Tok = None, monthly_tokens: Tok = None,
-    five_hour: Line = None, seven_day: Line = None,
+    daily: Usd = None,
+    weekly: Usd = None,
+    monthly: Usd = None,
+    daily_tokens: Tok = None,
+    weekly_tokens: Tok = None,
+    monthly_tokens: Tok = None,
+    five_hour: Line = None,
+    seven_day: Line = None,
     since: Annotated[str, typer.Option(help="How far back to replay: 30d, 2w, 12h.")] = "30d",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
@@ -183,13 +204,27 @@ def snooze(
             daemon.control("/_agentmeter/v1/snooze", {"until_ms": until, "detail": duration}, info)
         else:
             _record_override("snooze", duration, until_ms=until)
-        _audit("budget.snooze", [("budget", {"snoozed_until": render.iso(previous)},
-                                  {"snoozed_until": render.iso(until) if duration.strip().lower() != "off" else None})],
-               detail=duration.strip())
+        _audit(
+            "budget.snooze",
+            [
+                (
+                    "budget",
+                    {"snoozed_until": render.iso(previous)},
+                    {"snoozed_until": render.iso(until) if duration.strip().lower() != "off" else None},
+                )
+            ],
+            detail=duration.strip(),
+        )
     from ..commands.budget import team_caps_held
 
-    render_budget.snoozed({"snoozed_until": render.iso(until) if duration != "off" else None, "dry_run": dry_run,
-                    "team_caps_held": team_caps_held(load_config()) if duration != "off" else []}, as_json)
+    render_budget.snoozed(
+        {
+            "snoozed_until": render.iso(until) if duration != "off" else None,
+            "dry_run": dry_run,
+            "team_caps_held": team_caps_held(load_config()) if duration != "off" else [],
+        },
+        as_json,
+    )
 
 
 def _record_override(kind: str, detail: str, until_ms: int | None = None) -> None:
@@ -232,8 +267,9 @@ def _audit(action: str, changes: list[tuple[str, dict, dict]], detail: str = "")
     ledger = open_ledger(get_paths().ledger)
     try:
         for target, old, new in changes:
-            record(ledger.conn, at_ms=now, actor=os_user(), action=action, target=target, old=old, new=new,
-                   detail=detail)
+            record(
+                ledger.conn, at_ms=now, actor=os_user(), action=action, target=target, old=old, new=new, detail=detail
+            )
     finally:
         ledger.close()
 

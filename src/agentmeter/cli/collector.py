@@ -26,10 +26,17 @@ def _team_commands() -> None:
     app.add_typer(alerts_app, name="alerts")
 
 
-Db = Annotated[str, typer.Option("--db", envvar="AGENTMETER_COLLECTOR_DB", show_envvar=True,
-                                 help="The collector's database: a SQLite file (serve, token add and caps set "
-                                 "create it; the other commands need it to exist) or a postgresql:// URL (the "
-                                 "`postgres` extra; put the password in PGPASSWORD or ~/.pgpass, not here).")]
+Db = Annotated[
+    str,
+    typer.Option(
+        "--db",
+        envvar="AGENTMETER_COLLECTOR_DB",
+        show_envvar=True,
+        help="The collector's database: a SQLite file (serve, token add and caps set "
+        "create it; the other commands need it to exist) or a postgresql:// URL (the "
+        "`postgres` extra; put the password in PGPASSWORD or ~/.pgpass, not here).",
+    ),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Say what would change; write nothing.")]
 
@@ -56,34 +63,49 @@ def _store(db: str, create: bool = False):
 
     if not engine.is_postgres(db) and not create and not Path(db).expanduser().is_file():
         # a mistyped --db must not read as an empty team
-        raise UsageError(f"{db}: no such collector database",
-                         "check the --db path; `agentmeter collector serve --db PATH` creates one")
+        raise UsageError(
+            f"{db}: no such collector database",
+            "check the --db path; `agentmeter collector serve --db PATH` creates one",
+        )
     try:
         return open_store(db)
     except engine.EngineError as exc:
-        hint = ("check the URL, that the server is up and that this user may connect (PGPASSWORD or ~/.pgpass "
-                "for a password)") if engine.is_postgres(db) else "point --db at the collector's .db file"
+        hint = (
+            (
+                "check the URL, that the server is up and that this user may connect (PGPASSWORD or ~/.pgpass "
+                "for a password)"
+            )
+            if engine.is_postgres(db)
+            else "point --db at the collector's .db file"
+        )
         if "postgres extra" in str(exc):
             hint = "or use a SQLite file: --db PATH"
         raise UsageError(str(exc), hint) from None
     except engine.database_errors() as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise UsageError(f"{engine.display(db)}: not a collector database ({first})",
-                         "point --db at the collector's database") from None
+        raise UsageError(
+            f"{engine.display(db)}: not a collector database ({first})", "point --db at the collector's database"
+        ) from None
 
 
 @app.command()
 def serve(
     db: Db,
-    host: Annotated[str, typer.Option(help="Address to bind. Put a TLS proxy in front for anything but loopback.")]
-    = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option(help="Address to bind. Put a TLS proxy in front for anything but loopback.")
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8789,
     rate: Annotated[int, typer.Option(help="Requests per minute allowed per token.")] = 60,
-    metrics_network: Annotated[list[str] | None, typer.Option(
-        "--metrics-network", metavar="CIDR",
-        help="Let scrapers from this network read GET /metrics without a token (repeatable, e.g. 10.0.0.0/8). "
-             "By default /metrics needs an admin token (Authorization: Bearer; Prometheus: authorization.credentials). "
-             "Behind a reverse proxy the peer is the proxy.")] = None,
+    metrics_network: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--metrics-network",
+            metavar="CIDR",
+            help="Let scrapers from this network read GET /metrics without a token (repeatable, e.g. 10.0.0.0/8). "
+            "By default /metrics needs an admin token (Authorization: Bearer; Prometheus: authorization.credentials). "
+            "Behind a reverse proxy the peer is the proxy.",
+        ),
+    ] = None,
 ) -> None:
     """Run the collector in the foreground.
 
@@ -111,13 +133,27 @@ def serve(
 def token_add(
     db: Db,
     developer: Annotated[str, typer.Option(help="Who the token belongs to (their pushes are filed under it).")],
-    team: Annotated[str | None, typer.Option(help="The developer's team (for chargeback and team caps). Pushes "
-                                                  "are filed under this team only, whatever they say.")] = None,
-    cost_center: Annotated[str | None, typer.Option("--cost-center", help="The cost centre this token's spend is "
-                                                    "charged to (set here only, never by a push).")] = None,
-    role: Annotated[Role | None, typer.Option(help="developer: push only (the default); lead: also their team's "
-                                              "reports, caps and alerts (needs --team); finance: read-only reports, "
-                                              "exports and audit of every team; admin: everything.")] = None,
+    team: Annotated[
+        str | None,
+        typer.Option(
+            help="The developer's team (for chargeback and team caps). Pushes "
+            "are filed under this team only, whatever they say."
+        ),
+    ] = None,
+    cost_center: Annotated[
+        str | None,
+        typer.Option(
+            "--cost-center", help="The cost centre this token's spend is charged to (set here only, never by a push)."
+        ),
+    ] = None,
+    role: Annotated[
+        Role | None,
+        typer.Option(
+            help="developer: push only (the default); lead: also their team's "
+            "reports, caps and alerts (needs --team); finance: read-only reports, "
+            "exports and audit of every team; admin: everything."
+        ),
+    ] = None,
     admin: Annotated[bool, typer.Option("--admin", help="The same as --role admin.")] = False,
     dry_run: DryRun = False,
     as_json: JsonOpt = False,
@@ -133,17 +169,38 @@ def token_add(
     if name == "lead" and not (team or "").strip():
         raise UsageError("a lead token needs --team", "e.g. --role lead --team payments")
     if dry_run:
-        render_sync.collector_token({"id": None, "token": None, "developer": developer.strip(), "team": team,
-                                     "admin": name == "admin", "role": name, "dry_run": True}, as_json)
+        render_sync.collector_token(
+            {
+                "id": None,
+                "token": None,
+                "developer": developer.strip(),
+                "team": team,
+                "admin": name == "admin",
+                "role": name,
+                "dry_run": True,
+            },
+            as_json,
+        )
         return
     store = _store(db, create=True)
     try:
-        token_id, token = audit.add_token(store, audit.cli_actor(), developer.strip(), team, name,
-                                          SystemClock().now_ms(), cost_center=cost_center)
+        token_id, token = audit.add_token(
+            store, audit.cli_actor(), developer.strip(), team, name, SystemClock().now_ms(), cost_center=cost_center
+        )
     finally:
         store.close()
-    render_sync.collector_token({"id": token_id, "token": token, "developer": developer.strip(), "team": team,
-                                 "cost_center": cost_center, "admin": name == "admin", "role": name}, as_json)
+    render_sync.collector_token(
+        {
+            "id": token_id,
+            "token": token,
+            "developer": developer.strip(),
+            "team": team,
+            "cost_center": cost_center,
+            "admin": name == "admin",
+            "role": name,
+        },
+        as_json,
+    )
 
 
 @token_app.command("revoke")
@@ -161,8 +218,11 @@ def token_rm(
     store = _store(db)
     try:
         if dry_run:
-            n = sum(1 for t in store.tokens() if t.get("revoked_at") is None
-                    and (t["id"] == token_id or (developer and t["developer"] == developer)))
+            n = sum(
+                1
+                for t in store.tokens()
+                if t.get("revoked_at") is None and (t["id"] == token_id or (developer and t["developer"] == developer))
+            )
         else:
             from ..collector import audit
 
@@ -170,8 +230,9 @@ def token_rm(
     finally:
         store.close()
     if not n:
-        raise NotFoundError(f"no active token {token_id or 'for ' + str(developer)}",
-                            "see them with: agentmeter collector token list")
+        raise NotFoundError(
+            f"no active token {token_id or 'for ' + str(developer)}", "see them with: agentmeter collector token list"
+        )
     render_sync.revoked({"revoked": n, "dry_run": dry_run}, as_json)
 
 
@@ -189,10 +250,15 @@ def token_list(db: Db, as_json: JsonOpt = False) -> None:
 @app.command()
 def report(
     db: Db,
-    by: Annotated[str, typer.Option(autocompletion=lambda: [*By, "tag:"], metavar="BY",
-                                    help="Group by: developer, team, agent, repo, model, day, or tag:KEY (a tag "
-                                    "developers give `agentmeter run --tag KEY=V`; from session line items).")]
-    = By.developer.value,
+    by: Annotated[
+        str,
+        typer.Option(
+            autocompletion=lambda: [*By, "tag:"],
+            metavar="BY",
+            help="Group by: developer, team, agent, repo, model, day, or tag:KEY (a tag "
+            "developers give `agentmeter run --tag KEY=V`; from session line items).",
+        ),
+    ] = By.developer.value,
     since: Annotated[str | None, typer.Option(help="First day, YYYY-MM-DD.")] = None,
     until: Annotated[str | None, typer.Option(help="Last day, YYYY-MM-DD.")] = None,
     as_json: JsonOpt = False,
@@ -219,14 +285,19 @@ class ExportFormat(StrEnum):
 @app.command()
 def export(
     db: Db,
-    fmt: Annotated[ExportFormat, typer.Option("--format", help="focus: FOCUS 1.2 CSV; audit: the audit trail "
-                                              "(cap changes, tokens issued and revoked) as CSV.")]
-    = ExportFormat.focus,
+    fmt: Annotated[
+        ExportFormat,
+        typer.Option(
+            "--format",
+            help="focus: FOCUS 1.2 CSV; audit: the audit trail (cap changes, tokens issued and revoked) as CSV.",
+        ),
+    ] = ExportFormat.focus,
     output: Annotated[str | None, typer.Option(help="Write to this file instead of stdout.")] = None,
     since: Annotated[str | None, typer.Option(help="First day, YYYY-MM-DD.")] = None,
     until: Annotated[str | None, typer.Option(help="Last day, YYYY-MM-DD.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="The FOCUS rows as one JSON document {schema, rows}.")]
-    = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="The FOCUS rows as one JSON document {schema, rows}.")
+    ] = False,
 ) -> None:
     """Every developer's usage as FOCUS 1.2 rows, for the finance tools; or the audit trail."""
     from ..collector import focus
@@ -259,13 +330,29 @@ def caps_set(
     daily_tokens: Annotated[int | None, typer.Option(help="Tokens per day.")] = None,
     weekly_tokens: Annotated[int | None, typer.Option(help="Tokens per week.")] = None,
     monthly_tokens: Annotated[int | None, typer.Option(help="Tokens per month.")] = None,
-    allow_snooze: Annotated[bool, typer.Option("--allow-snooze", help="Let developers lift these caps for a while "
-                                               "with `agentmeter budget snooze` (off: snoozes leave them in force).")
-                            ] = False,
-    pooled: Annotated[bool, typer.Option("--pooled", help="With --team: a team wallet, capping the team's spend "
-                                         "added up across its members (not each member's own).")] = False,
-    member: Annotated[str | None, typer.Option(help="With --team --pooled: a sub-cap inside the wallet for this "
-                                               "member ('*': for every member without their own).")] = None,
+    allow_snooze: Annotated[
+        bool,
+        typer.Option(
+            "--allow-snooze",
+            help="Let developers lift these caps for a while "
+            "with `agentmeter budget snooze` (off: snoozes leave them in force).",
+        ),
+    ] = False,
+    pooled: Annotated[
+        bool,
+        typer.Option(
+            "--pooled",
+            help="With --team: a team wallet, capping the team's spend "
+            "added up across its members (not each member's own).",
+        ),
+    ] = False,
+    member: Annotated[
+        str | None,
+        typer.Option(
+            help="With --team --pooled: a sub-cap inside the wallet for this "
+            "member ('*': for every member without their own)."
+        ),
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would be stored; write nothing.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -273,8 +360,14 @@ def caps_set(
     these and their own at their next sync."""
     if bool(team) == bool(developer):
         raise UsageError("name one --team or --developer", "e.g. --team payments --monthly 500")
-    values = {"daily_usd": daily, "weekly_usd": weekly, "monthly_usd": monthly, "daily_tokens": daily_tokens,
-              "weekly_tokens": weekly_tokens, "monthly_tokens": monthly_tokens}
+    values = {
+        "daily_usd": daily,
+        "weekly_usd": weekly,
+        "monthly_usd": monthly,
+        "daily_tokens": daily_tokens,
+        "weekly_tokens": weekly_tokens,
+        "monthly_tokens": monthly_tokens,
+    }
     if any(v is not None and v < 0 for v in values.values()):
         raise UsageError("caps cannot be negative", "e.g. --monthly 500")
     if pooled or member is not None:
@@ -284,15 +377,26 @@ def caps_set(
         return
     if dry_run:
         scope = "team" if team else "developer"
-        render_sync.collector_caps({"caps": [{"scope": scope, "name": team or developer, **values,
-                                              "allow_snooze": allow_snooze}], "dry_run": True}, as_json)
+        render_sync.collector_caps(
+            {
+                "caps": [{"scope": scope, "name": team or developer, **values, "allow_snooze": allow_snooze}],
+                "dry_run": True,
+            },
+            as_json,
+        )
         return
     store = _store(db, create=True)
     try:
         from ..collector import audit
 
-        audit.set_caps(store, audit.cli_actor(), "team" if team else "developer", team or developer,
-                       {**values, "allow_snooze": allow_snooze}, SystemClock().now_ms())
+        audit.set_caps(
+            store,
+            audit.cli_actor(),
+            "team" if team else "developer",
+            team or developer,
+            {**values, "allow_snooze": allow_snooze},
+            SystemClock().now_ms(),
+        )
         rows = store.all_caps()
     finally:
         store.close()
@@ -319,13 +423,17 @@ def caps_show(db: Db, as_json: JsonOpt = False) -> None:
 @app.command("audit")
 def audit_cmd(
     db: Db,
-    since: Annotated[str | None, typer.Option(help="From: a date (2026-03-01), an ISO time, or a duration back "
-                                              "from now (30m, 12h, 7d, 2w).")] = None,
-    until: Annotated[str | None, typer.Option(help="Up to (exclusive): a date, an ISO time or a duration back.")]
-    = None,
+    since: Annotated[
+        str | None,
+        typer.Option(help="From: a date (2026-03-01), an ISO time, or a duration back from now (30m, 12h, 7d, 2w)."),
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Up to (exclusive): a date, an ISO time or a duration back.")
+    ] = None,
     team: Annotated[str | None, typer.Option(help="Only this team's entries.")] = None,
-    action: Annotated[str | None, typer.Option(help="Only this action or family: caps, caps.set, token, token.add, "
-                                               "token.revoke, …")] = None,
+    action: Annotated[
+        str | None, typer.Option(help="Only this action or family: caps, caps.set, token, token.add, token.revoke, …")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Who changed which cap and who issued or revoked which token, when, old and new value: on this command
@@ -337,8 +445,13 @@ def audit_cmd(
     now = SystemClock().now_ms()
     store = _store(db)
     try:
-        rows = audit.entries(store.conn, since_ms=point_ms(since, now, "--since"),
-                             until_ms=point_ms(until, now, "--until"), team=team, action=action)
+        rows = audit.entries(
+            store.conn,
+            since_ms=point_ms(since, now, "--since"),
+            until_ms=point_ms(until, now, "--until"),
+            team=team,
+            action=action,
+        )
     finally:
         store.close()
     render_audit.audit_log("collector_audit", {"team": team, "entries": audit.public(rows)}, as_json)

@@ -16,14 +16,24 @@ from ..render import team as render_team
 from .collector import Db  # one --db: a SQLite file or a postgresql:// URL (AGENTMETER_COLLECTOR_DB)
 
 budget_app = typer.Typer(help="Team wallets: replay a team's history through pooled caps.", no_args_is_help=True)
-alerts_app = typer.Typer(help="Per-team alert webhooks (Slack or generic JSON) and the daily digest.",
-                         no_args_is_help=True)
+alerts_app = typer.Typer(
+    help="Per-team alert webhooks (Slack or generic JSON) and the daily digest.", no_args_is_help=True
+)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
-def wallet_set(open_store, db: str, team: str | None, member: str | None, pooled: bool, values: dict,
-               allow_snooze: bool, dry_run: bool, as_json: bool) -> None:
+def wallet_set(
+    open_store,
+    db: str,
+    team: str | None,
+    member: str | None,
+    pooled: bool,
+    values: dict,
+    allow_snooze: bool,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
     from ..collector import wallet
 
     if not team:
@@ -32,9 +42,21 @@ def wallet_set(open_store, db: str, team: str | None, member: str | None, pooled
     if member is not None and not who:
         raise UsageError("--member is empty", "name a developer, or '*' for every member")
     if dry_run:
-        render_team.wallets({"wallets": [{"team": team, "member": who or None,
-                                          "scope": "member" if who else "pooled", **values,
-                                          "allow_snooze": allow_snooze}], "dry_run": True}, as_json)
+        render_team.wallets(
+            {
+                "wallets": [
+                    {
+                        "team": team,
+                        "member": who or None,
+                        "scope": "member" if who else "pooled",
+                        **values,
+                        "allow_snooze": allow_snooze,
+                    }
+                ],
+                "dry_run": True,
+            },
+            as_json,
+        )
         return
     store = open_store(db, create=True)
     try:
@@ -106,8 +128,15 @@ class Format(StrEnum):
 
 def _thresholds(text: str) -> tuple[float, ...]:
     try:
-        got = tuple(sorted({float(x.strip().rstrip("%")) / (100 if x.strip().endswith("%") else 1)
-                            for x in text.split(",") if x.strip()}))
+        got = tuple(
+            sorted(
+                {
+                    float(x.strip().rstrip("%")) / (100 if x.strip().endswith("%") else 1)
+                    for x in text.split(",")
+                    if x.strip()
+                }
+            )
+        )
     except ValueError:
         got = ()
     if not got or any(not (0 < t <= 5) for t in got):
@@ -122,8 +151,11 @@ def _webhook(value: str) -> str:
 
     url = sys.stdin.readline().strip() if value == "-" else value.strip()
     if not valid(url):
-        raise UsageError("the webhook is not an http(s) URL", "e.g. --webhook https://hooks.slack.com/services/… "
-                         "(or --webhook - to read it from stdin, out of your shell history)")
+        raise UsageError(
+            "the webhook is not an http(s) URL",
+            "e.g. --webhook https://hooks.slack.com/services/… "
+            "(or --webhook - to read it from stdin, out of your shell history)",
+        )
     return url
 
 
@@ -131,14 +163,24 @@ def _webhook(value: str) -> str:
 def alerts_set(
     db: Db,
     team: Annotated[str, typer.Option(help="The team whose alerts go to this webhook.")],
-    webhook: Annotated[str, typer.Option(help="Where to POST (a Slack incoming webhook or any JSON endpoint); "
-                                         "'-' reads it from stdin so it stays out of argv and shell history.")],
-    fmt: Annotated[Format, typer.Option("--format", help="slack: Slack's text+blocks; json: the full "
-                                        "agentmeter.team_alert/1 document.")] = Format.json,
-    thresholds: Annotated[str, typer.Option(help="Fractions of each pooled cap that alert (once per window).")]
-    = "0.8,1.0",
-    digest_hour: Annotated[int | None, typer.Option(help="Send the daily digest at or after this hour (UTC, "
-                                                    "0-23); leave out for no digest.")] = None,
+    webhook: Annotated[
+        str,
+        typer.Option(
+            help="Where to POST (a Slack incoming webhook or any JSON endpoint); "
+            "'-' reads it from stdin so it stays out of argv and shell history."
+        ),
+    ],
+    fmt: Annotated[
+        Format,
+        typer.Option("--format", help="slack: Slack's text+blocks; json: the full agentmeter.team_alert/1 document."),
+    ] = Format.json,
+    thresholds: Annotated[
+        str, typer.Option(help="Fractions of each pooled cap that alert (once per window).")
+    ] = "0.8,1.0",
+    digest_hour: Annotated[
+        int | None,
+        typer.Option(help="Send the daily digest at or after this hour (UTC, 0-23); leave out for no digest."),
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would be stored; write nothing.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -151,9 +193,22 @@ def alerts_set(
         raise UsageError("--digest-hour must be 0 to 23 (UTC)", "e.g. --digest-hour 8")
     url, ths = _webhook(webhook), _thresholds(thresholds)
     if dry_run:
-        render_team.alert_routes({"routes": [{"team": team.strip(), "webhook": url, "format": fmt.value,
-                                              "thresholds": list(ths), "digest_hour": digest_hour,
-                                              "updated_at": None}], "dry_run": True}, as_json)
+        render_team.alert_routes(
+            {
+                "routes": [
+                    {
+                        "team": team.strip(),
+                        "webhook": url,
+                        "format": fmt.value,
+                        "thresholds": list(ths),
+                        "digest_hour": digest_hour,
+                        "updated_at": None,
+                    }
+                ],
+                "dry_run": True,
+            },
+            as_json,
+        )
         return
     from .collector import _store
 
@@ -180,9 +235,12 @@ def alerts_list(db: Db, as_json: JsonOpt = False) -> None:
 
 
 @alerts_app.command("rm")
-def alerts_rm(db: Db, team: Annotated[str, typer.Option(help="The team whose route to remove.")],
-              dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would be removed.")] = False,
-              as_json: JsonOpt = False) -> None:
+def alerts_rm(
+    db: Db,
+    team: Annotated[str, typer.Option(help="The team whose route to remove.")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would be removed.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
     """Stop sending a team's alerts."""
     from ..collector import alerts
     from ..core.errors import NotFoundError
@@ -198,8 +256,9 @@ def alerts_rm(db: Db, team: Annotated[str, typer.Option(help="The team whose rou
 
 
 @alerts_app.command("test")
-def alerts_test(db: Db, team: Annotated[str, typer.Option(help="The team whose webhook to try.")],
-                as_json: JsonOpt = False) -> None:
+def alerts_test(
+    db: Db, team: Annotated[str, typer.Option(help="The team whose webhook to try.")], as_json: JsonOpt = False
+) -> None:
     """Send a test message with the team's figures now, to check the webhook."""
     _send_now(db, team, "test", dry_run=False, as_json=as_json)
 
@@ -225,15 +284,17 @@ def _send_now(db: str, team: str, kind: str, *, dry_run: bool, as_json: bool) ->
     store = _open(db)
     try:
         now = SystemClock().now()
-        m = (alerts.digest(store, team, now, claim=False) if kind == "digest"
-             else alerts.test_message(store, team, now))
+        m = alerts.digest(store, team, now, claim=False) if kind == "digest" else alerts.test_message(store, team, now)
     finally:
         store.close()
     if m is None:
-        raise NotFoundError(f"no alert route for team {team}",
-                            "add one: agentmeter collector alerts set --team T --webhook URL --db PATH")
+        raise NotFoundError(
+            f"no alert route for team {team}",
+            "add one: agentmeter collector alerts set --team T --webhook URL --db PATH",
+        )
     delivered = attempts = None
     if not dry_run:
+
         async def go():
             import aiohttp
 
@@ -241,7 +302,17 @@ def _send_now(db: str, team: str, kind: str, *, dry_run: bool, as_json: bool) ->
                 return await deliver(session, m.url, m.body)
 
         delivered, attempts = asyncio.run(go())
-    render_team.alert_sent({"team": team, "kind": kind, "webhook": redact(m.url), "dry_run": dry_run,
-                            "delivered": delivered, "attempts": attempts, "body": m.body}, as_json)
+    render_team.alert_sent(
+        {
+            "team": team,
+            "kind": kind,
+            "webhook": redact(m.url),
+            "dry_run": dry_run,
+            "delivered": delivered,
+            "attempts": attempts,
+            "body": m.body,
+        },
+        as_json,
+    )
     if delivered is False:
         raise typer.Exit(1)

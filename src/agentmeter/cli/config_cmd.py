@@ -37,8 +37,13 @@ def show(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = 
     cfg["source"] = str(cfg["source"]) if cfg["source"] else None
     cfg["proxy"]["port"] = config.port()  # what the proxy would listen on now
     cfg["upstreams"] = {name: config.upstream(name) for name in DEFAULT_UPSTREAMS}
-    names = ["AGENTMETER_HOME", "AGENTMETER_PORT", "AGENTMETER_COLLECTOR_URL", "AGENTMETER_DISABLE",
-             *(f"AGENTMETER_UPSTREAM_{n.upper()}" for n in DEFAULT_UPSTREAMS)]
+    names = [
+        "AGENTMETER_HOME",
+        "AGENTMETER_PORT",
+        "AGENTMETER_COLLECTOR_URL",
+        "AGENTMETER_DISABLE",
+        *(f"AGENTMETER_UPSTREAM_{n.upper()}" for n in DEFAULT_UPSTREAMS),
+    ]
     cfg["environment"] = {n: os.environ[n] for n in names if os.environ.get(n)}
     if as_json:
         render.emit_json("config", cfg)

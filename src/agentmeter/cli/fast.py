@@ -36,8 +36,10 @@ def run_top() -> int:
     from ..render import live as render_live
 
     paths, clock = get_paths(), SystemClock()
-    view = SimpleNamespace(build=lambda: live.view(load_config, clock, paths.ledger),
-                           changed=lambda: live.fingerprint(paths.ledger, paths.config_file))
+    view = SimpleNamespace(
+        build=lambda: live.view(load_config, clock, paths.ledger),
+        changed=lambda: live.fingerprint(paths.ledger, paths.config_file),
+    )
     return render_live.run(view)
 
 
@@ -65,8 +67,14 @@ def run_serve(args: a.ServeArgs) -> int:
 def run_run(args: a.RunArgs) -> int:
     from ..launch.run import run_main
 
-    return run_main(args.agent, list(args.args), budget_usd=args.budget_usd, tags=dict(args.tags), quiet=args.quiet,
-                    unmetered_on_error=args.unmetered_on_error)
+    return run_main(
+        args.agent,
+        list(args.args),
+        budget_usd=args.budget_usd,
+        tags=dict(args.tags),
+        quiet=args.quiet,
+        unmetered_on_error=args.unmetered_on_error,
+    )
 
 
 def run_shell_init(args: a.ShellInitArgs) -> int:
@@ -86,8 +94,10 @@ def run_shell_init(args: a.ShellInitArgs) -> int:
             render.info(f"agentmeter: already in {done.rc_file}; refreshed {done.cache_file}")
         else:
             saved = f" (backup: {done.backup})" if done.backup else ""
-            render.info(f"agentmeter: added the shell hook to {done.rc_file}{saved}. Open a new shell, or: "
-                        f"source {done.rc_file}")
+            render.info(
+                f"agentmeter: added the shell hook to {done.rc_file}{saved}. Open a new shell, or: "
+                f"source {done.rc_file}"
+            )
         return 0
     if args.refresh:
         try:
@@ -118,8 +128,10 @@ def run_prompt(args: a.PromptArgs) -> int:
         return 0
     chosen = prompt.current(paths, clock)
     if args.as_json:
-        render.emit_json("prompt", {"window": chosen._asdict() if chosen else None,
-                                    "text": prompt.segment(chosen, color=False, shell=None)})
+        render.emit_json(
+            "prompt",
+            {"window": chosen._asdict() if chosen else None, "text": prompt.segment(chosen, color=False, shell=None)},
+        )
     elif text := prompt.segment(chosen, color=color, shell=shell):
         render.line(text)
     return 0
@@ -162,7 +174,7 @@ def parse(argv: list[str]) -> tuple[tuple[str, ...], Any] | None:
     """(command path, its typed arguments) when a fast parser takes `argv`; None: typer's turn."""
     for path, (parser, _run) in FAST.items():
         if tuple(argv[: len(path)]) == path:
-            rest = argv[len(path):]
+            rest = argv[len(path) :]
             if path == ("run",) and rest[:1] and rest[0] in a.HELP:
                 return None  # `run --help`; later a --help is the agent's (`run claude --help`)
             if path != ("run",) and a.HELP & set(rest):

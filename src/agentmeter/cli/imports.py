@@ -13,11 +13,14 @@ from ..core.timezone import resolve_tz
 from ..home.config import load_config
 from ..home.paths import get_paths
 
-import_app = typer.Typer(help="Usage that did not pass through agentmeter: agents' logs, Cursor's export.",
-                         no_args_is_help=True)
+import_app = typer.Typer(
+    help="Usage that did not pass through agentmeter: agents' logs, Cursor's export.", no_args_is_help=True
+)
 
-Paths = Annotated[list[Path] | None, typer.Argument(help="Files or directories (default: where the agent writes).",
-                                                     show_default=False)]
+Paths = Annotated[
+    list[Path] | None,
+    typer.Argument(help="Files or directories (default: where the agent writes).", show_default=False),
+]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Read and report; write nothing.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
@@ -50,8 +53,15 @@ def _logs(agent: str, paths: list[Path] | None, dry_run: bool, as_json: bool) ->
     from ..render import imports as render_import
 
     config, ledger = _open(dry_run)
-    summary = import_logs(agent, ledger, paths, config=config, dry_run=dry_run, now_ms=SystemClock().now_ms(),
-                          progress=render_import.progress_bar)
+    summary = import_logs(
+        agent,
+        ledger,
+        paths,
+        config=config,
+        dry_run=dry_run,
+        now_ms=SystemClock().now_ms(),
+        progress=render_import.progress_bar,
+    )
     _finish(summary.as_dict(), as_json)
 
 
@@ -81,10 +91,12 @@ def copilot(paths: Paths = None, dry_run: DryRun = False, as_json: AsJson = Fals
 
 @import_app.command("cursor")
 def cursor(
-    csv_files: Annotated[list[Path] | None, typer.Argument(help="Usage CSV exported from cursor.com/dashboard.",
-                                                           show_default=False)] = None,
-    api: Annotated[bool, typer.Option("--api", help="Also read the team Admin API "
-                                                     "(key in AGENTMETER_CURSOR_ADMIN_KEY).")] = False,
+    csv_files: Annotated[
+        list[Path] | None, typer.Argument(help="Usage CSV exported from cursor.com/dashboard.", show_default=False)
+    ] = None,
+    api: Annotated[
+        bool, typer.Option("--api", help="Also read the team Admin API (key in AGENTMETER_CURSOR_ADMIN_KEY).")
+    ] = False,
     since: Annotated[str, typer.Option(help="How far back the Admin API is read: 30d, 2w, …")] = "30d",
     dry_run: DryRun = False,
     as_json: AsJson = False,
@@ -102,8 +114,15 @@ def cursor(
     now = SystemClock().now_ms()
     delta = parse_since(since)
     config, ledger = _open(dry_run)
-    summary = import_cursor(ledger, csv_files or [], config=config, dry_run=dry_run, now_ms=now, api_key=key,
-                            api_since_ms=now - int(delta.total_seconds() * 1000) if delta else None)
+    summary = import_cursor(
+        ledger,
+        csv_files or [],
+        config=config,
+        dry_run=dry_run,
+        now_ms=now,
+        api_key=key,
+        api_since_ms=now - int(delta.total_seconds() * 1000) if delta else None,
+    )
     _finish(summary.as_dict(), as_json)
 
 

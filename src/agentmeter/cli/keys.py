@@ -33,8 +33,14 @@ def list_(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] =
     rows = []
     for name in keystore.NAMES:
         s = keystore.get_secret(name)
-        rows.append({"provider": name, "set": s is not None, "where": s.where if s else None,
-                     "masked": s.masked() if s else None})
+        rows.append(
+            {
+                "provider": name,
+                "set": s is not None,
+                "where": s.where if s else None,
+                "masked": s.masked() if s else None,
+            }
+        )
     if as_json:
         render.emit_json("keys", {"keys": rows, "keyring": keystore.keyring_backend_name()})
         return
@@ -62,8 +68,15 @@ def _audit(action: str, provider: str, before, where: str | None, detail: str = 
 
     ledger = open_ledger(get_paths().ledger)
     try:
-        record(ledger.conn, at_ms=SystemClock().now_ms(), actor=os_user(), action=action, target=provider,
-               old={"set": True, "where": before.where} if before else {"set": False},
-               new={"set": True, "where": where} if where else {"set": False}, detail=detail)
+        record(
+            ledger.conn,
+            at_ms=SystemClock().now_ms(),
+            actor=os_user(),
+            action=action,
+            target=provider,
+            old={"set": True, "where": before.where} if before else {"set": False},
+            new={"set": True, "where": where} if where else {"set": False},
+            detail=detail,
+        )
     finally:
         ledger.close()

@@ -16,16 +16,18 @@ from . import sync as sync_cmd
 from .args import StatusArgs
 
 # Lines end with two spaces and a newline: typer's markdown-free rich help keeps them as lines.
-ENVIRONMENT = "  \n".join([
-    "[b]Environment[/b]",
-    "AGENTMETER_HOME: one directory for config, ledger and runtime files",
-    "AGENTMETER_PORT: the proxy's port (overrides \\[proxy] port)",
-    "AGENTMETER_UPSTREAM_ANTHROPIC, _OPENAI, _CHATGPT: upstream URLs",
-    "AGENTMETER_ANTHROPIC_API_KEY, AGENTMETER_OPENAI_API_KEY: keys, not the keyring",
-    "AGENTMETER_COLLECTOR_URL, AGENTMETER_COLLECTOR_TOKEN: the team collector",
-    "AGENTMETER_DISABLE=1: shell hooks start agents unmetered",
-    "AGENTMETER_DEBUG=1: the same as --debug;  NO_COLOR: no colour anywhere",
-])
+ENVIRONMENT = "  \n".join(
+    [
+        "[b]Environment[/b]",
+        "AGENTMETER_HOME: one directory for config, ledger and runtime files",
+        "AGENTMETER_PORT: the proxy's port (overrides \\[proxy] port)",
+        "AGENTMETER_UPSTREAM_ANTHROPIC, _OPENAI, _CHATGPT: upstream URLs",
+        "AGENTMETER_ANTHROPIC_API_KEY, AGENTMETER_OPENAI_API_KEY: keys, not the keyring",
+        "AGENTMETER_COLLECTOR_URL, AGENTMETER_COLLECTOR_TOKEN: the team collector",
+        "AGENTMETER_DISABLE=1: shell hooks start agents unmetered",
+        "AGENTMETER_DEBUG=1: the same as --debug;  NO_COLOR: no colour anywhere",
+    ]
+)
 
 
 def _plain_metavar(self, ctx):
@@ -36,8 +38,9 @@ def _plain_metavar(self, ctx):
         return None
     label = _typer_display_type(self, ctx)
     if label in ("<str>", "<int>", "<float>", "<Path>", "<path>", "<file>"):
-        return {"<int>": "N", "<float>": "NUMBER"}.get(label, self.name.upper().replace("_", "-")
-                                                       if label == "<str>" else "PATH")
+        return {"<int>": "N", "<float>": "NUMBER"}.get(
+            label, self.name.upper().replace("_", "-") if label == "<str>" else "PATH"
+        )
     return label
 
 
@@ -80,17 +83,27 @@ def _show_version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: Annotated[bool, typer.Option("--version", "-V", callback=_show_version, is_eager=True,
-                                          help="Print the version and exit.")] = False,
-    debug: Annotated[bool, typer.Option("--debug", help="On an internal error, show the traceback "
-                                        "(also AGENTMETER_DEBUG=1). Works before or after the command.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", "-V", callback=_show_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug",
+            help="On an internal error, show the traceback "
+            "(also AGENTMETER_DEBUG=1). Works before or after the command.",
+        ),
+    ] = False,
 ) -> None:
     """A meter and a brake for AI coding agents, on your own machine."""
 
 
-app.command("run", cls=run.RawArgsCommand, context_settings={"allow_extra_args": True, "ignore_unknown_options": True,
-                                                             "allow_interspersed_args": False},
-            rich_help_panel=METER)(run.run)
+app.command(
+    "run",
+    cls=run.RawArgsCommand,
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "allow_interspersed_args": False},
+    rich_help_panel=METER,
+)(run.run)
 app.command("sessions", rich_help_panel=METER)(sessions.sessions)
 app.command("agents", rich_help_panel=SETUP)(agents_cmd.agents)
 app.add_typer(sessions.session_app, name="session", rich_help_panel=METER)
@@ -137,9 +150,12 @@ def demo(keep: bool = typer.Option(False, help="Keep the demo's throw-away home 
 
 
 @app.command("doctor", rich_help_panel=SETUP)
-def doctor(as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-           repair: bool = typer.Option(False, "--repair", help="Rebuild a damaged ledger from its readable rows "
-                                       "(the damaged file is kept).")) -> None:
+def doctor(
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    repair: bool = typer.Option(
+        False, "--repair", help="Rebuild a damaged ledger from its readable rows (the damaged file is kept)."
+    ),
+) -> None:
     """Check the proxy, keys and keyring, agents on PATH, config, ledger integrity and the clock."""
     from ..commands import doctor as checks
 
@@ -149,9 +165,11 @@ def doctor(as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 
 
 @app.command("status", rich_help_panel=METER)
-def status(ctx: typer.Context,
-           as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-           watch: bool = typer.Option(False, "--watch", help="Full screen, refreshed as requests land.")) -> None:
+def status(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    watch: bool = typer.Option(False, "--watch", help="Full screen, refreshed as requests land."),
+) -> None:
     """Day, week and month against your caps, with the forecast; today's sessions; per-agent split."""
     raise SystemExit(fast.run_status(StatusArgs(**ctx.params)))
 

@@ -42,8 +42,14 @@ def explain(
     if tier is not None and tier not in pricing.tiers.TIERS and tier != "standard":
         raise UsageError(f"unknown tier {tier!r}", "use one of: standard, fast, priority, flex, batch")
     config = load_config()
-    e = pricing.explain(provider, model, overrides=config.prices, unknown_model=config.unknown_model_price,
-                        tier=None if tier in (None, "standard") else tier, at=when)
+    e = pricing.explain(
+        provider,
+        model,
+        overrides=config.prices,
+        unknown_model=config.unknown_model_price,
+        tier=None if tier in (None, "standard") else tier,
+        at=when,
+    )
     render_prices.price_explanation(asdict(e), as_json)
 
 

@@ -27,8 +27,9 @@ def _check_by(value: str) -> str:
     """One of report_by(), or tag:KEY (any KEY): typer has no open choice type, so --by is checked here."""
     if (value in report_by() and value != "tag") or (value.startswith("tag:") and value[4:].strip()):
         return value
-    raise typer.BadParameter(f"{value!r} is not one of {', '.join(b for b in report_by() if b != 'tag')}, "
-                             "tag:KEY (e.g. tag:ticket)")
+    raise typer.BadParameter(
+        f"{value!r} is not one of {', '.join(b for b in report_by() if b != 'tag')}, tag:KEY (e.g. tag:ticket)"
+    )
 
 
 class ExportFormat(StrEnum):
@@ -43,10 +44,17 @@ Until = Annotated[str | None, typer.Option(help="End, exclusive: a date or a dur
 
 def report(
     ctx: typer.Context,
-    by: Annotated[str, typer.Option(autocompletion=report_by, metavar="BY", callback=_check_by,
-                                    help="Group rows by: day, week, month, agent, model, repo, branch, session, "
-                                    "subagent (Claude Code sub-agents; empty: the main agent), commit (the commit "
-                                    "each session ended on), or tag:KEY (a --tag given to run).")] = "day",
+    by: Annotated[
+        str,
+        typer.Option(
+            autocompletion=report_by,
+            metavar="BY",
+            callback=_check_by,
+            help="Group rows by: day, week, month, agent, model, repo, branch, session, "
+            "subagent (Claude Code sub-agents; empty: the main agent), commit (the commit "
+            "each session ended on), or tag:KEY (a --tag given to run).",
+        ),
+    ] = "day",
     since: Since = "30d",
     until: Until = None,
     tz: Annotated[str | None, typer.Option(help="Time zone for days (default: the budget timezone in config).")] = None,
@@ -54,22 +62,31 @@ def report(
     chart: Annotated[bool, typer.Option(help="Also draw daily spend with the daily cap (table format).")] = False,
     html: Annotated[Path | None, typer.Option(help="Write a self-contained HTML report to this file.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (the same as --format json).")] = False,
-    commits: Annotated[str | None, typer.Option(metavar="A..B", help="Only sessions that ended on a commit in "
-                                                "this git range (of the repository here), e.g. main..feature "
-                                                "or v1.2..HEAD; one commit alone is that commit.")] = None,
+    commits: Annotated[
+        str | None,
+        typer.Option(
+            metavar="A..B",
+            help="Only sessions that ended on a commit in "
+            "this git range (of the repository here), e.g. main..feature "
+            "or v1.2..HEAD; one commit alone is that commit.",
+        ),
+    ] = None,
 ) -> None:
     """Spend and tokens by day, week, month, agent, model, repo, branch, session, subagent, commit or tag:KEY."""
     fast.run_report(ReportArgs.of(**ctx.params))
 
 
 def export(
-    fmt: Annotated[ExportFormat | None, typer.Option("--format", help="focus: FOCUS 1.2 cost rows; csv/jsonl: "
-                                                     "requests.")] = None,
+    fmt: Annotated[
+        ExportFormat | None, typer.Option("--format", help="focus: FOCUS 1.2 cost rows; csv/jsonl: requests.")
+    ] = None,
     output: Annotated[Path | None, typer.Option(help="Write here instead of stdout.")] = None,
     since: Since = None,
     until: Until = None,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON document {schema, rows}: requests, or FOCUS rows "
-                                          "with --format focus.")] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="One JSON document {schema, rows}: requests, or FOCUS rows with --format focus."),
+    ] = False,
 ) -> None:
     """Export the ledger: FOCUS 1.2 (one row per day × model × token type) or every request as CSV/JSONL/JSON."""
     from ..core.errors import UsageError

@@ -35,9 +35,13 @@ def run(
     tag: Annotated[list[str] | None, typer.Option(help="K=V attached to the session (repeatable).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary on exit.")] = False,
     no_downgrade: Annotated[bool, typer.Option("--no-downgrade", help="Never use a cheaper model.")] = False,
-    unmetered_on_error: Annotated[bool, typer.Option(
-        "--unmetered-on-error", hidden=True,
-        help="If agentmeter cannot start (home, config, proxy), run the agent unmetered (the shell hooks)."),
+    unmetered_on_error: Annotated[
+        bool,
+        typer.Option(
+            "--unmetered-on-error",
+            hidden=True,
+            help="If agentmeter cannot start (home, config, proxy), run the agent unmetered (the shell hooks).",
+        ),
     ] = False,
 ) -> None:
     """Run an agent with every request metered in a session: agentmeter run claude [ARGS…].

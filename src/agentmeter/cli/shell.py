@@ -36,12 +36,14 @@ def shell_init(
 
 def prompt(
     ctx: typer.Context,
-    shell: Annotated[Literal["bash", "zsh", "plain"], typer.Option(
-        help="Mark colour codes for this shell's line editor.")] = "plain",
+    shell: Annotated[
+        Literal["bash", "zsh", "plain"], typer.Option(help="Mark colour codes for this shell's line editor.")
+    ] = "plain",
     no_color: Annotated[bool, typer.Option("--no-color", help="No colour (for starship, which styles it).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    plan: Annotated[bool, typer.Option("--plan", help="Show the subscription plan window nearest its limit "
-                                       "instead.")] = False,
+    plan: Annotated[
+        bool, typer.Option("--plan", help="Show the subscription plan window nearest its limit instead.")
+    ] = False,
 ) -> None:
     """A short budget segment for your prompt ($4.20/$20 21%), coloured by stage.
 
@@ -75,8 +77,9 @@ def cli_tree(root) -> list:
 @completions_app.command("generate")
 def completions_generate(
     ctx: typer.Context,
-    output: Annotated[Path, typer.Option(help="Directory to write agentmeter.bash, _agentmeter and "
-                                              "agentmeter.fish into.")] = Path("completions"),
+    output: Annotated[
+        Path, typer.Option(help="Directory to write agentmeter.bash, _agentmeter and agentmeter.fish into.")
+    ] = Path("completions"),
 ) -> None:
     """Write the completion scripts for every shell (the repository's completions/ folder)."""
     from .. import render
@@ -112,4 +115,3 @@ def completions_install(
         render.info(f"  add before compinit in ~/.zshrc, if it is not there: fpath=({path.parent} $fpath)")
     elif shell == "bash":
         render.info("  bash-completion loads it in new shells; without bash-completion: source " + str(path))
-

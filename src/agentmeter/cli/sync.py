@@ -12,8 +12,9 @@ from ..render import sync as render_sync
 
 
 def sync(
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Count what would be pushed; send and write nothing.")]
-    = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Count what would be pushed; send and write nothing.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Push daily summaries and session line items (never prompts) to the collector, now."""
@@ -27,9 +28,11 @@ def sync(
             emit_json("sync", preview)
         else:
             p = preview["would_push"]
-            render_sync.line(f"dry run: would push {p['rollups']} daily rows, {p['sessions']} sessions and "
-                             f"{p['deleted']} deletions to {preview['collector'] or '(no collector configured)'}; "
-                             f"{preview['unchanged']} unchanged")
+            render_sync.line(
+                f"dry run: would push {p['rollups']} daily rows, {p['sessions']} sessions and "
+                f"{p['deleted']} deletions to {preview['collector'] or '(no collector configured)'}; "
+                f"{preview['unchanged']} unchanged"
+            )
         return
 
     result = sync_now(load_config(), SystemClock())

@@ -25,8 +25,16 @@ from .engine import Database
 
 # The columns c018 built (migrations.py): a token bucket added later needs a migration adding it to both
 # tables, and an entry here.
-TOKENS = ("input_tokens", "cache_read_tokens", "cache_write_tokens", "cache_write_5m_tokens",
-          "cache_write_1h_tokens", "output_tokens", "reasoning_tokens", "web_search_requests")
+TOKENS = (
+    "input_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "cache_write_5m_tokens",
+    "cache_write_1h_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "web_search_requests",
+)
 SUMS = (*TOKENS, "requests", "cost_usd", "unpriced_requests")
 DEV_KEY = ("day", "developer", "device_id", "team", "cost_center", "subscription")
 DIMENSIONS = ("agent", "repo", "model", "provider")
@@ -43,20 +51,27 @@ def sum_int(expr: str, dialect: str) -> str:
 
 def sums_sql(dialect: str) -> str:
     """Every summed column, named as itself."""
-    return ", ".join("COALESCE(SUM(cost_usd), 0.0) AS cost_usd" if c == "cost_usd"
-                     else f"{sum_int(c, dialect)} AS {c}" for c in SUMS)
+    return ", ".join(
+        "COALESCE(SUM(cost_usd), 0.0) AS cost_usd" if c == "cost_usd" else f"{sum_int(c, dialect)} AS {c}" for c in SUMS
+    )
 
 
 def _fill(db: Database, where: str, args: tuple) -> None:
     sums = sums_sql(db.dialect)
     cols = ", ".join(SUMS)
-    db.execute(f"INSERT INTO agg_developer_day ({', '.join(DEV_KEY)}, {cols}, received_at) "
-               f"SELECT {', '.join(DEV_KEY)}, {sums}, MAX(received_at) FROM rollups {where} "
-               f"GROUP BY {', '.join(DEV_KEY)}", args)
+    db.execute(
+        f"INSERT INTO agg_developer_day ({', '.join(DEV_KEY)}, {cols}, received_at) "
+        f"SELECT {', '.join(DEV_KEY)}, {sums}, MAX(received_at) FROM rollups {where} "
+        f"GROUP BY {', '.join(DEV_KEY)}",
+        args,
+    )
     for dim in DIMENSIONS:
-        db.execute(f"INSERT INTO agg_dimension_day (dim, day, key, developer, {cols}) "
-                   f"SELECT '{dim}', day, {dim}, developer, {sums} FROM rollups {where} "
-                   f"GROUP BY day, {dim}, developer", args)
+        db.execute(
+            f"INSERT INTO agg_dimension_day (dim, day, key, developer, {cols}) "
+            f"SELECT '{dim}', day, {dim}, developer, {sums} FROM rollups {where} "
+            f"GROUP BY day, {dim}, developer",
+            args,
+        )
 
 
 def rebuild(db: Database) -> None:
@@ -66,14 +81,20 @@ def rebuild(db: Database) -> None:
         db.execute("DELETE FROM agg_dimension_day")
         db.execute("DELETE FROM agg_dimension_total")
         _fill(db, "", ())
-        db.execute(f"INSERT INTO agg_dimension_total (dim, day, key, {', '.join(SUMS)}) SELECT dim, day, key, "
-                   f"{sums_sql(db.dialect)} FROM agg_dimension_day GROUP BY dim, day, key")
+        db.execute(
+            f"INSERT INTO agg_dimension_total (dim, day, key, {', '.join(SUMS)}) SELECT dim, day, key, "
+            f"{sums_sql(db.dialect)} FROM agg_dimension_day GROUP BY dim, day, key"
+        )
 
 
 def _dimension_rows(db: Database, developer: str, day: str) -> dict[tuple[str, str], tuple]:
-    return {(r[0], r[1]): tuple(r[2:]) for r in db.execute(
-        f"SELECT dim, key, {', '.join(SUMS)} FROM agg_dimension_day WHERE developer = ? AND day = ?",
-        (developer, day))}
+    return {
+        (r[0], r[1]): tuple(r[2:])
+        for r in db.execute(
+            f"SELECT dim, key, {', '.join(SUMS)} FROM agg_dimension_day WHERE developer = ? AND day = ?",
+            (developer, day),
+        )
+    }
 
 
 def refresh(db: Database, developer: str, days: Iterable[str]) -> None:
@@ -86,8 +107,10 @@ def refresh(db: Database, developer: str, days: Iterable[str]) -> None:
         db.execute("SELECT pg_advisory_xact_lock(hashtext(?))", ("agentmeter-developer:" + developer,))
     zero = (0,) * len(SUMS)
     add = ", ".join(f"{c} = agg_dimension_total.{c} + excluded.{c}" for c in SUMS)
-    upsert = (f"INSERT INTO agg_dimension_total (dim, day, key, {', '.join(SUMS)}) "
-              f"VALUES (?, ?, ?, {', '.join('?' * len(SUMS))}) ON CONFLICT (dim, day, key) DO UPDATE SET {add}")
+    upsert = (
+        f"INSERT INTO agg_dimension_total (dim, day, key, {', '.join(SUMS)}) "
+        f"VALUES (?, ?, ?, {', '.join('?' * len(SUMS))}) ON CONFLICT (dim, day, key) DO UPDATE SET {add}"
+    )
     for day in days:
         before = _dimension_rows(db, developer, day)
         db.execute("DELETE FROM agg_developer_day WHERE day = ? AND developer = ?", (day, developer))

@@ -39,15 +39,17 @@ class Message:
 # -- routes --------------------------------------------------------------------------------------------------
 
 
-def set_route(store, team: str, webhook: str, fmt: str, thresholds: tuple[float, ...], digest_hour: int | None,
-              now_ms: int) -> None:
+def set_route(
+    store, team: str, webhook: str, fmt: str, thresholds: tuple[float, ...], digest_hour: int | None, now_ms: int
+) -> None:
     with store._tx():
         store.conn.execute(
             "INSERT INTO alert_routes (team, webhook, format, thresholds, digest_hour, updated_at) "
             "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (team) DO UPDATE SET webhook = excluded.webhook, "
             "format = excluded.format, thresholds = excluded.thresholds, digest_hour = excluded.digest_hour, "
             "updated_at = excluded.updated_at",
-            (team, webhook, fmt, ",".join(f"{t:g}" for t in thresholds), digest_hour, now_ms))
+            (team, webhook, fmt, ",".join(f"{t:g}" for t in thresholds), digest_hour, now_ms),
+        )
 
 
 def remove_route(store, team: str) -> int:
@@ -56,26 +58,37 @@ def remove_route(store, team: str) -> int:
 
 
 def route(store, team: str) -> dict[str, Any] | None:
-    r = store.conn.execute("SELECT team, webhook, format, thresholds, digest_hour, updated_at FROM alert_routes "
-                           "WHERE team = ?", (team,)).fetchone()
+    r = store.conn.execute(
+        "SELECT team, webhook, format, thresholds, digest_hour, updated_at FROM alert_routes WHERE team = ?", (team,)
+    ).fetchone()
     return _route(r) if r else None
 
 
 def routes(store) -> list[dict[str, Any]]:
-    rows = store.conn.execute("SELECT team, webhook, format, thresholds, digest_hour, updated_at FROM alert_routes "
-                              "ORDER BY team").fetchall()
+    rows = store.conn.execute(
+        "SELECT team, webhook, format, thresholds, digest_hour, updated_at FROM alert_routes ORDER BY team"
+    ).fetchall()
     return [_route(r) for r in rows]
 
 
 def _route(r) -> dict[str, Any]:
-    return {"team": r[0], "webhook": r[1], "format": r[2],
-            "thresholds": [float(x) for x in str(r[3]).split(",") if x], "digest_hour": r[4], "updated_at": r[5]}
+    return {
+        "team": r[0],
+        "webhook": r[1],
+        "format": r[2],
+        "thresholds": [float(x) for x in str(r[3]).split(",") if x],
+        "digest_hour": r[4],
+        "updated_at": r[5],
+    }
 
 
 def sent(store, team: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
     where, args = ("WHERE team = ?", [team]) if team else ("", [])
-    rows = store.conn.execute(f"SELECT team, kind, win, period_start, threshold, claimed_at, delivered_at, attempts "
-                              f"FROM alerts_sent {where} ORDER BY claimed_at DESC", args).fetchall()[:limit]
+    rows = store.conn.execute(
+        f"SELECT team, kind, win, period_start, threshold, claimed_at, delivered_at, attempts "
+        f"FROM alerts_sent {where} ORDER BY claimed_at DESC",
+        args,
+    ).fetchall()[:limit]
     keys = ("team", "kind", "window", "period_start", "threshold", "claimed_at", "delivered_at", "attempts")
     return [dict(zip(keys, r, strict=True)) for r in rows]
 
@@ -84,7 +97,8 @@ def _claim(store, team: str, kind: str, win: str, period_start: str, threshold: 
     cur = store.conn.execute(
         "INSERT INTO alerts_sent (team, kind, win, period_start, threshold, claimed_at) VALUES (?, ?, ?, ?, ?, ?) "
         "ON CONFLICT (team, kind, win, period_start, threshold) DO NOTHING",
-        (team, kind, win, period_start, threshold, now_ms))
+        (team, kind, win, period_start, threshold, now_ms),
+    )
     return cur.rowcount == 1
 
 
@@ -93,7 +107,8 @@ def mark(store, m: Message, delivered: bool, attempts: int, now_ms: int) -> None
         store.conn.execute(
             "UPDATE alerts_sent SET delivered_at = ?, attempts = ? WHERE team = ? AND kind = ? AND win = ? AND "
             "period_start = ? AND threshold = ?",
-            (now_ms if delivered else None, attempts, m.team, m.kind, m.win, m.period_start, m.threshold))
+            (now_ms if delivered else None, attempts, m.team, m.kind, m.win, m.period_start, m.threshold),
+        )
 
 
 # -- figures -------------------------------------------------------------------------------------------------
@@ -101,15 +116,18 @@ def mark(store, m: Message, delivered: bool, attempts: int, now_ms: int) -> None
 
 def history(store, team: str, today: date) -> dict[date, float]:
     since = (today - timedelta(days=HISTORY_DAYS)).isoformat()
-    rows = store.conn.execute("SELECT day, COALESCE(SUM(cost_usd), 0) FROM rollups WHERE team = ? AND day >= ? "
-                              "GROUP BY day", (team, since)).fetchall()
+    rows = store.conn.execute(
+        "SELECT day, COALESCE(SUM(cost_usd), 0) FROM rollups WHERE team = ? AND day >= ? GROUP BY day", (team, since)
+    ).fetchall()
     return {date.fromisoformat(r[0]): float(r[1]) for r in rows}
 
 
 def top_members(store, team: str, first: str, last: str, n: int = 3) -> list[dict[str, Any]]:
     rows = store.conn.execute(
         "SELECT developer, COALESCE(SUM(cost_usd), 0) AS usd FROM rollups WHERE team = ? AND day >= ? AND day <= ? "
-        "GROUP BY developer ORDER BY usd DESC, developer", (team, first, last)).fetchall()[:n]
+        "GROUP BY developer ORDER BY usd DESC, developer",
+        (team, first, last),
+    ).fetchall()[:n]
     return [{"developer": r[0], "cost_usd": round(float(r[1]), 4)} for r in rows]
 
 
@@ -121,19 +139,25 @@ def _raise_cmd(team: str, name: str, cap: float) -> str:
     return f"agentmeter collector caps set --team {team} --pooled --{PREFIX[name]} {cap * 1.5:g}"
 
 
-def _facts(store, team: str, name: str, now: datetime, hist: dict[date, float], cap: float | None
-           ) -> dict[str, Any]:
+def _facts(store, team: str, name: str, now: datetime, hist: dict[date, float], cap: float | None) -> dict[str, Any]:
     w = window(name, now, UTC)
     spent = _spent(hist, w.first_day, w.last_day)
     proj = project(hist, name, now, UTC, spent, cap)
     top = top_members(store, team, w.first_day.isoformat(), w.last_day.isoformat())
     top_text = ", ".join(f"{t['developer']} ${t['cost_usd']:,.2f}" for t in top[:2])
-    return {"window": name, "period": {"start": w.first_day.isoformat(), "end": w.last_day.isoformat()},
-            "spent_usd": round(spent, 4), "cap_usd": cap,
-            "used_pct": round(spent / cap * 100, 1) if cap else None,
-            "projection": proj, "trend_7d": trend_7d(hist, now.date()), "top_members": top,
-            "recommended_action": recommended_action(spent, cap, proj, raise_cmd=_raise_cmd(team, name, cap or 0)
-                                                     if cap else "", top=top_text)}
+    return {
+        "window": name,
+        "period": {"start": w.first_day.isoformat(), "end": w.last_day.isoformat()},
+        "spent_usd": round(spent, 4),
+        "cap_usd": cap,
+        "used_pct": round(spent / cap * 100, 1) if cap else None,
+        "projection": proj,
+        "trend_7d": trend_7d(hist, now.date()),
+        "top_members": top,
+        "recommended_action": recommended_action(
+            spent, cap, proj, raise_cmd=_raise_cmd(team, name, cap or 0) if cap else "", top=top_text
+        ),
+    }
 
 
 # -- what to send ---------------------------------------------------------------------------------------------
@@ -157,8 +181,11 @@ def evaluate(store, team: str, now: datetime) -> list[Message]:
         crossed = [t for t in r["thresholds"] if facts["spent_usd"] >= cap * t]
         with store._tx():
             claimed = [t for t in crossed if _claim(store, team, "threshold", name, start, f"{t:g}", now_ms)]
-            ahead = (name in FORECAST_WINDOWS and facts["spent_usd"] < cap <= facts["projection"]["p50"]
-                     and _claim(store, team, "forecast", name, start, "p50", now_ms))
+            ahead = (
+                name in FORECAST_WINDOWS
+                and facts["spent_usd"] < cap <= facts["projection"]["p50"]
+                and _claim(store, team, "forecast", name, start, "p50", now_ms)
+            )
         if claimed:  # several crossed at once (a big push): one message, at the highest
             t = max(claimed)
             out.append(_message(r, "threshold", name, start, f"{t:g}", {**facts, "threshold": t}))
@@ -191,8 +218,13 @@ def digest(store, team: str, now: datetime, *, claim: bool) -> Message | None:
     caps = wallet.row(store, team, wallet.POOLED) or {}
     hist = history(store, team, now.date())
     month = _facts(store, team, "month", now, hist, caps.get("monthly_usd"))
-    body = {**month, "day": yesterday, "yesterday_usd": round(hist.get(date.fromisoformat(yesterday), 0.0), 4),
-            "top_members_yesterday": top_members(store, team, yesterday, yesterday), "threshold": None}
+    body = {
+        **month,
+        "day": yesterday,
+        "yesterday_usd": round(hist.get(date.fromisoformat(yesterday), 0.0), 4),
+        "top_members_yesterday": top_members(store, team, yesterday, yesterday),
+        "threshold": None,
+    }
     return _message(r, "digest", "day", yesterday, "-", body)
 
 
@@ -214,14 +246,20 @@ def headline(kind: str, team: str, f: dict[str, Any]) -> str:
     cap = f"${f['cap_usd']:,.2f}" if f.get("cap_usd") else "no cap"
     label = {"day": "daily", "week": "weekly", "month": "monthly"}[name]
     if kind == "threshold":
-        return (f"agentmeter: team {team}'s {label} wallet is at {f['used_pct']:.0f}% "
-                f"(${f['spent_usd']:,.2f} of {cap}); projected P50 ${p['p50']:,.2f}, P90 ${p['p90']:,.2f}")
+        return (
+            f"agentmeter: team {team}'s {label} wallet is at {f['used_pct']:.0f}% "
+            f"(${f['spent_usd']:,.2f} of {cap}); projected P50 ${p['p50']:,.2f}, P90 ${p['p90']:,.2f}"
+        )
     if kind == "forecast":
-        return (f"agentmeter: team {team}'s {label} wallet is on course to run out: projected P50 "
-                f"${p['p50']:,.2f} > {cap} (spent ${f['spent_usd']:,.2f} so far)")
+        return (
+            f"agentmeter: team {team}'s {label} wallet is on course to run out: projected P50 "
+            f"${p['p50']:,.2f} > {cap} (spent ${f['spent_usd']:,.2f} so far)"
+        )
     if kind == "digest":
-        return (f"agentmeter daily digest for team {team}, {f['day']}: ${f['yesterday_usd']:,.2f} yesterday; "
-                f"month to date ${f['spent_usd']:,.2f} of {cap}; month P50 ${p['p50']:,.2f}, P90 ${p['p90']:,.2f}")
+        return (
+            f"agentmeter daily digest for team {team}, {f['day']}: ${f['yesterday_usd']:,.2f} yesterday; "
+            f"month to date ${f['spent_usd']:,.2f} of {cap}; month P50 ${p['p50']:,.2f}, P90 ${p['p90']:,.2f}"
+        )
     return f"agentmeter: test alert for team {team}; month to date ${f['spent_usd']:,.2f} of {cap}"
 
 
@@ -237,12 +275,18 @@ def slack(b: dict[str, Any]) -> dict[str, Any]:
     """Slack's incoming-webhook shape: `text` (the notification) and blocks (what the channel shows)."""
     p, t = b["projection"], b["trend_7d"]
     change = f" ({t['change_pct']:+.0f}% on the week before)" if t["change_pct"] is not None else ""
-    fields = [f"*Spent*: ${b['spent_usd']:,.2f}" + (f" of ${b['cap_usd']:,.2f}" if b.get("cap_usd") else ""),
-              f"*Projection* ({p['period_end']}): P50 ${p['p50']:,.2f} · P90 ${p['p90']:,.2f}",
-              f"*Last 7 days*: ${t['last_7d_usd']:,.2f}{change}"]
+    fields = [
+        f"*Spent*: ${b['spent_usd']:,.2f}" + (f" of ${b['cap_usd']:,.2f}" if b.get("cap_usd") else ""),
+        f"*Projection* ({p['period_end']}): P50 ${p['p50']:,.2f} · P90 ${p['p90']:,.2f}",
+        f"*Last 7 days*: ${t['last_7d_usd']:,.2f}{change}",
+    ]
     if b.get("top_members"):
         fields.append("*Top*: " + ", ".join(f"{m['developer']} ${m['cost_usd']:,.2f}" for m in b["top_members"]))
-    return {"text": b["text"], "blocks": [
-        {"type": "section", "text": {"type": "mrkdwn", "text": b["text"]}},
-        {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]},
-        {"type": "context", "elements": [{"type": "mrkdwn", "text": b["recommended_action"]}]}]}
+    return {
+        "text": b["text"],
+        "blocks": [
+            {"type": "section", "text": {"type": "mrkdwn", "text": b["text"]}},
+            {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]},
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": b["recommended_action"]}]},
+        ],
+    }

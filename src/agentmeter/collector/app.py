@@ -52,8 +52,9 @@ class RateLimiter:
 
 
 class Collector:
-    def __init__(self, db_path: Path | str, clock: Clock, rate_per_minute: int, max_body: int,
-                 metrics_networks: tuple = ()) -> None:
+    def __init__(
+        self, db_path: Path | str, clock: Clock, rate_per_minute: int, max_body: int, metrics_networks: tuple = ()
+    ) -> None:
         self.db_path = db_path if engine.is_postgres(db_path) else Path(db_path)
         self.metrics_networks = metrics_networks
         self.max_body = max_body
@@ -94,9 +95,15 @@ async def json_errors(request: web.Request, handler):
         return error(exc.status, exc.reason.lower().replace(" ", "_"), exc.reason)
 
 
-def create_app(db_path: Path | str, *, clock: Clock | None = None, rate_per_minute: int = RATE_PER_MINUTE,
-               max_body: int = MAX_BODY, metrics_networks: tuple = (),
-               digest_check_s: float | None = 60.0) -> web.Application:
+def create_app(
+    db_path: Path | str,
+    *,
+    clock: Clock | None = None,
+    rate_per_minute: int = RATE_PER_MINUTE,
+    max_body: int = MAX_BODY,
+    metrics_networks: tuple = (),
+    digest_check_s: float | None = 60.0,
+) -> web.Application:
     """`metrics_networks`: ip_network objects whose clients may scrape /metrics without a token."""
     app = web.Application(client_max_size=max_body, middlewares=[json_errors])
     app[COLLECTOR] = Collector(db_path, clock or SystemClock(), rate_per_minute, max_body, tuple(metrics_networks))
@@ -131,8 +138,9 @@ class AccessLog(AbstractAccessLogger):
     """Path without the query string: the dashboard accepts ?token=, which must never reach a log."""
 
     def log(self, request, response, time):
-        self.logger.info("%s %s %s %s %.1fms", request.remote, request.method, request.path, response.status,
-                         time * 1000)
+        self.logger.info(
+            "%s %s %s %s %.1fms", request.remote, request.method, request.path, response.status, time * 1000
+        )
 
 
 # -- auth -------------------------------------------------------------------------------------------------
@@ -148,24 +156,30 @@ async def authorize(request: web.Request, *, admin: bool = False, allow_query: b
     if not token and allow_query:
         token = request.query.get("token", "")
     if not token:
-        return None, error(401, "unauthorized", "no bearer token: send Authorization: Bearer <token> "
-                                                "(issued by: agentmeter collector token add)",
-                           headers={"WWW-Authenticate": "Bearer"})
+        return None, error(
+            401,
+            "unauthorized",
+            "no bearer token: send Authorization: Bearer <token> (issued by: agentmeter collector token add)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     who = await c.read(c.store.authenticate, token)  # beside the writes: a push's check never queues behind one
     if who is None:
         return None, error(401, "unauthorized", "unknown or revoked token", headers={"WWW-Authenticate": "Bearer"})
     route = request.match_info.route
     method = "GET" if request.method == "HEAD" else request.method  # aiohttp serves HEAD with each GET
-    permission = roles.ROUTES.get((method, getattr(route.resource, "canonical", "")),
-                                  "admin" if admin else "unlisted")
+    permission = roles.ROUTES.get((method, getattr(route.resource, "canonical", "")), "admin" if admin else "unlisted")
     try:
         who["grant"] = roles.check(who, permission or "admin")
     except roles.Denied as exc:
         return None, error(403, "forbidden", exc.message)
     wait = c.limiter.take(who["id"])
     if wait is not None:
-        return None, error(429, "rate_limited", f"too many requests for this token; retry in {wait:.0f}s",
-                           headers={"Retry-After": str(max(1, round(wait)))})
+        return None, error(
+            429,
+            "rate_limited",
+            f"too many requests for this token; retry in {wait:.0f}s",
+            headers={"Retry-After": str(max(1, round(wait)))},
+        )
     return who, None
 
 
@@ -211,14 +225,28 @@ async def push(request: web.Request) -> web.Response:
     except (TypeError, ValueError, RecursionError) as exc:  # a shape the checks did not foresee: still the body's fault
         return error(400, "bad_body", f"the push could not be read: {type(exc).__name__}")
     c = request.app[COLLECTOR]
-    counts = await c.db(c.store.push, who, p["device_id"], p["rollups"], p["sessions"], p["deleted"],
-                        c.clock.now_ms(), p["plan_windows"])
+    counts = await c.db(
+        c.store.push,
+        who,
+        p["device_id"],
+        p["rollups"],
+        p["sessions"],
+        p["deleted"],
+        c.clock.now_ms(),
+        p["plan_windows"],
+    )
     c.alerts.after_push(who.get("team"))  # team alerts in the background: the push never waits on a webhook
     if p["rejected"]:
-        log.warning("push from %s: %d item(s) rejected, first: %s: %s", who["developer"], len(p["rejected"]),
-                    p["rejected"][0]["field"], p["rejected"][0]["message"])
-    return web.json_response({"accepted": counts, "rejected": p["rejected"],
-                              "collector_id": await c.db(c.store.collector_id)})
+        log.warning(
+            "push from %s: %d item(s) rejected, first: %s: %s",
+            who["developer"],
+            len(p["rejected"]),
+            p["rejected"][0]["field"],
+            p["rejected"][0]["message"],
+        )
+    return web.json_response(
+        {"accepted": counts, "rejected": p["rejected"], "collector_id": await c.db(c.store.collector_id)}
+    )
 
 
 async def get_caps(request: web.Request) -> web.Response:
@@ -233,15 +261,21 @@ async def get_caps(request: web.Request) -> web.Response:
     def read():
         team = who["team"]  # the token's, set by the admin; never what a push claimed
         pooled = wallet.publish(c.store, team, who["developer"], device, c.clock.now().date(), now_ms)
-        return (team, c.store.caps("team", team), c.store.caps("developer", who["developer"]), pooled,
-                c.store.collector_id())
+        return (
+            team,
+            c.store.caps("team", team),
+            c.store.caps("developer", who["developer"]),
+            pooled,
+            c.store.collector_id(),
+        )
 
     team, team_caps, dev_caps, pooled, cid = await c.db(read)
     caps = {"team": team_caps, "developer": dev_caps}
     if pooled is not None:
         caps["wallet"] = pooled
-    return web.json_response({"schema": "agentmeter.caps/1", "collector_id": cid, "developer": who["developer"],
-                              "team": team, "caps": caps})
+    return web.json_response(
+        {"schema": "agentmeter.caps/1", "collector_id": cid, "developer": who["developer"], "team": team, "caps": caps}
+    )
 
 
 async def put_caps(request: web.Request) -> web.Response:
@@ -257,10 +291,15 @@ async def put_caps(request: web.Request) -> web.Response:
         return error(422, "invalid", exc.message, exc.field)
     c = request.app[COLLECTOR]
     if not await c.db(audit.may_set_caps, c.store, who["grant"], spec["scope"], spec["name"]):
-        return error(403, "forbidden", f"a lead token may change the caps of team {who['grant'].team} and its "
-                                       "members only", "name")
-    got = await c.db(audit.set_caps, c.store, audit.token_actor(who), spec["scope"], spec["name"], spec,
-                     c.clock.now_ms())
+        return error(
+            403,
+            "forbidden",
+            f"a lead token may change the caps of team {who['grant'].team} and its members only",
+            "name",
+        )
+    got = await c.db(
+        audit.set_caps, c.store, audit.token_actor(who), spec["scope"], spec["name"], spec, c.clock.now_ms()
+    )
     return web.json_response({"scope": spec["scope"], "name": spec["name"], "caps": got})
 
 
@@ -275,11 +314,15 @@ def _period(request: web.Request) -> tuple[str | None, str | None, web.Response 
     return since, until, None
 
 
-def build_report(store: CollectorStore, by: str, since: str | None, until: str | None,
-                 team: str | None = None) -> dict[str, Any]:
+def build_report(
+    store: CollectorStore, by: str, since: str | None, until: str | None, team: str | None = None
+) -> dict[str, Any]:
     """`team`: only that team's rows (a lead's view); None: every team."""
-    rows = (chargeback.report_by_tag(store, by[4:], since, until, team=team) if by.startswith("tag:")
-            else store.report(by, since, until, team=team))
+    rows = (
+        chargeback.report_by_tag(store, by[4:], since, until, team=team)
+        if by.startswith("tag:")
+        else store.report(by, since, until, team=team)
+    )
     out = {"by": by, "since": since, "until": until, "rows": rows, "totals": store.totals(since, until, team=team)}
     if team is not None:
         out["team"] = team
@@ -317,16 +360,24 @@ async def export_focus(request: web.Request) -> web.Response:
         out = streaming.ChunkWriter(emit)
         rows = focus.rows(c.store.focus_source(since, until, team=who["grant"].team))
         if fmt == "json":
-            streaming.write_json_rows(out, {"schema": "agentmeter.focus/1", "focus_version": focus.FOCUS_VERSION,
-                                            "columns": list(focus.COLUMNS)}, rows)
+            streaming.write_json_rows(
+                out,
+                {"schema": "agentmeter.focus/1", "focus_version": focus.FOCUS_VERSION, "columns": list(focus.COLUMNS)},
+                rows,
+            )
         else:
             focus.write_csv(rows, out)
         out.flush()
 
     if fmt == "json":
         return await streaming.respond(request, c.read_executor, produce, content_type="application/json")
-    return await streaming.respond(request, c.read_executor, produce, content_type="text/csv",
-                                   headers={"Content-Disposition": 'attachment; filename="agentmeter-focus.csv"'})
+    return await streaming.respond(
+        request,
+        c.read_executor,
+        produce,
+        content_type="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="agentmeter-focus.csv"'},
+    )
 
 
 def audit_query(request: web.Request) -> tuple[dict[str, Any] | None, web.Response | None]:
@@ -356,8 +407,9 @@ async def audit_log(request: web.Request) -> web.Response:
         return bad
     c = request.app[COLLECTOR]
     rows = await c.db(lambda: audit.entries(c.store.conn, team=who["grant"].team, **query))
-    return web.json_response({"schema": "agentmeter.collector_audit/1", "team": who["grant"].team,
-                              "entries": audit.public(rows)})
+    return web.json_response(
+        {"schema": "agentmeter.collector_audit/1", "team": who["grant"].team, "entries": audit.public(rows)}
+    )
 
 
 async def export_audit(request: web.Request) -> web.Response:
@@ -376,35 +428,55 @@ async def export_audit(request: web.Request) -> web.Response:
         return web.json_response({"schema": "agentmeter.collector_audit/1", "entries": rows})
     buf = io.StringIO()
     audit.write_csv(rows, buf)
-    return web.Response(text=buf.getvalue(), content_type="text/csv",
-                        headers={"Content-Disposition": 'attachment; filename="agentmeter-audit.csv"'})
+    return web.Response(
+        text=buf.getvalue(),
+        content_type="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="agentmeter-audit.csv"'},
+    )
 
 
-def dashboard_data(store: CollectorStore, today: date, month: str | None = None,
-                   now_s: int | None = None, only_team: str | None = None) -> dict[str, Any]:
+def dashboard_data(
+    store: CollectorStore, today: date, month: str | None = None, now_s: int | None = None, only_team: str | None = None
+) -> dict[str, Any]:
     """`only_team`: that team's spend only (a lead's view); None: every team."""
     first = date.fromisoformat(month + "-01") if month else today.replace(day=1)
     last = (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
     since, until = first.isoformat(), last.isoformat()
     by_day = {r["day"]: r["cost_usd"] for r in store.daily(since, until, team=only_team)}
-    daily = [{"day": (first + timedelta(days=i)).isoformat(),
-              "cost_usd": by_day.get((first + timedelta(days=i)).isoformat(), 0.0)}
-             for i in range((last - first).days + 1)]
+    daily = [
+        {
+            "day": (first + timedelta(days=i)).isoformat(),
+            "cost_usd": by_day.get((first + timedelta(days=i)).isoformat(), 0.0),
+        }
+        for i in range((last - first).days + 1)
+    ]
     burn = []
     teams = store.teams()
     monthly = {(c["scope"], c["name"]): c["monthly_usd"] for c in store.all_caps() if c["monthly_usd"] is not None}
     for dev in store.report("developer", since, until, team=only_team):
         team = teams.get(dev["key"])
-        caps = [(cap, src) for cap, src in ((monthly.get(("developer", dev["key"])), "developer cap"),
-                                            (monthly.get(("team", team)), f"team {team}"))
-                if cap is not None]
+        caps = [
+            (cap, src)
+            for cap, src in (
+                (monthly.get(("developer", dev["key"])), "developer cap"),
+                (monthly.get(("team", team)), f"team {team}"),
+            )
+            if cap is not None
+        ]
         cap, src = min(caps) if caps else (None, "")
         burn.append({"developer": dev["key"], "spent_usd": dev["cost_usd"], "cap_usd": cap, "cap_source": src})
-    return {"period": first.strftime("%B %Y"), "since": since, "until": until,
-            "chargeback": store.chargeback(since, until, team=only_team), "daily": daily, "burndown": burn,
-            "by_agent": store.report("agent", since, until, team=only_team),
-            "by_repo": store.report("repo", since, until, team=only_team),
-            "totals": store.totals(since, until, team=only_team), "plan_windows": store.plan_windows(now_s or 0)}
+    return {
+        "period": first.strftime("%B %Y"),
+        "since": since,
+        "until": until,
+        "chargeback": store.chargeback(since, until, team=only_team),
+        "daily": daily,
+        "burndown": burn,
+        "by_agent": store.report("agent", since, until, team=only_team),
+        "by_repo": store.report("repo", since, until, team=only_team),
+        "totals": store.totals(since, until, team=only_team),
+        "plan_windows": store.plan_windows(now_s or 0),
+    }
 
 
 async def dashboard_page(request: web.Request) -> web.Response:
@@ -419,12 +491,17 @@ async def dashboard_page(request: web.Request) -> web.Response:
             return error(400, "bad_query", "month must be YYYY-MM", "month")
     c = request.app[COLLECTOR]
     now = c.clock.now()
-    data = await c.read(dashboard_data, c.store, now.date(), month, c.clock.now_ms() // 1000,
-                        who["grant"].team)
+    data = await c.read(dashboard_data, c.store, now.date(), month, c.clock.now_ms() // 1000, who["grant"].team)
     data["generated_at"] = now.isoformat(timespec="seconds")
-    return web.Response(text=dashboard.render(data), content_type="text/html",
-                        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer",
-                                 "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"})
+    return web.Response(
+        text=dashboard.render(data),
+        content_type="text/html",
+        headers={
+            "Cache-Control": "no-store",
+            "Referrer-Policy": "no-referrer",
+            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
+        },
+    )
 
 
 async def metrics_page(request: web.Request) -> web.Response:
@@ -441,8 +518,15 @@ async def metrics_page(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": ctype, "Cache-Control": "no-store"})
 
 
-def serve(db_path: Path | str, host: str, port: int, *, rate_per_minute: int = RATE_PER_MINUTE,
-          print_fn=None, metrics_networks: tuple = ()) -> None:
+def serve(
+    db_path: Path | str,
+    host: str,
+    port: int,
+    *,
+    rate_per_minute: int = RATE_PER_MINUTE,
+    print_fn=None,
+    metrics_networks: tuple = (),
+) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     app = create_app(db_path, rate_per_minute=rate_per_minute, metrics_networks=metrics_networks)
     web.run_app(app, host=host, port=port, access_log_class=AccessLog, print=print_fn)

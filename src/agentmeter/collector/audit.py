@@ -31,28 +31,56 @@ def cli_actor() -> dict[str, Any]:
 
 def token_actor(who: dict[str, Any]) -> dict[str, Any]:
     """A request through the HTTP API: the token's public id and the developer it was issued to."""
-    return {"actor": f"token {who['id']} ({who['developer']})", "token_id": who["id"],
-            "developer": who["developer"], "via": "http"}
+    return {
+        "actor": f"token {who['id']} ({who['developer']})",
+        "token_id": who["id"],
+        "developer": who["developer"],
+        "via": "http",
+    }
 
 
-def record(db, actor: dict[str, Any], *, at_ms: int, action: str, team: str | None = None, target: str = "",
-           old: Any = None, new: Any = None, detail: str = "") -> None:
+def record(
+    db,
+    actor: dict[str, Any],
+    *,
+    at_ms: int,
+    action: str,
+    team: str | None = None,
+    target: str = "",
+    old: Any = None,
+    new: Any = None,
+    detail: str = "",
+) -> None:
     db.execute(
         "INSERT INTO audit (at, actor, token_id, developer, via, action, team, target, old, new, detail) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (at_ms, actor["actor"], actor.get("token_id"), actor.get("developer"), actor.get("via") or "cli", action,
-         team or "", target, _json(old), _json(new), detail))
+        (
+            at_ms,
+            actor["actor"],
+            actor.get("token_id"),
+            actor.get("developer"),
+            actor.get("via") or "cli",
+            action,
+            team or "",
+            target,
+            _json(old),
+            _json(new),
+            detail,
+        ),
+    )
 
 
-def entries(db, *, since_ms: int | None = None, until_ms: int | None = None, team: str | None = None,
-            action: str | None = None) -> list[dict[str, Any]]:
+def entries(
+    db, *, since_ms: int | None = None, until_ms: int | None = None, team: str | None = None, action: str | None = None
+) -> list[dict[str, Any]]:
     """Oldest first. `team` limits to one team's entries (a lead's view); `action` is an action or its family
     before the dot (`caps`, `token`)."""
     return list(iter_entries(db, since_ms=since_ms, until_ms=until_ms, team=team, action=action))
 
 
-def iter_entries(db, *, since_ms: int | None = None, until_ms: int | None = None, team: str | None = None,
-                 action: str | None = None) -> Iterator[dict[str, Any]]:
+def iter_entries(
+    db, *, since_ms: int | None = None, until_ms: int | None = None, team: str | None = None, action: str | None = None
+) -> Iterator[dict[str, Any]]:
     where, args = [], []
     if since_ms is not None:
         where.append("at >= ?")
@@ -79,8 +107,13 @@ def public(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Entries as `collector audit --json` and the export show them: `at` as ISO 8601 UTC, no row id."""
     from datetime import datetime
 
-    return [{"at": datetime.fromtimestamp(r["at"] / 1000, UTC).isoformat(timespec="milliseconds")
-             .replace("+00:00", "Z"), **{c: r[c] for c in COLUMNS if c not in ("id", "at")}} for r in rows]
+    return [
+        {
+            "at": datetime.fromtimestamp(r["at"] / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            **{c: r[c] for c in COLUMNS if c not in ("id", "at")},
+        }
+        for r in rows
+    ]
 
 
 def write_csv(rows: list[dict[str, Any]], out) -> None:
@@ -114,39 +147,72 @@ def set_caps(store, actor: dict[str, Any], scope: str, name: str, caps: dict[str
         old = store.caps(scope, name)
         got = store.set_caps(scope, name, caps, now_ms)
         team = name if scope == "team" else _team_of(store.conn, name)
-        record(store.conn, actor, at_ms=now_ms, action="caps.set", team=team, target=f"{scope} {name}",
-               old=_caps_value(old), new=_caps_value(got))
+        record(
+            store.conn,
+            actor,
+            at_ms=now_ms,
+            action="caps.set",
+            team=team,
+            target=f"{scope} {name}",
+            old=_caps_value(old),
+            new=_caps_value(got),
+        )
     return got
 
 
-def add_token(store, actor: dict[str, Any], developer: str, team: str | None, role: str, now_ms: int,
-              cost_center: str | None = None) -> tuple[str, str]:
+def add_token(
+    store,
+    actor: dict[str, Any],
+    developer: str,
+    team: str | None,
+    role: str,
+    now_ms: int,
+    cost_center: str | None = None,
+) -> tuple[str, str]:
     with store._tx():
-        token_id, token = store.add_token(developer, team, role == "admin", now_ms, cost_center=cost_center,
-                                          role=role)
-        record(store.conn, actor, at_ms=now_ms, action="token.add", team=team, target=token_id, old=None,
-               new={"developer": developer, "team": team or None, "role": role, "cost_center": cost_center or None})
+        token_id, token = store.add_token(developer, team, role == "admin", now_ms, cost_center=cost_center, role=role)
+        record(
+            store.conn,
+            actor,
+            at_ms=now_ms,
+            action="token.add",
+            team=team,
+            target=token_id,
+            old=None,
+            new={"developer": developer, "team": team or None, "role": role, "cost_center": cost_center or None},
+        )
     return token_id, token
 
 
-def revoke(store, actor: dict[str, Any], now_ms: int, token_id: str | None = None,
-           developer: str | None = None) -> int:
+def revoke(store, actor: dict[str, Any], now_ms: int, token_id: str | None = None, developer: str | None = None) -> int:
     with store._tx():
-        active = [t for t in store.tokens() if t.get("revoked_at") is None
-                  and (t["id"] == token_id if token_id is not None else t["developer"] == developer)]
+        active = [
+            t
+            for t in store.tokens()
+            if t.get("revoked_at") is None
+            and (t["id"] == token_id if token_id is not None else t["developer"] == developer)
+        ]
         n = store.revoke(now_ms, token_id=token_id, developer=developer)
         if n:
             for t in active:
-                record(store.conn, actor, at_ms=now_ms, action="token.revoke", team=t.get("team"), target=t["id"],
-                       old={"developer": t["developer"], "role": t.get("role"), "active": True},
-                       new={"active": False})
+                record(
+                    store.conn,
+                    actor,
+                    at_ms=now_ms,
+                    action="token.revoke",
+                    team=t.get("team"),
+                    target=t["id"],
+                    old={"developer": t["developer"], "role": t.get("role"), "active": True},
+                    new={"active": False},
+                )
     return n
 
 
 def _team_of(db, developer: str) -> str | None:
     """The team an admin gave this developer's newest token (never what a push claimed)."""
-    row = db.execute("SELECT team FROM tokens WHERE developer = ? AND team IS NOT NULL ORDER BY created_at DESC",
-                     (developer,)).fetchone()
+    row = db.execute(
+        "SELECT team FROM tokens WHERE developer = ? AND team IS NOT NULL ORDER BY created_at DESC", (developer,)
+    ).fetchone()
     return row[0] if row else None
 
 

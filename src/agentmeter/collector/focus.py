@@ -33,11 +33,20 @@ def charge(r: dict[str, Any]) -> focus.Charge:
     if qty["web_search"] and "web_search" not in split:
         qty.pop("web_search")
     return focus.Charge(
-        day=date.fromisoformat(r["day"]), provider=r["provider"], model=r["model"], agent=r["agent"],
-        repo=r["repo"], subscription=bool(r["subscription"]), developer=r["developer"], team=r["team"],
-        cost_center=r["cost_center"], requests=int(r["requests"] or 0),
-        unpriced_requests=int(r["unpriced_requests"] or 0), quantities=qty,
-        costs={k: float(v or 0.0) for k, v in split.items()})
+        day=date.fromisoformat(r["day"]),
+        provider=r["provider"],
+        model=r["model"],
+        agent=r["agent"],
+        repo=r["repo"],
+        subscription=bool(r["subscription"]),
+        developer=r["developer"],
+        team=r["team"],
+        cost_center=r["cost_center"],
+        requests=int(r["requests"] or 0),
+        unpriced_requests=int(r["unpriced_requests"] or 0),
+        quantities=qty,
+        costs={k: float(v or 0.0) for k, v in split.items()},
+    )
 
 
 def rows(source: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:

@@ -19,27 +19,44 @@ INSTALL_HINT = "pip install 'agentmeter[collector]' (prometheus-client)"
 PREFIX = "agentmeter_"
 # Token buckets by the `type` label. reasoning is a subset of output (section 6 of DESIGN.md), so summing
 # every type double counts; the dashboard sums input, cache_read, cache_write and output only.
-TOKEN_TYPES = {"input": "input_tokens", "cache_read": "cache_read_tokens", "cache_write": "cache_write_tokens",
-               "output": "output_tokens", "reasoning": "reasoning_tokens"}
+TOKEN_TYPES = {
+    "input": "input_tokens",
+    "cache_read": "cache_read_tokens",
+    "cache_write": "cache_write_tokens",
+    "output": "output_tokens",
+    "reasoning": "reasoning_tokens",
+}
 CAP_WINDOWS = {"day": "daily", "week": "weekly", "month": "monthly"}
 NO_TEAM = "(none)"
 
 # Every series /metrics can expose: name → (type, help). The dashboard test checks panels against these
 # and against a live scrape.
 SERIES: dict[str, tuple[str, str]] = {
-    "month_to_date_spend_usd": ("gauge", "Spend this calendar month (collector's UTC date), USD at list price, "
-                                         "by team, agent, provider and model."),
+    "month_to_date_spend_usd": (
+        "gauge",
+        "Spend this calendar month (collector's UTC date), USD at list price, by team, agent, provider and model.",
+    ),
     "month_to_date_requests": ("gauge", "Metered requests this calendar month by team, agent, provider and model."),
-    "month_to_date_tokens": ("gauge", "Tokens this calendar month by type (input = uncached input; reasoning is "
-                                      "a subset of output), team, agent, provider and model."),
+    "month_to_date_tokens": (
+        "gauge",
+        "Tokens this calendar month by type (input = uncached input; reasoning is "
+        "a subset of output), team, agent, provider and model.",
+    ),
     "month_to_date_developers": ("gauge", "Developers with any usage this calendar month, by team."),
-    "team_member_max_spend_usd": ("gauge", "The highest single member's spend this month, by team: what a team "
-                                           "cap applied to each member is measured against."),
-    "team_cap_usd": ("gauge", "Team caps in USD by window (day, week, month); applies=member: the cap each "
-                              "member of the team gets."),
+    "team_member_max_spend_usd": (
+        "gauge",
+        "The highest single member's spend this month, by team: what a team "
+        "cap applied to each member is measured against.",
+    ),
+    "team_cap_usd": (
+        "gauge",
+        "Team caps in USD by window (day, week, month); applies=member: the cap each member of the team gets.",
+    ),
     "team_cap_tokens": ("gauge", "Team caps in tokens by window; applies=member as for team_cap_usd."),
-    "developer_last_push_timestamp_seconds": ("gauge", "When the collector last received rows from this "
-                                                       "developer (Unix seconds). One series per developer."),
+    "developer_last_push_timestamp_seconds": (
+        "gauge",
+        "When the collector last received rows from this developer (Unix seconds). One series per developer.",
+    ),
     "scrape_rows": ("gauge", "Grouped rows read to answer this scrape (a size check for the queries)."),
 }
 
@@ -129,15 +146,30 @@ def read(db: Any, today: date) -> Snapshot:
     sums = ("cost_usd", "requests", *TOKEN_TYPES.values())
     for r in rows(USAGE_SQL, (since, until)):
         key = (r["team"], r["agent"], r["provider"], r["model"])
-        u = usage.setdefault(key, {"team": r["team"], "agent": r["agent"], "provider": r["provider"],
-                                   "model": r["model"], **dict.fromkeys(sums, 0)})
+        u = usage.setdefault(
+            key,
+            {
+                "team": r["team"],
+                "agent": r["agent"],
+                "provider": r["provider"],
+                "model": r["model"],
+                **dict.fromkeys(sums, 0),
+            },
+        )
         for col in sums:
             u[col] += r[col]
-        m = members.setdefault((r["team"], r["developer"]), {"team": r["team"], "developer": r["developer"],
-                                                             "cost_usd": 0.0})
+        m = members.setdefault(
+            (r["team"], r["developer"]), {"team": r["team"], "developer": r["developer"], "cost_usd": 0.0}
+        )
         m["cost_usd"] += r["cost_usd"]
-    return Snapshot(since=since, until=until, usage=list(usage.values()), members=list(members.values()),
-                    caps=rows(CAPS_SQL), last_push=rows(LAST_PUSH_SQL))
+    return Snapshot(
+        since=since,
+        until=until,
+        usage=list(usage.values()),
+        members=list(members.values()),
+        caps=rows(CAPS_SQL),
+        last_push=rows(LAST_PUSH_SQL),
+    )
 
 
 def _team(value: str | None) -> str:

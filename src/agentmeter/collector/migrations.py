@@ -17,8 +17,16 @@ migrations = Migrations("agentmeter-collector")
 
 # Frozen here, not imported: an applied migration must build the same tables forever. A new token bucket in
 # the client's ledger needs a new collector migration (ALTER TABLE … ADD COLUMN) as well.
-_C001_TOKENS = ("input_tokens", "cache_read_tokens", "cache_write_tokens", "cache_write_5m_tokens",
-                "cache_write_1h_tokens", "output_tokens", "reasoning_tokens", "web_search_requests")
+_C001_TOKENS = (
+    "input_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "cache_write_5m_tokens",
+    "cache_write_1h_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "web_search_requests",
+)
 
 
 @migrations()
@@ -160,8 +168,10 @@ def c018_aggregates(db: Database) -> None:
     push keeps it in step from now on (aggregates.py)."""
     from . import aggregates
 
-    sums = ",\n".join(f"    {c} {'REAL' if c == 'cost_usd' else 'INTEGER'} NOT NULL DEFAULT 0"
-                      for c in (*_C001_TOKENS, "requests", "cost_usd", "unpriced_requests"))
+    sums = ",\n".join(
+        f"    {c} {'REAL' if c == 'cost_usd' else 'INTEGER'} NOT NULL DEFAULT 0"
+        for c in (*_C001_TOKENS, "requests", "cost_usd", "unpriced_requests")
+    )
     db.execute(f"""
 CREATE TABLE agg_developer_day (
     day TEXT NOT NULL,

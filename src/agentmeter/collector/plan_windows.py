@@ -6,18 +6,47 @@ from __future__ import annotations
 
 from typing import Any
 
-COLUMNS = ("developer", "item_key", "device_id", "team", "provider", "account", "window_name", "used_pct",
-           "resets_at", "status", "seen_at", "runs_out_at", "received_at")
-_UPSERT = (f"INSERT INTO plan_windows ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))}) "
-           "ON CONFLICT (developer, item_key) DO UPDATE SET "
-           + ", ".join(f"{c} = excluded.{c}" for c in COLUMNS[2:]))
+COLUMNS = (
+    "developer",
+    "item_key",
+    "device_id",
+    "team",
+    "provider",
+    "account",
+    "window_name",
+    "used_pct",
+    "resets_at",
+    "status",
+    "seen_at",
+    "runs_out_at",
+    "received_at",
+)
+_UPSERT = (
+    f"INSERT INTO plan_windows ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))}) "
+    "ON CONFLICT (developer, item_key) DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in COLUMNS[2:])
+)
 
 
 def upsert(conn: Any, who: dict[str, Any], device_id: str, items: list[dict[str, Any]], now_ms: int) -> int:
     """Store the pushed windows under the token's developer and team (never what the push says)."""
-    rows = [(who["developer"], p["key"], device_id, who.get("team") or "", p["provider"], p["account"],
-             p["window"], p["used_pct"], p["resets_at"], p["status"], p["seen_at"], p["runs_out_at"], now_ms)
-            for p in items]
+    rows = [
+        (
+            who["developer"],
+            p["key"],
+            device_id,
+            who.get("team") or "",
+            p["provider"],
+            p["account"],
+            p["window"],
+            p["used_pct"],
+            p["resets_at"],
+            p["status"],
+            p["seen_at"],
+            p["runs_out_at"],
+            now_ms,
+        )
+        for p in items
+    ]
     if rows:
         conn.executemany(_UPSERT, rows)
     return len(rows)
@@ -32,7 +61,8 @@ def latest(conn: Any, now_s: int) -> list[dict[str, Any]]:
     marked `stale` (its used share started again from zero at the reset)."""
     rows = conn.execute(
         "SELECT developer, team, provider, account, window_name, used_pct, resets_at, status, seen_at, runs_out_at "
-        "FROM plan_windows ORDER BY team, used_pct DESC, developer, window_name").fetchall()
+        "FROM plan_windows ORDER BY team, used_pct DESC, developer, window_name"
+    ).fetchall()
     out = []
     for r in rows:
         d = dict(r)

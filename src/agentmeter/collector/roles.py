@@ -34,9 +34,17 @@ PERMISSIONS: dict[str, dict[str, str]] = {
     "admin": {"admin": "all"},
 }
 
-WHAT = {"push": "push usage", "caps.read": "read caps", "caps.write": "change caps", "alerts": "manage alerts",
-        "reports": "read reports", "export": "export data", "audit": "read the audit trail",
-        "metrics": "read metrics", "admin": "do this"}
+WHAT = {
+    "push": "push usage",
+    "caps.read": "read caps",
+    "caps.write": "change caps",
+    "alerts": "manage alerts",
+    "reports": "read reports",
+    "export": "export data",
+    "audit": "read the audit trail",
+    "metrics": "read metrics",
+    "admin": "do this",
+}
 
 # (method, route as registered) -> permission. Health and the redirect at / need no token.
 ROUTES: dict[tuple[str, str], str | None] = {
@@ -95,15 +103,19 @@ def check(who: dict[str, Any], permission: str) -> Grant:
     reach = rule.get(role)
     if reach is None:
         allowed = [r for r in ROLES if r in rule]
-        return _deny(f"a {role} token may not {WHAT.get(permission, permission)}; that needs a "
-                     f"{' or '.join(allowed)} token (agentmeter collector token add --role {allowed[-1]})")
+        return _deny(
+            f"a {role} token may not {WHAT.get(permission, permission)}; that needs a "
+            f"{' or '.join(allowed)} token (agentmeter collector token add --role {allowed[-1]})"
+        )
     if reach == "all":
         return Grant(None)
     if permission in ("push", "caps.read"):  # about the token's own developer, whatever the team
         return Grant(who.get("team") or None)
     if not who.get("team"):
-        return _deny(f"this {role} token has no team, so it may not {WHAT.get(permission, permission)}; "
-                     "issue one with: agentmeter collector token add --role lead --team TEAM")
+        return _deny(
+            f"this {role} token has no team, so it may not {WHAT.get(permission, permission)}; "
+            "issue one with: agentmeter collector token add --role lead --team TEAM"
+        )
     return Grant(who["team"])
 
 

@@ -50,8 +50,9 @@ class Migrations:
         if not self._table_exists(db, table):
             return []
         order = "rowid" if db.dialect == "sqlite" else "id"
-        return [r[0] for r in db.execute(f"SELECT name FROM {table} WHERE migration_set = ? ORDER BY {order}",
-                                         (self.name,))]
+        return [
+            r[0] for r in db.execute(f"SELECT name FROM {table} WHERE migration_set = ? ORDER BY {order}", (self.name,))
+        ]
 
     def pending(self, db: Database) -> list[Migration]:
         done = set(self.applied(db))
@@ -70,8 +71,10 @@ class Migrations:
                 if m.name in self.applied(db):  # another process got here first
                     continue
                 m.fn(db)
-                db.execute(f"INSERT INTO {TABLE[db.dialect]} (migration_set, name, applied_at) VALUES (?, ?, ?)",
-                           (self.name, m.name, str(SystemClock().now())))
+                db.execute(
+                    f"INSERT INTO {TABLE[db.dialect]} (migration_set, name, applied_at) VALUES (?, ?, ?)",
+                    (self.name, m.name, str(SystemClock().now())),
+                )
                 ran.append(m.name)
         return ran
 
@@ -91,6 +94,5 @@ class Migrations:
             if self._table_exists(db, table):
                 return
             # sqlite_utils' layout, so its own tools (and older agentmeter) read the SQLite one as before.
-            db.execute(f"CREATE TABLE {table} (id INTEGER PRIMARY KEY, migration_set TEXT, name TEXT, "
-                       f"applied_at TEXT)")
+            db.execute(f"CREATE TABLE {table} (id INTEGER PRIMARY KEY, migration_set TEXT, name TEXT, applied_at TEXT)")
             db.execute(f"CREATE UNIQUE INDEX idx_{table.strip('_')}_set_name ON {table} (migration_set, name)")

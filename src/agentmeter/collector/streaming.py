@@ -58,8 +58,14 @@ class _Stopped(Exception):
     pass
 
 
-async def respond(request: web.Request, executor: Executor, produce: Callable[[Callable[[bytes], None]], None],
-                  *, content_type: str, headers: dict[str, str] | None = None) -> web.StreamResponse:
+async def respond(
+    request: web.Request,
+    executor: Executor,
+    produce: Callable[[Callable[[bytes], None]], None],
+    *,
+    content_type: str,
+    headers: dict[str, str] | None = None,
+) -> web.StreamResponse:
     """Run `produce(emit)` on `executor`; every emitted chunk is written to the client as it comes."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue = asyncio.Queue(maxsize=QUEUE)

@@ -73,8 +73,13 @@ def _count(obj: dict, name: str, where: str, *, required: bool = True, ceiling: 
 
 
 def _money(value: Any, field: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0 \
-            or value > MAX_ITEM_USD:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value < 0
+        or value > MAX_ITEM_USD
+    ):
         raise Invalid(field, f"must be a number from 0 to {MAX_ITEM_USD:.0f} (USD)")
     return float(value)
 
@@ -139,8 +144,9 @@ def session(item: Any, where: str) -> dict[str, Any]:
 
 def _tags(value: Any, field: str) -> dict[str, str]:
     """run --tag K=V labels: at most MAX_TAGS, keys and values as strings (cut to MAX_TEXT)."""
-    if not isinstance(value, dict) or not all(isinstance(k, str) and k and isinstance(v, str)
-                                              for k, v in value.items()):
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and k and isinstance(v, str) for k, v in value.items()
+    ):
         raise Invalid(field, "must be an object of tag names to string values")
     if len(value) > MAX_TAGS:
         raise Invalid(field, f"at most {MAX_TAGS} tags per session")
@@ -170,8 +176,14 @@ def push(body: Any) -> dict[str, Any]:
         if isinstance(key, str) and _KEY.match(key):
             deleted.append(key)
         else:
-            rejected.append({"item": f"deleted[{i}]", "key": None, "field": f"deleted[{i}]",
-                             "message": "must be 64 lowercase hex characters (sha256)"})
+            rejected.append(
+                {
+                    "item": f"deleted[{i}]",
+                    "key": None,
+                    "field": f"deleted[{i}]",
+                    "message": "must be 64 lowercase hex characters (sha256)",
+                }
+            )
     out: dict[str, Any] = {"device_id": device, "deleted": deleted, "rejected": rejected}
     for name, check in (("rollups", rollup), ("sessions", session), ("plan_windows", plan_window)):
         good = []
@@ -180,8 +192,14 @@ def push(body: Any) -> dict[str, Any]:
                 good.append(check(item, f"{name}[{i}]."))
             except Invalid as exc:
                 key = item.get("key") if isinstance(item, dict) and isinstance(item.get("key"), str) else None
-                rejected.append({"item": f"{name}[{i}]", "key": key if key and _KEY.match(key) else None,
-                                 "field": exc.field, "message": exc.message})
+                rejected.append(
+                    {
+                        "item": f"{name}[{i}]",
+                        "key": key if key and _KEY.match(key) else None,
+                        "field": exc.field,
+                        "message": exc.message,
+                    }
+                )
         out[name] = good
     return out
 
@@ -203,8 +221,7 @@ def plan_window(item: Any, where: str) -> dict[str, Any]:
     if not isinstance(key, str) or not _KEY.match(key):
         raise Invalid(f"{where}key", "must be 64 lowercase hex characters (sha256)")
     used = item.get("used_pct")
-    if isinstance(used, bool) or not isinstance(used, int | float) or not math.isfinite(used) \
-            or not 0 <= used <= 1000:
+    if isinstance(used, bool) or not isinstance(used, int | float) or not math.isfinite(used) or not 0 <= used <= 1000:
         raise Invalid(f"{where}used_pct", "must be a number from 0 to 1000 (percent)")
     out: dict[str, Any] = {"key": key, "used_pct": float(used)}
     for name in ("provider", "account", "window"):

@@ -27,8 +27,9 @@ def _cols(row: Any) -> dict[str, Any]:
     return {f: row[i] for i, f in enumerate(CAP_FIELDS) if row[i] is not None}
 
 
-def set_caps(store, team: str, member: str, caps: dict[str, Any], allow_snooze: bool, now_ms: int
-             ) -> dict[str, Any] | None:
+def set_caps(
+    store, team: str, member: str, caps: dict[str, Any], allow_snooze: bool, now_ms: int
+) -> dict[str, Any] | None:
     """Replace one wallet row's caps; no cap at all removes the row. Returns the stored row."""
     values = [caps.get(f) for f in CAP_FIELDS]
     with store._tx():
@@ -40,29 +41,44 @@ def set_caps(store, team: str, member: str, caps: dict[str, Any], allow_snooze: 
                 f"INSERT INTO wallets (team, member, {', '.join(CAP_FIELDS)}, allow_snooze, updated_at) "
                 f"VALUES (?, ?, {', '.join('?' * len(CAP_FIELDS))}, ?, ?) "
                 f"ON CONFLICT (team, member) DO UPDATE SET {sets}",
-                (team, member, *values, int(bool(allow_snooze)), now_ms))
+                (team, member, *values, int(bool(allow_snooze)), now_ms),
+            )
     return row(store, team, member)
 
 
 def row(store, team: str, member: str) -> dict[str, Any] | None:
-    got = store.conn.execute(f"SELECT {', '.join(CAP_FIELDS)}, allow_snooze FROM wallets WHERE team = ? AND "
-                             "member = ?", (team, member)).fetchone()
+    got = store.conn.execute(
+        f"SELECT {', '.join(CAP_FIELDS)}, allow_snooze FROM wallets WHERE team = ? AND member = ?", (team, member)
+    ).fetchone()
     if got is None:
         return None
     return {**_cols(got), "allow_snooze": bool(got[len(CAP_FIELDS)])}
 
 
 def all_rows(store) -> list[dict[str, Any]]:
-    rows = store.conn.execute(f"SELECT team, member, {', '.join(CAP_FIELDS)}, allow_snooze, updated_at "
-                              "FROM wallets ORDER BY team, member").fetchall()
-    return [{"team": r[0], "member": r[1] or None, "scope": "pooled" if r[1] == POOLED else "member",
-             **{f: r[2 + i] for i, f in enumerate(CAP_FIELDS)}, "allow_snooze": bool(r[2 + len(CAP_FIELDS)]),
-             "updated_at": r[3 + len(CAP_FIELDS)]} for r in rows]
+    rows = store.conn.execute(
+        f"SELECT team, member, {', '.join(CAP_FIELDS)}, allow_snooze, updated_at FROM wallets ORDER BY team, member"
+    ).fetchall()
+    return [
+        {
+            "team": r[0],
+            "member": r[1] or None,
+            "scope": "pooled" if r[1] == POOLED else "member",
+            **{f: r[2 + i] for i, f in enumerate(CAP_FIELDS)},
+            "allow_snooze": bool(r[2 + len(CAP_FIELDS)]),
+            "updated_at": r[3 + len(CAP_FIELDS)],
+        }
+        for r in rows
+    ]
 
 
 def teams(store) -> list[str]:
-    return [r[0] for r in store.conn.execute("SELECT DISTINCT team FROM wallets WHERE member = ? ORDER BY team",
-                                             (POOLED,)).fetchall()]
+    return [
+        r[0]
+        for r in store.conn.execute(
+            "SELECT DISTINCT team FROM wallets WHERE member = ? ORDER BY team", (POOLED,)
+        ).fetchall()
+    ]
 
 
 def member_caps(store, team: str, developer: str) -> dict[str, Any] | None:
@@ -79,9 +95,12 @@ def days(store, team: str, developer: str, device_id: str, since: str) -> dict[s
                    COALESCE(SUM(CASE WHEN developer = ? AND device_id = ? THEN cost_usd ELSE 0 END), 0),
                    COALESCE(SUM(CASE WHEN developer = ? AND device_id = ? THEN {_TOKENS} ELSE 0 END), 0)
             FROM rollups WHERE team = ? AND day >= ? GROUP BY day ORDER BY day""",
-        (developer, developer, developer, device_id, developer, device_id, team, since)).fetchall()
-    return {r[0]: [round(float(r[1]), 6), int(r[2]), round(float(r[3]), 6), int(r[4]), round(float(r[5]), 6),
-                   int(r[6])] for r in rows}
+        (developer, developer, developer, device_id, developer, device_id, team, since),
+    ).fetchall()
+    return {
+        r[0]: [round(float(r[1]), 6), int(r[2]), round(float(r[3]), 6), int(r[4]), round(float(r[5]), 6), int(r[6])]
+        for r in rows
+    }
 
 
 def team_days(store, team: str, since: str | None = None, until: str | None = None) -> list[dict[str, Any]]:
@@ -96,14 +115,16 @@ def team_days(store, team: str, since: str | None = None, until: str | None = No
     rows = store.conn.execute(
         f"""SELECT day, developer, COALESCE(SUM(cost_usd), 0), COALESCE(SUM({_TOKENS}), 0),
                    COALESCE(SUM(requests), 0)
-            FROM rollups WHERE {' AND '.join(where)} GROUP BY day, developer ORDER BY day, developer""",
-        args).fetchall()
-    return [{"day": r[0], "developer": r[1], "cost_usd": float(r[2]), "tokens": int(r[3]), "requests": int(r[4])}
-            for r in rows]
+            FROM rollups WHERE {" AND ".join(where)} GROUP BY day, developer ORDER BY day, developer""",
+        args,
+    ).fetchall()
+    return [
+        {"day": r[0], "developer": r[1], "cost_usd": float(r[2]), "tokens": int(r[3]), "requests": int(r[4])}
+        for r in rows
+    ]
 
 
-def publish(store, team: str | None, developer: str, device_id: str, today: date, now_ms: int
-            ) -> dict[str, Any] | None:
+def publish(store, team: str | None, developer: str, device_id: str, today: date, now_ms: int) -> dict[str, Any] | None:
     """What a member's client needs to enforce the wallet, or None when the team has no wallet."""
     if not team:
         return None
@@ -112,16 +133,21 @@ def publish(store, team: str | None, developer: str, device_id: str, today: date
     if pooled is None and member is None:
         return None
     since = (today - timedelta(days=PUBLISHED_DAYS)).isoformat()
-    return {"team": team, "caps": {k: v for k, v in (pooled or {}).items() if k != "allow_snooze"},
-            "member_caps": {k: v for k, v in (member or {}).items() if k != "allow_snooze"},
-            "allow_snooze": bool((pooled or member or {}).get("allow_snooze", False)),
-            "as_of_ms": now_ms, "since": since,
-            "columns": ["team_usd", "team_tokens", "member_usd", "member_tokens", "device_usd", "device_tokens"],
-            "days": days(store, team, developer, device_id, since)}
+    return {
+        "team": team,
+        "caps": {k: v for k, v in (pooled or {}).items() if k != "allow_snooze"},
+        "member_caps": {k: v for k, v in (member or {}).items() if k != "allow_snooze"},
+        "allow_snooze": bool((pooled or member or {}).get("allow_snooze", False)),
+        "as_of_ms": now_ms,
+        "since": since,
+        "columns": ["team_usd", "team_tokens", "member_usd", "member_tokens", "device_usd", "device_tokens"],
+        "days": days(store, team, developer, device_id, since),
+    }
 
 
-def replay_payload(store, team: str, since: str, pooled_flags: dict[str, Any], member_flags: dict[str, Any]
-                   ) -> dict[str, Any]:
+def replay_payload(
+    store, team: str, since: str, pooled_flags: dict[str, Any], member_flags: dict[str, Any]
+) -> dict[str, Any]:
     """`collector budget test --team`: the wallet's caps (or the flags given) replayed over the team's days."""
     from ..budget.wallet_replay import replay_team
 
@@ -135,10 +161,21 @@ def replay_payload(store, team: str, since: str, pooled_flags: dict[str, Any], m
     member = caps_of(row(store, team, EVERY_MEMBER), member_flags)
     rows = team_days(store, team, since)
     r = replay_team(rows, pooled, member)
-    return {"team": team, "since": since, "first_day": rows[0]["day"] if rows else None,
-            "members": len({x["developer"] for x in rows}), "requests": r.requests, "caps": pooled,
-            "member_caps": member, "stages": r.first_stage, "refused": r.refused,
-            "refused_members": r.refused_members, "first_refusal": r.first_refusal,
-            "actual_usd": round(r.actual_usd, 6), "with_caps_usd": round(r.replay_usd, 6),
-            "saved_usd": round(r.saved_usd, 6), "worst": r.worst,
-            "method": "daily rollups replayed as requests at each member-day's average cost, members in turn"}
+    return {
+        "team": team,
+        "since": since,
+        "first_day": rows[0]["day"] if rows else None,
+        "members": len({x["developer"] for x in rows}),
+        "requests": r.requests,
+        "caps": pooled,
+        "member_caps": member,
+        "stages": r.first_stage,
+        "refused": r.refused,
+        "refused_members": r.refused_members,
+        "first_refusal": r.first_refusal,
+        "actual_usd": round(r.actual_usd, 6),
+        "with_caps_usd": round(r.replay_usd, 6),
+        "saved_usd": round(r.saved_usd, 6),
+        "worst": r.worst,
+        "method": "daily rollups replayed as requests at each member-day's average cost, members in turn",
+    }

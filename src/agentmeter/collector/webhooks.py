@@ -33,8 +33,15 @@ def valid(url: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
-async def deliver(session, url: str, body: dict, *, attempts: int = ATTEMPTS, timeout_s: float = TIMEOUT_S,
-                  backoff_s: tuple[float, ...] = BACKOFF_S) -> tuple[bool, int]:
+async def deliver(
+    session,
+    url: str,
+    body: dict,
+    *,
+    attempts: int = ATTEMPTS,
+    timeout_s: float = TIMEOUT_S,
+    backoff_s: tuple[float, ...] = BACKOFF_S,
+) -> tuple[bool, int]:
     """POST the JSON; (delivered, attempts made). Retries timeouts, connection errors, 429 and 5xx."""
     import aiohttp
 
@@ -108,8 +115,15 @@ class AlertRunner:
 
         for m in messages:
             ok, n = await deliver(self.session, m.url, m.body)
-            log.info("team %s %s alert (%s %s) %s to %s", m.team, m.kind, m.win, m.threshold,
-                     "delivered" if ok else "not delivered", redact(m.url))
+            log.info(
+                "team %s %s alert (%s %s) %s to %s",
+                m.team,
+                m.kind,
+                m.win,
+                m.threshold,
+                "delivered" if ok else "not delivered",
+                redact(m.url),
+            )
             await self.c.db(alerts.mark, self.c.store, m, ok, n, self.c.clock.now_ms())
 
     async def _digest_loop(self) -> None:

@@ -34,8 +34,9 @@ def _start_fake() -> tuple[str, callable]:
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
-    runner, url, _ = asyncio.run_coroutine_threadsafe(
-        start_fake(config=FakeConfig(pace_ms=4, deltas=12)), loop).result(10)
+    runner, url, _ = asyncio.run_coroutine_threadsafe(start_fake(config=FakeConfig(pace_ms=4, deltas=12)), loop).result(
+        10
+    )
 
     def stop() -> None:
         asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(5)
@@ -47,11 +48,27 @@ def _start_fake() -> tuple[str, callable]:
 def run_demo(keep: bool = False) -> int:
     t0 = time.monotonic()
     home = tempfile.mkdtemp(prefix="agentmeter-demo-")
-    saved = {k: os.environ.get(k) for k in ("AGENTMETER_HOME", "AGENTMETER_PORT", "AGENTMETER_UPSTREAM_ANTHROPIC",
-                                            "AGENTMETER_UPSTREAM_OPENAI", "AGENTMETER_SESSION_ID", *DEMO_KEYS)}
+    saved = {
+        k: os.environ.get(k)
+        for k in (
+            "AGENTMETER_HOME",
+            "AGENTMETER_PORT",
+            "AGENTMETER_UPSTREAM_ANTHROPIC",
+            "AGENTMETER_UPSTREAM_OPENAI",
+            "AGENTMETER_SESSION_ID",
+            *DEMO_KEYS,
+        )
+    }
     fake_url, stop_fake = _start_fake()
-    os.environ.update({"AGENTMETER_HOME": home, "AGENTMETER_PORT": "0", "AGENTMETER_UPSTREAM_ANTHROPIC": fake_url,
-                       "AGENTMETER_UPSTREAM_OPENAI": fake_url, **DEMO_KEYS})
+    os.environ.update(
+        {
+            "AGENTMETER_HOME": home,
+            "AGENTMETER_PORT": "0",
+            "AGENTMETER_UPSTREAM_ANTHROPIC": fake_url,
+            "AGENTMETER_UPSTREAM_OPENAI": fake_url,
+            **DEMO_KEYS,
+        }
+    )
     os.environ.pop("AGENTMETER_SESSION_ID", None)
     try:
         render.line(f"agentmeter demo · simulated provider at {fake_url} · throw-away home {home}")
@@ -61,8 +78,12 @@ def run_demo(keep: bool = False) -> int:
         for label, family in (("claude", "anthropic"), ("codex", "openai")):
             render.line(f"$ agentmeter run {label}   (scripted stand-in: 4 turns)")
             session, launch = wrapper.prepare(
-                config, None, [sys.executable, "-m", "agentmeter.testing.scripted_agent", family], label=label,
-                tags={"demo": "yes"})
+                config,
+                None,
+                [sys.executable, "-m", "agentmeter.testing.scripted_agent", family],
+                label=label,
+                tags={"demo": "yes"},
+            )
             code = wrapper.spawn(launch, urlsplit(session.anthropic_url).port, session.listener)
             wrapper.end_session(session, code)
             summary = wrapper.session_summary(session.session_id)

@@ -48,15 +48,23 @@ def _daemon() -> Check:
     if info.running:
         h = daemon.health(info.port) or {}
         if h.get("metering") == "degraded" or h.get("ledger_dropped"):
-            return Check("proxy", "warn", f"running (pid {info.pid}), but the ledger refuses writes "
-                         f"({h.get('ledger_error')}): {h.get('ledger_backlog', 0)} rows held in memory, "
-                         f"{h.get('ledger_dropped', 0)} lost; requests are still relayed",
-                         f"free disk space where the ledger lives ({get_paths().data_dir}); held rows are "
-                         "written as soon as it accepts them")
+            return Check(
+                "proxy",
+                "warn",
+                f"running (pid {info.pid}), but the ledger refuses writes "
+                f"({h.get('ledger_error')}): {h.get('ledger_backlog', 0)} rows held in memory, "
+                f"{h.get('ledger_dropped', 0)} lost; requests are still relayed",
+                f"free disk space where the ledger lives ({get_paths().data_dir}); held rows are "
+                "written as soon as it accepts them",
+            )
         return Check("proxy", "ok", f"running (pid {info.pid}) at {info.url}, version {info.version}")
     if info.pid:
-        return Check("proxy", "warn", f"pid file names {info.pid} but it does not answer",
-                     "agentmeter proxy stop && agentmeter proxy start")
+        return Check(
+            "proxy",
+            "warn",
+            f"pid file names {info.pid} but it does not answer",
+            "agentmeter proxy stop && agentmeter proxy start",
+        )
     return Check("proxy", "ok", "not running; agentmeter run starts it on demand")
 
 
@@ -71,16 +79,23 @@ def _upstreams(cfg) -> Check:
     info = daemon.status()
     live = (daemon.health(info.port) or {}).get("upstreams") if info.running else None
     shown = live or wanted
-    detail = ", ".join(f"{k} {v}" for k, v in shown.items()
-                       if v != DEFAULT_UPSTREAMS[k].rstrip("/")) or "the public APIs"
+    detail = (
+        ", ".join(f"{k} {v}" for k, v in shown.items() if v != DEFAULT_UPSTREAMS[k].rstrip("/")) or "the public APIs"
+    )
     detail += " (as the running proxy uses them)" if live else ""
     if live and live != wanted:
         changed = ", ".join(f"{k}: {live.get(k)} → {v}" for k, v in wanted.items() if live.get(k) != v)
-        env = [f"AGENTMETER_UPSTREAM_{k.upper()}" for k in DEFAULT_UPSTREAMS
-               if os.environ.get(f"AGENTMETER_UPSTREAM_{k.upper()}")]
-        return Check("upstreams", "warn", f"the running proxy relays elsewhere than your settings now say "
-                     f"({changed})", "agentmeter proxy stop && agentmeter proxy start"
-                     + (f" (with {', '.join(env)} set)" if env else ""))
+        env = [
+            f"AGENTMETER_UPSTREAM_{k.upper()}"
+            for k in DEFAULT_UPSTREAMS
+            if os.environ.get(f"AGENTMETER_UPSTREAM_{k.upper()}")
+        ]
+        return Check(
+            "upstreams",
+            "warn",
+            f"the running proxy relays elsewhere than your settings now say ({changed})",
+            "agentmeter proxy stop && agentmeter proxy start" + (f" (with {', '.join(env)} set)" if env else ""),
+        )
     return Check("upstreams", "ok", detail)
 
 
@@ -167,18 +182,23 @@ def _prices() -> Check:
 
     info = data.info()
     where = info.url or info.path or "bundled with genai-prices"
-    detail = (f"{info.source} data of {info.date}, genai-prices {info.genai_prices_version}, {info.models} "
-              f"models ({where})")
+    detail = (
+        f"{info.source} data of {info.date}, genai-prices {info.genai_prices_version}, {info.models} models ({where})"
+    )
     if info.problem:
-        return Check("prices", "warn", f"{detail}; cached data not used: {info.problem}",
-                     "run: agentmeter prices update")
+        return Check(
+            "prices", "warn", f"{detail}; cached data not used: {info.problem}", "run: agentmeter prices update"
+        )
     return Check("prices", "ok", detail)
 
 
 def _permissions() -> Check:
     p = get_paths()
-    wide = [str(d) for d in (p.config_dir, p.data_dir, p.state_dir, p.runtime_dir)
-            if d.exists() and stat.S_IMODE(d.stat().st_mode) & 0o077]
+    wide = [
+        str(d)
+        for d in (p.config_dir, p.data_dir, p.state_dir, p.runtime_dir)
+        if d.exists() and stat.S_IMODE(d.stat().st_mode) & 0o077
+    ]
     if wide:
         return Check("permissions", "warn", f"readable by others: {', '.join(wide)}", f"chmod 700 {' '.join(wide)}")
     return Check("permissions", "ok", "private (0700 directories, 0600 files)")
@@ -228,15 +248,22 @@ def _claude_history(now_ms: int | None = None) -> Check:
         if st.st_mtime * 1000 < cutoff and done.get(str(p)) != st.st_size:
             at_risk.append(p)
     if at_risk:
-        return Check("claude history", "warn",
-                     f"{len(at_risk)} Claude Code transcript(s) not imported are due for deletion by its clean-up "
-                     f"(cleanupPeriodDays = {period})", "agentmeter import claude")
-    return Check("claude history", "ok", f"{len(files)} transcripts; Claude Code deletes them after {period} days; "
-                                         "none at risk")
+        return Check(
+            "claude history",
+            "warn",
+            f"{len(at_risk)} Claude Code transcript(s) not imported are due for deletion by its clean-up "
+            f"(cleanupPeriodDays = {period})",
+            "agentmeter import claude",
+        )
+    return Check(
+        "claude history", "ok", f"{len(files)} transcripts; Claude Code deletes them after {period} days; none at risk"
+    )
 
 
-REPAIR_HINT = ("agentmeter doctor --repair: keeps the damaged file as ledger.db.broken-<time>, rebuilds the "
-               "ledger from every readable row and says what was lost (by hand: keep a copy, then mv it aside)")
+REPAIR_HINT = (
+    "agentmeter doctor --repair: keeps the damaged file as ledger.db.broken-<time>, rebuilds the "
+    "ledger from every readable row and says what was lost (by hand: keep a copy, then mv it aside)"
+)
 
 
 def repair_ledger(now_ms: int | None = None) -> Check:
@@ -252,25 +279,38 @@ def repair_ledger(now_ms: int | None = None) -> Check:
     if why is None:
         return Check("ledger repair", "ok", "nothing to repair")
     if daemon.status().running:
-        return Check("ledger repair", "fail", "the proxy has the ledger open",
-                     "agentmeter proxy stop, then agentmeter doctor --repair")
+        return Check(
+            "ledger repair",
+            "fail",
+            "the proxy has the ledger open",
+            "agentmeter proxy stop, then agentmeter doctor --repair",
+        )
     stamp = datetime.fromtimestamp((now_ms or SystemClock().now_ms()) / 1000, UTC).strftime("%Y%m%dT%H%M%SZ")
     s = salvage(path, stamp)
     kept = f"{s.recovered.get('requests', 0)} requests and {s.recovered.get('sessions', 0)} sessions recovered"
     unreadable = sorted(t for t, n in s.lost.items() if n is None)
     lost_known = {t: n for t, n in s.lost.items() if n}
-    parts = [f"{n} {t} rows" + (" (estimated: the last page was lost)" if t in s.estimated else "")
-             for t, n in sorted(lost_known.items())]
+    parts = [
+        f"{n} {t} rows" + (" (estimated: the last page was lost)" if t in s.estimated else "")
+        for t, n in sorted(lost_known.items())
+    ]
     if unreadable and len(unreadable) == len(s.lost):
-        return Check("ledger repair", "warn", f"damaged file kept as {s.backup}; nothing in it could be read, so a "
-                     "fresh ledger was started", "agentmeter import claude / codex can restore usage from the "
-                     "agents' own logs")
+        return Check(
+            "ledger repair",
+            "warn",
+            f"damaged file kept as {s.backup}; nothing in it could be read, so a fresh ledger was started",
+            "agentmeter import claude / codex can restore usage from the agents' own logs",
+        )
     if unreadable:
         parts.append(f"all of {', '.join(unreadable)} (unreadable; how many rows they held is unknown)")
     lost = "lost: " + "; ".join(parts) if parts else "nothing lost"
     detail = f"damaged file kept as {s.backup}; {kept}; {lost}"
-    return Check("ledger repair", "warn" if parts else "ok", detail,
-                 "agentmeter import claude / codex can restore usage from the agents' own logs" if parts else None)
+    return Check(
+        "ledger repair",
+        "warn" if parts else "ok",
+        detail,
+        "agentmeter import claude / codex can restore usage from the agents' own logs" if parts else None,
+    )
 
 
 def run_checks(repair: bool = False) -> list[Check]:
@@ -278,9 +318,19 @@ def run_checks(repair: bool = False) -> list[Check]:
     ledger = [_ledger()]
     if repair and ledger[0].status == "fail":
         ledger = [repair_ledger(), _ledger()]
-    return [config_check, _storage(), _daemon(), _upstreams(cfg), *_keys(), *ledger, _permissions(), _prices(),
-            _clock(cfg),
-            _claude_history(), *_agents(tuple(cfg.agents) if cfg is not None else ("claude", "codex", "cursor"))]
+    return [
+        config_check,
+        _storage(),
+        _daemon(),
+        _upstreams(cfg),
+        *_keys(),
+        *ledger,
+        _permissions(),
+        _prices(),
+        _clock(cfg),
+        _claude_history(),
+        *_agents(tuple(cfg.agents) if cfg is not None else ("claude", "codex", "cursor")),
+    ]
 
 
 def as_dicts(checks: list[Check]) -> list[dict]:

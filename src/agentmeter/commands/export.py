@@ -15,10 +15,32 @@ from ..pricing import focus
 from .report import EXTRA_BUCKETS, Window
 from .views import CONTRACT_BUCKETS
 
-EXPORT_COLUMNS = ("request_id", "session_id", "started_at", "day", "provider", "api", "model_requested", "model_used",
-                  "agent", "repo", "branch", "developer", "team", "status", "decision", "subscription",
-                  *CONTRACT_BUCKETS, *EXTRA_BUCKETS, "cost_usd", "price_source", "price_model", "unpriced",
-                  "partial", "unmetered")
+EXPORT_COLUMNS = (
+    "request_id",
+    "session_id",
+    "started_at",
+    "day",
+    "provider",
+    "api",
+    "model_requested",
+    "model_used",
+    "agent",
+    "repo",
+    "branch",
+    "developer",
+    "team",
+    "status",
+    "decision",
+    "subscription",
+    *CONTRACT_BUCKETS,
+    *EXTRA_BUCKETS,
+    "cost_usd",
+    "price_source",
+    "price_model",
+    "unpriced",
+    "partial",
+    "unmetered",
+)
 
 
 # --- requests --------------------------------------------------------------------------------------------
@@ -56,8 +78,11 @@ FOCUS_COLUMNS = focus.COLUMNS
 def focus_rows(ledger: Ledger, window: Window, config: Any) -> Iterator[dict[str, Any]]:
     """FOCUS 1.2 rows, one per rollup row (local day × agent × provider × model × repo × subscription) ×
     token type, streamed. Each row's cost is split across token types by list rate (`focus.split_cost`)."""
-    ident = {"developer": config.identity.developer, "team": config.identity.team,
-             "cost_center": config.identity.cost_center}
+    ident = {
+        "developer": config.identity.developer,
+        "team": config.identity.team,
+        "cost_center": config.identity.cost_center,
+    }
     if not ident["developer"]:
         ident = {k: ident[k] or v for k, v in ledger_sync.latest_identity(ledger.conn).items()}
     rates = focus.ListRates(config)
@@ -68,8 +93,19 @@ def focus_rows(ledger: Ledger, window: Window, config: Any) -> Iterator[dict[str
 def charge(r: dict[str, Any], rate: Any, ident: dict[str, Any], tz: tzinfo) -> focus.Charge:
     """One ledger rollup row as the FOCUS mapping's input."""
     return focus.Charge(
-        day=date.fromisoformat(r["day"]), provider=r["provider"], model=r["model"], agent=r["agent"],
-        repo=r["repo"], subscription=bool(r["subscription"]), developer=ident["developer"], team=ident["team"],
-        cost_center=ident["cost_center"], requests=int(r["requests"] or 0),
-        unpriced_requests=int(r["unpriced_requests"] or 0), quantities=focus.quantities(r),
-        costs=focus.split_cost(r, rate), tz=tz, price_source=getattr(rate, "source", None))
+        day=date.fromisoformat(r["day"]),
+        provider=r["provider"],
+        model=r["model"],
+        agent=r["agent"],
+        repo=r["repo"],
+        subscription=bool(r["subscription"]),
+        developer=ident["developer"],
+        team=ident["team"],
+        cost_center=ident["cost_center"],
+        requests=int(r["requests"] or 0),
+        unpriced_requests=int(r["unpriced_requests"] or 0),
+        quantities=focus.quantities(r),
+        costs=focus.split_cost(r, rate),
+        tz=tz,
+        price_source=getattr(rate, "source", None),
+    )

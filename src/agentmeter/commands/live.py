@@ -34,9 +34,18 @@ def running_sessions(ledger: Path, now_ms: int) -> list[dict]:
     from ..ledger.activity import open_sessions_activity
 
     rows = open_sessions_activity(ledger, since_ms=now_ms - 86_400_000, recent_ms=now_ms - BURN_WINDOW_MS)
-    return [{"id": r["id"], "agent": r["agent"], "repo": r["repo"], "requests": r["requests"],
-             "cost_usd": float(r["cost"]), "burn_usd_per_h": float(r["recent"]) * 3_600_000 / BURN_WINDOW_MS,
-             "idle_s": max(0, (now_ms - r["last_at"]) // 1000)} for r in rows]
+    return [
+        {
+            "id": r["id"],
+            "agent": r["agent"],
+            "repo": r["repo"],
+            "requests": r["requests"],
+            "cost_usd": float(r["cost"]),
+            "burn_usd_per_h": float(r["recent"]) * 3_600_000 / BURN_WINDOW_MS,
+            "idle_s": max(0, (now_ms - r["last_at"]) // 1000),
+        }
+        for r in rows
+    ]
 
 
 def view(load_config: Callable, clock: Clock, ledger: Path) -> dict:
@@ -47,9 +56,17 @@ def view(load_config: Callable, clock: Clock, ledger: Path) -> dict:
     return payload
 
 
-def watch(build: Callable[[], dict], show: Callable[[dict], None], changed: Callable[[], tuple],
-          sleep: Callable[[float], None], monotonic: Callable[[], float], *, stop: Callable[[], bool] = lambda: False,
-          poll_s: float = POLL_S, refresh_s: float = REFRESH_S) -> int:
+def watch(
+    build: Callable[[], dict],
+    show: Callable[[dict], None],
+    changed: Callable[[], tuple],
+    sleep: Callable[[float], None],
+    monotonic: Callable[[], float],
+    *,
+    stop: Callable[[], bool] = lambda: False,
+    poll_s: float = POLL_S,
+    refresh_s: float = REFRESH_S,
+) -> int:
     """The loop, with its effects passed in. Returns how many times the view was built."""
     seen = changed()
     show(build())

@@ -84,8 +84,17 @@ def window_use(config: Config, clock: Clock, conn: Connection | None) -> list[Wi
         tokens = sum(by_day.get(d, (0.0, 0))[1] for d in days)
         cap_usd, cap_tokens = caps_of(b.caps, w.name)
         used_pct, stage = standing(WindowSpend(w.name, w.end, usd, tokens, cap_usd, cap_tokens), t)
-        out.append(WindowUse(w.name, round(usd, 6), tokens, cap_usd, cap_tokens,
-                             None if used_pct is None else min(used_pct, 9999.9), stage))
+        out.append(
+            WindowUse(
+                w.name,
+                round(usd, 6),
+                tokens,
+                cap_usd,
+                cap_tokens,
+                None if used_pct is None else min(used_pct, 9999.9),
+                stage,
+            )
+        )
     return out
 
 
@@ -109,8 +118,9 @@ def plan_use(conn: Connection | None, now_s: float, lines: dict | None = None) -
     return out
 
 
-def plan_segment(conn: Connection | None, now_s: float, lines: dict | None, *, color: bool,
-                 shell: str | None) -> tuple[str, dict | None]:
+def plan_segment(
+    conn: Connection | None, now_s: float, lines: dict | None, *, color: bool, shell: str | None
+) -> tuple[str, dict | None]:
     """`plan 5h 72%`: the tightest plan window, for `agentmeter prompt --plan`."""
     uses = plan_use(conn, now_s, lines)
     if not uses:
@@ -119,8 +129,12 @@ def plan_segment(conn: Connection | None, now_s: float, lines: dict | None, *, c
     text = f"plan {label} {used:.0f}%"
     if shell == "zsh":
         text = text.replace("%", "%%")
-    return (paint(text, stage, shell) if color else text), {"window": label, "used_pct": used, "stage": stage,
-                                                            "provider": provider}
+    return (paint(text, stage, shell) if color else text), {
+        "window": label,
+        "used_pct": used,
+        "stage": stage,
+        "provider": provider,
+    }
 
 
 def pick(uses: list[WindowUse]) -> WindowUse | None:
@@ -209,8 +223,11 @@ def _fingerprint(paths: Paths) -> list:
 def cached(paths: Paths, now_ms: int) -> tuple[bool, WindowUse | None]:
     try:
         data = json.loads((paths.state_dir / "prompt.json").read_text(encoding="utf-8"))
-        if (data.get("v") != CACHE_VERSION or data.get("key") != _fingerprint(paths)
-                or not now_ms < data.get("until_ms", 0)):
+        if (
+            data.get("v") != CACHE_VERSION
+            or data.get("key") != _fingerprint(paths)
+            or not now_ms < data.get("until_ms", 0)
+        ):
             return False, None
         return True, WindowUse(**data["window"]) if data.get("window") else None
     except (OSError, ValueError, TypeError, KeyError):
@@ -243,8 +260,9 @@ def plan_now(paths: Paths, clock: Clock, *, color: bool, shell: str | None) -> t
 
     conn = connect(paths.ledger)
     try:
-        return plan_segment(conn, clock.now_ms() / 1000, load_config(paths.config_file).budget.plan,
-                            color=color, shell=shell)
+        return plan_segment(
+            conn, clock.now_ms() / 1000, load_config(paths.config_file).budget.plan, color=color, shell=shell
+        )
     finally:
         if conn is not None:
             conn.close()

@@ -55,8 +55,11 @@ class _Group:
     asids: set[str] = field(default_factory=set)
 
 
-def read_logs(agents: Iterable[str], since_ms: int | None, paths: dict[str, list[Path]] | None = None,
-              ) -> tuple[dict[str, ImportedResponse], list[tuple[str, str]], int]:
+def read_logs(
+    agents: Iterable[str],
+    since_ms: int | None,
+    paths: dict[str, list[Path]] | None = None,
+) -> tuple[dict[str, ImportedResponse], list[tuple[str, str]], int]:
     """Every response the agents logged since `since_ms`: the largest copy per key, replays dropped."""
     found: dict[str, ImportedResponse] = {}
     unreadable: list[tuple[str, str]] = []
@@ -88,8 +91,9 @@ def read_logs(agents: Iterable[str], since_ms: int | None, paths: dict[str, list
     return found, unreadable, files_read
 
 
-def reconcile(ledger: Ledger, *, since_ms: int | None, session: str | None = None,
-              paths: dict[str, list[Path]] | None = None) -> dict[str, Any]:
+def reconcile(
+    ledger: Ledger, *, since_ms: int | None, session: str | None = None, paths: dict[str, list[Path]] | None = None
+) -> dict[str, Any]:
     logged, unreadable, files_read = read_logs(("claude", "codex"), since_ms, paths)
     rows = store.metered_rows(ledger, since_ms)
     asid_session = {asid: v["id"] for asid, v in store.agent_sessions(ledger).items()}
@@ -110,8 +114,9 @@ def reconcile(ledger: Ledger, *, since_ms: int | None, session: str | None = Non
             loose[r["agent_session_id"]].append(r)
     for resp in logged.values():
         row = by_response.get(resp.response_id or "") or _loose_match(loose, resp, seen_proxy)
-        sid = (row and row["session_id"]) or asid_session.get(resp.agent_session_id or "") or resp.agent_session_id \
-            or "?"
+        sid = (
+            (row and row["session_id"]) or asid_session.get(resp.agent_session_id or "") or resp.agent_session_id or "?"
+        )
         g = group(sid, resp.agent, resp.started_at_ms)
         g.log.add(resp.usage)
         g.asids.add(resp.agent_session_id or "")
@@ -145,14 +150,21 @@ def reconcile(ledger: Ledger, *, since_ms: int | None, session: str | None = Non
         out = [g for g in out if g["session"].startswith(session) or session in g["agent_session_ids"]]
     totals = {side: {b: sum(g[side][b] for g in out) for b in ("requests", *BUCKETS)} for side in ("proxy", "log")}
     totals["difference"] = {b: totals["log"][b] - totals["proxy"][b] for b in ("requests", *BUCKETS)}
-    return {"groups": out, "totals": totals, "files_read": files_read,
-            "unreadable": [{"path": p, "reason": why} for p, why in unreadable]}
+    return {
+        "groups": out,
+        "totals": totals,
+        "files_read": files_read,
+        "unreadable": [{"path": p, "reason": why} for p, why in unreadable],
+    }
 
 
 def _loose_match(loose: dict[str, list[dict]], resp: ImportedResponse, taken: set[str]) -> dict | None:
     for row in loose.get(resp.agent_session_id or "", []):
-        if row["request_id"] not in taken and abs(row["started_at"] - resp.started_at_ms) <= MATCH_WINDOW_MS \
-                and usage_of(row).total_tokens == resp.usage.total_tokens:
+        if (
+            row["request_id"] not in taken
+            and abs(row["started_at"] - resp.started_at_ms) <= MATCH_WINDOW_MS
+            and usage_of(row).total_tokens == resp.usage.total_tokens
+        ):
             return row
     return None
 
@@ -160,8 +172,13 @@ def _loose_match(loose: dict[str, list[dict]], resp: ImportedResponse, taken: se
 def _view(g: _Group) -> dict[str, Any]:
     proxy, log = g.proxy.as_dict(), g.log.as_dict()
     return {
-        "session": g.session, "agent": g.agent, "day": g.day, "agent_session_ids": sorted(a for a in g.asids if a),
-        "proxy": proxy, "log": log, "difference": {k: log[k] - proxy[k] for k in proxy},
+        "session": g.session,
+        "agent": g.agent,
+        "day": g.day,
+        "agent_session_ids": sorted(a for a in g.asids if a),
+        "proxy": proxy,
+        "log": log,
+        "difference": {k: log[k] - proxy[k] for k in proxy},
         "causes": _causes(g),
     }
 
@@ -174,20 +191,36 @@ def _causes(g: _Group) -> list[dict[str, Any]]:
             out.append({"cause": name, "count": count, "explanation": text, **extra})
 
     s = "s" if g.aborted != 1 else ""
-    cause("aborted_stream", g.aborted,
-          f"{g.aborted} stream{s} cut short (Esc, a dropped connection): the provider billed what it generated; "
-          "the proxy counted an estimate of the output, the agent logged what it had received")
+    cause(
+        "aborted_stream",
+        g.aborted,
+        f"{g.aborted} stream{s} cut short (Esc, a dropped connection): the provider billed what it generated; "
+        "the proxy counted an estimate of the output, the agent logged what it had received",
+    )
     cause("provider_error", g.errors, f"{g.errors} request(s) failed at the provider; the agent logs no usage for them")
     extra = f"; {g.not_imported} not imported yet (run: agentmeter import {g.agent})" if g.not_imported else ""
-    cause("outside_agentmeter", g.outside,
-          f"{g.outside} response(s) made outside agentmeter: in the agent's log, never through the proxy{extra}",
-          not_imported=g.not_imported)
-    cause("log_undercount", g.under,
-          f"the agent's log under-counts {g.under} response(s) by {g.under_tokens} tokens (it writes usage "
-          "before the stream's final count)", tokens=g.under_tokens)
-    cause("log_overcount", g.over, f"the agent's log reports more than the provider's final usage for {g.over} "
-          "response(s)")
-    cause("not_in_log", g.not_in_log,
-          f"{g.not_in_log} request(s) metered by the proxy are not in the agent's log (background requests such as "
-          "titles and summaries, or a log already cleaned up)")
+    cause(
+        "outside_agentmeter",
+        g.outside,
+        f"{g.outside} response(s) made outside agentmeter: in the agent's log, never through the proxy{extra}",
+        not_imported=g.not_imported,
+    )
+    cause(
+        "log_undercount",
+        g.under,
+        f"the agent's log under-counts {g.under} response(s) by {g.under_tokens} tokens (it writes usage "
+        "before the stream's final count)",
+        tokens=g.under_tokens,
+    )
+    cause(
+        "log_overcount",
+        g.over,
+        f"the agent's log reports more than the provider's final usage for {g.over} response(s)",
+    )
+    cause(
+        "not_in_log",
+        g.not_in_log,
+        f"{g.not_in_log} request(s) metered by the proxy are not in the agent's log (background requests such as "
+        "titles and summaries, or a log already cleaned up)",
+    )
     return out

@@ -21,9 +21,25 @@ from .views import CONTRACT_BUCKETS, cache_hit_rate
 
 GROUPINGS = (*(g for g in sql.GROUPS if g != "tag"), "tag:KEY")
 EXTRA_BUCKETS = ("cache_write_5m_tokens", "cache_write_1h_tokens", "web_search_requests")
-REPORT_COLUMNS = ("key", "start", "end", "provider", "agent", "repo", "branch", "first_at", "last_at", "requests",
-                  *CONTRACT_BUCKETS, *EXTRA_BUCKETS, "cost_usd", "billed_cost_usd", "subscription_cost_usd",
-                  "unpriced_requests", "cache_hit_rate")
+REPORT_COLUMNS = (
+    "key",
+    "start",
+    "end",
+    "provider",
+    "agent",
+    "repo",
+    "branch",
+    "first_at",
+    "last_at",
+    "requests",
+    *CONTRACT_BUCKETS,
+    *EXTRA_BUCKETS,
+    "cost_usd",
+    "billed_cost_usd",
+    "subscription_cost_usd",
+    "unpriced_requests",
+    "cache_hit_rate",
+)
 
 
 @dataclass(frozen=True)
@@ -39,12 +55,16 @@ class Window:
         return zone_name(self.tz)
 
     def day_bounds(self) -> tuple[str | None, str | None]:
-        return (self.first_day.isoformat() if self.first_day else None,
-                self.end_day.isoformat() if self.end_day else None)
+        return (
+            self.first_day.isoformat() if self.first_day else None,
+            self.end_day.isoformat() if self.end_day else None,
+        )
 
     def ms_bounds(self) -> tuple[int | None, int | None]:
-        return (None if self.first_day is None else day_start_ms(self.first_day, self.tz),
-                None if self.end_day is None else day_start_ms(self.end_day, self.tz))
+        return (
+            None if self.first_day is None else day_start_ms(self.first_day, self.tz),
+            None if self.end_day is None else day_start_ms(self.end_day, self.tz),
+        )
 
     def days(self) -> list[date]:
         if self.first_day is None or self.end_day is None:
@@ -90,8 +110,9 @@ def _point(text: str, now_local: datetime, option: str) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise UsageError(f"bad {option} {text!r}", "use a date (2025-03-01), today, or a duration (30d, 2w, 12h)") \
-            from None
+        raise UsageError(
+            f"bad {option} {text!r}", "use a date (2025-03-01), today, or a duration (30d, 2w, 12h)"
+        ) from None
 
 
 def report_window(since: str | None, until: str | None, tz: tzinfo, now: datetime) -> Window:
@@ -122,8 +143,9 @@ def split_by(by: str) -> tuple[str, str | None]:
     return by, None
 
 
-def grouped_rows(ledger: Ledger, by: str, window: Window, rollup_tz: tzinfo,
-                 commits: list[str] | None = None) -> tuple[list[dict], str]:
+def grouped_rows(
+    ledger: Ledger, by: str, window: Window, rollup_tz: tzinfo, commits: list[str] | None = None
+) -> tuple[list[dict], str]:
     """(rows, source). The rollup's days are local to `rollup_tz` (the configured budget zone); another
     zone regroups from `requests`, which is exact but scans the window's requests. `commits`: only sessions
     that ended on one of these commits (requests only)."""
@@ -134,12 +156,20 @@ def grouped_rows(ledger: Ledger, by: str, window: Window, rollup_tz: tzinfo,
     return [report_row(group, r) for r in rows], "requests"
 
 
-def build_report(ledger: Ledger, by: str, window: Window, rollup_tz: tzinfo,
-                 commits: list[str] | None = None) -> dict[str, Any]:
+def build_report(
+    ledger: Ledger, by: str, window: Window, rollup_tz: tzinfo, commits: list[str] | None = None
+) -> dict[str, Any]:
     rows, source = grouped_rows(ledger, by, window, rollup_tz, commits)
     first, end = window.day_bounds()
-    out = {"by": by, "since": first, "until": end, "timezone": window.zone_name, "source": source,
-           "rows": rows, "totals": totals(rows)}
+    out = {
+        "by": by,
+        "since": first,
+        "until": end,
+        "timezone": window.zone_name,
+        "source": source,
+        "rows": rows,
+        "totals": totals(rows),
+    }
     if commits is not None:
         out["commits"] = commits
     return out
@@ -170,14 +200,28 @@ def _sums(r: dict[str, Any]) -> dict[str, Any]:
         out[b] = int(r.get(b) or 0)
     cost, sub = float(r.get("cost_usd") or 0), float(r.get("subscription_cost_usd") or 0)
     # cost_usd is everything at API list price; subscription traffic is what it would have cost, not billed.
-    out.update(cost_usd=cost, billed_cost_usd=cost - sub, subscription_cost_usd=sub,
-               unpriced_requests=int(r.get("unpriced_requests") or 0), cache_hit_rate=cache_hit_rate(out))
+    out.update(
+        cost_usd=cost,
+        billed_cost_usd=cost - sub,
+        subscription_cost_usd=sub,
+        unpriced_requests=int(r.get("unpriced_requests") or 0),
+        cache_hit_rate=cache_hit_rate(out),
+    )
     return out
 
 
 def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    summed = {k: sum(r[k] for r in rows) for k in ("requests", *CONTRACT_BUCKETS, *EXTRA_BUCKETS, "cost_usd",
-                                                     "subscription_cost_usd", "unpriced_requests")}
+    summed = {
+        k: sum(r[k] for r in rows)
+        for k in (
+            "requests",
+            *CONTRACT_BUCKETS,
+            *EXTRA_BUCKETS,
+            "cost_usd",
+            "subscription_cost_usd",
+            "unpriced_requests",
+        )
+    }
     return _sums(summed)
 
 
@@ -200,8 +244,9 @@ def daily_series(ledger: Ledger, window: Window, rollup_tz: tzinfo) -> list[tupl
 # --- the HTML page ---------------------------------------------------------------------------------------
 
 
-def forecast_band(ledger: Ledger, window: Window, rollup_tz: tzinfo, now: datetime,
-                  cap: float | None) -> dict[str, Any] | None:
+def forecast_band(
+    ledger: Ledger, window: Window, rollup_tz: tzinfo, now: datetime, cap: float | None
+) -> dict[str, Any] | None:
     """P10/P50/P90 of today's end-of-day spend from `forecast.forecast`, over the last 8 weeks of daily
     history; None when the window does not include today or there is nothing to project."""
     from ..budget.forecast import forecast
@@ -213,9 +258,15 @@ def forecast_band(ledger: Ledger, window: Window, rollup_tz: tzinfo, now: dateti
     lookback = Window(window.tz, today - timedelta(days=56), today + timedelta(days=1))
     daily = {date.fromisoformat(d): v for d, v in daily_series(ledger, lookback, rollup_tz)}
     start, end = day_start(today, window.tz), day_start(today + timedelta(days=1), window.tz)
-    fc = forecast({d: v for d, v in daily.items() if d < today}, today=today, window_first=today,
-                  window_last=today, spent_in_window=daily.get(today, 0.0),
-                  today_fraction=(now_local - start) / (end - start), cap=cap)
+    fc = forecast(
+        {d: v for d, v in daily.items() if d < today},
+        today=today,
+        window_first=today,
+        window_last=today,
+        spent_in_window=daily.get(today, 0.0),
+        today_fraction=(now_local - start) / (end - start),
+        cap=cap,
+    )
     if fc.method == "none":
         return None
     return {"day": today.isoformat(), "p10": fc.p10, "p50": fc.p50, "p90": fc.p90, "method": fc.method}

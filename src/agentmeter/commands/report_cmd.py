@@ -14,8 +14,16 @@ from ..render import report as render_report
 from . import report as reports
 
 
-def run_report(by: str, since: str | None, until: str | None, tz: str | None, fmt: str, chart: bool,
-               html: Path | None, commits: str | None = None) -> None:
+def run_report(
+    by: str,
+    since: str | None,
+    until: str | None,
+    tz: str | None,
+    fmt: str,
+    chart: bool,
+    html: Path | None,
+    commits: str | None = None,
+) -> None:
     config = load_config()
     rollup_tz = resolve_tz(config.budget.timezone)
     now = SystemClock().now()
@@ -26,8 +34,13 @@ def run_report(by: str, since: str | None, until: str | None, tz: str | None, fm
         from ..render import html as render_html
 
         board = reports.dashboard(ledger, window, rollup_tz, now, cap)
-        page = render_html.html_page(board["series"], cap, board["tables"], board["band"],
-                                     f"agentmeter report {window.day_bounds()[0] or ''} .. {window.day_bounds()[1]}")
+        page = render_html.html_page(
+            board["series"],
+            cap,
+            board["tables"],
+            board["band"],
+            f"agentmeter report {window.day_bounds()[0] or ''} .. {window.day_bounds()[1]}",
+        )
         render_html.write_html(html, page)
         return
     if commits is not None:

@@ -68,15 +68,24 @@ def build_status(config: Config, clock: Clock) -> dict:
         fc = _forecast(history, today, w, usd, today_fraction, cap_usd)
         if fc["ttc_hours"] is not None and fc["ttc_hours"] > (w.end - now).total_seconds() / 3600:
             fc["ttc_hours"] = None  # the window resets first: the cap is not reached in it
-        windows.append({
-            "name": name, "start": w.start.astimezone(tz).isoformat(), "end": w.end.astimezone(tz).isoformat(),
-            "spent_usd": round(usd, 6), "cap_usd": cap_usd,
-            "spent_tokens": tokens, "cap_tokens": cap_tokens,
-            "used_pct": used_pct, "stage": stage,
-            "cap_source": sources.get(f"{PREFIX[name]}_usd") or sources.get(f"{PREFIX[name]}_tokens"),
-            "forecast_usd": fc["bands"], "forecast_method": fc["method"],
-            "burn_rate_usd_per_day": fc["rate"], "time_to_cap_hours": fc["ttc_hours"],
-        })
+        windows.append(
+            {
+                "name": name,
+                "start": w.start.astimezone(tz).isoformat(),
+                "end": w.end.astimezone(tz).isoformat(),
+                "spent_usd": round(usd, 6),
+                "cap_usd": cap_usd,
+                "spent_tokens": tokens,
+                "cap_tokens": cap_tokens,
+                "used_pct": used_pct,
+                "stage": stage,
+                "cap_source": sources.get(f"{PREFIX[name]}_usd") or sources.get(f"{PREFIX[name]}_tokens"),
+                "forecast_usd": fc["bands"],
+                "forecast_method": fc["method"],
+                "burn_rate_usd_per_day": fc["rate"],
+                "time_to_cap_hours": fc["ttc_hours"],
+            }
+        )
     month = window("month", now, tz)
     payload = {
         "generated_at": now.astimezone(tz).isoformat(timespec="seconds"),
@@ -130,11 +139,21 @@ def _forecast(history, today, w, spent: float, today_fraction: float, cap) -> di
         from ..budget.forecast import forecast
     except ImportError:  # pragma: no cover - forecast lands with its own module
         return {"bands": None, "method": "none", "rate": None, "ttc_hours": None}
-    f = forecast(history, today=today, window_first=w.first_day, window_last=w.last_day, spent_in_window=spent,
-                 today_fraction=today_fraction, cap=cap)
-    return {"bands": {"p10": round(f.p10, 4), "p50": round(f.p50, 4), "p90": round(f.p90, 4)},
-            "method": f.method, "rate": round(f.burn_rate_per_day, 4),
-            "ttc_hours": None if f.time_to_cap_days is None else round(f.time_to_cap_days * 24, 1)}
+    f = forecast(
+        history,
+        today=today,
+        window_first=w.first_day,
+        window_last=w.last_day,
+        spent_in_window=spent,
+        today_fraction=today_fraction,
+        cap=cap,
+    )
+    return {
+        "bands": {"p10": round(f.p10, 4), "p50": round(f.p50, 4), "p90": round(f.p90, 4)},
+        "method": f.method,
+        "rate": round(f.burn_rate_per_day, 4),
+        "ttc_hours": None if f.time_to_cap_days is None else round(f.time_to_cap_days * 24, 1),
+    }
 
 
 def _today(conn, day_start: datetime) -> dict:
@@ -144,10 +163,20 @@ def _today(conn, day_start: datetime) -> dict:
     start_ms = int(day_start.timestamp() * 1000)
     for r in read.sessions_since(conn, start_ms):
         hit = cache_hit_rate(r)
-        out["sessions"].append({"id": r["id"], "agent": r["agent"], "repo": r["repo"], "branch": r["branch"],
-                                "requests": r["requests"], "cost_usd": round(r["cost_usd"], 6),
-                                "refused": r["refused"] or 0, "running": _running(r["pid"], r["ended_at"]),
-                                "cache_hit_rate": hit, "low_cache": hit is not None and hit < LOW_CACHE})
+        out["sessions"].append(
+            {
+                "id": r["id"],
+                "agent": r["agent"],
+                "repo": r["repo"],
+                "branch": r["branch"],
+                "requests": r["requests"],
+                "cost_usd": round(r["cost_usd"], 6),
+                "refused": r["refused"] or 0,
+                "running": _running(r["pid"], r["ended_at"]),
+                "cache_hit_rate": hit,
+                "low_cache": hit is not None and hit < LOW_CACHE,
+            }
+        )
         out["spent_usd"] += r["cost_usd"]
         out["requests"] += r["requests"]
     out["spent_usd"] = round(out["spent_usd"], 6)
@@ -176,17 +205,31 @@ def _by_agent(conn, first: str, last: str) -> list[dict]:
         return []
     rows = read.by_agent(conn, first, last)
     total = sum(r["usd"] for r in rows) or 0.0
-    return [{"agent": r["agent"] or "other", "spent_usd": round(r["usd"], 6), "requests": r["requests"],
-             "share": round(r["usd"] / total, 4) if total else None,
-             "cache_hit_rate": cache_hit_rate(r)} for r in rows]
+    return [
+        {
+            "agent": r["agent"] or "other",
+            "spent_usd": round(r["usd"], 6),
+            "requests": r["requests"],
+            "share": round(r["usd"] / total, 4) if total else None,
+            "cache_hit_rate": cache_hit_rate(r),
+        }
+        for r in rows
+    ]
 
 
 def _unpriced(conn, first: str, last: str) -> list[dict]:
     if conn is None:
         return []
-    return [{"provider": provider, "model": model, "requests": n, "fallback_usd": round(usd, 6),
-             "explain": f"agentmeter prices explain {provider}:{model}"}
-            for provider, model, n, usd in read.unpriced(conn, first, last)]
+    return [
+        {
+            "provider": provider,
+            "model": model,
+            "requests": n,
+            "fallback_usd": round(usd, 6),
+            "explain": f"agentmeter prices explain {provider}:{model}",
+        }
+        for provider, model, n, usd in read.unpriced(conn, first, last)
+    ]
 
 
 def _subscription(conn, first: str, last: str) -> dict:

@@ -54,8 +54,9 @@ def _number(value) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-def session_cost(conn: read.Connection | None, payload: dict, now_ms: int,
-                 agentmeter_session: str | None) -> SessionCost:
+def session_cost(
+    conn: read.Connection | None, payload: dict, now_ms: int, agentmeter_session: str | None
+) -> SessionCost:
     """What agentmeter metered for this Claude Code session (`session_id` = the ledger's agent_session_id),
     else Claude Code's own `cost.total_cost_usd`."""
     asid = payload.get("session_id") if isinstance(payload.get("session_id"), str) else None
@@ -83,8 +84,9 @@ def plan_limits(payload: dict) -> list[tuple[str, float]]:
     return out
 
 
-def build_line(payload: dict, uses: list[WindowUse], cost: SessionCost, *, alert_at: float, color: bool,
-               own_plan: list[tuple] = ()) -> str:
+def build_line(
+    payload: dict, uses: list[WindowUse], cost: SessionCost, *, alert_at: float, color: bool, own_plan: list[tuple] = ()
+) -> str:
     def c(text: str, stage: str) -> str:
         return paint(text, stage, None) if color and stage in COLOURS else text
 
@@ -99,11 +101,11 @@ def build_line(payload: dict, uses: list[WindowUse], cost: SessionCost, *, alert
     parts = ["agentmeter", " · ".join(est) + " (est.)"]
     plan = plan_limits(payload)
     if plan:
+
         def stage(pct: float) -> str:
             return "blocked" if pct >= 100 else "alert" if pct >= alert_at * 100 else "ok"
 
-        parts.append("plan " + " · ".join(c(f"{label} {pct:.0f}%", stage(pct)) for label, pct in plan)
-                     + " (official)")
+        parts.append("plan " + " · ".join(c(f"{label} {pct:.0f}%", stage(pct)) for label, pct in plan) + " (official)")
     elif own_plan:
         # Claude Code leaves `rate_limits` out when ANTHROPIC_BASE_URL is not the official URL (and for
         # API-key logins): agentmeter read the same windows off the wire (issue 18).
@@ -113,8 +115,9 @@ def build_line(payload: dict, uses: list[WindowUse], cost: SessionCost, *, alert
     return SEP.join(parts)
 
 
-def render_statusline(payload: dict, config: Config, clock: Clock, ledger: Path, *, color: bool,
-                      environ: dict[str, str] | None = None) -> str:
+def render_statusline(
+    payload: dict, config: Config, clock: Clock, ledger: Path, *, color: bool, environ: dict[str, str] | None = None
+) -> str:
     from .prompt import connect, plan_use
 
     env = os.environ if environ is None else environ
@@ -164,8 +167,10 @@ def install(path: Path, command: str, *, force: bool = False) -> SettingsChange:
         try:
             data = json.loads(text) if text.strip() else {}
         except ValueError as exc:
-            raise UsageError(f"{path} is not valid JSON ({exc}); left unchanged",
-                             "fix the file (Claude Code would not read it either), then run this again") from None
+            raise UsageError(
+                f"{path} is not valid JSON ({exc}); left unchanged",
+                "fix the file (Claude Code would not read it either), then run this again",
+            ) from None
         if not isinstance(data, dict):
             raise UsageError(f"{path} is not a JSON object; left unchanged", "fix the file, then run this again")
     wanted = {"type": "command", "command": command, "padding": 0}
@@ -173,8 +178,10 @@ def install(path: Path, command: str, *, force: bool = False) -> SettingsChange:
     if isinstance(previous, dict) and previous.get("command") == command:
         return SettingsChange(path, None, previous, False)
     if previous and not force and "agentmeter" not in json.dumps(previous):
-        raise UsageError(f"{path} already has a statusLine: {json.dumps(previous)}",
-                         "run with --force to replace it (the file is backed up first)")
+        raise UsageError(
+            f"{path} already has a statusLine: {json.dumps(previous)}",
+            "run with --force to replace it (the file is backed up first)",
+        )
     backup = backup_file(path) if path.exists() else None
     data["statusLine"] = wanted
     path.parent.mkdir(parents=True, exist_ok=True)

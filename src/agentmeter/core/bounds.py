@@ -42,7 +42,7 @@ def clip_text(value: str | None, limit: int = MAX_PUSH_TEXT) -> str | None:
     """At most `limit` characters: a 260-character git branch is shortened, never the reason a push fails."""
     if value is None or len(value) <= limit:
         return value
-    return value[:limit - 1] + "…"
+    return value[: limit - 1] + "…"
 
 
 def bound_count(value: Any, ceiling: int) -> tuple[int, str | None]:

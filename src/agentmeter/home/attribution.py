@@ -18,9 +18,7 @@ class Attribution:
 
 def _git(cwd: str, *args: str) -> str | None:
     try:
-        out = subprocess.run(
-            ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=3, check=False
-        )
+        out = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=3, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else None
@@ -40,8 +38,11 @@ def normalise_remote(url: str) -> str:
 def detect(cwd: str | None = None, developer: str | None = None) -> Attribution:
     cwd = str(Path(cwd or Path.cwd()).resolve())
     # One git call for both settings (each git process costs a few milliseconds of `run`'s start-up).
-    settings = dict(line.split(" ", 1) for line in (_git(
-        cwd, "config", "--get-regexp", r"^(user\.email|remote\.origin\.url)$") or "").splitlines() if " " in line)
+    settings = dict(
+        line.split(" ", 1)
+        for line in (_git(cwd, "config", "--get-regexp", r"^(user\.email|remote\.origin\.url)$") or "").splitlines()
+        if " " in line
+    )
     dev = developer or settings.get("user.email")
     remote = settings.get("remote.origin.url")
     repo = normalise_remote(remote) if remote else None
@@ -74,8 +75,10 @@ def commit_range(spec: str, cwd: str | None = None) -> list[str]:
     if ".." in spec:
         out = _git(where, "rev-list", spec, "--")
         if out is None and _git(where, "rev-parse", "--verify", "-q", spec.split("..")[0] or "HEAD") is None:
-            raise UsageError(f"{spec!r} is not a commit range in {where}",
-                             "run it inside the repository, with branch, tag or commit names it knows")
+            raise UsageError(
+                f"{spec!r} is not a commit range in {where}",
+                "run it inside the repository, with branch, tag or commit names it knows",
+            )
         return out.split() if out else []
     one = _git(where, "rev-parse", "--verify", "-q", spec + "^{commit}")
     if one is None:

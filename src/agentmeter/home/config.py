@@ -231,8 +231,10 @@ class _Reader:
         for key in ("input", "output"):
             if key not in table:
                 raise self.fail(section, None, f"missing {key}", f"add {key} = <USD per million tokens>")
-        values = {k: self.number(table, section, k, lo=0) for k in
-                  ("input", "output", "cache_read", "cache_write", "cache_write_1h")}
+        values = {
+            k: self.number(table, section, k, lo=0)
+            for k in ("input", "output", "cache_read", "cache_write", "cache_write_1h")
+        }
         from ..core.models import PriceRate  # only a config with [prices] pays for building models' dataclasses
 
         return PriceRate(**values)
@@ -245,6 +247,7 @@ def load_config(path: Path | None = None) -> Config:
     if not path.exists():
         return Config(source=None)
     import tomllib  # only with a file to read: `status` and `report` in a home without one skip it
+
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
@@ -270,8 +273,13 @@ def _refuse_unknown(data: _Seen, r: _Reader) -> None:
         section = ".".join(prefix)
         close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
         where = f"[{section}]" if section else "the top level"
-        hint = (f"did you mean {close[0]!r}?" if close else
-                f"known in {where}: {', '.join(known)}" if known else f"nothing is read from {where}; remove it")
+        hint = (
+            f"did you mean {close[0]!r}?"
+            if close
+            else f"known in {where}: {', '.join(known)}"
+            if known
+            else f"nothing is read from {where}; remove it"
+        )
         table = data
         for part in prefix:
             table = dict.__getitem__(table, part)
@@ -307,12 +315,18 @@ def _parse(data: dict, path: Path, text: str) -> Config:
     downgrade_at = num("downgrade_at", 0.95, lo=0, hi=10)
     block_at = num("block_at", 1.10, lo=0, hi=10)
     if not alert_at <= block_at:
-        raise r.fail("budget", "alert_at", f"alert_at ({alert_at}) is above block_at ({block_at})",
-                      "alerts come first: keep alert_at <= downgrade_at <= block_at")
+        raise r.fail(
+            "budget",
+            "alert_at",
+            f"alert_at ({alert_at}) is above block_at ({block_at})",
+            "alerts come first: keep alert_at <= downgrade_at <= block_at",
+        )
     b = Budget(
         timezone=r.string(budget, "budget", "timezone") or "local",
         caps=r.caps(budget, "budget"),
-        alert_at=alert_at, downgrade_at=downgrade_at, block_at=block_at,
+        alert_at=alert_at,
+        downgrade_at=downgrade_at,
+        block_at=block_at,
         easy_turn_tokens=num("easy_turn_tokens", 10000, integer=True, lo=0),
         retry_cap=num("retry_cap", 3, integer=True, lo=0),
         enforce_subscription=bool(r.boolean(budget, "budget", "enforce_subscription")),
@@ -326,8 +340,9 @@ def _parse(data: dict, path: Path, text: str) -> Config:
     ladders = {}
     for provider, ladder in cascade.items():
         if not (isinstance(ladder, list) and all(isinstance(m, str) for m in ladder)):
-            raise r.fail("cascade", provider, "must be a list of model names",
-                         f'{provider} = ["most-expensive", "cheaper"]')
+            raise r.fail(
+                "cascade", provider, "must be a list of model names", f'{provider} = ["most-expensive", "cheaper"]'
+            )
         ladders[provider] = tuple(ladder)
 
     rates, unknown = {}, None
@@ -336,8 +351,9 @@ def _parse(data: dict, path: Path, text: str) -> Config:
             unknown = r.rate(table, "prices.unknown_model")
             continue
         if ":" not in key:
-            raise r.fail(f'prices."{key}"', None, "price keys are provider:model",
-                         '[prices."anthropic:claude-opus-4-8"]')
+            raise r.fail(
+                f'prices."{key}"', None, "price keys are provider:model", '[prices."anthropic:claude-opus-4-8"]'
+            )
         rates[key] = r.rate(table, f'prices."{key}"')
 
     ups = dict(DEFAULT_UPSTREAMS)
@@ -411,8 +427,12 @@ def _plan_lines(r: _Reader, parent: dict, section: str) -> dict[str, float]:
     where = f"{section}.plan"
     for key in table:
         if key not in PLAN_KEYS:
-            raise r.fail(where, key, f"unknown plan window {key!r}",
-                         f"use {' or '.join(PLAN_KEYS)}, as a fraction: five_hour = 0.9")
+            raise r.fail(
+                where,
+                key,
+                f"unknown plan window {key!r}",
+                f"use {' or '.join(PLAN_KEYS)}, as a fraction: five_hour = 0.9",
+            )
     out = {}
     for key in PLAN_KEYS:
         value = r.number(table, where, key, lo=0, hi=1)
@@ -436,8 +456,9 @@ def _check_timezone(r: _Reader, tz: str) -> None:
     try:
         ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long to be a file
-        raise r.fail("budget", "timezone", f"unknown time zone {tz!r}",
-                     'use "local" or an IANA name like "Europe/Berlin"') from None
+        raise r.fail(
+            "budget", "timezone", f"unknown time zone {tz!r}", 'use "local" or an IANA name like "Europe/Berlin"'
+        ) from None
 
 
 def update_config(path: Path, changes: dict[str, dict[str, Any]]) -> None:

@@ -80,9 +80,7 @@ def get_paths() -> Paths:
     # Without XDG_RUNTIME_DIR (containers, CI) platformdirs falls back to /tmp/runtime-<uid> with a
     # warning; the state dir is private and always there, so use it instead.
     runtime = Path(os.environ["XDG_RUNTIME_DIR"]) / APP if os.environ.get("XDG_RUNTIME_DIR") else state / "run"
-    return Paths(
-        Path(dirs.user_config_dir), Path(dirs.user_data_dir), state, runtime, Path(dirs.user_log_dir)
-    )
+    return Paths(Path(dirs.user_config_dir), Path(dirs.user_data_dir), state, runtime, Path(dirs.user_log_dir))
 
 
 def ensure_private_dir(path: Path, *, tighten: bool = True) -> None:
@@ -100,8 +98,10 @@ def ensure_private_dir(path: Path, *, tighten: bool = True) -> None:
     if st.st_uid != os.getuid():
         from ..core.errors import PermissionsError
 
-        raise PermissionsError(f"{path} belongs to another user (uid {st.st_uid}); agentmeter will not keep its "
-                               "files there", "set AGENTMETER_HOME to a directory of your own")
+        raise PermissionsError(
+            f"{path} belongs to another user (uid {st.st_uid}); agentmeter will not keep its files there",
+            "set AGENTMETER_HOME to a directory of your own",
+        )
     if stat.S_IMODE(st.st_mode) & 0o077:
         os.chmod(path, 0o700)
 
@@ -148,8 +148,9 @@ def atomic_write(path: Path, data: str | bytes, *, private: bool = False, like: 
 
 
 @contextlib.contextmanager
-def atomic_open(path: Path | str, mode: str = "w", *, private: bool = False, like: Path | None = None,
-                **kw) -> Iterator[IO]:
+def atomic_open(
+    path: Path | str, mode: str = "w", *, private: bool = False, like: Path | None = None, **kw
+) -> Iterator[IO]:
     """A file object for writing `path` through a temp file in the same directory, renamed over it on
     success (discarded on error); mode and owner as atomic_write says."""
     target = Path(os.path.realpath(path))
@@ -221,9 +222,13 @@ def storage_problem(paths: Paths | None = None) -> tuple[Path, str] | None:
 def _why(exc: OSError) -> str:
     import errno
 
-    return {errno.EROFS: "is on a read-only file system", errno.EACCES: "is not writable (permission denied)",
-            errno.EPERM: "is not writable (operation not permitted)", errno.ENOSPC: "is on a full disk",
-            errno.ENOTDIR: "is a file, not a directory"}.get(exc.errno, f"cannot be written ({exc.strerror})")
+    return {
+        errno.EROFS: "is on a read-only file system",
+        errno.EACCES: "is not writable (permission denied)",
+        errno.EPERM: "is not writable (operation not permitted)",
+        errno.ENOSPC: "is on a full disk",
+        errno.ENOTDIR: "is a file, not a directory",
+    }.get(exc.errno, f"cannot be written ({exc.strerror})")
 
 
 def storage_error(problem: tuple[Path, str]):
@@ -250,12 +255,16 @@ def os_error(exc: OSError):
         return None
     path = Path(os.fsdecode(exc.filename))
     if exc.errno == errno.ENOENT:  # named by its folder: the file may be a temporary one beside the target
-        return AgentmeterError(f"the folder {path.parent} does not exist",
-                               f"create it first (mkdir -p {path.parent}) or choose another path")
+        return AgentmeterError(
+            f"the folder {path.parent} does not exist",
+            f"create it first (mkdir -p {path.parent}) or choose another path",
+        )
     if exc.errno in (errno.ENOTDIR, errno.EEXIST, errno.EISDIR):
         return AgentmeterError(f"{path}: {exc.strerror}", "a file or folder is in the way; choose another path")
-    return AgentmeterError(f"cannot write {path}: {_why(exc).removeprefix('is ').removeprefix('cannot be written ')}",
-                           "choose a path you can write, or fix its permissions")
+    return AgentmeterError(
+        f"cannot write {path}: {_why(exc).removeprefix('is ').removeprefix('cannot be written ')}",
+        "choose a path you can write, or fix its permissions",
+    )
 
 
 def as_storage_error(exc: BaseException):

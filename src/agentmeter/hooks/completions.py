@@ -80,8 +80,9 @@ def command_tree(root, extra: dict[tuple[str, str], tuple[str, ...]] | None = No
     out: list[Command] = []
 
     def walk(cmd, path: tuple[str, ...], parent) -> None:
-        ctx = click.Context(cmd, info_name=path[-1] if path else "agentmeter", parent=parent,
-                            **(cmd.context_settings or {}))
+        ctx = click.Context(
+            cmd, info_name=path[-1] if path else "agentmeter", parent=parent, **(cmd.context_settings or {})
+        )
         subs = []
         if hasattr(cmd, "list_commands"):
             for name in cmd.list_commands(ctx):
@@ -102,8 +103,15 @@ def command_tree(root, extra: dict[tuple[str, str], tuple[str, ...]] | None = No
                 if (" ".join(path), p.name) in extra:
                     value = Value(tuple(extra[(" ".join(path), p.name)]))
                 positionals.append(value)
-        out.append(Command(" ".join(path), tuple((n, _one_line(s.get_short_help_str(200))) for n, s in subs),
-                           tuple(opts), tuple(positionals), not subs and not ctx.allow_interspersed_args))
+        out.append(
+            Command(
+                " ".join(path),
+                tuple((n, _one_line(s.get_short_help_str(200))) for n, s in subs),
+                tuple(opts),
+                tuple(positionals),
+                not subs and not ctx.allow_interspersed_args,
+            )
+        )
         for name, sub in subs:
             walk(sub, (*path, name), ctx)
 
@@ -137,11 +145,10 @@ def bash(cmds: list[Command]) -> str:
         names = " ".join(n for n, _ in c.subcommands)
         opts = " ".join(n for o in c.options for n in o.names)
         valued = " ".join(n for o in c.options if o.value is not None for n in o.names)
-        spec.append(f"    {_sq(c.path)}) cmds={_sq(names)} opts={_sq(opts)} valued={_sq(valued)} "
-                    f"stop={int(c.stop)} ;;")
+        spec.append(f"    {_sq(c.path)}) cmds={_sq(names)} opts={_sq(opts)} valued={_sq(valued)} stop={int(c.stop)} ;;")
 
     def emit(key: str, v: Value) -> str:
-        action = "compgen -f -- \"$cur\"" if v.files else f"compgen -W {_sq(' '.join(v.choices))} -- \"$cur\""
+        action = 'compgen -f -- "$cur"' if v.files else f'compgen -W {_sq(" ".join(v.choices))} -- "$cur"'
         return f"    {_sq(key)}) COMPREPLY=($({action})) ;;"
 
     return f"""# bash completion for agentmeter. {HEADER}
@@ -200,8 +207,10 @@ def zsh(cmds: list[Command]) -> str:
         described = " ".join(_described(n, h) for n, h in c.subcommands)
         opts = " ".join(_described(n, o.help) for o in c.options for n in o.names)
         valued = " ".join(n for o in c.options if o.value is not None for n in o.names)
-        spec.append(f"    ({_sq(c.path)})\n        names=({names}) cmds=({described})\n"
-                    f"        opts=({opts})\n        valued=({valued}) stop={int(c.stop)} ;;")
+        spec.append(
+            f"    ({_sq(c.path)})\n        names=({names}) cmds=({described})\n"
+            f"        opts=({opts})\n        valued=({valued}) stop={int(c.stop)} ;;"
+        )
 
     def emit(key: str, v: Value) -> str:
         action = "_files" if v.files else "compadd -- " + " ".join(_sq(x) for x in v.choices)
@@ -266,12 +275,14 @@ def _fish_pairs(pairs: list[tuple[str, str]]) -> str:
 def fish(cmds: list[Command]) -> str:
     spec = []
     for c in cmds:
-        spec.append(f"        case {_sq(c.path)}\n"
-                    f"            set names {' '.join(n for n, _ in c.subcommands)}\n"
-                    f"            set cmds {_fish_pairs(list(c.subcommands))}\n"
-                    f"            set opts {_fish_pairs([(n, o.help) for o in c.options for n in o.names])}\n"
-                    f"            set valued {' '.join(n for o in c.options if o.value is not None for n in o.names)}\n"
-                    f"            set stop {int(c.stop)}")
+        spec.append(
+            f"        case {_sq(c.path)}\n"
+            f"            set names {' '.join(n for n, _ in c.subcommands)}\n"
+            f"            set cmds {_fish_pairs(list(c.subcommands))}\n"
+            f"            set opts {_fish_pairs([(n, o.help) for o in c.options for n in o.names])}\n"
+            f"            set valued {' '.join(n for o in c.options if o.value is not None for n in o.names)}\n"
+            f"            set stop {int(c.stop)}"
+        )
 
     def emit(key: str, v: Value) -> str:
         action = "__fish_complete_path $cur" if v.files else "printf '%s\\n' " + " ".join(_sq(x) for x in v.choices)

@@ -25,8 +25,30 @@ MARK_BEGIN = "# >>> agentmeter >>>"
 MARK_END = "# <<< agentmeter <<<"
 # An agent name becomes a shell function name: keep it to characters every shell accepts unquoted.
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
-_RESERVED = {"agentmeter", "command", "builtin", "function", "eval", "exec", "source", "set", "test", "cd",
-             "if", "then", "fi", "for", "do", "done", "end", "return", "exit", "time", "while", "case"}
+_RESERVED = {
+    "agentmeter",
+    "command",
+    "builtin",
+    "function",
+    "eval",
+    "exec",
+    "source",
+    "set",
+    "test",
+    "cd",
+    "if",
+    "then",
+    "fi",
+    "for",
+    "do",
+    "done",
+    "end",
+    "return",
+    "exit",
+    "time",
+    "while",
+    "case",
+}
 
 
 def template(shell: str) -> str:
@@ -38,13 +60,16 @@ def template(shell: str) -> str:
 def check_agents(agents: tuple[str, ...] | list[str]) -> tuple[str, ...]:
     for name in agents:
         if not _NAME.match(name) or name in _RESERVED:
-            raise ConfigError(f"[shell] agents: {name!r} cannot be a shell function name",
-                              "use agent command names such as claude, codex, cursor")
+            raise ConfigError(
+                f"[shell] agents: {name!r} cannot be a shell function name",
+                "use agent command names such as claude, codex, cursor",
+            )
     return tuple(dict.fromkeys(agents))
 
 
-def hook(shell: str, agents: tuple[str, ...] | list[str], *, config_file: Path | None = None,
-         cache_file: Path | None = None) -> str:
+def hook(
+    shell: str, agents: tuple[str, ...] | list[str], *, config_file: Path | None = None, cache_file: Path | None = None
+) -> str:
     """The hook script for `shell` wrapping `agents`. With `cache_file`, the script knows it is that cached
     copy and regenerates itself when `config_file` is newer."""
     text = template(shell)
@@ -52,14 +77,17 @@ def hook(shell: str, agents: tuple[str, ...] | list[str], *, config_file: Path |
     config = str(config_file) if (config_file and cache_file) else ""
     self_path = str(cache_file) if cache_file else ""
     if shell == "fish":
-        lines = {"set -g __agentmeter_agents claude codex cursor":
-                 "set -g __agentmeter_agents " + " ".join(names),
-                 "set -g __agentmeter_config ''": f"set -g __agentmeter_config {_fish_quote(config)}",
-                 "set -g __agentmeter_self ''": f"set -g __agentmeter_self {_fish_quote(self_path)}"}
+        lines = {
+            "set -g __agentmeter_agents claude codex cursor": "set -g __agentmeter_agents " + " ".join(names),
+            "set -g __agentmeter_config ''": f"set -g __agentmeter_config {_fish_quote(config)}",
+            "set -g __agentmeter_self ''": f"set -g __agentmeter_self {_fish_quote(self_path)}",
+        }
     else:
-        lines = {"__agentmeter_agents=(claude codex cursor)": f"__agentmeter_agents=({' '.join(names)})",
-                 "__agentmeter_config=''": f"__agentmeter_config={shlex.quote(config)}",
-                 "__agentmeter_self=''": f"__agentmeter_self={shlex.quote(self_path)}"}
+        lines = {
+            "__agentmeter_agents=(claude codex cursor)": f"__agentmeter_agents=({' '.join(names)})",
+            "__agentmeter_config=''": f"__agentmeter_config={shlex.quote(config)}",
+            "__agentmeter_self=''": f"__agentmeter_self={shlex.quote(self_path)}",
+        }
     for old, new in lines.items():
         if old not in text:  # pragma: no cover - guards against an edit to the script that breaks this
             raise RuntimeError(f"shell/agentmeter.{shell} lost its line {old!r}")
@@ -75,8 +103,10 @@ def detect_shell(environ: dict[str, str] | None = None) -> str:
     env = os.environ if environ is None else environ
     name = Path(env.get("SHELL", "")).name
     if name not in SHELLS:
-        raise UsageError(f"cannot tell your shell from SHELL={env.get('SHELL', '')!r}",
-                         "name it: agentmeter shell-init bash|zsh|fish")
+        raise UsageError(
+            f"cannot tell your shell from SHELL={env.get('SHELL', '')!r}",
+            "name it: agentmeter shell-init bash|zsh|fish",
+        )
     return name
 
 
@@ -106,14 +136,17 @@ def write_cache(shell: str, agents, config_file: Path) -> Path:
 
 def rc_block(shell: str, cached: Path) -> str:
     if shell == "fish":
-        line = (f"if test -r {_fish_quote(str(cached))}; source {_fish_quote(str(cached))}; "
-                "else if command -q agentmeter; agentmeter shell-init fish | source; end")
+        line = (
+            f"if test -r {_fish_quote(str(cached))}; source {_fish_quote(str(cached))}; "
+            "else if command -q agentmeter; agentmeter shell-init fish | source; end"
+        )
     else:
         q = shlex.quote(str(cached))
-        line = (f"if [ -r {q} ]; then . {q}; elif command -v agentmeter >/dev/null 2>&1; then "
-                f'eval "$(agentmeter shell-init {shell})"; fi')
-    return (f"{MARK_BEGIN} added by `agentmeter shell-init --install`; delete this block to remove\n"
-            f"{line}\n{MARK_END}\n")
+        line = (
+            f"if [ -r {q} ]; then . {q}; elif command -v agentmeter >/dev/null 2>&1; then "
+            f'eval "$(agentmeter shell-init {shell})"; fi'
+        )
+    return f"{MARK_BEGIN} added by `agentmeter shell-init --install`; delete this block to remove\n{line}\n{MARK_END}\n"
 
 
 @dataclass(frozen=True)

@@ -52,8 +52,17 @@ def log_files(agent: str, paths: list[Path] | None = None) -> tuple[list[Path], 
     return find_files(list(paths) if paths else spec.roots(), spec.pattern), missing
 
 
-def import_logs(agent: str, ledger: Ledger, paths: list[Path] | None = None, *, config=None, dry_run: bool = False,
-                now_ms: int = 0, progress: ProgressFactory | None = None, batch: int = 500) -> ImportSummary:
+def import_logs(
+    agent: str,
+    ledger: Ledger,
+    paths: list[Path] | None = None,
+    *,
+    config=None,
+    dry_run: bool = False,
+    now_ms: int = 0,
+    progress: ProgressFactory | None = None,
+    batch: int = 500,
+) -> ImportSummary:
     spec = SOURCES[agent]
     files, missing = log_files(agent, paths)
     ing = Ingest(ledger, spec.source, config=config, dry_run=dry_run, now_ms=now_ms, batch=batch)
@@ -65,8 +74,16 @@ def import_logs(agent: str, ledger: Ledger, paths: list[Path] | None = None, *, 
     return ing.summary
 
 
-def import_cursor(ledger: Ledger, csv_paths: list[Path], *, config=None, dry_run: bool = False, now_ms: int = 0,
-                  api_since_ms: int | None = None, api_key: str | None = None) -> ImportSummary:
+def import_cursor(
+    ledger: Ledger,
+    csv_paths: list[Path],
+    *,
+    config=None,
+    dry_run: bool = False,
+    now_ms: int = 0,
+    api_since_ms: int | None = None,
+    api_key: str | None = None,
+) -> ImportSummary:
     """CSV exports, and the Admin API's events since `api_since_ms` when a key is given."""
     from ..core.errors import UsageError
     from ..ledger import imports as store

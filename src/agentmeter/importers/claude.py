@@ -25,8 +25,11 @@ _AGENT_FILE = re.compile(r"^agent-(.+)\.jsonl$")
 def roots() -> list[Path]:
     """`CLAUDE_CONFIG_DIR` (comma-separated) when set, else `~/.config/claude` and `~/.claude`."""
     env = os.environ.get("CLAUDE_CONFIG_DIR", "").strip()
-    bases = [Path(p.strip()).expanduser() for p in env.split(",") if p.strip()] if env else \
-        [home() / ".config" / "claude", home() / ".claude"]
+    bases = (
+        [Path(p.strip()).expanduser() for p in env.split(",") if p.strip()]
+        if env
+        else [home() / ".config" / "claude", home() / ".claude"]
+    )
     return [b / "projects" for b in bases]
 
 
@@ -66,12 +69,25 @@ class ClaudeTranscript:
         else:
             return []
         branch = d.get("gitBranch") if isinstance(d.get("gitBranch"), str) else None
-        return [ImportedResponse(
-            source=SOURCE, import_key=key, agent="claude", provider="anthropic", api="messages",
-            path="/v1/messages", model=model, started_at_ms=parse_ts(d.get("timestamp")) or self.mtime_ms,
-            usage=usage, agent_session_id=d.get("sessionId") or None, response_id=mid, upstream_request_id=rid,
-            agent_id=d.get("agentId") or self.file_agent_id, cwd=d.get("cwd") or None,
-            # Outside a repository (or on a detached HEAD) Claude Code writes "HEAD".
-            branch=None if branch in (None, "", "HEAD") else branch,
-            sidechain=bool(d.get("isSidechain")), tier=tier_from_anthropic(msg["usage"]),
-        )]
+        return [
+            ImportedResponse(
+                source=SOURCE,
+                import_key=key,
+                agent="claude",
+                provider="anthropic",
+                api="messages",
+                path="/v1/messages",
+                model=model,
+                started_at_ms=parse_ts(d.get("timestamp")) or self.mtime_ms,
+                usage=usage,
+                agent_session_id=d.get("sessionId") or None,
+                response_id=mid,
+                upstream_request_id=rid,
+                agent_id=d.get("agentId") or self.file_agent_id,
+                cwd=d.get("cwd") or None,
+                # Outside a repository (or on a detached HEAD) Claude Code writes "HEAD".
+                branch=None if branch in (None, "", "HEAD") else branch,
+                sidechain=bool(d.get("isSidechain")),
+                tier=tier_from_anthropic(msg["usage"]),
+            )
+        ]

@@ -28,8 +28,13 @@ from ..pricing.tiers import normalize_tier
 from .base import ImportedResponse, home, loads, parse_ts
 
 SOURCE = "codex-log"
-_FIELDS = ("input_tokens", "cached_input_tokens", "cache_write_input_tokens", "output_tokens",
-           "reasoning_output_tokens")
+_FIELDS = (
+    "input_tokens",
+    "cached_input_tokens",
+    "cache_write_input_tokens",
+    "output_tokens",
+    "reasoning_output_tokens",
+)
 _INTEREST = (b'"session_meta"', b'"turn_context"', b'"token_count"', b'"token_usage_record"', b'"task_started"')
 
 
@@ -50,9 +55,14 @@ def _counts(d: Any) -> dict[str, int] | None:
 
 def usage_of(c: dict[str, int]) -> Usage:
     cached, write, out = c["cached_input_tokens"], c["cache_write_input_tokens"], c["output_tokens"]
-    return Usage(input_tokens=max(0, c["input_tokens"] - cached - write), cache_read_tokens=cached,
-                 cache_write_tokens=write, cache_write_5m_tokens=write, output_tokens=out,
-                 reasoning_tokens=min(out, c["reasoning_output_tokens"]))
+    return Usage(
+        input_tokens=max(0, c["input_tokens"] - cached - write),
+        cache_read_tokens=cached,
+        cache_write_tokens=write,
+        cache_write_5m_tokens=write,
+        output_tokens=out,
+        reasoning_tokens=min(out, c["reasoning_output_tokens"]),
+    )
 
 
 def _minus(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
@@ -108,8 +118,11 @@ class CodexRollout:
             self.session_id = sid
             self.meta_ms = parse_ts(p.get("timestamp")) or ts
             spawn = ((p.get("source") or {}).get("subagent") or {}) if isinstance(p.get("source"), dict) else {}
-            parent = p.get("forked_from_id") or (spawn.get("thread_spawn") or {}).get("parent_thread_id") \
-                if isinstance(spawn, dict) else p.get("forked_from_id")
+            parent = (
+                p.get("forked_from_id") or (spawn.get("thread_spawn") or {}).get("parent_thread_id")
+                if isinstance(spawn, dict)
+                else p.get("forked_from_id")
+            )
             self.forked = bool(parent or p.get("history_base"))
             self.cwd = p.get("cwd") or self.cwd
             git = p.get("git") if isinstance(p.get("git"), dict) else {}
@@ -129,11 +142,24 @@ class CodexRollout:
 
     def _row(self, key: str, c: dict[str, int], ts: int | None, **kw) -> ImportedResponse:
         return ImportedResponse(
-            source=SOURCE, import_key=key, agent="codex", provider="openai", api="responses", path="/v1/responses",
-            model=self.model, started_at_ms=ts or self.meta_ms or 0, usage=usage_of(c), cwd=self.cwd,
-            branch=self.branch, repo=self.repo_url,
-            **{"agent_session_id": self.session_id, "tier": normalize_tier("openai", service_tier=self.service_tier),
-               **kw})
+            source=SOURCE,
+            import_key=key,
+            agent="codex",
+            provider="openai",
+            api="responses",
+            path="/v1/responses",
+            model=self.model,
+            started_at_ms=ts or self.meta_ms or 0,
+            usage=usage_of(c),
+            cwd=self.cwd,
+            branch=self.branch,
+            repo=self.repo_url,
+            **{
+                "agent_session_id": self.session_id,
+                "tier": normalize_tier("openai", service_tier=self.service_tier),
+                **kw,
+            },
+        )
 
     def _record(self, p: dict, ts: int | None) -> list[ImportedResponse]:
         self.records_since_count += 1
@@ -145,8 +171,17 @@ class CodexRollout:
         extra = {}
         if isinstance(p.get("service_tier"), str):  # the record's own tier wins over the turn's setting
             extra["tier"] = normalize_tier("openai", service_tier=p["service_tier"])
-        return [self._row(f"codex:{rid}", c, ts, response_id=rid, agent_session_id=asid,
-                          agent_id=thread if thread and thread != asid else None, **extra)]
+        return [
+            self._row(
+                f"codex:{rid}",
+                c,
+                ts,
+                response_id=rid,
+                agent_session_id=asid,
+                agent_id=thread if thread and thread != asid else None,
+                **extra,
+            )
+        ]
 
     def _token_count(self, p: dict, ts: int | None) -> list[ImportedResponse]:
         info = p.get("info") if isinstance(p.get("info"), dict) else None

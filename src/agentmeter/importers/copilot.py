@@ -39,9 +39,14 @@ def usage_of(u: dict) -> Usage:
         return int(v) if isinstance(v, int | float) and v > 0 else 0
 
     cached, write, out = n("cacheReadTokens"), n("cacheWriteTokens"), n("outputTokens")
-    return Usage(input_tokens=max(0, n("inputTokens") - cached - write), cache_read_tokens=cached,
-                 cache_write_tokens=write, cache_write_5m_tokens=write, output_tokens=out,
-                 reasoning_tokens=min(out, n("reasoningTokens")))
+    return Usage(
+        input_tokens=max(0, n("inputTokens") - cached - write),
+        cache_read_tokens=cached,
+        cache_write_tokens=write,
+        cache_write_5m_tokens=write,
+        output_tokens=out,
+        reasoning_tokens=min(out, n("reasoningTokens")),
+    )
 
 
 class CopilotEvents:
@@ -66,10 +71,19 @@ class CopilotEvents:
         if key is None:
             return []
         endpoint = u.get("apiEndpoint") if isinstance(u.get("apiEndpoint"), str) else "/chat/completions"
-        return [ImportedResponse(
-            source=SOURCE, import_key=f"copilot:{key}", agent="copilot", provider=_provider(u),
-            api="responses" if "responses" in endpoint else "messages" if "messages" in endpoint else "chat",
-            path=endpoint, model=u.get("model") if isinstance(u.get("model"), str) else None, started_at_ms=at,
-            usage=usage_of(u), agent_session_id=self.session_id, response_id=call,
-            subscription=u.get("isByok") is not True,
-        )]
+        return [
+            ImportedResponse(
+                source=SOURCE,
+                import_key=f"copilot:{key}",
+                agent="copilot",
+                provider=_provider(u),
+                api="responses" if "responses" in endpoint else "messages" if "messages" in endpoint else "chat",
+                path=endpoint,
+                model=u.get("model") if isinstance(u.get("model"), str) else None,
+                started_at_ms=at,
+                usage=usage_of(u),
+                agent_session_id=self.session_id,
+                response_id=call,
+                subscription=u.get("isByok") is not True,
+            )
+        ]

@@ -33,18 +33,40 @@ from .base import ImportedResponse, parse_ts
 
 SOURCE = "cursor-export"
 API_URL = "https://api.cursor.com"
-EXPECTED = ("Date", "Model", "Input (w/ Cache Write)", "Input (w/o Cache Write)", "Cache Read", "Output Tokens",
-            "Total Tokens", "Cost")
+EXPECTED = (
+    "Date",
+    "Model",
+    "Input (w/ Cache Write)",
+    "Input (w/o Cache Write)",
+    "Cache Read",
+    "Output Tokens",
+    "Total Tokens",
+    "Cost",
+)
 _ALIASES = {
-    "date": "date", "timestamp": "date", "time": "date",
-    "user": "user", "email": "user", "useremail": "user",
-    "kind": "kind", "model": "model",
-    "inputwcachewrite": "in_with_cw", "inputwithcachewrite": "in_with_cw", "cachewrite": "cache_write",
-    "inputwocachewrite": "in_without_cw", "inputwithoutcachewrite": "in_without_cw", "input": "in_without_cw",
+    "date": "date",
+    "timestamp": "date",
+    "time": "date",
+    "user": "user",
+    "email": "user",
+    "useremail": "user",
+    "kind": "kind",
+    "model": "model",
+    "inputwcachewrite": "in_with_cw",
+    "inputwithcachewrite": "in_with_cw",
+    "cachewrite": "cache_write",
+    "inputwocachewrite": "in_without_cw",
+    "inputwithoutcachewrite": "in_without_cw",
+    "input": "in_without_cw",
     "inputtokens": "in_without_cw",
-    "cacheread": "cache_read", "cachereadtokens": "cache_read",
-    "outputtokens": "output", "output": "output",
-    "totaltokens": "total", "cost": "cost", "cost$": "cost", "costusd": "cost",
+    "cacheread": "cache_read",
+    "cachereadtokens": "cache_read",
+    "outputtokens": "output",
+    "output": "output",
+    "totaltokens": "total",
+    "cost": "cost",
+    "cost$": "cost",
+    "costusd": "cost",
 }
 # A row slack of this many minutes either side of a `run cursor` session still belongs to it.
 SESSION_SLACK_MS = 5 * 60 * 1000
@@ -100,13 +122,24 @@ class Keys:
         return "cursor:" + hashlib.sha256(f"{facts}|{self.seen[facts]}".encode()).hexdigest()[:32]
 
 
-def _response(keys: Keys, ts: int, model: str, u: Usage, cost: float | None, user: str | None,
-              kind: str | None) -> ImportedResponse:
+def _response(
+    keys: Keys, ts: int, model: str, u: Usage, cost: float | None, user: str | None, kind: str | None
+) -> ImportedResponse:
     included = cost is None or (kind or "").lower().startswith(("included", "free"))
     return ImportedResponse(
-        source=SOURCE, import_key=keys.key(ts, model, u), agent="cursor", provider=provider_of(model), api="other",
-        path="/cursor/usage", model=model or None, started_at_ms=ts, usage=u, developer=user or None,
-        cost_usd=cost, subscription=included, note=f"cursor: {kind}" if kind else None,
+        source=SOURCE,
+        import_key=keys.key(ts, model, u),
+        agent="cursor",
+        provider=provider_of(model),
+        api="other",
+        path="/cursor/usage",
+        model=model or None,
+        started_at_ms=ts,
+        usage=u,
+        developer=user or None,
+        cost_usd=cost,
+        subscription=included,
+        note=f"cursor: {kind}" if kind else None,
     )
 
 
@@ -120,11 +153,13 @@ def read_csv(path: Path) -> Iterator[ImportedResponse]:
         if not ({"in_with_cw", "in_without_cw", "cache_write"} & set(cols)):
             missing.append("Input (w/o Cache Write)")
         if missing:
-            raise UsageError(f"{path}: not a Cursor usage export (no {', '.join(missing)} column)",
-                             "export it from cursor.com/dashboard → Usage → Export CSV; expected columns: "
-                             + ", ".join(EXPECTED))
+            raise UsageError(
+                f"{path}: not a Cursor usage export (no {', '.join(missing)} column)",
+                "export it from cursor.com/dashboard → Usage → Export CSV; expected columns: " + ", ".join(EXPECTED),
+            )
         keys = Keys()
         for row in reader:
+
             def get(k: str, row=row) -> str | None:
                 i = cols.get(k)
                 return row[i] if i is not None and i < len(row) else None
@@ -138,13 +173,25 @@ def read_csv(path: Path) -> Iterator[ImportedResponse]:
             else:
                 total = _int(get("total")) if "total" in cols else None
                 inp, write = split_inputs(_int(get("in_with_cw")), _int(get("in_without_cw")), cache_read, out, total)
-            u = Usage(input_tokens=inp, cache_read_tokens=cache_read, cache_write_tokens=write,
-                      cache_write_5m_tokens=write, output_tokens=out)
+            u = Usage(
+                input_tokens=inp,
+                cache_read_tokens=cache_read,
+                cache_write_tokens=write,
+                cache_write_5m_tokens=write,
+                output_tokens=out,
+            )
             cost = _cost(get("cost"))
             if not u.total_tokens and not cost:
                 continue  # errored / not charged, nothing used
-            yield _response(keys, ts, (get("model") or "").strip(), u, cost, (get("user") or "").strip(),
-                            (get("kind") or "").strip() or None)
+            yield _response(
+                keys,
+                ts,
+                (get("model") or "").strip(),
+                u,
+                cost,
+                (get("user") or "").strip(),
+                (get("kind") or "").strip() or None,
+            )
 
 
 # -- the Admin API ----------------------------------------------------------------------------------------
@@ -154,28 +201,37 @@ def admin_key() -> str | None:
     return os.environ.get("AGENTMETER_CURSOR_ADMIN_KEY") or os.environ.get("CURSOR_ADMIN_API_KEY") or None
 
 
-def fetch_events(key: str, since_ms: int, until_ms: int, base_url: str | None = None,
-                 page_size: int = 500) -> Iterator[dict[str, Any]]:
+def fetch_events(
+    key: str, since_ms: int, until_ms: int, base_url: str | None = None, page_size: int = 500
+) -> Iterator[dict[str, Any]]:
     """Usage events from the team Admin API, page by page."""
     url = (base_url or os.environ.get("AGENTMETER_CURSOR_API_URL") or API_URL).rstrip("/")
     auth = base64.b64encode(f"{key}:".encode()).decode()
     page = 1
     while True:
         body = json.dumps({"startDate": since_ms, "endDate": until_ms, "page": page, "pageSize": page_size}).encode()
-        req = urllib.request.Request(url + "/teams/filtered-usage-events", data=body, method="POST", headers={
-            "Content-Type": "application/json", "Authorization": f"Basic {auth}"})
+        req = urllib.request.Request(
+            url + "/teams/filtered-usage-events",
+            data=body,
+            method="POST",
+            headers={"Content-Type": "application/json", "Authorization": f"Basic {auth}"},
+        )
         try:
             with urllib.request.urlopen(req, timeout=30) as r:
                 data = json.loads(r.read() or b"{}")
         except urllib.error.HTTPError as exc:
             if exc.code in (401, 403):
-                raise AgentmeterError(f"the Cursor Admin API refused the key (HTTP {exc.code})",
-                                      "create an admin key at cursor.com/dashboard → Settings → Admin API keys "
-                                      "and set AGENTMETER_CURSOR_ADMIN_KEY") from None
+                raise AgentmeterError(
+                    f"the Cursor Admin API refused the key (HTTP {exc.code})",
+                    "create an admin key at cursor.com/dashboard → Settings → Admin API keys "
+                    "and set AGENTMETER_CURSOR_ADMIN_KEY",
+                ) from None
             raise AgentmeterError(f"the Cursor Admin API answered HTTP {exc.code}", "try again later") from None
         except (urllib.error.URLError, OSError, ValueError) as exc:
-            raise AgentmeterError(f"could not read the Cursor Admin API at {url}: {exc}",
-                                  "check the network, or import the CSV export instead") from None
+            raise AgentmeterError(
+                f"could not read the Cursor Admin API at {url}: {exc}",
+                "check the network, or import the CSV export instead",
+            ) from None
         events = data.get("usageEvents") or []
         yield from events
         if not events or not (data.get("pagination") or {}).get("hasNextPage"):
@@ -190,17 +246,23 @@ def from_events(events: Iterable[dict[str, Any]]) -> Iterator[ImportedResponse]:
         ts = parse_ts(e.get("timestamp"))
         if not isinstance(tu, dict) or ts is None:
             continue  # request-based billing carries no tokens
-        n = {k: _int(str(tu.get(k) or 0)) for k in ("inputTokens", "outputTokens", "cacheReadTokens",
-                                                     "cacheWriteTokens")}
-        u = Usage(input_tokens=n["inputTokens"], output_tokens=n["outputTokens"],
-                  cache_read_tokens=n["cacheReadTokens"], cache_write_tokens=n["cacheWriteTokens"],
-                  cache_write_5m_tokens=n["cacheWriteTokens"])
+        n = {
+            k: _int(str(tu.get(k) or 0)) for k in ("inputTokens", "outputTokens", "cacheReadTokens", "cacheWriteTokens")
+        }
+        u = Usage(
+            input_tokens=n["inputTokens"],
+            output_tokens=n["outputTokens"],
+            cache_read_tokens=n["cacheReadTokens"],
+            cache_write_tokens=n["cacheWriteTokens"],
+            cache_write_5m_tokens=n["cacheWriteTokens"],
+        )
         cents = tu.get("totalCents")
         cost = float(cents) / 100 if isinstance(cents, int | float) else None
         if not u.total_tokens and not cost:
             continue
-        yield _response(keys, ts, str(e.get("model") or ""), u, cost, e.get("userEmail"),
-                        e.get("kindLabel") or e.get("kind"))
+        yield _response(
+            keys, ts, str(e.get("model") or ""), u, cost, e.get("userEmail"), e.get("kindLabel") or e.get("kind")
+        )
 
 
 # -- attribution --------------------------------------------------------------------------------------------
@@ -211,10 +273,17 @@ def attribute(rows: Iterable[ImportedResponse], sessions: list[dict[str, Any]]) 
     from dataclasses import replace
 
     for r in rows:
-        hit = next((s for s in sessions
-                    if s["started_at"] - SESSION_SLACK_MS <= r.started_at_ms
-                    <= (s["ended_at"] or s["started_at"] + 86_400_000) + SESSION_SLACK_MS
-                    and (not r.developer or not s["developer"] or r.developer == s["developer"])), None)
+        hit = next(
+            (
+                s
+                for s in sessions
+                if s["started_at"] - SESSION_SLACK_MS
+                <= r.started_at_ms
+                <= (s["ended_at"] or s["started_at"] + 86_400_000) + SESSION_SLACK_MS
+                and (not r.developer or not s["developer"] or r.developer == s["developer"])
+            ),
+            None,
+        )
         if hit:
             yield replace(r, session_id=hit["id"], repo=hit["repo"], branch=hit["branch"])
         else:

@@ -30,8 +30,12 @@ def usage_of(tokens: dict) -> Usage:
         return int(v) if isinstance(v, int | float) and v > 0 else 0
 
     cached = min(n("cached"), n("input"))
-    return Usage(input_tokens=n("input") - cached + n("tool"), cache_read_tokens=cached,
-                 output_tokens=n("output") + n("thoughts"), reasoning_tokens=n("thoughts"))
+    return Usage(
+        input_tokens=n("input") - cached + n("tool"),
+        cache_read_tokens=cached,
+        output_tokens=n("output") + n("thoughts"),
+        reasoning_tokens=n("thoughts"),
+    )
 
 
 class GeminiSession:
@@ -57,8 +61,17 @@ class GeminiSession:
         if at is None or msg_id is None:
             return []
         model = d.get("model") if isinstance(d.get("model"), str) else None
-        return [ImportedResponse(
-            source=SOURCE, import_key=f"gemini:{self.session_id or ''}:{msg_id}", agent="gemini", provider="gemini",
-            api="generate_content", path="/v1beta/models/{model}:streamGenerateContent", model=model,
-            started_at_ms=at, usage=usage_of(tokens), agent_session_id=self.session_id,
-        )]
+        return [
+            ImportedResponse(
+                source=SOURCE,
+                import_key=f"gemini:{self.session_id or ''}:{msg_id}",
+                agent="gemini",
+                provider="gemini",
+                api="generate_content",
+                path="/v1beta/models/{model}:streamGenerateContent",
+                model=model,
+                started_at_ms=at,
+                usage=usage_of(tokens),
+                agent_session_id=self.session_id,
+            )
+        ]

@@ -57,13 +57,21 @@ class ImportSummary:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "source": self.source, "dry_run": self.dry_run, "files_read": self.files_read,
-            "files_unchanged": self.files_unchanged, "bytes_read": self.bytes_read, "responses": self.responses,
-            "added": self.added, "updated": self.updated, "already_imported": self.already_imported,
-            "matched_proxy": self.matched_proxy, "replayed_dropped": self.replayed,
+            "source": self.source,
+            "dry_run": self.dry_run,
+            "files_read": self.files_read,
+            "files_unchanged": self.files_unchanged,
+            "bytes_read": self.bytes_read,
+            "responses": self.responses,
+            "added": self.added,
+            "updated": self.updated,
+            "already_imported": self.already_imported,
+            "matched_proxy": self.matched_proxy,
+            "replayed_dropped": self.replayed,
             "sessions_created": self.sessions_created,
             "added_tokens": {k: v for k, v in self.added_usage.as_dict().items() if k != "web_search_requests"},
-            "added_cost_usd": round(self.added_cost_usd, 6), "unpriced_models": sorted(self.unpriced_models),
+            "added_cost_usd": round(self.added_cost_usd, 6),
+            "unpriced_models": sorted(self.unpriced_models),
             "unreadable": [{"path": p, "reason": r} for p, r in self.unreadable],
             "malformed": [{"path": p, "lines": n, "first_line": first} for p, n, first in self.malformed],
         }
@@ -86,8 +94,17 @@ def _digest(text: str, n: int) -> str:
 class Ingest:
     """One import run into one ledger (read-only when `dry_run`)."""
 
-    def __init__(self, ledger: Ledger, source: str, *, config=None, dry_run: bool = False, now_ms: int = 0,
-                 progress: Callable[[int], None] | None = None, batch: int = BATCH) -> None:
+    def __init__(
+        self,
+        ledger: Ledger,
+        source: str,
+        *,
+        config=None,
+        dry_run: bool = False,
+        now_ms: int = 0,
+        progress: Callable[[int], None] | None = None,
+        batch: int = BATCH,
+    ) -> None:
         self.ledger = ledger
         self.config = config
         self.dry_run = dry_run
@@ -162,8 +179,9 @@ class Ingest:
         # Read to the end: remember size and mtime so an unchanged file is skipped. Otherwise (a line still
         # being written, or the file grew meanwhile) the next import resumes at `pos`.
         whole = pos == st.st_size
-        self.done_files.append((str(path), self.summary.source, st.st_size if whole else pos,
-                                st.st_mtime_ns if whole else 0, pos))
+        self.done_files.append(
+            (str(path), self.summary.source, st.st_size if whole else pos, st.st_mtime_ns if whole else 0, pos)
+        )
 
     def add(self, r: ImportedResponse, where: str = "") -> None:
         cur = self.pending.get(r.import_key)
@@ -194,8 +212,9 @@ class Ingest:
             with store.transaction(self.ledger):
                 self._write(prepared, sessions)
                 for path, source, size, mtime_ns, offset in self.done_files:
-                    store.save_file_state(self.ledger, path, source, size, mtime_ns, offset,
-                                          self.file_rows.pop(path, 0), self.now_ms)
+                    store.save_file_state(
+                        self.ledger, path, source, size, mtime_ns, offset, self.file_rows.pop(path, 0), self.now_ms
+                    )
         self.done_files.clear()
         self._where = {k: v for k, v in self._where.items() if k in self.pending}
         self._flushed = self._flushing
@@ -213,13 +232,21 @@ class Ingest:
                 self.summary.matched_proxy += 1
                 continue
             others = [k for _, k in own if k and k != r.import_key]
-            if r.import_key in replays or (others and (r.sidechain or not r.has_request_id
-                                                       or any(k.endswith(":") for k in others))):
+            if r.import_key in replays or (
+                others and (r.sidechain or not r.has_request_id or any(k.endswith(":") for k in others))
+            ):
                 self.summary.replayed += 1
                 continue
             if not own and r.agent_session_id in self.matchable:
-                hit = store.same_response(self.ledger, r.agent_session_id, r.started_at_ms, r.usage,
-                                          MATCH_WINDOW_MS, r.response_id, self.taken)
+                hit = store.same_response(
+                    self.ledger,
+                    r.agent_session_id,
+                    r.started_at_ms,
+                    r.usage,
+                    MATCH_WINDOW_MS,
+                    r.response_id,
+                    self.taken,
+                )
                 if hit:
                     self.taken.add(hit[0])
                     if hit[1] == "proxy":
@@ -228,8 +255,9 @@ class Ingest:
                         self.summary.already_imported += 1
                     continue
             if not own and r.agent in UNLABELLED_AGENTS:
-                hit_id = store.same_unlabelled_response(self.ledger, r.agent, r.started_at_ms, r.usage,
-                                                        MATCH_WINDOW_MS, self.taken)
+                hit_id = store.same_unlabelled_response(
+                    self.ledger, r.agent, r.started_at_ms, r.usage, MATCH_WINDOW_MS, self.taken
+                )
                 if hit_id:
                     self.taken.add(hit_id)
                     self.summary.matched_proxy += 1
@@ -294,8 +322,9 @@ class Ingest:
                 self._dry_owners[r.response_id].append((r.source, r.import_key))
             self._count(r, rec, result, stored)
 
-    def _count(self, r: ImportedResponse, rec: RequestRecord, result: str,
-               old: tuple[Usage, float | None] | None) -> None:
+    def _count(
+        self, r: ImportedResponse, rec: RequestRecord, result: str, old: tuple[Usage, float | None] | None
+    ) -> None:
         same_run = r.import_key in self._flushed  # a later copy of a response this run already wrote
         if result == "kept":
             if not same_run:
@@ -310,8 +339,9 @@ class Ingest:
                 self.summary.updated += 1
             if old is not None:
                 was, was_cost = old
-                self.summary.added_usage = Usage(**{k: v - getattr(was, k)
-                                                    for k, v in (self.summary.added_usage + r.usage).as_dict().items()})
+                self.summary.added_usage = Usage(
+                    **{k: v - getattr(was, k) for k, v in (self.summary.added_usage + r.usage).as_dict().items()}
+                )
                 self.summary.added_cost_usd += (rec.cost_usd or 0.0) - (was_cost or 0.0)
         if rec.unpriced and rec.model_used:
             self.summary.unpriced_models.add(f"{rec.provider}:{rec.model_used}")
@@ -336,12 +366,17 @@ class Ingest:
         att = {} if known else self._attribute(r)
         identity = getattr(self.config, "identity", None)
         row = {
-            "id": sid, "token_hash": store.IMPORT_TOKEN_PREFIX + _digest(f"{r.agent}:{asid}", 64), "key_mode": "",
-            "agent": r.agent, "agent_session_id": asid,
+            "id": sid,
+            "token_hash": store.IMPORT_TOKEN_PREFIX + _digest(f"{r.agent}:{asid}", 64),
+            "key_mode": "",
+            "agent": r.agent,
+            "agent_session_id": asid,
             "developer": r.developer or getattr(identity, "developer", None) or att.get("developer"),
-            "team": getattr(identity, "team", None), "cost_center": getattr(identity, "cost_center", None),
+            "team": getattr(identity, "team", None),
+            "cost_center": getattr(identity, "cost_center", None),
             "repo": known["repo"] if known else att.get("repo"),
-            "branch": known["branch"] if known else (r.branch or att.get("branch")), "cwd": r.cwd,
+            "branch": known["branch"] if known else (r.branch or att.get("branch")),
+            "cwd": r.cwd,
             "tags": {"source": r.source},
         }
         if not known:
@@ -370,22 +405,51 @@ class Ingest:
         info = self.sessions.get(r.agent_session_id or "") or {}
         sid = r.session_id or info.get("id")
         rec = RequestRecord(
-            request_id="imp_" + _digest(r.import_key, 24), session_id=sid, started_at_ms=r.started_at_ms,
-            provider=r.provider, api=r.api, method="POST", path=r.path, model_requested=r.model, model_used=r.model,
-            stream=True, status="ok", http_status=None, usage=r.usage, response_id=r.response_id,
-            upstream_request_id=r.upstream_request_id, agent_session_id=r.agent_session_id, agent_id=r.agent_id,
-            subscription=r.subscription, agent=r.agent, repo=info.get("repo") or _repo(r.repo),
+            request_id="imp_" + _digest(r.import_key, 24),
+            session_id=sid,
+            started_at_ms=r.started_at_ms,
+            provider=r.provider,
+            api=r.api,
+            method="POST",
+            path=r.path,
+            model_requested=r.model,
+            model_used=r.model,
+            stream=True,
+            status="ok",
+            http_status=None,
+            usage=r.usage,
+            response_id=r.response_id,
+            upstream_request_id=r.upstream_request_id,
+            agent_session_id=r.agent_session_id,
+            agent_id=r.agent_id,
+            subscription=r.subscription,
+            agent=r.agent,
+            repo=info.get("repo") or _repo(r.repo),
             branch=r.branch or info.get("branch"),
-            source=r.source, import_key=r.import_key, reason=r.note, tier=r.tier,
+            source=r.source,
+            import_key=r.import_key,
+            reason=r.note,
+            tier=r.tier,
         )
         rec = bound_record(rec, cost=False)  # before pricing: a log's absurd count is clamped and flagged
         if r.cost_usd is not None:
             return rec.with_(cost_usd=r.cost_usd, price_source=r.source)
         cfg = self.config
         # Priced at the response's own time and tier: history is billed at the prices of its day.
-        c = pricing.price(r.provider, r.model, rec.usage, overrides=getattr(cfg, "prices", {}) or {},
-                          unknown_model=getattr(cfg, "unknown_model_price", None), tier=r.tier,
-                          at=pricing.when(r.started_at_ms) if r.started_at_ms else None)
-        return rec.with_(cost_usd=c.usd, price_source=c.source, price_model=c.matched_model,
-                         price_version=c.price_version, unpriced=c.unpriced,
-                         reason=(c.reason if c.unpriced else None) or rec.reason)
+        c = pricing.price(
+            r.provider,
+            r.model,
+            rec.usage,
+            overrides=getattr(cfg, "prices", {}) or {},
+            unknown_model=getattr(cfg, "unknown_model_price", None),
+            tier=r.tier,
+            at=pricing.when(r.started_at_ms) if r.started_at_ms else None,
+        )
+        return rec.with_(
+            cost_usd=c.usd,
+            price_source=c.source,
+            price_model=c.matched_model,
+            price_version=c.price_version,
+            unpriced=c.unpriced,
+            reason=(c.reason if c.unpriced else None) or rec.reason,
+        )

@@ -9,8 +9,15 @@ from __future__ import annotations
 from ..core.errors import NotFoundError, UsageError
 
 
-def run_main(agent: str | None, args: list[str], *, budget_usd: float | None = None,
-             tags: dict[str, str] | None = None, quiet: bool = False, unmetered_on_error: bool = False) -> int:
+def run_main(
+    agent: str | None,
+    args: list[str],
+    *,
+    budget_usd: float | None = None,
+    tags: dict[str, str] | None = None,
+    quiet: bool = False,
+    unmetered_on_error: bool = False,
+) -> int:
     """Run `agent` (None: `args` is a plain command) in a metered session; its exit code."""
     from .. import render
     from ..home.config import load_config
@@ -33,8 +40,9 @@ def run_main(agent: str | None, args: list[str], *, budget_usd: float | None = N
         code = wrapper.spawn(launch, port, session.listener)
     except OSError as exc:  # not executable, a bad interpreter line, …: no session for a launch that never ran
         wrapper.end_session(session, 127, discard_if_empty=True)
-        raise NotFoundError(f"could not start {launch.argv[0]}: {exc.strerror or exc}",
-                            "check that it is an executable program") from None
+        raise NotFoundError(
+            f"could not start {launch.argv[0]}: {exc.strerror or exc}", "check that it is an executable program"
+        ) from None
     # An agent that exits non-zero before a single request did not launch (it refused an option, found no
     # login, …): no empty session is left behind. A plain command (`run -- make test`) may fail for its own
     # reasons, so its session is kept.
@@ -64,8 +72,11 @@ def _exec_unmetered(agent: str, args: list[str], exc: Exception) -> None:
     if binary is None:
         return  # the original error stands
     known = as_storage_error(exc) or (exc if isinstance(exc, AgentmeterError) else None)
-    why = f"{known.message} ({known.hint})" if known is not None and known.hint else (
-        known.message if known is not None else f"{type(exc).__name__}: {exc}")
+    why = (
+        f"{known.message} ({known.hint})"
+        if known is not None and known.hint
+        else (known.message if known is not None else f"{type(exc).__name__}: {exc}")
+    )
     from ..home.secrets import redact
 
     sys.stderr.write(f"agentmeter: {redact(why)}; {agent} runs unmetered\n")

@@ -11,8 +11,14 @@ from ..home.config import Config
 from ..proxy import daemon
 
 
-def open_session(config: Config, *, agent: str | None, tags: dict[str, str] | None = None,
-                 budget_usd: float | None = None, cwd: str | None = None) -> SessionEnv:
+def open_session(
+    config: Config,
+    *,
+    agent: str | None,
+    tags: dict[str, str] | None = None,
+    budget_usd: float | None = None,
+    cwd: str | None = None,
+) -> SessionEnv:
     info, _ = daemon.ensure_running(port=None)
     listener = daemon.hold_listener(info)
     if listener is None:  # it died between the two steps: once more (an older daemon simply has no offer)
@@ -33,6 +39,12 @@ def open_session(config: Config, *, agent: str | None, tags: dict[str, str] | No
     }
     got = daemon.control("/_agentmeter/v1/sessions", spec, info)
     root = f"{info.url}/s/{got['token']}"
-    s = SessionEnv(got["session_id"], f"{root}/anthropic", f"{root}/openai/v1", got.get("virtual_key"),
-                   tuple(got["key_mode"]), listener=listener)
+    s = SessionEnv(
+        got["session_id"],
+        f"{root}/anthropic",
+        f"{root}/openai/v1",
+        got.get("virtual_key"),
+        tuple(got["key_mode"]),
+        listener=listener,
+    )
     return replace(s, env=session_environment(s, agent))

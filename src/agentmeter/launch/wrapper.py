@@ -39,9 +39,16 @@ def resolve_binary(name: str, install: str) -> str:
     return found
 
 
-def prepare(config: Config, agent: str | None, args: list[str], *, budget_usd: float | None = None,
-            tags: dict[str, str] | None = None, environ: dict[str, str] | None = None,
-            label: str | None = None) -> tuple[SessionEnv, Launch]:
+def prepare(
+    config: Config,
+    agent: str | None,
+    args: list[str],
+    *,
+    budget_usd: float | None = None,
+    tags: dict[str, str] | None = None,
+    environ: dict[str, str] | None = None,
+    label: str | None = None,
+) -> tuple[SessionEnv, Launch]:
     """The session (opened, or joined when nested) and how to launch the agent on it. `label` names the
     session's agent for a generic command (the demo's scripted agents)."""
     environ = dict(os.environ if environ is None else environ)
@@ -75,8 +82,9 @@ class DaemonWatch(threading.Thread):
     pidfd), restarts it on the socket this wrapper holds, and calls `on_lost` when the session's port is
     not (or no longer) ours: no held socket, or a daemon serving elsewhere."""
 
-    def __init__(self, port: int | None, listener: socket.socket | None = None,
-                 on_lost: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self, port: int | None, listener: socket.socket | None = None, on_lost: Callable[[str], None] | None = None
+    ) -> None:
         super().__init__(name="agentmeter-watch", daemon=True)
         self.port = port
         self.listener = listener
@@ -180,14 +188,18 @@ def spawn(launch: Launch, port: int | None, listener: socket.socket | None = Non
         if proc.poll() is None:
             stop_tree(proc.pid)
         name = os.path.basename(launch.argv[0]) if launch.argv else "the agent"
-        sys.stderr.write(f"\nagentmeter: {why}; stopped {name} so it cannot send its key or session to another "
-                         "program on that port. Start it again with agentmeter run.\n")
+        sys.stderr.write(
+            f"\nagentmeter: {why}; stopped {name} so it cannot send its key or session to another "
+            "program on that port. Start it again with agentmeter run.\n"
+        )
         sys.stderr.flush()
 
     # SIGINT comes from the TTY to the whole foreground group, agent included: the wrapper just waits.
     # (A handler rather than SIG_IGN, which the agent would inherit.)
-    previous = {s: signal.signal(s, forward if s != signal.SIGINT else (lambda *_: None))
-                for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    previous = {
+        s: signal.signal(s, forward if s != signal.SIGINT else (lambda *_: None))
+        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    }
     watch = DaemonWatch(port, listener, lost)
     watch.start()
     try:
@@ -213,9 +225,11 @@ def end_session(session: SessionEnv, exit_code: int, *, discard_if_empty: bool =
     if not info.running:
         info, _ = daemon.ensure_running()
     try:
-        got = daemon.control(f"/_agentmeter/v1/sessions/{session.session_id}/end",
-                             {"exit_code": exit_code, "discard_if_empty": discard_if_empty,
-                              "commit": _head_commit()}, info)
+        got = daemon.control(
+            f"/_agentmeter/v1/sessions/{session.session_id}/end",
+            {"exit_code": exit_code, "discard_if_empty": discard_if_empty, "commit": _head_commit()},
+            info,
+        )
     except Exception:
         return False  # the session still has all its requests; only ended_at is missing
     return bool(isinstance(got, dict) and got.get("discarded"))

@@ -22,7 +22,8 @@ def open_sessions_activity(ledger: Path, since_ms: int, recent_ms: int, limit: i
             "COALESCE(SUM(CASE WHEN r.started_at >= ? THEN r.cost_usd ELSE 0 END), 0) AS recent, "
             "MAX(r.started_at) AS last_at FROM sessions s JOIN requests r ON r.session_id = s.id "
             "WHERE s.ended_at IS NULL AND r.started_at >= ? GROUP BY s.id ORDER BY last_at DESC LIMIT ?",
-            (recent_ms, since_ms, limit)).fetchall()
+            (recent_ms, since_ms, limit),
+        ).fetchall()
     except sqlite3.OperationalError:
         return []
     finally:

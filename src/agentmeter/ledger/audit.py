@@ -26,16 +26,34 @@ def os_user() -> str:
         return f"os:uid {os.getuid()}"
 
 
-def record(conn: sqlite3.Connection, *, at_ms: int, actor: str, action: str, target: str = "",
-           old: Any = None, new: Any = None, detail: str = "") -> None:
+def record(
+    conn: sqlite3.Connection,
+    *,
+    at_ms: int,
+    actor: str,
+    action: str,
+    target: str = "",
+    old: Any = None,
+    new: Any = None,
+    detail: str = "",
+) -> None:
     if action not in ACTIONS:
         raise ValueError(f"unknown audit action {action!r}")
-    conn.execute("INSERT INTO audit (at, actor, action, target, old, new, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                 (at_ms, actor, action, target, _json(old), _json(new), detail))
+    conn.execute(
+        "INSERT INTO audit (at, actor, action, target, old, new, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (at_ms, actor, action, target, _json(old), _json(new), detail),
+    )
 
 
-def entries(conn: sqlite3.Connection, *, since_ms: int | None = None, until_ms: int | None = None,
-            action: str | None = None, actor: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+def entries(
+    conn: sqlite3.Connection,
+    *,
+    since_ms: int | None = None,
+    until_ms: int | None = None,
+    action: str | None = None,
+    actor: str | None = None,
+    limit: int | None = None,
+) -> list[dict[str, Any]]:
     """Oldest first. `action` matches a whole action or its prefix before the dot (`budget`)."""
     where, args = [], []
     if since_ms is not None:

@@ -139,6 +139,10 @@ class Journal:
 
     def _failed(self, exc: OSError) -> None:
         if self.failed is None:
-            log.error("the request journal beside %s cannot be written (%s); requests are still relayed, but "
-                      "one cut off by a crash of the proxy would not be recorded", self._ledger, exc)
+            log.error(
+                "the request journal beside %s cannot be written (%s); requests are still relayed, but "
+                "one cut off by a crash of the proxy would not be recorded",
+                self._ledger,
+                exc,
+            )
         self.failed = f"{type(exc).__name__}: {exc}"

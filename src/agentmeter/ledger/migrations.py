@@ -106,8 +106,13 @@ CREATE TABLE usage_daily (
 @migrations()
 def m002_budget(db: Database) -> None:
     # The facts the policy saw, so `budget test` can replay a request exactly as it was decided live.
-    for col, kind in (("est_input_tokens", "INTEGER"), ("turn_boundary", "INTEGER"), ("loop_streak", "INTEGER"),
-                      ("downgrade_to", "TEXT"), ("pinned", "INTEGER")):
+    for col, kind in (
+        ("est_input_tokens", "INTEGER"),
+        ("turn_boundary", "INTEGER"),
+        ("loop_streak", "INTEGER"),
+        ("downgrade_to", "TEXT"),
+        ("pinned", "INTEGER"),
+    ):
         db.execute(f"ALTER TABLE requests ADD COLUMN {col} {kind}")
     db.execute(
         """
@@ -132,7 +137,6 @@ CREATE TABLE overrides (
 ) STRICT"""
     )
     _version(db, 2)
-
 
 
 @migrations()
@@ -161,8 +165,9 @@ CREATE TABLE import_files (
 def m004_sync(db: Database) -> None:
     db.execute("CREATE TABLE sync_state (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT")
     # What was last pushed for each summary row, so only changed rows go out again.
-    db.execute("CREATE TABLE sync_pushed (item_key TEXT PRIMARY KEY, digest TEXT NOT NULL, pushed_at INTEGER NOT NULL) "
-               "STRICT")
+    db.execute(
+        "CREATE TABLE sync_pushed (item_key TEXT PRIMARY KEY, digest TEXT NOT NULL, pushed_at INTEGER NOT NULL) STRICT"
+    )
     _version(db, 4)
 
 
@@ -171,10 +176,10 @@ def m005_inflight(db: Database) -> None:
     # A journal of responses being relayed right now. Each entry is written when a request goes upstream and
     # deleted with its final row; entries left behind by a killed daemon become `partial` rows at the next
     # start, so an interrupted response is never silently missing from the ledger.
-    db.execute("CREATE TABLE inflight (request_id TEXT PRIMARY KEY, started_at INTEGER NOT NULL, "
-               "record TEXT NOT NULL) STRICT")
+    db.execute(
+        "CREATE TABLE inflight (request_id TEXT PRIMARY KEY, started_at INTEGER NOT NULL, record TEXT NOT NULL) STRICT"
+    )
     _version(db, 5)
-
 
 
 @migrations()
@@ -197,10 +202,13 @@ def m008_bound_usage(db: Database) -> None:
             f"UPDATE requests SET reason = ? || {col} || ' out of bounds'"
             f" || COALESCE(' | ' || reason, ''), {col} = CASE WHEN {col} < 0 THEN 0 ELSE ? END,"
             f" cost_usd = MIN(MAX(COALESCE(cost_usd, 0), 0), ?) WHERE {col} < 0 OR {col} > ?",
-            [f"{CLAMP_PREFIX}: {col} ", ceiling, MAX_COST_USD_PER_REQUEST, ceiling])
+            [f"{CLAMP_PREFIX}: {col} ", ceiling, MAX_COST_USD_PER_REQUEST, ceiling],
+        )
         changed += cur.rowcount
-    cur = db.execute("UPDATE requests SET cost_usd = MIN(MAX(cost_usd, 0), ?) WHERE cost_usd < 0 OR cost_usd > ?",
-                     [MAX_COST_USD_PER_REQUEST, MAX_COST_USD_PER_REQUEST])
+    cur = db.execute(
+        "UPDATE requests SET cost_usd = MIN(MAX(cost_usd, 0), ?) WHERE cost_usd < 0 OR cost_usd > ?",
+        [MAX_COST_USD_PER_REQUEST, MAX_COST_USD_PER_REQUEST],
+    )
     changed += cur.rowcount
     if changed:
         Ledger(db.conn, None)._rebuild_rollup()  # type: ignore[arg-type]
@@ -250,7 +258,6 @@ def m006_price_tier(db: Database) -> None:
     # rates, and `reprice` must know it again later.
     db.execute("ALTER TABLE requests ADD COLUMN tier TEXT")
     _version(db, [m.name for m in migrations._migrations].index("m006_price_tier") + 1)
-
 
 
 @migrations()

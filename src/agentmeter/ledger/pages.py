@@ -71,7 +71,7 @@ def decode_record(payload: bytes) -> list:
         if t in (10, 11):
             raise Bad("reserved serial type")
         size = {1: 1, 2: 2, 3: 3, 4: 4, 5: 6, 6: 8, 7: 8}.get(t, (t - 12) // 2 if t >= 12 else 0)
-        raw = payload[pos:pos + size]
+        raw = payload[pos : pos + size]
         if len(raw) != size:
             raise Bad("record body overruns")
         pos += size
@@ -124,7 +124,7 @@ class PageFile:
     def page(self, n: int) -> bytes:
         if not 1 <= n <= self.pages:
             raise Bad(f"page {n} is outside the file")
-        return self.data[(n - 1) * self.page_size:n * self.page_size]
+        return self.data[(n - 1) * self.page_size : n * self.page_size]
 
     def _freelist(self) -> set[int]:
         out: set[int] = set()
@@ -136,7 +136,7 @@ class PageFile:
                 count = int.from_bytes(p[4:8], "big")
                 if count > self.usable // 4:
                     break
-                out.update(int.from_bytes(p[8 + 4 * i:12 + 4 * i], "big") for i in range(count))
+                out.update(int.from_bytes(p[8 + 4 * i : 12 + 4 * i], "big") for i in range(count))
                 trunk = int.from_bytes(p[0:4], "big")
         except Bad:
             pass
@@ -149,14 +149,14 @@ class PageFile:
         kind = p[off]
         if kind not in (LEAF, INTERIOR):
             raise Bad(f"page {n} is not a table b-tree page")
-        ncells = int.from_bytes(p[off + 3:off + 5], "big")
+        ncells = int.from_bytes(p[off + 3 : off + 5], "big")
         hsize = 8 if kind == LEAF else 12
         if off + hsize + 2 * ncells > self.usable:
             raise Bad(f"page {n} has an impossible cell count")
         return p, off, kind, ncells
 
     def _cell(self, p: bytes, off: int, hsize: int, i: int) -> int:
-        at = int.from_bytes(p[off + hsize + 2 * i:off + hsize + 2 * i + 2], "big")
+        at = int.from_bytes(p[off + hsize + 2 * i : off + hsize + 2 * i + 2], "big")
         if not off + hsize <= at < self.usable:
             raise Bad("cell pointer outside the page")
         return at
@@ -174,9 +174,9 @@ class PageFile:
             local = k if k <= x else m
         if i + local > u:
             raise Bad("cell overruns the page")
-        data = bytearray(p[i:i + local])
+        data = bytearray(p[i : i + local])
         if local < plen:
-            nxt = int.from_bytes(p[i + local:i + local + 4], "big")
+            nxt = int.from_bytes(p[i + local : i + local + 4], "big")
             seen = set()
             while len(data) < plen:
                 if nxt in seen or nxt in self.free:
@@ -184,7 +184,7 @@ class PageFile:
                 seen.add(nxt)
                 op = self.page(nxt)
                 self.visited.add(nxt)
-                data += op[4:min(u, 4 + plen - len(data))]
+                data += op[4 : min(u, 4 + plen - len(data))]
                 nxt = int.from_bytes(op[0:4], "big")
         return _signed(rowid), bytes(data)
 
@@ -214,8 +214,7 @@ class PageFile:
     def walk(self, table: str, root: int, ncols: int | None, out: TableRows) -> None:
         self._walk(table, root, ncols, out, 0, None, 0)
 
-    def _walk(self, table: str, n: int, ncols: int | None, out: TableRows, lo: int, hi: int | None,
-              depth: int) -> None:
+    def _walk(self, table: str, n: int, ncols: int | None, out: TableRows, lo: int, hi: int | None, depth: int) -> None:
         if n in self.visited or n in self.free or depth > 20:
             self.damage.append(Damage(table, lo, hi, leaf=False))
             return
@@ -232,14 +231,14 @@ class PageFile:
             prev = lo
             for i in range(ncells):
                 at = self._cell(p, off, 12, i)
-                child = int.from_bytes(p[at:at + 4], "big")
+                child = int.from_bytes(p[at : at + 4], "big")
                 key, _ = _varint(p, at + 4)
                 key = _signed(key)
                 if not 1 <= child <= self.pages or key < prev or (hi is not None and key > hi):
                     raise Bad("interior cell out of order")
                 children.append((child, key))
                 prev = key
-            right = int.from_bytes(p[off + 8:off + 12], "big")
+            right = int.from_bytes(p[off + 8 : off + 12], "big")
             if not 1 <= right <= self.pages:
                 raise Bad("right child outside the file")
         except Bad:
@@ -273,21 +272,21 @@ class PageFile:
                 if kind not in (INDEX_LEAF, INDEX_INTERIOR):
                     raise Bad("not an index page")
                 hsize = 8 if kind == INDEX_LEAF else 12
-                ncells = int.from_bytes(p[off + 3:off + 5], "big")
+                ncells = int.from_bytes(p[off + 3 : off + 5], "big")
                 if off + hsize + 2 * ncells > self.usable:
                     raise Bad("impossible cell count")
                 found, kids = [], []
                 for i in range(ncells):
                     at = self._cell(p, off, hsize, i)
                     if kind == INDEX_INTERIOR:
-                        kids.append(int.from_bytes(p[at:at + 4], "big"))
+                        kids.append(int.from_bytes(p[at : at + 4], "big"))
                         at += 4
                     values = decode_record(self._index_payload(p, at))
                     if not values or not isinstance(values[-1], int):
                         raise Bad("index entry without a rowid")
                     found.append(values[-1])
                 if kind == INDEX_INTERIOR:
-                    kids.append(int.from_bytes(p[off + 8:off + 12], "big"))
+                    kids.append(int.from_bytes(p[off + 8 : off + 12], "big"))
                 ids.update(found)
                 stack.extend(kids)
                 self.visited.add(n)
@@ -303,7 +302,7 @@ class PageFile:
             raise Bad("index entry spills to overflow pages")  # never for the ledger's short keys
         if i + plen > u:
             raise Bad("cell overruns the page")
-        return bytes(p[i:i + plen])
+        return bytes(p[i : i + plen])
 
     def orphans(self, ncols_of: dict[str, int]) -> list[tuple[int, dict[int, list]]]:
         """Leaf pages no walk reached, decoded (table unknown): (page, rows)."""
@@ -399,8 +398,14 @@ def recover(data: bytes, tables: dict[str, int]) -> Recovered:
     return Recovered({t: tr.rows for t, tr in found.items()}, lost, estimated, bool(roots))
 
 
-def _adopt(rows: dict[int, list], tables: dict[str, int], damaged: set[str], damage: list[Damage],
-           found: dict[str, TableRows], strict: bool) -> None:
+def _adopt(
+    rows: dict[int, list],
+    tables: dict[str, int],
+    damaged: set[str],
+    damage: list[Damage],
+    found: dict[str, TableRows],
+    strict: bool,
+) -> None:
     """Give an orphan leaf to the one damaged table whose range and column count fit it (`strict`: the exact
     column count only, when there is no schema to say which pages belong to which table)."""
     widths = {len(v) for v in rows.values()}

@@ -14,14 +14,24 @@ if TYPE_CHECKING:
     from .store import Ledger
 
 
-def insert_snapshot(lg: Ledger, *, at_ms: int, request_id: str | None, session_id: str | None, provider: str,
-                    account: str, snap: PlanSnapshot, raw: dict[str, str]) -> None:
+def insert_snapshot(
+    lg: Ledger,
+    *,
+    at_ms: int,
+    request_id: str | None,
+    session_id: str | None,
+    provider: str,
+    account: str,
+    snap: PlanSnapshot,
+    raw: dict[str, str],
+) -> None:
     """One compact row per response, and the latest reading per window (an older reading never
     overwrites a newer one: responses can finish out of order)."""
     lg.conn.execute(
         "INSERT INTO plan_snapshots (at, request_id, session_id, provider, account, status, data) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (at_ms, request_id, session_id, provider, account, snap.status, snap.compact()))
+        (at_ms, request_id, session_id, provider, account, snap.status, snap.compact()),
+    )
     raw_json = json.dumps(raw, separators=(",", ":"), sort_keys=True)
     for w in snap.windows:
         lg.conn.execute(
@@ -31,8 +41,19 @@ def insert_snapshot(lg: Ledger, *, at_ms: int, request_id: str | None, session_i
             "resets_at = excluded.resets_at, window_minutes = excluded.window_minutes, status = excluded.status, "
             "at = excluded.at, session_id = excluded.session_id, raw = excluded.raw "
             "WHERE excluded.at >= plan_latest.at",
-            (provider, account, w.name, w.used_pct, w.resets_at, w.window_minutes, snap.status, at_ms, session_id,
-             raw_json))
+            (
+                provider,
+                account,
+                w.name,
+                w.used_pct,
+                w.resets_at,
+                w.window_minutes,
+                snap.status,
+                at_ms,
+                session_id,
+                raw_json,
+            ),
+        )
 
 
 def latest(conn) -> list[dict[str, Any]]:
@@ -49,12 +70,22 @@ def latest(conn) -> list[dict[str, Any]]:
 
 
 def readings(conn) -> list[Reading]:
-    return [Reading(r["provider"], r["account"], r["window"], r["used_pct"], r["resets_at"], r["status"],
-                    r["at"] / 1000, r["window_minutes"]) for r in latest(conn)]
+    return [
+        Reading(
+            r["provider"],
+            r["account"],
+            r["window"],
+            r["used_pct"],
+            r["resets_at"],
+            r["status"],
+            r["at"] / 1000,
+            r["window_minutes"],
+        )
+        for r in latest(conn)
+    ]
 
 
-def snapshots(conn, since_ms: int, provider: str | None = None,
-              account: str | None = None) -> list[dict[str, Any]]:
+def snapshots(conn, since_ms: int, provider: str | None = None, account: str | None = None) -> list[dict[str, Any]]:
     """Snapshots in time order, each with `windows` decoded: {name: [used_pct, resets_at, minutes]}."""
     sql = "SELECT * FROM plan_snapshots WHERE at >= ?"
     args: list[Any] = [since_ms]
@@ -87,7 +118,9 @@ def finished_requests(conn, since_ms: int, provider: str, subscription: bool) ->
         "SELECT session_id, started_at + CAST(COALESCE(duration_ms, 0) AS INTEGER) AS end_ms, cost_usd, "
         "input_tokens + cache_read_tokens + cache_write_tokens + output_tokens AS tokens, request_id "
         "FROM requests WHERE provider = ? AND subscription = ? AND started_at >= ? - 86400000 "
-        "AND status IN ('ok', 'partial') ORDER BY end_ms", (provider, int(subscription), since_ms)).fetchall()
+        "AND status IN ('ok', 'partial') ORDER BY end_ms",
+        (provider, int(subscription), since_ms),
+    ).fetchall()
     return [dict(r) for r in rows if r["end_ms"] >= since_ms]
 
 
@@ -111,8 +144,7 @@ def plan_section(conn, now_s: float, lines: dict[str, float] | None = None, thre
             finished[fkey] = finished_requests(conn, since_ms, *fkey)
     kw = {}
     if thresholds is not None:
-        kw = {"block_at": thresholds.block_at, "alert_at": thresholds.alert_at,
-              "downgrade_at": thresholds.downgrade_at}
+        kw = {"block_at": thresholds.block_at, "alert_at": thresholds.alert_at, "downgrade_at": thresholds.downgrade_at}
     return build(rows, snaps, finished, now_s, lines, **kw)
 
 
@@ -125,7 +157,8 @@ def daily_peaks(conn, since_ms: int | None, until_ms: int | None) -> list[dict]:
             "MAX(json_extract(w.value, '$[0]')) AS peak_pct, COUNT(*) AS readings "
             "FROM plan_snapshots, json_each(plan_snapshots.data, '$.w') AS w "
             "WHERE at >= ? AND at < ? GROUP BY day, provider, account, w.key ORDER BY day, provider, account, w.key",
-            (since_ms or 0, until_ms or 2**62)).fetchall()
+            (since_ms or 0, until_ms or 2**62),
+        ).fetchall()
     except Exception:  # a ledger from before m007
         return []
     return [dict(r) for r in rows]

@@ -34,7 +34,8 @@ def window_sums(conn: sqlite3.Connection, first: str, last: str) -> tuple[float,
     usd, tokens, requests = conn.execute(
         f"SELECT COALESCE(SUM(cost_usd), 0), COALESCE(SUM({_TOKENS}), 0), COALESCE(SUM(requests), 0) "
         "FROM usage_daily WHERE day BETWEEN ? AND ?",
-        (first, last)).fetchone()
+        (first, last),
+    ).fetchone()
     return float(usd), int(tokens), int(requests)
 
 
@@ -43,8 +44,11 @@ def spend_by_day(conn: sqlite3.Connection | None, first: str, last: str) -> dict
     if conn is None:
         return {}
     try:
-        rows = conn.execute(f"SELECT day, COALESCE(SUM(cost_usd), 0), COALESCE(SUM({_TOKENS}), 0) "
-                            "FROM usage_daily WHERE day BETWEEN ? AND ? GROUP BY day", (first, last)).fetchall()
+        rows = conn.execute(
+            f"SELECT day, COALESCE(SUM(cost_usd), 0), COALESCE(SUM({_TOKENS}), 0) "
+            "FROM usage_daily WHERE day BETWEEN ? AND ? GROUP BY day",
+            (first, last),
+        ).fetchall()
     except sqlite3.OperationalError:
         return {}
     return {day: (float(usd), int(tok)) for day, usd, tok in rows}
@@ -52,8 +56,12 @@ def spend_by_day(conn: sqlite3.Connection | None, first: str, last: str) -> dict
 
 def cost_by_day(conn: sqlite3.Connection, since: str, before: str) -> list[tuple[str, float]]:
     """[(day, usd)] for since <= day < before: the history a forecast resamples."""
-    return [(d, float(usd)) for d, usd in conn.execute(
-        "SELECT day, SUM(cost_usd) FROM usage_daily WHERE day >= ? AND day < ? GROUP BY day", (since, before))]
+    return [
+        (d, float(usd))
+        for d, usd in conn.execute(
+            "SELECT day, SUM(cost_usd) FROM usage_daily WHERE day >= ? AND day < ? GROUP BY day", (since, before)
+        )
+    ]
 
 
 def by_agent(conn: sqlite3.Connection, first: str, last: str) -> list[dict]:
@@ -61,22 +69,33 @@ def by_agent(conn: sqlite3.Connection, first: str, last: str) -> list[dict]:
     cur = conn.execute(
         "SELECT agent, SUM(cost_usd) AS usd, SUM(requests) AS requests, SUM(input_tokens) AS input_tokens, "
         "SUM(cache_read_tokens) AS cache_read_tokens, SUM(cache_write_tokens) AS cache_write_tokens "
-        "FROM usage_daily WHERE day BETWEEN ? AND ? GROUP BY agent ORDER BY usd DESC", (first, last))
+        "FROM usage_daily WHERE day BETWEEN ? AND ? GROUP BY agent ORDER BY usd DESC",
+        (first, last),
+    )
     names = [d[0] for d in cur.description]
     return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
 
 def unpriced(conn: sqlite3.Connection, first: str, last: str) -> list[tuple[str, str, int, float]]:
     """[(provider, model, unpriced requests, fallback usd)] over first..last."""
-    return [tuple(r) for r in conn.execute(
-        "SELECT provider, model, SUM(unpriced_requests) AS n, SUM(cost_usd) AS usd FROM usage_daily "
-        "WHERE day BETWEEN ? AND ? AND unpriced_requests > 0 GROUP BY provider, model", (first, last))]
+    return [
+        tuple(r)
+        for r in conn.execute(
+            "SELECT provider, model, SUM(unpriced_requests) AS n, SUM(cost_usd) AS usd FROM usage_daily "
+            "WHERE day BETWEEN ? AND ? AND unpriced_requests > 0 GROUP BY provider, model",
+            (first, last),
+        )
+    ]
 
 
 def cost_by_subscription(conn: sqlite3.Connection, first: str, last: str) -> dict[int, float]:
     """{1: API-equivalent usd of subscription traffic, 0: billed usd} over first..last."""
-    return dict(conn.execute("SELECT subscription, SUM(cost_usd) FROM usage_daily WHERE day BETWEEN ? AND ? "
-                             "GROUP BY subscription", (first, last)).fetchall())
+    return dict(
+        conn.execute(
+            "SELECT subscription, SUM(cost_usd) FROM usage_daily WHERE day BETWEEN ? AND ? GROUP BY subscription",
+            (first, last),
+        ).fetchall()
+    )
 
 
 # -- requests, sessions, meta -----------------------------------------------------------------------------------
@@ -90,7 +109,9 @@ def sessions_since(conn: sqlite3.Connection, start_ms: int) -> list[dict]:
         "SUM(r.input_tokens) AS input_tokens, SUM(r.cache_read_tokens) AS cache_read_tokens, "
         "SUM(r.cache_write_tokens) AS cache_write_tokens "
         "FROM requests r JOIN sessions s ON s.id = r.session_id WHERE r.started_at >= ? "
-        "GROUP BY s.id ORDER BY cost_usd DESC", (start_ms,))
+        "GROUP BY s.id ORDER BY cost_usd DESC",
+        (start_ms,),
+    )
     names = [d[0] for d in cur.description]
     return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
@@ -106,14 +127,18 @@ def meta_value(conn: sqlite3.Connection, key: str) -> str | None:
 
 def snoozed_until(conn: sqlite3.Connection) -> int | None:
     """The end (ms) of the latest snooze, if any was ever set."""
-    row = conn.execute("SELECT until_at FROM overrides WHERE kind = 'snooze' ORDER BY created_at DESC, id DESC "
-                       "LIMIT 1").fetchone()
+    row = conn.execute(
+        "SELECT until_at FROM overrides WHERE kind = 'snooze' ORDER BY created_at DESC, id DESC LIMIT 1"
+    ).fetchone()
     return row[0] if row and row[0] else None
 
 
 def alerts_since(conn: sqlite3.Connection, since_ms: int) -> list[dict]:
-    cur = conn.execute("SELECT window, threshold, spent_usd, cap_usd, sent_at, channels FROM alerts "
-                       "WHERE sent_at >= ? ORDER BY sent_at", (since_ms,))
+    cur = conn.execute(
+        "SELECT window, threshold, spent_usd, cap_usd, sent_at, channels FROM alerts "
+        "WHERE sent_at >= ? ORDER BY sent_at",
+        (since_ms,),
+    )
     names = [d[0] for d in cur.description]
     return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
@@ -123,26 +148,38 @@ def plan_latest(conn: sqlite3.Connection | None) -> list[tuple[str, str, float, 
     if conn is None:
         return []
     try:
-        return [tuple(r) for r in conn.execute(
-            "SELECT provider, window, used_pct, resets_at FROM plan_latest WHERE account != 'api' "
-            "ORDER BY used_pct DESC")]
+        return [
+            tuple(r)
+            for r in conn.execute(
+                "SELECT provider, window, used_pct, resets_at FROM plan_latest WHERE account != 'api' "
+                "ORDER BY used_pct DESC"
+            )
+        ]
     except sqlite3.OperationalError:
         return []
 
 
-def agent_session_cost(conn: sqlite3.Connection, agent_session_id: str, since_ms: int,
-                       session_id: str | None) -> float | None:
+def agent_session_cost(
+    conn: sqlite3.Connection, agent_session_id: str, since_ms: int, session_id: str | None
+) -> float | None:
     """What was metered for one agent-side session id (Claude Code's `session_id`): through the agentmeter
     session(s) that saw it, else any request since since_ms. None when nothing matches."""
-    sessions = [session_id] if session_id else [
-        r[0] for r in conn.execute("SELECT id FROM sessions WHERE agent_session_id = ?", (agent_session_id,))]
+    sessions = (
+        [session_id]
+        if session_id
+        else [r[0] for r in conn.execute("SELECT id FROM sessions WHERE agent_session_id = ?", (agent_session_id,))]
+    )
     for sid in sessions:
-        n, usd = conn.execute("SELECT COUNT(*), COALESCE(SUM(cost_usd), 0) FROM requests "
-                              "WHERE session_id = ? AND agent_session_id = ?", (sid, agent_session_id)).fetchone()
+        n, usd = conn.execute(
+            "SELECT COUNT(*), COALESCE(SUM(cost_usd), 0) FROM requests WHERE session_id = ? AND agent_session_id = ?",
+            (sid, agent_session_id),
+        ).fetchone()
         if n:
             return float(usd)
-    n, usd = conn.execute("SELECT COUNT(*), COALESCE(SUM(cost_usd), 0) FROM requests "
-                          "WHERE started_at >= ? AND agent_session_id = ?", (since_ms, agent_session_id)).fetchone()
+    n, usd = conn.execute(
+        "SELECT COUNT(*), COALESCE(SUM(cost_usd), 0) FROM requests WHERE started_at >= ? AND agent_session_id = ?",
+        (since_ms, agent_session_id),
+    ).fetchone()
     return float(usd) if n else None
 
 

@@ -19,8 +19,17 @@ from .pages import recover
 from .store import open_ledger
 
 # Everything but the rollup (rebuilt) and the migrations record (the fresh file has its own).
-TABLES = ("sessions", "requests", "alerts", "overrides", "import_files", "sync_state", "sync_pushed", "meta",
-          "inflight")
+TABLES = (
+    "sessions",
+    "requests",
+    "alerts",
+    "overrides",
+    "import_files",
+    "sync_state",
+    "sync_pushed",
+    "meta",
+    "inflight",
+)
 
 
 @dataclass
@@ -80,8 +89,7 @@ def salvage(path: Path, stamp: str, tz=None) -> Salvage:
             kept, bad = _insert(new.conn, table, cols, rows)
             lost = found.lost.get(table, 0) + bad
             # Without the schema, a table found by nothing but its column count says nothing of what it held.
-            report.recovered[table], report.lost[table] = kept, (None if kept == 0 and not found.schema_found
-                                                                 else lost)
+            report.recovered[table], report.lost[table] = kept, (None if kept == 0 and not found.schema_found else lost)
         new._rebuild_rollup()
         new.conn.execute("COMMIT")
     finally:
@@ -119,7 +127,7 @@ def _insert(dst: sqlite3.Connection, table: str, cols: list[str], rows: dict[int
     rowid_col = pks[0] if len(pks) == 1 and next(r[2] for r in info if r[1] == pks[0]).upper() == "INTEGER" else None
     kept = bad = 0
     for rowid, values in sorted(rows.items()):
-        names = cols[:len(values)]
+        names = cols[: len(values)]
         vals = list(values)
         if rowid_col in names and vals[names.index(rowid_col)] is None:
             vals[names.index(rowid_col)] = rowid

@@ -28,8 +28,17 @@ GROUPS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
     "model": ("model", ("provider",), ()),
     "repo": ("repo", (), ()),
     "branch": ("branch", ("repo",), ()),
-    "session": ("session", (), ("MAX(agent) AS agent", "MAX(repo) AS repo", "MAX(branch) AS branch",
-                                "MIN(started_at) AS first_at", "MAX(started_at) AS last_at")),
+    "session": (
+        "session",
+        (),
+        (
+            "MAX(agent) AS agent",
+            "MAX(repo) AS repo",
+            "MAX(branch) AS branch",
+            "MIN(started_at) AS first_at",
+            "MAX(started_at) AS last_at",
+        ),
+    ),
     # Issue 20 item 7 (chargeback): a session tag's value (`tag:KEY`), a Claude Code sub-agent (its
     # x-claude-code-agent-id; '' is the main agent), the commit the session ended on.
     "tag": ("tag", (), ()),
@@ -40,8 +49,7 @@ ROLLUP_GROUPS = ("day", "week", "month", "agent", "model", "repo")
 TIME_GROUPS = ("day", "week", "month")
 
 # The same filter `Ledger._fold` applies: a refusal or passthrough with no tokens is not usage.
-_BILLABLE = ("NOT (status IN ('refused', 'passthrough') AND "
-             + " + ".join(TOKEN_COLUMNS) + " = 0)")
+_BILLABLE = "NOT (status IN ('refused', 'passthrough') AND " + " + ".join(TOKEN_COLUMNS) + " = 0)"
 _NO_END = "9999-12-31"
 _DAY_FN = "agentmeter_local_day"
 
@@ -70,9 +78,16 @@ def totals_by_rollup(ledger: Ledger, by: str, first_day: str | None, end_day: st
     return [dict(r) for r in rows]
 
 
-def totals_by_requests(ledger: Ledger, by: str, since_ms: int | None, until_ms: int | None,
-                       tz: tzinfo | None, *, tag: str | None = None,
-                       commits: list[str] | None = None) -> list[dict[str, Any]]:
+def totals_by_requests(
+    ledger: Ledger,
+    by: str,
+    since_ms: int | None,
+    until_ms: int | None,
+    tz: tzinfo | None,
+    *,
+    tag: str | None = None,
+    commits: list[str] | None = None,
+) -> list[dict[str, Any]]:
     """Totals per `by` group over [since_ms, until_ms), from `requests`, with days local to `tz`. `tag`: the
     session tag `by="tag"` groups on; `commits`: only sessions that ended on one of these commits."""
     if by not in GROUPS:
@@ -90,8 +105,11 @@ def totals_by_requests(ledger: Ledger, by: str, since_ms: int | None, until_ms: 
                COALESCE(CAST(json_extract(s.tags, ?) AS TEXT), '') AS tag
         FROM requests r LEFT JOIN sessions s ON s.id = r.session_id
         WHERE r.started_at >= ? AND r.started_at < ? AND {_BILLABLE.replace("status", "r.status")}"""
-    args: list[Any] = [_tag_path(tag or ""), since_ms if since_ms is not None else -(2**62),
-                       until_ms if until_ms is not None else 2**62]
+    args: list[Any] = [
+        _tag_path(tag or ""),
+        since_ms if since_ms is not None else -(2**62),
+        until_ms if until_ms is not None else 2**62,
+    ]
     if commits is not None:
         source += " AND s.end_commit IN (SELECT value FROM json_each(?))"
         args.append(json.dumps(commits))
@@ -103,12 +121,10 @@ def _tag_path(key: str) -> str:
     return "$." + json.dumps(key)
 
 
-
 def iter_rollup(ledger: Ledger, first_day: str | None, end_day: str | None) -> Iterator[dict[str, Any]]:
     """Rollup rows over local days [first_day, end_day), streamed in a stable order."""
     cur = ledger.conn.execute(
-        "SELECT * FROM usage_daily WHERE day >= ? AND day < ? "
-        "ORDER BY day, provider, model, agent, repo, subscription",
+        "SELECT * FROM usage_daily WHERE day >= ? AND day < ? ORDER BY day, provider, model, agent, repo, subscription",
         (first_day or "", end_day or _NO_END),
     )
     for row in cur:

@@ -115,8 +115,9 @@ class Ledger:
     def _replace_recovered(self, request_id: str) -> bool:
         """A row the start-up recovery wrote for a response a dying daemon was still finishing: the real
         row, when it does arrive, wins."""
-        old = self.conn.execute("SELECT * FROM requests WHERE request_id = ? AND reason = ?",
-                                (request_id, CRASH_REASON)).fetchone()
+        old = self.conn.execute(
+            "SELECT * FROM requests WHERE request_id = ? AND reason = ?", (request_id, CRASH_REASON)
+        ).fetchone()
         if old is None:
             return False
         self._fold(dict(old), -1)
@@ -126,8 +127,10 @@ class Ledger:
     def begin_request(self, rec: RequestRecord) -> None:
         """Journal a response about to be relayed (see migration m005); `insert_request` clears it."""
         fields_ = {c: getattr(rec, c) for c in _record_columns()}
-        self.conn.execute("INSERT OR IGNORE INTO inflight (request_id, started_at, record) VALUES (?, ?, ?)",
-                          (rec.request_id, rec.started_at_ms, json.dumps(fields_)))
+        self.conn.execute(
+            "INSERT OR IGNORE INTO inflight (request_id, started_at, record) VALUES (?, ?, ?)",
+            (rec.request_id, rec.started_at_ms, json.dumps(fields_)),
+        )
 
     def recover_inflight(self) -> list[RequestRecord]:
         """Turn the journal entries a killed daemon left behind into `partial` rows. Their usage is unknown
@@ -147,8 +150,15 @@ class Ledger:
             try:
                 known = {k: v for k, v in json.loads(raw).items() if k in _record_columns()}
                 rec = RequestRecord(**known).with_(
-                    status="partial", partial=True, unmetered=False, http_status=None, usage=Usage(),
-                    cost_usd=0.0, price_source="none", reason=CRASH_REASON)
+                    status="partial",
+                    partial=True,
+                    unmetered=False,
+                    http_status=None,
+                    usage=Usage(),
+                    cost_usd=0.0,
+                    price_source="none",
+                    reason=CRASH_REASON,
+                )
             except (ValueError, TypeError):
                 continue
             if self.insert_request(rec):
@@ -159,8 +169,12 @@ class Ledger:
         if row["status"] in ("refused", "passthrough") and not any(row[c] for c in TOKEN_COLUMNS):
             return
         key = (
-            row["day"], row["agent"] or "", row["provider"], row["model_used"] or row["model_requested"] or "",
-            row["repo"] or "", int(bool(row["subscription"])),
+            row["day"],
+            row["agent"] or "",
+            row["provider"],
+            row["model_used"] or row["model_requested"] or "",
+            row["repo"] or "",
+            int(bool(row["subscription"])),
         )
         sums = [sign * (row[c] or 0) for c in _ROLLUP_SUMS]
         sets = ", ".join(f"{c} = {c} + excluded.{c}" for c in _ROLLUP_SUMS)
@@ -184,11 +198,13 @@ class Ledger:
             row = _utf8(row)
             self.conn.execute(sql, [row[c] for c in cols])
 
-    def end_session(self, session_id: str, ended_at_ms: int, exit_code: int | None,
-                    end_commit: str | None = None) -> bool:
+    def end_session(
+        self, session_id: str, ended_at_ms: int, exit_code: int | None, end_commit: str | None = None
+    ) -> bool:
         cur = self.conn.execute(
             "UPDATE sessions SET ended_at = ?, exit_code = ?, end_commit = COALESCE(?, end_commit) WHERE id = ?",
-            (ended_at_ms, exit_code, end_commit, session_id))
+            (ended_at_ms, exit_code, end_commit, session_id),
+        )
         return cur.rowcount == 1
 
     def discard_empty_session(self, session_id: str) -> bool:
@@ -205,9 +221,13 @@ class Ledger:
             (agent_session_id, session_id),
         )
 
-    def reprice(self, price: Callable[[dict[str, Any]], tuple[float | None, str, str | None, str | None, bool,
-                                                            str | None]],
-                *, since_ms: int | None = None, dry_run: bool = False) -> dict[str, Any]:
+    def reprice(
+        self,
+        price: Callable[[dict[str, Any]], tuple[float | None, str, str | None, str | None, bool, str | None]],
+        *,
+        since_ms: int | None = None,
+        dry_run: bool = False,
+    ) -> dict[str, Any]:
         """Recompute rows' costs from their tokens (at each row's own time and tier), then rebuild the
         rollup. `price(row)` gives (usd, source, matched model, price version, unpriced, reason); the reason
         replaces a stale pricing reason on the row ("unpriced ..." once the model is priced). With `dry_run`
@@ -215,9 +235,11 @@ class Ledger:
         out: dict[str, Any] = {"rows": 0, "changed": 0, "before_usd": 0.0, "after_usd": 0.0, "models": {}}
         self.conn.execute("BEGIN IMMEDIATE")
         try:
-            sql = (f"SELECT request_id, started_at, provider, model_requested, model_used, cost_usd, price_source, "
-                   f"price_model, unpriced, status, reason, tier, {', '.join(TOKEN_COLUMNS)} FROM requests "
-                   "WHERE status NOT IN ('refused', 'passthrough')")
+            sql = (
+                f"SELECT request_id, started_at, provider, model_requested, model_used, cost_usd, price_source, "
+                f"price_model, unpriced, status, reason, tier, {', '.join(TOKEN_COLUMNS)} FROM requests "
+                "WHERE status NOT IN ('refused', 'passthrough')"
+            )
             args: list[Any] = []
             if since_ms is not None:
                 sql += " AND started_at >= ?"
@@ -232,8 +254,9 @@ class Ledger:
                 if usd != row["cost_usd"] or source != row["price_source"] or reason != row["reason"]:
                     out["changed"] += 1
                     name = f"{row['provider']}:{row['model_used'] or row['model_requested']}"
-                    m = out["models"].setdefault(name, {"rows": 0, "before_usd": 0.0, "after_usd": 0.0,
-                                                        "source": source, "price_model": model})
+                    m = out["models"].setdefault(
+                        name, {"rows": 0, "before_usd": 0.0, "after_usd": 0.0, "source": source, "price_model": model}
+                    )
                     m["rows"] += 1
                     m["before_usd"] += row["cost_usd"] or 0.0
                     m["after_usd"] += usd or 0.0
@@ -267,9 +290,7 @@ class Ledger:
     def get_session(self, session_id: str) -> dict[str, Any] | None:
         row = self.conn.execute("SELECT * FROM sessions WHERE id = ?", (session_id,)).fetchone()
         if row is None:
-            rows = self.conn.execute(
-                "SELECT * FROM sessions WHERE id LIKE ? LIMIT 2", (session_id + "%",)
-            ).fetchall()
+            rows = self.conn.execute("SELECT * FROM sessions WHERE id LIKE ? LIMIT 2", (session_id + "%",)).fetchall()
             row = rows[0] if len(rows) == 1 else None
         return dict(row) if row else None
 
@@ -318,8 +339,10 @@ class Ledger:
     def window_spend(self, first_day: str, last_day: str, agent: str | None = None) -> tuple[float, int]:
         """USD and tokens (all buckets) in a calendar window, from the rollup."""
         # TOTAL() sums as a float: a ledger written before the bounds existed cannot overflow the budget check.
-        sql = ("SELECT TOTAL(cost_usd), TOTAL(input_tokens) + TOTAL(cache_read_tokens) + "
-               "TOTAL(cache_write_tokens) + TOTAL(output_tokens) FROM usage_daily WHERE day BETWEEN ? AND ?")
+        sql = (
+            "SELECT TOTAL(cost_usd), TOTAL(input_tokens) + TOTAL(cache_read_tokens) + "
+            "TOTAL(cache_write_tokens) + TOTAL(output_tokens) FROM usage_daily WHERE day BETWEEN ? AND ?"
+        )
         args: list = [first_day, last_day]
         if agent is not None:
             sql += " AND agent = ?"
@@ -330,7 +353,9 @@ class Ledger:
     def session_spend(self, session_id: str) -> tuple[float, int]:
         usd, tokens = self.conn.execute(
             "SELECT TOTAL(cost_usd), TOTAL(input_tokens) + TOTAL(cache_read_tokens) + TOTAL(cache_write_tokens)"
-            " + TOTAL(output_tokens) FROM requests WHERE session_id = ?", (session_id,)).fetchone()
+            " + TOTAL(output_tokens) FROM requests WHERE session_id = ?",
+            (session_id,),
+        ).fetchone()
         return float(usd), int(tokens)
 
     def alert_keys(self) -> set[str]:
@@ -339,7 +364,9 @@ class Ledger:
     def insert_alert(self, row: dict[str, Any]) -> bool:
         cur = self.conn.execute(
             "INSERT OR IGNORE INTO alerts (key, window, threshold, spent_usd, cap_usd, sent_at, channels) "
-            "VALUES (:key, :window, :threshold, :spent_usd, :cap_usd, :sent_at, :channels)", row)
+            "VALUES (:key, :window, :threshold, :spent_usd, :cap_usd, :sent_at, :channels)",
+            row,
+        )
         return cur.rowcount == 1
 
     def alerts_since(self, since_ms: int) -> list[dict[str, Any]]:
@@ -347,25 +374,32 @@ class Ledger:
         return [dict(r) for r in rows]
 
     def add_override(self, kind: str, created_ms: int, until_ms: int | None, detail: str) -> None:
-        self.conn.execute("INSERT INTO overrides (kind, created_at, until_at, detail) VALUES (?, ?, ?, ?)",
-                          (kind, created_ms, until_ms, detail))
+        self.conn.execute(
+            "INSERT INTO overrides (kind, created_at, until_at, detail) VALUES (?, ?, ?, ?)",
+            (kind, created_ms, until_ms, detail),
+        )
 
     def snoozed_until(self, now_ms: int) -> int | None:
         """The latest snooze decides (`snooze off` records one that ends at once)."""
-        row = self.conn.execute("SELECT until_at FROM overrides WHERE kind = 'snooze' "
-                                "ORDER BY created_at DESC, id DESC LIMIT 1").fetchone()
+        row = self.conn.execute(
+            "SELECT until_at FROM overrides WHERE kind = 'snooze' ORDER BY created_at DESC, id DESC LIMIT 1"
+        ).fetchone()
         return row[0] if row and row[0] and row[0] > now_ms else None
 
     def replay_rows(self, since_ms: int) -> list[dict[str, Any]]:
         rows = self.conn.execute(
             "SELECT r.*, s.budget_usd AS session_budget_usd FROM requests r LEFT JOIN sessions s "
-            "ON s.id = r.session_id WHERE r.started_at >= ? ORDER BY r.started_at, r.rowid", (since_ms,))
+            "ON s.id = r.session_id WHERE r.started_at >= ? ORDER BY r.started_at, r.rowid",
+            (since_ms,),
+        )
         return [dict(r) for r in rows]
 
     def snoozes(self) -> list[tuple[int, int]]:
         """Snooze intervals [from, until); a later snooze (or `off`) cuts the one before it short."""
-        rows = self.conn.execute("SELECT created_at, until_at FROM overrides WHERE kind = 'snooze' "
-                                 "AND until_at IS NOT NULL ORDER BY created_at, id").fetchall()
+        rows = self.conn.execute(
+            "SELECT created_at, until_at FROM overrides WHERE kind = 'snooze' "
+            "AND until_at IS NOT NULL ORDER BY created_at, id"
+        ).fetchall()
         out = []
         for i, (start, until) in enumerate(rows):
             end = min(until, rows[i + 1][0]) if i + 1 < len(rows) else until
@@ -435,8 +469,6 @@ def _pending(path: Path) -> bool:
     except sqlite3.Error:
         return True
     return version < SCHEMA_VERSION
-
-
 
 
 def _tokens(rec: RequestRecord) -> int:

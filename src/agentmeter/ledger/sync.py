@@ -14,8 +14,11 @@ from .schema import TOKEN_COLUMNS
 
 # The rows the daily rollup counts (store.Ledger._fold): a refusal or a non-billable call with no tokens is not
 # usage. Session line items and the OTel export count the same rows, so every total agrees with the rollup.
-_COUNTED = ("NOT (r.status IN ('refused', 'passthrough') AND "
-            + " + ".join(f"COALESCE(r.{c}, 0)" for c in TOKEN_COLUMNS) + " = 0)")
+_COUNTED = (
+    "NOT (r.status IN ('refused', 'passthrough') AND "
+    + " + ".join(f"COALESCE(r.{c}, 0)" for c in TOKEN_COLUMNS)
+    + " = 0)"
+)
 
 # Keys of sync_state. Values are text; numbers are stored as decimal strings.
 DEVICE_ID = "device_id"
@@ -44,8 +47,11 @@ def write_state(conn: sqlite3.Connection, values: dict[str, Any]) -> None:
         if value is None:
             conn.execute("DELETE FROM sync_state WHERE key = ?", (key,))
         else:
-            conn.execute("INSERT INTO sync_state (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET "
-                         "value = excluded.value", (key, str(value)))
+            conn.execute(
+                "INSERT INTO sync_state (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET "
+                "value = excluded.value",
+                (key, str(value)),
+            )
 
 
 def claim_device_id(conn: sqlite3.Connection, new: str) -> None:
@@ -92,7 +98,8 @@ def latest_identity(conn: sqlite3.Connection) -> dict[str, Any]:
     """developer, team and cost_center of the most recent session that recorded a developer (each None if none)."""
     row = conn.execute(
         "SELECT developer, team, cost_center FROM sessions WHERE developer IS NOT NULL AND developer != '' "
-        "ORDER BY started_at DESC LIMIT 1").fetchone()
+        "ORDER BY started_at DESC LIMIT 1"
+    ).fetchone()
     if not row:
         return {"developer": None, "team": None, "cost_center": None}
     return {"developer": row[0], "team": row[1], "cost_center": row[2]}
@@ -100,8 +107,10 @@ def latest_identity(conn: sqlite3.Connection) -> dict[str, Any]:
 
 def rollup(conn: sqlite3.Connection) -> list[dict[str, Any]]:
     cols = ", ".join(TOKEN_COLUMNS)
-    rows = conn.execute(f"SELECT day, agent, provider, model, repo, subscription, requests, {cols}, cost_usd, "
-                        "unpriced_requests FROM usage_daily ORDER BY day")
+    rows = conn.execute(
+        f"SELECT day, agent, provider, model, repo, subscription, requests, {cols}, cost_usd, "
+        "unpriced_requests FROM usage_daily ORDER BY day"
+    )
     names = [d[0] for d in rows.description]
     return [dict(zip(names, r, strict=True)) for r in rows]
 
@@ -118,7 +127,8 @@ def session_totals(conn: sqlite3.Connection) -> list[dict[str, Any]]:
                    GROUP_CONCAT(DISTINCT COALESCE(r.model_used, r.model_requested)) AS models
             FROM sessions s JOIN requests r ON r.session_id = s.id
             WHERE {_COUNTED}
-            GROUP BY s.id ORDER BY s.started_at""")
+            GROUP BY s.id ORDER BY s.started_at"""
+    )
     names = [d[0] for d in rows.description]
     return [dict(zip(names, r, strict=True)) for r in rows]
 
@@ -131,7 +141,8 @@ def requests_after(conn: sqlite3.Connection, rowid: int, limit: int = 5000) -> l
                    s.developer, s.team, s.cost_center, {cols}
             FROM requests r LEFT JOIN sessions s ON s.id = r.session_id
             WHERE r.rowid > ? AND {_COUNTED} ORDER BY r.rowid LIMIT ?""",
-        (rowid, limit))
+        (rowid, limit),
+    )
     names = [d[0] for d in rows.description]
     return [dict(zip(names, r, strict=True)) for r in rows]
 

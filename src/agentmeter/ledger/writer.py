@@ -46,14 +46,16 @@ def storage_error(exc: BaseException) -> bool:
     # Older SQLite bindings without error codes: match the messages of the same conditions.
     text = str(exc).lower()
     return isinstance(exc, sqlite3.OperationalError) and any(
-        m in text for m in ("disk is full", "disk i/o", "database is locked", "readonly", "unable to open"))
+        m in text for m in ("disk is full", "disk i/o", "database is locked", "readonly", "unable to open")
+    )
 
 
 def corrupt(exc: BaseException) -> bool:
     """The ledger file itself is damaged (SQLITE_CORRUPT, SQLITE_NOTADB), as a read or write found it."""
     code = getattr(exc, "sqlite_errorcode", None)
     return isinstance(exc, sqlite3.DatabaseError) and (
-        (code is not None and code & 0xFF in (11, 26)) or "malformed" in str(exc) or "not a database" in str(exc))
+        (code is not None and code & 0xFF in (11, 26)) or "malformed" in str(exc) or "not a database" in str(exc)
+    )
 
 
 def _resolve(fut: Future, value: Any = None, exc: BaseException | None = None) -> None:
@@ -74,8 +76,15 @@ class LedgerWriter:
     """`submit(fn)` runs `fn(ledger)` inside the next batch's transaction; `submit(fn, keep=True)` also
     holds it in memory and retries it if the storage fails."""
 
-    def __init__(self, path: Path, tz: tzinfo | None = None, max_batch: int = 500,
-                 totals: SpendTotals | None = None, max_held: int = MAX_HELD, retry_s: float = RETRY_S) -> None:
+    def __init__(
+        self,
+        path: Path,
+        tz: tzinfo | None = None,
+        max_batch: int = 500,
+        totals: SpendTotals | None = None,
+        max_held: int = MAX_HELD,
+        retry_s: float = RETRY_S,
+    ) -> None:
         self.path = path
         self.tz = tz
         self.totals = totals
@@ -134,8 +143,13 @@ class LedgerWriter:
                 lg.conn.execute("ROLLBACK TO row")
                 lg.conn.execute("RELEASE row")
                 log.error("ledger: row %s could not be stored as metered: %s", rec.request_id, exc)
-                final = final.with_(usage=Usage(), cost_usd=None, status="unmetered", unmetered=True,
-                                    reason=f"row could not be stored: {type(exc).__name__}: {exc}"[:300])
+                final = final.with_(
+                    usage=Usage(),
+                    cost_usd=None,
+                    status="unmetered",
+                    unmetered=True,
+                    reason=f"row could not be stored: {type(exc).__name__}: {exc}"[:300],
+                )
                 stored = lg.insert_request(final)
             return _Inserted(final) if stored else None
 
@@ -198,8 +212,7 @@ class LedgerWriter:
             raise
         self.recovered = len(rows)
         if rows:
-            log.warning("%d response(s) were being relayed when the proxy last stopped; recorded as partial",
-                        len(rows))
+            log.warning("%d response(s) were being relayed when the proxy last stopped; recorded as partial", len(rows))
 
     def _execute(self, ledger: Ledger, batch: Iterable[tuple[Callable, Future, bool]]) -> None:
         batch = list(batch)
@@ -228,8 +241,11 @@ class LedgerWriter:
             if len(self._held) >= self.max_held:
                 self.dropped += 1
                 if self.dropped == 1 or self.dropped % 1000 == 0:
-                    log.error("ledger: %d rows lost: %d already held in memory for a failing disk",
-                              self.dropped, self.max_held)
+                    log.error(
+                        "ledger: %d rows lost: %d already held in memory for a failing disk",
+                        self.dropped,
+                        self.max_held,
+                    )
             else:
                 self._held.append(fn)
             _resolve(fut, None)
@@ -250,8 +266,11 @@ class LedgerWriter:
                 self._next_retry = time.monotonic() + self.retry_s
                 if final:
                     self.dropped += len(self._held)
-                    log.error("ledger: stopping with %d rows the disk would not take; they are lost (%s)",
-                              len(self._held), failure)
+                    log.error(
+                        "ledger: stopping with %d rows the disk would not take; they are lost (%s)",
+                        len(self._held),
+                        failure,
+                    )
                 return
             for _ in chunk:
                 self._held.popleft()
@@ -270,8 +289,12 @@ class LedgerWriter:
         self._next_retry = now + self.retry_s
         if first or now - self._last_logged >= LOG_EVERY_S:
             self._last_logged = now
-            log.error("ledger: cannot write %s (%s); requests are still relayed, %d rows held in memory "
-                      "until it can", self.path, self.last_error, len(self._held))
+            log.error(
+                "ledger: cannot write %s (%s); requests are still relayed, %d rows held in memory until it can",
+                self.path,
+                self.last_error,
+                len(self._held),
+            )
 
     def _transaction(self, ledger: Ledger, batch: list[tuple[Callable, Future | None]]):
         """(results, None), or (None, the storage error) when the transaction as a whole failed."""

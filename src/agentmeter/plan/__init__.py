@@ -7,9 +7,14 @@ readings and times come in, nothing here reads the clock or the disk.
 
 from __future__ import annotations
 
-WINDOW_LABELS = {"five_hour": "5-hour", "seven_day": "weekly", "seven_day_opus": "weekly Opus",
-                 "seven_day_sonnet": "weekly Sonnet", "seven_day_overage_included": "weekly (overage included)",
-                 "overage": "overage"}
+WINDOW_LABELS = {
+    "five_hour": "5-hour",
+    "seven_day": "weekly",
+    "seven_day_opus": "weekly Opus",
+    "seven_day_sonnet": "weekly Sonnet",
+    "seven_day_overage_included": "weekly (overage included)",
+    "overage": "overage",
+}
 CAP_KEYS = ("five_hour", "seven_day")  # the [budget.plan] keys
 
 

@@ -30,6 +30,16 @@ def policy_windows(readings: list[Reading], budget: Budget, agent: str, now_s: f
             if line is None:
                 continue
             end = datetime.fromtimestamp(r.resets_at, UTC) if r.resets_at else None
-            out.append(WindowSpend(f"{prefix}plan {r.window}", end, r.used_now(now_s) / 100, 0,
-                                   max(line, 1e-9) / block_at, None, kind="plan", line=line))
+            out.append(
+                WindowSpend(
+                    f"{prefix}plan {r.window}",
+                    end,
+                    r.used_now(now_s) / 100,
+                    0,
+                    max(line, 1e-9) / block_at,
+                    None,
+                    kind="plan",
+                    line=line,
+                )
+            )
     return out

@@ -38,9 +38,12 @@ class Pace:
         def iso(t: float | None) -> str | None:
             return datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds") if t is not None else None
 
-        return {"runs_out_at": iso(self.runs_out_at), "band": {"early": iso(self.early), "late": iso(self.late)},
-                "rate_pct_per_hour": round(self.rate_pct_per_h, 3) if self.rate_pct_per_h is not None else None,
-                "verdict": self.verdict}
+        return {
+            "runs_out_at": iso(self.runs_out_at),
+            "band": {"early": iso(self.early), "late": iso(self.late)},
+            "rate_pct_per_hour": round(self.rate_pct_per_h, 3) if self.rate_pct_per_h is not None else None,
+            "verdict": self.verdict,
+        }
 
 
 UNKNOWN = Pace(None, None, None, None, "unknown")

@@ -41,20 +41,33 @@ class PlanTracker:
             old = slot.get(w.name)
             if old is not None and old.at_s > at_s:
                 continue  # a slower response that started earlier: its reading is older
-            slot[w.name] = Reading(provider, account, w.name, w.used_pct, w.resets_at, snap.status, at_s,
-                                   w.window_minutes)
+            slot[w.name] = Reading(
+                provider, account, w.name, w.used_pct, w.resets_at, snap.status, at_s, w.window_minutes
+            )
 
     def observe_stored(self, snap: dict) -> None:
         """A stored snapshot (ledger/plan.py `snapshots`), for the replay of `budget test`."""
         slot = self._latest.setdefault((snap["provider"], snap["account"]), {})
         for name, (used, resets, minutes) in snap["windows"].items():
-            slot[name] = Reading(snap["provider"], snap["account"], name, float(used), resets, snap.get("status"),
-                                 snap["at"] / 1000, minutes)
+            slot[name] = Reading(
+                snap["provider"],
+                snap["account"],
+                name,
+                float(used),
+                resets,
+                snap.get("status"),
+                snap["at"] / 1000,
+                minutes,
+            )
 
     def for_provider(self, provider: str, subscription: bool) -> list[Reading]:
         """Every account's readings of one provider (a recorded request does not name its account)."""
-        return [r for (p, acct), slot in self._latest.items() if p == provider and (acct != "api") == subscription
-                for r in slot.values()]
+        return [
+            r
+            for (p, acct), slot in self._latest.items()
+            if p == provider and (acct != "api") == subscription
+            for r in slot.values()
+        ]
 
     def load(self, readings: list[Reading]) -> None:
         for r in readings:

@@ -146,8 +146,12 @@ def _price(
         return _override_cost(usage, *hit)
     fix = tiers.correction_for(provider, calc.model.id, tier, _prompt(usage), calc.model, calc.model_price)
     if fix is not None:
-        return Cost(_usd(_at_rate(usage, fix.rate, fix.web_search_usd)), CORRECTION, matched_model=calc.model.id,
-                    price_version=version)
+        return Cost(
+            _usd(_at_rate(usage, fix.rate, fix.web_search_usd)),
+            CORRECTION,
+            matched_model=calc.model.id,
+            price_version=version,
+        )
     return Cost(_usd(calc.total_price), GENAI_PRICES, matched_model=calc.model.id, price_version=version)
 
 
@@ -164,17 +168,31 @@ def _prompt(usage: Usage) -> int:
     return uncached + read + write_5m + write_1h
 
 
-def _unpriced_cost(provider: str, model: str, usage: Usage, unknown_model: PriceRate | None, why: str | None,
-                   version: str | None, tier: str | None, at: datetime | None) -> Cost:
+def _unpriced_cost(
+    provider: str,
+    model: str,
+    usage: Usage,
+    unknown_model: PriceRate | None,
+    why: str | None,
+    version: str | None,
+    tier: str | None,
+    at: datetime | None,
+) -> Cost:
     """A model the data has no price for: the configured `unknown_model` rate, else an estimate from the
     nearest known model of its family (`estimate`), else the provider's most expensive rates. Flagged."""
     hint = f'set [prices."{provider}:{model}"] input/output (USD per million) in config.toml to price it exactly'
     if unknown_model is None and (est := _estimate_from(provider, model)) is not None:
         near = _price(provider, est, usage, {}, None, tier, at, cards=True)
         if not near.unpriced:
-            return Cost(near.usd, ESTIMATE, matched_model=est, price_version=version, unpriced=True,
-                        reason=f"{why}; estimated at the rates of {provider}:{est}, the nearest known model of its "
-                               f"family; {hint}")
+            return Cost(
+                near.usd,
+                ESTIMATE,
+                matched_model=est,
+                price_version=version,
+                unpriced=True,
+                reason=f"{why}; estimated at the rates of {provider}:{est}, the nearest known model of its "
+                f"family; {hint}",
+            )
     cost = _fallback_cost(provider, usage, unknown_model, why, version)
     return replace(cost, reason=f"{cost.reason}; {hint}")
 
@@ -212,16 +230,31 @@ def explain(
     if hit is None:
         calc, why, version = _lookup(provider, model, Usage(), tier, at)
         hit = _override(overrides, provider, calc.model.id) if calc is not None else None
-    hint = (f'to set your own rates, add [prices."{provider}:{calc.model.id if calc else model}"] with input = and '
-            "output = (USD per million tokens; optional cache_read, cache_write, cache_write_1h) to config.toml "
-            "(agentmeter config path), then run agentmeter reprice")
+    hint = (
+        f'to set your own rates, add [prices."{provider}:{calc.model.id if calc else model}"] with input = and '
+        "output = (USD per million tokens; optional cache_read, cache_write, cache_write_1h) to config.toml "
+        "(agentmeter config path), then run agentmeter reprice"
+    )
     extra = {"tier": tier, "data": info.as_dict(), "override_hint": hint}
     if calc is not None:
-        extra.update(_tier_table(provider, calc.model, at), dated=_dated(calc.model),
-                     corrections=[{"tier": c.tier, "above": c.above, **_fields(c.rate), "source": c.source}
-                                  for c in tiers.corrections_of(provider, calc.model.id)])
-    explained = partial(PriceExplanation, provider, model, long_context_threshold=None, long_context=None,
-                        price_version=version, unpriced=False, **extra)
+        extra.update(
+            _tier_table(provider, calc.model, at),
+            dated=_dated(calc.model),
+            corrections=[
+                {"tier": c.tier, "above": c.above, **_fields(c.rate), "source": c.source}
+                for c in tiers.corrections_of(provider, calc.model.id)
+            ],
+        )
+    explained = partial(
+        PriceExplanation,
+        provider,
+        model,
+        long_context_threshold=None,
+        long_context=None,
+        price_version=version,
+        unpriced=False,
+        **extra,
+    )
     if hit is not None:
         key_model, rate = hit
         text = f'config [prices."{provider}:{key_model}"] prices {name}'
@@ -230,11 +263,12 @@ def explain(
         if None in (rate.cache_read, rate.cache_write, rate.cache_write_1h):
             text += "; unset cache rates default to 0.1x (read), 1.25x (5m write), 2x (1h write) input"
         return explained("override", key_model, **_fields(_filled(rate)), price_version=None, why=text)
-    fix = None if calc is None else tiers.correction_for(provider, calc.model.id, tier, 0, calc.model,
-                                                          calc.model_price)
+    fix = None if calc is None else tiers.correction_for(provider, calc.model.id, tier, 0, calc.model, calc.model_price)
     if fix is not None:
-        text = (f"genai-prices {version} prices {name} as {calc.model.id} but has no {tier} rates; agentmeter's "
-                f"correction applies the list price from {fix.source}")
+        text = (
+            f"genai-prices {version} prices {name} as {calc.model.id} but has no {tier} rates; agentmeter's "
+            f"correction applies the list price from {fix.source}"
+        )
         return explained(CORRECTION, calc.model.id, **_fields(_filled(fix.rate)), why=text)
     if calc is not None:
         base, threshold, long_tier = _rates_of(calc.model_price)
@@ -244,18 +278,35 @@ def explain(
         fixes = [c for c in tiers.corrections_of(provider, calc.model.id) if c.above is not None and c.tier == tier]
         if threshold is None and fixes:
             threshold, long_tier = fixes[0].above, _filled(fixes[0].rate)
-            text += (f"; a prompt over {threshold:,} tokens bills entirely at the long-context list price "
-                     f"(agentmeter's correction, from {fixes[0].source})")
-        return explained(GENAI_PRICES, calc.model.id, **_fields(base), long_context_threshold=threshold,
-                         long_context=long_tier, why=text)
+            text += (
+                f"; a prompt over {threshold:,} tokens bills entirely at the long-context list price "
+                f"(agentmeter's correction, from {fixes[0].source})"
+            )
+        return explained(
+            GENAI_PRICES,
+            calc.model.id,
+            **_fields(base),
+            long_context_threshold=threshold,
+            long_context=long_tier,
+            why=text,
+        )
     if unknown_model is None and (est := _estimate_from(provider, model)) is not None:
         ecalc, _, _ = _lookup(provider, est, Usage(), tier, at)
         if ecalc is not None:
             base, threshold, long_tier = _rates_of(ecalc.model_price)
-            text = (f"{why}; estimated at the rates of {provider}:{est}, the nearest known model of its family "
-                    "(flagged * in summaries until it is priced: run agentmeter prices update, or set an override)")
-            return explained(ESTIMATE, est, **_fields(base), long_context_threshold=threshold,
-                             long_context=long_tier, unpriced=True, why=text)
+            text = (
+                f"{why}; estimated at the rates of {provider}:{est}, the nearest known model of its family "
+                "(flagged * in summaries until it is priced: run agentmeter prices update, or set an override)"
+            )
+            return explained(
+                ESTIMATE,
+                est,
+                **_fields(base),
+                long_context_threshold=threshold,
+                long_context=long_tier,
+                unpriced=True,
+                why=text,
+            )
     rate, how = _fallback(provider, unknown_model)
     text = f"{why}; counted as unpriced at {how}"
     return explained("fallback", None, **_fields(rate), unpriced=True, why=text)
@@ -347,8 +398,7 @@ def _lookup(provider: str, model: str, usage: Usage, tier: str | None, at: datet
     return calc, None, version
 
 
-def _gp_calc(provider: str, model: str, usage: Usage, tier: str | None = None,
-             at: datetime | None = None) -> Any:
+def _gp_calc(provider: str, model: str, usage: Usage, tier: str | None = None, at: datetime | None = None) -> Any:
     """genai-prices' PriceCalculation; raises LookupError (no match) and ValueError (usage refused)."""
     import genai_prices
 
@@ -430,8 +480,13 @@ def _rates_of(prices: Any) -> tuple[PriceRate, int | None, PriceRate | None]:
 
         inp = _first(rate("input_mtok"), 0.0)
         write = _first(rate("cache_write_5m_mtok"), rate("cache_write_mtok"), inp)
-        return PriceRate(inp, _first(rate("output_mtok"), 0.0), _first(rate("cache_read_mtok"), inp),
-                         write, _first(rate("cache_write_1h_mtok"), write))
+        return PriceRate(
+            inp,
+            _first(rate("output_mtok"), 0.0),
+            _first(rate("cache_read_mtok"), inp),
+            write,
+            _first(rate("cache_write_1h_mtok"), write),
+        )
 
     return at_level(False), threshold, (at_level(True) if threshold is not None else None)
 
@@ -477,8 +532,15 @@ class _RateCard:
         if self.max_prompt is not None and uncached + read + write_5m + write_1h > self.max_prompt:
             return None
         c, t_in, t_read, t_5m, t_1h, t_out, t_search = self.terms
-        units = (c + t_in * uncached + t_read * read + t_5m * write_5m + t_1h * write_1h + t_out * output
-                 + t_search * searches)
+        units = (
+            c
+            + t_in * uncached
+            + t_read * read
+            + t_5m * write_5m
+            + t_1h * write_1h
+            + t_out * output
+            + t_search * searches
+        )
         # int / int is correctly rounded, as float(Decimal) is: the same exact total gives the same float.
         return max(round(units / self.scale, 9), 0.0)
 
@@ -525,8 +587,9 @@ def _learn(provider: str, model: str) -> _RateCard:
         units = [_ask(provider, model, u, version) for u in _UNIT_PROBES]
     except ValueError:
         return unknown
-    if any(isinstance(o, str) or o.model is not zero.model or o.model_price is not zero.model_price
-           for o in (full, *units)):
+    if any(
+        isinstance(o, str) or o.model is not zero.model or o.model_price is not zero.model_price for o in (full, *units)
+    ):
         return unknown
     if not _same_model(model, zero.model.id):
         return replace(unknown, miss=_rejected(name, zero.model.id, version))
@@ -541,8 +604,15 @@ def _learn(provider: str, model: str) -> _RateCard:
     terms = tuple(int(r.scaleb(exponent)) for r in rates)
     if sum(abs(t) for t in terms) * _MAX_COUNT >= 10**27:  # genai-prices' Decimal would round
         return unknown
-    card = replace(unknown, matched=zero.model.id, terms=terms, scale=10**exponent, max_prompt=max_prompt,
-                   info=zero.model, prices=zero.model_price)
+    card = replace(
+        unknown,
+        matched=zero.model.id,
+        terms=terms,
+        scale=10**exponent,
+        max_prompt=max_prompt,
+        info=zero.model,
+        prices=zero.model_price,
+    )
     checks = _checks(10**6 if max_prompt is None else min(max_prompt, 10**6))
     return card if all(_agrees(card, provider, model, u, zero.model) for u in checks) else unknown
 
@@ -579,8 +649,14 @@ _UNIT_PROBES = (
     Usage(output_tokens=1),
     Usage(web_search_requests=1),
 )
-_EVERY_BUCKET = Usage(input_tokens=1, cache_read_tokens=1, cache_write_tokens=2, cache_write_1h_tokens=1,
-                      output_tokens=1, web_search_requests=1)
+_EVERY_BUCKET = Usage(
+    input_tokens=1,
+    cache_read_tokens=1,
+    cache_write_tokens=2,
+    cache_write_1h_tokens=1,
+    output_tokens=1,
+    web_search_requests=1,
+)
 
 
 def _checks(prompt: int) -> tuple[Usage, ...]:
@@ -595,11 +671,22 @@ def _checks(prompt: int) -> tuple[Usage, ...]:
         Usage(cache_write_tokens=prompt, cache_write_1h_tokens=prompt),
         Usage(output_tokens=10**6),
         Usage(web_search_requests=1000),
-        Usage(input_tokens=uncached, cache_read_tokens=read, cache_write_tokens=write_5m + write_1h,
-              cache_write_1h_tokens=write_1h, output_tokens=12_345, web_search_requests=7),
-        Usage(input_tokens=prompt // 3 + 1, cache_read_tokens=prompt // 5 + 2,
-              cache_write_tokens=prompt // 7 + prompt // 11 + 7, cache_write_1h_tokens=prompt // 11 + 4,
-              output_tokens=98_765, web_search_requests=1),
+        Usage(
+            input_tokens=uncached,
+            cache_read_tokens=read,
+            cache_write_tokens=write_5m + write_1h,
+            cache_write_1h_tokens=write_1h,
+            output_tokens=12_345,
+            web_search_requests=7,
+        ),
+        Usage(
+            input_tokens=prompt // 3 + 1,
+            cache_read_tokens=prompt // 5 + 2,
+            cache_write_tokens=prompt // 7 + prompt // 11 + 7,
+            cache_write_1h_tokens=prompt // 11 + 4,
+            output_tokens=98_765,
+            web_search_requests=1,
+        ),
         Usage(cache_read_tokens=prompt, output_tokens=_MAX_COUNT, web_search_requests=_MAX_COUNT),
     )
 
@@ -626,9 +713,7 @@ def _settled(info: Any, prices: Any) -> bool:
 # --- overrides, fallback, arithmetic ---------------------------------------------------------------------
 
 
-def _override(
-    overrides: Mapping[str, PriceRate], provider: str, *models: str
-) -> tuple[str, PriceRate] | None:
+def _override(overrides: Mapping[str, PriceRate], provider: str, *models: str) -> tuple[str, PriceRate] | None:
     """(the key's model, rate) of the first `provider:model` key matching one of `models`, ignoring case."""
     if not overrides:
         return None
@@ -655,8 +740,13 @@ def _fallback_cost(
     provider: str, usage: Usage, unknown_model: PriceRate | None, why: str | None, version: str | None = None
 ) -> Cost:
     rate, how = _fallback(provider, unknown_model)
-    return Cost(usd=_usd(_at_rate(usage, rate)), source="fallback", price_version=version, unpriced=True,
-                reason=f"{why}; counted as unpriced at {how}")
+    return Cost(
+        usd=_usd(_at_rate(usage, rate)),
+        source="fallback",
+        price_version=version,
+        unpriced=True,
+        reason=f"{why}; counted as unpriced at {how}",
+    )
 
 
 def _fields(rate: PriceRate) -> dict[str, Any]:
@@ -668,15 +758,25 @@ def _buckets(usage: Usage) -> tuple[int, int, int, int, int]:
     least the 5m + 1h split; writes not attributed to 1h are 5-minute writes."""
     write_1h = max(usage.cache_write_1h_tokens, 0)
     writes = max(usage.cache_write_tokens, max(usage.cache_write_5m_tokens, 0) + write_1h)
-    return (max(usage.input_tokens, 0), max(usage.cache_read_tokens, 0), writes - write_1h, write_1h,
-            max(usage.output_tokens, 0))
+    return (
+        max(usage.input_tokens, 0),
+        max(usage.cache_read_tokens, 0),
+        writes - write_1h,
+        write_1h,
+        max(usage.output_tokens, 0),
+    )
 
 
 def _at_rate(usage: Usage, rate: PriceRate, web_search_usd: float = _WEB_SEARCH_USD) -> float:
     r = _filled(rate)
     uncached, read, write_5m, write_1h, output = _buckets(usage)
-    tokens = (uncached * r.input + read * r.cache_read + write_5m * r.cache_write
-              + write_1h * r.cache_write_1h + output * r.output)
+    tokens = (
+        uncached * r.input
+        + read * r.cache_read
+        + write_5m * r.cache_write
+        + write_1h * r.cache_write_1h
+        + output * r.output
+    )
     return tokens / 1e6 + max(usage.web_search_requests, 0) * web_search_usd
 
 
@@ -708,7 +808,7 @@ def _parts(model: str) -> list[str]:
 def _same_model(requested: str, matched: str) -> bool:
     """The fuzzy-match guard (module docstring): `requested` is `matched` plus qualifiers, none premium."""
     req, got = _parts(requested), _parts(matched)
-    return bool(got) and req[: len(got)] == got and not _PREMIUM_PARTS.intersection(req[len(got):])
+    return bool(got) and req[: len(got)] == got and not _PREMIUM_PARTS.intersection(req[len(got) :])
 
 
 def _tiered(value: Any) -> bool:

@@ -88,17 +88,34 @@ def _install(path: Path, key: Any) -> None:
             snap = _validated(raw)
             data_snapshot.set_custom_snapshot(snap)
             meta = _read_meta(path)
-            _loaded.update(key=key, info=DataInfo(
-                "cache", _gp_version(), meta.get("date") or _mtime_date(path), url=meta.get("url"), path=str(path),
-                models=_count(snap), sha256=hashlib.sha256(raw).hexdigest()))
+            _loaded.update(
+                key=key,
+                info=DataInfo(
+                    "cache",
+                    _gp_version(),
+                    meta.get("date") or _mtime_date(path),
+                    url=meta.get("url"),
+                    path=str(path),
+                    models=_count(snap),
+                    sha256=hashlib.sha256(raw).hexdigest(),
+                ),
+            )
             return
         except (OSError, PriceDataError) as e:
             problem = f"{path}: {e}"
     data_snapshot.set_custom_snapshot(None)
     import genai_prices
 
-    _loaded.update(key=key, info=DataInfo("bundled", _gp_version(), _mtime_date(Path(genai_prices.__file__)),
-                                          models=_count(data_snapshot.get_snapshot()), problem=problem))
+    _loaded.update(
+        key=key,
+        info=DataInfo(
+            "bundled",
+            _gp_version(),
+            _mtime_date(Path(genai_prices.__file__)),
+            models=_count(data_snapshot.get_snapshot()),
+            problem=problem,
+        ),
+    )
 
 
 def _validated(raw: bytes) -> Any:

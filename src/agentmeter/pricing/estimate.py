@@ -17,9 +17,29 @@ from __future__ import annotations
 
 from typing import Any
 
-_VARIANT_PARTS = frozenset({"pro", "mini", "nano", "image", "audio", "realtime", "search", "deep", "research",
-                            "tts", "transcribe", "embedding", "instruct", "preview", "chat", "haiku", "opus",
-                            "sonnet", "cyber"})
+_VARIANT_PARTS = frozenset(
+    {
+        "pro",
+        "mini",
+        "nano",
+        "image",
+        "audio",
+        "realtime",
+        "search",
+        "deep",
+        "research",
+        "tts",
+        "transcribe",
+        "embedding",
+        "instruct",
+        "preview",
+        "chat",
+        "haiku",
+        "opus",
+        "sonnet",
+        "cyber",
+    }
+)
 _MIN_SHARED = 2
 
 

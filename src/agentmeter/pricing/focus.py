@@ -26,13 +26,22 @@ FOCUS_VERSION = "1.2"
 # Token types in row order, and the PriceExplanation rate that prices each. Reasoning tokens are part of the
 # output and billed as output, so they get no row of their own. Web searches are priced per request.
 TOKEN_TYPES = ("input", "cache_read", "cache_write", "cache_write_1h", "output", "web_search")
-_RATE_FIELDS = {"input": "input", "cache_read": "cache_read", "cache_write": "cache_write",
-                "cache_write_1h": "cache_write_1h", "output": "output"}
+_RATE_FIELDS = {
+    "input": "input",
+    "cache_read": "cache_read",
+    "cache_write": "cache_write",
+    "cache_write_1h": "cache_write_1h",
+    "output": "output",
+}
 WEB_SEARCH_USD_PER_1000 = 10.0  # Anthropic's and OpenAI's list price, the weight of a search in the split
 
 PROVIDER_NAMES = {"anthropic": "Anthropic", "openai": "OpenAI", "gemini": "Google", "google": "Google"}
-_SUBSCRIPTION_SERVICES = {"anthropic": "Claude subscription", "openai": "ChatGPT subscription",
-                          "gemini": "Gemini subscription", "google": "Gemini subscription"}
+_SUBSCRIPTION_SERVICES = {
+    "anthropic": "Claude subscription",
+    "openai": "ChatGPT subscription",
+    "gemini": "Gemini subscription",
+    "google": "Gemini subscription",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,12 +69,41 @@ class Charge:
 # --- the columns ------------------------------------------------------------------------------------------
 
 FOCUS_COLUMNS = (
-    "BilledCost", "EffectiveCost", "ListCost", "ContractedCost", "BillingCurrency", "BillingAccountId",
-    "BillingAccountName", "BillingPeriodStart", "BillingPeriodEnd", "ChargePeriodStart", "ChargePeriodEnd",
-    "ChargeCategory", "ChargeClass", "ChargeDescription", "ChargeFrequency", "InvoiceId", "InvoiceIssuerName",
-    "ProviderName", "PublisherName", "ServiceCategory", "ServiceSubcategory", "ServiceName", "ConsumedQuantity",
-    "ConsumedUnit", "PricingQuantity", "PricingUnit", "ListUnitPrice", "PricingCategory", "SkuId", "SkuMeter",
-    "SkuPriceId", "SkuPriceDetails", "SubAccountId", "SubAccountName", "Tags",
+    "BilledCost",
+    "EffectiveCost",
+    "ListCost",
+    "ContractedCost",
+    "BillingCurrency",
+    "BillingAccountId",
+    "BillingAccountName",
+    "BillingPeriodStart",
+    "BillingPeriodEnd",
+    "ChargePeriodStart",
+    "ChargePeriodEnd",
+    "ChargeCategory",
+    "ChargeClass",
+    "ChargeDescription",
+    "ChargeFrequency",
+    "InvoiceId",
+    "InvoiceIssuerName",
+    "ProviderName",
+    "PublisherName",
+    "ServiceCategory",
+    "ServiceSubcategory",
+    "ServiceName",
+    "ConsumedQuantity",
+    "ConsumedUnit",
+    "PricingQuantity",
+    "PricingUnit",
+    "ListUnitPrice",
+    "PricingCategory",
+    "SkuId",
+    "SkuMeter",
+    "SkuPriceId",
+    "SkuPriceDetails",
+    "SubAccountId",
+    "SubAccountName",
+    "Tags",
 )
 
 # Our own columns: name → value for (charge, token type). Adding one is one line here.
@@ -96,8 +134,14 @@ def quantities(row: Mapping[str, Any]) -> dict[str, int]:
 
     write_1h = n("cache_write_1h_tokens")
     writes = max(n("cache_write_tokens"), n("cache_write_5m_tokens") + write_1h)
-    return {"input": n("input_tokens"), "cache_read": n("cache_read_tokens"), "cache_write": writes - write_1h,
-            "cache_write_1h": write_1h, "output": n("output_tokens"), "web_search": n("web_search_requests")}
+    return {
+        "input": n("input_tokens"),
+        "cache_read": n("cache_read_tokens"),
+        "cache_write": writes - write_1h,
+        "cache_write_1h": write_1h,
+        "output": n("output_tokens"),
+        "web_search": n("web_search_requests"),
+    }
 
 
 def allocate(total: float, weights: Mapping[str, float]) -> dict[str, float]:
@@ -142,8 +186,9 @@ class ListRates:
             from . import explain
 
             try:
-                got = explain(provider, key[1], overrides=self.config.prices,
-                              unknown_model=self.config.unknown_model_price)
+                got = explain(
+                    provider, key[1], overrides=self.config.prices, unknown_model=self.config.unknown_model_price
+                )
             except Exception:  # no rates: the cost is then split by token counts
                 got = None
             self._cache[key] = got
@@ -170,24 +215,43 @@ def focus_rows(c: Charge) -> Iterator[dict[str, Any]]:
     else:
         service = f"{provider} API"
     model = c.model or "unknown"
-    tags = {k: v for k, v in (("agent", c.agent), ("repo", c.repo), ("team", c.team),
-                              ("cost_center", c.cost_center), ("developer", c.developer)) if v}
+    tags = {
+        k: v
+        for k, v in (
+            ("agent", c.agent),
+            ("repo", c.repo),
+            ("team", c.team),
+            ("cost_center", c.cost_center),
+            ("developer", c.developer),
+        )
+        if v
+    }
     tags.update({k: v for k, v in c.tags.items() if v})
     account = c.cost_center or c.team or c.developer or "local"
     common = {
         "BillingCurrency": "USD",
         "BillingAccountId": account,
         "BillingAccountName": c.team or c.developer or "local",
-        "BillingPeriodStart": _utc(month, c.tz), "BillingPeriodEnd": _utc(_next_month(month), c.tz),
-        "ChargePeriodStart": _utc(c.day, c.tz), "ChargePeriodEnd": _utc(c.day + timedelta(days=1), c.tz),
-        "ChargeCategory": "Usage", "ChargeClass": None, "ChargeFrequency": "Usage-Based",
+        "BillingPeriodStart": _utc(month, c.tz),
+        "BillingPeriodEnd": _utc(_next_month(month), c.tz),
+        "ChargePeriodStart": _utc(c.day, c.tz),
+        "ChargePeriodEnd": _utc(c.day + timedelta(days=1), c.tz),
+        "ChargeCategory": "Usage",
+        "ChargeClass": None,
+        "ChargeFrequency": "Usage-Based",
         # Metered usage, not an invoice line: the provider's invoice (for API keys) is not on the wire, and a
         # charge with no invoice or provisional invoice has a null InvoiceId (FOCUS 1.2, InvoiceId-C-004-C).
         "InvoiceId": None,
-        "InvoiceIssuerName": provider, "ProviderName": provider, "PublisherName": provider,
-        "ServiceCategory": "AI and Machine Learning", "ServiceSubcategory": "Generative AI", "ServiceName": service,
-        "PricingCategory": "Standard", "SkuId": model,
-        "SubAccountId": c.developer or None, "SubAccountName": c.developer or None,
+        "InvoiceIssuerName": provider,
+        "ProviderName": provider,
+        "PublisherName": provider,
+        "ServiceCategory": "AI and Machine Learning",
+        "ServiceSubcategory": "Generative AI",
+        "ServiceName": service,
+        "PricingCategory": "Standard",
+        "SkuId": model,
+        "SubAccountId": c.developer or None,
+        "SubAccountName": c.developer or None,
         "Tags": json.dumps(tags, sort_keys=True),
     }
     for token_type in TOKEN_TYPES:
@@ -201,17 +265,23 @@ def focus_rows(c: Charge) -> Iterator[dict[str, Any]]:
         what = f"{model} {token_type.replace('_', ' ')} {'requests' if per_request else 'tokens'}"
         row = {
             **common,
-            "BilledCost": billed, "EffectiveCost": billed, "ListCost": list_cost, "ContractedCost": billed,
+            "BilledCost": billed,
+            "EffectiveCost": billed,
+            "ListCost": list_cost,
+            "ContractedCost": billed,
             "ChargeDescription": what + (" (subscription: API-list equivalent, not billed)" if c.subscription else ""),
-            "ConsumedQuantity": qty, "ConsumedUnit": "Requests" if per_request else "Tokens",
-            "PricingQuantity": qty / per, "PricingUnit": "1000 Requests" if per_request else "1000000 Tokens",
+            "ConsumedQuantity": qty,
+            "ConsumedUnit": "Requests" if per_request else "Tokens",
+            "PricingQuantity": qty / per,
+            "PricingUnit": "1000 Requests" if per_request else "1000000 Tokens",
             "ListUnitPrice": list_cost / (qty / per) if qty else None,
             "SkuMeter": token_type.replace("_", " ") + (" requests" if per_request else " tokens"),
             "SkuPriceId": f"{model}:{token_type}",
             "SkuPriceDetails": json.dumps({"TokenType": token_type, "Source": c.price_source}),
         }
-        yield {col: row[col] for col in FOCUS_COLUMNS} | {name: value(c, token_type)
-                                                         for name, value in X_COLUMNS.items()}
+        yield {col: row[col] for col in FOCUS_COLUMNS} | {
+            name: value(c, token_type) for name, value in X_COLUMNS.items()
+        }
 
 
 def csv_cell(value: Any) -> Any:

@@ -74,8 +74,9 @@ class Correction:
     above: int | None = None
     web_search_usd: float = 10.0 / 1000
 
-    def applies(self, provider: str, model_id: str, tier: str | None, prompt_tokens: int, model_price: Any,
-                has_variant: bool) -> bool:
+    def applies(
+        self, provider: str, model_id: str, tier: str | None, prompt_tokens: int, model_price: Any, has_variant: bool
+    ) -> bool:
         if (provider, model_id) != (self.provider, self.model) or tier != self.tier:
             return False
         if self.above is not None:
@@ -93,16 +94,18 @@ CORRECTIONS: tuple[Correction, ...] = (
     # "Long context pricing": Sonnet 4 with the 1M context window, a prompt over 200K input tokens bills
     # every token at $6 input / $22.50 output per MTok (cache writes 1.25x / 2x, reads 0.1x of that input).
     # genai-prices 0.2.3 prices claude-sonnet-4-0 flat at $3 / $15.
-    Correction("anthropic", "claude-sonnet-4-0", None, PriceRate(6.0, 22.5, 0.6, 7.5, 12.0),
-               _ANTHROPIC_PRICING, above=200_000),
+    Correction(
+        "anthropic", "claude-sonnet-4-0", None, PriceRate(6.0, 22.5, 0.6, 7.5, 12.0), _ANTHROPIC_PRICING, above=200_000
+    ),
     # Fast mode (research preview) for Opus 4.6: $30 input / $150 output per MTok, 6x standard, the
     # prompt-caching multipliers on top. genai-prices 0.2.3 has no `speed: fast` variant for it.
     Correction("anthropic", "claude-opus-4-6", "fast", PriceRate(30.0, 150.0, 3.0, 37.5, 60.0), _ANTHROPIC_FAST),
 )
 
 
-def correction_for(provider: str, model_id: str, tier: str | None, prompt_tokens: int, model: Any,
-                   model_price: Any) -> Correction | None:
+def correction_for(
+    provider: str, model_id: str, tier: str | None, prompt_tokens: int, model: Any, model_price: Any
+) -> Correction | None:
     has_variant = bool(price_context(provider, tier)) and _has_variant(model, price_context(provider, tier))
     for c in CORRECTIONS:
         if c.applies(provider, model_id, tier, prompt_tokens, model_price, has_variant):
@@ -117,8 +120,10 @@ def corrections_of(provider: str, model_id: str) -> list[Correction]:
 def _has_variant(model: Any, context: dict[str, str] | None) -> bool:
     if not context:
         return False
-    return any(all(context.get(k) == v for k, v in variant.when.items())
-               for variant in (getattr(model, "price_variants", None) or ()))
+    return any(
+        all(context.get(k) == v for k, v in variant.when.items())
+        for variant in (getattr(model, "price_variants", None) or ())
+    )
 
 
 def has_tier(model: Any, provider: str, tier: str | None) -> bool:

@@ -50,8 +50,9 @@ def usage_from_anthropic(d: Any) -> Usage:
         cache_write_1h_tokens=w1h,
         output_tokens=as_int(d.get("output_tokens")),
         # Extended thinking is billed as output; the split is reported where the API gives it.
-        reasoning_tokens=min(as_int(d.get("output_tokens")),
-                             as_int(as_dict(d.get("output_tokens_details")).get("thinking_tokens"))),
+        reasoning_tokens=min(
+            as_int(d.get("output_tokens")), as_int(as_dict(d.get("output_tokens_details")).get("thinking_tokens"))
+        ),
         web_search_requests=as_int(as_dict(d.get("server_tool_use")).get("web_search_requests")),
     )
 

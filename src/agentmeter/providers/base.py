@@ -100,8 +100,14 @@ class StreamMeter(ABC):
         if self._broken:
             return self._scan_markers(chunk)
         prefix = self.DELTA_EVENT_PREFIX
-        if (prefix is not None and chunk.startswith(prefix) and chunk.endswith(b"\n\n")
-                and chunk.count(b"\n") == 3 and b"\r" not in chunk and self._framer.idle):
+        if (
+            prefix is not None
+            and chunk.startswith(prefix)
+            and chunk.endswith(b"\n\n")
+            and chunk.count(b"\n") == 3
+            and b"\r" not in chunk
+            and self._framer.idle
+        ):
             # The event line, one data line, the blank line: what the framer would make of it.
             self._delta_bytes += len(chunk) - len(prefix) - 2
             self._delta_events += 1

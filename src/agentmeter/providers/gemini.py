@@ -53,8 +53,12 @@ def usage_from_gemini(meta: Any) -> Usage:
     tool_prompt = as_int(d.get("toolUsePromptTokenCount"))
     thoughts = as_int(d.get("thoughtsTokenCount"))
     out = as_int(d.get("candidatesTokenCount")) + thoughts
-    return Usage(input_tokens=prompt - cached + tool_prompt, cache_read_tokens=cached, output_tokens=out,
-                 reasoning_tokens=thoughts)
+    return Usage(
+        input_tokens=prompt - cached + tool_prompt,
+        cache_read_tokens=cached,
+        output_tokens=out,
+        reasoning_tokens=thoughts,
+    )
 
 
 class _Reading:
@@ -103,9 +107,17 @@ class _Reading:
         usage = usage_from_gemini(self.meta) if self.meta is not None else None
         finished = complete and usage is not None and self.error_type is None
         estimate = 0 if finished else -(-self.text_bytes // 4)
-        return Metered(usage=usage, model=self.model, response_id=self.response_id, complete=complete,
-                       error_type=self.error_type, error_message=self.error_message,
-                       estimated_output_tokens=estimate, fault=fault, stop_reason=self.finish)
+        return Metered(
+            usage=usage,
+            model=self.model,
+            response_id=self.response_id,
+            complete=complete,
+            error_type=self.error_type,
+            error_message=self.error_message,
+            estimated_output_tokens=estimate,
+            fault=fault,
+            stop_reason=self.finish,
+        )
 
 
 class GeminiStreamMeter(StreamMeter):
@@ -169,7 +181,7 @@ class JsonArrayStream:
                     self._start = i
             elif c in (0x7D, 0x5D):
                 if self._depth == 2 and c == 0x7D and self._start is not None:
-                    out.append(json_loads_safe(bytes(buf[self._start:i + 1])))
+                    out.append(json_loads_safe(bytes(buf[self._start : i + 1])))
                     self._start = None
                 self._depth -= 1
             i += 1

@@ -336,8 +336,11 @@ def parse_responses_json(body: bytes) -> Metered:
             error_type = error_type or "response.failed"
         reason = as_str(as_dict(d.get("incomplete_details")).get("reason"))
         return Metered(
-            usage=(replace(usage_from_openai(usage), web_search_requests=web_searches(d.get("output")))
-                   if isinstance(usage, dict) else None),
+            usage=(
+                replace(usage_from_openai(usage), web_search_requests=web_searches(d.get("output")))
+                if isinstance(usage, dict)
+                else None
+            ),
             model=as_str(d.get("model")),
             response_id=as_str(d.get("id")),
             complete=True,

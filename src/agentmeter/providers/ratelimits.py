@@ -29,13 +29,24 @@ ANTHROPIC_FAMILY = "anthropic-ratelimit-"
 UNIFIED = "anthropic-ratelimit-unified-"
 CODEX_FAMILY = "x-codex-"
 # Header names that are not window data but worth keeping as the snapshot's own fields.
-_UNIFIED_TOP = {"status", "reset", "representative-claim", "fallback", "overage-status", "overage-reset",
-                "overage-in-use", "overage-disabled-reason", "upgrade-paths"}
+_UNIFIED_TOP = {
+    "status",
+    "reset",
+    "representative-claim",
+    "fallback",
+    "overage-status",
+    "overage-reset",
+    "overage-in-use",
+    "overage-disabled-reason",
+    "upgrade-paths",
+}
 _ABBR_NAMES = {"5h": "five_hour", "7d": "seven_day", "7d_oi": "seven_day_overage_included", "overage": "overage"}
 _MINUTES_NAMES = {300: "five_hour", 10080: "seven_day"}
 _UNIFIED_WINDOW = re.compile(r"^([a-z0-9_]+)-(utilization|reset|surpassed-threshold)$")
-_CODEX_WINDOW = re.compile(r"^x-([a-z0-9-]+)-(primary|secondary)-(used-percent|window-minutes|reset-at|"
-                           r"reset-after-seconds)$")
+_CODEX_WINDOW = re.compile(
+    r"^x-([a-z0-9-]+)-(primary|secondary)-(used-percent|window-minutes|reset-at|"
+    r"reset-after-seconds)$"
+)
 _CLASSIC = re.compile(r"^anthropic-ratelimit-(requests|tokens|input-tokens|output-tokens)-(limit|remaining|reset)$")
 _FIRST = frozenset((b"a", b"A", b"x", b"X"))  # most headers are turned away by their first byte
 MAX_VALUE = 256  # a header value longer than this is cut: a hostile upstream cannot bloat the ledger
@@ -49,8 +60,12 @@ class PlanWindow:
     window_minutes: int | None = None
 
     def as_dict(self) -> dict:
-        return {"window": self.name, "used_pct": round(self.used_pct, 3), "resets_at": self.resets_at,
-                "window_minutes": self.window_minutes}
+        return {
+            "window": self.name,
+            "used_pct": round(self.used_pct, 3),
+            "resets_at": self.resets_at,
+            "window_minutes": self.window_minutes,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +151,7 @@ def _anthropic(fam: dict[str, str]) -> PlanSnapshot:
     parts: dict[str, dict[str, str]] = {}
     for name, value in fam.items():
         if name.startswith(UNIFIED):
-            tail = name[len(UNIFIED):]
+            tail = name[len(UNIFIED) :]
             if tail in _UNIFIED_TOP:
                 known[tail] = value
                 continue
@@ -145,7 +160,7 @@ def _anthropic(fam: dict[str, str]) -> PlanSnapshot:
                 parts.setdefault(m.group(1), {})[m.group(2)] = value
                 continue
         elif _CLASSIC.match(name):
-            known[name[len(ANTHROPIC_FAMILY):]] = value
+            known[name[len(ANTHROPIC_FAMILY) :]] = value
             continue
         extra[name] = value
     windows = []
@@ -171,7 +186,7 @@ def _codex(fam: dict[str, str], http_status: int, now_s: int) -> PlanSnapshot:
         if m:
             parts.setdefault((m.group(1), m.group(2)), {})[m.group(3)] = value
         elif name.startswith("x-codex-credits-") or name in ("x-codex-active-limit", "x-codex-plan-type"):
-            known[name[len(CODEX_FAMILY):]] = value
+            known[name[len(CODEX_FAMILY) :]] = value
         else:
             extra[name] = value
     windows = []
@@ -192,8 +207,9 @@ def _codex(fam: dict[str, str], http_status: int, now_s: int) -> PlanSnapshot:
         lid = limit.replace("-", "_")
         windows.append(PlanWindow(name if lid == "codex" else f"{lid}:{name}", used, resets, minutes))
     status = "rejected" if http_status == 429 and windows else ("allowed" if windows else None)
-    return PlanSnapshot("openai", status, known.get("active-limit"), tuple(sorted(windows, key=lambda w: w.name)),
-                        known, extra)
+    return PlanSnapshot(
+        "openai", status, known.get("active-limit"), tuple(sorted(windows, key=lambda w: w.name)), known, extra
+    )
 
 
 def from_codex_event(data: dict) -> PlanSnapshot | None:
@@ -210,10 +226,17 @@ def from_codex_event(data: dict) -> PlanSnapshot | None:
             continue
         minutes = w.get("window_minutes") if isinstance(w.get("window_minutes"), int) else None
         resets = w.get("reset_at") if isinstance(w.get("reset_at"), int) else None
-        windows.append(PlanWindow(_MINUTES_NAMES.get(minutes or 0) or (f"{minutes}m" if minutes else slot),
-                                  float(w["used_percent"]), resets, minutes))
+        windows.append(
+            PlanWindow(
+                _MINUTES_NAMES.get(minutes or 0) or (f"{minutes}m" if minutes else slot),
+                float(w["used_percent"]),
+                resets,
+                minutes,
+            )
+        )
     if not windows:
         return None
     refused = rl.get("limit_reached") is True or rl.get("allowed") is False
-    return PlanSnapshot("openai", "rejected" if refused else "allowed", None,
-                        tuple(sorted(windows, key=lambda w: w.name)))
+    return PlanSnapshot(
+        "openai", "rejected" if refused else "allowed", None, tuple(sorted(windows, key=lambda w: w.name))
+    )

@@ -45,8 +45,16 @@ class Tasks:
 
 
 class Alerts:
-    def __init__(self, config: Config, clock: Clock, reader: Ledger, writer: LedgerWriter, enforcer: Enforcer,
-                 http: aiohttp.ClientSession, tasks: Tasks) -> None:
+    def __init__(
+        self,
+        config: Config,
+        clock: Clock,
+        reader: Ledger,
+        writer: LedgerWriter,
+        enforcer: Enforcer,
+        http: aiohttp.ClientSession,
+        tasks: Tasks,
+    ) -> None:
         self._config = config
         self._clock = clock
         self._reader = reader
@@ -84,24 +92,42 @@ class Alerts:
         if plan:
             from ..plan import label
 
-            what = {"alert": "heads-up", "downgrade": "easy turns now use a cheaper model",
-                    "blocked": "new requests are refused"}.get(stage, "")
-            text = (f"{label(w.name.rpartition('plan ')[2])} plan window {w.spent_usd * 100:.0f}% used "
-                    f"(your line: {(w.line or 0) * 100:.0f}%)" + (f" ({what})" if what else ""))
+            what = {
+                "alert": "heads-up",
+                "downgrade": "easy turns now use a cheaper model",
+                "blocked": "new requests are refused",
+            }.get(stage, "")
+            text = (
+                f"{label(w.name.rpartition('plan ')[2])} plan window {w.spent_usd * 100:.0f}% used "
+                f"(your line: {(w.line or 0) * 100:.0f}%)" + (f" ({what})" if what else "")
+            )
         else:
             text = notify.alert_text(w.name, threshold, w.spent_usd, w.cap_usd, stage)
         extra = self._projection(w)
         if extra:
             text += notify.projection_text(extra["projection"])
         payload: dict[str, Any] = {
-            "text": f"agentmeter: {text}", "window": w.name, "threshold": threshold, "stage": stage,
-            "spent_usd": round(w.spent_usd, 4), "cap_usd": w.cap_usd, "spent_tokens": w.spent_tokens,
-            "cap_tokens": w.cap_tokens, "resets_at": w.end.isoformat() if w.end else None,
+            "text": f"agentmeter: {text}",
+            "window": w.name,
+            "threshold": threshold,
+            "stage": stage,
+            "spent_usd": round(w.spent_usd, 4),
+            "cap_usd": w.cap_usd,
+            "spent_tokens": w.spent_tokens,
+            "cap_tokens": w.cap_tokens,
+            "resets_at": w.end.isoformat() if w.end else None,
             **_who(session),
         }
         if plan:  # a plan window: a used share of the provider's window
-            payload.update({"kind": "plan", "used_pct": round(w.spent_usd * 100, 2), "line": w.line,
-                            "spent_usd": None, "cap_usd": None})
+            payload.update(
+                {
+                    "kind": "plan",
+                    "used_pct": round(w.spent_usd * 100, 2),
+                    "line": w.line,
+                    "spent_usd": None,
+                    "cap_usd": None,
+                }
+            )
         payload.update(extra)
         channels = await self._send(text, payload)
         await self._remember(key, w.name, threshold, w.spent_usd, w.cap_usd, channels)
@@ -115,8 +141,14 @@ class Alerts:
 
         enf = self._enforcer
         try:
-            return alert_fields(lambda day: enf.totals.day(self._reader, day, agent or "*")[0], period,
-                                self._clock.now(), enf.tz, w.spent_usd, w.cap_usd)
+            return alert_fields(
+                lambda day: enf.totals.day(self._reader, day, agent or "*")[0],
+                period,
+                self._clock.now(),
+                enf.tz,
+                w.spent_usd,
+                w.cap_usd,
+            )
         except Exception as exc:  # the alert goes out without it rather than not at all
             log.info("alert projection skipped: %s: %s", type(exc).__name__, exc)
             return {}
@@ -163,9 +195,11 @@ class Alerts:
             log.error("plan pace check failed: %s: %s", type(exc).__name__, exc)
 
         rid, sid, provider = ex.request_id, ex.session.id, ex.provider
-        self._writer.submit(lambda lg: ledger_plan.insert_snapshot(
-            lg, at_ms=now_ms, request_id=rid, session_id=sid, provider=provider, account=account, snap=snap,
-            raw=raw))
+        self._writer.submit(
+            lambda lg: ledger_plan.insert_snapshot(
+                lg, at_ms=now_ms, request_id=rid, session_id=sid, provider=provider, account=account, snap=snap, raw=raw
+            )
+        )
 
     def _watch_pace(self, provider: str, account: str, snap: PlanSnapshot, now_ms: int, session: Session) -> None:
         """Warn once per window instance when the current pace runs the window out before its reset."""
@@ -202,11 +236,20 @@ class Alerts:
         when = pace.as_dict()["runs_out_at"]
         from ..plan import label
 
-        text = (f"{label(w.name)} plan window {w.used_pct:.0f}% used: at this pace it runs out around "
-                f"{when[11:16]} UTC, before it resets")
-        payload = {"text": f"agentmeter: {text}", "kind": "plan_pace", "window": w.name, "account": account,
-                   "used_pct": round(w.used_pct, 2), "runs_out_at": when, "resets_at": w.resets_at,
-                   **_who(session)}
+        text = (
+            f"{label(w.name)} plan window {w.used_pct:.0f}% used: at this pace it runs out around "
+            f"{when[11:16]} UTC, before it resets"
+        )
+        payload = {
+            "text": f"agentmeter: {text}",
+            "kind": "plan_pace",
+            "window": w.name,
+            "account": account,
+            "used_pct": round(w.used_pct, 2),
+            "runs_out_at": when,
+            "resets_at": w.resets_at,
+            **_who(session),
+        }
         channels = await self._send(text, payload)
         await self._remember(key, f"plan {w.name}", 1.0, None, None, channels)
 
@@ -222,10 +265,24 @@ class Alerts:
             channels.append("webhook")
         return channels
 
-    async def _remember(self, key: str, window: str, threshold: float, spent_usd: float | None,
-                        cap_usd: float | None, channels: list[str]) -> None:
-        row = {"key": key, "window": window, "threshold": threshold, "spent_usd": spent_usd, "cap_usd": cap_usd,
-               "sent_at": self._clock.now_ms(), "channels": ",".join(channels)}
+    async def _remember(
+        self,
+        key: str,
+        window: str,
+        threshold: float,
+        spent_usd: float | None,
+        cap_usd: float | None,
+        channels: list[str],
+    ) -> None:
+        row = {
+            "key": key,
+            "window": window,
+            "threshold": threshold,
+            "spent_usd": spent_usd,
+            "cap_usd": cap_usd,
+            "sent_at": self._clock.now_ms(),
+            "channels": ",".join(channels),
+        }
         await asyncio.wrap_future(self._writer.submit(lambda lg: lg.insert_alert(row)))
 
 

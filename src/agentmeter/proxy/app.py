@@ -32,8 +32,7 @@ __all__ = ["STATE", "ProxyState", "create_app", "token_hash"]
 
 def create_app(state: ProxyState) -> web.Application:
     # auto_decompress off: the body goes upstream as the agent sent it (Codex zstd); we decode a copy.
-    app = web.Application(client_max_size=MAX_BODY,
-                          handler_args={"max_field_size": 65536, "auto_decompress": False})
+    app = web.Application(client_max_size=MAX_BODY, handler_args={"max_field_size": 65536, "auto_decompress": False})
     app[STATE] = state
     app.cleanup_ctx.append(_lifecycle)
     app.router.add_get("/_agentmeter/v1/health", health)
@@ -71,8 +70,11 @@ async def _integrity_check(state: ProxyState) -> None:
         why = f"{type(exc).__name__}: {exc}"
     if why is not None:
         state.health.damage = why
-        log.error("the ledger %s is damaged (%s). Run: agentmeter proxy stop && agentmeter doctor --repair",
-                  state.ledger_path, why)
+        log.error(
+            "the ledger %s is damaged (%s). Run: agentmeter proxy stop && agentmeter doctor --repair",
+            state.ledger_path,
+            why,
+        )
 
 
 # -- control API (the CLI talks to these) -----------------------------------------------------------
@@ -92,17 +94,27 @@ async def health(request: web.Request) -> web.Response:
     if not _control_ok(request):
         return web.json_response({"ok": True})
     w = state.writer
-    return web.json_response({
-        "ok": True, "pid": os.getpid(), "version": __version__, "port": state.port,
-        "started_at_ms": state.started_ms, "relayed": state.metering.relayed,
-        # Metering degrades loudly: rows the disk refused wait in memory and are written when it recovers.
-        "metering": "degraded" if w.last_error else "ok", "ledger_backlog": w.held, "ledger_dropped": w.dropped,
-        "ledger_error": w.last_error, "recovered_partial": w.recovered, **state.health.report(),
-        "journal_error": state.journal.failed,
-        # what this process relays to (its own environment at start, then config): `proxy status` and `doctor`
-        # show these, not what a new process would compute
-        "upstreams": {name: state.config.upstream(name) for name in DEFAULT_UPSTREAMS},
-    })
+    return web.json_response(
+        {
+            "ok": True,
+            "pid": os.getpid(),
+            "version": __version__,
+            "port": state.port,
+            "started_at_ms": state.started_ms,
+            "relayed": state.metering.relayed,
+            # Metering degrades loudly: rows the disk refused wait in memory and are written when it recovers.
+            "metering": "degraded" if w.last_error else "ok",
+            "ledger_backlog": w.held,
+            "ledger_dropped": w.dropped,
+            "ledger_error": w.last_error,
+            "recovered_partial": w.recovered,
+            **state.health.report(),
+            "journal_error": state.journal.failed,
+            # what this process relays to (its own environment at start, then config): `proxy status` and `doctor`
+            # show these, not what a new process would compute
+            "upstreams": {name: state.config.upstream(name) for name in DEFAULT_UPSTREAMS},
+        }
+    )
 
 
 async def create_session(request: web.Request) -> web.Response:
@@ -139,7 +151,8 @@ async def end_session(request: web.Request) -> web.Response:
     now = state.clock.now_ms()
     # `run` after a failed launch: no empty session is kept.
     if spec.get("discard_if_empty") is True and await asyncio.wrap_future(
-            state.writer.submit(lambda lg: lg.discard_empty_session(sid))):
+        state.writer.submit(lambda lg: lg.discard_empty_session(sid))
+    ):
         state.sessions.forget(sid)
         return web.json_response({"ended": True, "discarded": True})
     commit = spec.get("commit") if isinstance(spec.get("commit"), str) else None

@@ -49,8 +49,7 @@ class DaemonInfo:
         return f"http://127.0.0.1:{self.port}" if self.port else None
 
     def as_dict(self) -> dict:
-        return {"running": self.running, "pid": self.pid, "port": self.port, "url": self.url,
-                "version": self.version}
+        return {"running": self.running, "pid": self.pid, "port": self.port, "url": self.url, "version": self.version}
 
 
 def _read_int(path) -> int | None:
@@ -92,12 +91,17 @@ def _zombie(pid: int) -> bool:
         return False
 
 
-def _http(port: int, method: str, path: str, body: bytes | None = None, token: str | None = None,
-          timeout: float = 10.0) -> tuple[int, bytes]:
+def _http(
+    port: int, method: str, path: str, body: bytes | None = None, token: str | None = None, timeout: float = 10.0
+) -> tuple[int, bytes]:
     """A minimal HTTP/1.0 exchange with our own daemon on loopback. urllib would add ~12 ms of imports to
     every `agentmeter run`, and this is all the control API needs."""
-    head = [f"{method} {path} HTTP/1.0", f"Host: 127.0.0.1:{port}", "Content-Type: application/json",
-            f"Content-Length: {len(body or b'')}"]
+    head = [
+        f"{method} {path} HTTP/1.0",
+        f"Host: 127.0.0.1:{port}",
+        "Content-Type: application/json",
+        f"Content-Length: {len(body or b'')}",
+    ]
     if token:
         head.append(f"Authorization: Bearer {token}")
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
@@ -143,8 +147,9 @@ def control_token(paths: Paths | None = None) -> str:
     try:
         return paths.control_token_file.read_text().strip()
     except OSError:
-        raise DaemonError("the proxy's control token is missing",
-                          "restart it: agentmeter proxy stop && agentmeter proxy start") from None
+        raise DaemonError(
+            "the proxy's control token is missing", "restart it: agentmeter proxy stop && agentmeter proxy start"
+        ) from None
 
 
 def control(path: str, payload: dict, info: DaemonInfo, paths: Paths | None = None, timeout: float = 10) -> dict:
@@ -172,8 +177,9 @@ def _start_lock(paths: Paths):
         os.close(fd)
 
 
-def ensure_running(paths: Paths | None = None, port: int | None = None,
-                   listener: socket.socket | None = None) -> tuple[DaemonInfo, bool]:
+def ensure_running(
+    paths: Paths | None = None, port: int | None = None, listener: socket.socket | None = None
+) -> tuple[DaemonInfo, bool]:
     """The running daemon, starting one if needed. Returns (info, started_now). A daemon started here
     serves on `listener` when given (the socket a wrapper held while the previous daemon was dead)."""
     paths = paths or get_paths()
@@ -241,8 +247,14 @@ def _spawn(paths: Paths, port: int | None, listener: socket.socket | None = None
     os.chmod(log.fileno(), 0o600)
     log_start = log.tell()
     proc = subprocess.Popen(
-        cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, close_fds=True,
-        pass_fds=pass_fds, env=env,
+        cmd,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
+        close_fds=True,
+        pass_fds=pass_fds,
+        env=env,
     )
     log.close()
     deadline = time.monotonic() + START_TIMEOUT
@@ -304,8 +316,10 @@ def bind_listener(wanted: int) -> socket.socket:
             s.close()
             continue
         return s
-    raise DaemonError(f"ports {wanted}–{wanted + PORT_TRIES - 1} are all in use",
-                      "set another with AGENTMETER_PORT=<port> or [proxy] port in config")
+    raise DaemonError(
+        f"ports {wanted}–{wanted + PORT_TRIES - 1} are all in use",
+        "set another with AGENTMETER_PORT=<port> or [proxy] port in config",
+    )
 
 
 def inherited_listener() -> socket.socket | None:
@@ -320,8 +334,12 @@ def inherited_listener() -> socket.socket | None:
         return None
     s.set_inheritable(False)
     try:
-        ok = (s.family == socket.AF_INET and s.type == socket.SOCK_STREAM and s.getsockname()[0] == "127.0.0.1"
-              and s.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN) == 1)
+        ok = (
+            s.family == socket.AF_INET
+            and s.type == socket.SOCK_STREAM
+            and s.getsockname()[0] == "127.0.0.1"
+            and s.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN) == 1
+        )
     except OSError:
         ok = False
     if not ok:
@@ -468,8 +486,15 @@ def serve(port: int | None = None, quiet: bool = False) -> None:
 
         pricing.warm()  # genai-prices loads its data once here, not on the first request
         # config_path: budget changes are picked up without a restart
-        state = ProxyState(config, paths.ledger, SystemClock(), control_token=token, key_source=real_keys,
-                           tz=resolve_tz(config.budget.timezone), config_path=paths.config_file)
+        state = ProxyState(
+            config,
+            paths.ledger,
+            SystemClock(),
+            control_token=token,
+            key_source=real_keys,
+            tz=resolve_tz(config.budget.timezone),
+            config_path=paths.config_file,
+        )
         state.port = chosen
         app = create_app(state)
         # handler_cancellation: a request the agent abandons (Ctrl-C) is recorded `partial` the moment its
@@ -496,8 +521,9 @@ def serve(port: int | None = None, quiet: bool = False) -> None:
     except sqlite3.DatabaseError as exc:
         # One line, which `proxy start` shows: the daemon cannot meter into a damaged ledger.
         root.error("cannot open the ledger %s: %s", paths.ledger, exc)
-        sys.stderr.write(f"agentmeter: the ledger {paths.ledger} cannot be opened ({exc}). "
-                         "Run: agentmeter doctor --repair\n")
+        sys.stderr.write(
+            f"agentmeter: the ledger {paths.ledger} cannot be opened ({exc}). Run: agentmeter doctor --repair\n"
+        )
         raise SystemExit(3) from None
     finally:
         if _read_int(paths.pid_file) == os.getpid():

@@ -56,8 +56,9 @@ class Check:
     windows: list[WindowSpend] = field(default_factory=list)
 
 
-def estimate_tokens(plain_len: int, max_tokens: int | None, provider: str = "", model: str | None = None
-                    ) -> tuple[int, int]:
+def estimate_tokens(
+    plain_len: int, max_tokens: int | None, provider: str = "", model: str | None = None
+) -> tuple[int, int]:
     """(input, output) tokens a request may cost: ~4 bytes a token in; out, the request's own max_tokens
     capped by the model's real output limit (the model's limit when the request names none)."""
     return plain_len // 4, reserved_output_tokens(provider, model, max_tokens)
@@ -167,19 +168,42 @@ class Enforcer:
 
         now = now or self.clock.now()
         return spend_windows(
-            now, self.tz, self.budget, agent=session.agent or "",
-            session_id=session.id, session_budget_usd=session.budget_usd,
+            now,
+            self.tz,
+            self.budget,
+            agent=session.agent or "",
+            session_id=session.id,
+            session_budget_usd=session.budget_usd,
             day_spend=lambda day, who: self.totals.day(self.reader, day, who),
-            session_spend=lambda sid: self.totals.session(self.reader, sid), reserved=reserved, full=full,
+            session_spend=lambda sid: self.totals.session(self.reader, sid),
+            reserved=reserved,
+            full=full,
             sources=cap_sources(self.config, self.team_caps),
-        ) + wallet_windows(wallet_of(self.team_caps), now, self.tz,  # the team's pooled spend + ours, live
-                           lambda day: self.totals.day(self.reader, day, "*"), reserved("*"))
+        ) + wallet_windows(
+            wallet_of(self.team_caps),
+            now,
+            self.tz,  # the team's pooled spend + ours, live
+            lambda day: self.totals.day(self.reader, day, "*"),
+            reserved("*"),
+        )
 
     # -- the check ---------------------------------------------------------------------------------------
 
-    def check(self, *, request_id: str, session: Session, provider: str, api: str, model: str | None,
-              body, body_len: int, subscription: bool, agent_session: str | None,
-              billable: bool, plan_account: str | None = None) -> Check:
+    def check(
+        self,
+        *,
+        request_id: str,
+        session: Session,
+        provider: str,
+        api: str,
+        model: str | None,
+        body,
+        body_len: int,
+        subscription: bool,
+        agent_session: str | None,
+        billable: bool,
+        plan_account: str | None = None,
+    ) -> Check:
         """Decide and, when the request goes ahead, reserve its estimated cost. Synchronous on purpose.
         `body` is the request's BodyFacts (providers/request.py), or None when it had no JSON body."""
         from .. import pricing
@@ -207,8 +231,12 @@ class Enforcer:
         if subscription and plan_account is not None:
             windows += self.plan_windows(provider, plan_account, session.agent or "")
         req = PolicyRequest(
-            billable=billable, subscription=subscription, easy_turn=est_in < b.easy_turn_tokens,
-            turn_boundary=bool(facts and facts.fresh_user_turn), pinned=pinned, downgrade_to=target,
+            billable=billable,
+            subscription=subscription,
+            easy_turn=est_in < b.easy_turn_tokens,
+            turn_boundary=bool(facts and facts.fresh_user_turn),
+            pinned=pinned,
+            downgrade_to=target,
             loop_streak=streak,
         )
         snoozed = self.snoozed()
@@ -221,20 +249,31 @@ class Enforcer:
         # blown cap but reserve nothing: their cost is unknown, and a worst-case guess would refuse everyone.
         if billable and decision.action != "refuse" and api in METERED_APIS:
             used_model = decision.model or model
-            est = pricing.price(provider, used_model, Usage(input_tokens=est_in, output_tokens=est_out),
-                                overrides=self.config.prices, unknown_model=self.config.unknown_model_price)
-            self._reserved[request_id] = Reservation(est.usd or 0.0, est_in + est_out, session.id,
-                                                     session.agent or "",
-                                                     self.clock.monotonic() + RESERVATION_TTL_S)
+            est = pricing.price(
+                provider,
+                used_model,
+                Usage(input_tokens=est_in, output_tokens=est_out),
+                overrides=self.config.prices,
+                unknown_model=self.config.unknown_model_price,
+            )
+            self._reserved[request_id] = Reservation(
+                est.usd or 0.0,
+                est_in + est_out,
+                session.id,
+                session.agent or "",
+                self.clock.monotonic() + RESERVATION_TTL_S,
+            )
         return Check(decision, est_in, req.turn_boundary, streak, target, pinned, windows)
 
     def plan_windows(self, provider: str, account: str, agent: str) -> list[WindowSpend]:
         """The account's plan windows that have a line in [budget.plan] (or the agent's own)."""
-        return policy_windows(self.plan.readings(provider, account), self.config.budget, agent,
-                              self.clock.now_ms() / 1000)
+        return policy_windows(
+            self.plan.readings(provider, account), self.config.budget, agent, self.clock.now_ms() / 1000
+        )
 
-    def release(self, request_id: str, ok: bool | None = None, session_id: str | None = None,
-                agent_session: str | None = None) -> None:
+    def release(
+        self, request_id: str, ok: bool | None = None, session_id: str | None = None, agent_session: str | None = None
+    ) -> None:
         self._reserved.pop(request_id, None)
         if ok is not None and session_id is not None:
             brake = self._brakes.get(f"{session_id}:{agent_session or ''}")
@@ -259,8 +298,10 @@ def refusal_message(decision: Decision, tz, now: datetime, snooze_ok: bool = Tru
     """One line: which cap (and who set it), spent vs cap, when it resets, and the override. No double quotes.
     A team cap is not the developer's to raise: the message says who to ask instead."""
     if decision.reason == "retry_cap":
-        return ("agentmeter: this session repeated a failing step too many times (loop brake). "
-                "Send a new message to continue, or pause the brake: agentmeter budget snooze 30m")
+        return (
+            "agentmeter: this session repeated a failing step too many times (loop brake). "
+            "Send a new message to continue, or pause the brake: agentmeter budget snooze 30m"
+        )
     w = decision.window
     if w is None:
         return "agentmeter: budget reached"
@@ -273,12 +314,18 @@ def refusal_message(decision: Decision, tz, now: datetime, snooze_ok: bool = Tru
     scope = f"--agent {agent} " if agent else ""
     if w.cap_usd is not None and (w.cap_tokens is None or w.spent_usd / max(w.cap_usd, 1e-9) >= 1):
         what = f"{label} budget of ${w.cap_usd:,.2f} reached (${w.spent_usd:,.2f} spent)"
-        raise_hint = (f"agentmeter budget set {scope}{flag} {w.cap_usd * 2:g}" if flag
-                      else "start a new run with a bigger --budget")
+        raise_hint = (
+            f"agentmeter budget set {scope}{flag} {w.cap_usd * 2:g}"
+            if flag
+            else "start a new run with a bigger --budget"
+        )
     else:
         what = f"{label} token budget of {w.cap_tokens:,} reached ({w.spent_tokens:,} used)"
-        raise_hint = (f"agentmeter budget set {scope}{flag}-tokens {(w.cap_tokens or 0) * 2}" if flag
-                      else "start a new run with a bigger --budget")
+        raise_hint = (
+            f"agentmeter budget set {scope}{flag}-tokens {(w.cap_tokens or 0) * 2}"
+            if flag
+            else "start a new run with a bigger --budget"
+        )
     when = ""
     if w.end is not None:
         local = w.end.astimezone(tz)
@@ -290,9 +337,11 @@ def refusal_message(decision: Decision, tz, now: datetime, snooze_ok: bool = Tru
     if w.from_team:
         who = w.source if w.source != "developer" else "your team lead for you"
         snooze = " or snooze it: agentmeter budget snooze 1h" if snooze_ok else ""
-        return (f"agentmeter: {what}; this cap is set by {who} on the team collector.{when} "
-                f"Raising your own caps does not lift it: ask your team lead{snooze}.")
-    return (f"agentmeter: {what}.{when} To continue now: agentmeter budget snooze 1h, or raise it: {raise_hint}")
+        return (
+            f"agentmeter: {what}; this cap is set by {who} on the team collector.{when} "
+            f"Raising your own caps does not lift it: ask your team lead{snooze}."
+        )
+    return f"agentmeter: {what}.{when} To continue now: agentmeter budget snooze 1h, or raise it: {raise_hint}"
 
 
 def plan_refusal_message(w: WindowSpend, tz, now: datetime) -> str:
@@ -301,8 +350,10 @@ def plan_refusal_message(w: WindowSpend, tz, now: datetime) -> str:
 
     agent, _, name = w.name.rpartition("plan ")
     scope = f"{agent.strip()} " if agent.strip() else ""
-    what = (f"your {scope}{label(name)} plan window is {w.spent_usd * 100:.0f}% used; "
-            f"your line is {(w.line or 0) * 100:.0f}%")
+    what = (
+        f"your {scope}{label(name)} plan window is {w.spent_usd * 100:.0f}% used; "
+        f"your line is {(w.line or 0) * 100:.0f}%"
+    )
     when = ""
     if w.end is not None:
         left = w.end - now
@@ -310,5 +361,7 @@ def plan_refusal_message(w: WindowSpend, tz, now: datetime) -> str:
         when = f" It resets {w.end.astimezone(tz):%a %d %b %H:%M} (in {hours}h{minutes:02d}m)."
     key = name.rpartition(":")[2]
     section = f"[budget.agents.{scope.strip()}.plan]" if scope else "[budget.plan]"
-    return (f"agentmeter: {what}.{when} To continue now: agentmeter budget snooze 1h, "
-            f"or raise {key} in {section} of your config")
+    return (
+        f"agentmeter: {what}.{when} To continue now: agentmeter budget snooze 1h, "
+        f"or raise {key} in {section} of your config"
+    )

@@ -35,17 +35,32 @@ _OPENAI_TYPES = {
 }
 _OPENAI_CODES = {401: "invalid_api_key", 413: "request_too_large", 502: "upstream_unreachable"}
 # google.rpc.Code names, as the Gemini API puts them in `error.status`.
-_GOOGLE_STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
-                  413: "INVALID_ARGUMENT", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 502: "UNAVAILABLE",
-                  503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
+_GOOGLE_STATUS = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    413: "INVALID_ARGUMENT",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    502: "UNAVAILABLE",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
 # Gemini CLI retries a 429 unless it reads it as terminal; a RetryInfo delay above its 300 s ceiling is
 # terminal (gemini-cli classifyGoogleError, MAX_RETRYABLE_DELAY_SECONDS), and it then shows the message.
 GEMINI_MIN_RETRY_DELAY_S = 301
 
 
 def google_error(status: int, message: str, details: list | None = None) -> dict:
-    return {"error": {"code": status, "message": message, "status": _GOOGLE_STATUS.get(status, "UNKNOWN"),
-                      **({"details": details} if details else {})}}
+    return {
+        "error": {
+            "code": status,
+            "message": message,
+            "status": _GOOGLE_STATUS.get(status, "UNKNOWN"),
+            **({"details": details} if details else {}),
+        }
+    }
 
 
 def provider_error(provider: str, status: int, message: str, *, headers: dict | None = None) -> web.Response:
@@ -72,9 +87,7 @@ def provider_error(provider: str, status: int, message: str, *, headers: dict | 
                 "code": _OPENAI_CODES.get(status, "agentmeter_error"),
             }
         }
-    return web.Response(
-        status=status, body=json.dumps(body).encode(), content_type="application/json", headers=hdrs
-    )
+    return web.Response(status=status, body=json.dumps(body).encode(), content_type="application/json", headers=hdrs)
 
 
 def guess_provider(path: str) -> str:
@@ -94,8 +107,15 @@ def guess_provider(path: str) -> str:
 SUBSCRIPTION_REFUSAL_HEADER = ("anthropic-ratelimit-unified-overage-disabled-reason", "agentmeter_refusal")
 
 
-def refusal(api: str, provider: str, message: str, resets_at_s: int | None,
-            now_s: int | None = None, status: int = 429, subscription: bool = False) -> web.Response:
+def refusal(
+    api: str,
+    provider: str,
+    message: str,
+    resets_at_s: int | None,
+    now_s: int | None = None,
+    status: int = 429,
+    subscription: bool = False,
+) -> web.Response:
     """agentmeter's 'no', in the shape each agent shows cleanly and does not retry (DESIGN section 6).
 
     Claude Code: 429 rate_limit_error, `x-should-retry: false`, no retry-after, no
@@ -118,18 +138,37 @@ def refusal(api: str, provider: str, message: str, resets_at_s: int | None,
     elif provider == "gemini":
         wait = max(GEMINI_MIN_RETRY_DELAY_S, (resets_at_s - now_s) if resets_at_s and now_s else 0)
         meta = {"resets_at": str(resets_at_s)} if resets_at_s else {}
-        body = google_error(429, message, [
-            {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "AGENTMETER_BUDGET_EXCEEDED",
-             "domain": "agentmeter.local", "metadata": meta},
-            {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{wait}s"},
-        ])
+        body = google_error(
+            429,
+            message,
+            [
+                {
+                    "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                    "reason": "AGENTMETER_BUDGET_EXCEEDED",
+                    "domain": "agentmeter.local",
+                    "metadata": meta,
+                },
+                {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{wait}s"},
+            ],
+        )
     elif api == "responses":
-        body = {"error": {"type": "usage_limit_reached", "code": "agentmeter_budget_exceeded", "message": message,
-                          "resets_at": resets_at_s}}
+        body = {
+            "error": {
+                "type": "usage_limit_reached",
+                "code": "agentmeter_budget_exceeded",
+                "message": message,
+                "resets_at": resets_at_s,
+            }
+        }
     else:
-        body = {"error": {"type": "insufficient_quota", "code": "agentmeter_budget_exceeded", "message": message,
-                          "param": None}}
+        body = {
+            "error": {
+                "type": "insufficient_quota",
+                "code": "agentmeter_budget_exceeded",
+                "message": message,
+                "param": None,
+            }
+        }
     if provider == "gemini":
         body["error"]["code"] = status
-    return web.Response(status=status, body=json.dumps(body).encode(), content_type="application/json",
-                        headers=headers)
+    return web.Response(status=status, body=json.dumps(body).encode(), content_type="application/json", headers=headers)

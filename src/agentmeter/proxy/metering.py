@@ -38,16 +38,34 @@ def build_record(ex: Exchange, m: Metered, out: Outcome) -> RequestRecord:
         usage = replace(usage, output_tokens=m.estimated_output_tokens)
     s = ex.session
     return RequestRecord(
-        request_id=ex.request_id, session_id=s.id, started_at_ms=ex.started_ms,
-        provider=ex.provider, api=ex.api, method=ex.method, path=ex.path,
-        model_requested=ex.model_requested, model_used=m.model or ex.model_requested,
-        stream=ex.stream, status=status, http_status=out.http_status, usage=usage,
-        partial=partial, unmetered=unmetered, reason=reason, decision=ex.decision,
-        upstream_request_id=out.upstream_request_id, response_id=m.response_id,
-        agent_session_id=ex.agent_session_id, agent_id=ex.agent_id,
+        request_id=ex.request_id,
+        session_id=s.id,
+        started_at_ms=ex.started_ms,
+        provider=ex.provider,
+        api=ex.api,
+        method=ex.method,
+        path=ex.path,
+        model_requested=ex.model_requested,
+        model_used=m.model or ex.model_requested,
+        stream=ex.stream,
+        status=status,
+        http_status=out.http_status,
+        usage=usage,
+        partial=partial,
+        unmetered=unmetered,
+        reason=reason,
+        decision=ex.decision,
+        upstream_request_id=out.upstream_request_id,
+        response_id=m.response_id,
+        agent_session_id=ex.agent_session_id,
+        agent_id=ex.agent_id,
         tier=m.tier or tiers.normalize_tier(ex.provider, service_tier=ex.service_tier),
-        ttft_ms=out.ttft_ms, duration_ms=out.duration_ms,
-        subscription=ex.subscription, agent=s.agent, repo=s.repo, branch=s.branch,
+        ttft_ms=out.ttft_ms,
+        duration_ms=out.duration_ms,
+        subscription=ex.subscription,
+        agent=s.agent,
+        repo=s.repo,
+        branch=s.branch,
         **_check_fields(ex.check),
     )
 
@@ -78,8 +96,13 @@ def _status(ex: Exchange, m: Metered, out: Outcome) -> tuple[str, str | None, bo
 def _check_fields(chk: Check | None) -> dict[str, Any]:
     if chk is None:
         return {}
-    return {"est_input_tokens": chk.est_input_tokens, "turn_boundary": chk.turn_boundary,
-            "loop_streak": chk.loop_streak, "downgrade_to": chk.downgrade_to, "pinned": chk.pinned}
+    return {
+        "est_input_tokens": chk.est_input_tokens,
+        "turn_boundary": chk.turn_boundary,
+        "loop_streak": chk.loop_streak,
+        "downgrade_to": chk.downgrade_to,
+        "pinned": chk.pinned,
+    }
 
 
 def priced(rec: RequestRecord, config: Config) -> RequestRecord:
@@ -90,19 +113,32 @@ def priced(rec: RequestRecord, config: Config) -> RequestRecord:
         return rec
     if not rec.usage.total_tokens:
         return rec.with_(cost_usd=0.0)
-    c = pricing.price(rec.provider, rec.model_used, rec.usage, overrides=config.prices,
-                      unknown_model=config.unknown_model_price, tier=rec.tier,
-                      at=pricing.when(rec.started_at_ms))
+    c = pricing.price(
+        rec.provider,
+        rec.model_used,
+        rec.usage,
+        overrides=config.prices,
+        unknown_model=config.unknown_model_price,
+        tier=rec.tier,
+        at=pricing.when(rec.started_at_ms),
+    )
     reason = c.reason if (c.unpriced and rec.status == "ok") else rec.reason
-    return rec.with_(cost_usd=c.usd, price_source=c.source, price_model=c.matched_model,
-                     price_version=c.price_version, unpriced=c.unpriced, reason=reason)
+    return rec.with_(
+        cost_usd=c.usd,
+        price_source=c.source,
+        price_model=c.matched_model,
+        price_version=c.price_version,
+        unpriced=c.unpriced,
+        reason=reason,
+    )
 
 
 class Metering:
     """Journal, record, price, commit — and release the request's reservation once its cost is in the totals."""
 
-    def __init__(self, config: Config, writer: LedgerWriter, journal: Journal, enforcer: Enforcer,
-                 alerts: Alerts | None = None) -> None:
+    def __init__(
+        self, config: Config, writer: LedgerWriter, journal: Journal, enforcer: Enforcer, alerts: Alerts | None = None
+    ) -> None:
         self._alerts = alerts  # sees the plan-window readings found inside a stream
         self._config = config
         self._writer = writer
@@ -165,5 +201,8 @@ class LedgerHealth:
             damage = err
         if damage is None:
             return {"ledger": "ok"}
-        return {"ledger": "damaged", "ledger_damage": damage[:300],
-                "fix": "agentmeter proxy stop && agentmeter doctor --repair"}
+        return {
+            "ledger": "damaged",
+            "ledger_damage": damage[:300],
+            "fix": "agentmeter proxy stop && agentmeter doctor --repair",
+        }

@@ -16,8 +16,11 @@ log = logging.getLogger("agentmeter.proxy.notify")
 def alert_text(window: str, threshold: float, spent_usd: float, cap_usd: float | None, stage: str) -> str:
     label = {"day": "Daily", "week": "Weekly", "month": "Monthly", "session": "Session"}.get(window, window)
     cap = f" of ${cap_usd:,.2f}" if cap_usd else ""
-    what = {"alert": "heads-up", "downgrade": "easy turns now use a cheaper model",
-            "blocked": "new requests are refused"}.get(stage, "")
+    what = {
+        "alert": "heads-up",
+        "downgrade": "easy turns now use a cheaper model",
+        "blocked": "new requests are refused",
+    }.get(stage, "")
     return f"{label} budget at {threshold * 100:.0f}%: ${spent_usd:,.2f}{cap} spent" + (f" ({what})" if what else "")
 
 
@@ -35,8 +38,9 @@ async def desktop(title: str, text: str) -> bool:
     else:
         return False
     try:
-        proc = await asyncio.create_subprocess_exec(*cmd, stdout=asyncio.subprocess.DEVNULL,
-                                                    stderr=asyncio.subprocess.DEVNULL)
+        proc = await asyncio.create_subprocess_exec(
+            *cmd, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
+        )
         return await asyncio.wait_for(proc.wait(), 5) == 0
     except (TimeoutError, OSError):
         return False

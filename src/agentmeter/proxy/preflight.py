@@ -46,8 +46,10 @@ AGENT_SESSION_HEADERS = ("x-claude-code-session-id", "session-id", "session_id",
 KEY_HEADERS = ("x-api-key", "authorization", "x-goog-api-key")
 _CREDENTIAL_HEADERS = frozenset({"x-api-key", "authorization", "api-key", "x-goog-api-key"})
 CHECK_FAILED = "check_failed"  # Decision.reason when the budget check itself failed
-FOREIGN_VKEY = ("this virtual key does not belong to this agentmeter session. "
-                "Start the agent with: agentmeter run, or take a fresh one from: agentmeter env")
+FOREIGN_VKEY = (
+    "this virtual key does not belong to this agentmeter session. "
+    "Start the agent with: agentmeter run, or take a fresh one from: agentmeter env"
+)
 
 Headers = CIMultiDictProxy[str]
 
@@ -72,9 +74,19 @@ class Refusal:
 
 
 class Preflight:
-    def __init__(self, config: Config, clock: Clock, tz: tzinfo | None, keys: KeyRing, sessions: Sessions,
-                 enforcer: Enforcer, metering: Metering, alerts: Alerts, bodies: BodyGate,
-                 health: LedgerHealth) -> None:
+    def __init__(
+        self,
+        config: Config,
+        clock: Clock,
+        tz: tzinfo | None,
+        keys: KeyRing,
+        sessions: Sessions,
+        enforcer: Enforcer,
+        metering: Metering,
+        alerts: Alerts,
+        bodies: BodyGate,
+        health: LedgerHealth,
+    ) -> None:
         self._config = config
         self._clock = clock
         self._tz = tz
@@ -88,8 +100,9 @@ class Preflight:
 
     # -- 1 and 2: credentials and upstream -------------------------------------------------------------------
 
-    def target(self, request: web.Request, session: Session, provider: str, tail: str,
-               drop: frozenset[str] = frozenset()) -> Target | web.Response:
+    def target(
+        self, request: web.Request, session: Session, provider: str, tail: str, drop: frozenset[str] = frozenset()
+    ) -> Target | web.Response:
         """The credentials swapped and the upstream chosen, or the 401 to answer. `drop`: more headers that
         belong to this leg only (a WebSocket handshake's)."""
         hdrs = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP and k.lower() not in drop}
@@ -114,15 +127,33 @@ class Preflight:
         self._sessions.note_agent_session(session, agent_sid)
         return agent_sid
 
-    def exchange(self, request: web.Request, session: Session, provider: str, tail: str, *, method: str,
-                 subscription: bool, model: str | None, stream: bool) -> Exchange:
+    def exchange(
+        self,
+        request: web.Request,
+        session: Session,
+        provider: str,
+        tail: str,
+        *,
+        method: str,
+        subscription: bool,
+        model: str | None,
+        stream: bool,
+    ) -> Exchange:
         """The request's Exchange: who sent it, where it goes, what it asks for."""
         agent_sid = self.agent_session(request, session)
         return Exchange(
-            request_id=new_request_id(), provider=provider, api=classify(provider, tail), method=method,
-            path="/" + tail.lstrip("/"), session=session, started_ms=self._clock.now_ms(),
-            started_mono=self._clock.monotonic(), model_requested=short(model), stream=stream,
-            subscription=subscription, agent_session_id=agent_sid,
+            request_id=new_request_id(),
+            provider=provider,
+            api=classify(provider, tail),
+            method=method,
+            path="/" + tail.lstrip("/"),
+            session=session,
+            started_ms=self._clock.now_ms(),
+            started_mono=self._clock.monotonic(),
+            model_requested=short(model),
+            stream=stream,
+            subscription=subscription,
+            agent_session_id=agent_sid,
             agent_id=short(request.headers.get("x-claude-code-agent-id")),
             plan_account=account_of(provider, subscription, request.headers),
         )
@@ -157,10 +188,17 @@ class Preflight:
         listings, alert-only subscription traffic) is relayed, and the row says the check failed."""
         try:
             chk = self._enforcer.check(
-                request_id=ex.request_id, session=ex.session, provider=ex.provider, api=ex.api,
-                model=ex.model_requested, body=facts, body_len=body_len,
-                subscription=ex.subscription, agent_session=ex.agent_session_id,
-                billable=ex.billable or ex.spends, plan_account=ex.plan_account,
+                request_id=ex.request_id,
+                session=ex.session,
+                provider=ex.provider,
+                api=ex.api,
+                model=ex.model_requested,
+                body=facts,
+                body_len=body_len,
+                subscription=ex.subscription,
+                agent_session=ex.agent_session_id,
+                billable=ex.billable or ex.spends,
+                plan_account=ex.plan_account,
             )
         except Exception as exc:
             return self._check_failed(ex, exc)
@@ -174,8 +212,12 @@ class Preflight:
         self._enforcer.release(ex.request_id)
         what = f"{type(exc).__name__}: {exc}"[:200]
         enforced = ex.billable and (not ex.subscription or self._config.budget.enforce_subscription)
-        log.error("budget check failed for %s, %s: %s", ex.request_id,
-                  "refused (fail closed)" if enforced else "relayed (not enforced traffic)", what)
+        log.error(
+            "budget check failed for %s, %s: %s",
+            ex.request_id,
+            "refused (fail closed)" if enforced else "relayed (not enforced traffic)",
+            what,
+        )
         ex.check_error = what
         if corrupt(exc):
             self._health.damage = what
@@ -186,8 +228,9 @@ class Preflight:
 
     # -- HTTP: all four steps ------------------------------------------------------------------------------------
 
-    async def http(self, request: web.Request, session: Session, provider: str, tail: str,
-                   body: bytes | bytearray) -> Outgoing | web.Response:
+    async def http(
+        self, request: web.Request, session: Session, provider: str, tail: str, body: bytes | bytearray
+    ) -> Outgoing | web.Response:
         """Everything before an HTTP request goes upstream. Returns the request to send, or the answer to give."""
         target = self.target(request, session, provider, tail)
         if isinstance(target, web.Response):
@@ -196,17 +239,34 @@ class Preflight:
         hdrs = {k: v for k, v in target.headers.items() if k.lower() != "accept-encoding"}
         hdrs["Accept-Encoding"] = "identity"
         api = classify(provider, tail)
-        plain, facts = (await self.bodies.facts(body, request.headers.get("Content-Encoding"))
-                        if body and api != "other" else (None, None))
+        plain, facts = (
+            await self.bodies.facts(body, request.headers.get("Content-Encoding"))
+            if body and api != "other"
+            else (None, None)
+        )
         if provider == "gemini" and facts is not None:
             _, facts.model, facts.stream = gemini.parse_path(tail)  # Gemini names both in the URL
-        ex = self.exchange(request, session, provider, tail, method=request.method,
-                           subscription=target.subscription, model=facts.model if facts else None,
-                           stream=bool(facts and facts.stream))
+        ex = self.exchange(
+            request,
+            session,
+            provider,
+            tail,
+            method=request.method,
+            subscription=target.subscription,
+            model=facts.model if facts else None,
+            stream=bool(facts and facts.stream),
+        )
         refused = await self.admit(ex, facts, len(plain) if plain else 0, tail)
         if refused is not None:
-            return refusal(ex.api, provider, refused.message, refused.resets_at_s, self._clock.now_ms() // 1000,
-                           refusal_status(session.agent), subscription=ex.subscription)
+            return refusal(
+                ex.api,
+                provider,
+                refused.message,
+                refused.resets_at_s,
+                self._clock.now_ms() // 1000,
+                refusal_status(session.agent),
+                subscription=ex.subscription,
+            )
         out = Outgoing(ex, target.url, target.base, body, hdrs)
         self._rewrite(out, tail, target, plain, facts)
         self._metering.journal(ex)  # write-ahead, not waited for
@@ -214,13 +274,15 @@ class Preflight:
 
     # -- 4: rewrite ----------------------------------------------------------------------------------------------
 
-    def _rewrite(self, out: Outgoing, tail: str, target: Target, plain: bytes | bytearray | None,
-                 facts: BodyFacts | None) -> None:
+    def _rewrite(
+        self, out: Outgoing, tail: str, target: Target, plain: bytes | bytearray | None, facts: BodyFacts | None
+    ) -> None:
         ex, decision = out.ex, (out.ex.check.decision if out.ex.check else None)
         if decision is not None and decision.action == "downgrade" and decision.model:
             if ex.provider == "gemini" and facts is not None:
-                out.url = upstream_url(target.base, ex.provider, gemini.with_model(tail, decision.model), False,
-                                       target.query_string)
+                out.url = upstream_url(
+                    target.base, ex.provider, gemini.with_model(tail, decision.model), False, target.query_string
+                )
                 facts.model = decision.model
                 ex.decision, ex.reason = "downgrade", "budget"
             elif facts is not None and facts.parsed is not None and plain is not None:
@@ -230,13 +292,15 @@ class Preflight:
             out.headers = {k: v for k, v in out.headers.items() if k.lower() != "content-encoding"}
             ex.strip_usage = True
 
-    def _downgrade(self, out: Outgoing, plain: bytes | bytearray, facts: BodyFacts, parsed: dict[str, Any],
-                   model: str) -> tuple[bytes | bytearray, BodyFacts]:
+    def _downgrade(
+        self, out: Outgoing, plain: bytes | bytearray, facts: BodyFacts, parsed: dict[str, Any], model: str
+    ) -> tuple[bytes | bytearray, BodyFacts]:
         ex, hdrs = out.ex, out.headers
         beta_name = next((k for k in hdrs if k.lower() == "anthropic-beta"), None)
         try:
-            rw = downgrade.rewrite(ex.provider, _bytes(plain), parsed, model,
-                                   beta=hdrs.get(beta_name) if beta_name else None)
+            rw = downgrade.rewrite(
+                ex.provider, _bytes(plain), parsed, model, beta=hdrs.get(beta_name) if beta_name else None
+            )
         except Exception as exc:  # an odd body is relayed as sent, never answered with a 500
             log.error("downgrade rewrite failed for %s: %s", ex.request_id, exc)
             rw = None
@@ -286,8 +350,9 @@ def upstream_url(base: str, provider: str, tail: str, chatgpt: bool, query: str)
     return f"{base}/{path}" + (f"?{query}" if query else "")
 
 
-def swap_credentials(keys: KeyRing, session: Session, provider: str, hdrs: dict[str, str],
-                     query: MultiDict[str] | None = None) -> tuple[bool, str | None]:
+def swap_credentials(
+    keys: KeyRing, session: Session, provider: str, hdrs: dict[str, str], query: MultiDict[str] | None = None
+) -> tuple[bool, str | None]:
     """Replace the session's virtual key with the real one. Returns (swapped, error message). Gemini
     clients send the key in `x-goog-api-key` or the `key` query parameter (`query`, edited in place)."""
     # Header names arrive in whatever case the client wrote (X-API-KEY, x-Api-key): compare them folded.
@@ -307,8 +372,9 @@ def swap_credentials(keys: KeyRing, session: Session, provider: str, hdrs: dict[
         )
     if not real.isprintable() or any(c.isspace() for c in real):
         # A pasted line break would split the header; never send (or echo) such a key.
-        return False, (f"the configured {provider} key contains a space or control character. "
-                       f"Run: agentmeter keys set {provider}")
+        return False, (
+            f"the configured {provider} key contains a space or control character. Run: agentmeter keys set {provider}"
+        )
     for name in [k for k in hdrs if k.lower() in KEY_HEADERS]:
         del hdrs[name]
     if provider == "gemini":
@@ -333,6 +399,8 @@ def _carries_virtual_key(hdrs: dict[str, str]) -> bool:
 
 
 def check_failed_message(what: str) -> str:
-    return (f"agentmeter: the budget check failed ({what}), so this request was not sent. "
-            "Run: agentmeter doctor (agentmeter doctor --repair if it reports a damaged ledger), "
-            "or to send without the brake: agentmeter budget snooze 1h")
+    return (
+        f"agentmeter: the budget check failed ({what}), so this request was not sent. "
+        "Run: agentmeter doctor (agentmeter doctor --repair if it reports a damaged ledger), "
+        "or to send without the brake: agentmeter budget snooze 1h"
+    )

@@ -92,8 +92,9 @@ def response_headers(up: aiohttp.ClientResponse, *, keep_length: bool) -> list[t
 class Relay:
     """Sends a checked request upstream and relays the answer; hands what it saw to metering."""
 
-    def __init__(self, http: aiohttp.ClientSession, metering: Metering, alerts: Alerts, bodies: BodyGate,
-                 clock: Clock) -> None:
+    def __init__(
+        self, http: aiohttp.ClientSession, metering: Metering, alerts: Alerts, bodies: BodyGate, clock: Clock
+    ) -> None:
         self._http = http
         self._metering = metering
         self._alerts = alerts
@@ -105,7 +106,11 @@ class Relay:
         out.body = None
         try:
             up = await self._http.request(
-                request.method, out.url, data=body if body else None, headers=out.headers, allow_redirects=False,
+                request.method,
+                out.url,
+                data=body if body else None,
+                headers=out.headers,
+                allow_redirects=False,
             )
         except ValueError as exc:  # aiohttp refused to send a header (a control character in it)
             await self._metering.settle(ex, Metered(complete=True, error_type="bad_header"), self._failed(ex, 400))
@@ -113,8 +118,9 @@ class Relay:
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             metered = Metered(complete=True, error_type="upstream_unreachable", error_message=type(exc).__name__)
             await self._metering.settle(ex, metered, self._failed(ex, 502))
-            return provider_error(ex.provider, 502,
-                                  f"could not reach {out.base} ({type(exc).__name__}); is the network up?")
+            return provider_error(
+                ex.provider, 502, f"could not reach {out.base} ({type(exc).__name__}); is the network up?"
+            )
         del body
         self._bodies.release(out.held)  # the body has been sent: its bytes are free for the next large one
         out.held = 0
@@ -132,8 +138,9 @@ class ResponseRelay:
     """One upstream response relayed to the agent: each chunk written the moment it arrives, a copy fed to
     the meter, and the row committed before the terminal bytes leave (DESIGN section 3, durability)."""
 
-    def __init__(self, request: web.Request, up: aiohttp.ClientResponse, ex: Exchange, metering: Metering,
-                 clock: Clock) -> None:
+    def __init__(
+        self, request: web.Request, up: aiohttp.ClientResponse, ex: Exchange, metering: Metering, clock: Clock
+    ) -> None:
         self.request, self.up, self.ex = request, up, ex
         self._metering = metering
         self._clock = clock
@@ -148,8 +155,9 @@ class ResponseRelay:
         self.held: bytes | None = None
         self.oversize = False
         self.committed = False
-        self.outcome = Outcome(http_status=up.status,
-                               upstream_request_id=up.headers.get("request-id") or up.headers.get("x-request-id"))
+        self.outcome = Outcome(
+            http_status=up.status, upstream_request_id=up.headers.get("request-id") or up.headers.get("x-request-id")
+        )
         self.out = web.StreamResponse(status=up.status, reason=up.reason)
         # When we strip a chunk the length changes; otherwise the original Content-Length is exact.
         for name, value in response_headers(up, keep_length=self.stripper is None and not is_sse):
@@ -201,8 +209,9 @@ class ResponseRelay:
             if not self.committed:
                 await self._finish(self.meter.result(), end="upstream_eof")
         elif self.body is not None:
-            await self._finish(_parse_whole(self.ex.api, bytes(self.body), self.inflate, self.oversize,
-                                            self.ex.provider))
+            await self._finish(
+                _parse_whole(self.ex.api, bytes(self.body), self.inflate, self.oversize, self.ex.provider)
+            )
             if self.held is not None:
                 await self.out.write(self.held)
         else:
@@ -255,8 +264,9 @@ def _unread(up: aiohttp.ClientResponse) -> bytes:
     return data
 
 
-def _parse_whole(api: str, body: bytes, inflate: _Inflater | None, oversize: bool,
-                 provider: str | None = None) -> Metered:
+def _parse_whole(
+    api: str, body: bytes, inflate: _Inflater | None, oversize: bool, provider: str | None = None
+) -> Metered:
     if oversize:
         return Metered(complete=True, fault="response too large to meter")
     if inflate is not None:

@@ -31,8 +31,9 @@ async def provider_route(request: web.Request) -> web.StreamResponse:
     proxy = request.app[STATE]
     provider = request.match_info["provider"]
     if provider not in PROVIDERS:
-        return provider_error(guess_provider(request.path), 404,
-                              f"unknown provider {provider!r}; use anthropic, openai or gemini")
+        return provider_error(
+            guess_provider(request.path), 404, f"unknown provider {provider!r}; use anthropic, openai or gemini"
+        )
     token = request.match_info.get("token") or request.headers.get(SESSION_HEADER, "")
     session = proxy.sessions.lookup(token) if token else None
     if session is None:

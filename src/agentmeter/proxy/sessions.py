@@ -53,12 +53,23 @@ class KeyRing:
 def session_from_row(row: dict[str, Any]) -> Session:
     """A sessions row (ledger) as the typed Session the proxy hands around."""
     return Session(
-        id=row["id"], agent=row.get("agent") or "other", started_at_ms=int(row.get("started_at") or 0),
-        developer=row.get("developer"), team=row.get("team"), cost_center=row.get("cost_center"),
-        repo=row.get("repo"), branch=row.get("branch"), cwd=row.get("cwd"), budget_usd=row.get("budget_usd"),
-        tags=_tags(row.get("tags")), ended_at_ms=row.get("ended_at"), exit_code=row.get("exit_code"),
+        id=row["id"],
+        agent=row.get("agent") or "other",
+        started_at_ms=int(row.get("started_at") or 0),
+        developer=row.get("developer"),
+        team=row.get("team"),
+        cost_center=row.get("cost_center"),
+        repo=row.get("repo"),
+        branch=row.get("branch"),
+        cwd=row.get("cwd"),
+        budget_usd=row.get("budget_usd"),
+        tags=_tags(row.get("tags")),
+        ended_at_ms=row.get("ended_at"),
+        exit_code=row.get("exit_code"),
         key_mode=tuple(k for k in (row.get("key_mode") or "").split(",") if k),
-        token_hash=row["token_hash"], vkey_hash=row.get("vkey_hash"), agent_session_id=row.get("agent_session_id"),
+        token_hash=row["token_hash"],
+        vkey_hash=row.get("vkey_hash"),
+        agent_session_id=row.get("agent_session_id"),
     )
 
 

@@ -38,9 +38,18 @@ class ProxyState:
     """Everything the proxy shares across requests. Built inside the event loop (the HTTP client needs one),
     by the daemon or a test, and handed to app.create_app; closed by the app's cleanup."""
 
-    def __init__(self, config: Config, ledger_path: Path, clock: Clock, *, control_token: str,
-                 keys: dict[str, str | None] | None = None, key_source: KeySource | None = None,
-                 tz: tzinfo | None = None, config_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        ledger_path: Path,
+        clock: Clock,
+        *,
+        control_token: str,
+        keys: dict[str, str | None] | None = None,
+        key_source: KeySource | None = None,
+        tz: tzinfo | None = None,
+        config_path: Path | None = None,
+    ) -> None:
         self.config = config
         self.ledger_path = ledger_path
         self.clock = clock
@@ -68,8 +77,18 @@ class ProxyState:
         )
         self.alerts = Alerts(config, clock, self.reader, self.writer, self.enforcer, self.http, self.tasks)
         self.metering = Metering(config, self.writer, self.journal, self.enforcer, self.alerts)
-        self.preflight = Preflight(config, clock, tz, self.keys, self.sessions, self.enforcer, self.metering,
-                                   self.alerts, self.bodies, self.health)
+        self.preflight = Preflight(
+            config,
+            clock,
+            tz,
+            self.keys,
+            self.sessions,
+            self.enforcer,
+            self.metering,
+            self.alerts,
+            self.bodies,
+            self.health,
+        )
         self.relay = Relay(self.http, self.metering, self.alerts, self.bodies, clock)
         self.websockets = WebSockets(self.http, self.preflight, self.metering, clock)
 
@@ -84,8 +103,9 @@ class ProxyState:
                 return
             self.writer.recovered += len(recovered)
             if recovered:
-                log.warning("%d response(s) were being relayed when the proxy last stopped; recorded as partial",
-                            len(recovered))
+                log.warning(
+                    "%d response(s) were being relayed when the proxy last stopped; recorded as partial", len(recovered)
+                )
         for seg in segments:
             seg.unlink(missing_ok=True)
 

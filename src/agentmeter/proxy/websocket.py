@@ -26,8 +26,15 @@ from .preflight import Preflight, Refusal
 
 log = logging.getLogger("agentmeter.proxy")
 # Headers that belong to the WebSocket handshake of each leg, never forwarded across.
-_HANDSHAKE = frozenset({"sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions",
-                        "sec-websocket-accept", "sec-websocket-protocol"})
+_HANDSHAKE = frozenset(
+    {
+        "sec-websocket-key",
+        "sec-websocket-version",
+        "sec-websocket-extensions",
+        "sec-websocket-accept",
+        "sec-websocket-protocol",
+    }
+)
 MAX_MESSAGE = 64 * 1024 * 1024
 _ENDS = (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR)
 
@@ -49,8 +56,9 @@ class WebSockets:
             return target
         protocols = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
         try:
-            upstream = await self._http.ws_connect(target.url, headers=target.headers, protocols=protocols,
-                                                   autoping=False, max_msg_size=MAX_MESSAGE)
+            upstream = await self._http.ws_connect(
+                target.url, headers=target.headers, protocols=protocols, autoping=False, max_msg_size=MAX_MESSAGE
+            )
         except aiohttp.WSServerHandshakeError as exc:
             # The provider refused the upgrade (e.g. 426, 404): answer with its status so the agent falls back.
             return provider_error(provider, exc.status, f"upstream refused the WebSocket upgrade ({exc.status})")
@@ -59,8 +67,18 @@ class WebSockets:
         client = web.WebSocketResponse(protocols=protocols, autoping=False, max_msg_size=MAX_MESSAGE)
         await client.prepare(request)
         self._preflight.agent_session(request, session)
-        conn = _Connection(request, client, upstream, session, provider, tail, target.subscription,
-                           self._preflight, self._metering, self._clock)
+        conn = _Connection(
+            request,
+            client,
+            upstream,
+            session,
+            provider,
+            tail,
+            target.subscription,
+            self._preflight,
+            self._metering,
+            self._clock,
+        )
         await conn.run()
         return client
 
@@ -83,9 +101,19 @@ class _Connection:
     once), so each gets its own exchange and meter: bound to the provider's response id when its
     `response.created` arrives (oldest create first), and fed every event until its terminal one."""
 
-    def __init__(self, request: web.Request, client: web.WebSocketResponse,
-                 upstream: aiohttp.ClientWebSocketResponse, session: Session, provider: str, tail: str,
-                 subscription: bool, preflight: Preflight, metering: Metering, clock: Clock) -> None:
+    def __init__(
+        self,
+        request: web.Request,
+        client: web.WebSocketResponse,
+        upstream: aiohttp.ClientWebSocketResponse,
+        session: Session,
+        provider: str,
+        tail: str,
+        subscription: bool,
+        preflight: Preflight,
+        metering: Metering,
+        clock: Clock,
+    ) -> None:
         self.request, self.client, self.upstream = request, client, upstream
         self.session, self.provider, self.tail, self.subscription = session, provider, tail, subscription
         self._preflight, self._metering, self._clock = preflight, metering, clock
@@ -142,8 +170,16 @@ class _Connection:
         event = _json_or_none(text)  # parsed, never matched as a substring (JSON escapes)
         if event is None or not (event.get("type") == "response.create" or _any_create(text)):
             return False
-        ex = self._preflight.exchange(self.request, self.session, self.provider, self.tail, method="WS",
-                                      subscription=self.subscription, model=_model_of(event), stream=True)
+        ex = self._preflight.exchange(
+            self.request,
+            self.session,
+            self.provider,
+            self.tail,
+            method="WS",
+            subscription=self.subscription,
+            model=_model_of(event),
+            stream=True,
+        )
         raw = text.encode()
         refused = await self._preflight.admit(ex, read_body(raw), len(raw), self.tail)
         if refused is not None:
@@ -174,8 +210,12 @@ class _Connection:
         if self.latest is flight:
             self.latest = None
         ex = flight.ex
-        out = Outcome(http_status=101, ttft_ms=flight.ttft, end=end,
-                      duration_ms=(self._clock.monotonic() - ex.started_mono) * 1000)
+        out = Outcome(
+            http_status=101,
+            ttft_ms=flight.ttft,
+            end=end,
+            duration_ms=(self._clock.monotonic() - ex.started_mono) * 1000,
+        )
         await self._metering.settle(ex, metered or flight.meter.result(), out)
 
 
@@ -193,9 +233,18 @@ async def _pass(msg: WSMessage, to: WebSocket) -> bool:
 
 
 def _refusal_frame(refused: Refusal) -> str:
-    return json.dumps({"type": "error", "status": 429, "error": {
-        "type": "usage_limit_reached", "code": "agentmeter_budget_exceeded", "message": refused.message,
-        "resets_at": refused.resets_at_s}})
+    return json.dumps(
+        {
+            "type": "error",
+            "status": 429,
+            "error": {
+                "type": "usage_limit_reached",
+                "code": "agentmeter_budget_exceeded",
+                "message": refused.message,
+                "resets_at": refused.resets_at_s,
+            },
+        }
+    )
 
 
 def _json_or_none(text: str) -> dict | None:
@@ -215,8 +264,9 @@ def _any_create(text: str) -> bool:
 
     def pairs(items: list) -> dict:
         nonlocal found
-        if sum(1 for k, _ in items if k == "type") > 1 and any(k == "type" and v == "response.create"
-                                                                for k, v in items):
+        if sum(1 for k, _ in items if k == "type") > 1 and any(
+            k == "type" and v == "response.create" for k, v in items
+        ):
             found = True
         return dict(items)
 

@@ -48,8 +48,9 @@ def get_console(stderr: bool = False):
     # Piped output has no terminal width: 200 unless COLUMNS says otherwise (rich reads it). Tables fit
     # themselves to the width (fit_table), so ids and money are never cut whatever it is.
     width = None if stream.isatty() or os.environ.get("COLUMNS", "").isdigit() else 200
-    return Console(stderr=stderr, highlight=False, soft_wrap=False, width=width,
-                   no_color=bool(os.environ.get("NO_COLOR")) or None)
+    return Console(
+        stderr=stderr, highlight=False, soft_wrap=False, width=width, no_color=bool(os.environ.get("NO_COLOR")) or None
+    )
 
 
 @dataclass(frozen=True)
@@ -72,8 +73,9 @@ def fit_table(cols: list[Col], rows: list[list[str]], width: int, footer: list[s
     free-text columns are shortened; the essential columns (drop=0) are never cut."""
     from rich.table import Table
 
-    natural = [max([len(c.name)] + [len(r[i]) for r in rows + ([footer] if footer else [])])
-               for i, c in enumerate(cols)]
+    natural = [
+        max([len(c.name)] + [len(r[i]) for r in rows + ([footer] if footer else [])]) for i, c in enumerate(cols)
+    ]
     keep = list(range(len(cols)))
 
     def total(idx: list[int], widths: list[int]) -> int:
@@ -99,9 +101,15 @@ def fit_table(cols: list[Col], rows: list[list[str]], width: int, footer: list[s
     t = Table(box=None, pad_edge=False, header_style="bold", show_footer=bool(footer), **table_kw)
     for i in keep:
         c = cols[i]
-        t.add_column(c.name, justify="right" if c.right else "left", no_wrap=True,
-                     overflow="ellipsis" if c.shrink else "fold", max_width=widths[i] if c.shrink else None,
-                     min_width=None if c.shrink else natural[i], footer=footer[i] if footer else "")
+        t.add_column(
+            c.name,
+            justify="right" if c.right else "left",
+            no_wrap=True,
+            overflow="ellipsis" if c.shrink else "fold",
+            max_width=widths[i] if c.shrink else None,
+            min_width=None if c.shrink else natural[i],
+            footer=footer[i] if footer else "",
+        )
     for r in rows:
         t.add_row(*(r[i] for i in keep))
     return t

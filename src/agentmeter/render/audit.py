@@ -28,10 +28,27 @@ def audit_log(schema: str, payload: dict[str, Any], as_json: bool) -> None:
         render.line("no audit entries" + (" in this period" if payload.get("since") else ""))
         return
     col = render.Col
-    cols = [col("when"), col("who"), col("what"), col("target", shrink=True), col("old", drop=2, shrink=True),
-            col("new", shrink=True), col("note", drop=1, shrink=True)]
-    body = [[render.local_time(r["at"], seconds=True), r["actor"], r["action"], r.get("target") or "",
-             _value(r.get("old")), _value(r.get("new")), r.get("detail") or ""] for r in rows]
+    cols = [
+        col("when"),
+        col("who"),
+        col("what"),
+        col("target", shrink=True),
+        col("old", drop=2, shrink=True),
+        col("new", shrink=True),
+        col("note", drop=1, shrink=True),
+    ]
+    body = [
+        [
+            render.local_time(r["at"], seconds=True),
+            r["actor"],
+            r["action"],
+            r.get("target") or "",
+            _value(r.get("old")),
+            _value(r.get("new")),
+            r.get("detail") or "",
+        ]
+        for r in rows
+    ]
     console = render.get_console()
     console.print(render.fit_table(cols, body, console.width))
 

@@ -23,11 +23,18 @@ table.report tfoot td{border-top:1px solid #999;font-weight:bold}.bar{fill:#4a78
 _TABLES = (("day", "by-day"), ("agent", "by-agent"), ("model", "by-model"), ("repo", "by-repo"))
 
 
-def html_page(series: list[tuple[str, float]], cap: float | None, tables: dict[str, dict[str, Any]],
-              band: dict[str, Any] | None, title: str) -> str:
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
-             f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>",
-             daily_bars(series, cap=cap, band=band)]
+def html_page(
+    series: list[tuple[str, float]],
+    cap: float | None,
+    tables: dict[str, dict[str, Any]],
+    band: dict[str, Any] | None,
+    title: str,
+) -> str:
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
+        f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>",
+        daily_bars(series, cap=cap, band=band),
+    ]
     for by, table_id in _TABLES:
         if by in tables:
             parts.append(f"<h2>by {by}</h2>" + _html_table(table_id, by, tables[by]))
@@ -40,11 +47,15 @@ def _html_table(table_id: str, by: str, payload: dict[str, Any]) -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in (by, *cols))
     body = "".join(
         f"<tr data-key='{html.escape(r['key'], quote=True)}'><td>{html.escape(_label(by, r))}</td>"
-        + "".join(f"<td>{html.escape(v)}</td>" for v in _cells(r, cols)) + "</tr>"
-        for r in payload["rows"])
+        + "".join(f"<td>{html.escape(v)}</td>" for v in _cells(r, cols))
+        + "</tr>"
+        for r in payload["rows"]
+    )
     foot = "<td>total</td>" + "".join(f"<td>{html.escape(v)}</td>" for v in _cells(payload["totals"], cols))
-    return (f"<table class='report' id='{table_id}'><thead><tr>{head}</tr></thead><tbody>{body}</tbody>"
-            f"<tfoot><tr>{foot}</tr></tfoot></table>")
+    return (
+        f"<table class='report' id='{table_id}'><thead><tr>{head}</tr></thead><tbody>{body}</tbody>"
+        f"<tfoot><tr>{foot}</tr></tfoot></table>"
+    )
 
 
 def write_html(path: Path, page: str) -> None:

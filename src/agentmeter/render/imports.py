@@ -23,8 +23,15 @@ def progress_bar(total: int) -> Iterator[Callable[[int], None]]:
     from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
-    with Progress(TextColumn("importing"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
-                  console=Console(stderr=True), transient=True) as bar:
+    with Progress(
+        TextColumn("importing"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
         task = bar.add_task("import", total=total)
         yield lambda n: bar.advance(task, n)
 
@@ -50,22 +57,36 @@ def import_result(payload: dict[str, Any], as_json: bool) -> None:
         files += f", {p['files_unchanged']} unchanged since the last import"
     line(f"{p['source']}: {files}; {p['responses']} responses")
     t = p["added_tokens"]
-    line(f"  {head} {p['added']} · in {tokens(t['input_tokens'])} · cache r {tokens(t['cache_read_tokens'])}"
-         f" · cache w {tokens(t['cache_write_tokens'])} · out {tokens(t['output_tokens'])}"
-         f" · {usd(p['added_cost_usd'], unpriced=bool(p['unpriced_models']))}")
-    skipped = [(p["matched_proxy"], "already metered by the proxy"), (p["already_imported"], "already imported"),
-               (p["replayed_dropped"], "replayed copies dropped"), (p["updated"], "updated with a larger copy")]
+    line(
+        f"  {head} {p['added']} · in {tokens(t['input_tokens'])} · cache r {tokens(t['cache_read_tokens'])}"
+        f" · cache w {tokens(t['cache_write_tokens'])} · out {tokens(t['output_tokens'])}"
+        f" · {usd(p['added_cost_usd'], unpriced=bool(p['unpriced_models']))}"
+    )
+    skipped = [
+        (p["matched_proxy"], "already metered by the proxy"),
+        (p["already_imported"], "already imported"),
+        (p["replayed_dropped"], "replayed copies dropped"),
+        (p["updated"], "updated with a larger copy"),
+    ]
     if any(n for n, _ in skipped):
         line("  " + " · ".join(f"{n} {what}" for n, what in skipped if n))
     if p["sessions_created"]:
-        line(f"  {p['sessions_created']} session{'s' if p['sessions_created'] != 1 else ''} "
-             f"{'would be ' if p['dry_run'] else ''}created (see: agentmeter sessions)")
+        line(
+            f"  {p['sessions_created']} session{'s' if p['sessions_created'] != 1 else ''} "
+            f"{'would be ' if p['dry_run'] else ''}created (see: agentmeter sessions)"
+        )
     if p["unpriced_models"]:
         line(f"  * unpriced models counted at a fallback rate: {', '.join(p['unpriced_models'])}")
 
 
-_LABELS = (("requests", "requests"), ("input_tokens", "input"), ("cache_read_tokens", "cache read"),
-           ("cache_write_tokens", "cache write"), ("output_tokens", "output"), ("reasoning_tokens", "reasoning"))
+_LABELS = (
+    ("requests", "requests"),
+    ("input_tokens", "input"),
+    ("cache_read_tokens", "cache read"),
+    ("cache_write_tokens", "cache write"),
+    ("output_tokens", "output"),
+    ("reasoning_tokens", "reasoning"),
+)
 
 
 def reconcile_result(payload: dict[str, Any], as_json: bool) -> None:
@@ -88,5 +109,7 @@ def reconcile_result(payload: dict[str, Any], as_json: bool) -> None:
         if not g["causes"]:
             line("  · proxy and log agree")
     t = payload["totals"]["difference"]
-    line(f"total difference (log − proxy): {t['requests']:+,} requests · "
-         + " · ".join(f"{label} {t[key]:+,}" for key, label in _LABELS[1:] if t[key]))
+    line(
+        f"total difference (log − proxy): {t['requests']:+,} requests · "
+        + " · ".join(f"{label} {t[key]:+,}" for key, label in _LABELS[1:] if t[key])
+    )

@@ -17,8 +17,10 @@ def price_explanation(payload: dict, as_json: bool) -> None:
             line(f"    {key:<15} ${payload[key]:,.4f}")
     if payload.get("long_context_threshold"):
         lc = payload.get("long_context") or {}
-        line(f"  over {payload['long_context_threshold']:,} prompt tokens the whole request bills at "
-             f"${lc.get('input', 0):,.4f} in / ${lc.get('output', 0):,.4f} out")
+        line(
+            f"  over {payload['long_context_threshold']:,} prompt tokens the whole request bills at "
+            f"${lc.get('input', 0):,.4f} in / ${lc.get('output', 0):,.4f} out"
+        )
     for name, rates in (payload.get("tiers") or {}).items():
         src = f"  (correction: {rates['source']})" if rates.get("source") else ""
         line(f"  tier {name:<9} ${rates['input']:,.4f} in / ${rates['output']:,.4f} out{src}")
@@ -33,8 +35,10 @@ def price_explanation(payload: dict, as_json: bool) -> None:
     data = payload.get("data") or {}
     if data:
         origin = data.get("url") or data.get("path") or "bundled with genai-prices"
-        line(f"  price data      {data['source']}, {data['date']} (genai-prices {data['genai_prices_version']}; "
-             f"{origin})")
+        line(
+            f"  price data      {data['source']}, {data['date']} (genai-prices {data['genai_prices_version']}; "
+            f"{origin})"
+        )
         if data.get("problem"):
             line(f"  warning         cached price data not used: {data['problem']}")
     if payload.get("unpriced"):
@@ -51,8 +55,10 @@ def prices_update_result(payload: dict, as_json: bool) -> None:
     if payload.get("dry_run"):
         line(f"price data from {payload['source']} is valid: {a['models']} models (dry run: nothing cached)")
         return
-    line(f"price data updated from {payload['source']}: {a['models']} models, dated {a['date']} "
-         f"(was {b['source']} data of {b['date']})")
+    line(
+        f"price data updated from {payload['source']}: {a['models']} models, dated {a['date']} "
+        f"(was {b['source']} data of {b['date']})"
+    )
     line(payload["hint"])
 
 
@@ -61,8 +67,10 @@ def reprice_result(payload: dict, as_json: bool) -> None:
         emit_json("reprice", payload)
         return
     verb = "would reprice" if payload.get("dry_run") else "repriced"
-    line(f"{verb} {plural(payload['rows'], 'request')}; {payload['changed']} changed; "
-         f"total {usd(payload['before_usd'])} → {usd(payload['after_usd'])}"
-         + (" (dry run: nothing written)" if payload.get("dry_run") else ""))
+    line(
+        f"{verb} {plural(payload['rows'], 'request')}; {payload['changed']} changed; "
+        f"total {usd(payload['before_usd'])} → {usd(payload['after_usd'])}"
+        + (" (dry run: nothing written)" if payload.get("dry_run") else "")
+    )
     for m in payload.get("models") or []:
         line(f"  {m['model']}: {m['rows']} rows {usd(m['before_usd'])} → {usd(m['after_usd'])} ({m['source']})")

@@ -63,12 +63,27 @@ def report_table(payload: dict[str, Any]) -> None:
     console = get_console()
     total = payload["totals"]
     # Narrow terminals lose the least useful columns first; the row's key and its cost are never cut.
-    drop = {"reasoning": 10, "cache w": 9, "subscription": 8, "cache r": 7, "input": 6, "output": 5,
-            "cache hit": 4, "req": 3, "cost": 0}
+    drop = {
+        "reasoning": 10,
+        "cache w": 9,
+        "subscription": 8,
+        "cache r": 7,
+        "input": 6,
+        "output": 5,
+        "cache hit": 4,
+        "req": 3,
+        "cost": 0,
+    }
     cols = [Col(by, shrink=by not in ("session", "day", "week", "month"))] + [
-        Col(c, right=True, drop=drop.get(c, 2)) for c in _NUMERIC]
-    t = fit_table(cols, [[_label(by, r), *_cells(r, _NUMERIC)] for r in rows], console.width,
-                  footer=["total", *_cells(total, _NUMERIC)], footer_style="bold")
+        Col(c, right=True, drop=drop.get(c, 2)) for c in _NUMERIC
+    ]
+    t = fit_table(
+        cols,
+        [[_label(by, r), *_cells(r, _NUMERIC)] for r in rows],
+        console.width,
+        footer=["total", *_cells(total, _NUMERIC)],
+        footer_style="bold",
+    )
     window = f"{payload['since'] or 'start'} .. {payload['until']} (exclusive, {payload['timezone']})"
     if not rows:
         sys.stdout.write(f"no usage in {window}\n")
@@ -83,12 +98,17 @@ def report_table(payload: dict[str, Any]) -> None:
 
 
 def _cells(r: dict[str, Any], cols: Iterable[str]) -> list[str]:
-    values = {"req": f"{r['requests']:,}", "input": tokens(r["input_tokens"]),
-              "cache r": tokens(r["cache_read_tokens"]), "cache w": tokens(r["cache_write_tokens"]),
-              "output": tokens(r["output_tokens"]), "reasoning": tokens(r["reasoning_tokens"]),
-              "cost": usd(r["cost_usd"], unpriced=bool(r["unpriced_requests"])),
-              "subscription": usd(r["subscription_cost_usd"]) if r["subscription_cost_usd"] else "—",
-              "cache hit": pct(r["cache_hit_rate"])}
+    values = {
+        "req": f"{r['requests']:,}",
+        "input": tokens(r["input_tokens"]),
+        "cache r": tokens(r["cache_read_tokens"]),
+        "cache w": tokens(r["cache_write_tokens"]),
+        "output": tokens(r["output_tokens"]),
+        "reasoning": tokens(r["reasoning_tokens"]),
+        "cost": usd(r["cost_usd"], unpriced=bool(r["unpriced_requests"])),
+        "subscription": usd(r["subscription_cost_usd"]) if r["subscription_cost_usd"] else "—",
+        "cache hit": pct(r["cache_hit_rate"]),
+    }
     return [values[c] for c in cols]
 
 
@@ -168,7 +188,9 @@ def export(rows: Iterable[dict[str, Any]], fmt: str, columns: Iterable[str], out
 def export_summary(fmt: str, tally: Tally, output: Path | None) -> None:
     where = str(output) if output else "stdout"
     if fmt == "focus":
-        info(f"agentmeter: {tally.rows} FOCUS rows to {where}: billed {usd(tally.sums['BilledCost'])}, "
-             f"list {usd(tally.sums['ListCost'])} (subscription rows bill 0 at their API-list equivalent)")
+        info(
+            f"agentmeter: {tally.rows} FOCUS rows to {where}: billed {usd(tally.sums['BilledCost'])}, "
+            f"list {usd(tally.sums['ListCost'])} (subscription rows bill 0 at their API-list equivalent)"
+        )
     else:
         info(f"agentmeter: {tally.rows} requests to {where}: {usd(tally.sums['cost_usd'])}")

@@ -66,8 +66,10 @@ def wallet_lines(wallet: dict | None, thresholds: dict, bar_w: int, colour: bool
         cap = usd(w["cap_usd"]) if w["cap_usd"] is not None else f"{w['cap_tokens']:,}t"
         pct_text = f"{w['used_pct']:.0f}%" if w["used_pct"] is not None else ""
         name = w["name"].removeprefix("wallet ").replace("member ", "you ")
-        out.append(f"  {name:<9} {burndown_bar(w['used_pct'], thresholds, bar_w)} {usd(w['spent_usd']):>9} / "
-                   f"{cap:<8} {pct_text:>4} " + paint(w["stage"], w["stage"], colour))
+        out.append(
+            f"  {name:<9} {burndown_bar(w['used_pct'], thresholds, bar_w)} {usd(w['spent_usd']):>9} / "
+            f"{cap:<8} {pct_text:>4} " + paint(w["stage"], w["stage"], colour)
+        )
     return out
 
 
@@ -83,14 +85,22 @@ def status_screen(payload: dict, as_json: bool) -> None:
     bar_w = max(10, min(30, cols - 60))
     out = [f"agentmeter status · {payload['generated_at'][:16].replace('T', ' ')} ({payload['timezone']})"]
     for w in payload["windows"]:
-        cap = (usd(w["cap_usd"]) if w["cap_usd"] is not None
-               else f"{w['cap_tokens']:,}t" if w["cap_tokens"] else "no cap")
+        cap = (
+            usd(w["cap_usd"]) if w["cap_usd"] is not None else f"{w['cap_tokens']:,}t" if w["cap_tokens"] else "no cap"
+        )
         pct_text = f"{w['used_pct']:.0f}%" if w["used_pct"] is not None else ""
-        head = f"{w['name']:<5} {burndown_bar(w['used_pct'], payload['thresholds'], bar_w)} " \
-               f"{usd(w['spent_usd']):>9} / {cap:<8} {pct_text:>4} "
+        head = (
+            f"{w['name']:<5} {burndown_bar(w['used_pct'], payload['thresholds'], bar_w)} "
+            f"{usd(w['spent_usd']):>9} / {cap:<8} {pct_text:>4} "
+        )
         source = w.get("cap_source")
-        out.append((head + paint(f"{w['stage']:<9}", w["stage"], colour)
-                    + (f" {source} cap" if source and source != "personal" else "")).rstrip())
+        out.append(
+            (
+                head
+                + paint(f"{w['stage']:<9}", w["stage"], colour)
+                + (f" {source} cap" if source and source != "personal" else "")
+            ).rstrip()
+        )
         f = w.get("forecast_usd")
         if f:
             detail = f"      forecast {usd(f['p50'])} (P10 {usd(f['p10'])} – P90 {usd(f['p90'])})"
@@ -102,8 +112,10 @@ def status_screen(payload: dict, as_json: bool) -> None:
             out.append(detail[:cols])
     if any(w["used_pct"] is not None for w in payload["windows"]):
         t = payload["thresholds"]
-        out.append(f"      bar: █ spent · a alert {t['alert_at']:.0%} · d cheaper model {t['downgrade_at']:.0%}"
-                   f" · | refusal {t['block_at']:.0%}"[:cols])
+        out.append(
+            f"      bar: █ spent · a alert {t['alert_at']:.0%} · d cheaper model {t['downgrade_at']:.0%}"
+            f" · | refusal {t['block_at']:.0%}"[:cols]
+        )
     if payload.get("empty"):
         out.append("no usage recorded yet. Next: agentmeter run claude (or codex, …) to meter one;")
         out.append("  agentmeter demo for a tour with no key; agentmeter import claude for past use")
@@ -112,32 +124,41 @@ def status_screen(payload: dict, as_json: bool) -> None:
     out += plan_lines(payload.get("plan") or [], cols, colour)
     out += wallet_lines(payload.get("wallet"), payload["thresholds"], bar_w, colour)
     today = payload["today"]
-    out.append(f"today: {plural(len(today['sessions']), 'session')} · {plural(today['requests'], 'request')} · "
-               f"{usd(today['spent_usd'])}")
+    out.append(
+        f"today: {plural(len(today['sessions']), 'session')} · {plural(today['requests'], 'request')} · "
+        f"{usd(today['spent_usd'])}"
+    )
     shown = 8
     for s in today["sessions"][:shown]:
         hit = pct(s["cache_hit_rate"])
         flag = "  ⚠ low cache hit rate" if s["low_cache"] else ""
         mark = "●" if s.get("running") else " "
-        cost = ("refused" if s.get("refused") and s["refused"] == s["requests"] else usd(s["cost_usd"]))
+        cost = "refused" if s.get("refused") and s["refused"] == s["requests"] else usd(s["cost_usd"])
         if s.get("refused") and s["refused"] != s["requests"]:
             flag = f"  {s['refused']} refused" + flag
-        out.append(f" {mark}{s['id']:<12} {s['agent']:<8} {(s['repo'] or '—')[:32]:<32} {cost:>9}"
-                   f"  cache {hit:>4}{flag}"[:cols])
+        out.append(
+            f" {mark}{s['id']:<12} {s['agent']:<8} {(s['repo'] or '—')[:32]:<32} {cost:>9}  cache {hit:>4}{flag}"[:cols]
+        )
     if len(today["sessions"]) > shown:
         out.append(f"  … and {len(today['sessions']) - shown} more (agentmeter sessions --since today)")
     if any(s.get("running") for s in today["sessions"][:shown]):
         out.append("  ● running now")
     if payload["by_agent"]:
-        out.append("this month by agent: " + " · ".join(
-            f"{a['agent']} {usd(a['spent_usd'])} ({pct(a['share'])})" for a in payload["by_agent"]))
+        out.append(
+            "this month by agent: "
+            + " · ".join(f"{a['agent']} {usd(a['spent_usd'])} ({pct(a['share'])})" for a in payload["by_agent"])
+        )
     sub = payload["subscription"]
     if sub["api_equivalent_usd"]:
-        out.append(f"subscription use (API-equivalent, not billed): {usd(sub['api_equivalent_usd'])}"
-                   f" · billed: {usd(sub['billed_usd'])}")
+        out.append(
+            f"subscription use (API-equivalent, not billed): {usd(sub['api_equivalent_usd'])}"
+            f" · billed: {usd(sub['billed_usd'])}"
+        )
     for u in payload["unpriced_models"]:
-        out.append(f"unpriced: {u['provider']}:{u['model']} · {u['requests']} requests counted at a fallback "
-                   f"{usd(u['fallback_usd'])} · {u['explain']}")
+        out.append(
+            f"unpriced: {u['provider']}:{u['model']} · {u['requests']} requests counted at a fallback "
+            f"{usd(u['fallback_usd'])} · {u['explain']}"
+        )
     if payload.get("snoozed_until"):
         out.append(f"snoozed until {payload['snoozed_until']}: refusals and downgrades paused")
     if payload.get("prices", {}).get("reprice_suggested"):

@@ -15,17 +15,25 @@ def sync_result(r: dict[str, Any], as_json: bool) -> None:
     if r["configured"]:
         p = r["pushed"]
         if r["ok"]:
-            line(f"synced to {r['collector']}: {p['rollups']} daily rows, {p['sessions']} sessions"
-                 + (f", {p['plan_windows']} plan windows" if p.get("plan_windows") else "") + " pushed"
-                 + (f", {p['deleted']} removed" if p["deleted"] else "") + f" ({r['unchanged']} unchanged)")
+            line(
+                f"synced to {r['collector']}: {p['rollups']} daily rows, {p['sessions']} sessions"
+                + (f", {p['plan_windows']} plan windows" if p.get("plan_windows") else "")
+                + " pushed"
+                + (f", {p['deleted']} removed" if p["deleted"] else "")
+                + f" ({r['unchanged']} unchanged)"
+            )
             if r.get("skipped"):
                 s = r["skipped"]
-                info(f"  {len(s)} item(s) the collector refused were skipped (first: {s[0]['kind']} of "
-                     f"{s[0].get('day') or '?'}: {s[0]['reason']}); they go again when they change")
+                info(
+                    f"  {len(s)} item(s) the collector refused were skipped (first: {s[0]['kind']} of "
+                    f"{s[0].get('day') or '?'}: {s[0]['reason']}); they go again when they change"
+                )
         else:
             line(f"not synced: {r['error']['message']}")
-            line(f"  {r['pending']} rows stay queued; the proxy retries in the background "
-                 f"(next try after {r.get('next_attempt_at')})")
+            line(
+                f"  {r['pending']} rows stay queued; the proxy retries in the background "
+                f"(next try after {r.get('next_attempt_at')})"
+            )
     caps = {k: v for k, v in (r.get("cap_sources") or {}).items() if v != "personal"}
     for name, src in sorted(caps.items()):
         value = r["effective_caps"][name]
@@ -33,8 +41,10 @@ def sync_result(r: dict[str, Any], as_json: bool) -> None:
         line(f"cap {name.replace('_', ' ')}: {shown} from {src} (stricter than yours)")
     o = r.get("otel") or {}
     if o.get("status") == "ok":
-        line(f"OpenTelemetry: {o.get('requests', 0)} requests exported to {o['endpoint']}"
-             + (f" ({o['note']})" if o.get("note") else ""))
+        line(
+            f"OpenTelemetry: {o.get('requests', 0)} requests exported to {o['endpoint']}"
+            + (f" ({o['note']})" if o.get("note") else "")
+        )
     elif o.get("status") == "skipped":
         hint = f". Install it with: {o['hint']}" if o.get("hint") else ""
         info(f"OpenTelemetry export skipped: {o['reason']}{hint}")
@@ -47,15 +57,23 @@ def collector_token(t: dict[str, Any], as_json: bool) -> None:
         emit_json("collector_token", t)
         return
     if t.get("dry_run"):
-        line(f"dry run: would issue a token for {t['developer']}" + (f" (team {t['team']})" if t.get("team") else "")
-             + f" [{t.get('role') or ('admin' if t['admin'] else 'developer')}]")
+        line(
+            f"dry run: would issue a token for {t['developer']}"
+            + (f" (team {t['team']})" if t.get("team") else "")
+            + f" [{t.get('role') or ('admin' if t['admin'] else 'developer')}]"
+        )
         return
     line(t["token"])
-    who = (t["developer"] + (f" (team {t['team']})" if t.get("team") else "")
-           + (f" (cost centre {t['cost_center']})" if t.get("cost_center") else "")
-           + f" [{t.get('role') or ('admin' if t['admin'] else 'developer')}]")
-    info(f"token {t['id']} for {who}. It is shown only this once; on the developer's machine run:\n"
-         f"  agentmeter keys set collector   (or export AGENTMETER_COLLECTOR_TOKEN=…)")
+    who = (
+        t["developer"]
+        + (f" (team {t['team']})" if t.get("team") else "")
+        + (f" (cost centre {t['cost_center']})" if t.get("cost_center") else "")
+        + f" [{t.get('role') or ('admin' if t['admin'] else 'developer')}]"
+    )
+    info(
+        f"token {t['id']} for {who}. It is shown only this once; on the developer's machine run:\n"
+        f"  agentmeter keys set collector   (or export AGENTMETER_COLLECTOR_TOKEN=…)"
+    )
 
 
 def collector_tokens(rows: list[dict[str, Any]], as_json: bool) -> None:
@@ -86,18 +104,39 @@ def collector_report(payload: dict[str, Any], as_json: bool) -> None:
 
     from . import Col, fit_table
 
-    cols = [Col(payload["by"], shrink=payload["by"] in ("repo", "model")), Col("developers", True, drop=3),
-            Col("requests", True, drop=2), Col("input", True, drop=5), Col("cache r", True, drop=7),
-            Col("cache w", True, drop=8), Col("output", True, drop=4), Col("cost", True)]
+    cols = [
+        Col(payload["by"], shrink=payload["by"] in ("repo", "model")),
+        Col("developers", True, drop=3),
+        Col("requests", True, drop=2),
+        Col("input", True, drop=5),
+        Col("cache r", True, drop=7),
+        Col("cache w", True, drop=8),
+        Col("output", True, drop=4),
+        Col("cost", True),
+    ]
 
     def cells(r: dict[str, Any], key: str) -> list[str]:
-        return [key, str(r["developers"]), f"{r['requests']:,}", tokens(r["input_tokens"]),
-                tokens(r["cache_read_tokens"]), tokens(r["cache_write_tokens"]), tokens(r["output_tokens"]),
-                usd(r["cost_usd"])]
+        return [
+            key,
+            str(r["developers"]),
+            f"{r['requests']:,}",
+            tokens(r["input_tokens"]),
+            tokens(r["cache_read_tokens"]),
+            tokens(r["cache_write_tokens"]),
+            tokens(r["output_tokens"]),
+            usd(r["cost_usd"]),
+        ]
 
     console = get_console()
-    console.print(fit_table(cols, [cells(r, str(r["key"] or "—")) for r in payload["rows"]], console.width,
-                            footer=cells(payload["totals"], "total"), footer_style="bold"))
+    console.print(
+        fit_table(
+            cols,
+            [cells(r, str(r["key"] or "—")) for r in payload["rows"]],
+            console.width,
+            footer=cells(payload["totals"], "total"),
+            footer_style="bold",
+        )
+    )
 
 
 def collector_caps(payload: dict[str, Any], as_json: bool) -> None:
@@ -107,8 +146,11 @@ def collector_caps(payload: dict[str, Any], as_json: bool) -> None:
     if not payload["caps"]:
         line("No team or developer caps. Set one with: agentmeter collector caps set --team T --monthly 500 --db PATH")
     for c in payload["caps"]:
-        caps = ", ".join(f"{k} {usd(v) if k.endswith('_usd') else f'{v:,}'}" for k, v in c.items()
-                         if k not in ("scope", "name", "updated_at", "allow_snooze") and v is not None)
+        caps = ", ".join(
+            f"{k} {usd(v) if k.endswith('_usd') else f'{v:,}'}"
+            for k, v in c.items()
+            if k not in ("scope", "name", "updated_at", "allow_snooze") and v is not None
+        )
         snooze = "developers may snooze" if c.get("allow_snooze") else "not snoozable"
         prefix = "dry run: would set " if payload.get("dry_run") else ""
         line(f"{prefix}{c['scope']} {c['name']}: {caps or 'none'} ({snooze})")

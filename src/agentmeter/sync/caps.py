@@ -49,8 +49,11 @@ def snooze_allowed(team_caps: dict[str, Any] | None) -> bool:
     wallet = (team_caps or {}).get("wallet")  # the team wallet (sync/wallet.py) holds its own say
     if isinstance(wallet, dict) and wallet.get("allow_snooze") is not True:
         return False
-    return all(caps.get("allow_snooze") is True for _scope, caps in _scopes(team_caps)
-               if any(_valid(caps.get(n)) for n in CAP_FIELDS))
+    return all(
+        caps.get("allow_snooze") is True
+        for _scope, caps in _scopes(team_caps)
+        if any(_valid(caps.get(n)) for n in CAP_FIELDS)
+    )
 
 
 def effective_budget(config: Config, team_caps: dict[str, Any] | None) -> Budget:

@@ -90,12 +90,16 @@ def call(method: str, url: str, token: str | None, body: dict | None = None, tim
             raise SyncFailure("token", f"the collector refused the token ({exc.code}): {detail}") from None
         if exc.code == 429:
             retry = exc.headers.get("Retry-After")
-            raise SyncFailure("rate_limited", f"the collector is rate limiting this token: {detail}",
-                              int(retry) if retry and retry.isdigit() else None) from None
+            raise SyncFailure(
+                "rate_limited",
+                f"the collector is rate limiting this token: {detail}",
+                int(retry) if retry and retry.isdigit() else None,
+            ) from None
         if exc.code >= 500:
             raise SyncFailure("collector", f"the collector failed ({exc.code}): {detail}") from None
-        raise SyncFailure("rejected", f"the collector rejected the push ({exc.code}): {detail}",
-                          status=exc.code) from None
+        raise SyncFailure(
+            "rejected", f"the collector rejected the push ({exc.code}): {detail}", status=exc.code
+        ) from None
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
         reason = getattr(exc, "reason", exc)
         raise SyncFailure("unreachable", f"cannot reach the collector at {url} ({reason})") from None
@@ -120,8 +124,11 @@ def _error_text(exc: urllib.error.HTTPError) -> str:
 
 
 def identity_of(config: Config, conn: Connection) -> dict[str, Any]:
-    ident = {"developer": config.identity.developer, "team": config.identity.team,
-             "cost_center": config.identity.cost_center}
+    ident = {
+        "developer": config.identity.developer,
+        "team": config.identity.team,
+        "cost_center": config.identity.cost_center,
+    }
     if not all(ident.values()):
         latest = q.latest_identity(conn)
         ident = {k: v or latest.get(k) for k, v in ident.items()}
@@ -142,13 +149,20 @@ def device_id(access) -> str:
     return access.read(lambda c: q.read_state(c)[q.DEVICE_ID])
 
 
-def sync_once(access, config: Config, clock: Clock, *, tz=None, target_: Target | None = None,
-              batch: int = BATCH) -> dict[str, Any]:
+def sync_once(
+    access, config: Config, clock: Clock, *, tz=None, target_: Target | None = None, batch: int = BATCH
+) -> dict[str, Any]:
     """Fetch team caps, then push every changed item. Returns the `agentmeter.sync/1` payload."""
     tgt = target_ or target(config)
-    result: dict[str, Any] = {"collector": tgt.url if tgt else None, "configured": tgt is not None, "ok": False,
-                              "pushed": {"rollups": 0, "sessions": 0, "deleted": 0, "plan_windows": 0},
-                              "unchanged": 0, "pending": 0, "error": None}
+    result: dict[str, Any] = {
+        "collector": tgt.url if tgt else None,
+        "configured": tgt is not None,
+        "ok": False,
+        "pushed": {"rollups": 0, "sessions": 0, "deleted": 0, "plan_windows": 0},
+        "unchanged": 0,
+        "pending": 0,
+        "error": None,
+    }
     if tgt is None:
         return result
     dev = device_id(access)
@@ -157,8 +171,9 @@ def sync_once(access, config: Config, clock: Clock, *, tz=None, target_: Target 
     pending = 0
     try:
         if not tgt.token:
-            raise SyncFailure("token", "no collector token: set AGENTMETER_COLLECTOR_TOKEN or run: "
-                                       "agentmeter keys set collector")
+            raise SyncFailure(
+                "token", "no collector token: set AGENTMETER_COLLECTOR_TOKEN or run: agentmeter keys set collector"
+            )
         # The device id lets the collector publish the team wallet's figure without this device's own spend,
         # which the proxy adds live from the ledger (sync/wallet.py).
         caps = call("GET", f"{tgt.url}/v1/caps?device_id={dev}", tgt.token)
@@ -178,20 +193,33 @@ def sync_once(access, config: Config, clock: Clock, *, tz=None, target_: Target 
         for chunk_items, chunk_deleted in _chunks(items, deleted, batch):
 
             def send(its, gone):
-                return call("POST", f"{tgt.url}/v1/push", tgt.token, {
-                    "schema": payload.SCHEMA, "device_id": dev, "client_version": __version__,
-                    "identity": access.read(lambda c: identity_of(config, c)),
-                    "rollups": [i for i, _d, kind in its if kind == "rollup"],
-                    "sessions": [i for i, _d, kind in its if kind == "session"],
-                    "plan_windows": [i for i, _d, kind in its if kind == "plan_window"], "deleted": gone})
+                return call(
+                    "POST",
+                    f"{tgt.url}/v1/push",
+                    tgt.token,
+                    {
+                        "schema": payload.SCHEMA,
+                        "device_id": dev,
+                        "client_version": __version__,
+                        "identity": access.read(lambda c: identity_of(config, c)),
+                        "rollups": [i for i, _d, kind in its if kind == "rollup"],
+                        "sessions": [i for i, _d, kind in its if kind == "session"],
+                        "plan_windows": [i for i, _d, kind in its if kind == "plan_window"],
+                        "deleted": gone,
+                    },
+                )
 
             stored, refused = _push(send, chunk_items, chunk_deleted)
             now = clock.now_ms()
             # A refused item is marked pushed at its digest too: it is not sent again until it changes, so it can
             # never hold the others back. It is named in the result and in the sync state.
             acked = [(i["key"], d) for i, d, _k in chunk_items]
-            access.write(lambda c, acked=acked, gone=chunk_deleted, now=now: (
-                q.mark_pushed(c, acked, now), q.forget_pushed(c, gone)))
+            access.write(
+                lambda c, acked=acked, gone=chunk_deleted, now=now: (
+                    q.mark_pushed(c, acked, now),
+                    q.forget_pushed(c, gone),
+                )
+            )
             pending -= len(chunk_items) + len(chunk_deleted)
             skipped += refused
             result["pushed"]["rollups"] += sum(1 for _i, _d, kind in stored if kind == "rollup")
@@ -202,10 +230,21 @@ def sync_once(access, config: Config, clock: Clock, *, tz=None, target_: Target 
             note = f"{len(skipped)} item(s) refused by the collector and skipped; first: {skipped[0]['reason']}"
             access.write(lambda c: q.write_state(c, {"last_skipped": note[:500]}))
         now = clock.now_ms()
-        access.write(lambda c: q.write_state(c, {
-            q.LAST_PUSH_AT: now, q.LAST_ATTEMPT_AT: now, q.FAILURES: 0, q.FAILING_SINCE: None,
-            q.NEXT_ATTEMPT_AT: None, q.LAST_ERROR: None, q.PENDING: 0,
-            q.TEAM_CAPS: json.dumps(team_caps, sort_keys=True)}))
+        access.write(
+            lambda c: q.write_state(
+                c,
+                {
+                    q.LAST_PUSH_AT: now,
+                    q.LAST_ATTEMPT_AT: now,
+                    q.FAILURES: 0,
+                    q.FAILING_SINCE: None,
+                    q.NEXT_ATTEMPT_AT: None,
+                    q.LAST_ERROR: None,
+                    q.PENDING: 0,
+                    q.TEAM_CAPS: json.dumps(team_caps, sort_keys=True),
+                },
+            )
+        )
         access.write(lambda c: audit_team_caps(c, state.get(q.TEAM_CAPS), team_caps, tgt.url, now))
         result["ok"] = True
     except SyncFailure as exc:
@@ -215,25 +254,36 @@ def sync_once(access, config: Config, clock: Clock, *, tz=None, target_: Target 
         next_at = now + wait * 1000
         if pending == 0 and exc.kind != "token":
             pending = _pending_count(access, config, dev, tz, now / 1000)
-        failed = {q.LAST_ATTEMPT_AT: now, q.FAILURES: failures, q.FAILING_SINCE: state.get(q.FAILING_SINCE) or now,
-                  q.NEXT_ATTEMPT_AT: next_at, q.LAST_ERROR: f"{exc.kind}: {exc.message}", q.PENDING: pending}
+        failed = {
+            q.LAST_ATTEMPT_AT: now,
+            q.FAILURES: failures,
+            q.FAILING_SINCE: state.get(q.FAILING_SINCE) or now,
+            q.NEXT_ATTEMPT_AT: next_at,
+            q.LAST_ERROR: f"{exc.kind}: {exc.message}",
+            q.PENDING: pending,
+        }
         access.write(lambda c: q.write_state(c, failed))
-        result.update(error={"kind": exc.kind, "message": exc.message}, failures=failures,
-                      next_attempt_at=ms_to_iso(next_at))
+        result.update(
+            error={"kind": exc.kind, "message": exc.message}, failures=failures, next_attempt_at=ms_to_iso(next_at)
+        )
     result["pending"] = pending
     return result
 
 
-def _work(access, config: Config, dev: str, tz,
-          now_s: float) -> tuple[list[tuple[dict, str, str]], list[str], int]:
+def _work(access, config: Config, dev: str, tz, now_s: float) -> tuple[list[tuple[dict, str, str]], list[str], int]:
     """(changed items with digests and kinds, keys to delete, unchanged count)."""
     from ..ledger.plan import plan_section
     from ..pricing.focus import ListRates
     from .plan_windows import plan_items
 
     def read(c: Connection):
-        return (q.rollup(c), q.session_totals(c), q.pushed(c), identity_of(config, c),
-                plan_section(c, now_s, config.budget.plan))
+        return (
+            q.rollup(c),
+            q.session_totals(c),
+            q.pushed(c),
+            identity_of(config, c),
+            plan_section(c, now_s, config.budget.plan),
+        )
 
     rollups, sessions, pushed, ident, plan = access.read(read)
     items = [(i, "rollup") for i in payload.rollup_items(rollups, dev, ident, ListRates(config))]
@@ -271,7 +321,7 @@ def _chunks(items: list, deleted: list[str], size: int, max_bytes: int = BATCH_B
     if chunk:
         yield chunk, []
     for start in range(0, len(deleted), size):
-        yield [], deleted[start:start + size]
+        yield [], deleted[start : start + size]
 
 
 def _push(send, items: list, deleted: list[str]) -> tuple[list, list[dict[str, Any]]]:
@@ -284,7 +334,8 @@ def _push(send, items: list, deleted: list[str]) -> tuple[list, list[dict[str, A
             raise
         if len(items) + len(deleted) <= 1:
             return [], [_refused(it, exc.message) for it in items] + [
-                {"key": k, "kind": "deleted", "reason": exc.message} for k in deleted]
+                {"key": k, "kind": "deleted", "reason": exc.message} for k in deleted
+            ]
         half_i, half_d = len(items) // 2, len(deleted) // 2
         parts = [(items[:half_i], deleted[:half_d]), (items[half_i:], deleted[half_d:])]
         stored, refused = [], []
@@ -331,12 +382,17 @@ def sync_preview(config: Config, ledger_path: Path | None = None) -> dict[str, A
         items, deleted, unchanged = _work(access, config, dev, tz, SystemClock().now_ms() / 1000)
     finally:
         access.close()
-    return {"dry_run": True, "collector": collector_url(config) or None,
-            "would_push": {"rollups": sum(1 for *_x, kind in items if kind == "rollup"),
-                           "sessions": sum(1 for *_x, kind in items if kind == "session"),
-                           "plan_windows": sum(1 for *_x, kind in items if kind == "plan_window"),
-                           "deleted": len(deleted)},
-            "unchanged": unchanged}
+    return {
+        "dry_run": True,
+        "collector": collector_url(config) or None,
+        "would_push": {
+            "rollups": sum(1 for *_x, kind in items if kind == "rollup"),
+            "sessions": sum(1 for *_x, kind in items if kind == "session"),
+            "plan_windows": sum(1 for *_x, kind in items if kind == "plan_window"),
+            "deleted": len(deleted),
+        },
+        "unchanged": unchanged,
+    }
 
 
 def sync_now(config: Config, clock: Clock, ledger_path: Path | None = None) -> dict[str, Any]:
@@ -348,8 +404,10 @@ def sync_now(config: Config, clock: Clock, ledger_path: Path | None = None) -> d
     from .caps import cap_sources, effective_budget
 
     if not collector_url(config) and not otel.configured(config):
-        raise ConfigError("no collector configured",
-                          "set AGENTMETER_COLLECTOR_URL, or [sync] collector (and otlp_endpoint) in config.toml")
+        raise ConfigError(
+            "no collector configured",
+            "set AGENTMETER_COLLECTOR_URL, or [sync] collector (and otlp_endpoint) in config.toml",
+        )
     tz = resolve_tz(config.budget.timezone)
     access = DirectAccess(ledger_path or get_paths().ledger, tz)
     try:
@@ -375,5 +433,6 @@ def audit_team_caps(conn, old_json: str | None, new: dict[str, Any], url: str, n
         old = {}
     if old == new or (not old_json and not any(new.values())):
         return
-    record(conn, at_ms=now_ms, actor="collector " + url, action="team_caps.changed", target="team caps",
-           old=old, new=new)
+    record(
+        conn, at_ms=now_ms, actor="collector " + url, action="team_caps.changed", target="team caps", old=old, new=new
+    )

@@ -82,15 +82,17 @@ def target(config: Config, env: Mapping[str, str] | None = None) -> Target | Non
     """Where the export goes, or None when nothing says. agentmeter's own setting wins over the generic
     variables; the metrics-specific variables win over the all-signals ones (the OTLP exporter spec)."""
     env = os.environ if env is None else env
-    protocol = (env.get("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL") or env.get("OTEL_EXPORTER_OTLP_PROTOCOL")
-                or "http/protobuf").strip()
+    protocol = (
+        env.get("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL") or env.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "http/protobuf"
+    ).strip()
     http = protocol != "grpc"
     if config.sync.otlp_endpoint:
         raw = config.sync.otlp_endpoint
         return Target(metrics_url(raw) if http else raw.strip(), protocol, "config")
     if env.get("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"):
-        return Target(env["OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"].strip(), protocol,
-                      "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT")
+        return Target(
+            env["OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"].strip(), protocol, "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"
+        )
     if env.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
         raw = env["OTEL_EXPORTER_OTLP_ENDPOINT"]
         return Target(metrics_url(raw) if http else raw.strip(), protocol, "OTEL_EXPORTER_OTLP_ENDPOINT")
@@ -168,8 +170,11 @@ def _attributes(r: dict[str, Any], config: Config) -> tuple[dict[str, str], dict
         "gen_ai.response.model": r["model_used"] or r["model_requested"] or "unknown",
     }
     ident, opted = config.identity, set(config.sync.otel_attributes)
-    dims = {"agentmeter.agent": r["agent"], "agentmeter.team": ident.team or r["team"],
-            "agentmeter.cost_center": ident.cost_center or r["cost_center"]}
+    dims = {
+        "agentmeter.agent": r["agent"],
+        "agentmeter.team": ident.team or r["team"],
+        "agentmeter.cost_center": ident.cost_center or r["cost_center"],
+    }
     if "developer" in opted:
         dims["agentmeter.developer"] = ident.developer or r["developer"]
     if "repo" in opted:
@@ -180,13 +185,25 @@ def _attributes(r: dict[str, Any], config: Config) -> tuple[dict[str, str], dict
 def _record(meter, rows: list[dict[str, Any]], config: Config) -> None:
     semconv = config.sync.otel_semconv
     current, legacy = semconv in ("current", "both"), semconv in ("legacy", "both")
-    counters = {name: meter.create_counter(name, unit="{token}", description=desc)
-                for name, (_cols, desc) in COUNTERS.items()} if current else {}
+    counters = (
+        {name: meter.create_counter(name, unit="{token}", description=desc) for name, (_cols, desc) in COUNTERS.items()}
+        if current
+        else {}
+    )
     # Bucket boundaries come from a View (see _export): the instrument advisory needs a newer SDK than 1.25.
-    histograms = {name: meter.create_histogram(name, unit="{token}", description="Tokens per inference operation")
-                  for name in HISTOGRAMS} if current else {}
-    old = meter.create_histogram(LEGACY_TOKEN_USAGE, unit="{token}",
-                                 description="Number of input and output tokens used") if legacy else None
+    histograms = (
+        {
+            name: meter.create_histogram(name, unit="{token}", description="Tokens per inference operation")
+            for name in HISTOGRAMS
+        }
+        if current
+        else {}
+    )
+    old = (
+        meter.create_histogram(LEGACY_TOKEN_USAGE, unit="{token}", description="Number of input and output tokens used")
+        if legacy
+        else None
+    )
     cost = meter.create_counter(COST, unit="USD", description="Cost of model calls at list price, as metered")
 
     def total(r: dict[str, Any], cols: tuple[str, ...]) -> int:

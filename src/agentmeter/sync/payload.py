@@ -64,7 +64,6 @@ def _tags(raw: str | dict | None) -> dict[str, str]:
     return {clip_text(k) or "": clip_text(v) or "" for k, v in items}
 
 
-
 def cost_by_type(row: dict[str, Any], rate: Any) -> dict[str, float]:
     """The row's recorded cost per token type (`pricing.focus.split_cost`, the split the local FOCUS export
     makes), so the collector's FOCUS rows are the client's. Rounded to 9 places; the parts still add up to the
@@ -84,10 +83,17 @@ def rollup_items(rows: list[dict[str, Any]], device_id: str, identity: dict[str,
         dims = (r["day"], r["agent"], r["provider"], r["model"], r["repo"], int(r["subscription"]))
         item = {
             "key": item_key(device_id, "rollup", *dims),
-            "day": r["day"], "agent": _t(r["agent"]), "provider": _t(r["provider"]), "model": _t(r["model"]),
-            "repo": _t(r["repo"]), "subscription": bool(r["subscription"]),
-            "team": _t(identity.get("team")), "cost_center": _t(identity.get("cost_center")),
-            "requests": _n(r["requests"]), **_tokens(r), "cost_usd": _usd(r["cost_usd"]),
+            "day": r["day"],
+            "agent": _t(r["agent"]),
+            "provider": _t(r["provider"]),
+            "model": _t(r["model"]),
+            "repo": _t(r["repo"]),
+            "subscription": bool(r["subscription"]),
+            "team": _t(identity.get("team")),
+            "cost_center": _t(identity.get("cost_center")),
+            "requests": _n(r["requests"]),
+            **_tokens(r),
+            "cost_usd": _usd(r["cost_usd"]),
             "unpriced_requests": _n(r["unpriced_requests"]),
         }
         item["cost_by_type"] = cost_by_type(r, rates.get(r["provider"], r["model"]) if rates else None)
@@ -99,17 +105,27 @@ def session_items(rows: list[dict[str, Any]], device_id: str, identity: dict[str
     out = []
     for s in rows:
         models = sorted({_t(m) for m in (s.get("models") or "").split(",") if m})[:50]
-        out.append({
-            "key": item_key(device_id, "session", s["id"]),
-            "session_id": _t(s["id"]), "agent": _t(s["agent"]), "repo": _t(s["repo"]), "branch": _t(s["branch"]),
-            "team": _t(s.get("team") or identity.get("team")),
-            "cost_center": _t(s.get("cost_center") or identity.get("cost_center")),
-            "day": datetime.fromtimestamp(s["started_at"] / 1000, tz).astimezone(tz).date().isoformat(),
-            "started_at": int(s["started_at"]), "ended_at": s["ended_at"],
-            "requests": _n(s["requests"]), **_tokens(s), "cost_usd": _usd(s["cost_usd"]),
-            "unpriced_requests": _n(s["unpriced_requests"]), "models": models,
-            "tags": _tags(s.get("tags")), "end_commit": s.get("end_commit"),
-        })
+        out.append(
+            {
+                "key": item_key(device_id, "session", s["id"]),
+                "session_id": _t(s["id"]),
+                "agent": _t(s["agent"]),
+                "repo": _t(s["repo"]),
+                "branch": _t(s["branch"]),
+                "team": _t(s.get("team") or identity.get("team")),
+                "cost_center": _t(s.get("cost_center") or identity.get("cost_center")),
+                "day": datetime.fromtimestamp(s["started_at"] / 1000, tz).astimezone(tz).date().isoformat(),
+                "started_at": int(s["started_at"]),
+                "ended_at": s["ended_at"],
+                "requests": _n(s["requests"]),
+                **_tokens(s),
+                "cost_usd": _usd(s["cost_usd"]),
+                "unpriced_requests": _n(s["unpriced_requests"]),
+                "models": models,
+                "tags": _tags(s.get("tags")),
+                "end_commit": s.get("end_commit"),
+            }
+        )
     return out
 
 

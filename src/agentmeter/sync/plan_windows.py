@@ -33,11 +33,17 @@ def plan_items(plan: list[dict[str, Any]], device_id: str) -> list[dict[str, Any
     for e in plan:
         account = opaque_account(e["account"])
         runs_out = _epoch((e.get("pace") or {}).get("runs_out_at"))
-        out.append({
-            "key": item_key(device_id, "plan_window", e["provider"], account, e["window"]),
-            "provider": e["provider"], "account": account, "window": e["window"],
-            "used_pct": round(float(e["used_pct"]), 3), "resets_at": _epoch(e.get("resets_at")),
-            "status": e.get("status"), "seen_at": _epoch(e.get("seen_at")) or 0,
-            "runs_out_at": None if runs_out is None else runs_out // 60 * 60,
-        })
+        out.append(
+            {
+                "key": item_key(device_id, "plan_window", e["provider"], account, e["window"]),
+                "provider": e["provider"],
+                "account": account,
+                "window": e["window"],
+                "used_pct": round(float(e["used_pct"]), 3),
+                "resets_at": _epoch(e.get("resets_at")),
+                "status": e.get("status"),
+                "seen_at": _epoch(e.get("seen_at")) or 0,
+                "runs_out_at": None if runs_out is None else runs_out // 60 * 60,
+            }
+        )
     return out

@@ -45,20 +45,28 @@ def sync_status(conn: Connection | None, config: Config, now_ms: int, tz) -> dic
     caps = q.team_caps(conn) if conn is not None else {}
     sources = {k: v for k, v in cap_sources(config, caps).items() if v != "personal"}
     out: dict[str, Any] = {
-        "configured": bool(url), "collector": url or None, "otlp_endpoint": _otlp(config),
+        "configured": bool(url),
+        "collector": url or None,
+        "otlp_endpoint": _otlp(config),
         "last_push_at": ms_to_iso(int(st[q.LAST_PUSH_AT])) if st.get(q.LAST_PUSH_AT) else None,
-        "pending": int(st.get(q.PENDING) or 0), "failures": int(st.get(q.FAILURES) or 0),
+        "pending": int(st.get(q.PENDING) or 0),
+        "failures": int(st.get(q.FAILURES) or 0),
         "failing_since": ms_to_iso(int(st[q.FAILING_SINCE])) if st.get(q.FAILING_SINCE) else None,
         "next_attempt_at": ms_to_iso(int(st[q.NEXT_ATTEMPT_AT])) if st.get(q.NEXT_ATTEMPT_AT) else None,
-        "last_error": st.get(q.LAST_ERROR), "team_caps": caps or None, "caps_from_collector": sources,
+        "last_error": st.get(q.LAST_ERROR),
+        "team_caps": caps or None,
+        "caps_from_collector": sources,
     }
     if not url:
         out["state"] = "not configured"
     elif st.get(q.FAILING_SINCE):
         since = datetime.fromtimestamp(int(st[q.FAILING_SINCE]) / 1000, tz).strftime("%a %H:%M")
         kind = (st.get(q.LAST_ERROR) or "").split(":", 1)[0] or "failing"
-        what = {"unreachable": "collector unreachable", "token": "collector refused the token",
-                "rate_limited": "collector rate limiting"}.get(kind, f"push failing ({kind})")
+        what = {
+            "unreachable": "collector unreachable",
+            "token": "collector refused the token",
+            "rate_limited": "collector rate limiting",
+        }.get(kind, f"push failing ({kind})")
         out["state"] = f"{what} since {since}; {out['pending']} rows queued, retrying in the background"
     elif st.get(q.LAST_PUSH_AT):
         out["state"] = f"ok, last push {_ago(int(st[q.LAST_PUSH_AT]), now_ms)}"

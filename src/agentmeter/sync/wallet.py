@@ -61,17 +61,28 @@ def _others(row: Any, usd_col: int) -> Sum:
     return max(0.0, usd), max(0, tok)
 
 
-def wallet_windows(w: dict[str, Any] | None, now: datetime, tz: tzinfo, local_day: Callable[[str], Sum],
-                   reserved: Sum = (0.0, 0), full: bool = False) -> list[WindowSpend]:
+def wallet_windows(
+    w: dict[str, Any] | None,
+    now: datetime,
+    tz: tzinfo,
+    local_day: Callable[[str], Sum],
+    reserved: Sum = (0.0, 0),
+    full: bool = False,
+) -> list[WindowSpend]:
     """The pooled windows (`wallet day` …) then the member sub-cap windows (`wallet member day` …), each
     with its cap from the wallet. `local_day(day)` is this device's own spend on a day (the ledger)."""
     if w is None:
         return []
     source = f"team wallet {w['team']}"
-    scopes = [(scope, caps, label) for scope, caps, label in (("pooled", w.get("caps"), "wallet"),
-                                                             ("member", w.get("member_caps"), "wallet member"))
-              if (full and scope == "pooled") or any(_cap(caps, f"{PREFIX[n]}_{u}") is not None
-                                                   for n in NAMES for u in ("usd", "tokens"))]
+    scopes = [
+        (scope, caps, label)
+        for scope, caps, label in (
+            ("pooled", w.get("caps"), "wallet"),
+            ("member", w.get("member_caps"), "wallet member"),
+        )
+        if (full and scope == "pooled")
+        or any(_cap(caps, f"{PREFIX[n]}_{u}") is not None for n in NAMES for u in ("usd", "tokens"))
+    ]
     if not scopes:
         return []
     wins = {name: window(name, now, tz) for name in NAMES}
@@ -100,8 +111,18 @@ def wallet_windows(w: dict[str, Any] | None, now: datetime, tz: tzinfo, local_da
                 if day[0] >= win.first_day:
                     usd += day[1] + day[col][0]
                     tok += day[2] + day[col][1]
-            out.append(WindowSpend(f"{label} {name}", win.end, usd, tok, cap_usd, cap_tok, kind=KIND,
-                                   source=source if scope == "pooled" else f"{source} (member cap)"))
+            out.append(
+                WindowSpend(
+                    f"{label} {name}",
+                    win.end,
+                    usd,
+                    tok,
+                    cap_usd,
+                    cap_tok,
+                    kind=KIND,
+                    source=source if scope == "pooled" else f"{source} (member cap)",
+                )
+            )
     return out
 
 
@@ -118,16 +139,38 @@ def view(w: dict[str, Any] | None, windows: list[WindowSpend], now_ms: int, t: T
     rows = []
     for ws in windows:
         used_pct, stage = standing(ws, t)
-        rows.append({"name": ws.name, "end": ws.end.isoformat() if ws.end else None,
-                     "spent_usd": round(ws.spent_usd, 6), "cap_usd": ws.cap_usd, "spent_tokens": ws.spent_tokens,
-                     "cap_tokens": ws.cap_tokens, "used_pct": used_pct, "stage": stage, "source": ws.source})
-    return {"team": w["team"], "caps": w.get("caps") or {}, "member_caps": w.get("member_caps") or {},
-            "allow_snooze": bool(w.get("allow_snooze")), "windows": rows,
-            "figure_age_s": None if age is None else age // 1000, "stale": stale,
-            "stale_after_s": STALE_AFTER_MS // 1000,
-            "note": (("the team's part is last-known (no fresh figure for "
-                      + (f"{age // 60000} min" if age is not None else "ever") + "); your own spend is live")
-                     if stale else "the team's part is fresh; your own spend is live")}
+        rows.append(
+            {
+                "name": ws.name,
+                "end": ws.end.isoformat() if ws.end else None,
+                "spent_usd": round(ws.spent_usd, 6),
+                "cap_usd": ws.cap_usd,
+                "spent_tokens": ws.spent_tokens,
+                "cap_tokens": ws.cap_tokens,
+                "used_pct": used_pct,
+                "stage": stage,
+                "source": ws.source,
+            }
+        )
+    return {
+        "team": w["team"],
+        "caps": w.get("caps") or {},
+        "member_caps": w.get("member_caps") or {},
+        "allow_snooze": bool(w.get("allow_snooze")),
+        "windows": rows,
+        "figure_age_s": None if age is None else age // 1000,
+        "stale": stale,
+        "stale_after_s": STALE_AFTER_MS // 1000,
+        "note": (
+            (
+                "the team's part is last-known (no fresh figure for "
+                + (f"{age // 60000} min" if age is not None else "ever")
+                + "); your own spend is live"
+            )
+            if stale
+            else "the team's part is fresh; your own spend is live"
+        ),
+    }
 
 
 def refusal_message(w: WindowSpend, when: str) -> str:
@@ -143,9 +186,11 @@ def refusal_message(w: WindowSpend, when: str) -> str:
     else:
         amount, spent = f"{w.cap_tokens:,} tokens", f"{w.spent_tokens:,} tokens"
     if member:
-        what = (f"your {label} share of the team wallet of {team} ({amount}) is used up ({spent} spent by you)")
+        what = f"your {label} share of the team wallet of {team} ({amount}) is used up ({spent} spent by you)"
     else:
         what = f"the {label} team wallet of {team} ({amount}) is used up ({spent} spent by the team together)"
     flag = f"--{label}" if w.cap_usd is not None else f"--{label}-tokens"
-    return (f"agentmeter: {what}; it is set on the team collector.{when} Raising your own caps does not lift it: "
-            f"ask your team lead (agentmeter collector caps set --team {team} --pooled {flag} …).")
+    return (
+        f"agentmeter: {what}; it is set on the team collector.{when} Raising your own caps does not lift it: "
+        f"ask your team lead (agentmeter collector caps set --team {team} --pooled {flag} …)."
+    )

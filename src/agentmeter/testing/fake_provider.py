@@ -79,9 +79,16 @@ class Received:
     json: dict | None
 
     def as_dict(self) -> dict:
-        return {"method": self.method, "path": self.path, "query": self.query, "headers": self.headers,
-                "body_bytes": self.body_bytes, "model": (self.json or {}).get("model"),
-                "stream": (self.json or {}).get("stream"), "json": self.json}
+        return {
+            "method": self.method,
+            "path": self.path,
+            "query": self.query,
+            "headers": self.headers,
+            "body_bytes": self.body_bytes,
+            "model": (self.json or {}).get("model"),
+            "stream": (self.json or {}).get("stream"),
+            "json": self.json,
+        }
 
 
 CONFIG = web.AppKey("config", FakeConfig)
@@ -112,8 +119,10 @@ def anthropic_events(model: str, cfg: FakeConfig) -> list[bytes]:
         "input_tokens": u.input_tokens,
         "cache_creation_input_tokens": u.cache_write_tokens,
         "cache_read_input_tokens": u.cache_read_tokens,
-        "cache_creation": {"ephemeral_5m_input_tokens": u.cache_write_tokens - u.cache_write_1h_tokens,
-                           "ephemeral_1h_input_tokens": u.cache_write_1h_tokens},
+        "cache_creation": {
+            "ephemeral_5m_input_tokens": u.cache_write_tokens - u.cache_write_1h_tokens,
+            "ephemeral_1h_input_tokens": u.cache_write_1h_tokens,
+        },
         "output_tokens": 1,
         "service_tier": u.service_tier or "standard",
     }
@@ -121,23 +130,45 @@ def anthropic_events(model: str, cfg: FakeConfig) -> list[bytes]:
         usage["speed"] = u.speed
     msg_id = "msg_fake" + uuid.uuid4().hex[:16]
     out = [
-        _sse("message_start", {"type": "message_start", "message": {
-            "id": msg_id, "type": "message", "role": "assistant", "model": model, "content": [],
-            "stop_reason": None, "stop_sequence": None, "usage": usage}}),
-        _sse("content_block_start", {"type": "content_block_start", "index": 0,
-                                     "content_block": {"type": "text", "text": ""}}),
+        _sse(
+            "message_start",
+            {
+                "type": "message_start",
+                "message": {
+                    "id": msg_id,
+                    "type": "message",
+                    "role": "assistant",
+                    "model": model,
+                    "content": [],
+                    "stop_reason": None,
+                    "stop_sequence": None,
+                    "usage": usage,
+                },
+            },
+        ),
+        _sse(
+            "content_block_start",
+            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        ),
         _sse("ping", {"type": "ping"}),
     ]
     for part in _chunks(cfg.text, cfg.deltas, cfg.delta_bytes):
-        out.append(_sse("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                                "delta": {"type": "text_delta", "text": part}}))
+        out.append(
+            _sse(
+                "content_block_delta",
+                {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": part}},
+            )
+        )
     out.append(_sse("content_block_stop", {"type": "content_block_stop", "index": 0}))
     final = {k: v for k, v in usage.items() if k not in ("cache_creation", "service_tier")}
     final["output_tokens"] = u.output_tokens
     final.update(_anthropic_extras(u))
-    out.append(_sse("message_delta", {"type": "message_delta",
-                                      "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                                      "usage": final}))
+    out.append(
+        _sse(
+            "message_delta",
+            {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None}, "usage": final},
+        )
+    )
     out.append(_sse("message_stop", {"type": "message_stop"}))
     return out
 
@@ -155,23 +186,37 @@ def anthropic_json(model: str, cfg: FakeConfig) -> dict:
     u = cfg.usage
     tier = {"service_tier": u.service_tier or "standard", **({"speed": u.speed} if u.speed else {})}
     return {
-        "id": "msg_fake" + uuid.uuid4().hex[:16], "type": "message", "role": "assistant", "model": model,
-        "content": [{"type": "text", "text": cfg.text}], "stop_reason": "end_turn", "stop_sequence": None,
-        "usage": {"input_tokens": u.input_tokens, "cache_creation_input_tokens": u.cache_write_tokens,
-                  "cache_read_input_tokens": u.cache_read_tokens, "output_tokens": u.output_tokens,
-                  "cache_creation": {"ephemeral_5m_input_tokens": u.cache_write_tokens - u.cache_write_1h_tokens,
-                                     "ephemeral_1h_input_tokens": u.cache_write_1h_tokens},
-                  **tier, **_anthropic_extras(u)},
+        "id": "msg_fake" + uuid.uuid4().hex[:16],
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [{"type": "text", "text": cfg.text}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": {
+            "input_tokens": u.input_tokens,
+            "cache_creation_input_tokens": u.cache_write_tokens,
+            "cache_read_input_tokens": u.cache_read_tokens,
+            "output_tokens": u.output_tokens,
+            "cache_creation": {
+                "ephemeral_5m_input_tokens": u.cache_write_tokens - u.cache_write_1h_tokens,
+                "ephemeral_1h_input_tokens": u.cache_write_1h_tokens,
+            },
+            **tier,
+            **_anthropic_extras(u),
+        },
     }
 
 
 def responses_usage(cfg: FakeConfig) -> dict:
     u = cfg.usage
-    return {"input_tokens": u.input_tokens + u.cache_read_tokens,
-            "input_tokens_details": {"cached_tokens": u.cache_read_tokens},
-            "output_tokens": u.output_tokens,
-            "output_tokens_details": {"reasoning_tokens": u.reasoning_tokens},
-            "total_tokens": u.input_tokens + u.cache_read_tokens + u.output_tokens}
+    return {
+        "input_tokens": u.input_tokens + u.cache_read_tokens,
+        "input_tokens_details": {"cached_tokens": u.cache_read_tokens},
+        "output_tokens": u.output_tokens,
+        "output_tokens_details": {"reasoning_tokens": u.reasoning_tokens},
+        "total_tokens": u.input_tokens + u.cache_read_tokens + u.output_tokens,
+    }
 
 
 def responses_events(model: str, cfg: FakeConfig, service_tier: str | None = None) -> list[dict]:
@@ -179,31 +224,64 @@ def responses_events(model: str, cfg: FakeConfig, service_tier: str | None = Non
     mid = "msg_fake" + uuid.uuid4().hex[:8]
     # OpenAI answers with the tier that actually served the request ("auto" resolves to "default").
     tier = cfg.usage.service_tier or (service_tier if service_tier not in (None, "auto") else "default")
-    base = {"id": rid, "object": "response", "created_at": 1756400000, "model": model, "output": [],
-            "service_tier": tier}
-    searches = [{"id": f"ws_fake{i}", "type": "web_search_call", "status": "completed",
-                 "action": {"type": "search", "query": "q"}} for i in range(cfg.usage.web_search_requests)]
+    base = {
+        "id": rid,
+        "object": "response",
+        "created_at": 1756400000,
+        "model": model,
+        "output": [],
+        "service_tier": tier,
+    }
+    searches = [
+        {
+            "id": f"ws_fake{i}",
+            "type": "web_search_call",
+            "status": "completed",
+            "action": {"type": "search", "query": "q"},
+        }
+        for i in range(cfg.usage.web_search_requests)
+    ]
     ev: list[dict] = [
         {"type": "response.created", "response": {**base, "status": "in_progress", "usage": None}},
         {"type": "response.in_progress", "response": {**base, "status": "in_progress", "usage": None}},
-        {"type": "response.output_item.added", "output_index": 0,
-         "item": {"id": mid, "type": "message", "status": "in_progress", "role": "assistant", "content": []}},
-        {"type": "response.content_part.added", "item_id": mid, "output_index": 0, "content_index": 0,
-         "part": {"type": "output_text", "annotations": [], "text": ""}},
+        {
+            "type": "response.output_item.added",
+            "output_index": 0,
+            "item": {"id": mid, "type": "message", "status": "in_progress", "role": "assistant", "content": []},
+        },
+        {
+            "type": "response.content_part.added",
+            "item_id": mid,
+            "output_index": 0,
+            "content_index": 0,
+            "part": {"type": "output_text", "annotations": [], "text": ""},
+        },
     ]
     for part in _chunks(cfg.text, cfg.deltas, cfg.delta_bytes):
-        ev.append({"type": "response.output_text.delta", "item_id": mid, "output_index": 0, "content_index": 0,
-                   "delta": part})
-    item = {"id": mid, "type": "message", "status": "completed", "role": "assistant",
-            "content": [{"type": "output_text", "annotations": [], "text": cfg.text}]}
+        ev.append(
+            {"type": "response.output_text.delta", "item_id": mid, "output_index": 0, "content_index": 0, "delta": part}
+        )
+    item = {
+        "id": mid,
+        "type": "message",
+        "status": "completed",
+        "role": "assistant",
+        "content": [{"type": "output_text", "annotations": [], "text": cfg.text}],
+    }
     ev += [
-        {"type": "response.output_text.done", "item_id": mid, "output_index": 0, "content_index": 0,
-         "text": cfg.text},
-        {"type": "response.content_part.done", "item_id": mid, "output_index": 0, "content_index": 0,
-         "part": {"type": "output_text", "annotations": [], "text": cfg.text}},
+        {"type": "response.output_text.done", "item_id": mid, "output_index": 0, "content_index": 0, "text": cfg.text},
+        {
+            "type": "response.content_part.done",
+            "item_id": mid,
+            "output_index": 0,
+            "content_index": 0,
+            "part": {"type": "output_text", "annotations": [], "text": cfg.text},
+        },
         {"type": "response.output_item.done", "output_index": 0, "item": item},
-        {"type": "response.completed", "response": {**base, "status": "completed", "output": [*searches, item],
-                                                    "usage": responses_usage(cfg)}},
+        {
+            "type": "response.completed",
+            "response": {**base, "status": "completed", "output": [*searches, item], "usage": responses_usage(cfg)},
+        },
     ]
     for i, e in enumerate(ev):
         e["sequence_number"] = i
@@ -214,11 +292,23 @@ def chat_events(model: str, cfg: FakeConfig, include_usage: bool) -> list[bytes]
     cid = "chatcmpl-fake" + uuid.uuid4().hex[:12]
     head = {"id": cid, "object": "chat.completion.chunk", "created": 1741569952, "model": model}
     usage_null = {"usage": None} if include_usage else {}
-    out = [_sse(None, {**head, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
-                                             "finish_reason": None}], **usage_null})]
+    out = [
+        _sse(
+            None,
+            {
+                **head,
+                "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}],
+                **usage_null,
+            },
+        )
+    ]
     for part in _chunks(cfg.text, cfg.deltas, cfg.delta_bytes):
-        out.append(_sse(None, {**head, "choices": [{"index": 0, "delta": {"content": part}, "finish_reason": None}],
-                               **usage_null}))
+        out.append(
+            _sse(
+                None,
+                {**head, "choices": [{"index": 0, "delta": {"content": part}, "finish_reason": None}], **usage_null},
+            )
+        )
     out.append(_sse(None, {**head, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], **usage_null}))
     if include_usage:
         out.append(_sse(None, {**head, "choices": [], "usage": chat_usage(cfg)}))
@@ -228,10 +318,13 @@ def chat_events(model: str, cfg: FakeConfig, include_usage: bool) -> list[bytes]
 
 def chat_usage(cfg: FakeConfig) -> dict:
     u = cfg.usage
-    return {"prompt_tokens": u.input_tokens + u.cache_read_tokens, "completion_tokens": u.output_tokens,
-            "total_tokens": u.input_tokens + u.cache_read_tokens + u.output_tokens,
-            "prompt_tokens_details": {"cached_tokens": u.cache_read_tokens},
-            "completion_tokens_details": {"reasoning_tokens": u.reasoning_tokens}}
+    return {
+        "prompt_tokens": u.input_tokens + u.cache_read_tokens,
+        "completion_tokens": u.output_tokens,
+        "total_tokens": u.input_tokens + u.cache_read_tokens + u.output_tokens,
+        "prompt_tokens_details": {"cached_tokens": u.cache_read_tokens},
+        "completion_tokens_details": {"reasoning_tokens": u.reasoning_tokens},
+    }
 
 
 async def _record(request: web.Request) -> tuple[bytes, dict | None]:
@@ -246,8 +339,16 @@ async def _record(request: web.Request) -> tuple[bytes, dict | None]:
             data = json.loads(decode_body(body, request.headers.get("Content-Encoding")) or b"")
         except ValueError:
             data = None
-    request.app[RECEIVED].append(Received(request.method, request.path, request.query_string,
-                                          {k.lower(): v for k, v in request.headers.items()}, len(body), data))
+    request.app[RECEIVED].append(
+        Received(
+            request.method,
+            request.path,
+            request.query_string,
+            {k.lower(): v for k, v in request.headers.items()},
+            len(body),
+            data,
+        )
+    )
     return body, data
 
 
@@ -281,23 +382,29 @@ def plan_headers(request: web.Request, provider: str) -> dict[str, str]:
     top = max(p5, p7)
     status = "rejected" if top >= 100 else "allowed_warning" if top >= plan.warn_at else "allowed"
     if provider == "anthropic":
-        h = {"anthropic-ratelimit-unified-status": status,
-             "anthropic-ratelimit-unified-5h-utilization": f"{p5 / 100:.4f}",
-             "anthropic-ratelimit-unified-5h-reset": str(r5),
-             "anthropic-ratelimit-unified-7d-utilization": f"{p7 / 100:.4f}",
-             "anthropic-ratelimit-unified-7d-reset": str(r7),
-             "anthropic-ratelimit-unified-representative-claim": "five_hour" if p5 >= p7 else "seven_day",
-             "anthropic-ratelimit-unified-reset": str(r5 if p5 >= p7 else r7),
-             "anthropic-ratelimit-unified-fallback": "available",
-             "anthropic-ratelimit-unified-overage-status": "rejected",
-             "anthropic-ratelimit-unified-overage-disabled-reason": "org_level_disabled"}
+        h = {
+            "anthropic-ratelimit-unified-status": status,
+            "anthropic-ratelimit-unified-5h-utilization": f"{p5 / 100:.4f}",
+            "anthropic-ratelimit-unified-5h-reset": str(r5),
+            "anthropic-ratelimit-unified-7d-utilization": f"{p7 / 100:.4f}",
+            "anthropic-ratelimit-unified-7d-reset": str(r7),
+            "anthropic-ratelimit-unified-representative-claim": "five_hour" if p5 >= p7 else "seven_day",
+            "anthropic-ratelimit-unified-reset": str(r5 if p5 >= p7 else r7),
+            "anthropic-ratelimit-unified-fallback": "available",
+            "anthropic-ratelimit-unified-overage-status": "rejected",
+            "anthropic-ratelimit-unified-overage-disabled-reason": "org_level_disabled",
+        }
     elif not plan.codex_headers:
         h = {}
     else:
-        h = {"x-codex-primary-used-percent": f"{p5:g}", "x-codex-primary-window-minutes": "300",
-             "x-codex-primary-reset-at": str(r5),
-             "x-codex-secondary-used-percent": f"{p7:g}", "x-codex-secondary-window-minutes": "10080",
-             "x-codex-secondary-reset-at": str(r7)}
+        h = {
+            "x-codex-primary-used-percent": f"{p5:g}",
+            "x-codex-primary-window-minutes": "300",
+            "x-codex-primary-reset-at": str(r5),
+            "x-codex-secondary-used-percent": f"{p7:g}",
+            "x-codex-secondary-window-minutes": "10080",
+            "x-codex-secondary-reset-at": str(r7),
+        }
     h.update({str(k): str(v) for k, v in plan.extra.items()})
     return h
 
@@ -314,13 +421,27 @@ def codex_rate_limits_event(request: web.Request) -> dict | None:
         epoch.append(SystemClock().now_ms() // 1000)
     p5, p7 = min(plan.five_hour_pct, 100.0), min(plan.seven_day_pct, 100.0)
     r5, r7 = epoch[0] + plan.five_hour_reset_s, epoch[0] + plan.seven_day_reset_s
-    return {"type": "codex.rate_limits", "plan_type": "plus",
-            "rate_limits": {"allowed": max(p5, p7) < 100, "limit_reached": max(p5, p7) >= 100,
-                            "primary": {"used_percent": p5, "window_minutes": 300,
-                                        "reset_after_seconds": plan.five_hour_reset_s, "reset_at": r5},
-                            "secondary": {"used_percent": p7, "window_minutes": 10080,
-                                          "reset_after_seconds": plan.seven_day_reset_s, "reset_at": r7}},
-            "code_review_rate_limits": None}
+    return {
+        "type": "codex.rate_limits",
+        "plan_type": "plus",
+        "rate_limits": {
+            "allowed": max(p5, p7) < 100,
+            "limit_reached": max(p5, p7) >= 100,
+            "primary": {
+                "used_percent": p5,
+                "window_minutes": 300,
+                "reset_after_seconds": plan.five_hour_reset_s,
+                "reset_at": r5,
+            },
+            "secondary": {
+                "used_percent": p7,
+                "window_minutes": 10080,
+                "reset_after_seconds": plan.seven_day_reset_s,
+                "reset_at": r7,
+            },
+        },
+        "code_review_rate_limits": None,
+    }
 
 
 def plan_rejected(request: web.Request) -> bool:
@@ -342,16 +463,23 @@ def plan_advance(request: web.Request) -> None:
 def _plan_refusal(request: web.Request, provider: str) -> web.Response:
     headers = {**plan_headers(request, provider), "request-id": "req_fake_plan", "x-request-id": "req_fake_plan"}
     if provider == "anthropic":
-        body = {"type": "error", "error": {"type": "rate_limit_error",
-                                           "message": "This request would exceed your account's rate limit."},
-                "request_id": "req_fake_plan"}
+        body = {
+            "type": "error",
+            "error": {"type": "rate_limit_error", "message": "This request would exceed your account's rate limit."},
+            "request_id": "req_fake_plan",
+        }
     else:
         plan = request.app[CONFIG].plan
         epoch = request.app[PLAN_EPOCH][0]
-        body = {"error": {"type": "usage_limit_reached", "message": "The usage limit has been reached",
-                          "plan_type": "plus", "resets_at": epoch + plan.five_hour_reset_s}}
-    return web.Response(status=429, body=json.dumps(body).encode(), content_type="application/json",
-                        headers=headers)
+        body = {
+            "error": {
+                "type": "usage_limit_reached",
+                "message": "The usage limit has been reached",
+                "plan_type": "plus",
+                "resets_at": epoch + plan.five_hour_reset_s,
+            }
+        }
+    return web.Response(status=429, body=json.dumps(body).encode(), content_type="application/json", headers=headers)
 
 
 def _error(provider: str, status: int) -> web.Response:
@@ -360,19 +488,29 @@ def _error(provider: str, status: int) -> web.Response:
         body = {"type": "error", "error": {"type": kind, "message": f"fake {status}"}, "request_id": "req_fake"}
     else:
         body = {"error": {"message": f"fake {status}", "type": "server_error", "param": None, "code": None}}
-    return web.Response(status=status, body=json.dumps(body).encode(), content_type="application/json",
-                        headers={"request-id": "req_fake_err", "x-request-id": "req_fake_err"})
+    return web.Response(
+        status=status,
+        body=json.dumps(body).encode(),
+        content_type="application/json",
+        headers={"request-id": "req_fake_err", "x-request-id": "req_fake_err"},
+    )
 
 
-async def _stream(request: web.Request, events: list[bytes], provider: str,
-                  content_type: str = "text/event-stream") -> web.StreamResponse:
+async def _stream(
+    request: web.Request, events: list[bytes], provider: str, content_type: str = "text/event-stream"
+) -> web.StreamResponse:
     cfg = request.app[CONFIG]
     scenario = _scenario(request)
-    resp = web.StreamResponse(status=200, headers={"Content-Type": content_type,
-                                                   "Cache-Control": "no-cache",
-                                                   "request-id": "req_fake" + uuid.uuid4().hex[:10],
-                                                   "x-request-id": "req_fake" + uuid.uuid4().hex[:10],
-                                                   **plan_headers(request, provider)})
+    resp = web.StreamResponse(
+        status=200,
+        headers={
+            "Content-Type": content_type,
+            "Cache-Control": "no-cache",
+            "request-id": "req_fake" + uuid.uuid4().hex[:10],
+            "x-request-id": "req_fake" + uuid.uuid4().hex[:10],
+            **plan_headers(request, provider),
+        },
+    )
     resp.enable_chunked_encoding()
     await resp.prepare(request)
     cut = max(1, len(events) // 2)
@@ -389,9 +527,11 @@ async def _stream(request: web.Request, events: list[bytes], provider: str,
                     await resp.write(_sse(None, {"error": {"code": 503, "message": "fake", "status": "UNAVAILABLE"}}))
                     await resp.write_eof()
                     return resp
-                err = ({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
-                       if provider == "anthropic" else
-                       {"type": "error", "code": "server_error", "message": "fake", "sequence_number": i})
+                err = (
+                    {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+                    if provider == "anthropic"
+                    else {"type": "error", "code": "server_error", "message": "fake", "sequence_number": i}
+                )
                 await resp.write(_sse("error", err))
                 await resp.write_eof()
                 return resp
@@ -428,8 +568,12 @@ async def count_tokens(request: web.Request) -> web.Response:
 
 async def models(request: web.Request) -> web.Response:
     await _record(request)
-    return web.json_response({"data": [{"id": "claude-sonnet-4-5", "type": "model"},
-                                       {"id": "gpt-5.1", "object": "model"}], "has_more": False})
+    return web.json_response(
+        {
+            "data": [{"id": "claude-sonnet-4-5", "type": "model"}, {"id": "gpt-5.1", "object": "model"}],
+            "has_more": False,
+        }
+    )
 
 
 async def responses(request: web.Request) -> web.StreamResponse:
@@ -483,10 +627,16 @@ async def chat(request: web.Request) -> web.StreamResponse:
     if data.get("stream"):
         include = bool((data.get("stream_options") or {}).get("include_usage"))
         return await _stream(request, chat_events(model, cfg, include), "openai")
-    return web.json_response({
-        "id": "chatcmpl-fake", "object": "chat.completion", "created": 1741569952, "model": model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": cfg.text}, "finish_reason": "stop"}],
-        "usage": chat_usage(cfg)})
+    return web.json_response(
+        {
+            "id": "chatcmpl-fake",
+            "object": "chat.completion",
+            "created": 1741569952,
+            "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": cfg.text}, "finish_reason": "stop"}],
+            "usage": chat_usage(cfg),
+        }
+    )
 
 
 # -- Gemini API --------------------------------------------------------------------------------------
@@ -496,10 +646,12 @@ def gemini_usage(cfg: FakeConfig) -> dict:
     """FakeUsage as `usageMetadata`: the prompt count includes the cached part; thoughts are separate from
     the candidates (Gemini has no cache writes, so that bucket is not sent)."""
     u = cfg.usage
-    meta = {"promptTokenCount": u.input_tokens + u.cache_read_tokens,
-            "candidatesTokenCount": u.output_tokens - u.reasoning_tokens,
-            "totalTokenCount": u.input_tokens + u.cache_read_tokens + u.output_tokens + u.tool_use_prompt_tokens,
-            "promptTokensDetails": [{"modality": "TEXT", "tokenCount": u.input_tokens + u.cache_read_tokens}]}
+    meta = {
+        "promptTokenCount": u.input_tokens + u.cache_read_tokens,
+        "candidatesTokenCount": u.output_tokens - u.reasoning_tokens,
+        "totalTokenCount": u.input_tokens + u.cache_read_tokens + u.output_tokens + u.tool_use_prompt_tokens,
+        "promptTokensDetails": [{"modality": "TEXT", "tokenCount": u.input_tokens + u.cache_read_tokens}],
+    }
     if u.cache_read_tokens:
         meta["cachedContentTokenCount"] = u.cache_read_tokens
     if u.reasoning_tokens:
@@ -521,14 +673,22 @@ def gemini_chunks(model: str, cfg: FakeConfig) -> list[dict]:
         if last:
             cand["finishReason"] = "STOP"
         partial = {"promptTokenCount": meta["promptTokenCount"], "totalTokenCount": meta["promptTokenCount"]}
-        out.append({"candidates": [cand], "usageMetadata": meta if last else partial, "modelVersion": model,
-                    "responseId": rid})
+        out.append(
+            {"candidates": [cand], "usageMetadata": meta if last else partial, "modelVersion": model, "responseId": rid}
+        )
     return out
 
 
 def _gemini_error(status: int) -> web.Response:
-    name = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
-            429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE"}.get(status, "UNKNOWN")
+    name = {
+        400: "INVALID_ARGUMENT",
+        401: "UNAUTHENTICATED",
+        403: "PERMISSION_DENIED",
+        404: "NOT_FOUND",
+        429: "RESOURCE_EXHAUSTED",
+        500: "INTERNAL",
+        503: "UNAVAILABLE",
+    }.get(status, "UNKNOWN")
     body = {"error": {"code": status, "message": f"fake {status}", "status": name}}
     return web.Response(status=status, body=json.dumps(body).encode(), content_type="application/json")
 
@@ -550,13 +710,17 @@ async def gemini_model(request: web.Request) -> web.StreamResponse:
         # Gemini CLI's model router asks for JSON matching a schema: answer with a minimal instance.
         from dataclasses import replace
 
-        cfg = replace(cfg, text=json.dumps(_schema_example(gen.get("responseJsonSchema") or
-                                                           gen.get("responseSchema") or {})), deltas=1)
+        cfg = replace(
+            cfg,
+            text=json.dumps(_schema_example(gen.get("responseJsonSchema") or gen.get("responseSchema") or {})),
+            deltas=1,
+        )
     chunks = gemini_chunks(model, cfg)
     if method == "generateContent":
         whole = dict(chunks[-1])
-        whole["candidates"] = [{**chunks[-1]["candidates"][0],
-                                "content": {"parts": [{"text": cfg.text}], "role": "model"}}]
+        whole["candidates"] = [
+            {**chunks[-1]["candidates"][0], "content": {"parts": [{"text": cfg.text}], "role": "model"}}
+        ]
         return web.json_response(whole)
     if request.query.get("alt") == "sse":
         return await _stream(request, [_sse(None, c) for c in chunks], "gemini")
@@ -582,8 +746,14 @@ def _schema_example(schema: dict):
 
 async def gemini_models(request: web.Request) -> web.Response:
     await _record(request)
-    return web.json_response({"models": [{"name": f"models/{m}", "supportedGenerationMethods": [
-        "generateContent", "countTokens"]} for m in ("gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite")]})
+    return web.json_response(
+        {
+            "models": [
+                {"name": f"models/{m}", "supportedGenerationMethods": ["generateContent", "countTokens"]}
+                for m in ("gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite")
+            ]
+        }
+    )
 
 
 async def head_root(request: web.Request) -> web.Response:

@@ -194,3 +194,40 @@ def test_journal_segments_roll_over_and_are_removed_once_their_rows_are_in(tmp_p
     j.done(ids[-1])
     j.close()
     assert not list(tmp_path.glob("ledger.db.journal.*"))
+
+
+def test_a_request_with_undecodable_header_bytes_is_journalled_and_recovered(tmp_path):
+    """Lone surrogates (undecodable header bytes) cannot be UTF-8: the line escapes them instead of failing the
+    request, and a killed daemon's line still becomes the request's partial row."""
+    from agentmeter.core.models import RequestRecord
+    from agentmeter.ledger import journal
+
+    ledger_path = tmp_path / "ledger.db"
+    j = journal.Journal(ledger_path)
+    j.begin(
+        RequestRecord(
+            request_id="amr_surrogate",
+            session_id="s",
+            started_at_ms=1,
+            provider="anthropic",
+            api="messages",
+            method="POST",
+            path="/v1/messages",
+            model_requested="m\udc80\udcff",
+            model_used=None,
+            stream=True,
+            status="partial",
+            http_status=None,
+            agent_session_id="\udcc3x",
+        )
+    )
+    assert j.failed is None
+    j.close()  # as a kill would leave it: the line is on disk, no row
+    _segments, lines = journal.leftover(ledger_path)
+    lg = open_ledger(ledger_path)
+    try:
+        got = lg.recover_journal(lines)
+        assert [r.request_id for r in got] == ["amr_surrogate"] and got[0].status == "partial"
+        assert got[0].model_requested == "m\udc80\udcff"
+    finally:
+        lg.close()

@@ -30,6 +30,17 @@ SEGMENT_BYTES = 1 << 20  # a new segment after this many bytes (~1,000 requests)
 _encode = msgspec.json.Encoder().encode
 
 
+def _line(rec: RequestRecord) -> bytes:
+    try:
+        return _encode(rec) + b"\n"
+    except UnicodeEncodeError:
+        # A header or body field with undecodable bytes arrives as lone surrogates (surrogateescape), which UTF-8
+        # cannot carry: json escapes them (\\udc80), and recovery's json.loads gives the same string back.
+        import json
+
+        return json.dumps(msgspec.to_builtins(rec), ensure_ascii=True, separators=(",", ":")).encode() + b"\n"
+
+
 def _segments(ledger: Path) -> list[Path]:
     def number(p: Path) -> int:
         tail = p.name.rpartition(".")[2]
@@ -96,7 +107,11 @@ class Journal:
             self._start_segment()  # the directory refused the file before: try again (one open per request)
             if self._fd < 0:
                 return
-        line = _encode(rec) + b"\n"
+        try:
+            line = _line(rec)
+        except (TypeError, ValueError, msgspec.EncodeError) as exc:  # never stop a request for its journal line
+            self._failed(exc)
+            return
         try:
             os.write(self._fd, line)
         except OSError as exc:  # a full disk, say: the next request tries again

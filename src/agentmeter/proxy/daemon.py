@@ -446,7 +446,6 @@ def serve(port: int | None = None, quiet: bool = False) -> None:
     import asyncio
     import logging
     import logging.handlers
-    import sqlite3
 
     from aiohttp import web
 
@@ -454,6 +453,7 @@ def serve(port: int | None = None, quiet: bool = False) -> None:
     from ..core.timezone import resolve_tz
     from ..home.config import load_config
     from ..home.paths import secure_files
+    from ..ledger.read import DatabaseError
     from .app import ProxyState, create_app
 
     os.umask(0o077)  # every file the daemon creates (ledger WAL, rotated logs) is private from the start
@@ -518,7 +518,7 @@ def serve(port: int | None = None, quiet: bool = False) -> None:
     try:
         with asyncio.Runner(loop_factory=event_loop_factory()) as loop_runner:
             loop_runner.run(main())
-    except sqlite3.DatabaseError as exc:
+    except DatabaseError as exc:
         # One line, which `proxy start` shows: the daemon cannot meter into a damaged ledger.
         root.error("cannot open the ledger %s: %s", paths.ledger, exc)
         sys.stderr.write(

@@ -13,7 +13,7 @@ import typer
 from ..core.clock import SystemClock
 from ..core.errors import UsageError
 from ..render import team as render_team
-from .collector import Db  # one --db: a SQLite file or a postgresql:// URL (AGENTMETER_COLLECTOR_DB)
+from .collector_db import Db, _store  # one --db: a SQLite file or a postgresql:// URL (AGENTMETER_COLLECTOR_DB)
 
 budget_app = typer.Typer(help="Team wallets: replay a team's history through pooled caps.", no_args_is_help=True)
 alerts_app = typer.Typer(
@@ -68,8 +68,6 @@ def wallet_set(
 
 
 def _open(db: str):
-    from .collector import _store
-
     return _store(db)
 
 
@@ -210,8 +208,6 @@ def alerts_set(
             as_json,
         )
         return
-    from .collector import _store
-
     store = _store(db, create=True)
     try:
         alerts.set_route(store, team.strip(), url, fmt.value, ths, digest_hour, SystemClock().now_ms())

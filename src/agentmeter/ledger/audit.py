@@ -55,7 +55,8 @@ def entries(
     limit: int | None = None,
 ) -> list[dict[str, Any]]:
     """Oldest first. `action` matches a whole action or its prefix before the dot (`budget`)."""
-    where, args = [], []
+    where: list[str] = []
+    args: list[Any] = []
     if since_ms is not None:
         where.append("at >= ?")
         args.append(since_ms)

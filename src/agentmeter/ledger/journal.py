@@ -152,7 +152,7 @@ class Journal:
                 self._path(number).unlink(missing_ok=True)
             self._open.clear()
 
-    def _failed(self, exc: OSError) -> None:
+    def _failed(self, exc: Exception) -> None:
         if self.failed is None:
             log.error(
                 "the request journal beside %s cannot be written (%s); requests are still relayed, but "

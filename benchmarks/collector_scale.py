@@ -43,7 +43,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
 from agentmeter.collector import aggregates, engine  # noqa: E402
-from agentmeter.collector.store import REPORT_BY, open_store  # noqa: E402
+from agentmeter.collector.store import REPORT_BY, ROLLUP_COLUMNS, SESSION_COLUMNS, open_store  # noqa: E402
 from agentmeter.ledger.schema import TOKEN_COLUMNS  # noqa: E402
 
 LAST_DAY = date(2026, 11, 30)
@@ -51,45 +51,7 @@ AGENTS = [
     ("claude", "anthropic", ("claude-sonnet-4-5", "claude-opus-4-8")),
     ("codex", "openai", ("gpt-5.1-codex", "gpt-5.1-codex-mini")),
 ]
-ROLLUP_COLS = [
-    "developer",
-    "item_key",
-    "device_id",
-    "team",
-    "cost_center",
-    "day",
-    "agent",
-    "provider",
-    "model",
-    "repo",
-    "subscription",
-    "requests",
-    *TOKEN_COLUMNS,
-    "cost_usd",
-    "unpriced_requests",
-    "cost_by_type",
-    "received_at",
-]
-SESSION_COLS = [
-    "developer",
-    "item_key",
-    "device_id",
-    "session_id",
-    "team",
-    "cost_center",
-    "agent",
-    "repo",
-    "branch",
-    "day",
-    "started_at",
-    "ended_at",
-    "requests",
-    *TOKEN_COLUMNS,
-    "cost_usd",
-    "unpriced_requests",
-    "models",
-    "received_at",
-]
+ROLLUP_COLS, SESSION_COLS = ROLLUP_COLUMNS, SESSION_COLUMNS  # what a push writes
 
 
 def key(*parts) -> str:

@@ -33,6 +33,47 @@ REPORT_BY = {
 }
 TOKEN_PREFIX = "amc_"
 
+# The columns a push writes (benchmarks/collector_scale.py fills the same tables with them).
+ROLLUP_COLUMNS = [
+    "developer",
+    "item_key",
+    "device_id",
+    "team",
+    "cost_center",
+    "day",
+    "agent",
+    "provider",
+    "model",
+    "repo",
+    "subscription",
+    "requests",
+    *TOKEN_COLUMNS,
+    "cost_usd",
+    "unpriced_requests",
+    "cost_by_type",
+    "received_at",
+]
+SESSION_COLUMNS = [
+    "developer",
+    "item_key",
+    "device_id",
+    "session_id",
+    "team",
+    "cost_center",
+    "agent",
+    "repo",
+    "branch",
+    "day",
+    "started_at",
+    "ended_at",
+    "requests",
+    *TOKEN_COLUMNS,
+    "cost_usd",
+    "unpriced_requests",
+    "models",
+    "received_at",
+]
+
 
 def upsert(table: str, cols: Sequence[str], key: Sequence[str]) -> str:
     """INSERT … ON CONFLICT (key) DO UPDATE SET every other column: the same statement on both engines, and
@@ -173,45 +214,7 @@ class CollectorStore:
         def cc_of(_item: dict) -> str:
             return who.get("cost_center") or ""
 
-        rcols = [
-            "developer",
-            "item_key",
-            "device_id",
-            "team",
-            "cost_center",
-            "day",
-            "agent",
-            "provider",
-            "model",
-            "repo",
-            "subscription",
-            "requests",
-            *TOKEN_COLUMNS,
-            "cost_usd",
-            "unpriced_requests",
-            "cost_by_type",
-            "received_at",
-        ]
-        scols = [
-            "developer",
-            "item_key",
-            "device_id",
-            "session_id",
-            "team",
-            "cost_center",
-            "agent",
-            "repo",
-            "branch",
-            "day",
-            "started_at",
-            "ended_at",
-            "requests",
-            *TOKEN_COLUMNS,
-            "cost_usd",
-            "unpriced_requests",
-            "models",
-            "received_at",
-        ]
+        rcols, scols = ROLLUP_COLUMNS, SESSION_COLUMNS
         rrows = [
             [
                 dev,

@@ -4,11 +4,13 @@ real proxy on loopback in a background event loop, so tests use real sockets and
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import threading
+import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +67,44 @@ class LoopThread:
     def stop(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
+
+
+@contextlib.contextmanager
+def webhook_receiver(path: str = "/hook"):
+    """A real webhook endpoint on 127.0.0.1 (its own loop thread): yields (url, the JSON bodies received)."""
+    from aiohttp import web
+
+    lt = LoopThread()
+    got: list[dict] = []
+
+    async def receive(request: web.Request) -> web.Response:
+        got.append(await request.json())
+        return web.json_response({"ok": True})
+
+    async def start():
+        app = web.Application()
+        app.router.add_post(path, receive)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        return runner, f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}{path}"
+
+    runner, url = lt.run(start())
+    try:
+        yield url, got
+    finally:
+        lt.run(runner.cleanup())
+        lt.stop()
+
+
+def wait_for(pred, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.02)
+    return pred()
 
 
 @dataclass

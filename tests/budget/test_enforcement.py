@@ -10,14 +10,14 @@ import urllib.request
 
 import anthropic
 import pytest
-from aiohttp import web
 
 from agentmeter.budget.windows import window
 from agentmeter.core.clock import SystemClock
 from agentmeter.core.models import PriceRate
 from agentmeter.home.config import Alerts, Budget, Caps, Config
 from agentmeter.ledger import open_ledger
-from conftest import LoopThread, make_stack
+from conftest import make_stack, webhook_receiver
+from conftest import wait_for as _wait_for
 
 PRICES = {
     "anthropic:claude-opus-4-8": PriceRate(10.0, 50.0),
@@ -382,35 +382,12 @@ def test_retry_after_upstream_error_is_not_a_loop(stack):
 
 @pytest.fixture
 def webhook():
-    lt = LoopThread()
-    got: list[dict] = []
-
-    async def receive(request: web.Request) -> web.Response:
-        got.append(await request.json())
-        return web.json_response({"ok": True})
-
-    async def start():
-        app = web.Application()
-        app.router.add_post("/hook", receive)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        return runner, f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/hook"
-
-    runner, url = lt.run(start())
-    yield url, got
-    lt.run(runner.cleanup())
-    lt.stop()
+    with webhook_receiver("/hook") as hook:
+        yield hook
 
 
 def wait_for(pred, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.02)
-    return pred()
+    return _wait_for(pred, timeout)
 
 
 def test_webhook_alert_fires_once_across_restarts(tmp_path, webhook):

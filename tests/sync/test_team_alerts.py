@@ -5,14 +5,14 @@ alert before the spend gets there; the daily digest (Slack-compatible shape) onc
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
 from aiohttp import web
 
 from agentmeter.core.clock import SystemClock
-from conftest import LoopThread, run_cli
+from conftest import LoopThread, run_cli, webhook_receiver
+from conftest import wait_for as _wait_for
 
 from .helpers import BASE_MS, DAY_MS, Client, Collector
 
@@ -21,35 +21,12 @@ TODAY = (SystemClock().now_ms() - BASE_MS) // DAY_MS  # the helpers' day offset 
 
 @pytest.fixture
 def receiver():
-    lt = LoopThread()
-    got: list[dict] = []
-
-    async def receive(request: web.Request) -> web.Response:
-        got.append(await request.json())
-        return web.json_response({"ok": True})
-
-    async def start():
-        app = web.Application()
-        app.router.add_post("/hook/T000/B000/secretpart", receive)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        return runner, f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/hook/T000/B000/secretpart"
-
-    runner, url = lt.run(start())
-    yield url, got
-    lt.run(runner.cleanup())
-    lt.stop()
+    with webhook_receiver("/hook/T000/B000/secretpart") as hook:
+        yield hook
 
 
 def wait_for(pred, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.02)
-    return pred()
+    return _wait_for(pred, timeout)
 
 
 def cli(*args: str, input: str | None = None):

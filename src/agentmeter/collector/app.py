@@ -213,10 +213,10 @@ async def health(request: web.Request) -> web.Response:
 
 async def push(request: web.Request) -> web.Response:
     who, denied = await authorize(request)
-    if denied:
+    if denied is not None:
         return denied
     body, bad = await read_json(request)
-    if bad:
+    if bad is not None:
         return bad
     try:
         p = validate.push(body)
@@ -251,7 +251,7 @@ async def push(request: web.Request) -> web.Response:
 
 async def get_caps(request: web.Request) -> web.Response:
     who, denied = await authorize(request)
-    if denied:
+    if denied is not None:
         return denied
     c = request.app[COLLECTOR]
 
@@ -280,10 +280,10 @@ async def get_caps(request: web.Request) -> web.Response:
 
 async def put_caps(request: web.Request) -> web.Response:
     who, denied = await authorize(request, admin=True)
-    if denied:
+    if denied is not None:
         return denied
     body, bad = await read_json(request)
-    if bad:
+    if bad is not None:
         return bad
     try:
         spec = validate.caps(body)
@@ -331,13 +331,13 @@ def build_report(
 
 async def report(request: web.Request) -> web.Response:
     who, denied = await authorize(request, admin=True)
-    if denied:
+    if denied is not None:
         return denied
     by = request.query.get("by", "developer")
     if by not in REPORT_BY and not (by.startswith("tag:") and len(by) > 4):
         return error(400, "bad_query", f"by must be one of: {', '.join(REPORT_BY)}, tag:KEY", "by")
     since, until, bad = _period(request)
-    if bad:
+    if bad is not None:
         return bad
     c = request.app[COLLECTOR]
     got = await c.read(build_report, c.store, by, since, until, who["grant"].team)
@@ -346,10 +346,10 @@ async def report(request: web.Request) -> web.Response:
 
 async def export_focus(request: web.Request) -> web.Response:
     who, denied = await authorize(request, admin=True)
-    if denied:
+    if denied is not None:
         return denied
     since, until, bad = _period(request)
-    if bad:
+    if bad is not None:
         return bad
     fmt = request.query.get("format", "csv")
     if fmt not in ("csv", "json"):
@@ -400,10 +400,10 @@ def audit_query(request: web.Request) -> tuple[dict[str, Any] | None, web.Respon
 
 async def audit_log(request: web.Request) -> web.Response:
     who, denied = await authorize(request)
-    if denied:
+    if denied is not None:
         return denied
     query, bad = audit_query(request)
-    if bad:
+    if bad is not None:
         return bad
     c = request.app[COLLECTOR]
     rows = await c.db(lambda: audit.entries(c.store.conn, team=who["grant"].team, **query))
@@ -414,10 +414,10 @@ async def audit_log(request: web.Request) -> web.Response:
 
 async def export_audit(request: web.Request) -> web.Response:
     who, denied = await authorize(request)
-    if denied:
+    if denied is not None:
         return denied
     query, bad = audit_query(request)
-    if bad:
+    if bad is not None:
         return bad
     fmt = request.query.get("format", "csv")
     if fmt not in ("csv", "json"):
@@ -481,7 +481,7 @@ def dashboard_data(
 
 async def dashboard_page(request: web.Request) -> web.Response:
     who, denied = await authorize(request, admin=True, allow_query=True)
-    if denied:
+    if denied is not None:
         return denied
     month = request.query.get("month")
     if month is not None:
@@ -509,7 +509,7 @@ async def metrics_page(request: web.Request) -> web.Response:
     c = request.app[COLLECTOR]
     if not metrics.network_allows(c.metrics_networks, request.remote):
         _who, denied = await authorize(request, admin=True)
-        if denied:
+        if denied is not None:
             return denied
     if not metrics.available():
         return error(501, "not_installed", f"/metrics needs prometheus-client: {metrics.INSTALL_HINT}")

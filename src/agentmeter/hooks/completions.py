@@ -74,7 +74,10 @@ def command_tree(root, extra: dict[tuple[str, str], tuple[str, ...]] | None = No
     """Every visible command under `root` (a click command), depth first, in the CLI's own order.
     `extra` gives choices for free-text positionals: {("run", "agent"): ("claude", …)}.
     The CLI hands its own tree in (cli/shell.py `cli_tree`): this module never imports the CLI."""
-    from typer import _click as click
+    try:  # typer 0.29 vendors click as typer._click; before that it uses the click package
+        from typer import _click as click
+    except ImportError:
+        import click  # type: ignore[no-redef]
 
     extra = extra or {}
     out: list[Command] = []

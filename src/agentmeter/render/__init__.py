@@ -107,7 +107,7 @@ def fit_table(cols: list[Col], rows: list[list[str]], width: int, footer: list[s
             no_wrap=True,
             overflow="ellipsis" if c.shrink else "fold",
             max_width=widths[i] if c.shrink else None,
-            min_width=None if c.shrink else natural[i],
+            width=None if c.shrink else natural[i],
             footer=footer[i] if footer else "",
         )
     for r in rows:

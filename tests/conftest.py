@@ -50,7 +50,33 @@ def home(tmp_path, monkeypatch):
         monkeypatch.delenv(var, raising=False)
     # keyring must never touch a real desktop keyring from tests
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
-    return h
+    yield h
+    _stop_daemons_under(tmp_path)
+
+
+def _stop_daemons_under(root: Path) -> None:
+    """A daemon a test started (`env`, `run`, `proxy start`) and did not stop: SIGTERM it, so one test run does
+    not leave dozens of `proxy serve` processes holding ports. Only processes whose AGENTMETER_HOME is inside
+    this test's own temp directory (read from /proc, so nothing another run or user owns is touched)."""
+    import signal
+
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return
+    me = str(root) + os.sep
+    for d in proc.iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            if b"proxy\0serve" not in (d / "cmdline").read_bytes():
+                continue
+            env = (d / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        home = next((e[len(b"AGENTMETER_HOME=") :].decode() for e in env if e.startswith(b"AGENTMETER_HOME=")), "")
+        if (home + os.sep).startswith(me):
+            with contextlib.suppress(OSError):
+                os.kill(int(d.name), signal.SIGTERM)
 
 
 class LoopThread:

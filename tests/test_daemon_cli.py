@@ -271,3 +271,27 @@ def test_daemon_event_loop_is_uvloop_unless_asked_for_asyncio(monkeypatch):
     assert daemon.event_loop_factory() is uvloop.new_event_loop
     monkeypatch.setenv("AGENTMETER_EVENT_LOOP", "asyncio")
     assert daemon.event_loop_factory() is None
+
+
+def test_daemon_stops_when_its_ledger_is_deleted(env, home):
+    """A home removed under a running daemon (a user's rm -rf, a test's temp directory cleaned up): the daemon
+    must not go on metering into an unlinked ledger nobody reads, nor stay bound to the port. It stops."""
+    import shutil
+
+    started = cli_json("proxy", "start", "--json")
+    pid = started["pid"]
+    ledger = next(p for p in home.rglob("ledger.db"))
+    assert ledger.exists()
+    shutil.rmtree(ledger.parent)
+    deadline = time.monotonic() + 60  # bounded wait, not a timing assertion (the daemon checks every 5 s)
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        with open(f"/proc/{pid}/stat") as f:
+            if f.read().split(")")[-1].split()[0] == "Z":  # exited, not yet reaped by its parent
+                break
+        time.sleep(0.2)
+    else:
+        pytest.fail("the daemon kept running with its ledger deleted")

@@ -35,6 +35,7 @@ PORT_TRIES = 20
 LISTEN_FD_ENV = "AGENTMETER_LISTEN_FD"  # the listening socket a restarted daemon inherits
 HANDOVER_GRACE = 1.0  # s a fresh start waits for the wrappers holding a crashed daemon's port
 BACKLOG = 512  # connections that queue while a crashed daemon is restarted on the same socket
+HOME_CHECK_S = 5.0  # how often the daemon checks that its ledger is still the file at its path
 
 
 @dataclass(frozen=True)
@@ -511,7 +512,9 @@ def serve(port: int | None = None, quiet: bool = False) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop_event.set)
+        watch = asyncio.create_task(_watch_ledger(paths.ledger, stop_event, root))  # noqa: TID251 (a reference kept, cancelled below)
         await stop_event.wait()
+        watch.cancel()
         root.info("stopping")
         await runner.cleanup()
 
@@ -530,6 +533,30 @@ def serve(port: int | None = None, quiet: bool = False) -> None:
             paths.pid_file.unlink(missing_ok=True)
             paths.port_file.unlink(missing_ok=True)
             paths.listener_socket.unlink(missing_ok=True)
+
+
+def ledger_identity(path) -> tuple[int, int] | None:
+    """(device, inode) of the file at `path`, or None when there is none."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+async def _watch_ledger(path, stop_event, log) -> None:
+    """Stop when the ledger at `path` is deleted or replaced under the daemon (its home removed, a test's temp
+    directory cleaned up): the open handle would go on metering into an unlinked file nobody reads, and the
+    next `agentmeter run` would trust a daemon whose rows are lost. One stat every HOME_CHECK_S seconds."""
+    import asyncio
+
+    first = ledger_identity(path)
+    while first is not None:
+        await asyncio.sleep(HOME_CHECK_S)
+        if ledger_identity(path) != first:
+            log.error("the ledger %s was deleted or replaced while the proxy ran; stopping", path)
+            stop_event.set()
+            return
 
 
 # glibc mallopt parameters (malloc.h)

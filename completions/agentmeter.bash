@@ -88,6 +88,11 @@ _agentmeter_values() {
     'export|--output') COMPREPLY=($(compgen -f -- "$cur")) ;;
     'shell-init|#0') COMPREPLY=($(compgen -W 'bash zsh fish' -- "$cur")) ;;
     'prompt|--shell') COMPREPLY=($(compgen -W 'bash zsh plain' -- "$cur")) ;;
+    'import claude|#0') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'import codex|#0') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'import gemini|#0') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'import copilot|#0') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'import cursor|#0') COMPREPLY=($(compgen -f -- "$cur")) ;;
     'collector report|--by') COMPREPLY=($(compgen -W 'developer team agent repo model day tag:' -- "$cur")) ;;
     'collector export|--format') COMPREPLY=($(compgen -W 'focus audit' -- "$cur")) ;;
     'collector token add|--role') COMPREPLY=($(compgen -W 'developer lead finance admin' -- "$cur")) ;;

@@ -19,6 +19,16 @@ function __agentmeter_values --argument-names key cur
             printf '%s\n' 'bash' 'zsh' 'fish'
         case 'prompt|--shell'
             printf '%s\n' 'bash' 'zsh' 'plain'
+        case 'import claude|#0'
+            __fish_complete_path $cur
+        case 'import codex|#0'
+            __fish_complete_path $cur
+        case 'import gemini|#0'
+            __fish_complete_path $cur
+        case 'import copilot|#0'
+            __fish_complete_path $cur
+        case 'import cursor|#0'
+            __fish_complete_path $cur
         case 'collector report|--by'
             printf '%s\n' 'developer' 'team' 'agent' 'repo' 'model' 'day' 'tag:'
         case 'collector export|--format'

@@ -51,6 +51,17 @@ def _one_line(text: str | None, limit: int = 70) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
+def _list_of_paths(desc) -> bool:
+    """typer 0.29 says is_path only for a single Path; `list[Path]` (import claude PATH...) is a list of them."""
+    import pathlib
+    import typing
+
+    if not getattr(desc, "is_list", False):
+        return False
+    args = typing.get_args(getattr(desc, "annotation", None))
+    return bool(args) and isinstance(args[0], type) and issubclass(args[0], pathlib.PurePath)
+
+
 def _value_of(param) -> Value:
     custom = getattr(param, "_custom_shell_complete", None)
     if custom is not None:  # an option whose values are open (report --by tag:KEY) but has a list to offer
@@ -59,7 +70,7 @@ def _value_of(param) -> Value:
     if desc is not None:
         if desc.choices is not None:
             return Value(tuple(str(getattr(c, "value", c)) for c in desc.choices))
-        if desc.is_path or desc.is_file:
+        if desc.is_path or desc.is_file or _list_of_paths(desc):
             return Value(files=True)
         return Value()
     # A plain click parameter (and every typer parameter before typer 0.29, which has no type_descriptor).

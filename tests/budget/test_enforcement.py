@@ -125,6 +125,16 @@ def blocked(tmp_path):
 # -- refusals ----------------------------------------------------------------------------------------------
 
 
+def test_the_refused_row_records_the_status_the_agent_got(blocked):
+    """OpenCode retries every 429, so it is refused with a 402: its ledger row says 402, not a nominal 429."""
+    stack, _ = blocked
+    s = stack.open_session(agent="opencode")
+    status, _, raw = call(s["anthropic"] + "/v1/messages", text_turn("hello from opencode", stream=True))
+    assert status == 402 and json.loads(raw)["error"]["type"] == "billing_error"
+    row = stack.rows(s["session_id"])[-1]
+    assert (row["status"], row["http_status"]) == ("refused", 402)
+
+
 def test_anthropic_refusal_shape(blocked):
     stack, s = blocked
     before = len(stack.received())

@@ -178,7 +178,10 @@ class Preflight:
             message = refusal_message(decision, self._tz, self._clock.now(), self._enforcer.snooze_allowed)
         end = decision.window.end if decision.window is not None and decision.reason in ("budget", "plan") else None
         duration = (self._clock.monotonic() - ex.started_mono) * 1000
-        await self._metering.settle(ex, Metered(complete=True), Outcome(http_status=429, duration_ms=duration))
+        # The row says the status the agent is answered with (402 for the agents that retry every 429).
+        await self._metering.settle(
+            ex, Metered(complete=True), Outcome(http_status=refusal_status(ex.session.agent), duration_ms=duration)
+        )
         return Refusal(message.replace('"', "'"), int(end.timestamp()) if end else None)
 
     def _check(self, ex: Exchange, facts: BodyFacts | None, body_len: int) -> Check:

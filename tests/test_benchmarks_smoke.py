@@ -5,6 +5,7 @@ Deselect with `-m "not benchmark_smoke"`.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -41,3 +42,29 @@ def test_benchmark_suite_quick_runs():
     assert "| 64 | agentmeter |" in out
     assert "FAILED" not in out
     assert not (ROOT / "benchmarks" / "RESULTS.quick.md").exists()
+
+
+def test_startup_ab_compares_two_trees():
+    """benchmarks/startup_ab.py against this same tree as the baseline: every command ran in both homes (each with
+    its own ledger and daemon) and the comparison is of like with like."""
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "startup_ab.py"),
+            "--baseline",
+            str(ROOT / "src"),
+            "--runs",
+            "1",
+            "--rows",
+            "400",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    got = json.loads(proc.stdout)
+    assert got["month_spend_usd"] > 0
+    assert set(got["commands"]) >= {"status --json", "run -- true (warm)", "shell-init bash", "statusline"}
+    assert all(c["this_ms"] > 0 and c["baseline_ms"] > 0 for c in got["commands"].values())

@@ -83,9 +83,11 @@ class Tree:
         subprocess.run(self.argv(["proxy", "stop"]), env=self.env, capture_output=True)
 
 
-def measure(baseline: Path, runs: int, rows: int, days: int) -> dict:
+def measure(baseline: Path, runs: int, rows: int, days: int, only: str | None = None) -> dict:
     true = "/bin/true" if os.path.exists("/bin/true") else "true"
-    cmds = commands(true)
+    cmds = {k: v for k, v in commands(true).items() if only is None or k.startswith(only)}
+    if not cmds:
+        raise SystemExit(f"--only {only!r} names no command (they are: {', '.join(commands(true))})")
     with tempfile.TemporaryDirectory(prefix="agentmeter-startup-ab-") as tmp:
         trees = [
             Tree("this", HERE.parent / "src", Path(tmp), rows, days),
@@ -124,11 +126,12 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--rows", type=int, default=200_000, help="ledger rows in each home")
     ap.add_argument("--days", type=int, default=90)
+    ap.add_argument("--only", help="time only the commands whose name starts with this (e.g. run, status)")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     if not (a.baseline / "agentmeter" / "__init__.py").exists():
         ap.error(f"--baseline {a.baseline}: no agentmeter package there (give the checkout's src/ directory)")
-    res = measure(a.baseline.resolve(), a.runs, a.rows, a.days)
+    res = measure(a.baseline.resolve(), a.runs, a.rows, a.days, a.only)
     if a.json:
         print(json.dumps(res, indent=2))
         return 0

@@ -51,8 +51,11 @@ def detect(cwd: str | None = None, developer: str | None = None) -> Attribution:
         common = _git(cwd, "rev-parse", "--path-format=absolute", "--git-common-dir")
         if common:
             repo = Path(common).parent.name if Path(common).name == ".git" else Path(common).name
-    # symbolic-ref also names the branch of a repo with no commits yet; detached HEAD gives None.
-    branch = _git(cwd, "symbolic-ref", "--short", "-q", "HEAD")
+    head = read_head(cwd)
+    if head is not None:
+        branch = head[0]
+    else:  # symbolic-ref also names the branch of a repo with no commits yet; detached HEAD gives None.
+        branch = _git(cwd, "symbolic-ref", "--short", "-q", "HEAD")
     return Attribution(developer=dev, repo=repo, branch=branch, cwd=cwd)
 
 
@@ -60,7 +63,71 @@ def head_commit(cwd: str | None) -> str | None:
     """The commit HEAD names in the repository at `cwd` (None outside a repository or before a first commit)."""
     if not cwd or not Path(cwd).is_dir():
         return None
+    head = read_head(cwd)
+    if head is not None:
+        return head[1]
     return _git(cwd, "rev-parse", "--verify", "-q", "HEAD^{commit}")
+
+
+_HEX = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
+
+
+def read_head(cwd: str) -> tuple[str | None, str | None] | None:
+    """(branch, commit) of HEAD read from the repository's files, without starting git (each git process is a
+    few milliseconds of every `run`): branch None when detached, commit None before the first commit. None when
+    the files do not settle it — no `.git` found, GIT_DIR and friends set, reftable refs, a symbolic ref outside
+    refs/heads — and the caller asks git itself."""
+    import os
+
+    if any(os.environ.get(v) for v in ("GIT_DIR", "GIT_WORK_TREE", "GIT_COMMON_DIR", "GIT_CEILING_DIRECTORIES")):
+        return None
+    try:
+        gitdir = _find_gitdir(Path(cwd))
+        if gitdir is None:
+            return None
+        common = gitdir
+        if (gitdir / "commondir").is_file():  # a linked worktree: its refs live in the main repository
+            common = (gitdir / (gitdir / "commondir").read_text().strip()).resolve()
+        if (common / "reftable").exists():
+            return None
+        head = (gitdir / "HEAD").read_text().strip()
+        if _HEX.match(head):
+            return None, head  # detached
+        if not head.startswith("ref: refs/heads/"):
+            return None
+        ref = head[5:]
+        return ref[len("refs/heads/") :], _resolve_ref(common, ref)
+    except (OSError, UnicodeDecodeError, LookupError):
+        return None
+
+
+def _find_gitdir(start: Path) -> Path | None:
+    for d in (start, *start.parents):
+        dotgit = d / ".git"
+        if dotgit.is_dir():
+            return dotgit
+        if dotgit.is_file():  # a worktree or submodule: "gitdir: <path>"
+            text = dotgit.read_text().strip()
+            if not text.startswith("gitdir: "):
+                return None
+            return (d / text[8:]).resolve()
+    return None
+
+
+def _resolve_ref(common: Path, ref: str) -> str | None:
+    loose = common / ref
+    if loose.is_file():
+        sha = loose.read_text().strip()
+        if not _HEX.match(sha):
+            raise LookupError(ref)  # a symbolic ref, or something git itself must read
+        return sha
+    packed = common / "packed-refs"
+    if packed.is_file():
+        for line in packed.read_text().splitlines():
+            sha, _, name = line.partition(" ")
+            if name == ref and _HEX.match(sha):
+                return sha
+    return None  # an unborn branch (no commit yet)
 
 
 def commit_range(spec: str, cwd: str | None = None) -> list[str]:

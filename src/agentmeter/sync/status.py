@@ -32,7 +32,12 @@ def _ago(ms: int, now_ms: int) -> str:
 
 
 def _otlp(config: Config) -> str | None:
-    """The OTLP metrics endpoint from config or the OTEL_EXPORTER_OTLP_* variables (no SDK import)."""
+    """The OTLP metrics endpoint from config or the OTEL_EXPORTER_OTLP_* variables (no SDK import; not even
+    sync/otel.py when nothing names an endpoint: `status` runs on every prompt refresh)."""
+    if not config.sync.otlp_endpoint and not any(
+        os.environ.get(v) for v in ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
+    ):
+        return None
     from .otel import target
 
     where = target(config)

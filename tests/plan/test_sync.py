@@ -123,3 +123,59 @@ def test_claude_windows_are_pushed_with_their_plain_account(tmp_path, collector)
     assert carol.sync(collector.url)["ok"]
     got = {(w["account"], w["window"]): w["used_pct"] for w in windows(collector)}
     assert got[("claude.ai", "five_hour")] == 30.0
+
+
+def _push_window(collector, token, key, provider, used_pct, resets_at=1_900_000_000):
+    item = {
+        "key": key * 64,
+        "provider": provider,
+        "account": "claude.ai" if provider == "anthropic" else "chatgpt:0123456789ab",
+        "window": "five_hour",
+        "used_pct": used_pct,
+        "resets_at": resets_at,
+        "status": "allowed",
+        "seen_at": 1_800_000_000,
+        "runs_out_at": None,
+    }
+    body = {"schema": "agentmeter.push/1", "device_id": f"dev-{key}-123", "plan_windows": [item]}
+    status, got, _ = request(f"{collector.url}/v1/push", method="POST", token=token, body=body)
+    assert status == 200 and got["accepted"]["plan_windows"] == 1, got
+
+
+def test_plan_windows_json_api_is_role_checked(collector):
+    """GET /v1/plan-windows: a lead reads its own team's windows (the dashboard's table as JSON), finance and
+    admin every team's, a developer none; a lead's dashboard no longer lists other teams' windows."""
+    _push_window(collector, collector.token("alice@example.com", team="payments"), "a", "anthropic", 72.5)
+    _push_window(collector, collector.token("bob@example.com", team="search"), "b", "openai", 15.0, resets_at=1000)
+    lead = collector.token("lena@example.com", "payments", role="lead")
+    finance = collector.token("fin@example.com", role="finance")
+    admin = collector.token("root@example.com", role="admin")
+    developer = collector.token("dan@example.com", "payments")
+
+    status, got, _ = request(f"{collector.url}/v1/plan-windows", token=lead)
+    assert status == 200, got
+    assert got["schema"] == "agentmeter.collector_plan_windows/1" and got["team"] == "payments"
+    assert [(w["developer"], w["team"], w["provider"], w["window"], w["used_pct"]) for w in got["windows"]] == [
+        ("alice@example.com", "payments", "anthropic", "five_hour", 72.5)
+    ]
+    assert got["windows"][0]["resets_at"] == 1_900_000_000 and got["windows"][0]["stale"] is False
+
+    for token in (finance, admin):
+        status, got, _ = request(f"{collector.url}/v1/plan-windows", token=token)
+        assert status == 200 and got["team"] is None, got
+        assert {(w["developer"], w["stale"]) for w in got["windows"]} == {
+            ("alice@example.com", False),
+            ("bob@example.com", True),  # its reset (1000 s after the epoch) has passed since the reading
+        }
+    status, got, _ = request(f"{collector.url}/v1/plan-windows?team=search", token=finance)
+    assert status == 200 and [w["developer"] for w in got["windows"]] == ["bob@example.com"], got
+
+    status, got, _ = request(f"{collector.url}/v1/plan-windows?team=search", token=lead)
+    assert status == 403 and "payments" in got["message"], got
+    status, got, _ = request(f"{collector.url}/v1/plan-windows", token=developer)
+    assert status == 403 and "a developer token may not" in got["message"], got
+    status, got, _ = request(f"{collector.url}/v1/plan-windows")
+    assert status == 401, got
+
+    status, page, _ = request(f"{collector.url}/dashboard", token=lead)
+    assert status == 200 and "alice@example.com" in page and "bob@example.com" not in page

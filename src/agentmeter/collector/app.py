@@ -116,6 +116,7 @@ def create_app(
     app.router.add_get("/v1/report", report)
     app.router.add_get("/v1/export/focus", export_focus)
     app.router.add_get("/v1/audit", audit_log)
+    app.router.add_get("/v1/plan-windows", plan_windows)
     app.router.add_get("/v1/export/audit", export_audit)
     app.router.add_get("/dashboard", dashboard_page)
     app.router.add_get("/metrics", metrics_page)
@@ -380,6 +381,31 @@ async def export_focus(request: web.Request) -> web.Response:
     )
 
 
+async def plan_windows(request: web.Request) -> web.Response:
+    """The subscription plan windows the team's clients last pushed (issue 18 item 3), as JSON: a lead's team,
+    or every team for finance and admin. `?team=` narrows an all-teams view to one team."""
+    who, denied = await authorize(request, admin=True)
+    if denied is not None:
+        return denied
+    team = who["grant"].team
+    asked = request.query.get("team")
+    if asked is not None:
+        if team is not None and asked != team:
+            return error(403, "forbidden", f"a lead token may read the plan windows of team {team} only", "team")
+        team = asked
+    c = request.app[COLLECTOR]
+    now_s = c.clock.now_ms() // 1000
+    rows = await c.read(c.store.plan_windows, now_s, team)
+    return web.json_response(
+        {
+            "schema": "agentmeter.collector_plan_windows/1",
+            "team": team,
+            "as_of": datetime.fromtimestamp(now_s, UTC).isoformat(timespec="seconds"),
+            "windows": rows,
+        }
+    )
+
+
 def audit_query(request: web.Request) -> tuple[dict[str, Any] | None, web.Response | None]:
     """since/until (a date YYYY-MM-DD or ISO 8601 time) and action, as `audit.entries` keywords."""
     out: dict[str, Any] = {}
@@ -475,7 +501,7 @@ def dashboard_data(
         "by_agent": store.report("agent", since, until, team=only_team),
         "by_repo": store.report("repo", since, until, team=only_team),
         "totals": store.totals(since, until, team=only_team),
-        "plan_windows": store.plan_windows(now_s or 0),
+        "plan_windows": store.plan_windows(now_s or 0, team=only_team),
     }
 
 

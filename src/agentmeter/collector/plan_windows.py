@@ -56,12 +56,14 @@ def delete(conn: Any, developer: str, key: str) -> int:
     return conn.execute("DELETE FROM plan_windows WHERE developer = ? AND item_key = ?", (developer, key)).rowcount
 
 
-def latest(conn: Any, now_s: int) -> list[dict[str, Any]]:
-    """Every developer's windows, by team, fullest first. A window whose reset has passed since its reading is
-    marked `stale` (its used share started again from zero at the reset)."""
+def latest(conn: Any, now_s: int, team: str | None = None) -> list[dict[str, Any]]:
+    """Every developer's windows (`team`: that team's only), by team, fullest first. A window whose reset has
+    passed since its reading is marked `stale` (its used share started again from zero at the reset)."""
+    where, args = ("WHERE team = ? ", [team]) if team is not None else ("", [])
     rows = conn.execute(
         "SELECT developer, team, provider, account, window_name, used_pct, resets_at, status, seen_at, runs_out_at "
-        "FROM plan_windows ORDER BY team, used_pct DESC, developer, window_name"
+        f"FROM plan_windows {where}ORDER BY team, used_pct DESC, developer, window_name",
+        args,
     ).fetchall()
     out = []
     for r in rows:

@@ -58,6 +58,7 @@ ROUTES: dict[tuple[str, str], str | None] = {
     ("GET", "/v1/export/audit"): "audit",
     ("GET", "/v1/audit"): "audit",
     ("GET", "/dashboard"): "dashboard",
+    ("GET", "/v1/plan-windows"): "reports",
     ("GET", "/metrics"): "metrics",  # or no token at all from --metrics-network (metrics_page decides)
 }
 PERMISSIONS["dashboard"] = PERMISSIONS["reports"]

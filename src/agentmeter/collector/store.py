@@ -295,8 +295,8 @@ class CollectorStore:
             chargeback.store_sessions(self.conn, dev, sessions, deleted)  # tags, end commit (issue 20 item 7)
         return {"rollups": len(rrows), "sessions": len(srows), "deleted": gone, "plan_windows": windows}
 
-    def plan_windows(self, now_s: int) -> list[dict[str, Any]]:
-        return plan_store.latest(self.conn, now_s)
+    def plan_windows(self, now_s: int, team: str | None = None) -> list[dict[str, Any]]:
+        return plan_store.latest(self.conn, now_s, team)
 
     # -- reports --------------------------------------------------------------------------------------------
 

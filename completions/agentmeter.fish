@@ -333,7 +333,7 @@ function __agentmeter_complete
         case 'collector audit'
             set names 
             set cmds 
-            set opts '--db	The collector'\''s database: a SQLite file (serve, token add and caps se…' '--since	From: a date (2026-03-01), an ISO time, or a duration back from now (…' '--until	Up to (exclusive): a date, an ISO time or a duration back.' '--team	Only this team'\''s entries.' '--action	Only this action or family: caps, caps.set, token, token.add, token.r…' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
+            set opts '--db	The collector'\''s database: a SQLite file (serve, token add and caps se…' '--since	From: a date (2026-03-01), an ISO time, or a duration back from now (…' '--until	Up to (exclusive): a date, an ISO time or a duration back.' '--team	Only this team'\''s entries.' '--action	Only this action or family: caps, caps.set, wallet, wallet.set, alert…' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
             set valued --db --since --until --team --action
             set stop 0
         case 'collector token'

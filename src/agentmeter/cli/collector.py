@@ -391,7 +391,11 @@ def audit_cmd(
     ] = None,
     team: Annotated[str | None, typer.Option(help="Only this team's entries.")] = None,
     action: Annotated[
-        str | None, typer.Option(help="Only this action or family: caps, caps.set, token, token.add, token.revoke, …")
+        str | None,
+        typer.Option(
+            help="Only this action or family: caps, caps.set, wallet, wallet.set, alerts, alerts.set, "
+            "alerts.rm, token, token.add, token.revoke, …"
+        ),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:

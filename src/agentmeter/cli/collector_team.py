@@ -60,7 +60,9 @@ def wallet_set(
         return
     store = open_store(db, create=True)
     try:
-        wallet.set_caps(store, team, who, values, allow_snooze, SystemClock().now_ms())
+        from ..collector import audit
+
+        wallet.set_caps(store, team, who, values, allow_snooze, SystemClock().now_ms(), actor=audit.cli_actor())
         rows = wallet.all_rows(store)
     finally:
         store.close()
@@ -210,7 +212,11 @@ def alerts_set(
         return
     store = _store(db, create=True)
     try:
-        alerts.set_route(store, team.strip(), url, fmt.value, ths, digest_hour, SystemClock().now_ms())
+        from ..collector import audit
+
+        alerts.set_route(
+            store, team.strip(), url, fmt.value, ths, digest_hour, SystemClock().now_ms(), actor=audit.cli_actor()
+        )
         rows = alerts.routes(store)
     finally:
         store.close()
@@ -243,7 +249,13 @@ def alerts_rm(
 
     store = _open(db)
     try:
-        n = (1 if alerts.route(store, team) else 0) if dry_run else alerts.remove_route(store, team)
+        from ..collector import audit
+
+        n = (
+            (1 if alerts.route(store, team) else 0)
+            if dry_run
+            else alerts.remove_route(store, team, SystemClock().now_ms(), actor=audit.cli_actor())
+        )
     finally:
         store.close()
     if not n:

@@ -40,9 +40,19 @@ class Message:
 
 
 def set_route(
-    store, team: str, webhook: str, fmt: str, thresholds: tuple[float, ...], digest_hour: int | None, now_ms: int
+    store,
+    team: str,
+    webhook: str,
+    fmt: str,
+    thresholds: tuple[float, ...],
+    digest_hour: int | None,
+    now_ms: int,
+    actor: dict[str, Any] | None = None,
 ) -> None:
+    """Create or replace a team's route. With `actor` the change is audited (old and new, the webhook as
+    scheme://host/… and a fingerprint, never the URL) in the same transaction."""
     with store._tx():
+        old = audited_route(route(store, team))
         store.conn.execute(
             "INSERT INTO alert_routes (team, webhook, format, thresholds, digest_hour, updated_at) "
             "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (team) DO UPDATE SET webhook = excluded.webhook, "
@@ -50,11 +60,57 @@ def set_route(
             "updated_at = excluded.updated_at",
             (team, webhook, fmt, ",".join(f"{t:g}" for t in thresholds), digest_hour, now_ms),
         )
+        new = audited_route(route(store, team))
+        if actor is not None and new != old:
+            from . import audit
+
+            audit.record(
+                store.conn,
+                actor,
+                at_ms=now_ms,
+                action="alerts.set",
+                team=team,
+                target=f"alerts {team}",
+                old=old,
+                new=new,
+            )
 
 
-def remove_route(store, team: str) -> int:
+def remove_route(store, team: str, now_ms: int | None = None, actor: dict[str, Any] | None = None) -> int:
     with store._tx():
-        return store.conn.execute("DELETE FROM alert_routes WHERE team = ?", (team,)).rowcount
+        old = audited_route(route(store, team))
+        n = store.conn.execute("DELETE FROM alert_routes WHERE team = ?", (team,)).rowcount
+        if n and actor is not None:
+            from . import audit
+
+            audit.record(
+                store.conn,
+                actor,
+                at_ms=int(now_ms or 0),
+                action="alerts.rm",
+                team=team,
+                target=f"alerts {team}",
+                old=old,
+            )
+        return n
+
+
+def audited_route(r: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A route as the audit trail keeps it: the webhook as scheme://host/… plus a fingerprint (the first 12 hex
+    of its sha256) so a changed URL shows as changed, never the URL itself (its path is the secret)."""
+    if r is None:
+        return None
+    import hashlib
+
+    from .webhooks import redact
+
+    return {
+        "webhook": redact(r["webhook"]),
+        "webhook_sha256": hashlib.sha256(r["webhook"].encode()).hexdigest()[:12],
+        "format": r["format"],
+        "thresholds": r["thresholds"],
+        "digest_hour": r["digest_hour"],
+    }
 
 
 def route(store, team: str) -> dict[str, Any] | None:

@@ -1,5 +1,6 @@
 """The collector's audit trail (issue 20 item 6): every cap change and token issue or revocation, made on the
-command line (`collector caps set`, `collector token add|revoke`) or through the HTTP API (PUT /v1/caps), with
+command line (`collector caps set`, team wallets `caps set --pooled|--member`, alert routes `collector alerts
+set|rm`, `collector token add|revoke`) or through the HTTP API (PUT /v1/caps), with
 who (the OS user, or the token's id and developer), when, and the old and new value.
 
 Portable SQL (`?` placeholders, standard statements) on the store's handle, so it runs on SQLite and

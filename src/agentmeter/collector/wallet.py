@@ -28,11 +28,20 @@ def _cols(row: Any) -> dict[str, Any]:
 
 
 def set_caps(
-    store, team: str, member: str, caps: dict[str, Any], allow_snooze: bool, now_ms: int
+    store,
+    team: str,
+    member: str,
+    caps: dict[str, Any],
+    allow_snooze: bool,
+    now_ms: int,
+    actor: dict[str, Any] | None = None,
 ) -> dict[str, Any] | None:
-    """Replace one wallet row's caps; no cap at all removes the row. Returns the stored row."""
+    """Replace one wallet row's caps; no cap at all removes the row. Returns the stored row. With `actor`
+    (audit.cli_actor() / audit.token_actor(who)) the change is recorded in the audit trail, old and new, in
+    the same transaction."""
     values = [caps.get(f) for f in CAP_FIELDS]
     with store._tx():
+        old = row(store, team, member) if actor is not None else None
         if all(v is None for v in values):
             store.conn.execute("DELETE FROM wallets WHERE team = ? AND member = ?", (team, member))
         else:
@@ -43,7 +52,21 @@ def set_caps(
                 f"ON CONFLICT (team, member) DO UPDATE SET {sets}",
                 (team, member, *values, int(bool(allow_snooze)), now_ms),
             )
-    return row(store, team, member)
+        got = row(store, team, member)
+        if actor is not None and got != old:
+            from . import audit
+
+            audit.record(
+                store.conn,
+                actor,
+                at_ms=now_ms,
+                action="wallet.set",
+                team=team,
+                target=f"wallet {team}" if member == POOLED else f"wallet {team} member {member}",
+                old=old,
+                new=got,
+            )
+    return got
 
 
 def row(store, team: str, member: str) -> dict[str, Any] | None:

@@ -93,7 +93,7 @@ _agentmeter_values() {
     'import gemini|#0') COMPREPLY=($(compgen -f -- "$cur")) ;;
     'import copilot|#0') COMPREPLY=($(compgen -f -- "$cur")) ;;
     'import cursor|#0') COMPREPLY=($(compgen -f -- "$cur")) ;;
-    'collector report|--by') COMPREPLY=($(compgen -W 'developer team agent repo model day tag:' -- "$cur")) ;;
+    'collector report|--by') COMPREPLY=($(compgen -W 'developer team agent repo model day subagent commit tag:' -- "$cur")) ;;
     'collector export|--format') COMPREPLY=($(compgen -W 'focus audit' -- "$cur")) ;;
     'collector token add|--role') COMPREPLY=($(compgen -W 'developer lead finance admin' -- "$cur")) ;;
     'collector alerts set|--format') COMPREPLY=($(compgen -W 'slack json' -- "$cur")) ;;

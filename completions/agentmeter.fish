@@ -30,7 +30,7 @@ function __agentmeter_values --argument-names key cur
         case 'import cursor|#0'
             __fish_complete_path $cur
         case 'collector report|--by'
-            printf '%s\n' 'developer' 'team' 'agent' 'repo' 'model' 'day' 'tag:'
+            printf '%s\n' 'developer' 'team' 'agent' 'repo' 'model' 'day' 'subagent' 'commit' 'tag:'
         case 'collector export|--format'
             printf '%s\n' 'focus' 'audit'
         case 'collector token add|--role'
@@ -308,7 +308,7 @@ function __agentmeter_complete
             set stop 0
         case 'collector'
             set names serve report export audit token caps budget alerts
-            set cmds 'serve	Run the collector in the foreground.' 'report	Spend across developers, teams, agents, repos, models, days or a tag.' 'export	Every developer'\''s usage as FOCUS 1.2 rows, for the finance tools; or…' 'audit	Who changed which cap and who issued or revoked which token, when, ol…' 'token	Bearer tokens, one per developer (stored hashed).' 'caps	Team and developer caps that clients merge with their own.' 'budget	Team wallets: replay a team'\''s history through pooled caps.' 'alerts	Per-team alert webhooks (Slack or generic JSON) and the daily digest.'
+            set cmds 'serve	Run the collector in the foreground.' 'report	Spend across developers, teams, agents, repos, models, days, sub-agen…' 'export	Every developer'\''s usage as FOCUS 1.2 rows, for the finance tools; or…' 'audit	Who changed which cap and who issued or revoked which token, when, ol…' 'token	Bearer tokens, one per developer (stored hashed).' 'caps	Team and developer caps that clients merge with their own.' 'budget	Team wallets: replay a team'\''s history through pooled caps.' 'alerts	Per-team alert webhooks (Slack or generic JSON) and the daily digest.'
             set opts '--help	Show this message and exit.' '-h	Show this message and exit.'
             set valued 
             set stop 0
@@ -321,7 +321,7 @@ function __agentmeter_complete
         case 'collector report'
             set names 
             set cmds 
-            set opts '--db	The collector'\''s database: a SQLite file (serve, token add and caps se…' '--by	Group by: developer, team, agent, repo, model, day, or tag:KEY (a tag…' '--since	First day, YYYY-MM-DD.' '--until	Last day, YYYY-MM-DD.' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
+            set opts '--db	The collector'\''s database: a SQLite file (serve, token add and caps se…' '--by	Group by: developer, team, agent, repo, model, day, subagent (Claude…' '--since	First day, YYYY-MM-DD.' '--until	Last day, YYYY-MM-DD.' '--json	Print JSON.' '--help	Show this message and exit.' '-h	Show this message and exit.'
             set valued --db --by --since --until
             set stop 0
         case 'collector export'

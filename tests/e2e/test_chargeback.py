@@ -183,3 +183,93 @@ def test_tags_and_commits_reach_the_collector_report(user, tmp_path, collector_d
         assert {row[0] for row in db.execute("SELECT end_commit FROM sessions")} == {c1}
     finally:
         db.close()
+
+
+def _session_item(key: str, requests: int, cost: float, **extra) -> dict:
+    return {
+        "key": key * 64,
+        "session_id": f"sess-{key}",
+        "agent": "claude",
+        "day": "2026-11-20",
+        "started_at": 1_795_000_000_000,
+        "ended_at": 1_795_000_100_000,
+        "requests": requests,
+        "output_tokens": 10 * requests,
+        "cost_usd": cost,
+        **extra,
+    }
+
+
+def test_subagents_and_commits_reach_the_collector_report(user, tmp_path, collector_db):  # noqa: F811
+    """A real session's sub-agent sums and its end commit ride the session line item of a real `agentmeter
+    sync` (the sub-agents are a contract extension: the rollups carry no sub-agent); `collector report --by
+    subagent|commit` (CLI and HTTP) group them, lead-scoped, on SQLite and PostgreSQL. A session item whose
+    sub-agents do not fit inside it is refused alone."""
+    from sync.helpers import Collector, request
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    c1 = commit(repo, "one")
+    script = tmp_path / "agent.py"
+    script.write_text(AGENT)
+    assert user.run("--", sys.executable, str(script), "10", "agent-explore-1", cwd=repo).returncode == 0
+    c2 = commit(repo, "two")
+    assert user.run("--", sys.executable, str(script), "20", "agent-explore-2", cwd=repo).returncode == 0
+    assert user.run("--", sys.executable, str(script), "30", cwd=repo).returncode == 0
+
+    c = Collector(collector_db).start()
+    try:
+        token = c.token("alice@example.com", "payments")
+        env = {**user.env, "AGENTMETER_COLLECTOR_URL": c.url, "AGENTMETER_COLLECTOR_TOKEN": token}
+        r = subprocess.run([*AGENTMETER, "sync", "--json"], env=env, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0 and json.loads(r.stdout)["ok"], r.stdout + r.stderr
+
+        # another team's session with a sub-agent, pushed straight: a payments lead never sees it
+        bob = c.token("bob@example.com", "search")
+        good = _session_item("b", 3, 0.3, subagents=[{"id": "agent-bob", "requests": 1, "cost_usd": 0.1}])
+        too_big = _session_item("c", 1, 0.1, subagents=[{"id": "agent-x", "requests": 1, "cost_usd": 0.5}])
+        body = {"schema": "agentmeter.push/1", "device_id": "dev-bob-123", "sessions": [good, too_big]}
+        status, got, _ = request(f"{c.url}/v1/push", method="POST", token=bob, body=body)
+        assert status == 200 and got["accepted"]["sessions"] == 1, got
+        assert [x["field"] for x in got["rejected"]] == ["sessions[1].subagents"], got
+
+        lead = c.token("lena@example.com", "payments", role="lead")
+        status, body, _ = request(f"{c.url}/v1/report?by=subagent", token=lead)
+        assert status == 200 and body["team"] == "payments", body
+        rows = {row["key"]: row for row in body["rows"]}
+        assert set(rows) == {"", "agent-explore-1", "agent-explore-2"}, rows
+        assert rows["agent-explore-1"]["requests"] == 1 and rows["agent-explore-1"]["output_tokens"] == 1000
+        assert rows["agent-explore-2"]["output_tokens"] == 1000
+        assert rows[""]["requests"] == 6 and rows[""]["output_tokens"] == 2 * (10 + 20 + 30)
+        assert sum(r["cost_usd"] for r in rows.values()) == pytest.approx(body["totals"]["sessions_cost_usd"])
+
+        status, body, _ = request(f"{c.url}/v1/report?by=commit", token=lead)
+        assert status == 200, body
+        by_commit = {row["key"]: (row["sessions"], row["output_tokens"]) for row in body["rows"]}
+        assert by_commit == {c1: (1, 1020), c2: (2, 1040 + 60)}, by_commit
+
+        finance = c.token("fin@example.com", role="finance")
+        status, body, _ = request(f"{c.url}/v1/report?by=subagent", token=finance)
+        assert status == 200 and {row["key"] for row in body["rows"]} >= {"agent-bob", "agent-explore-1"}, body
+        assert request(f"{c.url}/v1/report?by=subagents", token=finance)[0] == 400
+    finally:
+        c.close()
+    for by, expect in (("subagent", {"", "agent-explore-1", "agent-explore-2", "agent-bob"}), ("commit", {c1, c2, ""})):
+        r = subprocess.run(
+            [*AGENTMETER, "collector", "report", "--db", str(collector_db), "--by", by, "--json"],
+            env=user.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert r.returncode == 0, r.stderr
+        assert {row["key"] for row in json.loads(r.stdout)["rows"]} == expect
+    r = subprocess.run(
+        [*AGENTMETER, "collector", "report", "--db", str(collector_db), "--by", "subagent"],
+        env=user.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 0 and "agent-explore-1" in r.stdout, r.stderr

@@ -45,6 +45,8 @@ class By(StrEnum):
     repo = "repo"
     model = "model"
     day = "day"
+    subagent = "subagent"
+    commit = "commit"
 
 
 @app.command()
@@ -214,15 +216,16 @@ def report(
         typer.Option(
             autocompletion=lambda: [*By, "tag:"],
             metavar="BY",
-            help="Group by: developer, team, agent, repo, model, day, or tag:KEY (a tag "
-            "developers give `agentmeter run --tag KEY=V`; from session line items).",
+            help="Group by: developer, team, agent, repo, model, day, subagent (Claude Code sub-agent ids; "
+            "'' is the main agent), commit (the commit each session ended on), or tag:KEY (a tag developers "
+            "give `agentmeter run --tag KEY=V`); the last three from session line items.",
         ),
     ] = By.developer.value,
     since: Annotated[str | None, typer.Option(help="First day, YYYY-MM-DD.")] = None,
     until: Annotated[str | None, typer.Option(help="Last day, YYYY-MM-DD.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Spend across developers, teams, agents, repos, models, days or a tag."""
+    """Spend across developers, teams, agents, repos, models, days, sub-agents, end commits or a tag."""
     from ..collector.app import build_report
 
     if by not in set(By) and not (by.startswith("tag:") and len(by) > 4):

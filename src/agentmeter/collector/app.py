@@ -315,15 +315,20 @@ def _period(request: web.Request) -> tuple[str | None, str | None, web.Response 
     return since, until, None
 
 
+# Groupings read from the session line items (what a session carries: its sub-agents, its end commit).
+SESSION_BY = {"subagent": chargeback.report_by_subagent, "commit": chargeback.report_by_commit}
+
+
 def build_report(
     store: CollectorStore, by: str, since: str | None, until: str | None, team: str | None = None
 ) -> dict[str, Any]:
     """`team`: only that team's rows (a lead's view); None: every team."""
-    rows = (
-        chargeback.report_by_tag(store, by[4:], since, until, team=team)
-        if by.startswith("tag:")
-        else store.report(by, since, until, team=team)
-    )
+    if by.startswith("tag:"):
+        rows = chargeback.report_by_tag(store, by[4:], since, until, team=team)
+    elif by in SESSION_BY:  # from the session line items, like tag:KEY
+        rows = SESSION_BY[by](store, since, until, team=team)
+    else:
+        rows = store.report(by, since, until, team=team)
     out = {"by": by, "since": since, "until": until, "rows": rows, "totals": store.totals(since, until, team=team)}
     if team is not None:
         out["team"] = team
@@ -335,8 +340,8 @@ async def report(request: web.Request) -> web.Response:
     if denied is not None:
         return denied
     by = request.query.get("by", "developer")
-    if by not in REPORT_BY and not (by.startswith("tag:") and len(by) > 4):
-        return error(400, "bad_query", f"by must be one of: {', '.join(REPORT_BY)}, tag:KEY", "by")
+    if by not in REPORT_BY and by not in SESSION_BY and not (by.startswith("tag:") and len(by) > 4):
+        return error(400, "bad_query", f"by must be one of: {', '.join([*REPORT_BY, *SESSION_BY])}, tag:KEY", "by")
     since, until, bad = _period(request)
     if bad is not None:
         return bad

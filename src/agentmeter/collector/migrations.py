@@ -308,3 +308,29 @@ CREATE TABLE session_tags (
 ) STRICT"""
     )
     db.execute("CREATE INDEX session_tags_tag ON session_tags(tag, value)")
+
+
+@migrations()
+def c024_session_subagents(db: Database) -> None:
+    """Issue 20 item 7: a session line item carries its sub-agents' sums (Claude Code's agent ids), one row per
+    (session item, sub-agent), so `collector report --by subagent` groups them with a plain scan."""
+    db.execute(
+        """
+CREATE TABLE session_subagents (
+    developer TEXT NOT NULL,
+    item_key TEXT NOT NULL,
+    subagent TEXT NOT NULL,
+    requests INTEGER NOT NULL DEFAULT 0,
+    input_tokens INTEGER NOT NULL DEFAULT 0,
+    cache_read_tokens INTEGER NOT NULL DEFAULT 0,
+    cache_write_tokens INTEGER NOT NULL DEFAULT 0,
+    cache_write_5m_tokens INTEGER NOT NULL DEFAULT 0,
+    cache_write_1h_tokens INTEGER NOT NULL DEFAULT 0,
+    output_tokens INTEGER NOT NULL DEFAULT 0,
+    reasoning_tokens INTEGER NOT NULL DEFAULT 0,
+    web_search_requests INTEGER NOT NULL DEFAULT 0,
+    cost_usd REAL NOT NULL DEFAULT 0,
+    unpriced_requests INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (developer, item_key, subagent)
+) STRICT"""
+    )

@@ -139,6 +139,36 @@ def session(item: Any, where: str) -> dict[str, Any]:
     if commit is not None and not (isinstance(commit, str) and _COMMIT.match(commit)):
         raise Invalid(f"{where}end_commit", "must be a git commit id (40 or 64 lowercase hex characters)")
     out["end_commit"] = commit
+    out["subagents"] = _subagents(item.get("subagents", []), f"{where}subagents", out)
+    return out
+
+
+MAX_SUBAGENTS = 50
+
+
+def _subagents(value: Any, field: str, session: dict[str, Any]) -> list[dict[str, Any]]:
+    """A session's sub-agents' sums (issue 20 item 7): at most MAX_SUBAGENTS, distinct ids, and together no
+    more than the session itself (requests and cost)."""
+    if not isinstance(value, list):
+        raise Invalid(field, "must be a list of sub-agent sums")
+    if len(value) > MAX_SUBAGENTS:
+        raise Invalid(field, f"at most {MAX_SUBAGENTS} sub-agents per session")
+    out = []
+    for i, a in enumerate(value):
+        where = f"{field}[{i}]."
+        a = _obj(a, where.rstrip("."))
+        row: dict[str, Any] = {"id": _text(a, "id", where, empty=False), "requests": _count(a, "requests", where)}
+        for c in TOKEN_COLUMNS:
+            row[c] = _count(a, c, where, required=False)
+        row["cost_usd"] = _money(a.get("cost_usd"), f"{where}cost_usd")
+        row["unpriced_requests"] = _count(a, "unpriced_requests", where, required=False)
+        out.append(row)
+    if len({a["id"] for a in out}) != len(out):
+        raise Invalid(field, "each sub-agent id once")
+    if sum(a["requests"] for a in out) > session["requests"]:
+        raise Invalid(field, "sub-agents cannot have more requests than their session")
+    if sum(a["cost_usd"] for a in out) > session["cost_usd"] + 1e-6:
+        raise Invalid(field, "sub-agents cannot cost more than their session")
     return out
 
 

@@ -130,7 +130,32 @@ def session_totals(conn: sqlite3.Connection) -> list[dict[str, Any]]:
             GROUP BY s.id ORDER BY s.started_at"""
     )
     names = [d[0] for d in rows.description]
-    return [dict(zip(names, r, strict=True)) for r in rows]
+    out = [dict(zip(names, r, strict=True)) for r in rows]
+    subagents = session_subagents(conn)
+    for s in out:
+        if s["id"] in subagents:
+            s["subagents"] = subagents[s["id"]]
+    return out
+
+
+def session_subagents(conn: sqlite3.Connection) -> dict[str, list[dict[str, Any]]]:
+    """Per session, the sums of its sub-agents' requests (Claude Code's `x-claude-code-agent-id`), the
+    biggest first; the main agent's part is the session's sums less these. Sessions without sub-agents are
+    absent."""
+    sums = ", ".join(f"COALESCE(SUM(r.{c}), 0) AS {c}" for c in TOKEN_COLUMNS)
+    rows = conn.execute(
+        f"""SELECT r.session_id AS session_id, r.agent_id AS id, COUNT(*) AS requests, {sums},
+                   COALESCE(SUM(r.cost_usd), 0) AS cost_usd, COALESCE(SUM(r.unpriced), 0) AS unpriced_requests
+            FROM requests r
+            WHERE r.session_id IS NOT NULL AND r.agent_id IS NOT NULL AND r.agent_id != '' AND {_COUNTED}
+            GROUP BY r.session_id, r.agent_id ORDER BY r.session_id, cost_usd DESC, r.agent_id"""
+    )
+    names = [d[0] for d in rows.description]
+    out: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        d = dict(zip(names, r, strict=True))
+        out.setdefault(d.pop("session_id"), []).append(d)
+    return out
 
 
 def requests_after(conn: sqlite3.Connection, rowid: int, limit: int = 5000) -> list[dict[str, Any]]:

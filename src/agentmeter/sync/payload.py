@@ -8,7 +8,8 @@ the key: correcting `[identity]` re-attributes the rows already pushed rather th
 
 Never included: prompts or completions (the ledger has none), cwd or any local path, request paths, ids of
 upstream requests. Session line items carry the session's `run --tag K=V` labels (chargeback: ticket,
-feature, cost centre; at most 20) and the commit it ended on.
+feature, cost centre; at most 20), the commit it ended on, and, when it spawned any, its sub-agents' sums
+(`subagents`: Claude Code's opaque agent ids, at most 50; the main agent's part is the rest).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from ..ledger.schema import TOKEN_COLUMNS
 from ..pricing.focus import ListRates, split_cost
 
 SCHEMA = "agentmeter.push/1"
+MAX_SUBAGENTS = 50  # per session item, the costliest first (the collector refuses more)
 
 
 def item_key(device_id: str, kind: str, *dims: Any) -> str:
@@ -126,6 +128,17 @@ def session_items(rows: list[dict[str, Any]], device_id: str, identity: dict[str
                 "end_commit": s.get("end_commit"),
             }
         )
+        if s.get("subagents"):  # only when there are some: other sessions' items (and digests) stay as they were
+            out[-1]["subagents"] = [
+                {
+                    "id": _t(a["id"]),
+                    "requests": _n(a["requests"]),
+                    **_tokens(a),
+                    "cost_usd": _usd(a["cost_usd"]),
+                    "unpriced_requests": _n(a["unpriced_requests"]),
+                }
+                for a in s["subagents"][:MAX_SUBAGENTS]
+            ]
     return out
 
 

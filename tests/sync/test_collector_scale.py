@@ -125,8 +125,38 @@ def test_aggregates_equal_a_fresh_grouping_after_pushes_repushes_and_deletions(c
         want = {d: (c,) for d, c in store.db.execute("SELECT day, SUM(cost_usd) FROM rollups GROUP BY day")}
         assert same(daily, want)
         assert store.teams() == {d: ("payments" if i % 2 else "infra") for i, d in enumerate(devs)}
+        check_dashboard_figures(store)
     finally:
         store.close()
+
+
+def check_dashboard_figures(store) -> None:
+    """The dashboard's one-scan figures (collector/overview.py) equal the separate reads they replace, for every
+    team and for one team, over the whole history and a few days."""
+    from agentmeter.collector import overview
+
+    def money(rows, cols):
+        return [tuple(round(r[c], 6) if isinstance(r[c], float) else r[c] for c in cols) for r in rows]
+
+    for team in (None, "payments"):
+        for since, until in ((None, None), ("2026-11-03", "2026-11-06")):
+            fig = overview.figures(store, since, until, team=team)
+            cols = ("team", "developer", "cost_center", "requests", "tokens", "billed_usd", "subscription_usd")
+            assert money(fig["chargeback"], (*cols, "cost_usd", "devices")) == money(
+                store.chargeback(since, until, team=team), (*cols, "cost_usd", "devices")
+            )
+            assert money(fig["developers"], ("key", "cost_usd")) == money(
+                store.report("developer", since, until, team=team), ("key", "cost_usd")
+            )
+            want = store.totals(since, until, team=team)
+            assert {k: v for k, v in fig["totals"].items() if k != "cost_usd"} == {
+                k: v for k, v in want.items() if k != "cost_usd"
+            }
+            assert abs(fig["totals"]["cost_usd"] - want["cost_usd"]) < 1e-6
+            for dim in ("agent", "repo"):
+                assert money(fig[f"by_{dim}"], ("key", "requests", "cost_usd")) == money(
+                    store.report(dim, since, until, team=team), ("key", "requests", "cost_usd")
+                ), (dim, team, since)
 
 
 def test_the_aggregates_know_every_token_bucket_the_client_pushes():

@@ -21,7 +21,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
 from ..core.clock import Clock, SystemClock
-from . import audit, chargeback, dashboard, engine, focus, metrics, roles, streaming, validate, wallet
+from . import audit, chargeback, dashboard, engine, focus, metrics, overview, roles, streaming, validate, wallet
 from .store import REPORT_BY, CollectorStore, open_store
 from .webhooks import AlertRunner
 
@@ -482,9 +482,10 @@ def dashboard_data(
         for i in range((last - first).days + 1)
     ]
     burn = []
+    fig = overview.figures(store, since, until, team=only_team)  # one scan for chargeback, burndown and totals
     teams = store.teams()
     monthly = {(c["scope"], c["name"]): c["monthly_usd"] for c in store.all_caps() if c["monthly_usd"] is not None}
-    for dev in store.report("developer", since, until, team=only_team):
+    for dev in fig["developers"]:
         team = teams.get(dev["key"])
         caps = [
             (cap, src)
@@ -500,12 +501,12 @@ def dashboard_data(
         "period": first.strftime("%B %Y"),
         "since": since,
         "until": until,
-        "chargeback": store.chargeback(since, until, team=only_team),
+        "chargeback": fig["chargeback"],
         "daily": daily,
         "burndown": burn,
-        "by_agent": store.report("agent", since, until, team=only_team),
-        "by_repo": store.report("repo", since, until, team=only_team),
-        "totals": store.totals(since, until, team=only_team),
+        "by_agent": fig["by_agent"],
+        "by_repo": fig["by_repo"],
+        "totals": fig["totals"],
         "plan_windows": store.plan_windows(now_s or 0, team=only_team),
     }
 

@@ -58,6 +58,21 @@ def key(*parts) -> str:
     return hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()
 
 
+def tag_split(cost: float, inp: int, out: int) -> str:
+    """A fifth of the developers ran a share of their sessions with `--tag ticket=…` (the export splits by it)."""
+    part = {
+        "tags": {"ticket": f"ABC-{inp % 7}"},
+        "requests": 1,
+        **dict.fromkeys(TOKEN_COLUMNS, 0),
+        "input_tokens": inp // 2,
+        "output_tokens": out // 2,
+        "cost_usd": round(cost / 2, 6),
+        "unpriced_requests": 0,
+        "cost_by_type": {"input": round(cost * 0.2, 6), "output": round(cost * 0.3, 6)},
+    }
+    return json.dumps([part], sort_keys=True)
+
+
 def generate(devs: int, days: int, seed: int = 20):
     """(rollup rows, session rows) as tuples in column order, one developer at a time."""
     rng = random.Random(seed)
@@ -107,6 +122,7 @@ def generate(devs: int, days: int, seed: int = 20):
                                 cost,
                                 0,
                                 split,
+                                tag_split(cost, inp, out) if d % 5 == 0 and repo == repos[0] else None,
                                 1,
                             )
                         )

@@ -116,8 +116,27 @@ def collector(collector_db):
     c.close()
 
 
+# Chargeback tags (`run --tag K=V`) of two of the history's sessions: s1 shares its rollup rows with untagged
+# s3 (both claude), so those rows split into a tagged part and the rest.
+SESSION_TAGS = {"s1": {"ticket": "ABC-1"}, "s2": {"ticket": "ABC-2", "feature": "search"}}
+
+
+def tag_sessions(ledger: Path) -> None:
+    from agentmeter.ledger import open_ledger
+
+    lg = open_ledger(ledger)
+    try:
+        for sid, tags in SESSION_TAGS.items():
+            lg.conn.execute("UPDATE sessions SET tags = ? WHERE id = ?", (json.dumps(tags, sort_keys=True), sid))
+        lg.conn.commit()
+    finally:
+        lg.close()
+
+
 def exports(history, tmp_path, collector) -> tuple[Path, Path, str]:  # noqa: F811
-    """The local export of the history ledger, and the collector's after the same ledger was synced to it."""
+    """The local export of the history ledger (two sessions tagged), and the collector's after the same ledger
+    was synced to it."""
+    tag_sessions(history)
     local = tmp_path / "local.csv"
     got = run_cli("export", "--format", "focus", "--output", str(local), *WHOLE)
     assert got.returncode == 0, got.stderr
@@ -176,6 +195,87 @@ def test_local_and_collector_exports_are_one_mapping(history, tmp_path, collecto
             rel_tol=1e-6,
             abs_tol=1e-12,
         )
+
+
+def test_chargeback_tags_reach_focus_tags_and_x_columns_in_both_exports(history, tmp_path, collector):  # noqa: F811
+    """`run --tag K=V` reaches both FOCUS exports: each rollup row is split into its share per tag set and the
+    rest, the user's tags are in FOCUS `Tags` (unprefixed: one user-defined scheme) beside agentmeter's own
+    (prefixed `agentmeter/`, FOCUS 1.2 Tags-C-012-M) and alone in `x_ChargebackTags`; the money per tag set is
+    what the tagged sessions' requests cost, the same locally, through `collector export` and over HTTP, and
+    the totals do not move."""
+    from agentmeter.core.models import RequestRecord, Usage
+    from agentmeter.ledger import open_ledger as open_
+    from test_reports import NY, ms
+
+    # an untagged session's request in the same rollup row as tagged s1's first one (day, model, agent, repo)
+    lg = open_(history, tz=NY)
+    try:
+        lg.create_session({"id": "s9", "token_hash": "hs9", "agent": "claude", "started_at": ms(2025, 3, 24, 0)})
+        lg.insert_request(
+            RequestRecord(
+                request_id="r-untagged",
+                session_id="s9",
+                started_at_ms=ms(2025, 3, 24, 16),
+                provider="anthropic",
+                api="messages",
+                method="POST",
+                path="/v1/x",
+                model_requested="claude-sonnet-4-5",
+                model_used="claude-sonnet-4-5",
+                stream=True,
+                status="ok",
+                http_status=200,
+                usage=Usage(input_tokens=5000, output_tokens=700),
+                cost_usd=0.0255,
+                price_source="test",
+                agent="claude",
+                repo="acme/api",
+                decision="allow",
+            )
+        )
+    finally:
+        lg.close()
+    local, team, over_http = exports(history, tmp_path, collector)
+    from agentmeter.ledger import open_ledger
+    from test_reports import BILLABLE
+
+    lg = open_ledger(history, readonly=True)
+    try:
+        want = {}
+        for sid, tags in SESSION_TAGS.items():
+            row = lg.conn.execute(
+                f"SELECT COALESCE(SUM(cost_usd), 0), COUNT(*) FROM requests WHERE session_id = ? AND {BILLABLE}",
+                (sid,),
+            ).fetchone()
+            want[json.dumps(tags, sort_keys=True)] = (row[0], row[1])
+        total = lg.conn.execute(f"SELECT COALESCE(SUM(cost_usd), 0) FROM requests WHERE {BILLABLE}").fetchone()[0]
+    finally:
+        lg.close()
+    assert all(n > 0 for _c, n in want.values())
+
+    for name, rows in (("local", read(local)), ("collector", read(team)), ("http", read(over_http))):
+        got: dict[str, list] = defaultdict(lambda: [0.0, 0])
+        for r in rows:
+            tags = json.loads(r["Tags"])
+            mine = {k: v for k, v in tags.items() if not k.startswith("agentmeter/")}
+            assert r["x_ChargebackTags"] == (json.dumps(mine, sort_keys=True) if mine else ""), (name, r)
+            assert tags["agentmeter/developer"] == "dev@example.com" and "team" not in tags, (name, tags)
+            got[r["x_ChargebackTags"]][0] += float(r["ListCost"])
+            got[r["x_ChargebackTags"]][1] += int(r["x_Requests"]) if r["x_TokenType"] == "input" else 0
+        assert set(got) == {"", *want}, (name, got.keys())
+        for key, (cost, _n) in want.items():
+            assert math.isclose(got[key][0], cost, abs_tol=1e-7), (name, key, got[key], cost)
+        assert math.isclose(sum(v[0] for v in got.values()), total, abs_tol=1e-7), name
+        # a rollup row shared by a tagged and an untagged session became two rows for the same SKU and day
+        split = defaultdict(set)
+        for r in rows:
+            split[(r["ChargePeriodStart"], r["SkuPriceId"], r["x_Agent"], r["x_Repo"])].add(r["x_ChargebackTags"])
+        assert any(len(v) > 1 and "" in v for v in split.values()), name
+
+
+def test_tag_keys_in_the_reserved_prefix_are_refused_by_run(home):
+    got = run_cli("run", "--tag", "agentmeter/team=x", "--", "true")
+    assert got.returncode != 0 and "agentmeter/" in got.stderr and "Traceback" not in got.stderr, got.stderr
 
 
 @needs_validator

@@ -513,7 +513,7 @@ def test_focus_round_trip(history, tmp_path):
             r["PricingCategory"],
         ) == ("USD", "Usage", "AI and Machine Learning", "Generative AI", "Standard")
         assert r["BillingAccountName"] == "payments" and r["SubAccountId"] == "dev@example.com"
-        assert json.loads(r["Tags"])["team"] == "payments"
+        assert json.loads(r["Tags"])["agentmeter/team"] == "payments"  # FOCUS 1.2: provider tags prefixed
     billed = sum(float(r["BilledCost"]) for r in rows)
     sub_list = sum(float(r["ListCost"]) for r in rows if r["x_Subscription"] == "true")
     assert math.isclose(billed + sub_list, ledger_sums(history)["cost_usd"], abs_tol=1e-9)

@@ -49,9 +49,35 @@ def charge(r: dict[str, Any]) -> focus.Charge:
     )
 
 
+def charges(r: dict[str, Any]) -> Iterator[focus.Charge]:
+    """One stored rollup row as the mapping's charges: split by the client's `tag_split` (its share from
+    sessions run with `--tag K=V`, per tag set) when it has one, so the tags reach FOCUS Tags and
+    x_ChargebackTags exactly as in the local export."""
+    whole = charge(r)
+    raw = r.get("tag_split")
+    if not raw:
+        yield whole
+        return
+    parts = json.loads(raw) if isinstance(raw, str) else raw
+    yield from focus.split_by_tags(
+        whole,
+        [
+            focus.TagPart(
+                tags=p["tags"],
+                requests=int(p.get("requests") or 0),
+                unpriced_requests=int(p.get("unpriced_requests") or 0),
+                quantities=focus.quantities(p),
+                costs={k: float(v or 0.0) for k, v in (p.get("cost_by_type") or {}).items()},
+            )
+            for p in parts
+        ],
+    )
+
+
 def rows(source: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     for r in source:
-        yield from focus.focus_rows(charge(r))
+        for c in charges(r):
+            yield from focus.focus_rows(c)
 
 
 def write_csv(rows_: Iterable[dict[str, Any]], out) -> int:

@@ -334,3 +334,10 @@ CREATE TABLE session_subagents (
     PRIMARY KEY (developer, item_key, subagent)
 ) STRICT"""
     )
+
+
+@migrations()
+def c025_rollup_tag_split(db: Database) -> None:
+    """Issue 20 item 7: a rollup item carries its share from tagged sessions per tag set (JSON, NULL when
+    untagged), so the collector's FOCUS export splits the row by chargeback tags as the local export does."""
+    db.execute("ALTER TABLE rollups ADD COLUMN tag_split TEXT")

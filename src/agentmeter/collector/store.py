@@ -51,6 +51,7 @@ ROLLUP_COLUMNS = [
     "cost_usd",
     "unpriced_requests",
     "cost_by_type",
+    "tag_split",
     "received_at",
 ]
 SESSION_COLUMNS = [
@@ -233,6 +234,7 @@ class CollectorStore:
                 r["cost_usd"],
                 r.get("unpriced_requests", 0),
                 json.dumps(r.get("cost_by_type") or {}, sort_keys=True),
+                json.dumps(r["tag_split"], sort_keys=True) if r.get("tag_split") else None,  # for the FOCUS export
                 now_ms,
             ]
             for r in rollups

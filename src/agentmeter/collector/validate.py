@@ -114,10 +114,46 @@ def rollup(item: Any, where: str) -> dict[str, Any]:
     if not isinstance(sub, bool):
         raise Invalid(f"{where}subscription", "must be true or false")
     out["subscription"] = sub
-    split = item.get("cost_by_type", {})
-    if not isinstance(split, dict) or set(split) - set(TOKEN_TYPES):
-        raise Invalid(f"{where}cost_by_type", f"must be an object with keys among {', '.join(TOKEN_TYPES)}")
-    out["cost_by_type"] = {k: _money(v, f"{where}cost_by_type.{k}") for k, v in split.items()}
+    out["cost_by_type"] = _split(item.get("cost_by_type", {}), f"{where}cost_by_type")
+    out["tag_split"] = _tag_split(item.get("tag_split", []), f"{where}tag_split", out)
+    return out
+
+
+def _split(value: Any, field: str) -> dict[str, float]:
+    if not isinstance(value, dict) or set(value) - set(TOKEN_TYPES):
+        raise Invalid(field, f"must be an object with keys among {', '.join(TOKEN_TYPES)}")
+    return {k: _money(v, f"{field}.{k}") for k, v in value.items()}
+
+
+MAX_TAG_PARTS = 20
+
+
+def _tag_split(value: Any, field: str, row: dict[str, Any]) -> list[dict[str, Any]]:
+    """A rollup's tagged share per set of chargeback tags (issue 20 item 7, for the FOCUS export): at most
+    MAX_TAG_PARTS, each with tags, and together no more than the rollup (requests, tokens, cost)."""
+    if not isinstance(value, list):
+        raise Invalid(field, "must be a list of tagged shares")
+    if len(value) > MAX_TAG_PARTS:
+        raise Invalid(field, f"at most {MAX_TAG_PARTS} tag sets per rollup")
+    out = []
+    for i, p in enumerate(value):
+        where = f"{field}[{i}]."
+        p = _obj(p, where.rstrip("."))
+        tags = _tags(p.get("tags"), f"{where}tags")
+        if not tags:
+            raise Invalid(f"{where}tags", "must name at least one tag")
+        part: dict[str, Any] = {"tags": tags, "requests": _count(p, "requests", where)}
+        for c in TOKEN_COLUMNS:
+            part[c] = _count(p, c, where, required=False)
+        part["cost_usd"] = _money(p.get("cost_usd"), f"{where}cost_usd")
+        part["unpriced_requests"] = _count(p, "unpriced_requests", where, required=False)
+        part["cost_by_type"] = _split(p.get("cost_by_type", {}), f"{where}cost_by_type")
+        out.append(part)
+    for c in ("requests", *TOKEN_COLUMNS):
+        if sum(p[c] for p in out) > row[c]:
+            raise Invalid(field, f"the tagged shares have more {c} than the rollup")
+    if sum(p["cost_usd"] for p in out) > row["cost_usd"] + 1e-6:
+        raise Invalid(field, "the tagged shares cost more than the rollup")
     return out
 
 

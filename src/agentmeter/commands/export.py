@@ -86,8 +86,26 @@ def focus_rows(ledger: Ledger, window: Window, config: Any) -> Iterator[dict[str
     if not ident["developer"]:
         ident = {k: ident[k] or v for k, v in ledger_sync.latest_identity(ledger.conn).items()}
     rates = focus.ListRates(config)
-    for r in sql.iter_rollup(ledger, *window.day_bounds()):
-        yield from focus.focus_rows(charge(r, rates.get(r["provider"], r["model"]), ident, window.tz))
+    first, end = window.day_bounds()
+    # The tagged share of each rollup row (sessions run with --tag K=V): a rollup row becomes one charge per
+    # tag set and one for the rest, so the tags reach FOCUS Tags / x_ChargebackTags and the totals stay whole.
+    tagged = ledger_sync.tag_parts(ledger.conn, first, end)
+    for r in sql.iter_rollup(ledger, first, end):
+        rate = rates.get(r["provider"], r["model"])
+        whole = charge(r, rate, ident, window.tz)
+        parts = tagged.get(ledger_sync.rollup_key(r))
+        for c in focus.split_by_tags(whole, [tag_part(p, rate) for p in parts]) if parts else (whole,):
+            yield from focus.focus_rows(c)
+
+
+def tag_part(p: dict[str, Any], rate: Any) -> focus.TagPart:
+    return focus.TagPart(
+        tags=p["tags"],
+        requests=int(p["requests"] or 0),
+        unpriced_requests=int(p["unpriced_requests"] or 0),
+        quantities=focus.quantities(p),
+        costs=focus.split_cost(p, rate),
+    )
 
 
 def charge(r: dict[str, Any], rate: Any, ident: dict[str, Any], tz: tzinfo) -> focus.Charge:

@@ -7,6 +7,8 @@ from datetime import timedelta
 
 from .errors import UsageError
 
+RESERVED_TAG_PREFIX = "agentmeter/"  # pricing.focus.TAG_PREFIX: FOCUS provider-defined tag keys
+
 
 def parse_tags(tags: list[str] | None) -> dict[str, str]:
     out = {}
@@ -14,6 +16,11 @@ def parse_tags(tags: list[str] | None) -> dict[str, str]:
         if "=" not in t or not t.split("=", 1)[0]:
             raise UsageError(f"bad tag {t!r}", "write tags as --tag key=value")
         k, v = t.split("=", 1)
+        if k.strip().lower().startswith(RESERVED_TAG_PREFIX):
+            raise UsageError(
+                f"tag keys may not start with {RESERVED_TAG_PREFIX!r} (agentmeter's own FOCUS tags use it)",
+                "pick another key, e.g. --tag ticket=ABC-1",
+            )
         out[k.strip()] = v.strip()
     return out
 

@@ -112,7 +112,53 @@ def rollup(conn: sqlite3.Connection) -> list[dict[str, Any]]:
         "unpriced_requests FROM usage_daily ORDER BY day"
     )
     names = [d[0] for d in rows.description]
-    return [dict(zip(names, r, strict=True)) for r in rows]
+    out = [dict(zip(names, r, strict=True)) for r in rows]
+    parts = tag_parts(conn)
+    for r in out:
+        got = parts.get(rollup_key(r))
+        if got:
+            r["tag_parts"] = got
+    return out
+
+
+def rollup_key(r: dict[str, Any]) -> tuple:
+    """A usage_daily row's key (ledger/store.py `_fold`), as `tag_parts` files its parts."""
+    return (r["day"], r["agent"] or "", r["provider"], r["model"] or "", r["repo"] or "", int(bool(r["subscription"])))
+
+
+def tag_parts(conn: sqlite3.Connection, first_day: str | None = None, end_day: str | None = None) -> dict[tuple, list]:
+    """The tagged share of each usage_daily row over local days [first_day, end_day): per rollup key, one part
+    per set of session tags (`run --tag K=V`) with its sums, the costliest first. What is left of the row is
+    untagged traffic. Read from the requests of tagged sessions only (requests_session index)."""
+    sums = ", ".join(f"COALESCE(SUM(r.{c}), 0) AS {c}" for c in TOKEN_COLUMNS)
+    rows = conn.execute(
+        f"""SELECT r.day AS day, COALESCE(r.agent, '') AS agent, r.provider AS provider,
+                   COALESCE(NULLIF(r.model_used, ''), NULLIF(r.model_requested, ''), '') AS model,
+                   COALESCE(r.repo, '') AS repo, r.subscription AS subscription, s.tags AS tags,
+                   COUNT(*) AS requests, {sums}, COALESCE(SUM(r.cost_usd), 0) AS cost_usd,
+                   COALESCE(SUM(r.unpriced), 0) AS unpriced_requests
+            FROM sessions s JOIN requests r ON r.session_id = s.id
+            WHERE s.tags IS NOT NULL AND s.tags NOT IN ('', '{{}}') AND r.day >= ? AND r.day < ? AND {_COUNTED}
+            GROUP BY r.day, COALESCE(r.agent, ''), r.provider,
+                     COALESCE(NULLIF(r.model_used, ''), NULLIF(r.model_requested, ''), ''),
+                     COALESCE(r.repo, ''), r.subscription, s.tags""",
+        (first_day or "", end_day or "9999-99-99"),
+    )
+    names = [d[0] for d in rows.description]
+    out: dict[tuple, list[dict[str, Any]]] = {}
+    for r in rows:
+        d = dict(zip(names, r, strict=True))
+        try:
+            tags = json.loads(d.pop("tags"))
+        except ValueError:
+            continue
+        if not isinstance(tags, dict) or not tags:
+            continue
+        d["tags"] = {str(k): str(v) for k, v in tags.items()}
+        out.setdefault(rollup_key(d), []).append(d)
+    for parts in out.values():
+        parts.sort(key=lambda p: (-p["cost_usd"], json.dumps(p["tags"], sort_keys=True)))
+    return out
 
 
 def session_totals(conn: sqlite3.Connection) -> list[dict[str, Any]]:

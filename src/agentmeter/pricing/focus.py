@@ -16,8 +16,8 @@ one line in `X_COLUMNS`. Checked by the FinOps Foundation's validator (`tests/te
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
@@ -106,6 +106,18 @@ FOCUS_COLUMNS = (
     "Tags",
 )
 
+# FOCUS 1.2 Tags: provider-defined tag keys carry a prefix of the provider's (Tags-C-012-M: these are
+# agentmeter's attribution); user-defined ones, the chargeback tags of `agentmeter run --tag K=V`, are one scheme
+# and so carry none (Tags-C-016-C), and may not use the reserved prefix (Tags-C-017-M: `run` refuses it, and a
+# key with it that arrives anyway is left out here).
+TAG_PREFIX = "agentmeter/"
+
+
+def user_tags(c: Charge) -> dict[str, str]:
+    """The charge's chargeback tags (`run --tag K=V`), without keys in the reserved prefix."""
+    return {k: v for k, v in c.tags.items() if v is not None and not k.lower().startswith(TAG_PREFIX)}
+
+
 # Our own columns: name → value for (charge, token type). Adding one is one line here.
 X_COLUMNS: dict[str, Callable[[Charge, str], Any]] = {
     "x_Developer": lambda c, t: c.developer or None,
@@ -117,6 +129,9 @@ X_COLUMNS: dict[str, Callable[[Charge, str], Any]] = {
     "x_Subscription": lambda c, t: c.subscription,
     "x_Requests": lambda c, t: c.requests,
     "x_Unpriced": lambda c, t: c.unpriced_requests > 0,
+    # The chargeback tags alone, as a JSON object (null when untagged): one column a FinOps tool can expand
+    # without knowing the Tags prefixes. Tagged and untagged traffic of one rollup are separate rows.
+    "x_ChargebackTags": lambda c, t: json.dumps(user_tags(c), sort_keys=True) if user_tags(c) else None,
 }
 
 COLUMNS = (*FOCUS_COLUMNS, *X_COLUMNS)
@@ -195,6 +210,49 @@ class ListRates:
         return self._cache[key]
 
 
+# --- splitting a charge by chargeback tags ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TagPart:
+    """The share of one rollup row that came from sessions with one set of chargeback tags."""
+
+    tags: Mapping[str, str]
+    requests: int
+    unpriced_requests: int
+    quantities: Mapping[str, int]  # per token type (`quantities`)
+    costs: Mapping[str, float]  # per token type (`split_cost`, or the client's `cost_by_type`)
+
+
+def split_by_tags(c: Charge, parts: Iterable[TagPart]) -> Iterator[Charge]:
+    """`c` as one charge per tag set, then the rest (the untagged traffic) if any is left. The parts and the rest
+    add up to `c`: quantities exactly, costs to the float (the rest is the difference), so a tag split never
+    changes a total."""
+    quantities, costs = dict(c.quantities), dict(c.costs)
+    requests, unpriced = c.requests, c.unpriced_requests
+    for p in parts:
+        yield replace(
+            c,
+            tags={**c.tags, **p.tags},
+            requests=p.requests,
+            unpriced_requests=p.unpriced_requests,
+            quantities=dict(p.quantities),
+            costs={k: v for k, v in p.costs.items() if v or p.quantities.get(k)},
+        )
+        requests, unpriced = requests - p.requests, unpriced - p.unpriced_requests
+        for t, q in p.quantities.items():
+            quantities[t] = quantities.get(t, 0) - int(q or 0)
+        for t, v in p.costs.items():
+            costs[t] = costs.get(t, 0.0) - float(v or 0.0)
+    quantities = {t: max(0, q) for t, q in quantities.items()}
+    costs = {t: (v if v > 1e-9 else 0.0) for t, v in costs.items()}  # float dust of the subtraction
+    costs = {t: v for t, v in costs.items() if v or quantities.get(t)}
+    if requests > 0 or any(quantities.values()) or any(costs.values()):
+        yield replace(
+            c, requests=max(0, requests), unpriced_requests=max(0, unpriced), quantities=quantities, costs=costs
+        )
+
+
 # --- the rows ---------------------------------------------------------------------------------------------
 
 
@@ -215,18 +273,20 @@ def focus_rows(c: Charge) -> Iterator[dict[str, Any]]:
     else:
         service = f"{provider} API"
     model = c.model or "unknown"
-    tags = {
-        k: v
-        for k, v in (
-            ("agent", c.agent),
-            ("repo", c.repo),
-            ("team", c.team),
-            ("cost_center", c.cost_center),
-            ("developer", c.developer),
-        )
-        if v
-    }
-    tags.update({k: v for k, v in c.tags.items() if v})
+    tags: dict[str, str] = user_tags(c)
+    tags.update(
+        {
+            TAG_PREFIX + k: v
+            for k, v in (
+                ("agent", c.agent),
+                ("repo", c.repo),
+                ("team", c.team),
+                ("cost_center", c.cost_center),
+                ("developer", c.developer),
+            )
+            if v
+        }
+    )
     account = c.cost_center or c.team or c.developer or "local"
     common = {
         "BillingCurrency": "USD",

@@ -9,7 +9,9 @@ the key: correcting `[identity]` re-attributes the rows already pushed rather th
 Never included: prompts or completions (the ledger has none), cwd or any local path, request paths, ids of
 upstream requests. Session line items carry the session's `run --tag K=V` labels (chargeback: ticket,
 feature, cost centre; at most 20), the commit it ended on, and, when it spawned any, its sub-agents' sums
-(`subagents`: Claude Code's opaque agent ids, at most 50; the main agent's part is the rest).
+(`subagents`: Claude Code's opaque agent ids, at most 50; the main agent's part is the rest). A rollup row
+with traffic from tagged sessions carries that share per tag set (`tag_split`, at most 20: the FOCUS export
+on the collector splits the row by it, as the local export does).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from ..pricing.focus import ListRates, split_cost
 
 SCHEMA = "agentmeter.push/1"
 MAX_SUBAGENTS = 50  # per session item, the costliest first (the collector refuses more)
+MAX_TAG_PARTS = 20  # tag sets per rollup item, the costliest first; the rest stays untagged
 
 
 def item_key(device_id: str, kind: str, *dims: Any) -> str:
@@ -98,7 +101,20 @@ def rollup_items(rows: list[dict[str, Any]], device_id: str, identity: dict[str,
             "cost_usd": _usd(r["cost_usd"]),
             "unpriced_requests": _n(r["unpriced_requests"]),
         }
-        item["cost_by_type"] = cost_by_type(r, rates.get(r["provider"], r["model"]) if rates else None)
+        rate = rates.get(r["provider"], r["model"]) if rates else None
+        item["cost_by_type"] = cost_by_type(r, rate)
+        if r.get("tag_parts"):  # only when tagged: an untagged row's item (and digest) stays as it was
+            item["tag_split"] = [
+                {
+                    "tags": _tags(p["tags"]),
+                    "requests": _n(p["requests"]),
+                    **_tokens(p),
+                    "cost_usd": _usd(p["cost_usd"]),
+                    "unpriced_requests": _n(p["unpriced_requests"]),
+                    "cost_by_type": cost_by_type(p, rate),
+                }
+                for p in r["tag_parts"][:MAX_TAG_PARTS]
+            ]
         out.append(item)
     return out
 

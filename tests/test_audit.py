@@ -84,3 +84,18 @@ def test_a_cap_made_on_the_collector_shows_in_the_local_audit(collector_db):
     team = entries[1]
     assert team["actor"] == f"collector {c.url}" and team["old"] == {"developer": None, "team": None}
     assert team["new"]["team"]["monthly_usd"] == 200.0 and team["new"]["team"]["name"] == "payments"
+
+
+def test_audit_table_keeps_who_and_what_at_60_and_80_columns():
+    """The essential columns (when, who, what) are never cut; free text gives way first (found: at 80 columns
+    `what` printed as `budget.s` and `who` as one letter)."""
+    assert run_cli("budget", "set", "--daily", "25", "--monthly", "300").returncode == 0
+    assert run_cli("budget", "snooze", "1h").returncode == 0
+    who = f"os:{getpass.getuser()}"
+    for width in (60, 80, 100):
+        r = run_cli("audit", env={"COLUMNS": str(width)})
+        assert r.returncode == 0, r.stderr
+        lines = r.stdout.splitlines()
+        assert all(len(line) <= width for line in lines), (width, r.stdout)
+        assert any("budget.snooze" in line and who in line for line in lines), (width, r.stdout)
+        assert any("budget.set" in line and who in line for line in lines), (width, r.stdout)

@@ -98,6 +98,17 @@ def fit_table(cols: list[Col], rows: list[list[str]], width: int, footer: list[s
             widths = shrunk
             break
         keep.remove(i)
+    # Nothing left to drop and still too wide: shorten free text below half its width (widest first, down to a
+    # readable floor) rather than let rich squeeze the essential columns.
+    over = total(keep, widths) - width
+    floors = {j: max(_MIN_SHRUNK, len(cols[j].name)) for j in keep if cols[j].shrink}
+    while over > 0:
+        roomy = [j for j in floors if widths[j] > floors[j]]
+        if not roomy:
+            break
+        j = max(roomy, key=lambda j: widths[j] - floors[j])
+        widths[j] -= 1
+        over -= 1
     t = Table(box=None, pad_edge=False, header_style="bold", show_footer=bool(footer), **table_kw)
     for i in keep:
         c = cols[i]

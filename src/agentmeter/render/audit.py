@@ -32,10 +32,10 @@ def audit_log(schema: str, payload: dict[str, Any], as_json: bool) -> None:
         col("when"),
         col("who"),
         col("what"),
-        col("target", shrink=True),
+        col("target", drop=1, shrink=True),
         col("old", drop=2, shrink=True),
         col("new", shrink=True),
-        col("note", drop=1, shrink=True),
+        col("note", drop=3, shrink=True),
     ]
     body = [
         [

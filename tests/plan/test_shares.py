@@ -82,6 +82,15 @@ def test_attribute_rules():
     assert out.mixed_pct == 0
 
 
+def test_a_request_whose_end_rounds_to_before_its_own_reading_still_counts():
+    """end = start + duration in whole milliseconds can land 1 ms before the reading its own response carried
+    (found: 3 turns of one session gave it 3 % of a 6 % rise, the rest to `other`)."""
+    pts = [Point(1001, 20.0, 100, "r1"), Point(2001, 23.0, 100, "r2"), Point(3001, 26.0, 100, "r3")]
+    fin = [Finished("s", 1000, 1.0, "r1"), Finished("s", 2000, 1.0, "r2"), Finished("s", 3000, 1.0, "r3")]
+    out = attribute(pts, fin)
+    assert out.by_session["s"].used_pct == 6.0 and OTHER not in out.by_session
+
+
 def test_session_show_says_what_share_of_the_window_it_used(stack):
     stack.configure(plan=FakePlan(five_hour_pct=20.0, step_pct=1.0))
     a, b = stack.open_session(agent="claude"), stack.open_session(agent="claude")

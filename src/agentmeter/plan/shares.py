@@ -18,7 +18,7 @@ to those requests' sessions in proportion to their API-list-equivalent cost (tok
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import pairwise
 
 OTHER = "other"
@@ -60,7 +60,15 @@ def attribute(points: list[Point], finished: list[Finished]) -> WindowShares:
     is never counted before its own response's reading (it cannot have finished before its headers came)
     and each request counts once."""
     out = WindowShares()
-    fin = sorted(finished, key=lambda f: f.end_ms)
+    # A request cannot finish before the reading its own response carried; its end, rebuilt from whole
+    # milliseconds (start + duration), can still round to just before it, which would lose it to `other`.
+    read_at = {p.request_id: p.at_ms for p in points if p.request_id is not None}
+
+    def not_before_its_reading(f: Finished) -> Finished:
+        at = read_at.get(f.request_id) if f.request_id is not None else None
+        return replace(f, end_ms=at) if at is not None and at > f.end_ms else f
+
+    fin = sorted(map(not_before_its_reading, finished), key=lambda f: f.end_ms)
     ends = [f.end_ms for f in fin]
     used: set[int] = set()
     carry: list[int] = []  # a reading's own request, held over to the interval after it

@@ -246,3 +246,51 @@ def test_a_hanging_webhook_never_holds_a_push_and_its_url_is_never_logged(tmp_pa
         collector.close()
         lt.run(runner.cleanup())
         lt.stop()
+
+
+def test_a_member_crossing_their_cap_is_alerted_to_the_team_once(tmp_path, receiver, collector_db):
+    """Not only pooled wallets: the lead hears when a member crosses the cap each member has (here a wallet
+    sub-cap for every member; a per-member team cap on the week stays unreached), once per member, window and
+    threshold, with the member's own projection and a command that raises the cap that bit."""
+    url, got = receiver
+    collector = Collector(collector_db).start()
+    try:
+        db = str(collector.db)
+        cli("caps", "set", "--db", db, "--team", "payments", "--member", "*", "--daily", "4")
+        cli("caps", "set", "--db", db, "--team", "payments", "--weekly", "20")
+        cli(
+            "alerts", "set", "--db", db, "--team", "payments", "--webhook", "-", "--thresholds", "0.8", input=url + "\n"
+        )
+        alice = Client(
+            tmp_path / "alice", "alice@example.com", token=collector.token("alice@example.com", team="payments")
+        )
+        bob = Client(tmp_path / "bob", "bob@example.com", token=collector.token("bob@example.com", team="payments"))
+        bob.add_usage(8, day=TODAY, cost=0.25)  # bob at $2 of his $4 day: nothing
+        assert bob.sync(collector.url)["ok"]
+        alice.add_usage(14, day=TODAY, cost=0.25)  # alice at $3.50 of $4: 87.5 %
+        assert alice.sync(collector.url)["ok"]
+        assert wait_for(lambda: len(got) >= 1)
+        alice.add_usage(1, day=TODAY, cost=0.25)  # 93.75 %: already said
+        assert alice.sync(collector.url)["ok"]
+        bob.add_usage(6, day=TODAY, cost=0.25)  # bob at $3.50: his own 80 % line
+        assert bob.sync(collector.url)["ok"]
+        assert wait_for(lambda: len(got) >= 2)
+        assert wait_for(lambda: len(sent(db)) == 2 and all(s["delivered_at"] for s in sent(db)), timeout=30)
+
+        assert [(a["kind"], a["developer"], a["window"]) for a in got] == [
+            ("member", "alice@example.com", "day"),
+            ("member", "bob@example.com", "day"),
+        ], got
+        a = got[0]
+        assert a["schema"] == "agentmeter.team_alert/1" and a["team"] == "payments" and a["cap_usd"] == 4.0
+        assert a["spent_usd"] == pytest.approx(3.5) and a["threshold"] == 0.8
+        p = a["projection"]
+        assert p["p10"] <= p["p50"] <= p["p90"] and p["p50"] >= 3.5
+        assert "alice@example.com" in a["text"] and "88%" in a["text"] and "member cap" in a["text"]
+        assert "--team payments --member '*' --daily 6" in a["recommended_action"]
+        assert {(s["kind"], s["threshold"]) for s in sent(db)} == {
+            ("member", "0.8 alice@example.com"),
+            ("member", "0.8 bob@example.com"),
+        }
+    finally:
+        collector.close()

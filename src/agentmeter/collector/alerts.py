@@ -2,7 +2,9 @@
 
 After a push the app asks `evaluate` what the team's pooled spend has crossed: each threshold of each wallet
 window (`collector caps set --pooled`), once per window and period, and once when the window's forecast P50
-passes the cap before the spend does. `due_digests` gives each team's daily digest once a day after its hour.
+passes the cap before the spend does; and what the pushing member's own spend has crossed against the caps each
+member has (wallet sub-caps, the team's per-member caps, a developer's own), once per member, window and period.
+`due_digests` gives each team's daily digest once a day after its hour.
 Every message is *claimed* in `alerts_sent` (INSERT … ON CONFLICT DO NOTHING) before it goes out, so two
 pushes at once can never send it twice. Sending is collector/webhooks.py, in the background.
 
@@ -219,14 +221,18 @@ def _facts(store, team: str, name: str, now: datetime, hist: dict[date, float], 
 # -- what to send ---------------------------------------------------------------------------------------------
 
 
-def evaluate(store, team: str, now: datetime) -> list[Message]:
-    """The alerts the team's pooled spend calls for now, each claimed (so returned) once, ever."""
+def evaluate(store, team: str, now: datetime, developer: str | None = None) -> list[Message]:
+    """The alerts the team's pooled spend calls for now, and those `developer`'s own spend calls for against the
+    caps each member has (wallet sub-caps, the team's per-member caps, their own), each claimed (so returned)
+    once, ever."""
     r = route(store, team) if team else None
-    caps = wallet.row(store, team, wallet.POOLED) if r else None
-    if not r or not caps:
+    if not r:
         return []
+    out = _member_alerts(store, r, developer, now) if developer else []
+    caps = wallet.row(store, team, wallet.POOLED)
+    if not caps:
+        return out
     hist = history(store, team, now.date())
-    out = []
     now_ms = int(now.timestamp() * 1000)
     for name in NAMES:
         cap = caps.get(f"{PREFIX[name]}_usd")
@@ -247,6 +253,75 @@ def evaluate(store, team: str, now: datetime) -> list[Message]:
             out.append(_message(r, "threshold", name, start, f"{t:g}", {**facts, "threshold": t}))
         if ahead:
             out.append(_message(r, "forecast", name, start, "p50", {**facts, "threshold": None}))
+    return out
+
+
+def member_history(store, team: str, developer: str, today: date) -> dict[date, float]:
+    since = (today - timedelta(days=HISTORY_DAYS)).isoformat()
+    rows = store.conn.execute(
+        "SELECT day, COALESCE(SUM(cost_usd), 0) FROM agg_developer_day WHERE developer = ? AND team = ? AND day >= ? "
+        "GROUP BY day",
+        (developer, team, since),
+    ).fetchall()
+    return {date.fromisoformat(r[0]): float(r[1]) for r in rows}
+
+
+def member_cap(store, team: str, developer: str, name: str) -> tuple[float, str] | None:
+    """The strictest USD cap this member has in window `name`, and the command that would raise it: a wallet
+    sub-cap (their own, else every member's), the team's per-member cap (`collector caps set --team`), their
+    own (`--developer`)."""
+    field, flag = f"{PREFIX[name]}_usd", PREFIX[name]
+    own = wallet.row(store, team, developer)
+    member = developer if own else "'*'"  # quoted for the shell
+    sources = (
+        (own or wallet.row(store, team, wallet.EVERY_MEMBER), f"--team {team} --member {member}"),
+        (store.caps("team", team), f"--team {team}"),
+        (store.caps("developer", developer), f"--developer {developer}"),
+    )
+    found = [(c[field], where) for c, where in sources if c and c.get(field)]
+    if not found:
+        return None
+    cap, where = min(found)
+    return cap, f"agentmeter collector caps set {where} --{flag} {cap * 1.5:g}"
+
+
+def _member_alerts(store, r: dict[str, Any], developer: str, now: datetime) -> list[Message]:
+    team, out = r["team"], []
+    hist: dict[date, float] | None = None
+    now_ms = int(now.timestamp() * 1000)
+    for name in NAMES:
+        found = member_cap(store, team, developer, name)
+        if found is None:
+            continue
+        cap, raise_cmd = found
+        if hist is None:
+            hist = member_history(store, team, developer, now.date())
+        w = window(name, now, UTC)
+        spent = _spent(hist, w.first_day, w.last_day)
+        start = w.first_day.isoformat()
+        crossed = [t for t in r["thresholds"] if spent >= cap * t]
+        if not crossed:
+            continue
+        with store._tx():
+            claimed = [t for t in crossed if _claim(store, team, "member", name, start, f"{t:g} {developer}", now_ms)]
+        if not claimed:
+            continue
+        t = max(claimed)
+        proj = project(hist, name, now, UTC, spent, cap)
+        facts = {
+            "window": name,
+            "period": {"start": start, "end": w.last_day.isoformat()},
+            "developer": developer,
+            "spent_usd": round(spent, 4),
+            "cap_usd": cap,
+            "used_pct": round(spent / cap * 100, 1),
+            "projection": proj,
+            "trend_7d": trend_7d(hist, now.date()),
+            "top_members": [],
+            "recommended_action": recommended_action(spent, cap, proj, raise_cmd=raise_cmd),
+            "threshold": t,
+        }
+        out.append(_message(r, "member", name, start, f"{t:g} {developer}", facts))
     return out
 
 
@@ -304,6 +379,11 @@ def headline(kind: str, team: str, f: dict[str, Any]) -> str:
     if kind == "threshold":
         return (
             f"agentmeter: team {team}'s {label} wallet is at {f['used_pct']:.0f}% "
+            f"(${f['spent_usd']:,.2f} of {cap}); projected P50 ${p['p50']:,.2f}, P90 ${p['p90']:,.2f}"
+        )
+    if kind == "member":
+        return (
+            f"agentmeter: {f['developer']} (team {team}) is at {f['used_pct']:.0f}% of the {label} member cap "
             f"(${f['spent_usd']:,.2f} of {cap}); projected P50 ${p['p50']:,.2f}, P90 ${p['p90']:,.2f}"
         )
     if kind == "forecast":

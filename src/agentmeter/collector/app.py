@@ -236,7 +236,8 @@ async def push(request: web.Request) -> web.Response:
         c.clock.now_ms(),
         p["plan_windows"],
     )
-    c.alerts.after_push(who.get("team"))  # team alerts in the background: the push never waits on a webhook
+    # Team and member alerts in the background: the push never waits on a webhook.
+    c.alerts.after_push(who.get("team"), who.get("developer"))
     if p["rejected"]:
         log.warning(
             "push from %s: %d item(s) rejected, first: %s: %s",

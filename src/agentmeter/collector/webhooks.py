@@ -93,18 +93,19 @@ class AlertRunner:
         if self.session is not None:
             await self.session.close()
 
-    def after_push(self, team: str | None) -> None:
-        if not team or team in self._queued or self.session is None:
+    def after_push(self, team: str | None, developer: str | None = None) -> None:
+        key = f"{team}\0{developer or ''}"
+        if not team or key in self._queued or self.session is None:
             return
-        self._queued.add(team)
-        self._spawn(self._evaluate(team))
+        self._queued.add(key)
+        self._spawn(self._evaluate(team, developer, key))
 
-    async def _evaluate(self, team: str) -> None:
+    async def _evaluate(self, team: str, developer: str | None, key: str) -> None:
         from . import alerts
 
-        self._queued.discard(team)  # a push from now on asks again (the claims keep each alert to one)
+        self._queued.discard(key)  # a push from now on asks again (the claims keep each alert to one)
         try:
-            messages = await self.c.db(alerts.evaluate, self.c.store, team, self.c.clock.now())
+            messages = await self.c.db(alerts.evaluate, self.c.store, team, self.c.clock.now(), developer)
         except Exception as exc:  # alerting must never take the collector down
             log.error("alert evaluation for team %s failed: %s: %s", team, type(exc).__name__, exc)
             return

@@ -338,7 +338,7 @@ async def pushes(
     done = asyncio.Event()
     timeout = aiohttp.ClientTimeout(total=300)
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), timeout=timeout) as session:
-        reader = asyncio.ensure_future(reads(session)) if with_reads else None
+        reader = asyncio.ensure_future(reads(session)) if with_reads else None  # noqa: TID251 (referenced and awaited here)
         if reader:
             await asyncio.sleep(0.5)  # the reads are under way when the pushes arrive
         t0 = time.perf_counter()

@@ -335,7 +335,7 @@ class LevelMonitor:
 
     def start(self) -> LevelMonitor:
         self._mark()
-        self._task = asyncio.ensure_future(self._sample())
+        self._task = asyncio.ensure_future(self._sample())  # noqa: TID251 (referenced and awaited here)
         return self
 
     async def close(self) -> None:

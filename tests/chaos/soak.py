@@ -84,7 +84,8 @@ async def _drive(seconds: float, streams: int, sessions: list[dict], pid: int, s
     conn = aiohttp.TCPConnector(limit=streams * 2)
     async with aiohttp.ClientSession(connector=conn, timeout=aiohttp.ClientTimeout(total=120)) as http:
         tasks = [
-            asyncio.ensure_future(_client(i, http, sessions[i % len(sessions)], stop, counts)) for i in range(streams)
+            asyncio.ensure_future(_client(i, http, sessions[i % len(sessions)], stop, counts))  # noqa: TID251
+            for i in range(streams)
         ]
         t0 = time.monotonic()
         while time.monotonic() - t0 < seconds:

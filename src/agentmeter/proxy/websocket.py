@@ -123,7 +123,11 @@ class _Connection:
         self.latest: _Flight | None = None  # the newest bound response: gets the events that carry no id
 
     async def run(self) -> None:
-        tasks = [asyncio.ensure_future(self._client_to_upstream()), asyncio.ensure_future(self._upstream_to_client())]
+        # Both referenced here and awaited below (not background work, so not ProxyState.spawn).
+        tasks = [
+            asyncio.ensure_future(self._client_to_upstream()),  # noqa: TID251
+            asyncio.ensure_future(self._upstream_to_client()),  # noqa: TID251
+        ]
         try:
             done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             for t in pending:

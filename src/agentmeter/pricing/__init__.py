@@ -129,6 +129,10 @@ def _price(
         return _fallback_cost(provider, usage, unknown_model, "no model name in the request")
     if overrides and (hit := _override(overrides, provider, model, _plain_name(model))):
         return _override_cost(usage, *hit)
+    if cards and (table := data.compact_table()) is not None:
+        cost = _compact_price(table, provider, model, usage, overrides, unknown_model, tier, at)
+        if cost is not None:
+            return cost
     data.snapshot()  # the cached update when there is one, reloaded when `prices update` replaced it
     if cards and tier is None and (counts := _counts(usage)) is not None:
         card = _card(provider, model)
@@ -153,6 +157,50 @@ def _price(
             price_version=version,
         )
     return Cost(_usd(calc.total_price), GENAI_PRICES, matched_model=calc.model.id, price_version=version)
+
+
+def _compact_price(
+    table: Any,
+    provider: str,
+    model: str,
+    usage: Usage,
+    overrides: Mapping[str, PriceRate],
+    unknown_model: PriceRate | None,
+    tier: str | None,
+    at: datetime | None,
+) -> Cost | None:
+    """`_price` from the compact table (`compact`), without genai-prices; None where the table does not
+    decide (then genai-prices does, as before)."""
+    from .compact import usd_of
+
+    counts = _counts(usage)
+    if counts is None:
+        return None
+    try:
+        m = table.find(provider, model.strip().rsplit("/", 1)[-1])
+    except KeyError:  # a provider the table does not hold
+        return None
+    version, name = table.version, f"{provider}:{model}"
+    if m is None:
+        return _unpriced_cost(
+            provider, model, usage, unknown_model, f"no price for {name} in genai-prices {version}", version, tier, at
+        )
+    if not _same_model(model, m["id"]):
+        return _unpriced_cost(
+            provider, model, usage, unknown_model, _rejected(name, m["id"], version), version, tier, at
+        )
+    if hit := _override(overrides, provider, m["id"]):
+        return _override_cost(usage, *hit)
+    if m["p"] != provider and tier is not None:  # another provider's model: genai-prices ignores the tier
+        return None
+    pieces = table.pieces(m, tier, at)
+    got = None if pieces is None else usd_of(pieces, counts)
+    if got is None:
+        return None
+    if got[0] == "a":
+        return Cost(got[1], GENAI_PRICES, matched_model=m["id"], price_version=version)
+    rate, web = got[1]
+    return Cost(_usd(_at_rate(usage, PriceRate(*rate), web)), CORRECTION, matched_model=m["id"], price_version=version)
 
 
 def when(ms: int | None) -> datetime | None:
@@ -198,6 +246,12 @@ def _unpriced_cost(
 
 
 def _estimate_from(provider: str, model: str) -> str | None:
+    table = data.compact_table()
+    if table is not None and table.known_provider(provider):
+        from .estimate import nearest
+
+        m = nearest(table.estimate_view(), provider, _parts(_plain_name(model)), _parts)
+        return m.id if m is not None else None
     from genai_prices import data_snapshot
 
     return _nearest(id(data_snapshot.get_snapshot()), provider, _plain_name(model))
@@ -731,6 +785,9 @@ def _override_cost(usage: Usage, key_model: str, rate: PriceRate) -> Cost:
 def _fallback(provider: str, unknown_model: PriceRate | None) -> tuple[PriceRate, str]:
     if unknown_model is not None:
         return _filled(unknown_model), "the configured unknown_model rate"
+    table = data.compact_table()
+    if provider and table is not None and table.known_provider(provider):
+        return PriceRate(*table.providers[provider]["fallback"]), f"{provider}'s most expensive known rates"
     if provider and _known_provider(provider):
         return fallback_rate(provider), f"{provider}'s most expensive known rates"
     return fallback_rate(provider), "the most expensive known Anthropic and OpenAI rates"
@@ -824,8 +881,13 @@ def _usd(value: Any) -> float:
 
 
 def warm() -> None:
-    """Load genai-prices' data now (the daemon calls this at start), not on the first request."""
+    """Make the first request as fast as the next (the daemon calls this at start): load the compact price
+    table (building it in a child process when missing or stale), or else genai-prices' data."""
     from ..core.models import Usage as _U
+
+    if data.ensure_compact() is not None:
+        price("anthropic", "claude-sonnet-4-5", _U(input_tokens=1, output_tokens=1))
+        return
 
     price("anthropic", "claude-sonnet-4-5", _U(input_tokens=1, output_tokens=1))
     fallback_rate("anthropic")

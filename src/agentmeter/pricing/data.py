@@ -58,8 +58,8 @@ def meta_path(path: Path) -> Path:
     return path.with_name("prices.meta.json")
 
 
-# The environment variables `cache_path()` depends on (AGENTMETER_HOME; platformdirs' XDG_DATA_HOME, HOME).
-_PATH_ENV = ("AGENTMETER_HOME", "XDG_DATA_HOME", "HOME")
+# The environment `cache_path()` and `compact_path()` depend on (AGENTMETER_HOME; platformdirs' XDG_* and HOME).
+_PATH_ENV = ("AGENTMETER_HOME", "XDG_DATA_HOME", "HOME", "XDG_CACHE_HOME")  # the last: compact_path
 _path_memo: dict[str, Any] = {"env": None, "path": None, "str": ""}
 
 
@@ -88,6 +88,59 @@ def snapshot() -> Any:
     if key != _loaded["key"]:
         _install(path, key)
     return data_snapshot.get_snapshot()
+
+
+_compact: dict[str, Any] = {"stat": (), "table": None, "key": None}
+
+
+def compact_path(key: dict[str, Any]) -> Path:
+    """Where the compact table for `key` lives: beside the cached data when `prices update` wrote some, else
+    (the bundled data, the same for every AGENTMETER_HOME) in the user's cache dir, named by the key."""
+    if key.get("cache") is not None:
+        return cache_path().with_name("prices.compact.json")
+    import platformdirs
+
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
+    return Path(platformdirs.user_cache_dir("agentmeter", appauthor=False)) / f"prices-compact-{digest}.json"
+
+
+def compact_table() -> Any:
+    """The compact table (`compact.Table`) for the data in force, or None (then genai-prices prices).
+    Never imports genai-prices: one `os.stat` of the cache file per call; the table file is read again only
+    when that changed."""
+    from . import compact
+
+    _, name = _current_path()
+    st = compact.stat_of(name)
+    state = (_path_memo["env"], st)
+    if state != _compact["stat"]:
+        key = compact.data_key(st)
+        table = compact.load(compact_path(key), key)
+        _compact.update(stat=state, table=table, key=key)
+    return _compact["table"]
+
+
+def ensure_compact(timeout: float = 120.0) -> Any:
+    """`compact_table()`, building the table first in a child process when it is missing or stale (the
+    child loads genai-prices, this process does not). None when it cannot be built."""
+    table = compact_table()
+    if table is not None:
+        return table
+    import subprocess
+    import sys
+
+    try:
+        subprocess.run(
+            [sys.executable, "-m", "agentmeter.pricing.compact_build"],
+            timeout=timeout,
+            check=False,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    _compact["stat"] = ()
+    return compact_table()
 
 
 def info() -> DataInfo:
@@ -179,6 +232,13 @@ def update(raw: bytes, *, url: str | None, date: str, path: Path | None = None) 
     write_private(meta_path(path), json.dumps({"url": url, "date": date}))
     write_private(path, raw)
     _loaded["key"] = None  # the next lookup reloads
+    _compact["stat"] = ()
+    try:  # the daemon's compact table for the new data, so a running daemon keeps pricing without genai-prices
+        from . import compact_build
+
+        compact_build.write(compact_build.build())
+    except Exception:  # the daemon then prices the new data through genai-prices in process
+        pass
     del snap
     return info()
 

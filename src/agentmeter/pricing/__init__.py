@@ -862,6 +862,7 @@ def _parts(model: str) -> list[str]:
     return parts
 
 
+@lru_cache(maxsize=1024)
 def _same_model(requested: str, matched: str) -> bool:
     """The fuzzy-match guard (module docstring): `requested` is `matched` plus qualifiers, none premium."""
     req, got = _parts(requested), _parts(matched)

@@ -74,6 +74,7 @@ class Table:
         self.unknown_fallback: list[float] = raw["unknown_fallback"]
         self._found: dict[tuple[str, str], Any] = {}
         self._view: list[Any] | None = None
+        self._starts: dict[str, date] = {}
 
     def estimate_view(self) -> list[Any]:
         """The providers and models as `estimate.nearest` reads them (ids and input rates)."""
@@ -132,7 +133,10 @@ class Table:
         if since is not None and at is not None:
             if at.tzinfo is not None:
                 at = at.astimezone(UTC)
-            if at.date() < date.fromisoformat(since):
+            start = self._starts.get(since)
+            if start is None:
+                start = self._starts[since] = date.fromisoformat(since)
+            if at.date() < start:
                 return None
         return entry["pieces"]
 

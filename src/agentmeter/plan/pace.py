@@ -19,8 +19,12 @@ LOOKBACK_FRACTION = 0.2
 MIN_SPAN_S = 300  # under five minutes of readings there is no pace to speak of
 DEFAULT_WINDOW_S = {"five_hour": 5 * 3600, "seven_day": 7 * 86400}
 RESAMPLES = 200
-BAND_SCALE = 1.5
-MIN_BAND = 0.15
+# The band's two ends are widened apart: a pace that speeds up (a second session, a heavier task) is what the
+# lookback cannot show yet, a slower one mostly shows as idle time already counted. Tuned with
+# benchmarks/plan_pace_backtest.py on seeds 100-103, reported on 7-10 and 300-303 (benchmarks/RESULTS.md).
+BAND_SCALE_UP = 2.2  # the early end of the band: a faster pace than the lookback's
+BAND_SCALE_DOWN = 1.2  # the late end: a slower one
+MIN_BAND = 0.12
 ACCEL_CAP = 2.0  # the most a rate is assumed to grow again (the ratio of the halves)
 
 
@@ -90,9 +94,9 @@ def forecast(points: list[Point], now_s: float, window_s: int, band: bool = True
         rates.append(sum(s for s, _ in sample) / dt * (dt / (dt + (span_s - sum(d for _, d in steps)))))
     rates.sort()
     q90, q10 = rates[int(0.9 * (len(rates) - 1))], rates[int(0.1 * (len(rates) - 1))]
-    # Resampling the increments treats the pace as known; sessions change it. Widened by BAND_SCALE, and
+    # Resampling the increments treats the pace as known; sessions change it. Widened by BAND_SCALE_UP/DOWN, and
     # never narrower than ±MIN_BAND (benchmarks/plan_pace_backtest.py).
-    hi = rate + max(BAND_SCALE * (q90 - rate), MIN_BAND * rate)
+    hi = rate + max(BAND_SCALE_UP * (q90 - rate), MIN_BAND * rate)
     # An accelerating pace (the later half of the lookback faster than the earlier one): the early end of the
     # band assumes the later half's rate goes on rising by the same ratio (backtest: an accelerating window's
     # run-out fell before the band's early end in a third of the forecasts when the band ignored it).
@@ -102,7 +106,7 @@ def forecast(points: list[Point], now_s: float, window_s: int, band: bool = True
     early_rate = early_rise / max(half - recent[0].at_ms / 1000, 1.0)
     if early_rate > 0 and late_rate > early_rate:
         hi = max(hi, late_rate * min(late_rate / early_rate, ACCEL_CAP))
-    lo = max(0.0, rate - max(BAND_SCALE * (rate - q10), MIN_BAND * rate))
+    lo = max(0.0, rate - max(BAND_SCALE_DOWN * (rate - q10), MIN_BAND * rate))
     p50 = out_at(rate)
     return Pace(rate * 3600, p50, out_at(hi), out_at(lo), "runs_out" if p50 is not None else "on_track")
 

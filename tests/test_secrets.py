@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
+import sys
 
 import pytest
 
@@ -48,3 +50,25 @@ def test_redact_masks_key_shapes():
     text = "key sk-ant-api03-ABCDEFGHIJKLMNOP and amk_ABCDEFGHIJKLMNOPQRSTUV and sk-proj-1234567890abcdefghij"
     red = secrets.redact(text)
     assert "ABCDEFGHIJKLMNOP" not in red and "1234567890abcdefghij" not in red and "QRSTUV" not in red
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the no-D-Bus shortcut is Linux's")
+def test_headless_linux_reads_the_file_without_importing_keyring(home, tmp_path):
+    """No D-Bus session bus and no backend configured: no real keyring can answer, so keyring (and the
+    secretstorage/cryptography its Linux backends pull in, ~10 MB in the daemon) is never imported. With a
+    session bus named, keyring is asked first as before (here it cannot connect, and the file still answers)."""
+    home.mkdir(parents=True, exist_ok=True)
+    code = (
+        "import sys; from agentmeter.home import secrets; s = secrets.get_secret('anthropic'); "
+        "print(s.where, s.value, 'keyring' in sys.modules, 'cryptography' in sys.modules)"
+    )
+    base = {k: v for k, v in os.environ.items() if k not in ("PYTHON_KEYRING_BACKEND", "DBUS_SESSION_BUS_ADDRESS")}
+    base.update({"AGENTMETER_HOME": str(home), "XDG_CONFIG_HOME": str(tmp_path / "config")})
+    base.pop("ANTHROPIC_API_KEY", None)
+    base.pop("AGENTMETER_ANTHROPIC_API_KEY", None)
+    secrets._write_file({"anthropic": "sk-ant-test-file-0001"})
+    out = subprocess.run([sys.executable, "-c", code], env=base, capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["file", "sk-ant-test-file-0001", "False", "False"]
+    bus = {**base, "DBUS_SESSION_BUS_ADDRESS": f"unix:path={tmp_path}/no-bus"}
+    out = subprocess.run([sys.executable, "-c", code], env=bus, capture_output=True, text=True, check=True).stdout
+    assert out.split()[:3] == ["file", "sk-ant-test-file-0001", "True"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+import sys
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,9 +49,28 @@ def _check_name(name: str) -> None:
         raise UsageError(f"unknown provider {name!r}", f"use one of: {', '.join(sorted(NAMES))}")
 
 
+def _no_keyring_here() -> bool:
+    """True when no real keyring can answer, decided without importing keyring (whose Linux backends import
+    secretstorage and cryptography: ~10 MB resident in the daemon, for nothing on a headless machine): Linux
+    with no D-Bus session bus (SecretService, libsecret and KWallet all need one), no backend chosen by
+    PYTHON_KEYRING_BACKEND or keyringrc.cfg, and no third-party backend installed."""
+    if not sys.platform.startswith("linux"):
+        return False
+    if os.environ.get("PYTHON_KEYRING_BACKEND") or os.environ.get("DBUS_SESSION_BUS_ADDRESS"):
+        return False
+    config = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "python_keyring"
+    if (config / "keyringrc.cfg").exists():
+        return False
+    from importlib.metadata import entry_points
+
+    return all(ep.value.startswith("keyring.") for ep in entry_points(group="keyring.backends"))
+
+
 def _keyring():
     """The OS keyring if it is a real one, else None. Never raises."""
     try:
+        if _no_keyring_here():
+            return None
         import keyring
         from keyring.errors import KeyringError  # noqa: F401
 

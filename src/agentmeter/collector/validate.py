@@ -128,6 +128,16 @@ def _split(value: Any, field: str) -> dict[str, float]:
 MAX_TAG_PARTS = 20
 
 
+def _sums(item: dict[str, Any], where: str) -> dict[str, Any]:
+    """The sums a part of a row carries (a tag set's share, a sub-agent's): requests, tokens, cost, unpriced."""
+    out: dict[str, Any] = {"requests": _count(item, "requests", where)}
+    for c in TOKEN_COLUMNS:
+        out[c] = _count(item, c, where, required=False)
+    out["cost_usd"] = _money(item.get("cost_usd"), f"{where}cost_usd")
+    out["unpriced_requests"] = _count(item, "unpriced_requests", where, required=False)
+    return out
+
+
 def _tag_split(value: Any, field: str, row: dict[str, Any]) -> list[dict[str, Any]]:
     """A rollup's tagged share per set of chargeback tags (issue 20 item 7, for the FOCUS export): at most
     MAX_TAG_PARTS, each with tags, and together no more than the rollup (requests, tokens, cost)."""
@@ -142,11 +152,7 @@ def _tag_split(value: Any, field: str, row: dict[str, Any]) -> list[dict[str, An
         tags = _tags(p.get("tags"), f"{where}tags")
         if not tags:
             raise Invalid(f"{where}tags", "must name at least one tag")
-        part: dict[str, Any] = {"tags": tags, "requests": _count(p, "requests", where)}
-        for c in TOKEN_COLUMNS:
-            part[c] = _count(p, c, where, required=False)
-        part["cost_usd"] = _money(p.get("cost_usd"), f"{where}cost_usd")
-        part["unpriced_requests"] = _count(p, "unpriced_requests", where, required=False)
+        part: dict[str, Any] = {"tags": tags, **_sums(p, where)}
         part["cost_by_type"] = _split(p.get("cost_by_type", {}), f"{where}cost_by_type")
         out.append(part)
     for c in ("requests", *TOKEN_COLUMNS):
@@ -193,12 +199,7 @@ def _subagents(value: Any, field: str, session: dict[str, Any]) -> list[dict[str
     for i, a in enumerate(value):
         where = f"{field}[{i}]."
         a = _obj(a, where.rstrip("."))
-        row: dict[str, Any] = {"id": _text(a, "id", where, empty=False), "requests": _count(a, "requests", where)}
-        for c in TOKEN_COLUMNS:
-            row[c] = _count(a, c, where, required=False)
-        row["cost_usd"] = _money(a.get("cost_usd"), f"{where}cost_usd")
-        row["unpriced_requests"] = _count(a, "unpriced_requests", where, required=False)
-        out.append(row)
+        out.append({"id": _text(a, "id", where, empty=False), **_sums(a, where)})
     if len({a["id"] for a in out}) != len(out):
         raise Invalid(field, "each sub-agent id once")
     if sum(a["requests"] for a in out) > session["requests"]:

@@ -30,28 +30,11 @@ TODAY = date(2026, 11, 28)
 
 
 def build(store, developers: int, days: int, pairs_per_day: int) -> int:
+    from agentmeter.collector.store import ROLLUP_COLUMNS as cols  # what a push writes
     from agentmeter.ledger.schema import TOKEN_COLUMNS
 
     rng = random.Random(7)
-    cols = [
-        "developer",
-        "item_key",
-        "device_id",
-        "team",
-        "cost_center",
-        "day",
-        "agent",
-        "provider",
-        "model",
-        "repo",
-        "subscription",
-        "requests",
-        *TOKEN_COLUMNS,
-        "cost_usd",
-        "unpriced_requests",
-        "cost_by_type",
-        "received_at",
-    ]
+
     sql = f"INSERT INTO rollups ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
     n, batch = 0, []
     first = TODAY - timedelta(days=days - 1)
@@ -79,6 +62,7 @@ def build(store, developers: int, days: int, pairs_per_day: int) -> int:
                         round(rng.uniform(0.1, 30), 4),
                         0,
                         "{}",
+                        None,  # tag_split: untagged
                         1_795_000_000_000 + i * 86_400_000,
                     ]
                 )
@@ -87,6 +71,9 @@ def build(store, developers: int, days: int, pairs_per_day: int) -> int:
                 _insert(store, sql, batch)
                 batch = []
     _insert(store, sql, batch)
+    from agentmeter.collector import aggregates
+
+    aggregates.rebuild(store.db)  # the reports read the per-developer-day totals a push keeps (c018)
     return n
 
 

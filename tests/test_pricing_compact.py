@@ -13,13 +13,14 @@ from datetime import UTC, datetime
 import pytest
 
 from agentmeter import pricing
+from agentmeter.core.clock import SystemClock
 from agentmeter.core.models import PriceRate, Usage
 from agentmeter.pricing import compact, compact_build, data, tiers
 
 
 @pytest.fixture(scope="module")
 def table():
-    raw = compact_build.build()
+    raw = compact_build.build(SystemClock().now())
     compact_build.write(raw)
     return compact.Table(json.loads(json.dumps(raw))), raw
 
@@ -178,6 +179,7 @@ def test_prices_update_writes_a_private_table_for_the_new_data(tmp_path):
 _PROBE = r"""
 import sys, asyncio
 from agentmeter import pricing
+from agentmeter.core.clock import SystemClock
 from agentmeter.core.models import Usage
 pricing.warm()
 c = pricing.price("anthropic", "claude-sonnet-4-5-20250929", Usage(input_tokens=300_000, output_tokens=10))

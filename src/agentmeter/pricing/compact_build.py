@@ -31,8 +31,8 @@ _UNIT_BUCKETS = (
 )
 
 
-def build() -> dict[str, Any]:
-    """The compact table (a JSON-able dict) for the price data in force now."""
+def build(now: datetime) -> dict[str, Any]:
+    """The compact table (a JSON-able dict) for the price data in force at `now` (aware, UTC)."""
     import genai_prices
     from genai_prices import data_snapshot
 
@@ -43,7 +43,6 @@ def build() -> dict[str, Any]:
     # The key names the cache file as the daemon sees it (also one that failed to load: then the bundled
     # data is in force for it, in genai-prices and in this table alike).
     key = compact.data_key(compact.stat_of(data.cache_path()))
-    now = datetime.now(UTC)  # noqa: TID251 (which prices are in force as the table is built)
     providers: dict[str, Any] = {}
     for p in data_snapshot.get_snapshot().providers:
         if p.id not in data.KEEP:
@@ -195,9 +194,11 @@ def _tiered(value: Any) -> bool:
 
 def main() -> int:
     try:
-        write(build())
-    except Exception as e:  # the daemon falls back to genai-prices in process; say why on stderr
-        print(f"agentmeter: could not build the compact price table ({e})", file=sys.stderr)  # noqa: T201
+        from agentmeter.core.clock import SystemClock
+
+        write(build(SystemClock().now()))
+    except Exception as e:  # the daemon falls back to genai-prices in process; say why on its stderr
+        sys.stderr.write(f"agentmeter: could not build the compact price table ({e})\n")
         return 1
     return 0
 

@@ -234,9 +234,10 @@ def update(raw: bytes, *, url: str | None, date: str, path: Path | None = None) 
     _loaded["key"] = None  # the next lookup reloads
     _compact["stat"] = ()
     try:  # the daemon's compact table for the new data, so a running daemon keeps pricing without genai-prices
+        from ..core.clock import SystemClock
         from . import compact_build
 
-        compact_build.write(compact_build.build())
+        compact_build.write(compact_build.build(SystemClock().now()))
     except Exception:  # the daemon then prices the new data through genai-prices in process
         pass
     del snap

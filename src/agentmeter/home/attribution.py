@@ -70,6 +70,13 @@ def head_commit(cwd: str | None) -> str | None:
 
 
 _HEX = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
+_BRANCH_REF = re.compile(r"^ref: refs/heads/[^\x00-\x20\x7f~^:?*\[\\]{1,250}$")
+
+
+def _small(path: Path) -> str:
+    """A one-line git file (HEAD, a loose ref, .git, commondir), read at most 4 KiB: a repository is input."""
+    with open(path, encoding="utf-8") as f:
+        return f.read(4096).strip()
 
 
 def read_head(cwd: str) -> tuple[str | None, str | None] | None:
@@ -87,13 +94,13 @@ def read_head(cwd: str) -> tuple[str | None, str | None] | None:
             return None
         common = gitdir
         if (gitdir / "commondir").is_file():  # a linked worktree: its refs live in the main repository
-            common = (gitdir / (gitdir / "commondir").read_text().strip()).resolve()
+            common = (gitdir / _small(gitdir / "commondir")).resolve()
         if (common / "reftable").exists():
             return None
-        head = (gitdir / "HEAD").read_text().strip()
+        head = _small(gitdir / "HEAD")
         if _HEX.match(head):
             return None, head  # detached
-        if not head.startswith("ref: refs/heads/"):
+        if not _BRANCH_REF.match(head):  # anything unusual (or hostile) in a cloned repository: git decides
             return None
         ref = head[5:]
         return ref[len("refs/heads/") :], _resolve_ref(common, ref)
@@ -107,7 +114,7 @@ def _find_gitdir(start: Path) -> Path | None:
         if dotgit.is_dir():
             return dotgit
         if dotgit.is_file():  # a worktree or submodule: "gitdir: <path>"
-            text = dotgit.read_text().strip()
+            text = _small(dotgit)
             if not text.startswith("gitdir: "):
                 return None
             return (d / text[8:]).resolve()
@@ -117,7 +124,7 @@ def _find_gitdir(start: Path) -> Path | None:
 def _resolve_ref(common: Path, ref: str) -> str | None:
     loose = common / ref
     if loose.is_file():
-        sha = loose.read_text().strip()
+        sha = _small(loose)
         if not _HEX.match(sha):
             raise LookupError(ref)  # a symbolic ref, or something git itself must read
         return sha

@@ -5,18 +5,20 @@ alert before the spend gets there; the daily digest (Slack-compatible shape) onc
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from aiohttp import web
 
-from agentmeter.core.clock import SystemClock
+from agentmeter.core.clock import FixedClock, SystemClock
 from conftest import LoopThread, run_cli, webhook_receiver
 from conftest import wait_for as _wait_for
 
 from .helpers import BASE_MS, DAY_MS, Client, Collector
 
 TODAY = (SystemClock().now_ms() - BASE_MS) // DAY_MS  # the helpers' day offset that lands on today (UTC)
+NOON = datetime.fromtimestamp((BASE_MS + TODAY * DAY_MS) / 1000, UTC).replace(hour=12, minute=0, second=0, microsecond=0)
 
 
 @pytest.fixture
@@ -251,9 +253,12 @@ def test_a_hanging_webhook_never_holds_a_push_and_its_url_is_never_logged(tmp_pa
 def test_a_member_crossing_their_cap_is_alerted_to_the_team_once(tmp_path, receiver, collector_db):
     """Not only pooled wallets: the lead hears when a member crosses the cap each member has (here a wallet
     sub-cap for every member; a per-member team cap on the week stays unreached), once per member, window and
-    threshold, with the member's own projection and a command that raises the cap that bit."""
+    threshold, with the member's own projection and a command that raises the cap that bit.
+
+    On a clock fixed at noon UTC today: after about 21:00 UTC alice's day pace no longer projects past her cap and
+    the advice is "on track" instead of the raise command (a CI run at 21:05 UTC found that)."""
     url, got = receiver
-    collector = Collector(collector_db).start()
+    collector = Collector(collector_db, clock=FixedClock(NOON)).start()
     try:
         db = str(collector.db)
         cli("caps", "set", "--db", db, "--team", "payments", "--member", "*", "--daily", "4")

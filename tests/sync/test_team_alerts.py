@@ -5,7 +5,7 @@ alert before the spend gets there; the daily digest (Slack-compatible shape) onc
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,10 +15,13 @@ from agentmeter.core.clock import FixedClock, SystemClock
 from conftest import LoopThread, run_cli, webhook_receiver
 from conftest import wait_for as _wait_for
 
-from .helpers import BASE_MS, DAY_MS, Client, Collector
+from .helpers import BASE_MS, Client, Collector
 
-TODAY = (SystemClock().now_ms() - BASE_MS) // DAY_MS  # the helpers' day offset that lands on today (UTC)
-NOON = datetime.fromtimestamp((BASE_MS + TODAY * DAY_MS) / 1000, UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+# The helpers' day offset that lands on today (UTC), by date: their rows sit at 11:06 UTC of a day, so
+# "(now - BASE_MS) // DAY_MS" was yesterday from midnight to 11:06 UTC and every daily alert stayed silent.
+_BASE = datetime.fromtimestamp(BASE_MS / 1000, UTC)
+TODAY = (SystemClock().now().date() - _BASE.date()).days
+NOON = datetime.combine(_BASE.date() + timedelta(days=TODAY), time(12), UTC)
 
 
 @pytest.fixture
@@ -97,8 +100,12 @@ def test_a_threshold_alert_reaches_the_team_webhook_once_with_the_projection(tmp
 
 
 def test_forecast_alert_fires_before_the_spend_crosses(tmp_path, receiver, collector_db):
+    """On a clock fixed at noon on the 10th of this month (UTC): with the real clock, late in a month three
+    weeks of $4 days no longer project past $100 and the test had to guess which alerts to expect."""
     url, got = receiver
-    collector = Collector(collector_db).start()
+    tenth = NOON.replace(day=10)
+    day10 = (tenth.date() - _BASE.date()).days
+    collector = Collector(collector_db, clock=FixedClock(tenth)).start()
     try:
         db = str(collector.db)
         cli("caps", "set", "--db", db, "--team", "payments", "--pooled", "--monthly", "100")
@@ -106,25 +113,20 @@ def test_forecast_alert_fires_before_the_spend_crosses(tmp_path, receiver, colle
         alice = Client(
             tmp_path / "alice", "alice@example.com", token=collector.token("alice@example.com", team="payments")
         )
-        # Three weeks at $4 a day: this month's P50 is far over $100 while the spend is well under it.
-        start = TODAY - 20
-        for day in range(start, TODAY + 1):
+        # Three weeks at $4 a day, ten of them this month: $40 spent, this month's P50 far over $100.
+        for day in range(day10 - 20, day10 + 1):
             alice.add_usage(4, day=day, cost=1.0)
         assert alice.sync(collector.url)["ok"]
         assert wait_for(lambda: len(got) >= 1)
-        alert = got[0]
-        month_spent = alert["spent_usd"]
-        if month_spent >= 80:  # late in the month the 80 % line comes first; the forecast alert is the other one
-            assert wait_for(lambda: len(got) >= 2)
-        fc = [a for a in got if a["kind"] == "forecast"]
-        if month_spent < 100:
-            assert len(fc) == 1 and fc[0]["window"] == "month"
-            assert fc[0]["projection"]["p50"] >= 100 > fc[0]["spent_usd"]
-            assert "run out" in fc[0]["text"] and fc[0]["recommended_action"].startswith("At this pace")
-        alice.add_usage(1, day=TODAY, cost=1.0)
+        assert [(a["kind"], a["window"]) for a in got] == [("forecast", "month")], got
+        fc = got[0]
+        assert fc["spent_usd"] == pytest.approx(40.0)
+        assert fc["projection"]["p50"] >= 100 > fc["spent_usd"]
+        assert "run out" in fc["text"] and fc["recommended_action"].startswith("At this pace")
+        alice.add_usage(1, day=day10, cost=1.0)
         assert alice.sync(collector.url)["ok"]
         assert wait_for(lambda: all(s["delivered_at"] for s in sent(collector.db)))
-        assert len([s for s in sent(collector.db) if s["kind"] == "forecast"]) == (1 if month_spent < 100 else 0)
+        assert [s["kind"] for s in sent(collector.db)] == ["forecast"]  # once, not again on the next push
     finally:
         collector.close()
 

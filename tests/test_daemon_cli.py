@@ -295,3 +295,34 @@ def test_daemon_stops_when_its_ledger_is_deleted(env, home):
         time.sleep(0.2)
     else:
         pytest.fail("the daemon kept running with its ledger deleted")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the keyring is read apart on Linux only")
+def test_keys_set_reaches_the_running_daemon_and_keyring_edits_follow(env, tmp_path, monkeypatch):
+    """With a keyring answering, the daemon reads keys in a child process and, before a new session, only
+    when `keys set`/`keys rm` ran (the stamp moved); otherwise behind the session. So `keys set` is in
+    force for the very next session, and a key another tool puts in the keyring a moment later."""
+    store = tmp_path / "keyring.json"
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "file_keyring.Keyring")
+    monkeypatch.setenv("PYTHONPATH", str(os.path.join(os.path.dirname(__file__), "fixtures", "keyring_backend")))
+    monkeypatch.setenv("AGENTMETER_TEST_KEYRING_FILE", str(store))
+    for name in ("AGENTMETER_ANTHROPIC_API_KEY", "AGENTMETER_OPENAI_API_KEY", "AGENTMETER_GEMINI_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+
+    assert cli_json("env", "--agent", "claude", "--json")["key_mode"] == []
+    r = run_cli("keys", "set", "anthropic", input="sk-ant-test-keyring-0001\n")
+    assert r.returncode == 0, r.stderr
+    assert "sk-ant-test-keyring-0001" in store.read_text()  # it went to the keyring, not the 0600 file
+    assert cli_json("env", "--agent", "claude", "--json")["key_mode"] == ["anthropic"]
+
+    # Another tool adds a key to the keyring: no stamp moves, so a session or two later it is there.
+    data = json.loads(store.read_text())
+    store.write_text(json.dumps({**data, "agentmeter/openai": "sk-test-keyring-openai-0002"}))
+    deadline = time.monotonic() + 20
+    while "openai" not in cli_json("env", "--agent", "claude", "--json")["key_mode"]:
+        assert time.monotonic() < deadline, "a key added to the keyring never reached the daemon"
+        time.sleep(0.2)
+
+    r = run_cli("keys", "rm", "anthropic")
+    assert r.returncode == 0, r.stderr
+    assert cli_json("env", "--agent", "claude", "--json")["key_mode"] == ["openai"]

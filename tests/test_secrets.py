@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -72,3 +74,42 @@ def test_headless_linux_reads_the_file_without_importing_keyring(home, tmp_path)
     bus = {**base, "DBUS_SESSION_BUS_ADDRESS": f"unix:path={tmp_path}/no-bus"}
     out = subprocess.run([sys.executable, "-c", code], env=bus, capture_output=True, text=True, check=True).stdout
     assert out.split()[:3] == ["file", "sk-ant-test-file-0001", "True"]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the keyring is read apart on Linux only")
+def test_the_daemon_reads_keyring_keys_without_keyring_in_its_memory(home, tmp_path):
+    """Where a keyring answers, the daemon's key source asks it from a short-lived child process: the keys
+    arrive (keyring first, then the 0600 file, then the environment as always), and keyring — whose Linux
+    backends bring secretstorage and cryptography, ~10 MB — is never imported by the daemon's process. The
+    keys travel over the child's stdout, never its argv or environment."""
+    home.mkdir(parents=True, exist_ok=True)
+    store = tmp_path / "keyring.json"
+    store.write_text(json.dumps({"agentmeter/anthropic": "sk-ant-test-keyring-0001"}))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AGENTMETER_", "ANTHROPIC_", "OPENAI_"))}
+    env.update(
+        {
+            "AGENTMETER_HOME": str(home),
+            "PYTHON_KEYRING_BACKEND": "file_keyring.Keyring",
+            "PYTHONPATH": str(Path(__file__).parent / "fixtures" / "keyring_backend"),
+            "AGENTMETER_TEST_KEYRING_FILE": str(store),
+            "AGENTMETER_GEMINI_API_KEY": "gm-test-env-0003",
+        }
+    )
+    secrets._write_file({"openai": "sk-test-file-openai-0002"})
+    code = (
+        "import json, sys; from agentmeter.proxy.daemon import real_keys; "
+        "print(json.dumps([real_keys(), 'keyring' in sys.modules]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    keys, keyring_loaded = json.loads(out)
+    assert keys == {
+        "anthropic": "sk-ant-test-keyring-0001",
+        "openai": "sk-test-file-openai-0002",
+        "gemini": "gm-test-env-0003",
+    }
+    assert keyring_loaded is False
+    # The same backend in-process (as `keys show` reads it) gives the same answer: the child is not a second
+    # source of truth.
+    code = "from agentmeter.home import secrets; print(secrets.get_secret('anthropic').where)"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "keyring"

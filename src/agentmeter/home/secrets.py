@@ -11,6 +11,7 @@ import os
 import re
 import stat
 import sys
+import time
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,6 +135,83 @@ def get_secret(name: str) -> Secret | None:
     return Secret(name, value, "file") if value else None
 
 
+def get_secrets_apart(names: tuple[str, ...]) -> dict[str, Secret | None]:
+    """`get_secret` for each name, for a long-lived process (the daemon): on Linux, when a keyring may have to
+    be asked, the asking happens in a short-lived child process, so keyring's backends (secretstorage and
+    cryptography: ~10 MB) are never resident in this one. The values come back over the child's stdout pipe,
+    never argv or the environment. Where the child cannot run, they are read here as before."""
+    found: dict[str, Secret | None] = {}
+    for name in names:
+        _check_name(name)
+        env = os.environ.get(NAMES[name])
+        found[name] = Secret(name, env, "env") if env else None
+    missing = tuple(n for n, s in found.items() if s is None)
+    if not missing:
+        return found
+    if not sys.platform.startswith("linux") or _no_keyring_here():
+        return {**found, **{n: _get_quietly(n) for n in missing}}
+    import json
+    import subprocess
+
+    try:
+        out = subprocess.run(
+            [sys.executable, "-m", "agentmeter.home.secrets"],
+            input=json.dumps(missing),
+            capture_output=True,
+            text=True,
+            timeout=60,  # a locked keyring may be asking its person to unlock it
+            check=True,
+        ).stdout
+        got = json.loads(out)
+        for name in missing:
+            entry = got.get(name)
+            found[name] = Secret(name, entry[0], entry[1]) if entry else None
+        return found
+    except (OSError, ValueError, TypeError, IndexError, subprocess.SubprocessError):
+        return {**found, **{n: _get_quietly(n) for n in missing}}
+
+
+def stamp() -> tuple[int, ...]:
+    """Changes whenever `set_secret`/`delete_secret` ran (any process) or the 0600 file was edited: the daemon
+    re-reads its keys before a new session only then, and otherwise behind it."""
+    out: list[int] = []
+    for path in (_stamp_path(), credentials_path()):
+        try:
+            st = path.stat()
+            out += [st.st_mtime_ns, st.st_size, st.st_ino]
+        except OSError:
+            out += [0, 0, 0]
+    return tuple(out)
+
+
+def _stamp_path() -> Path:
+    return credentials_path().with_name("keys.changed")
+
+
+def _touch_stamp() -> None:
+    try:
+        write_private(_stamp_path(), f"{time.time_ns()}\n")
+    except OSError:  # a read-only home: the daemon still re-reads behind the next session
+        pass
+
+
+def _get_quietly(name: str) -> Secret | None:
+    try:
+        return get_secret(name)
+    except Exception:  # a credentials file with loose modes, a broken keyring: no key, never a crash
+        return None
+
+
+def _child() -> None:
+    """`python -m agentmeter.home.secrets`: the names as a JSON list on stdin, {name: [value, where] | null} on
+    stdout (the parent's pipe)."""
+    import json
+
+    names = [n for n in json.loads(sys.stdin.read()) if n in NAMES]
+    got = {n: (lambda s: [s.value, s.where] if s else None)(_get_quietly(n)) for n in names}
+    sys.stdout.write(json.dumps(got))
+
+
 def set_secret(name: str, value: str) -> str:
     """Store a secret; returns where it went."""
     _check_name(name)
@@ -144,12 +222,14 @@ def set_secret(name: str, value: str) -> str:
     if kr is not None:
         try:
             kr.set_password(SERVICE, name, value)
+            _touch_stamp()
             return "keyring"
         except Exception:
             pass
     values = _readcredentials_path()
     values[name] = value
     _write_file(values)
+    _touch_stamp()
     return "file"
 
 
@@ -167,6 +247,7 @@ def delete_secret(name: str) -> list[str]:
     if values.pop(name, None):
         _write_file(values)
         removed.append("file")
+    _touch_stamp()
     return removed
 
 
@@ -178,3 +259,7 @@ _SECRET_SHAPES = re.compile(
 def redact(text: str) -> str:
     """Mask anything shaped like a provider key, a virtual key or a JWT before it reaches a log."""
     return _SECRET_SHAPES.sub(lambda m: mask(m.group(0)), text)
+
+
+if __name__ == "__main__":
+    _child()

@@ -493,6 +493,7 @@ def serve(port: int | None = None, quiet: bool = False) -> None:
             SystemClock(),
             control_token=token,
             key_source=real_keys,
+            key_stamp=keys_stamp,
             tz=resolve_tz(config.budget.timezone),
             config_path=paths.config_file,
         )
@@ -580,15 +581,16 @@ def _return_freed_memory() -> None:
         pass
 
 
+def keys_stamp() -> object:
+    from ..home import secrets as keystore
+
+    return keystore.stamp()
+
+
 def real_keys() -> dict[str, str | None]:
     from ..home import secrets as keystore
 
-    keys: dict[str, str | None] = {}
-    for provider in ("anthropic", "openai", "gemini"):
-        try:
-            s = keystore.get_secret(provider)
-        except Exception:
-            s = None
-        # A key pasted with its trailing newline (echo key > file, an env var set from a file) still works.
-        keys[provider] = s.value.strip() if s else None
-    return keys
+    # Read apart from the daemon where a keyring is asked (keyring's Linux backends stay out of its memory).
+    found = keystore.get_secrets_apart(("anthropic", "openai", "gemini"))
+    # A key pasted with its trailing newline (echo key > file, an env var set from a file) still works.
+    return {provider: s.value.strip() if s else None for provider, s in found.items()}

@@ -8,6 +8,7 @@ session so `agentmeter keys set` needs no daemon restart.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import json
@@ -32,9 +33,18 @@ def token_hash(token: str) -> str:
 class KeyRing:
     """The real provider keys for key mode. Never logged, never in a row, never in an error message."""
 
-    def __init__(self, keys: dict[str, str | None] | None = None, source: KeySource | None = None) -> None:
+    def __init__(
+        self,
+        keys: dict[str, str | None] | None = None,
+        source: KeySource | None = None,
+        stamp: Callable[[], object] | None = None,
+    ) -> None:
         self._keys = dict(keys or {})
         self._source = source
+        self._stamp = stamp
+        self._seen: object = stamp() if stamp is not None else None
+        self._behind: asyncio.Future | None = None
+        self._reads = 0
         if source is not None:
             # A restarted daemon serves existing key-mode sessions at once, not after the next new session.
             self._keys = source()
@@ -43,8 +53,25 @@ class KeyRing:
         return self._keys.get(provider)
 
     async def refresh(self) -> None:
-        if self._source is not None:
-            self._keys = await asyncio.get_running_loop().run_in_executor(None, self._source)
+        """Before a new session. Without a stamp, or when it moved (`keys set`/`keys delete` ran), the keys are
+        read first; with it unchanged they are re-read behind the session (reading may start a child process,
+        a few hundred ms, on a Linux desktop), so a key changed by another tool is in force a moment later."""
+        if self._source is None:
+            return
+        loop = asyncio.get_running_loop()
+        now = self._stamp() if self._stamp is not None else None
+        if self._stamp is None or now != self._seen:
+            self._seen = now
+            self._reads += 1  # a read behind that started before this one must not land after it
+            self._keys = await loop.run_in_executor(None, self._source)
+        elif self._behind is None:
+            self._behind = loop.run_in_executor(None, self._source)
+            self._behind.add_done_callback(functools.partial(self._read_behind, reads=self._reads))
+
+    def _read_behind(self, fut: asyncio.Future, *, reads: int) -> None:
+        self._behind = None
+        if reads == self._reads and not fut.cancelled() and fut.exception() is None:
+            self._keys = fut.result()
 
     def providers(self) -> list[str]:
         return [p for p in PROVIDERS if self._keys.get(p)]

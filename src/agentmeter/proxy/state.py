@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from datetime import tzinfo
 from pathlib import Path
 from typing import Any
@@ -47,6 +47,7 @@ class ProxyState:
         control_token: str,
         keys: dict[str, str | None] | None = None,
         key_source: KeySource | None = None,
+        key_stamp: Callable[[], object] | None = None,
         tz: tzinfo | None = None,
         config_path: Path | None = None,
     ) -> None:
@@ -63,7 +64,8 @@ class ProxyState:
         self.journal = journal_files.Journal(ledger_path, first=journal_files.next_number(ledger_path))
         self.reader = open_ledger(ledger_path, readonly=True, tz=tz)
         self.health = LedgerHealth(self.writer)
-        self.keys = KeyRing(keys, key_source)  # re-read on every new session: `keys set` needs no restart
+        # Re-read for every new session (first when `keys set` ran, else behind it): `keys set` needs no restart.
+        self.keys = KeyRing(keys, key_source, key_stamp)
         self.sessions = Sessions(self.reader, self.writer, clock, self.keys)
         self.enforcer = Enforcer(config, self.reader, self.totals, tz, clock, config_path)
         self.tasks = Tasks()

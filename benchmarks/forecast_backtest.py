@@ -114,7 +114,8 @@ VARIANTS: dict[str, dict[str, float]] = {
         "TREND_WEEKS": 0,
         "RUN_RATE_MIN_DAYS": 10**6,
     },
-    "round-2": {"TREND_WEEKS": 0, "RUN_RATE_MIN_DAYS": 10**6},  # as on main before issue 18
+    # as on main before issue 18 (its run-rate approximately: the weekday split and the spike shrink stay)
+    "round-2": {"TREND_WEEKS": 0, "RUN_RATE_MIN_DAYS": 10**6, "RUN_RATE_P90": 2.5},
     "no-trend": {"TREND_WEEKS": 0},
     "trend-8w": {"TREND_WEEKS": 8},
 }
@@ -131,6 +132,10 @@ TUNABLES = (
     "RUN_RATE_MIN_DAYS",
     "RUN_RATE_PRIOR_CV",
     "RUN_RATE_PRIOR_CV_UP",
+    "RUN_RATE_SCALE_DOWN",
+    "RUN_RATE_DRIFT_DOWN",
+    "RUN_RATE_WEEKEND_RATIO",
+    "RUN_RATE_SPIKE_DAYS",
 )
 
 
@@ -154,6 +159,9 @@ class Tally:
     by_part: list[list[int]] = field(default_factory=lambda: [[0, 0], [0, 0], [0, 0]])  # [inside, n]
     methods: dict[str, int] = field(default_factory=dict)
     from_day10: list[int] = field(default_factory=lambda: [0, 0])  # [inside, n] for days 10 and later
+    # the same, without the forecasts of users who have spent nothing yet (method "none": spent so far is
+    # all such a forecast can say, and it cannot hold a month that is still to come)
+    spent_from_day10: list[int] = field(default_factory=lambda: [0, 0])
 
     def add(self, f: fc.Forecast, actual: float, day: int) -> None:
         self.n += 1
@@ -168,6 +176,9 @@ class Tally:
         if day >= 10:
             self.from_day10[0] += actual >= f.p10 - tol and actual <= f.p90 + tol
             self.from_day10[1] += 1
+            if f.method != "none":
+                self.spent_from_day10[0] += actual >= f.p10 - tol and actual <= f.p90 + tol
+                self.spent_from_day10[1] += 1
         part = self.by_part[min((day - 1) // 10, 2)]
         part[0] += actual >= f.p10 - tol and actual <= f.p90 + tol
         part[1] += 1
@@ -226,7 +237,7 @@ def run(
     for name, value in VARIANTS[variant].items():
         setattr(fc, name, value)
     try:
-        params = ", ".join(f"{name.lower()}={getattr(fc, name)}" for name in TUNABLES)
+        params = ", ".join(f"{name.lower()}={getattr(fc, name)}" for name in TUNABLES if hasattr(fc, name))
         rows = []
         for cold in (False, True):
             for name, make in SCENARIOS.items():
@@ -253,8 +264,9 @@ def markdown(title: str, rows: list[tuple[str, Tally]]) -> str:
         f"**{title}**",
         "",
         "| scenario | forecasts | method | in [P10, P90] | below P10 | above P90 "
-        "| in band on days 1-10 / 11-20 / 21+ (%) | in band from day 10 on | day-10 median abs P50 error |",
-        "|---|---:|---|---:|---:|---:|---|---:|---:|",
+        "| in band on days 1-10 / 11-20 / 21+ (%) | in band from day 10 on | same, users who have spent "
+        "| day-10 median abs P50 error |",
+        "|---|---:|---|---:|---:|---:|---|---:|---:|---:|",
     ]
     for name, t in rows:
         methods = ", ".join(f"{m} {pct(c, t.n)}" for m, c in sorted(t.methods.items(), key=lambda kv: -kv[1]))
@@ -262,7 +274,7 @@ def markdown(title: str, rows: list[tuple[str, Tally]]) -> str:
         err = f"{100 * statistics.median(t.day10_errors):.1f} %" if t.day10_errors else "-"
         lines.append(
             f"| {name} | {t.n} | {methods} | {pct(t.inside, t.n)} | {pct(t.below, t.n)} "
-            f"| {pct(t.above, t.n)} | {parts} | {pct(*t.from_day10)} | {err} |"
+            f"| {pct(t.above, t.n)} | {parts} | {pct(*t.from_day10)} | {pct(*t.spent_from_day10)} | {err} |"
         )
     return "\n".join(lines)
 

@@ -43,12 +43,12 @@ def test_a_new_users_band_holds_the_month_about_four_times_in_five(scenario):
 
 
 def test_the_other_new_users_stay_in_band_or_move_towards_it():
-    # Weekday work with idle weekends stays in band (77.7 %; was 83.1 %). Not in band yet (benchmarks/RESULTS.md):
-    # a rising spend, 88.4 % (was 93.4 %), and the synthetic mix with level shifts and idle weeks, 69.2 % (was
+    # Weekday work with idle weekends stays in band (78.0 %; was 83.1 %). Not in band yet (benchmarks/RESULTS.md):
+    # a rising spend, 88.4 % (was 93.4 %), and the synthetic mix with level shifts and idle weeks, 71.2 % (was
     # 62.2 %; about 7 % of its forecasts are for users who have spent nothing yet). Guard the gain.
     weekly, _, _ = cold_coverage("weekly")
     trending, _, _ = cold_coverage("trending")
     mix, _, _ = cold_coverage("ledger (synthetic mix)")
     assert 0.75 <= weekly <= 0.85, weekly
     assert trending <= 0.90, trending
-    assert mix >= 0.66, mix
+    assert mix >= 0.68, mix

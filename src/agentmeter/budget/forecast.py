@@ -6,8 +6,8 @@ Dates only, so DST does not matter here (the window's calendar days come from `b
 Each bootstrap draw fills every remaining day of the window (and the rest of today) with the spend of
 a historical day, chosen with weights that favour the same weekday and recent days, and adds what is
 already spent. P10/P50/P90 are quantiles over the draws. When the history is too short for that, a
-run-rate with wide, skewed bands is used instead. `benchmarks/forecast_backtest.py` measures the
-calibration of both.
+run-rate is used instead (weekdays and weekends apart, spikes shrunk out of the rate), with skewed bands from
+the spread of the few days (`_Cold`). `benchmarks/forecast_backtest.py` measures the calibration of both.
 """
 
 from __future__ import annotations

@@ -10,6 +10,19 @@ import hashlib
 import json
 from dataclasses import dataclass
 
+import msgspec
+
+_decode = msgspec.json.Decoder().decode
+
+
+def _loads(raw: bytes):
+    """JSON as the json module reads it; msgspec first (about twice as fast on a long turn), and the json
+    module for what msgspec does not take (NaN, integers past 64 bits, lone surrogates)."""
+    try:
+        return _decode(raw)
+    except (msgspec.DecodeError, RecursionError):
+        return json.loads(raw)
+
 
 @dataclass(frozen=True)
 class TurnFacts:
@@ -33,7 +46,7 @@ def turn_facts(provider: str, facts, body_len: int) -> TurnFacts:
         return TurnFacts(provider != "anthropic", False, digest)
     if last_raw is None or (provider == "anthropic" and facts.items != "messages"):
         return TurnFacts(False, False, digest)
-    last = json.loads(last_raw)
+    last = _loads(last_raw)
     if not isinstance(last, dict):
         return TurnFacts(False, False, digest)
     if provider == "anthropic":

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -38,11 +39,23 @@ RESERVATION_TTL_S = 15 * 60
 
 @dataclass
 class Reservation:
-    usd: float
+    """A request's estimated cost, held until its row commits. The dollar figure is priced the first time a
+    check reads it: with one request at a time the row commits (and the reservation goes) before any other
+    check runs, so the price lookup stays off the request's path to its first byte (issue 17.5)."""
+
     tokens: int
     session_id: str
     agent: str
     expires: float
+    price: Callable[[], float] | None = None  # prices the estimate (what `usd` reads, once)
+    _usd: float | None = None
+
+    @property
+    def usd(self) -> float:
+        if self._usd is None:
+            price, self.price = self.price, None
+            self._usd = price() if price is not None else 0.0
+        return self._usd
 
 
 @dataclass
@@ -90,6 +103,8 @@ class Enforcer:
         self._reserved: dict[str, Reservation] = {}
         self._brakes: dict[str, LoopBrake] = {}
         self._known_models: dict[tuple[str, str], bool] = {}
+        self._cheaper_of: dict[tuple[str, str], str | None] = {}
+        self._cheaper_for: Config | None = None  # the config the memo above was made with
         self._snooze_until: int | None = reader.snoozed_until(clock.now_ms())
         self._next_config_check = 0.0
         self.team_caps = ledger_sync.team_caps(reader.conn)  # fetched from the collector by sync
@@ -224,9 +239,7 @@ class Enforcer:
             brake = self._brakes.setdefault(f"{session.id}:{agent_session or ''}", LoopBrake())
             streak = brake.observe(facts)
         pinned = pins_model(dict(session.tags)) or (model or "") in self.config.budget.pinned
-        target = cascade.next_cheaper(provider, model, self.config.cascade) if billable else None
-        if target is not None and not self._priced(provider, target):
-            target = None  # never switch to a model no price table knows: it may not exist upstream either
+        target = self._cheaper(provider, model) if billable else None
         windows = self.windows(session)
         if subscription and plan_account is not None:
             windows += self.plan_windows(provider, plan_account, session.agent or "")
@@ -249,19 +262,19 @@ class Enforcer:
         # blown cap but reserve nothing: their cost is unknown, and a worst-case guess would refuse everyone.
         if billable and decision.action != "refuse" and api in METERED_APIS:
             used_model = decision.model or model
-            est = pricing.price(
-                provider,
-                used_model,
-                Usage(input_tokens=est_in, output_tokens=est_out),
-                overrides=self.config.prices,
-                unknown_model=self.config.unknown_model_price,
-            )
+            overrides, unknown = self.config.prices, self.config.unknown_model_price
+
+            def price() -> float:
+                usage = Usage(input_tokens=est_in, output_tokens=est_out)
+                est = pricing.price(provider, used_model, usage, overrides=overrides, unknown_model=unknown)
+                return est.usd or 0.0
+
             self._reserved[request_id] = Reservation(
-                est.usd or 0.0,
                 est_in + est_out,
                 session.id,
                 session.agent or "",
                 self.clock.monotonic() + RESERVATION_TTL_S,
+                price,
             )
         return Check(decision, est_in, req.turn_boundary, streak, target, pinned, windows)
 
@@ -279,6 +292,23 @@ class Enforcer:
             brake = self._brakes.get(f"{session_id}:{agent_session or ''}")
             if brake is not None:
                 brake.outcome(ok)
+
+    def _cheaper(self, provider: str, model: str | None) -> str | None:
+        """The cascade's next cheaper model that a price table knows, remembered per model until the config
+        is reloaded (the ladder's regular expressions cost more than the rest of the check)."""
+        if self._cheaper_for is not self.config:  # reloaded: the [cascade] ladder may have changed
+            self._cheaper_of.clear()
+            self._cheaper_for = self.config
+        key = (provider, model or "")
+        if key in self._cheaper_of:
+            return self._cheaper_of[key]
+        target = cascade.next_cheaper(provider, model, self.config.cascade)
+        if target is not None and not self._priced(provider, target):
+            target = None  # never switch to a model no price table knows: it may not exist upstream either
+        if len(self._cheaper_of) >= 1024:  # model names come from request bodies: keep the memo bounded
+            self._cheaper_of.clear()
+        self._cheaper_of[key] = target
+        return target
 
     def _priced(self, provider: str, model: str) -> bool:
         from .. import pricing

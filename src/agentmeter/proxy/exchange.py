@@ -60,6 +60,7 @@ class Exchange:
     spends: bool = False  # a route that can spend money though its usage is not read
     check: Check | None = None  # the budget check's result
     check_error: str | None = None  # why the budget check itself failed, when it did
+    settled: bool = False  # its row has been handed to the writer (a late journal line is not needed)
 
     @property
     def billable(self) -> bool:

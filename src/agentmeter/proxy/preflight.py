@@ -272,7 +272,7 @@ class Preflight:
             )
         out = Outgoing(ex, target.url, target.base, body, hdrs)
         self._rewrite(out, tail, target, plain, facts)
-        self._metering.journal(ex)  # write-ahead, not waited for
+        self._metering.journal_soon(ex)  # write-ahead, as the request goes upstream (metering.py)
         return out
 
     # -- 4: rewrite ----------------------------------------------------------------------------------------------

@@ -273,3 +273,57 @@ def test_one_event_per_chunk_counts_like_the_framer(name, cut_at):
     assert [slow.feed(e) for e in events] == flags
     assert fast == slow.result()
     assert flags.count(True) == (0 if cut_at and cut_at.encode() in load(name) else 1)
+
+
+def _relay_order(chunks) -> int:
+    """Feeds the chunks as the relay does; returns how many chunks may_complete let go ahead of the meter. Fails
+    if a chunk it let go ahead completes the terminal event (that chunk would reach the agent before its row)."""
+    m = AnthropicStreamMeter()
+    early = 0
+    for c in chunks:
+        ahead = not m.may_complete(c)
+        ended = m.feed(c)
+        assert not (ahead and ended), (c, chunks)
+        early += ahead
+    return early
+
+
+NO_EVENT_LINES = b"".join(
+    b"data: " + json.dumps(o).encode() + b"\n\n"
+    for o in (
+        {"type": "message_start", "message": {"id": "msg_2", "model": "claude-x", "usage": {"input_tokens": 3}}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "hello"}},
+        {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 2}},
+    )
+)
+STOP_NO_EVENT_LINE = b'data: {"type":"message_stop"}\n\n'
+
+
+@pytest.mark.parametrize("eol", sorted(EOLS))
+@pytest.mark.parametrize("name", FIXTURES)
+def test_a_chunk_relayed_before_it_is_metered_never_ends_the_stream_any_single_cut(name, eol):
+    b = load(name, eol)
+    for i in range(1, len(b)):
+        _relay_order([b[:i], b[i:]])
+    assert _relay_order([b[i : i + 1] for i in range(len(b))]) > 0  # byte by byte: most bytes go ahead
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from([*FIXTURES, "no-event-lines"]), st.sampled_from(sorted(EOLS)), st.data())
+def test_a_chunk_relayed_before_it_is_metered_never_ends_the_stream(name, eol, data):
+    b = NO_EVENT_LINES + STOP_NO_EVENT_LINE if name == "no-event-lines" else load(name)
+    b = b.replace(b"\n", EOLS[eol])
+    cuts = data.draw(st.lists(st.integers(1, len(b) - 1), max_size=12))
+    _relay_order(split(b, cuts))
+
+
+def test_the_chunks_a_provider_writes_go_ahead_of_the_meter_but_not_the_terminal_one():
+    """One event per chunk, as the providers write them: every chunk but message_stop goes to the agent first."""
+    events = [START, ev("content_block_delta", {"type": "content_block_delta", "delta": {"text": "hi"}})]
+    events += [delta({"output_tokens": 1}, "end_turn"), STOP]
+    m = AnthropicStreamMeter()
+    ahead = []
+    for e in events:
+        ahead.append(not m.may_complete(e))
+        m.feed(e)
+    assert ahead == [True, True, True, False]

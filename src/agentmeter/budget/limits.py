@@ -14,6 +14,8 @@ docs/about-claude/models/overview), OpenAI model pages (platform.openai.com/docs
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 DEFAULT_CEILING = 128_000
 
 # (provider, model prefix, max output tokens); the longest matching prefix wins.
@@ -42,6 +44,7 @@ _LIMITS: tuple[tuple[str, str, int], ...] = (
 )
 
 
+@lru_cache(maxsize=512)  # asked for on every request; a model's limit does not change while the process runs
 def output_ceiling(provider: str, model: str | None) -> int:
     """The model's published output limit, or DEFAULT_CEILING when the model is not known."""
     name = (model or "").lower().rsplit("/", 1)[-1]

@@ -83,6 +83,9 @@ class AnthropicStreamMeter(StreamMeter):
     DELTA_ENVELOPE = 80
     DELTA_EVENT_PREFIX = b"event: content_block_delta\ndata: "
     TERMINAL_MARKERS = (b"event: message_stop", b"event:message_stop", b"event: error", b"event:error")
+    # The stream ends at `message_stop` or `error`, named on the event line or (a stream without event lines)
+    # as the data's "type", which _sniff reads only when spelled out.
+    ENDING_BYTES = (b"message_stop", b"error")
 
     def __init__(self) -> None:
         super().__init__()

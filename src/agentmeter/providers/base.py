@@ -77,6 +77,9 @@ class StreamMeter(ABC):
     # `event: <delta event>\ndata: ` of the events that make up most of a stream. A chunk that is exactly
     # one such event (how the providers write them) is counted without framing or parsing it.
     DELTA_EVENT_PREFIX: bytes | None = None
+    # Bytes at least one of which a chunk must hold to complete the terminal event when it starts between
+    # events (may_complete); None: not known, every chunk is metered before it is relayed.
+    ENDING_BYTES: tuple[bytes, ...] | None = None
 
     def __init__(self) -> None:
         self._framer = SSEFramer()
@@ -120,6 +123,17 @@ class StreamMeter(ABC):
             return self._scan_markers(chunk)
         # any() stops at the terminal event: later events in the same chunk are not metered.
         return any(self._dispatch(ev.event, ev.data) for ev in events)
+
+    def may_complete(self, chunk: bytes) -> bool:
+        """False only when feeding `chunk` certainly cannot complete the terminal event, so the relay may send
+        it to the agent before metering it (the terminal event itself must wait for its row). Meters that
+        know their terminal events' bytes say so (ENDING_BYTES); the rest always answer True."""
+        if self._complete:
+            return False
+        ending = self.ENDING_BYTES
+        if ending is None or self._broken or not self._framer.idle:
+            return True  # an event begun in an earlier chunk may be the terminal one
+        return any(m in chunk for m in ending)
 
     @property
     def truncated_mid_event(self) -> bool:

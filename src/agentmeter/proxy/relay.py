@@ -183,6 +183,15 @@ class ResponseRelay:
         if self.outcome.ttft_ms is None:
             self.outcome.ttft_ms = self._elapsed_ms()
         if self.meter is not None:
+            if self.inflate is None and self.stripper is None and not self.meter.may_complete(chunk):
+                # Nothing in this chunk can end the stream: the agent gets it first, the meter reads it after
+                # (the chunk that can end it is still metered, and its row committed, before it is relayed).
+                try:
+                    await self.out.write(chunk)
+                finally:
+                    if self.meter.feed(chunk) and not self.committed:  # may_complete said it could not
+                        await self._finish(self.meter.result())
+                return
             plain = chunk
             if self.inflate is not None:
                 plain = self.inflate(chunk) if self.inflate.supported else b""

@@ -465,6 +465,49 @@ def test_export_jsonl_round_trip_to_stdout(history):
     assert "3 requests to stdout" in got.stderr
 
 
+def test_json_export_streams_the_same_document_json_dumps_would_write():
+    """`export --format json` and `collector export --json` write one row at a time: the text is exactly what
+    json.dumps(envelope, indent=2) gave when the whole list was built first, and the rows are consumed lazily
+    (a million-row export never holds them all)."""
+    from datetime import date
+
+    from agentmeter.render import envelope
+    from agentmeter.render.report import write_json_rows
+
+    samples = [
+        [],
+        [{}],
+        [{"a": 1}],
+        [
+            {"cost_usd": 0.1 + 0.2, "when": date(2026, 12, 4), "text": 'line\nbreak "q" é ☃', "none": None},
+            {"nested": {"tags": {"team": "payments"}, "list": [1, [2, {"x": []}], {}]}, "flag": True},
+            {"empty_list": [], "empty_dict": {}, "big": 2**63, "neg": -1.5e-12},
+        ],
+    ]
+    for rows in samples:
+        out = io.StringIO()
+        assert write_json_rows("export", iter(rows), out) == len(rows)
+        want = json.dumps(envelope("export", {"rows": rows}), indent=2, default=str) + "\n"
+        assert out.getvalue() == want
+
+    pulled = []
+
+    def rows():
+        for i in range(1000):
+            pulled.append(i)
+            yield {"i": i}
+
+    class Sink(io.StringIO):
+        def write(self, text):
+            # every row has been written by the time the next is pulled
+            assert text.count('"i"') <= 1 and len(pulled) <= 1 + self.getvalue().count('"i"')
+            return super().write(text)
+
+    sink = Sink()
+    assert write_json_rows("export", rows(), sink) == 1000
+    assert [r["i"] for r in json.loads(sink.getvalue())["rows"]] == list(range(1000))
+
+
 # --- FOCUS ----------------------------------------------------------------------------------------------
 
 MANDATORY = (

@@ -117,6 +117,11 @@ def test_team_lead_commands(tmp_path, home, collector_db):
             for r in rows
         )
         assert {r["x_Developer"] for r in rows} == {"alice@example.com"} and rows[0]["SkuId"] == "gpt-5.1"
+        as_json = run_cli("collector", "export", "--db", str(db), "--json")  # streamed, one row at a time
+        doc = json.loads(as_json.stdout)
+        assert as_json.returncode == 0 and doc["schema"] == "agentmeter.export/1"
+        assert [(r["x_TokenType"], r["SkuId"]) for r in doc["rows"]] == [(r["x_TokenType"], r["SkuId"]) for r in rows]
+        assert abs(sum(r["BilledCost"] for r in doc["rows"]) - 1.0) < 1e-9
         status, body, _ = request(f"{collector.url}/v1/export/focus?format=json", token=admin)
         assert status == 200 and len(body["rows"]) == len(rows)
     finally:

@@ -165,16 +165,29 @@ def write_jsonl(rows: Iterable[dict[str, Any]], out: IO[str]) -> int:
     return n
 
 
+def write_json_rows(name: str, rows: Iterable[dict[str, Any]], out: IO[str]) -> int:
+    """The document `json.dumps(envelope(name, {"rows": [...]}), indent=2)` is, to the byte, written one row at a
+    time: an export of millions of rows never holds them (or their text) in memory at once."""
+    from . import envelope
+
+    head, tail = json.dumps(envelope(name, {"rows": []}), indent=2).split('"rows": []')
+    out.write(head + '"rows": [')
+    n = 0
+    for row in rows:
+        # json escapes a newline inside a string, so every newline here is the layout's: indent it two levels.
+        text = json.dumps(tidy(row), indent=2, default=str).replace("\n", "\n    ")
+        out.write(("\n    " if n == 0 else ",\n    ") + text)
+        n += 1
+    out.write(("\n  ]" if n else "]") + tail + "\n")
+    return n
+
+
 def export(rows: Iterable[dict[str, Any]], fmt: str, columns: Iterable[str], output: Path | None) -> int:
     def write(out) -> int:
         if fmt == "jsonl":
             return write_jsonl(rows, out)
         if fmt == "json":
-            from . import envelope
-
-            listed = list(rows)
-            out.write(json.dumps(envelope("export", {"rows": listed}), indent=2, default=str) + "\n")
-            return len(listed)
+            return write_json_rows("export", rows, out)
         return write_csv(rows, out, columns)
 
     if output:

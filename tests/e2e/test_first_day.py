@@ -112,8 +112,8 @@ ONE_GATEWAY_CLIENT = textwrap.dedent("""
         req = urllib.request.Request(os.environ["OPENAI_BASE_URL"] + path, data=json.dumps(body).encode(),
                                      headers={"Authorization": "Bearer " + auth, "content-type": "application/json",
                                               **(extra or {})})
-        with opener.open(req, timeout=20) as r:
-            print(path, r.status, flush=True)
+        with opener.open(req, timeout=20) as r:  # read to the end, as an agent does: hanging up after the
+            print(path, r.status, len(r.read()), flush=True)  # headers is a disconnect, recorded `partial`
     post("/chat/completions", {"model": "gpt-5.1", "messages": [{"role": "user", "content": "hi"}]},
          os.environ["OPENAI_API_KEY"])
     post("/responses", {"model": "gpt-5.1-codex", "input": "hi"}, "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.sig",

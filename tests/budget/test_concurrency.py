@@ -289,6 +289,42 @@ def test_client_disconnect_releases_its_reservation(tmp_path):
         close()
 
 
+def test_an_agent_hanging_up_on_a_whole_body_still_gets_its_usage_recorded(tmp_path):
+    """A non-streamed answer was generated before its headers came, and the provider bills all of it: an agent
+    that hangs up after the headers (Ctrl-C, a timeout) does not make it free. The proxy reads the rest of the
+    body for its usage; the row is `ok`, the hang-up named on it. (A stream is different: closing upstream
+    stops its generation, and it stays `partial`.)"""
+    stack, close = make_stack(tmp_path, config=config(cap=100.0))
+    try:
+        s = stack.open_session()
+        port = int(stack.proxy_url.rsplit(":", 1)[1])
+        path = s["anthropic"].split(f":{port}", 1)[1] + "/v1/messages"
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request(
+            "POST",
+            path,
+            body=body(1, stream=False),
+            headers={
+                "content-type": "application/json",
+                "x-api-key": "k",
+                "x-fake-usage": usage_header(1000, 800),
+                "x-fake-scenario": "stall:1.0",  # the headers and half the body, then the rest a second later
+            },
+        )
+        resp = conn.getresponse()
+        assert resp.status == 200
+        conn.sock.close()
+        conn.close()
+        assert wait(lambda: stack.state.enforcer.in_flight == 0, 10), "a dropped client leaked its reservation"
+        rows = stack.rows(s["session_id"])
+        assert len(rows) == 1, rows
+        row = rows[0]
+        assert (row["status"], row["input_tokens"], row["output_tokens"]) == ("ok", 1000, 800), row
+        assert row["cost_usd"] and row["cost_usd"] > 0 and "hung up" in (row["reason"] or ""), row
+    finally:
+        close()
+
+
 def wait(pred, timeout: float = 3.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

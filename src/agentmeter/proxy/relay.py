@@ -34,6 +34,7 @@ log = logging.getLogger("agentmeter.proxy")
 
 # Non-streamed bodies larger than this are relayed but not parsed (a 64 MiB JSON parse would stall).
 MAX_PARSE_BYTES = 32 * 1024 * 1024
+HANGUP_DRAIN_S = 30.0  # how long the rest of a whole body is read for its usage after the agent hung up
 
 
 def stream_meter(api: str) -> StreamMeter | None:
@@ -171,7 +172,9 @@ class ResponseRelay:
             await self._upstream_done()
             await self.out.write_eof()
         except (ConnectionResetError, aiohttp.ClientConnectionResetError) as exc:
-            await self._finish(self._interrupted(), end="client_disconnected", fault=str(exc) or "client disconnected")
+            metered = await self._after_hangup()
+            why = "the agent hung up before the end; the usage was read to the end" if metered.complete else ""
+            await self._finish(metered, end="client_disconnected", fault=why or str(exc) or "client disconnected")
         except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
             await self._upstream_reset(exc)
         except asyncio.CancelledError:
@@ -245,6 +248,25 @@ class ResponseRelay:
         self.outcome.end, self.outcome.fault = end or self.outcome.end, fault or self.outcome.fault
         self.outcome.duration_ms = self._elapsed_ms()
         await self._metering.settle(self.ex, metered, self.outcome)
+
+    async def _after_hangup(self) -> Metered:
+        """The agent hung up. A stream stops here: closing upstream stops the generation, and the bill, where it
+        is. A whole (non-streamed) body was generated before its headers came and is billed in full, so the
+        rest of it is read, bounded in size and time, for the usage it carries."""
+        if self.body is None or self.committed:
+            return self._interrupted()
+        try:
+            async with asyncio.timeout(HANGUP_DRAIN_S):
+                async for chunk in self.up.content.iter_any():
+                    if len(self.body) + len(chunk) > MAX_PARSE_BYTES:
+                        self.oversize = True
+                        break
+                    self.body.extend(chunk)
+        except (TimeoutError, aiohttp.ClientError, OSError):
+            return self._interrupted()
+        if self.oversize:
+            return self._interrupted()
+        return _parse_whole(self.ex.api, bytes(self.body), self.inflate, self.oversize, self.ex.provider)
 
     def _cancelled(self) -> None:
         """The agent went away (Ctrl-C): recorded `partial` at once, without awaiting (we are being cancelled)."""

@@ -9,7 +9,8 @@ per request by the `x-fake-scenario` header or globally through `POST /_fake/con
 
 Scenarios: `ok` (default), `status:<code>` (an error in the provider's shape), `reset` (drop the
 connection mid-stream), `truncate` (end the stream cleanly but without the terminal event),
-`error_event` (a mid-stream error event), `stall:<seconds>` (pause mid-stream).
+`error_event` (a mid-stream error event), `stall:<seconds>` (pause mid-stream; for a whole Anthropic JSON
+body, after its headers and first half).
 With `plan` set (FakePlan), every response carries the plan-window headers and the utilization climbs.
 """
 
@@ -558,7 +559,22 @@ async def messages(request: web.Request) -> web.StreamResponse:
         return await _stream(request, anthropic_events(model, cfg), "anthropic")
     headers = {"request-id": "req_fake_json", **plan_headers(request, "anthropic")}
     plan_advance(request)
+    if scenario.startswith("stall:"):
+        return await _json_stalled(request, anthropic_json(model, cfg), headers, float(scenario.split(":", 1)[1]))
     return web.json_response(anthropic_json(model, cfg), headers=headers)
+
+
+async def _json_stalled(request: web.Request, payload: dict, headers: dict, seconds: float) -> web.StreamResponse:
+    """A whole JSON body sent as the headers and its first half, then, after `seconds`, the rest."""
+    body = json.dumps(payload).encode()
+    resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json", **headers})
+    resp.content_length = len(body)
+    await resp.prepare(request)
+    await resp.write(body[: len(body) // 2])
+    await asyncio.sleep(seconds)
+    await resp.write(body[len(body) // 2 :])
+    await resp.write_eof()
+    return resp
 
 
 async def count_tokens(request: web.Request) -> web.Response:

@@ -253,7 +253,7 @@ class ResponseRelay:
         """The agent hung up. A stream stops here: closing upstream stops the generation, and the bill, where it
         is. A whole (non-streamed) body was generated before its headers came and is billed in full, so the
         rest of it is read, bounded in size and time, for the usage it carries."""
-        if self.body is None or self.committed:
+        if self.body is None or self.committed or self.ex.stream:  # Gemini's JSON-array stream is a stream too
             return self._interrupted()
         try:
             async with asyncio.timeout(HANGUP_DRAIN_S):

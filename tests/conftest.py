@@ -149,6 +149,16 @@ class Stack:
         got["gemini"] = f"{self.proxy_url}/s/{got['token']}/gemini"
         return got
 
+    def raw_post(self, url: str, body: bytes, headers: dict[str, str]):
+        """POST `body` to `url` (a session URL on this proxy) over a bare http.client connection and return
+        (connection, response) with only the headers read: for tests that hang up on purpose."""
+        import http.client
+
+        port = int(self.proxy_url.rsplit(":", 1)[1])
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("POST", url.split(f":{port}", 1)[1], body=body, headers=headers)
+        return conn, conn.getresponse()
+
     def received(self) -> list:
         from agentmeter.testing.fake_provider import RECEIVED
 

@@ -178,24 +178,14 @@ def test_hanging_up_on_the_json_array_stream_stops_it_there(gstack):
     """`streamGenerateContent` without alt=sse is a stream sent as one JSON array: an agent that hangs up on it
     ends it (the proxy closes upstream, the generation stops) and the row is `partial` — the proxy does not
     read the rest as it does for a whole non-streamed body."""
-    import http.client
     import time
 
     s = gstack.open_session()
-    port = int(gstack.proxy_url.rsplit(":", 1)[1])
-    path = s["gemini"].split(f":{port}", 1)[1] + "/v1beta/models/gemini-2.5-flash:streamGenerateContent"
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    conn.request(
-        "POST",
-        path,
-        body=json.dumps(BODY).encode(),
-        headers={
-            "Content-Type": "application/json",
-            "x-goog-api-key": s["virtual_key"],
-            "x-fake-scenario": "stall:1.0",
-        },
+    conn, resp = gstack.raw_post(
+        s["gemini"] + "/v1beta/models/gemini-2.5-flash:streamGenerateContent",
+        json.dumps(BODY).encode(),
+        {"Content-Type": "application/json", "x-goog-api-key": s["virtual_key"], "x-fake-scenario": "stall:1.0"},
     )
-    resp = conn.getresponse()
     assert resp.status == 200  # the headers only: the proxy holds the body's last chunk until its row is written
     conn.sock.close()
     conn.close()

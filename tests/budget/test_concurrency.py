@@ -266,16 +266,11 @@ def test_client_disconnect_releases_its_reservation(tmp_path):
     try:
         s = stack.open_session()
         stack.configure(pace_ms=200)
-        port = int(stack.proxy_url.rsplit(":", 1)[1])
-        path = s["anthropic"].split(f":{port}", 1)[1] + "/v1/messages"
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        conn.request(
-            "POST",
-            path,
-            body=body(1),
-            headers={"content-type": "application/json", "x-api-key": "k", "x-fake-usage": usage_header(1000, 800)},
+        conn, resp = stack.raw_post(
+            s["anthropic"] + "/v1/messages",
+            body(1),
+            {"content-type": "application/json", "x-api-key": "k", "x-fake-usage": usage_header(1000, 800)},
         )
-        resp = conn.getresponse()
         assert resp.status == 200
         resp.read1(64)
         assert stack.state.enforcer.in_flight == 1
@@ -297,21 +292,16 @@ def test_an_agent_hanging_up_on_a_whole_body_still_gets_its_usage_recorded(tmp_p
     stack, close = make_stack(tmp_path, config=config(cap=100.0))
     try:
         s = stack.open_session()
-        port = int(stack.proxy_url.rsplit(":", 1)[1])
-        path = s["anthropic"].split(f":{port}", 1)[1] + "/v1/messages"
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        conn.request(
-            "POST",
-            path,
-            body=body(1, stream=False),
-            headers={
+        conn, resp = stack.raw_post(
+            s["anthropic"] + "/v1/messages",
+            body(1, stream=False),
+            {
                 "content-type": "application/json",
                 "x-api-key": "k",
                 "x-fake-usage": usage_header(1000, 800),
                 "x-fake-scenario": "stall:1.0",  # the headers and half the body, then the rest a second later
             },
         )
-        resp = conn.getresponse()
         assert resp.status == 200
         conn.sock.close()
         conn.close()
